@@ -1,0 +1,81 @@
+#include "check.h"
+
+#include <sstream>
+
+namespace eo::bind {
+
+std::string shape_str(const py::array& a) {
+  std::ostringstream s;
+  s << "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
+  if (a.ndim() == 1) s << ",";
+  s << ")";
+  return s.str();
+}
+
+static py::array as_array(const py::handle& obj, const char* name) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(name) + ": expected a numpy.ndarray of float32, got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  return py::reinterpret_borrow<py::array>(obj);
+}
+
+F32Array f32(const py::handle& obj, const char* name, int ndim) {
+  py::array a = as_array(obj, name);
+  if (!a.dtype().is(py::dtype::of<float>()))
+    throw py::type_error(std::string(name) + ": expected dtype float32, got " +
+                         std::string(py::str(a.dtype())));
+  if (ndim >= 0 && a.ndim() != ndim)
+    throw py::value_error(std::string(name) + ": expected a " + std::to_string(ndim) +
+                          "-d array, got shape " + shape_str(a));
+  if (!(a.flags() & py::array::c_style))
+    throw py::value_error(std::string(name) +
+                          ": expected a C-contiguous array (use numpy.ascontiguousarray)");
+  return py::reinterpret_borrow<F32Array>(a);
+}
+
+F32Array f32_out(const py::handle& obj, const char* name, int ndim) {
+  F32Array a = f32(obj, name, ndim);
+  if (!a.writeable()) throw py::value_error(std::string(name) + ": array is read-only");
+  return a;
+}
+
+py::array_t<int64_t, py::array::c_style> labels(const py::handle& obj, const char* name) {
+  py::array a = as_array(obj, name);
+  if (a.dtype().kind() != 'i' && a.dtype().kind() != 'u')
+    throw py::type_error(std::string(name) + ": expected an integer array of class labels, got dtype " +
+                         std::string(py::str(a.dtype())));
+  if (a.ndim() != 1)
+    throw py::value_error(std::string(name) + ": expected a 1-d array, got shape " + shape_str(a));
+  return py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+}
+
+void expect_shape(const py::array& a, const char* name, std::initializer_list<int64_t> expected) {
+  bool ok = static_cast<size_t>(a.ndim()) == expected.size();
+  py::ssize_t i = 0;
+  for (int64_t e : expected) {
+    if (ok && e >= 0 && a.shape(i) != e) ok = false;
+    ++i;
+  }
+  if (ok) return;
+  std::ostringstream s;
+  s << name << ": expected shape (";
+  i = 0;
+  for (int64_t e : expected) {
+    s << (i++ ? ", " : "");
+    if (e < 0) s << "*"; else s << e;
+  }
+  if (expected.size() == 1) s << ",";
+  s << "), got " << shape_str(a);
+  throw py::value_error(s.str());
+}
+
+void expect_positive(int64_t v, const char* name) {
+  if (v <= 0) throw py::value_error(std::string(name) + ": expected a positive integer, got " + std::to_string(v));
+}
+
+void expect_nonnegative(int64_t v, const char* name) {
+  if (v < 0) throw py::value_error(std::string(name) + ": expected a non-negative integer, got " + std::to_string(v));
+}
+
+}  // namespace eo::bind

@@ -1,0 +1,26 @@
+// edgeopt._core: the compiled core. One register_<area>.cpp per area; bindings stay thin
+// (validate, release the GIL, call the kernel).
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+namespace eo::bind {
+void register_runtime(py::module_& m);
+void register_gemm(py::module_& m);
+void register_conv(py::module_& m);
+void register_linear(py::module_& m);
+void register_layers(py::module_& m);
+void register_data(py::module_& m);
+void register_optim(py::module_& m);
+}  // namespace eo::bind
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "edgeopt compiled core (kernels, runtime). Use the public API in edgeopt.*";
+  eo::bind::register_runtime(m);
+  eo::bind::register_gemm(m);
+  eo::bind::register_conv(m);
+  eo::bind::register_linear(m);
+  eo::bind::register_layers(m);
+  eo::bind::register_data(m);
+  eo::bind::register_optim(m);
+}

@@ -1,0 +1,7 @@
+#include "check.h"
+
+namespace eo::bind {
+
+void register_optim(py::module_& m) {}
+
+}  // namespace eo::bind

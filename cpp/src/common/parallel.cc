@@ -1,0 +1,63 @@
+#include "common/parallel.h"
+
+#include <tbb/blocked_range.h>
+#include <tbb/global_control.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+
+namespace eo {
+namespace {
+std::mutex g_mutex;
+std::unique_ptr<tbb::global_control> g_control;
+int g_threads = 0;  // 0: not set yet, use TBB's default (all cores)
+}  // namespace
+
+void set_num_threads(int n) {
+  if (n < 1) throw std::invalid_argument("num_threads must be >= 1");
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_control.reset();
+  g_control = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, n);
+  g_threads = n;
+}
+
+int get_num_threads() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (g_threads > 0) return g_threads;
+  return std::max(1, tbb::this_task_arena::max_concurrency());
+}
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(1, grain);
+  if (n <= grain || get_num_threads() == 1) {
+    f(0, n);
+    return;
+  }
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, grain),
+                    [&](const tbb::blocked_range<int64_t>& r) { f(r.begin(), r.end()); });
+}
+
+void parallel_chunks(int64_t n, int nchunks, const std::function<void(int, int64_t, int64_t)>& f) {
+  if (n <= 0) return;
+  nchunks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nchunks, n)));
+  auto run = [&](int c) {
+    const int64_t b = n * c / nchunks, e = n * (c + 1) / nchunks;
+    f(c, b, e);
+  };
+  if (nchunks == 1) {
+    run(0);
+    return;
+  }
+  tbb::parallel_for(0, nchunks, [&](int c) { run(c); });
+}
+
+int reduction_chunks(int64_t n) {
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(n, get_num_threads())));
+}
+
+}  // namespace eo

@@ -1,0 +1,28 @@
+// Thread control and parallel loops over oneTBB.
+//
+// Every parallel loop in edgeopt goes through here so that set_num_threads bounds all of them and
+// so that reductions are deterministic: parallel_chunks cuts [0, n) into a fixed number of
+// contiguous chunks that depends only on n and the thread count, never on scheduling, and callers
+// combine per-chunk partials in chunk order.
+//
+// Rule for scratch memory: thread_local buffers may only be used by code that does not itself wait
+// on a parallel loop (a waiting TBB thread can run another task that would reuse the buffer).
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace eo {
+
+void set_num_threads(int n);  // n >= 1
+int get_num_threads();
+
+// f(begin, end) over sub-ranges of [0, n); each sub-range has at least `grain` items.
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
+
+// f(chunk, begin, end) for chunk in [0, nchunks): chunk c covers a fixed contiguous range.
+void parallel_chunks(int64_t n, int nchunks, const std::function<void(int, int64_t, int64_t)>& f);
+
+// Number of chunks for a deterministic reduction over n items: min(n, threads), at least 1.
+int reduction_chunks(int64_t n);
+
+}  // namespace eo
