@@ -2,14 +2,15 @@
 
 namespace eo {
 
-void f32_gemm_ukernel_4x8__scalar(size_t kc, const float* pa, const float* pb, float* c, size_t ldc,
-                                  int accumulate) {
+void f32_gemm_ukernel_4x8__scalar(size_t m, size_t n, size_t kc, const float* pa, const float* pb,
+                                  float* c, size_t ldc, int accumulate) {
   float acc[4][8] = {};
   for (size_t k = 0; k < kc; ++k, pa += 4, pb += 8)
     for (int i = 0; i < 4; ++i)
       for (int j = 0; j < 8; ++j) acc[i][j] += pa[i] * pb[j];
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 8; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+  for (size_t i = 0; i < m; ++i)
+    for (size_t j = 0; j < n; ++j)
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
 
 }  // namespace eo

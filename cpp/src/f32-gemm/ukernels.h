@@ -1,24 +1,26 @@
-// f32 GEMM micro-kernels: one MR x NR register tile of C from packed panels.
+// f32 GEMM micro-kernels: one register tile of C from packed panels.
 //
-//   c[i*ldc + j] (+)= sum_{k < kc} pa[k*MR + i] * pb[k*NR + j]     i < MR, j < NR
+//   c[i*ldc + j] (+)= sum_{k < kc} pa[k*MR + i] * pb[k*NR + j]     i < m <= MR, j < n <= NR
 //
 // pa is an MR-row panel of A packed k-major, pb an NR-column panel of B packed k-major (the
-// driver zero-pads partial panels). accumulate=0 overwrites C, 1 adds to it. Micro-kernels trust
-// their inputs; the driver in gemm.cc handles edges, blocking and threads.
+// packers zero-pad partial panels). Only the m x n corner of C is read and written, so edge tiles
+// need no bounce buffer; kernels skip the FMAs of rows past m where that pays (small Cout convs
+// spend a third of their tiles on such rows otherwise). accumulate=0 overwrites C, 1 adds to it.
+// Micro-kernels trust their inputs; the driver in gemm.cc handles blocking and threads.
 // Plain C declarations only: this header is included by ISA-specific files.
 #pragma once
 #include <stddef.h>
 
 namespace eo {
 
-typedef void (*f32_gemm_ukernel_fn)(size_t kc, const float* pa, const float* pb, float* c,
-                                    size_t ldc, int accumulate);
+typedef void (*f32_gemm_ukernel_fn)(size_t m, size_t n, size_t kc, const float* pa,
+                                    const float* pb, float* c, size_t ldc, int accumulate);
 
-void f32_gemm_ukernel_4x8__scalar(size_t kc, const float* pa, const float* pb, float* c, size_t ldc,
-                                  int accumulate);
-void f32_gemm_ukernel_6x16__avx2(size_t kc, const float* pa, const float* pb, float* c, size_t ldc,
-                                 int accumulate);
-void f32_gemm_ukernel_12x32__avx512(size_t kc, const float* pa, const float* pb, float* c,
-                                    size_t ldc, int accumulate);
+void f32_gemm_ukernel_4x8__scalar(size_t m, size_t n, size_t kc, const float* pa, const float* pb,
+                                  float* c, size_t ldc, int accumulate);
+void f32_gemm_ukernel_6x16__avx2(size_t m, size_t n, size_t kc, const float* pa, const float* pb,
+                                 float* c, size_t ldc, int accumulate);
+void f32_gemm_ukernel_12x32__avx512(size_t m, size_t n, size_t kc, const float* pa,
+                                    const float* pb, float* c, size_t ldc, int accumulate);
 
 }  // namespace eo

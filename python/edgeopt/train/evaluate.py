@@ -1,0 +1,42 @@
+"""Accuracy, top-5 and loss of a model (or a deployed Engine) on a dataset."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from .preprocess import input_norm, make_loader
+
+
+def _predict(model_or_engine, x: np.ndarray) -> np.ndarray:
+    run = getattr(model_or_engine, "run", None)
+    if run is not None and not hasattr(model_or_engine, "backward"):
+        return run(x)  # a deployed Engine
+    return model_or_engine.forward(x)
+
+
+def evaluate(model_or_engine, data, batch_size: int = 256) -> dict:
+    """{'acc', 'top5', 'loss', 'n'} on `data`, with the same input preprocessing the model was
+    trained with (recorded by fit) so a model and its deployed Engine see identical inputs."""
+    if len(data) == 0:
+        raise ValueError("data: the dataset is empty")
+    was_training = getattr(model_or_engine, "training", False)
+    if hasattr(model_or_engine, "eval"):
+        model_or_engine.eval()
+    mean, std = input_norm(model_or_engine, data)
+    correct = top5 = 0
+    loss_sum = 0.0
+    try:
+        for x, y in make_loader(data, batch_size, shuffle=False, seed=0, mean=mean, std=std):
+            logits = np.ascontiguousarray(_predict(model_or_engine, x), dtype=np.float32)
+            logits = logits.reshape(len(y), -1)
+            loss, _ = _core.cross_entropy(logits, y, 0.0)
+            loss_sum += float(loss) * len(y)
+            k = min(5, logits.shape[1])
+            best = np.argpartition(-logits, k - 1, axis=1)[:, :k]
+            correct += int((logits.argmax(1) == y).sum())
+            top5 += int((best == y[:, None]).any(1).sum())
+    finally:
+        if was_training and hasattr(model_or_engine, "train"):
+            model_or_engine.train()
+    n = len(data)
+    return {"acc": correct / n, "top5": top5 / n, "loss": loss_sum / n, "n": n}
