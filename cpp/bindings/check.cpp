@@ -22,7 +22,7 @@ static py::array as_array(const py::handle& obj, const char* name) {
 
 F32Array f32(const py::handle& obj, const char* name, int ndim) {
   py::array a = as_array(obj, name);
-  if (!a.dtype().is(py::dtype::of<float>()))
+  if (!a.dtype().equal(py::dtype::of<float>()))
     throw py::type_error(std::string(name) + ": expected dtype float32, got " +
                          std::string(py::str(a.dtype())));
   if (ndim >= 0 && a.ndim() != ndim)

@@ -12,6 +12,7 @@ void register_linear(py::module_& m);
 void register_layers(py::module_& m);
 void register_data(py::module_& m);
 void register_optim(py::module_& m);
+void register_qgemm(py::module_& m);
 }  // namespace eo::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -23,4 +24,5 @@ PYBIND11_MODULE(_core, m) {
   eo::bind::register_layers(m);
   eo::bind::register_data(m);
   eo::bind::register_optim(m);
+  eo::bind::register_qgemm(m);
 }

@@ -49,9 +49,10 @@ void grad_sums(const float* dy, const float* x, int64_t n, double mean, double& 
   sdyx += (b[0] + b[1]) + (b[2] + b[3]);
 }
 
-// y = x * scale + shift over one contiguous run (vectorizes).
-void affine(const float* x, float* y, int64_t n, float scale, float shift) {
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale + shift;
+// y = (x - mean) * scale + shift over one contiguous run (vectorizes). Centring first keeps the
+// digits when |mean| >> std; x * scale + (shift - mean * scale) would cancel two large terms.
+void affine(const float* x, float* y, int64_t n, float mean, float scale, float shift) {
+  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - mean) * scale + shift;
 }
 
 // Channels per task: a channel is N*HW values; aim for tasks of ~64K values.
@@ -83,12 +84,11 @@ void batchnorm2d_forward_train(const float* x, const float* gamma, const float* 
         const double unbiased = var * M / (M - 1);
         running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * unbiased);
       }
-      const double g = gamma ? gamma[c] : 1.0, b = beta ? beta[c] : 0.0;
-      const float scale = static_cast<float>(g * invstd);
-      const float shift = static_cast<float>(b - mean * g * invstd);
+      const float scale = static_cast<float>((gamma ? gamma[c] : 1.0) * invstd);
+      const float shift = beta ? beta[c] : 0.f;
       for (int64_t n = 0; n < N; ++n) {
         const int64_t off = (n * C + c) * HW;
-        affine(x + off, y + off, HW, scale, shift);
+        affine(x + off, y + off, HW, static_cast<float>(mean), scale, shift);
       }
     }
   });
@@ -108,19 +108,19 @@ void batchnorm2d_backward(const float* dy, const float* x, const float* gamma,
       }
       if (dgamma) dgamma[c] += static_cast<float>(sdyx * invstd);  // sum(dy * xhat)
       if (dbeta) dbeta[c] += static_cast<float>(sdy);
-      // dx = gamma*invstd * (dy - mean(dy) - (x - mean) * invstd^2 * sum(dy*(x-mean))/M)
-      //    = a*dy + b*x + e with the per-channel constants below.
+      // dx = gamma*invstd * ((dy - mean(dy)) - (x - mean) * invstd^2 * sum(dy*(x-mean))/M).
+      // Centring x before scaling matters: folded into a*dy + b*x + e, the b*x and e terms are
+      // large and cancel when |mean| >> std, losing the digits of the result.
       const double a = (gamma ? gamma[c] : 1.0) * invstd;
       const double kx = sdyx * invstd * invstd / M;
-      const float fa = static_cast<float>(a);
-      const float fb = static_cast<float>(-a * kx);
-      const float fe = static_cast<float>(a * (kx * mean - sdy / M));
+      const float fa = static_cast<float>(a), fk = static_cast<float>(a * kx);
+      const float fmdy = static_cast<float>(sdy / M), fmean = static_cast<float>(mean);
       for (int64_t n = 0; n < N; ++n) {
         const int64_t off = (n * C + c) * HW;
         const float* g = dy + off;
         const float* xi = x + off;
         float* o = dx + off;
-        for (int64_t i = 0; i < HW; ++i) o[i] = fa * g[i] + fb * xi[i] + fe;
+        for (int64_t i = 0; i < HW; ++i) o[i] = fa * (g[i] - fmdy) - fk * (xi[i] - fmean);
       }
     }
   });
@@ -133,9 +133,8 @@ void batchnorm2d_forward_eval(const float* x, const float* gamma, const float* b
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t c = p % C;
       const double invstd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps);
-      const double g = gamma ? gamma[c] : 1.0, b = beta ? beta[c] : 0.0;
-      affine(x + p * HW, y + p * HW, HW, static_cast<float>(g * invstd),
-             static_cast<float>(b - running_mean[c] * g * invstd));
+      affine(x + p * HW, y + p * HW, HW, running_mean[c],
+             static_cast<float>((gamma ? gamma[c] : 1.0) * invstd), beta ? beta[c] : 0.f);
     }
   });
 }

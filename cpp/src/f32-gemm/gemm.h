@@ -4,6 +4,10 @@
 // of a view is p[r*rs + c*cs]. The driver packs cache-sized blocks of A and B into register-tile
 // panels and runs the active ISA's micro-kernel over them (BLIS-style blocking: a KC x NC block of
 // B stays in L2, an MR x KC panel of A and a KC x NR panel of B stream through L1).
+//
+// Convolution reuses operands across many small products (the weights for every image of a batch)
+// and can produce the B operand directly in packed form (im2col), so the packed layouts are public:
+// pack once with pack_a / pack_b (or write the PackedB layout yourself) and call sgemm_packed.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -24,5 +28,37 @@ inline MatRef transposed(const float* p, int64_t ld) { return {p, 1, ld}; }
 // inside an outer parallel loop (see the scratch rule in common/parallel.h).
 void sgemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc,
            bool accumulate, bool parallel);
+
+// Depth of one packed block for a product of depth K: K split into even blocks of at most ~320,
+// so a KC x NR panel of B stays in L1 while the micro-kernel sweeps the panels of A.
+int64_t packed_kc(int64_t K);
+
+// A (M x K) packed for the active micro-kernel: for each depth block k0 (size kcb), MR-row panels,
+// each k-major: pa[k0*mpad + p*kcb*mr + (k-k0)*mr + i], zero rows past M.
+struct PackedA {
+  int64_t M, K, kc, mr, mpad;
+  int64_t size() const { return K * mpad; }
+};
+// B (K x N) packed the same way in NR-column panels:
+//   pb[k0*npad + q*kcb*nr + (k-k0)*nr + j]   for column q*nr + j, zero columns past N.
+// Within a panel, a row's nr columns are contiguous, which is what im2col writes.
+struct PackedB {
+  int64_t K, N, kc, nr, npad;
+  int64_t size() const { return K * npad; }
+  // Start of depth row k of column panel q (q = column / nr).
+  int64_t panel_row(int64_t k, int64_t q) const {
+    const int64_t k0 = k / kc * kc, kcb = K - k0 < kc ? K - k0 : kc;
+    return k0 * npad + q * kcb * nr + (k - k0) * nr;
+  }
+};
+PackedA packed_a_layout(int64_t M, int64_t K);  // for the active ISA's micro-kernel
+PackedB packed_b_layout(int64_t K, int64_t N);
+void pack_a(const PackedA& L, MatRef A, float* pa);
+void pack_b(const PackedB& L, MatRef B, float* pb);
+
+// C (M x N, row stride ldc) (+)= A B from operands packed with layouts of the same K. Uses no
+// scratch memory; parallel=true splits the columns over threads.
+void sgemm_packed(const PackedA& LA, const float* pa, const PackedB& LB, const float* pb, float* C,
+                  int64_t ldc, bool accumulate, bool parallel);
 
 }  // namespace eo

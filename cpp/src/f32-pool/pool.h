@@ -24,8 +24,10 @@ struct Pool2d {
 };
 
 void maxpool2d_forward(const float* x, float* y, int32_t* argmax, const Pool2d& p);
-// Returns false (dx then holds garbage) if an argmax entry is outside [0, H*W).
-bool maxpool2d_backward(const float* dy, const int32_t* argmax, float* dx, const Pool2d& p);
+// dy, argmax: (planes, OHW)  dx: (planes, HW). Returns false (dx then holds garbage) if an argmax
+// entry is outside [0, HW): argmax comes from Python and is not trusted.
+bool maxpool2d_backward(const float* dy, const int32_t* argmax, float* dx, int64_t planes,
+                        int64_t OHW, int64_t HW);
 
 void avgpool2d_forward(const float* x, float* y, const Pool2d& p, bool count_include_pad);
 void avgpool2d_backward(const float* dy, float* dx, const Pool2d& p, bool count_include_pad);

@@ -13,4 +13,36 @@ const F32GemmUkernel& f32_gemm_ukernel() {
   return table[static_cast<int>(active_isa())];
 }
 
+bool qs8_gemm_path_supported(Qs8Path path) {
+  switch (path) {
+    case Qs8Path::scalar: return true;
+    case Qs8Path::avx2: return cpu_isa() >= Isa::avx2;
+    case Qs8Path::avx512vnni: return cpu_has_avx512vnni();
+    case Qs8Path::amx: return cpu_has_amx_int8();
+  }
+  return false;
+}
+
+Qs8Path qs8_gemm_default_path(int64_t K) {
+  switch (active_isa()) {
+    case Isa::scalar: return Qs8Path::scalar;
+    case Isa::avx2: return Qs8Path::avx2;
+    case Isa::avx512:
+      if (cpu_has_amx_int8() && K >= 64) return Qs8Path::amx;
+      if (cpu_has_avx512vnni()) return Qs8Path::avx512vnni;
+      return Qs8Path::avx2;
+  }
+  return Qs8Path::scalar;
+}
+
+const Qs8GemmUkernel& qs8_gemm_ukernel(Qs8Path path) {
+  static const Qs8GemmUkernel table[kQs8PathCount] = {
+      {qs8_gemm_ukernel_4x16c4__scalar, 4, 16, "scalar"},
+      {qs8_gemm_ukernel_4x16c4__avx2, 4, 16, "avx2"},
+      {qs8_gemm_ukernel_8x32c4__avx512vnni, 8, 32, "avx512vnni"},
+      {qs8_gemm_ukernel_32x32c4__amx, 32, 32, "amx"},
+  };
+  return table[static_cast<int>(path)];
+}
+
 }  // namespace eo

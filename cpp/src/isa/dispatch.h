@@ -2,8 +2,10 @@
 // Nothing else in edgeopt reads CPU features.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 #include "f32-gemm/ukernels.h"
+#include "qs8-gemm/ukernels.h"
 
 namespace eo {
 
@@ -13,5 +15,23 @@ struct F32GemmUkernel {
 };
 
 const F32GemmUkernel& f32_gemm_ukernel();
+
+// int8 GEMM (qs8-gemm) paths. They refine the Isa levels: avx512 gives VNNI and AMX where the CPU
+// has them. The default is the best path allowed by active_isa() (so EDGEOPT_ISA / set_isa also
+// lower the int8 path); tests and benchmarks may ask for any path the CPU supports.
+enum class Qs8Path : int { scalar = 0, avx2 = 1, avx512vnni = 2, amx = 3 };
+constexpr int kQs8PathCount = 4;
+
+struct Qs8GemmUkernel {
+  qs8_gemm_ukernel_fn fn;
+  int mr, nr;        // the block a call works on in one piece (the driver splits C in multiples)
+  const char* name;  // path name: "scalar", "avx2", "avx512vnni", "amx"
+};
+
+bool qs8_gemm_path_supported(Qs8Path path);
+// AMX only from K = 64 on (one whole tile deep): below that its fixed per-block costs (tile
+// config, C tile store, zero-padded A copy) lose to VNNI on every shape measured.
+Qs8Path qs8_gemm_default_path(int64_t K = 1024);
+const Qs8GemmUkernel& qs8_gemm_ukernel(Qs8Path path);  // path must be supported
 
 }  // namespace eo

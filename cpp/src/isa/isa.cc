@@ -1,6 +1,12 @@
 #include "isa/isa.h"
 
 #include <atomic>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -37,7 +43,44 @@ std::atomic<int>& active() {
   return a;
 }
 
+#if defined(__x86_64__)
+uint64_t xcr0() {
+  uint32_t lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (uint64_t(hi) << 32) | lo;
+}
+#endif
+
+bool detect_amx_int8() {
+#if defined(__x86_64__) && defined(__linux__)
+  if (cpu_isa() != Isa::avx512) return false;
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  const bool amx_tile = d & (1u << 24), amx_int8 = d & (1u << 25);
+  if (!amx_tile || !amx_int8) return false;
+  if ((xcr0() & (3u << 17)) != (3u << 17)) return false;  // XTILECFG and XTILEDATA enabled by the OS
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
+
 }  // namespace
+
+bool cpu_has_avx512vnni() {
+#if defined(__x86_64__)
+  static const bool has = cpu_isa() == Isa::avx512 && __builtin_cpu_supports("avx512vnni");
+  return has;
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_amx_int8() {
+  static const bool has = cpu_has_avx512vnni() && detect_amx_int8();
+  return has;
+}
 
 Isa cpu_isa() {
   static const Isa best = detect();

@@ -13,4 +13,11 @@ void set_isa(Isa isa);     // throws std::invalid_argument if the CPU lacks it
 const char* isa_name(Isa isa);
 bool parse_isa(const char* name, Isa* out);
 
+// Extra CPU features used by the int8 kernels (qs8-gemm); they refine Isa::avx512 without changing
+// what the Isa values mean. AMX also needs the kernel's permission to use the tile data state
+// (arch_prctl ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA): cpu_has_amx_int8() asks for it once and
+// reports false if it is refused, so callers fall back to VNNI.
+bool cpu_has_avx512vnni();
+bool cpu_has_amx_int8();
+
 }  // namespace eo

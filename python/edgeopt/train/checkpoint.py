@@ -41,7 +41,7 @@ def load_checkpoint(path: str, model=None, optimizer=None) -> dict:
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint: no file at {path!r}")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
         raise ValueError(f"checkpoint {path!r} is corrupted or not an edgeopt checkpoint: {e}") from None

@@ -1,0 +1,141 @@
+"""Per-shape conv2d forward/backward time, edgeopt vs PyTorch CPU, measured in the same run.
+
+Shapes: every distinct conv of ResNet-20 (CIFAR, batch 128) and of MobileNetV2 (CIFAR variant,
+32x32 input, batch 32), with how often each occurs in the network. Prints, per shape, the median
+time of edgeopt and torch for forward and backward (dx + dw + db) and the speed ratio
+torch_time / edgeopt_time (> 1: edgeopt is faster), then the per-network totals weighted by count.
+
+    PYTHONPATH=python python benchmarks/bench_conv_shapes.py [--threads 2] [--net resnet20|mobilenetv2|all]
+"""
+import argparse
+import time
+from collections import Counter
+
+import numpy as np
+import torch
+
+import edgeopt as eo
+from edgeopt import _core
+
+
+def resnet20_shapes(batch=128):
+    """(N, Cin, H, W, Cout, k, stride, pad, groups, need_dx) -> count."""
+    c = Counter()
+    c[(batch, 3, 32, 32, 16, 3, 1, 1, 1, False)] += 1  # stem: no input gradient
+    h, cin = 32, 16
+    for cout in (16, 32, 64):
+        for i in range(3):
+            s = 2 if (i == 0 and cout != cin) else 1
+            c[(batch, cin, h, h, cout, 3, s, 1, 1, True)] += 1
+            if s == 2:
+                c[(batch, cin, h, h, cout, 1, 2, 0, 1, True)] += 1  # projection shortcut
+                h //= 2
+            c[(batch, cout, h, h, cout, 3, 1, 1, 1, True)] += 1
+            cin = cout
+    return c
+
+
+def mobilenetv2_shapes(batch=32):
+    c = Counter()
+    c[(batch, 3, 32, 32, 32, 3, 1, 1, 1, False)] += 1
+    cfg = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+           (6, 160, 3, 2), (6, 320, 1, 1)]
+    h, cin = 32, 32
+    for t, cout, n, s in cfg:
+        for i in range(n):
+            stride = s if i == 0 else 1
+            hid = cin * t
+            if t != 1:
+                c[(batch, cin, h, h, hid, 1, 1, 0, 1, True)] += 1
+            c[(batch, hid, h, h, hid, 3, stride, 1, hid, True)] += 1
+            h = (h + 2 - 3) // stride + 1
+            c[(batch, hid, h, h, cout, 1, 1, 0, 1, True)] += 1
+            cin = cout
+    c[(batch, cin, h, h, 1280, 1, 1, 0, 1, True)] += 1
+    return c
+
+
+def bench(fn, min_time=0.3, reps=5):
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    one = time.perf_counter() - t0
+    inner = max(1, int(min_time / reps / max(one, 1e-6)))
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - t0) / inner)
+    return float(np.min(times))  # min: the machine may be shared, noise only adds time
+
+
+def make_inputs(shape, rng):
+    N, cin, h, w, cout, k, s, p, g, need_dx = shape
+    x = rng.standard_normal((N, cin, h, w), dtype=np.float32)
+    wt = rng.standard_normal((cout, cin // g, k, k), dtype=np.float32) * 0.1
+    b = np.zeros(cout, np.float32)
+    oh = (h + 2 * p - k) // s + 1
+    dy = rng.standard_normal((N, cout, oh, oh), dtype=np.float32)
+    return x, wt, b, dy
+
+
+def time_edgeopt(shape, x, wt, b, dy):
+    N, cin, h, w, cout, k, s, p, g, need_dx = shape
+    dw, db = np.zeros_like(wt), np.zeros_like(b)
+    e_f = bench(lambda: _core.conv2d_forward(x, wt, b, (s, s), (p, p), g))
+    e_b = bench(lambda: _core.conv2d_backward(dy, x, wt, dw, db, (s, s), (p, p), g, need_dx))
+    return e_f, e_b
+
+
+def time_torch(shape, x, wt, b, dy):
+    N, cin, h, w, cout, k, s, p, g, need_dx = shape
+    tx, tw, tb, tdy = (torch.from_numpy(a) for a in (x, wt, b, dy))
+    with torch.no_grad():
+        t_f = bench(lambda: torch.nn.functional.conv2d(tx, tw, tb, s, p, 1, g))
+        mask = [need_dx, True, True]
+        t_b = bench(lambda: torch.ops.aten.convolution_backward(
+            tdy, tx, tw, [cout], [s, s], [p, p], [1, 1], False, [0, 0], g, mask))
+    return t_f, t_b
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--net", default="all", choices=["resnet20", "mobilenetv2", "all"])
+    args = ap.parse_args()
+    eo.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    nets = {"resnet20": resnet20_shapes(), "mobilenetv2": mobilenetv2_shapes()}
+    print(f"threads={args.threads} isa={_core.active_isa()} torch={torch.__version__}")
+    print("ratio = torch time / edgeopt time (> 1: edgeopt faster)")
+    for name, shapes in nets.items():
+        if args.net not in ("all", name):
+            continue
+        print(f"\n{name}")
+        print(f"{'N':>4} {'Cin':>4} {'HxW':>7} {'Cout':>4} {'k':>2} {'s':>2} {'g':>4} {'#':>2} | "
+              f"{'eo fwd ms':>9} {'torch':>7} {'ratio':>5} | {'eo bwd ms':>9} {'torch':>7} {'ratio':>5}")
+        # Each library in its own phase: idle TBB workers and torch's OpenMP workers would
+        # otherwise spin against each other on 2 cores and distort both timings.
+        inputs = {shape: make_inputs(shape, rng) for shape in shapes}
+        eo_t = {shape: time_edgeopt(shape, *inputs[shape]) for shape in shapes}
+        time.sleep(0.5)
+        torch_t = {shape: time_torch(shape, *inputs[shape]) for shape in shapes}
+        time.sleep(0.5)
+        tot = np.zeros(4)
+        for shape, count in shapes.items():
+            N, cin, h, w, cout, k, s, p, g, _ = shape
+            r = np.array(eo_t[shape] + torch_t[shape])
+            tot += count * r
+            e_f, e_b, t_f, t_b = r * 1e3
+            print(f"{N:4d} {cin:4d} {h:3d}x{w:<3d} {cout:4d} {k:2d} {s:2d} {g:4d} {count:2d} | "
+                  f"{e_f:9.3f} {t_f:7.3f} {t_f / e_f:5.2f} | {e_b:9.3f} {t_b:7.3f} {t_b / e_b:5.2f}")
+        e_f, e_b, t_f, t_b = tot * 1e3
+        print(f"total (weighted by count): fwd eo {e_f:.1f} ms torch {t_f:.1f} ms ratio {t_f / e_f:.2f}; "
+              f"bwd eo {e_b:.1f} ms torch {t_b:.1f} ms ratio {t_b / e_b:.2f}; "
+              f"fwd+bwd ratio {(t_f + t_b) / (e_f + e_b):.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "qs8-gemm/gemm.h"
+#include "reference/reference.h"
+
+// int8 inference GEMM (cpp/src/qs8-gemm) for tests, benchmarks and the deploy runtime:
+//   packed = qgemm_pack(b)            b: int8 (K, N), or (N, K) with transposed=True (OI weights)
+//   c = qgemm(a, packed, a_zero_point, bias, multiplier, shift, out_zero_point, qmin, qmax,
+//             out_dtype="uint8", path=None)
+//   c = qgemm_reference(a, b, ...)    plain loops, same arguments with b unpacked (K, N)
+//   qgemm_paths() -> paths this CPU supports; qgemm_default_path()
+namespace eo::bind {
+namespace {
+
+template <typename T>
+py::array_t<T, py::array::c_style> int_array(const py::handle& obj, const char* name, int ndim,
+                                             const char* dtype) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(name) + ": expected a numpy.ndarray of " + dtype + ", got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  py::array a = py::reinterpret_borrow<py::array>(obj);
+  if (!a.dtype().is(py::dtype::of<T>()))
+    throw py::type_error(std::string(name) + ": expected dtype " + dtype + ", got " +
+                         std::string(py::str(a.dtype())));
+  if (a.ndim() != ndim)
+    throw py::value_error(std::string(name) + ": expected a " + std::to_string(ndim) +
+                          "-d array, got shape " + shape_str(a));
+  if (!(a.flags() & py::array::c_style))
+    throw py::value_error(std::string(name) +
+                          ": expected a C-contiguous array (use numpy.ascontiguousarray)");
+  return py::reinterpret_borrow<py::array_t<T, py::array::c_style>>(a);
+}
+
+void expect_range(int64_t v, int64_t lo, int64_t hi, const char* name) {
+  if (v < lo || v > hi)
+    throw py::value_error(std::string(name) + ": expected an integer in [" + std::to_string(lo) +
+                          ", " + std::to_string(hi) + "], got " + std::to_string(v));
+}
+
+// A per-tensor Python int or a per-channel int32 array of N values, each in [lo, hi].
+std::vector<int32_t> per_channel(const py::handle& obj, int64_t N, int64_t lo, int64_t hi,
+                                 const char* name) {
+  std::vector<int32_t> out(N);
+  if (py::isinstance<py::int_>(obj)) {
+    const int64_t v = obj.cast<int64_t>();
+    expect_range(v, lo, hi, name);
+    std::fill(out.begin(), out.end(), int32_t(v));
+    return out;
+  }
+  auto arr = int_array<int32_t>(obj, name, 1, "int32 (or a Python int)");
+  expect_shape(arr, name, {N});
+  for (int64_t j = 0; j < N; ++j) {
+    const int64_t v = arr.data()[j];
+    if (v < lo || v > hi)
+      throw py::value_error(std::string(name) + ": expected values in [" + std::to_string(lo) + ", " +
+                            std::to_string(hi) + "], got " + std::to_string(v) + " at index " +
+                            std::to_string(j));
+  }
+  return out.assign(arr.data(), arr.data() + N), out;
+}
+
+struct OutType {
+  bool is_signed;
+  int lo, hi;
+  py::dtype dtype;
+};
+
+OutType out_type(const py::handle& obj) {
+  py::dtype dt;
+  try {
+    dt = py::dtype::from_args(py::reinterpret_borrow<py::object>(obj));
+  } catch (const py::error_already_set&) {
+    throw py::type_error("out_dtype: expected 'uint8' or 'int8', got " + std::string(py::repr(obj)));
+  }
+  if (dt.is(py::dtype::of<uint8_t>())) return {false, 0, 255, dt};
+  if (dt.is(py::dtype::of<int8_t>())) return {true, -128, 127, dt};
+  throw py::type_error("out_dtype: expected 'uint8' or 'int8', got " + std::string(py::str(dt)));
+}
+
+// Everything qgemm and qgemm_reference share: checked once, here.
+struct Args {
+  py::array_t<uint8_t, py::array::c_style> a;
+  int64_t M = 0, K = 0, N = 0;
+  int32_t a_zp = 0;
+  py::object bias_keep;
+  const int32_t* bias = nullptr;
+  std::vector<int32_t> mult, shift;
+  int32_t out_zp = 0, qmin = 0, qmax = 0;
+  OutType ot;
+};
+
+Args check_args(const py::handle& a_obj, int64_t K, int64_t N, int64_t a_zp, const py::handle& bias,
+                const py::handle& multiplier, const py::handle& shift, int64_t out_zp,
+                const py::handle& qmin, const py::handle& qmax, const py::handle& out_dtype) {
+  Args r{int_array<uint8_t>(a_obj, "a", 2, "uint8")};
+  expect_shape(r.a, "a", {-1, K});
+  r.M = r.a.shape(0);
+  r.K = K;
+  r.N = N;
+  expect_range(a_zp, 0, 255, "a_zero_point");
+  r.a_zp = int32_t(a_zp);
+  if (!bias.is_none()) {
+    auto b = int_array<int32_t>(bias, "bias", 1, "int32");
+    expect_shape(b, "bias", {N});
+    r.bias = b.data();
+    r.bias_keep = b;
+  }
+  r.mult = per_channel(multiplier, N, 0, INT32_MAX, "multiplier");
+  r.shift = per_channel(shift, N, 0, 31, "shift");
+  r.ot = out_type(out_dtype);
+  expect_range(out_zp, r.ot.lo, r.ot.hi, "out_zero_point");
+  r.out_zp = int32_t(out_zp);
+  const int64_t lo = qmin.is_none() ? r.ot.lo : qmin.cast<int64_t>();
+  const int64_t hi = qmax.is_none() ? r.ot.hi : qmax.cast<int64_t>();
+  expect_range(lo, r.ot.lo, r.ot.hi, "qmin");
+  expect_range(hi, lo, r.ot.hi, "qmax");
+  r.qmin = int32_t(lo);
+  r.qmax = int32_t(hi);
+  return r;
+}
+
+void check_fits(const Qs8PackedB& b, const int32_t* bias) {
+  if (!qs8_accumulator_fits(b, bias))
+    throw py::value_error("bias: |bias[j]| + 255 * sum_k |b[k, j]| must be <= 2^31 - 1 so the int32 "
+                          "accumulator is exact; this bias/weight combination exceeds it");
+}
+
+Qs8Path parse_path(const py::handle& obj, int64_t K) {
+  if (obj.is_none()) return qs8_gemm_default_path(K);
+  if (!py::isinstance<py::str>(obj))
+    throw py::type_error("path: expected None or a str, got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  const std::string name = obj.cast<std::string>();
+  std::string avail;
+  for (int i = 0; i < kQs8PathCount; ++i) {
+    const Qs8Path p = static_cast<Qs8Path>(i);
+    if (!qs8_gemm_path_supported(p)) continue;
+    if (name == qs8_gemm_ukernel(p).name) return p;
+    avail += (avail.empty() ? "'" : ", '") + std::string(qs8_gemm_ukernel(p).name) + "'";
+  }
+  throw py::value_error("path: expected one of " + avail + " (the paths this CPU supports), got '" +
+                        name + "'");
+}
+
+}  // namespace
+
+void register_qgemm(py::module_& m) {
+  py::class_<Qs8PackedB, std::shared_ptr<Qs8PackedB>>(
+      m, "QGemmPacked", "int8 weights packed for qgemm (c4 panels + column sums); from qgemm_pack")
+      .def_property_readonly("K", [](const Qs8PackedB& p) { return p.K; })
+      .def_property_readonly("N", [](const Qs8PackedB& p) { return p.N; })
+      .def_property_readonly("nbytes", [](const Qs8PackedB& p) {
+        return int64_t(p.data.size() + 4 * p.colsum.size() + 8 * p.abssum.size());
+      })
+      .def("__repr__", [](const Qs8PackedB& p) {
+        return "QGemmPacked(K=" + std::to_string(p.K) + ", N=" + std::to_string(p.N) + ")";
+      });
+
+  m.def("qgemm_pack", [](py::object b_obj, bool transposed) {
+    auto b = int_array<int8_t>(b_obj, "b", 2, "int8");
+    const int64_t K = transposed ? b.shape(1) : b.shape(0), N = transposed ? b.shape(0) : b.shape(1);
+    auto p = std::make_shared<Qs8PackedB>();
+    {
+      py::gil_scoped_release release;
+      *p = transposed ? qs8_pack_b(K, N, b.data(), 1, K) : qs8_pack_b(K, N, b.data(), N, 1);
+    }
+    return p;
+  }, py::arg("b"), py::arg("transposed") = false,
+     "Pack int8 weights b (K, N) -- or (N, K) output-channel-major with transposed=True -- once.");
+
+  m.def("qgemm", [](py::object a, std::shared_ptr<Qs8PackedB> packed, int64_t a_zp, py::object bias,
+                    py::object multiplier, py::object shift, int64_t out_zp, py::object qmin,
+                    py::object qmax, py::object out_dtype, py::object path_obj) {
+    if (!packed) throw py::type_error("packed: expected a QGemmPacked from qgemm_pack, got None");
+    Args r = check_args(a, packed->K, packed->N, a_zp, bias, multiplier, shift, out_zp, qmin, qmax,
+                        out_dtype);
+    check_fits(*packed, r.bias);
+    const Qs8Path path = parse_path(path_obj, packed->K);
+    py::array c(r.ot.dtype, {r.M, r.N});
+    uint8_t* cp = static_cast<uint8_t*>(c.mutable_data());
+    {
+      py::gil_scoped_release release;
+      qs8_gemm(r.M, r.a.data(), r.K, r.a_zp, *packed,
+               {r.bias, r.mult.data(), r.shift.data(), r.out_zp, r.qmin, r.qmax}, cp, r.N, path, true);
+    }
+    return c;
+  }, py::arg("a"), py::arg("packed"), py::arg("a_zero_point"), py::arg("bias"),
+     py::arg("multiplier"), py::arg("shift"), py::arg("out_zero_point"), py::arg("qmin") = py::none(),
+     py::arg("qmax") = py::none(), py::arg("out_dtype") = "uint8", py::arg("path") = py::none(),
+     "c = clamp(requantize((a - a_zero_point) @ B + bias)) as uint8 (or int8). multiplier (Q31, "
+     ">= 0) and shift (right shift 0..31) are ints or per-output-channel int32 arrays; qmin/qmax "
+     "default to the output type's range.");
+
+  m.def("qgemm_reference", [](py::object a, py::object b_obj, int64_t a_zp, py::object bias,
+                              py::object multiplier, py::object shift, int64_t out_zp,
+                              py::object qmin, py::object qmax, py::object out_dtype) {
+    auto b = int_array<int8_t>(b_obj, "b", 2, "int8");
+    const int64_t K = b.shape(0), N = b.shape(1);
+    Args r = check_args(a, K, N, a_zp, bias, multiplier, shift, out_zp, qmin, qmax, out_dtype);
+    Qs8PackedB sums;  // only for the range check
+    {
+      py::gil_scoped_release release;
+      sums = qs8_pack_b(K, N, b.data(), N, 1);
+    }
+    check_fits(sums, r.bias);
+    py::array c(r.ot.dtype, {r.M, r.N});
+    uint8_t* cp = static_cast<uint8_t*>(c.mutable_data());
+    {
+      py::gil_scoped_release release;
+      reference::qs8_gemm(r.M, N, K, r.a.data(), K, r.a_zp, b.data(), N, r.bias, r.mult.data(),
+                          r.shift.data(), r.out_zp, r.qmin, r.qmax, cp, N);
+    }
+    return c;
+  }, py::arg("a"), py::arg("b"), py::arg("a_zero_point"), py::arg("bias"), py::arg("multiplier"),
+     py::arg("shift"), py::arg("out_zero_point"), py::arg("qmin") = py::none(),
+     py::arg("qmax") = py::none(), py::arg("out_dtype") = "uint8",
+     "Plain-loop qgemm (int64 accumulation) with b unpacked (K, N): the oracle for tests.");
+
+  m.def("qgemm_paths", [] {
+    std::vector<std::string> names;
+    for (int i = 0; i < kQs8PathCount; ++i)
+      if (qs8_gemm_path_supported(static_cast<Qs8Path>(i)))
+        names.push_back(qs8_gemm_ukernel(static_cast<Qs8Path>(i)).name);
+    return names;
+  }, "int8 GEMM paths this CPU supports, slowest first.");
+  m.def("qgemm_default_path", [](int64_t K) {
+    return std::string(qs8_gemm_ukernel(qs8_gemm_default_path(K)).name);
+  }, py::arg("K") = 1024,
+     "The path qgemm uses for depth K when path=None (the best one allowed by the active ISA).");
+}
+
+}  // namespace eo::bind

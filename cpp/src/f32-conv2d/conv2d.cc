@@ -1,0 +1,224 @@
+// Convolution as GEMM, one image at a time (im2col lowering, see im2col.h), per group g:
+//   forward      y_g (Mg x P)   = W_g (Mg x Kg) col_g (Kg x P)            [+ bias]
+//   data grad    dcol (Kg x P)  = W_g^T dY_g,  dx_g = col2im(dcol)
+//   weight grad  dW_g (Mg x Kg') += dY_g (Mg x P) colT_g (P x Kg')          (Kg' in (kh, kw, c) order)
+// The weights are packed once per call and shared by every image; the patch matrices are written
+// straight in packed form. Images run in parallel with serial GEMMs (no synchronisation inside an
+// image, per-thread scratch); when the batch is smaller than the thread count the images run in
+// turn and each GEMM is parallel instead. The weight gradient is reduced deterministically: each
+// of reduction_chunks(N) fixed image ranges accumulates its own partial, summed in chunk order.
+// A 1x1, stride-1, unpadded convolution needs no im2col: x_g is already col_g (Cg x P) and dx_g
+// is dcol itself.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "common/parallel.h"
+#include "common/scratch.h"
+#include "f32-conv2d/conv2d.h"
+#include "f32-conv2d/im2col.h"
+#include "f32-gemm/gemm.h"
+
+namespace eo {
+namespace {
+
+// Scratch slots used here (gemm.cc's blocked driver owns 0 and 1; sgemm_packed uses none).
+enum Slot { kColSlot = 2, kPadSlot = 3, kHwcSlot = 4, kDyASlot = 5, kDyBSlot = 6, kDcolSlot = 7 };
+
+struct Dims {
+  int64_t G, Cg, Mg, Kg, P, HW;
+  bool pointwise;
+};
+
+Dims dims(const Conv2dShape& s) {
+  Dims d;
+  d.G = s.groups;
+  d.Cg = s.Cin / s.groups;
+  d.Mg = s.Cout / s.groups;
+  d.Kg = d.Cg * s.KH * s.KW;
+  d.P = s.OH() * s.OW();
+  d.HW = s.H * s.W;
+  d.pointwise = s.KH == 1 && s.KW == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
+  return d;
+}
+
+// Buffers one image needs: per-thread scratch in the image-parallel mode, heap otherwise (a
+// thread waiting on a parallel GEMM must not hold scratch, see common/parallel.h).
+struct Buffers {
+  std::vector<float> heap[6];
+  float* get(bool scratch, int slot, int64_t n) {
+    if (scratch) return scratch_f32(static_cast<size_t>(n), slot);
+    auto& v = heap[slot - kColSlot];
+    if (static_cast<int64_t>(v.size()) < n) v.resize(n);
+    return v.data();
+  }
+};
+
+// Runs image(n, scratch, parallel_gemm) for every image, choosing the parallel strategy.
+template <class F>
+void for_each_image(int64_t N, F image) {
+  if (N >= get_num_threads()) {
+    parallel_for(N, 1, [&](int64_t b, int64_t e) {
+      for (int64_t n = b; n < e; ++n) image(n, true, false);
+    });
+  } else {
+    for (int64_t n = 0; n < N; ++n) image(n, false, true);
+  }
+}
+
+void forward_gemm(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
+  const Dims d = dims(s);
+  const PackedA LA = packed_a_layout(d.Mg, d.Kg);
+  const PackedB LB = packed_b_layout(d.Kg, d.P);
+  std::vector<float> wp(static_cast<size_t>(d.G * LA.size()));
+  for (int64_t g = 0; g < d.G; ++g)
+    pack_a(LA, row_major(w + g * d.Mg * d.Kg, d.Kg), wp.data() + g * LA.size());
+  // Columns of col per block: one micro-kernel panel, so the block just written is still in L1
+  // when the GEMM reads it (a whole-image col is up to MBs and would make im2col store-bound).
+  // When images run in turn (par: batch < threads), the whole col is built and the GEMM is split
+  // over threads instead.
+  const PackedB LBb = packed_b_layout(d.Kg, std::min(LB.nr, d.P));
+  Buffers heap;
+  for_each_image(s.N, [&](int64_t n, bool scratch, bool par) {
+    const int64_t block = par ? d.P : LB.nr;
+    float* pb = heap.get(scratch, kColSlot, d.pointwise || par ? LB.size() : LBb.size());
+    float* xp = d.pointwise ? nullptr : heap.get(scratch, kPadSlot, d.Cg * (s.H + 2 * s.ph) * (s.W + 2 * s.pw));
+    for (int64_t g = 0; g < d.G; ++g) {
+      const float* xg = x + (n * s.Cin + g * d.Cg) * d.HW;
+      float* yg = y + (n * s.Cout + g * d.Mg) * d.P;
+      const float* wg = wp.data() + g * LA.size();
+      if (d.pointwise) {
+        pack_b(LB, row_major(xg, d.P), pb);
+        sgemm_packed(LA, wg, LB, pb, yg, d.P, false, par);
+      } else {
+        pad_planes(s, xg, d.Cg, xp);
+        for (int64_t j0 = 0; j0 < d.P; j0 += block) {
+          const PackedB Lj = packed_b_layout(d.Kg, std::min(block, d.P - j0));
+          im2col_packed(s, xp, d.Cg, j0, Lj, pb);
+          sgemm_packed(LA, wg, Lj, pb, yg + j0, d.P, false, par);
+        }
+      }
+      if (b)
+        for (int64_t o = 0; o < d.Mg; ++o) {
+          const float bo = b[g * d.Mg + o];
+          float* row = yg + o * d.P;
+          for (int64_t p = 0; p < d.P; ++p) row[p] += bo;
+        }
+    }
+  });
+}
+
+void backward_gemm(const Conv2dShape& s, const float* dy, const float* x, const float* w,
+                   float* dw, float* dx) {
+  const Dims d = dims(s);
+  // dY_g as the A operand of the weight gradient, colT_g as its B operand, a block of pixels (the
+  // GEMM depth) at a time: the block of colT just written is still in L1 when the GEMM reads it.
+  const int64_t pblock = s.N >= get_num_threads() ? 64 : d.P;
+  const PackedA LAy = packed_a_layout(d.Mg, std::min(pblock, d.P));
+  const PackedB LBx = packed_b_layout(std::min(pblock, d.P), d.Kg);
+  // W_g^T as the A operand of the data gradient, dY_g as its B operand.
+  const PackedA LAw = packed_a_layout(d.Kg, d.Mg);
+  const PackedB LBy = packed_b_layout(d.Mg, d.P);
+  std::vector<float> wtp;
+  if (dx) {
+    wtp.resize(static_cast<size_t>(d.G * LAw.size()));
+    for (int64_t g = 0; g < d.G; ++g)
+      pack_a(LAw, transposed(w + g * d.Mg * d.Kg, d.Kg), wtp.data() + g * LAw.size());
+  }
+  const int64_t wsize = s.Cout * d.Kg;  // one partial dW, (o, (kh, kw, c)) order
+  const bool image_parallel = s.N >= get_num_threads();
+  const int nchunks = image_parallel ? reduction_chunks(s.N) : 1;
+  std::vector<float> partial(static_cast<size_t>(nchunks * wsize), 0.f);
+
+  auto image = [&](int64_t n, bool scratch, bool par, float* dwp, Buffers& heap) {
+    float* xh = heap.get(scratch, kHwcSlot, s.Cin * d.HW);
+    float* pbx = heap.get(scratch, kColSlot, LBx.size());
+    float* pay = heap.get(scratch, kDyASlot, LAy.size());
+    chw_to_hwc(s.Cin, d.HW, x + n * s.Cin * d.HW, xh);
+    for (int64_t g = 0; g < d.G; ++g) {
+      const float* dyg = dy + (n * s.Cout + g * d.Mg) * d.P;
+      for (int64_t p0 = 0; p0 < d.P; p0 += pblock) {
+        const int64_t len = std::min(pblock, d.P - p0);
+        const PackedA La = packed_a_layout(d.Mg, len);
+        const PackedB Lb = packed_b_layout(len, d.Kg);
+        im2row_packed(s, xh + g * d.Cg, s.Cin, d.Cg, p0, Lb, pbx);
+        pack_a(La, row_major(dyg + p0, d.P), pay);
+        sgemm_packed(La, pay, Lb, pbx, dwp + g * d.Mg * d.Kg, d.Kg, true, par);
+      }
+      if (!dx) continue;
+      float* pby = heap.get(scratch, kDyBSlot, LBy.size());
+      pack_b(LBy, row_major(dyg, d.P), pby);
+      float* dxg = dx + (n * s.Cin + g * d.Cg) * d.HW;
+      const float* wtg = wtp.data() + g * LAw.size();
+      if (d.pointwise) {
+        sgemm_packed(LAw, wtg, LBy, pby, dxg, d.P, false, par);
+      } else {
+        float* dcol = heap.get(scratch, kDcolSlot, d.Kg * d.P);
+        sgemm_packed(LAw, wtg, LBy, pby, dcol, d.P, false, par);
+        std::memset(dxg, 0, d.Cg * d.HW * sizeof(float));
+        col2im_add(s, dcol, d.Cg, dxg);
+      }
+    }
+  };
+
+  if (image_parallel) {
+    parallel_chunks(s.N, nchunks, [&](int c, int64_t b, int64_t e) {
+      Buffers none;
+      for (int64_t n = b; n < e; ++n) image(n, true, false, partial.data() + c * wsize, none);
+    });
+  } else {
+    Buffers heap;
+    for (int64_t n = 0; n < s.N; ++n) image(n, false, true, partial.data(), heap);
+  }
+
+  // dw[o, c, kh, kw] += sum over chunks (in order) of partial[o, (kh, kw, c)].
+  const int64_t KK = s.KH * s.KW;
+  parallel_for(s.Cout, 1, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o)
+      for (int64_t c = 0; c < d.Cg; ++c)
+        for (int64_t k = 0; k < KK; ++k) {
+          float sum = 0.f;
+          for (int ch = 0; ch < nchunks; ++ch) sum += partial[ch * wsize + o * d.Kg + k * d.Cg + c];
+          dw[(o * d.Cg + c) * KK + k] += sum;
+        }
+  });
+}
+
+}  // namespace
+
+void conv2d_bias_backward(int64_t N, int64_t C, int64_t P, const float* dy, float* db) {
+  parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      double total = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        const float* row = dy + (n * C + c) * P;
+        // One image's plane in 8 float lanes (vectorises; fixed order), the batch in double.
+        float lane[8] = {};
+        int64_t p = 0;
+        for (; p + 8 <= P; p += 8)
+          for (int i = 0; i < 8; ++i) lane[i] += row[p + i];
+        double sum = 0;
+        for (; p < P; ++p) sum += row[p];
+        for (int i = 0; i < 8; ++i) sum += lane[i];
+        total += sum;
+      }
+      db[c] += static_cast<float>(total);
+    }
+  });
+}
+
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
+  if (s.N <= 0 || s.Cout <= 0) return;
+  if (s.Cin == s.groups) conv2d_depthwise_forward(s, x, w, b, y);
+  else forward_gemm(s, x, w, b, y);
+}
+
+void conv2d_backward(const Conv2dShape& s, const float* dy, const float* x, const float* w,
+                     float* dw, float* db, float* dx) {
+  if (s.N <= 0 || s.Cout <= 0) return;
+  if (db) conv2d_bias_backward(s.N, s.Cout, s.OH() * s.OW(), dy, db);
+  if (s.Cin == s.groups) conv2d_depthwise_backward(s, dy, x, w, dw, dx);
+  else backward_gemm(s, dy, x, w, dw, dx);
+}
+
+}  // namespace eo

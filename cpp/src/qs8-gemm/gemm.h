@@ -1,0 +1,54 @@
+// int8 inference GEMM: C (M x N, u8 or s8) = requantize(A_u8 (M x K) * B_s8 (K x N) + bias).
+//
+//   acc[i][j] = sum_k (A[i][k] - a_zp) * B[k][j] + bias[j]                   exact int32
+//   C[i][j]   = qs8_requantize(acc[i][j], multiplier[j], shift[j], out_zp, qmin, qmax)
+//
+// A: activations, asymmetric u8 with zero point a_zp, row-major with row stride lda. For a
+// convolution, rows are output pixels and columns the (im2col'd) input channels, i.e. NHWC: a 1x1
+// conv consumes an NHWC activation tensor in place, M = N*H*W, K = Cin, and writes NHWC output.
+// B: weights, symmetric s8 per output channel (zero point 0), packed once when the model is
+// compiled (pack_b) into the micro-kernels' c4 layout (see ukernels.h), with the column sums that
+// turn the activation zero point into a per-call bias correction: sum_k (a - za) b = sum_k a b -
+// za colsum. One packed layout serves every path (scalar, AVX2, VNNI, AMX), so a model packs once
+// whatever CPU it later runs on. Requantization: per output channel Q31 multiplier and right shift
+// (requantize.h); qmin/qmax also apply a fused ReLU/ReLU6.
+//
+// Exactness: every path returns the reference's bytes provided the accumulator fits int32, which
+// holds when |bias[j]| + 255 * sum_k |B[k][j]| <= 2^31 - 1 (accumulator_fits checks it; the
+// bindings reject inputs that fail it).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "isa/dispatch.h"
+
+namespace eo {
+
+struct Qs8PackedB {
+  int64_t K = 0, N = 0;
+  int64_t kpad = 0, npad = 0;   // K rounded up to 64 (whole AMX tiles), N up to 16 (panels)
+  std::vector<int8_t> data;     // npad/16 panels of kpad*16 bytes, c4 layout
+  std::vector<int32_t> colsum;  // N: sum_k B[k][j]
+  std::vector<int64_t> abssum;  // N: sum_k |B[k][j]|, for the int32 range check
+  int64_t panel_stride() const { return kpad * 16; }
+};
+
+// B(k, j) = b[k*rs + j*cs]: rs = N, cs = 1 for a (K, N) array; rs = 1, cs = K for (N, K) = OI weights.
+Qs8PackedB qs8_pack_b(int64_t K, int64_t N, const int8_t* b, int64_t rs, int64_t cs);
+
+// True if the exact accumulator of every column fits int32 for any u8 A and zero point.
+bool qs8_accumulator_fits(const Qs8PackedB& b, const int32_t* bias);
+
+struct Qs8Requant {
+  const int32_t* bias;        // N entries, or nullptr for none
+  const int32_t* multiplier;  // N entries, each in [0, 2^31 - 1]
+  const int32_t* shift;       // N entries, each in [0, 31]
+  int32_t out_zp, qmin, qmax; // u8 output: 0 <= qmin <= qmax <= 255; s8: -128 .. 127
+};
+
+// C has row stride ldc. Uses the given path (must be supported: qs8_gemm_path_supported).
+// parallel=false keeps the call on this thread.
+void qs8_gemm(int64_t M, const uint8_t* a, int64_t lda, int32_t a_zp, const Qs8PackedB& b,
+              const Qs8Requant& rq, uint8_t* c, int64_t ldc, Qs8Path path, bool parallel);
+
+}  // namespace eo

@@ -1,0 +1,97 @@
+// AVX-512 VNNI int8 GEMM: 8 x 32 tile (16 zmm accumulators) over two c4-packed panels.
+//
+// vpdpbusd multiplies 4 u8 activations by 4 s8 weights per int32 lane and adds the four products
+// to the lane without intermediate saturation (unlike the *s variant and pmaddubsw), so it is exact
+// modulo 2^32. One k-group: 2 weight loads, 8 broadcasts of 4 activation bytes (folded into the
+// instruction as {1to16} memory operands), 16 vpdpbusd: 16 independent chains cover its latency
+// on both ports.
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "qs8-gemm/requantize_avx512.h"
+#include "qs8-gemm/ukernels.h"
+
+namespace eo {
+namespace {
+
+inline int32_t load_a4(const uint8_t* a) {
+  int32_t v;
+  __builtin_memcpy(&v, a, 4);
+  return v;
+}
+
+// Zero-extended tail of a row: a[0 .. r), r < 4.
+inline int32_t load_a_tail(const uint8_t* a, size_t r) {
+  uint32_t v = 0;
+  for (size_t t = 0; t < r; ++t) v |= (uint32_t)a[t] << (8 * t);
+  return (int32_t)v;
+}
+
+template <int P>  // P = 1 or 2 panels of 16 columns
+inline void tile(size_t mc, size_t nc, size_t k, const uint8_t* a, size_t lda, const int8_t* pb,
+                 size_t panel_stride, const struct qs8_gemm_params* p, size_t j0, uint8_t* c,
+                 size_t ldc) {
+  const uint8_t* ar[8];
+  for (size_t i = 0; i < 8; ++i) ar[i] = a + (i < mc ? i : mc - 1) * lda;  // repeat the last row
+  __m512i acc[8][P];
+#pragma GCC unroll 2
+  for (int q = 0; q < P; ++q) {
+    const __m512i adj = _mm512_loadu_si512(p->adj + j0 + 16 * q);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) acc[i][q] = adj;
+  }
+  const size_t kfull = k & ~(size_t)3;
+  const int8_t* b = pb;
+  size_t kk = 0;
+  for (; kk < kfull; kk += 4, b += 64) {
+    __m512i bv[P];
+#pragma GCC unroll 2
+    for (int q = 0; q < P; ++q) bv[q] = _mm512_loadu_si512(b + q * panel_stride);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+      const __m512i av = _mm512_set1_epi32(load_a4(ar[i] + kk));
+#pragma GCC unroll 2
+      for (int q = 0; q < P; ++q) acc[i][q] = _mm512_dpbusd_epi32(acc[i][q], av, bv[q]);
+    }
+  }
+  if (kk < k) {
+    __m512i bv[P];
+#pragma GCC unroll 2
+    for (int q = 0; q < P; ++q) bv[q] = _mm512_loadu_si512(b + q * panel_stride);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+      const __m512i av = _mm512_set1_epi32(load_a_tail(ar[i] + kk, k - kk));
+#pragma GCC unroll 2
+      for (int q = 0; q < P; ++q) acc[i][q] = _mm512_dpbusd_epi32(acc[i][q], av, bv[q]);
+    }
+  }
+  // Constant indices only (unrolled, rows past mc skipped): a runtime index into acc would force
+  // the accumulators into memory for the whole k loop.
+#pragma GCC unroll 2
+  for (int q = 0; q < P; ++q) {
+    const struct qs8_requant16 r = qs8_requant16_init(p, j0 + 16 * q);
+    const __mmask16 mask = qs8_store_mask(nc - 16 * q);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i)
+      if ((size_t)i < mc) qs8_requant16_store(&r, acc[i][q], c + i * ldc + 16 * q, mask);
+  }
+}
+
+}  // namespace
+
+void qs8_gemm_ukernel_8x32c4__avx512vnni(size_t m, size_t n, size_t k, const uint8_t* a,
+                                         size_t lda, const int8_t* pb, size_t panel_stride,
+                                         const struct qs8_gemm_params* p, uint8_t* c, size_t ldc) {
+  for (size_t j0 = 0; j0 < n; j0 += 32, pb += 2 * panel_stride) {
+    const size_t nc = n - j0 < 32 ? n - j0 : 32;
+    for (size_t i0 = 0; i0 < m; i0 += 8) {
+      const size_t mc = m - i0 < 8 ? m - i0 : 8;
+      if (nc > 16)
+        tile<2>(mc, nc, k, a + i0 * lda, lda, pb, panel_stride, p, j0, c + i0 * ldc + j0, ldc);
+      else
+        tile<1>(mc, nc, k, a + i0 * lda, lda, pb, panel_stride, p, j0, c + i0 * ldc + j0, ldc);
+    }
+  }
+}
+
+}  // namespace eo

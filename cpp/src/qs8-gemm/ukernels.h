@@ -1,0 +1,50 @@
+// int8 GEMM micro-kernels: a block of C (m x n, u8 or s8) from u8 activations and packed s8 weights.
+//
+//   acc[i][j] = sum_{k < K} a[i*lda + k] * B[k][j] + adj[j]          (exact int32, modulo 2^32)
+//   c[i*ldc + j] = qs8_requantize(acc[i][j], multiplier[j], shift[j], out_zp, qmin, qmax)
+//
+// adj[j] = bias[j] - a_zero_point * sum_k B[k][j] folds the activation zero point into the bias
+// (sum_k (a - za) b = sum_k a b - za colsum), so the inner loop multiplies raw u8 by s8, which is
+// what vpdpbusd and TDPBUSD do. Modulo-2^32 arithmetic gives the exact result whenever the final
+// accumulator fits int32 (the driver's caller guarantees that).
+//
+// Packed B ("c4" = VNNI-4 layout): 16-column panels; in panel q, the 4 consecutive k of column j
+// of k-group g sit at pb[q*panel_stride + g*64 + j*4 + k%4]. One k-group of a panel is 64 bytes:
+// a zmm of 16 int32 lanes for vpdpbusd, and one row of an AMX B tile (16 groups = a 16 x 64-byte
+// tile, loaded with stride 64). K is zero-padded to a multiple of 64 (whole AMX tiles), columns to
+// a multiple of 16, so every path reads the same packed weights. A is read in place (row stride
+// lda); kernels never read A past column K or row m.
+//
+// The kernel loops over the whole block itself (so AMX configures its tiles once per call); the
+// driver in gemm.cc cuts C into per-thread blocks. Kernels trust their inputs. Plain C only.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+namespace eo {
+
+struct qs8_gemm_params {
+  const int32_t* adj;         // n entries (padded to 16): bias - a_zero_point * column sum
+  const int32_t* multiplier;  // n entries (padded to 16), Q31
+  const int32_t* shift;       // n entries (padded to 16), right shift in [0, 31]
+  int32_t out_zp, qmin, qmax;
+};
+
+typedef void (*qs8_gemm_ukernel_fn)(size_t m, size_t n, size_t k, const uint8_t* a, size_t lda,
+                                    const int8_t* pb, size_t panel_stride,
+                                    const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
+
+void qs8_gemm_ukernel_4x16c4__scalar(size_t m, size_t n, size_t k, const uint8_t* a, size_t lda,
+                                     const int8_t* pb, size_t panel_stride,
+                                     const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
+void qs8_gemm_ukernel_4x16c4__avx2(size_t m, size_t n, size_t k, const uint8_t* a, size_t lda,
+                                   const int8_t* pb, size_t panel_stride,
+                                   const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
+void qs8_gemm_ukernel_8x32c4__avx512vnni(size_t m, size_t n, size_t k, const uint8_t* a,
+                                         size_t lda, const int8_t* pb, size_t panel_stride,
+                                         const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
+void qs8_gemm_ukernel_32x32c4__amx(size_t m, size_t n, size_t k, const uint8_t* a, size_t lda,
+                                   const int8_t* pb, size_t panel_stride,
+                                   const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
+
+}  // namespace eo

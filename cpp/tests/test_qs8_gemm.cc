@@ -1,0 +1,116 @@
+// int8 GEMM: every path this CPU has must return the reference's bytes exactly, on edge sizes
+// around every tile (4/8/32 rows, 16/32 columns, 4/64-deep k-groups), extreme values, both output
+// types, fused clamps, with and without bias, padded strides and 1 or 2 threads.
+#include <algorithm>
+
+#include "common/parallel.h"
+#include "harness.h"
+#include "qs8-gemm/gemm.h"
+#include "reference/reference.h"
+
+using namespace eo;
+
+namespace {
+
+const int kSizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16, 17, 31, 32, 33, 63, 64, 65};
+
+struct Case {
+  int M, N, K;
+  int variant;  // picks zero points, bias, output type, clamps, value ranges
+};
+
+void run_case(const Case& cs, Qs8Path path, std::mt19937& rng) {
+  const int M = cs.M, N = cs.N, K = cs.K, v = cs.variant;
+  const int lda = K + (v % 3), ldc = N + (v % 2) * 5;
+  std::uniform_int_distribution<int> u8(0, 255), s8(-128, 127);
+  std::vector<uint8_t> a(size_t(M) * lda);
+  std::vector<int8_t> b(size_t(K) * N);
+  const int extreme = v % 7;  // 0: all 255 x all -128, 1: all 0 x all 127, else random
+  for (auto& x : a) x = extreme == 0 ? 255 : extreme == 1 ? 0 : uint8_t(u8(rng));
+  for (auto& x : b) x = extreme == 0 ? -128 : extreme == 1 ? 127 : int8_t(s8(rng));
+  const int32_t a_zp = (v % 4 == 0) ? 0 : (v % 4 == 1) ? 255 : u8(rng);
+  const bool has_bias = v % 5 != 0;
+  std::vector<int32_t> bias(N), mult(N), shift(N);
+  std::uniform_int_distribution<int32_t> bias_d(-(1 << 20), 1 << 20);
+  std::uniform_int_distribution<int32_t> mult_d(1 << 30, INT32_MAX);
+  int log2k = 0;
+  while ((1 << log2k) < K) ++log2k;
+  std::uniform_int_distribution<int> shift_d(std::max(0, log2k + 1), std::min(31, log2k + 9));
+  for (int j = 0; j < N; ++j) {
+    bias[j] = bias_d(rng);
+    mult[j] = mult_d(rng);
+    shift[j] = shift_d(rng);
+  }
+  if (v % 11 == 3) {  // extreme requantization settings
+    mult[0] = INT32_MAX;
+    shift[0] = 0;
+    if (N > 1) mult[1] = 0;
+    if (N > 2) shift[2] = 31;
+  }
+  const bool s8_out = v % 2 == 1;
+  int32_t out_zp, qmin, qmax;
+  if (s8_out) {
+    out_zp = -128 + u8(rng);
+    qmin = v % 3 == 0 ? out_zp : -128;
+    qmax = v % 3 == 0 ? std::min(127, out_zp + 60) : 127;  // ReLU6-like
+  } else {
+    out_zp = (v % 4 == 2) ? 255 : u8(rng);
+    qmin = v % 3 == 0 ? out_zp : 0;
+    qmax = 255;
+  }
+  const int32_t* bias_p = has_bias ? bias.data() : nullptr;
+  Qs8PackedB pb = qs8_pack_b(K, N, b.data(), N, 1);
+  CHECK(qs8_accumulator_fits(pb, bias_p), "test data must keep the accumulator in int32");
+  std::vector<uint8_t> c(size_t(M) * ldc, 0xA5), ref(size_t(M) * ldc, 0xA5);
+  qs8_gemm(M, a.data(), lda, a_zp, pb, {bias_p, mult.data(), shift.data(), out_zp, qmin, qmax},
+           c.data(), ldc, path, true);
+  reference::qs8_gemm(M, N, K, a.data(), lda, a_zp, b.data(), N, bias_p, mult.data(), shift.data(),
+                      out_zp, qmin, qmax, ref.data(), ldc);
+  for (size_t e = 0; e < c.size(); ++e) {
+    if (c[e] != ref[e]) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf,
+                    "qs8 gemm %s M=%d N=%d K=%d variant=%d: C[%zu][%zu] = %d, reference %d",
+                    qs8_gemm_ukernel(path).name, M, N, K, v, e / ldc, e % ldc, c[e], ref[e]);
+      throw test::Failure{buf};
+    }
+  }
+}
+
+std::vector<Qs8Path> supported_paths() {
+  std::vector<Qs8Path> p;
+  for (int i = 0; i < kQs8PathCount; ++i)
+    if (qs8_gemm_path_supported(static_cast<Qs8Path>(i))) p.push_back(static_cast<Qs8Path>(i));
+  return p;
+}
+
+}  // namespace
+
+TEST(qs8_gemm_matches_reference_on_edge_sizes_every_path) {
+  std::mt19937 rng(7);
+  int variant = 0;
+  for (Qs8Path path : supported_paths())
+    for (int M : kSizes)
+      for (int N : kSizes)
+        for (int K : kSizes) {
+          // all small cases; a third of those with every dimension above 10 keeps it quick
+          if (M > 10 && N > 10 && K > 10 && (M + N + K) % 3 != 0) continue;
+          run_case({M, N, K, variant++}, path, rng);
+        }
+}
+
+TEST(qs8_gemm_matches_reference_on_larger_and_deep_shapes) {
+  std::mt19937 rng(8);
+  const Case cases[] = {{100, 70, 127, 0}, {129, 33, 300, 1}, {64, 96, 576, 2}, {257, 48, 129, 3},
+                        {33, 130, 1000, 4}, {200, 17, 27, 5},  {70, 64, 64, 6},  {96, 100, 257, 10}};
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (Qs8Path path : supported_paths())
+      for (Case cs : cases)
+        for (int v = 0; v < 14; v += 3) run_case({cs.M, cs.N, cs.K, cs.variant + v}, path, rng);
+  }
+}
+
+TEST(qs8_gemm_default_path_is_supported) {
+  CHECK(qs8_gemm_path_supported(qs8_gemm_default_path()), "default int8 path");
+}

@@ -1,0 +1,158 @@
+"""`DataLoader`: float32 batches from a Dataset, assembled in C++.
+
+Each batch is one call into the core that gathers the batch's images from the dataset's storage
+(uint8 stays uint8 in memory), converts to float32, normalizes per channel and applies the random
+crop and flip, in parallel over images. Nothing proportional to the dataset is copied per epoch:
+only the index permutation (8 bytes per sample) is.
+
+Randomness is counter-based: the shuffle of an epoch is a function of (seed, epoch) and the crop
+offsets / flip bit of an image are a function of (seed, epoch, dataset index). The same loader
+settings therefore give the same batches on any machine and for any thread count, and an image's
+augmentation does not depend on the batch size or on where the shuffle put it.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Iterator, Optional
+
+import numpy as np
+
+from .. import _core
+from .dataset import Dataset
+
+_DEFAULT_CROP_PADDING = 4  # the usual CIFAR recipe: pad 4, crop back to 32x32
+
+
+def _nonnegative_int(v, name: str, upper: int = 2**64 - 1) -> int:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name}: expected an int, got {type(v).__name__}")
+    if not 0 <= v <= upper:
+        raise ValueError(f"{name}: expected an integer in [0, {upper}], got {v}")
+    return int(v)
+
+
+def _per_channel(v, name: str, channels: int, default: float) -> np.ndarray:
+    if v is None:
+        return np.full(channels, default, np.float32)
+    a = np.asarray(v, dtype=np.float64)
+    if a.ndim == 0:
+        a = np.full(channels, float(a))
+    if a.shape not in ((channels,), (1,)):
+        raise ValueError(f"{name}: expected a scalar or {channels} per-channel values, got shape {a.shape}")
+    if a.shape == (1,):
+        a = np.full(channels, a[0])
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name}: expected finite values, got {a.tolist()}")
+    return a.astype(np.float32)
+
+
+class DataLoader:
+    """Iterate over `dataset` in batches of (x float32 contiguous (B, ...), y int64 (B,)).
+
+    - shuffle: a new permutation every epoch, determined by (seed, epoch).
+    - mean, std: per-channel normalization (channels on axis 1), applied after uint8 pixels are
+      scaled to [0, 1]; a scalar applies to every channel. Defaults: mean 0, std 1, i.e. only the
+      [0, 1] scaling. The loader does not compute statistics itself, because train and test data
+      must be normalized with the *training* statistics: pass `train.stats()` to both loaders.
+    - augment="crop_flip": random crop with zero padding 4 and random horizontal flip. `crop`
+      (padding in pixels, 0 = off) and `flip` (bool) set them individually and override `augment`.
+      The padding is zero in pixel space (black), so it normalizes to -mean/std, as with
+      torchvision's RandomCrop followed by Normalize. Needs (N, C, H, W) images.
+    - drop_last: skip the last batch when it is smaller than batch_size.
+
+    Each `iter(loader)` runs one epoch and advances `loader.epoch`; `set_epoch(e)` picks the epoch
+    explicitly (e.g. to resume).
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int = 0,
+                 mean=None, std=None, augment: Optional[str] = None, crop: Optional[int] = None,
+                 flip: Optional[bool] = None, drop_last: bool = False):
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"dataset: expected an edgeopt.data.Dataset, got {type(dataset).__name__} "
+                            "(wrap arrays with edgeopt.data.Dataset(x, y))")
+        self.batch_size = _nonnegative_int(batch_size, "batch_size", 2**62)
+        if self.batch_size == 0:
+            raise ValueError("batch_size: expected a positive integer, got 0")
+        self.seed = _nonnegative_int(seed, "seed")
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+
+        if augment is None:
+            pad, do_flip = 0, False
+        elif augment == "crop_flip":
+            pad, do_flip = _DEFAULT_CROP_PADDING, True
+        else:
+            raise ValueError(f"augment: expected None or 'crop_flip', got {augment!r}")
+        if crop is not None:
+            pad = _nonnegative_int(crop, "crop", 1 << 20)
+        if flip is not None:
+            if not isinstance(flip, (bool, np.bool_)):
+                raise TypeError(f"flip: expected a bool, got {type(flip).__name__}")
+            do_flip = bool(flip)
+        x = dataset.x
+        if (pad or do_flip) and x.ndim != 4:
+            raise ValueError(f"augment: crop and flip need (N, C, H, W) images, got x of shape {x.shape}")
+        self.crop, self.flip = pad, do_flip
+
+        # The storage the kernel reads: uint8 or float32, C-contiguous, viewed as (N, C, H, W).
+        # Anything else is converted once here, never per batch.
+        if x.dtype != np.uint8 and x.dtype != np.float32:
+            x = x.astype(np.float32)
+        x = np.ascontiguousarray(x)
+        self._sample_shape = tuple(x.shape[1:])
+        if x.ndim == 4:
+            self._x = x
+        elif x.ndim == 3:  # (N, H, W): one channel
+            self._x = x.reshape(len(x), 1, x.shape[1], x.shape[2])
+        else:  # (N,) or (N, D) or higher: one channel of flat samples
+            self._x = x.reshape(len(x), 1, 1, -1)
+        channels = self._x.shape[1]
+        self.mean = _per_channel(mean, "mean", channels, 0.0)
+        self.std = _per_channel(std, "std", channels, 1.0)
+        if np.any(self.std <= 0):
+            raise ValueError(f"std: expected positive values, got {self.std.tolist()}")
+        self.dataset = dataset
+        self._y = dataset.y
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch the next iteration runs (selects its shuffle and augmentation)."""
+        self.epoch = _nonnegative_int(epoch, "epoch")
+
+    def __len__(self) -> int:
+        n = len(self._y)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def order(self, epoch: Optional[int] = None) -> np.ndarray:
+        """The sample order of an epoch (int64 indices into the dataset)."""
+        e = self.epoch if epoch is None else _nonnegative_int(epoch, "epoch")
+        n = len(self._y)
+        if self.shuffle:
+            return _core.data_permutation(n, self.seed, e)
+        return np.arange(n, dtype=np.int64)
+
+    def batch(self, indices, epoch: Optional[int] = None):
+        """The (x, y) batch for dataset `indices` as epoch `epoch` would produce it."""
+        e = self.epoch if epoch is None else _nonnegative_int(epoch, "epoch")
+        idx = np.asarray(indices)
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"indices: expected integer indices, got dtype {idx.dtype}")
+        idx = idx.astype(np.int64, copy=False)
+        xb = _core.data_assemble_batch(self._x, idx, self.mean, self.std, pad=self.crop,
+                                       flip=self.flip, seed=self.seed, epoch=e)
+        return xb.reshape((len(idx),) + self._sample_shape), self._y[idx]
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        epoch = self.epoch
+        self.epoch += 1  # advance now, so two iterators taken in a row see different epochs
+        return self._batches(epoch)
+
+    def _batches(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        order = self.order(epoch)
+        for b in range(len(self)):
+            yield self.batch(order[b * self.batch_size:(b + 1) * self.batch_size], epoch)
+
+    def __repr__(self) -> str:
+        return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+                f"seed={self.seed}, crop={self.crop}, flip={self.flip}, drop_last={self.drop_last})")

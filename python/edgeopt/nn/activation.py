@@ -1,0 +1,57 @@
+"""Elementwise activations. Each accepts any rank; ``inplace`` is accepted for PyTorch
+signature compatibility and ignored (outputs are always new arrays)."""
+from __future__ import annotations
+
+from . import functional as F
+from .module import Module
+
+__all__ = ["ReLU", "ReLU6", "HardSwish", "Hardswish", "HardSigmoid", "Hardsigmoid", "Sigmoid"]
+
+
+class _Elementwise(Module):
+    # Subclasses set: _fwd(x) -> y, _bwd(dy, saved) -> dx, and whether backward needs y or x.
+    _needs_output = False
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x):
+        x = self._check_input(x, None)
+        y = type(self)._fwd(x)
+        self._save_for_backward(y, y if self._needs_output else x)
+        return y
+
+    def backward(self, dy):
+        dy, (saved,) = self._saved_for_backward(dy)
+        return type(self)._bwd(dy, saved)
+
+
+class ReLU(_Elementwise):
+    """max(x, 0)."""
+    _fwd, _bwd, _needs_output = staticmethod(F.relu), staticmethod(F.relu_backward), True
+
+
+class ReLU6(_Elementwise):
+    """min(max(x, 0), 6)."""
+    _fwd, _bwd = staticmethod(F.relu6), staticmethod(F.relu6_backward)
+
+
+class HardSwish(_Elementwise):
+    """x * relu6(x + 3) / 6 (MobileNetV3)."""
+    _fwd, _bwd = staticmethod(F.hardswish), staticmethod(F.hardswish_backward)
+
+
+class HardSigmoid(_Elementwise):
+    """relu6(x + 3) / 6."""
+    _fwd, _bwd = staticmethod(F.hardsigmoid), staticmethod(F.hardsigmoid_backward)
+
+
+class Sigmoid(_Elementwise):
+    """1 / (1 + exp(-x))."""
+    _fwd, _bwd, _needs_output = staticmethod(F.sigmoid), staticmethod(F.sigmoid_backward), True
+
+
+# PyTorch's spellings.
+Hardswish = HardSwish
+Hardsigmoid = HardSigmoid

@@ -1,0 +1,233 @@
+"""The C++ kernels as functions, with PyTorch-like arguments.
+
+Thin wrappers over ``edgeopt._core``: they normalise ``kernel_size``/``stride``/``padding`` (an int
+or an ``(h, w)`` pair), make inputs C-contiguous and call the kernel; the core checks dtypes and
+shapes and raises errors naming the argument. Arrays are float32 NCHW, conv weights OIHW.
+
+Backward functions take ``dy`` first, then what the forward saw. Parameter-gradient arguments
+(``dweight``, ``dbias``) are **accumulated into** (``+=``); input gradients are returned.
+Losses return ``(loss, dlogits)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from .. import random as _random
+
+__all__ = [
+    "conv2d", "conv2d_backward", "linear", "linear_backward",
+    "batch_norm_train", "batch_norm_eval", "batch_norm_backward", "batch_norm_backward_eval",
+    "relu", "relu_backward", "relu6", "relu6_backward", "hardswish", "hardswish_backward",
+    "hardsigmoid", "hardsigmoid_backward", "sigmoid", "sigmoid_backward",
+    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "global_avg_pool2d", "global_avg_pool2d_backward", "dropout", "dropout_backward",
+    "add", "channel_scale", "channel_scale_backward", "cross_entropy",
+]
+
+
+def pair(v, name: str) -> tuple[int, int]:
+    """``3 -> (3, 3)``; ``(3, 5)`` stays; anything else raises naming ``name``."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return int(v), int(v)
+    if isinstance(v, (tuple, list)) and len(v) == 2 and all(
+            isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in v):
+        return int(v[0]), int(v[1])
+    raise TypeError(f"{name}: expected an int or a pair of ints, got {v!r}")
+
+
+_F32 = np.dtype(np.float32)
+
+
+def _acc(a):
+    """An accumulator or in-place argument, passed as is (no copy), except that a float32 array
+    whose dtype object is not numpy's canonical one (arrays restored by pickle) is viewed with the
+    canonical dtype: the core's dtype check compares dtype identity."""
+    if isinstance(a, np.ndarray) and a.dtype == _F32 and a.dtype is not _F32:
+        return a.view(_F32)
+    return a
+
+
+def _c(a):
+    """C-contiguous view/copy of an input ndarray; other objects pass through for the core to reject."""
+    return _acc(np.ascontiguousarray(a)) if isinstance(a, np.ndarray) else a
+
+
+def _shape(shape, name: str) -> tuple:
+    try:
+        return tuple(int(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"{name}: expected a shape tuple, got {shape!r}") from None
+
+
+# ---------------------------------------------------------------- conv / linear
+def conv2d(x, weight, bias=None, stride=1, padding=0, groups: int = 1):
+    """x (N, Cin, H, W), weight (Cout, Cin/groups, KH, KW), bias (Cout,) or None -> (N, Cout, OH, OW)."""
+    return _core.conv2d_forward(_c(x), _c(weight), _c(bias), pair(stride, "stride"),
+                                pair(padding, "padding"), groups)
+
+
+def conv2d_backward(dy, x, weight, dweight, dbias=None, stride=1, padding=0, groups: int = 1,
+                    need_dx: bool = True):
+    """Accumulates into ``dweight`` (and ``dbias``); returns dx (or None if not ``need_dx``)."""
+    return _core.conv2d_backward(_c(dy), _c(x), _c(weight), _acc(dweight), _acc(dbias), pair(stride, "stride"),
+                                 pair(padding, "padding"), groups, need_dx)
+
+
+def linear(x, weight, bias=None):
+    """x (N, in), weight (out, in), bias (out,) or None -> (N, out)."""
+    return _core.linear_forward(_c(x), _c(weight), _c(bias))
+
+
+def linear_backward(dy, x, weight, dweight, dbias=None, need_dx: bool = True):
+    """Accumulates into ``dweight`` (and ``dbias``); returns dx (or None if not ``need_dx``)."""
+    return _core.linear_backward(_c(dy), _c(x), _c(weight), _acc(dweight), _acc(dbias), need_dx)
+
+
+# ---------------------------------------------------------------- batch norm
+def batch_norm_train(x, weight, bias, running_mean, running_var, momentum: float = 0.1, eps: float = 1e-5):
+    """Batch statistics; updates ``running_mean``/``running_var`` in place (unbiased variance).
+    Returns ``(y, save_mean, save_invstd)`` for :func:`batch_norm_backward`."""
+    return _core.batchnorm2d_forward_train(_c(x), _c(weight), _c(bias), _acc(running_mean), _acc(running_var),
+                                           float(momentum), float(eps))
+
+
+def batch_norm_eval(x, weight, bias, running_mean, running_var, eps: float = 1e-5):
+    """Normalise with the running statistics."""
+    return _core.batchnorm2d_forward_eval(_c(x), _c(weight), _c(bias), _c(running_mean), _c(running_var),
+                                          float(eps))
+
+
+def batch_norm_backward(dy, x, weight, save_mean, save_invstd, dweight, dbias):
+    """Backward of :func:`batch_norm_train`; accumulates ``dweight``/``dbias``, returns dx."""
+    return _core.batchnorm2d_backward(_c(dy), _c(x), _c(weight), _c(save_mean), _c(save_invstd),
+                                      _acc(dweight), _acc(dbias))
+
+
+def batch_norm_backward_eval(dy, x, weight, running_mean, running_var, eps, dweight, dbias):
+    """Backward of :func:`batch_norm_eval`; accumulates ``dweight``/``dbias``, returns dx."""
+    return _core.batchnorm2d_backward_eval(_c(dy), _c(x), _c(weight), _c(running_var), float(eps),
+                                           _acc(dweight), _acc(dbias), _c(running_mean))
+
+
+# ---------------------------------------------------------------- activations
+def relu(x):
+    return _core.relu_forward(_c(x))
+
+
+def relu_backward(dy, y):
+    """Takes the forward *output*."""
+    return _core.relu_backward(_c(dy), _c(y))
+
+
+def relu6(x):
+    return _core.relu6_forward(_c(x))
+
+
+def relu6_backward(dy, x):
+    return _core.relu6_backward(_c(dy), _c(x))
+
+
+def hardswish(x):
+    return _core.hardswish_forward(_c(x))
+
+
+def hardswish_backward(dy, x):
+    return _core.hardswish_backward(_c(dy), _c(x))
+
+
+def hardsigmoid(x):
+    return _core.hardsigmoid_forward(_c(x))
+
+
+def hardsigmoid_backward(dy, x):
+    return _core.hardsigmoid_backward(_c(dy), _c(x))
+
+
+def sigmoid(x):
+    return _core.sigmoid_forward(_c(x))
+
+
+def sigmoid_backward(dy, y):
+    """Takes the forward *output*."""
+    return _core.sigmoid_backward(_c(dy), _c(y))
+
+
+# ---------------------------------------------------------------- pooling
+def max_pool2d(x, kernel_size, stride=None, padding=0, return_indices: bool = False):
+    """``stride`` defaults to ``kernel_size``. With ``return_indices`` also returns the int32
+    argmax that :func:`max_pool2d_backward` needs."""
+    k = pair(kernel_size, "kernel_size")
+    s = k if stride is None else pair(stride, "stride")
+    y, argmax = _core.maxpool2d_forward(_c(x), k, s, pair(padding, "padding"))
+    return (y, argmax) if return_indices else y
+
+
+def max_pool2d_backward(dy, indices, x_shape):
+    return _core.maxpool2d_backward(_c(dy), indices, _shape(x_shape, "x_shape"))
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
+    k = pair(kernel_size, "kernel_size")
+    s = k if stride is None else pair(stride, "stride")
+    return _core.avgpool2d_forward(_c(x), k, s, pair(padding, "padding"), bool(count_include_pad))
+
+
+def avg_pool2d_backward(dy, x_shape, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
+    k = pair(kernel_size, "kernel_size")
+    s = k if stride is None else pair(stride, "stride")
+    return _core.avgpool2d_backward(_c(dy), _shape(x_shape, "x_shape"), k, s, pair(padding, "padding"),
+                                    bool(count_include_pad))
+
+
+def global_avg_pool2d(x):
+    """(N, C, H, W) -> (N, C, 1, 1)."""
+    return _core.global_avgpool2d_forward(_c(x))
+
+
+def global_avg_pool2d_backward(dy, x_shape):
+    return _core.global_avgpool2d_backward(_c(dy), _shape(x_shape, "x_shape"))
+
+
+# ---------------------------------------------------------------- dropout
+def dropout(x, p: float = 0.5, training: bool = True, seed: int | None = None):
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p).
+    Returns ``(y, mask)``; ``mask`` (uint8) is None when nothing was dropped (eval or p == 0).
+    ``seed`` defaults to a fresh draw from edgeopt's generator (see ``edgeopt.manual_seed``)."""
+    p = float(p)
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"p: expected a dropout probability in [0, 1), got {p}")
+    if not training or p == 0.0:
+        return x, None
+    if seed is None:
+        seed = _random.next_seed()
+    return _core.dropout_forward(_c(x), p, int(seed))
+
+
+def dropout_backward(dy, mask, p: float):
+    if mask is None:
+        return dy
+    return _core.dropout_backward(_c(dy), mask, float(p))
+
+
+# ---------------------------------------------------------------- elementwise
+def add(a, b):
+    """a + b (same shapes); used for residual sums and for summing branch gradients."""
+    return _core.add_forward(_c(a), _c(b))
+
+
+def channel_scale(x, s):
+    """x (N, C, H, W) * s (N, C) per channel (squeeze-and-excitation)."""
+    return _core.channel_scale_forward(_c(x), _c(s))
+
+
+def channel_scale_backward(dy, x, s):
+    """Returns ``(dx, ds)``."""
+    return _core.channel_scale_backward(_c(dy), _c(x), _c(s))
+
+
+# ---------------------------------------------------------------- losses
+def cross_entropy(logits, labels, label_smoothing: float = 0.0):
+    """Mean softmax cross-entropy over the batch: logits (N, classes), labels (N,) of any integer
+    dtype. Returns ``(loss, dlogits)``."""
+    return _core.cross_entropy(_c(logits), labels, float(label_smoothing))

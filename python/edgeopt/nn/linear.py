@@ -1,0 +1,100 @@
+"""Linear, and the shape-only layers Identity and Flatten."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import functional as F
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+__all__ = ["Linear", "Identity", "Flatten"]
+
+
+class Linear(Module):
+    """x (*, in_features) -> (*, out_features); weight (out, in), bias (out,). Init as PyTorch."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True):
+        super().__init__()
+        for name, v in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+                raise ValueError(f"Linear: {name} must be a positive int, got {v!r}")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.weight = Parameter(np.empty((out_features, in_features), np.float32))
+        if bias:
+            self.bias = Parameter(np.empty((out_features,), np.float32))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1.0 / math.sqrt(self.in_features)
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        if isinstance(x, np.ndarray) and x.ndim < 2:
+            raise ValueError(f"{self._short_name()}: expected an input of shape (N, {self.in_features}) "
+                             f"or (*, {self.in_features}), got shape {x.shape}")
+        x = self._check_input(x, None, self.in_features, axis=-1)
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, self.in_features)
+        bias = None if self.bias is None else self.bias.data
+        y = F.linear(x2, self.weight.data, bias)
+        y = y.reshape(*lead, self.out_features)
+        self._save_for_backward(y, x2, lead)
+        return y
+
+    def backward(self, dy):
+        dy, (x2, lead) = self._saved_for_backward(dy)
+        db = None if self.bias is None else self.bias.grad
+        dx = F.linear_backward(np.reshape(dy, (-1, self.out_features)), x2, self.weight.data,
+                               self.weight.grad, db)
+        return dx.reshape(*lead, self.in_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Identity(Module):
+    """Returns its input; backward returns dy."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        self._save_for_backward(x)
+        return x
+
+    def backward(self, dy):
+        dy, _ = self._saved_for_backward(dy)
+        return dy
+
+
+class Flatten(Module):
+    """Flattens dims ``start_dim..end_dim`` into one (default: all but the batch)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        x = self._check_input(x, None)
+        nd = x.ndim
+        s, e = self.start_dim % nd, self.end_dim % nd
+        if s > e:
+            raise ValueError(f"{self._short_name()}: start_dim {self.start_dim} comes after end_dim "
+                             f"{self.end_dim} for an input of shape {x.shape}")
+        y = x.reshape(*x.shape[:s], -1, *x.shape[e + 1:])
+        self._save_for_backward(y, x.shape)
+        return y
+
+    def backward(self, dy):
+        dy, (shape,) = self._saved_for_backward(dy)
+        return np.reshape(dy, shape)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -1,0 +1,97 @@
+"""BatchNorm2d: per-channel normalisation with running statistics, as PyTorch."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import functional as F
+from .module import Module
+from .parameter import Parameter
+
+__all__ = ["BatchNorm2d"]
+
+
+class BatchNorm2d(Module):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias over (N, H, W) per channel.
+
+    Training uses the batch statistics and updates ``running_mean``/``running_var`` (unbiased
+    variance) with ``momentum``; ``momentum=None`` is the cumulative average
+    (1 / num_batches_tracked). Eval uses the running statistics. State names as PyTorch:
+    ``weight``, ``bias``, ``running_mean``, ``running_var``, ``num_batches_tracked``.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True):
+        super().__init__()
+        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features <= 0:
+            raise ValueError(f"BatchNorm2d: num_features must be a positive int, got {num_features!r}")
+        if not eps > 0:
+            raise ValueError(f"BatchNorm2d: eps must be positive, got {eps!r}")
+        if momentum is not None and not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNorm2d: momentum must be in [0, 1] or None, got {momentum!r}")
+        c = self.num_features = int(num_features)
+        self.eps, self.momentum = float(eps), momentum
+        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        if affine:
+            self.weight = Parameter(np.ones(c, np.float32))
+            self.bias = Parameter(np.zeros(c, np.float32))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+            # The kernels always take an affine transform: use a fixed identity one.
+            self._unit = np.ones(c, np.float32)
+            self._zero = np.zeros(c, np.float32)
+        if track_running_stats:
+            self.register_buffer("running_mean", np.zeros(c, np.float32))
+            self.register_buffer("running_var", np.ones(c, np.float32))
+            self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.fill(0.0)
+            self.running_var.fill(1.0)
+            self.num_batches_tracked.fill(0)
+
+    def _affine(self):
+        if self.affine:
+            return self.weight.data, self.bias.data, self.weight.grad, self.bias.grad
+        # Gradients of the fixed transform are discarded into scratch arrays.
+        return self._unit, self._zero, np.zeros_like(self._unit), np.zeros_like(self._zero)
+
+    def forward(self, x):
+        x = self._check_input(x, 4, self.num_features)
+        gamma, beta, _, _ = self._affine()
+        use_batch_stats = self.training or not self.track_running_stats
+        if use_batch_stats:
+            n, _, h, w = x.shape
+            if n * h * w <= 1:
+                raise ValueError(f"{self._short_name()}: expected more than 1 value per channel when "
+                                 f"using batch statistics, got input shape {x.shape}")
+            if self.training and self.track_running_stats:
+                self.num_batches_tracked += 1
+                momentum = (1.0 / float(self.num_batches_tracked) if self.momentum is None
+                            else self.momentum)
+                rmean, rvar = self.running_mean, self.running_var
+            else:  # batch statistics without tracking: the kernel's running update goes to scratch
+                momentum = 0.0
+                rmean, rvar = np.zeros(self.num_features, np.float32), np.ones(self.num_features, np.float32)
+            y, save_mean, save_invstd = F.batch_norm_train(x, gamma, beta, rmean, rvar, momentum, self.eps)
+            self._save_for_backward(y, True, x, save_mean, save_invstd)
+        else:
+            y = F.batch_norm_eval(x, gamma, beta, self.running_mean, self.running_var, self.eps)
+            self._save_for_backward(y, False, x, self.running_mean.copy(), self.running_var.copy())
+        return y
+
+    def backward(self, dy):
+        dy, (batch_stats, x, a, b) = self._saved_for_backward(dy)
+        gamma, _, dgamma, dbeta = self._affine()
+        if batch_stats:
+            return F.batch_norm_backward(dy, x, gamma, a, b, dgamma, dbeta)
+        return F.batch_norm_backward_eval(dy, x, gamma, a, b, self.eps, dgamma, dbeta)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")

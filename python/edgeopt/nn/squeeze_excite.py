@@ -1,0 +1,41 @@
+"""Squeeze-and-excitation (MobileNetV3): x * gate(x), gate = hardsigmoid(fc2(relu(fc1(avgpool(x)))))."""
+from __future__ import annotations
+
+from . import functional as F
+from .activation import HardSigmoid, ReLU
+from .conv import Conv2d
+from .module import Module
+from .pooling import GlobalAvgPool2d
+
+__all__ = ["SqueezeExcitation"]
+
+
+class SqueezeExcitation(Module):
+    """Children named as torchvision's ``SqueezeExcitation`` (``fc1``, ``fc2`` are 1x1 convs), so
+    its state dicts load directly. ``activation`` and ``scale_activation`` are Module classes."""
+
+    def __init__(self, input_channels: int, squeeze_channels: int, activation=ReLU,
+                 scale_activation=HardSigmoid):
+        super().__init__()
+        self.avgpool = GlobalAvgPool2d()
+        self.fc1 = Conv2d(input_channels, squeeze_channels, 1)
+        self.fc2 = Conv2d(squeeze_channels, input_channels, 1)
+        self.activation = activation()
+        self.scale_activation = scale_activation()
+
+    def forward(self, x):
+        x = self._check_input(x, 4, self.fc1.in_channels)
+        s = self.avgpool(x)
+        s = self.scale_activation(self.fc2(self.activation(self.fc1(s))))
+        s2 = s.reshape(s.shape[0], s.shape[1])
+        y = F.channel_scale(x, s2)
+        self._save_for_backward(y, x, s2)
+        return y
+
+    def backward(self, dy):
+        dy, (x, s2) = self._saved_for_backward(dy)
+        dx_direct, ds = F.channel_scale_backward(dy, x, s2)
+        d = ds.reshape(ds.shape[0], ds.shape[1], 1, 1)
+        for m in (self.scale_activation, self.fc2, self.activation, self.fc1, self.avgpool):
+            d = m.backward(d)
+        return F.add(dx_direct, d)

@@ -1,0 +1,148 @@
+"""Learning-rate schedules with PyTorch's semantics.
+
+A schedule reads each group's ``initial_lr`` (set from ``lr`` on first use) and, at every
+``step()``, writes ``lr = f(epoch)`` into the optimizer's groups. Construction performs the first
+step (epoch 0), as in PyTorch: call ``optimizer.step()`` then ``scheduler.step()`` each epoch (or
+iteration). Every schedule is a closed form of its epoch, so schedules compose, e.g.
+``LinearWarmup(opt, 5, after=CosineAnnealingLR(opt, T_max=95))``.
+"""
+from __future__ import annotations
+
+import bisect
+import math
+
+from .optimizer import Optimizer
+
+__all__ = ["LRScheduler", "StepLR", "MultiStepLR", "CosineAnnealingLR", "LinearWarmup", "LambdaLR"]
+
+
+class LRScheduler:
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer: expected an edgeopt Optimizer, got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        for i, g in enumerate(optimizer.param_groups):
+            if last_epoch == -1:
+                g.setdefault("initial_lr", g["lr"])
+            elif "initial_lr" not in g:
+                raise KeyError(f"param group {i} has no 'initial_lr' (needed when resuming with last_epoch)")
+        self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self._last_lr = [g["lr"] for g in optimizer.param_groups]
+        self.step()
+
+    def lr_at(self, epoch: int) -> list[float]:
+        """The learning rate of every group at ``epoch``."""
+        raise NotImplementedError
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        lrs = self.lr_at(self.last_epoch)
+        for g, lr in zip(self.optimizer.param_groups, lrs):
+            g["lr"] = lr
+        self._last_lr = list(lrs)
+
+    def get_last_lr(self) -> list[float]:
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict:
+        out = {}
+        for k, v in self.__dict__.items():
+            if k == "optimizer" or callable(v):
+                continue
+            out[k] = v.state_dict() if isinstance(v, LRScheduler) else v
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, v in state.items():
+            if isinstance(getattr(self, k, None), LRScheduler):
+                getattr(self, k).load_state_dict(v)
+            else:
+                setattr(self, k, v)
+
+
+class StepLR(LRScheduler):
+    """lr = base * gamma ** (epoch // step_size)."""
+
+    def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
+        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size <= 0:
+            raise ValueError(f"step_size: expected a positive int, got {step_size!r}")
+        self.step_size, self.gamma = step_size, float(gamma)
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch):
+        return [b * self.gamma ** (epoch // self.step_size) for b in self.base_lrs]
+
+
+class MultiStepLR(LRScheduler):
+    """lr = base * gamma ** (number of milestones <= epoch)."""
+
+    def __init__(self, optimizer, milestones, gamma: float = 0.1, last_epoch: int = -1):
+        self.milestones = sorted(int(m) for m in milestones)
+        self.gamma = float(gamma)
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch):
+        return [b * self.gamma ** bisect.bisect_right(self.milestones, epoch) for b in self.base_lrs]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr = eta_min + (base - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
+
+    def __init__(self, optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
+        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max <= 0:
+            raise ValueError(f"T_max: expected a positive int, got {T_max!r}")
+        self.T_max, self.eta_min = T_max, float(eta_min)
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch):
+        c = (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+        return [self.eta_min + (b - self.eta_min) * c for b in self.base_lrs]
+
+
+class LambdaLR(LRScheduler):
+    """lr = base * lr_lambda(epoch)."""
+
+    def __init__(self, optimizer, lr_lambda, last_epoch: int = -1):
+        if not callable(lr_lambda):
+            raise TypeError(f"lr_lambda: expected a callable, got {type(lr_lambda).__name__}")
+        self.lr_lambda = lr_lambda
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch):
+        return [b * self.lr_lambda(epoch) for b in self.base_lrs]
+
+
+class LinearWarmup(LRScheduler):
+    """Ramp the factor linearly from ``start_factor`` (default 1/warmup_steps) to 1 over
+    ``warmup_steps`` epochs, then hand over to ``after`` (another schedule on the same optimizer,
+    started at its epoch 0) or hold the base lr. Equals PyTorch's
+    ``SequentialLR([LinearLR(opt, start_factor, 1.0, warmup_steps), after], [warmup_steps])``."""
+
+    def __init__(self, optimizer, warmup_steps: int, start_factor: float | None = None,
+                 after: LRScheduler | None = None, last_epoch: int = -1):
+        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps <= 0:
+            raise ValueError(f"warmup_steps: expected a positive int, got {warmup_steps!r}")
+        if after is not None and (not isinstance(after, LRScheduler) or after.optimizer is not optimizer):
+            raise ValueError("after: expected a schedule on the same optimizer")
+        self.warmup_steps = warmup_steps
+        self.start_factor = 1.0 / warmup_steps if start_factor is None else float(start_factor)
+        if not 0.0 < self.start_factor <= 1.0:
+            raise ValueError(f"start_factor: expected a number in (0, 1], got {start_factor!r}")
+        self.after = after
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, epoch):
+        w = self.warmup_steps
+        if epoch < w:
+            f = self.start_factor + (1.0 - self.start_factor) * epoch / w
+            return [b * f for b in self.base_lrs]
+        if self.after is None:
+            return list(self.base_lrs)
+        return self.after.lr_at(epoch - w)
+
+    def step(self) -> None:
+        super().step()
+        if self.after is not None and self.last_epoch >= self.warmup_steps:
+            self.after.last_epoch = self.last_epoch - self.warmup_steps
+            self.after._last_lr = list(self._last_lr)
