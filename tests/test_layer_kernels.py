@@ -436,6 +436,17 @@ def test_dropout_bad_input(rng):
         C.dropout_backward(x, m, 1.0)
 
 
+def test_empty_batches_pass_through(rng):
+    e = np.zeros((0, 3, 4, 4), np.float32)
+    y, m = C.dropout_forward(e, 0.5, 0)
+    assert y.shape == e.shape and m.shape == e.shape
+    assert C.dropout_backward(e, m, 0.5).shape == e.shape
+    assert C.add_forward(e, e).shape == e.shape
+    assert C.channel_scale_forward(e, np.zeros((0, 3), np.float32)).shape == e.shape
+    assert C.global_avgpool2d_forward(e).shape == (0, 3, 1, 1)
+    assert C.avgpool2d_backward(np.zeros((0, 3, 2, 2), np.float32), e.shape, 2).shape == e.shape
+
+
 def test_add_matches_numpy(rng):
     a, b = rand(rng, 3, 5, 7, 9), rand(rng, 3, 5, 7, 9)
     np.testing.assert_array_equal(C.add_forward(a, b), a + b)

@@ -10,7 +10,8 @@
 //              dgamma += sum(dy * xhat), dbeta += sum(dy)
 //   eval:      the running statistics replace the batch ones and are constants, so
 //              dx = dy * gamma / sqrt(running_var + eps).
-// Channel sums are accumulated in double (M reaches millions). gamma/beta may be null
+// Channel sums are accumulated in double (M reaches millions; the backward sums fold short float
+// partial sums into double). gamma/beta may be null
 // (affine=False: gamma = 1, beta = 0); running stats may be null in training
 // (track_running_stats=False); dgamma/dbeta may be null when not needed.
 // Parameter gradients accumulate (+=), dx is assigned. Parallel over channels; each channel's sums

@@ -1,0 +1,5 @@
+"""Deployment: trace a model into an inference graph, fuse it, and compile it for the C++ runtime."""
+from .graph import Graph, Node, trace
+from .fuse import fold_batchnorm, fuse, fuse_activation, fuse_residual
+
+__all__ = ["Graph", "Node", "trace", "fuse", "fold_batchnorm", "fuse_residual", "fuse_activation"]

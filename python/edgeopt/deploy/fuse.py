@@ -1,0 +1,114 @@
+"""Graph rewrites done before deployment, each a function Graph -> Graph (a new graph; the input
+is not modified):
+
+  fold_batchnorm   conv -> bn  becomes one conv:  w' = w * g/sqrt(v+eps),  b' = (b - m) * g/sqrt(v+eps) + beta
+  fuse_residual    add(conv(x), skip) becomes conv(x) with residual=skip, so the add happens in the
+                   conv's output pass (skip must be computed before the conv runs)
+  fuse_activation  conv/linear -> relu|relu6|hardswish becomes one op with activation=...
+
+`fuse(graph)` applies all three in that order: conv + BN + residual add + activation end up as one
+operator, one pass over the output.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from .graph import Graph
+
+FUSABLE_ACTIVATIONS = ("relu", "relu6", "hardswish")
+
+
+def _clone(g: Graph) -> Graph:
+    nodes = [copy.copy(n) for n in g.nodes]
+    for n in nodes:
+        n.attrs = dict(n.attrs)
+        n.params = dict(n.params)
+        n.inputs = list(n.inputs)
+    return Graph(nodes, g.input_shape, dict(g.shapes), g.output, g.input)
+
+
+def _uses(g: Graph, t: int) -> int:
+    return sum(n.inputs.count(t) + (n.attrs.get("residual") == t) for n in g.nodes) + (g.output == t)
+
+
+def _replace(g: Graph, old: int, new: int) -> None:
+    for n in g.nodes:
+        n.inputs = [new if i == old else i for i in n.inputs]
+        if n.attrs.get("residual") == old:
+            n.attrs["residual"] = new
+    if g.output == old:
+        g.output = new
+
+
+def fold_batchnorm(graph: Graph) -> Graph:
+    g = _clone(graph)
+    out, by_output = [], {n.output: n for n in g.nodes}
+    for n in g.nodes:
+        src = by_output.get(n.inputs[0]) if n.op == "batchnorm2d" else None
+        if (src is not None and src.op == "conv2d" and src.attrs.get("activation", "none") == "none"
+                and src.attrs.get("residual") is None and _uses(g, src.output) == 1):
+            p = n.params
+            scale = (p["weight"].astype(np.float64) / np.sqrt(p["running_var"].astype(np.float64) + n.attrs["eps"]))
+            w = src.params["weight"].astype(np.float64) * scale[:, None, None, None]
+            b0 = src.params.get("bias")
+            b0 = np.zeros(len(scale)) if b0 is None else b0.astype(np.float64)
+            b = (b0 - p["running_mean"]) * scale + p["bias"]
+            src.params["weight"] = w.astype(np.float32)
+            src.params["bias"] = b.astype(np.float32)
+            src.name = f"{src.name}+{n.name}"
+            _replace(g, n.output, src.output)
+            g.shapes.pop(n.output, None)
+            continue
+        out.append(n)
+    g.nodes = out
+    return g
+
+
+def fuse_residual(graph: Graph) -> Graph:
+    g = _clone(graph)
+    order = {n.output: i for i, n in enumerate(g.nodes)}
+    order[g.input] = -1
+    by_output = {n.output: n for n in g.nodes}
+    out = []
+    for n in g.nodes:
+        if n.op == "add":
+            for conv_t, skip_t in ((n.inputs[0], n.inputs[1]), (n.inputs[1], n.inputs[0])):
+                c = by_output.get(conv_t)
+                if (c is not None and c.op == "conv2d" and c.attrs.get("residual") is None
+                        and c.attrs.get("activation", "none") == "none" and _uses(g, conv_t) == 1
+                        and order[skip_t] < order[conv_t] and g.shapes[skip_t] == g.shapes[conv_t]):
+                    c.attrs["residual"] = skip_t
+                    c.name = f"{c.name}+{n.name}"
+                    _replace(g, n.output, c.output)
+                    g.shapes.pop(n.output, None)
+                    break
+            else:
+                out.append(n)
+            continue
+        out.append(n)
+    g.nodes = out
+    return g
+
+
+def fuse_activation(graph: Graph) -> Graph:
+    g = _clone(graph)
+    by_output = {n.output: n for n in g.nodes}
+    out = []
+    for n in g.nodes:
+        src = by_output.get(n.inputs[0]) if n.op in FUSABLE_ACTIVATIONS else None
+        if (src is not None and src.op in ("conv2d", "linear") and src.attrs.get("activation", "none") == "none"
+                and _uses(g, src.output) == 1):
+            src.attrs["activation"] = n.op
+            src.name = f"{src.name}+{n.name}"
+            _replace(g, n.output, src.output)
+            g.shapes.pop(n.output, None)
+            continue
+        out.append(n)
+    g.nodes = out
+    return g
+
+
+def fuse(graph: Graph) -> Graph:
+    return fuse_activation(fuse_residual(fold_batchnorm(graph)))

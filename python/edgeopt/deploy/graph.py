@@ -1,0 +1,215 @@
+"""The inference graph: a model traced into a flat list of operator nodes in SSA form.
+
+`trace(model, input_shape)` walks the module tree (Sequential, ResidualBlock, SqueezeExcitation
+and leaf layers), runs each leaf once on a sample input to learn every tensor's shape, and records
+one Node per operator. The runtime compiler, the ONNX exporter and calibration all read this one
+graph, so they agree on what the model computes. Tensors are NCHW here; a backend may use another
+layout internally.
+
+Ops and their attrs:
+  conv2d(x)            stride, padding, groups, activation ('none'|'relu'|'relu6'|'hardswish'),
+                       residual (tensor id added before the activation, or None); params weight, bias
+  linear(x)            activation; params weight (out, in), bias
+  batchnorm2d(x)       eps; params weight, bias, running_mean, running_var
+  relu|relu6|hardswish|hardsigmoid|sigmoid(x)
+  maxpool2d(x), avgpool2d(x)   kernel, stride, padding (+ count_include_pad)
+  global_avgpool2d(x)  -> (N, C, 1, 1)
+  flatten(x)           -> (N, prod(rest))
+  add(a, b)
+  channel_scale(x, s)  x * s, s (N, C, 1, 1) (squeeze-excitation)
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .. import nn
+
+ACTIVATIONS = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.HardSwish: "hardswish",
+               nn.HardSigmoid: "hardsigmoid", nn.Sigmoid: "sigmoid"}
+
+
+@dataclasses.dataclass
+class Node:
+    op: str
+    inputs: list
+    output: int
+    attrs: dict = dataclasses.field(default_factory=dict)
+    params: dict = dataclasses.field(default_factory=dict)
+    name: str = ""
+    module: object = None  # the leaf module it came from (for re-running it during calibration)
+
+    def __repr__(self) -> str:
+        a = ", ".join(f"{k}={v}" for k, v in self.attrs.items())
+        return f"%{self.output} = {self.op}({', '.join('%' + str(i) for i in self.inputs)}{', ' if a else ''}{a})  # {self.name}"
+
+
+@dataclasses.dataclass
+class Graph:
+    nodes: list
+    input_shape: tuple
+    shapes: dict          # tensor id -> shape (batch dim as traced)
+    output: int
+    input: int = 0
+
+    def consumers(self, tensor: int) -> list:
+        return [n for n in self.nodes if tensor in n.inputs or n.attrs.get("residual") == tensor]
+
+    def producer(self, tensor: int):
+        for n in self.nodes:
+            if n.output == tensor:
+                return n
+        return None
+
+    def __str__(self) -> str:
+        lines = [f"graph(%{self.input}: {self.input_shape}) -> %{self.output}"]
+        lines += ["  " + repr(n) + f"  {self.shapes[n.output]}" for n in self.nodes]
+        return "\n".join(lines)
+
+    def execute(self, x: np.ndarray, observe=None) -> np.ndarray:
+        """Run the graph with edgeopt's fp32 kernels (a reference for any backend); observe(id,
+        value) sees every tensor, e.g. to collect calibration ranges."""
+        from ..nn import functional as F
+
+        vals = {self.input: np.ascontiguousarray(x, dtype=np.float32)}
+        if observe:
+            observe(self.input, vals[self.input])
+        for n in self.nodes:
+            args = [vals[i] for i in n.inputs]
+            y = _eval_node(F, n, args, vals)
+            vals[n.output] = y
+            if observe:
+                observe(n.output, y)
+        return vals[self.output]
+
+
+def _eval_node(F, n: Node, args, vals):
+    a = n.attrs
+    if n.op == "conv2d":
+        y = F.conv2d(args[0], n.params["weight"], n.params.get("bias"), a["stride"], a["padding"], a["groups"])
+    elif n.op == "linear":
+        y = F.linear(args[0], n.params["weight"], n.params.get("bias"))
+    elif n.op == "batchnorm2d":
+        p = n.params
+        y = F.batch_norm_eval(args[0], p["weight"], p["bias"], p["running_mean"], p["running_var"], a["eps"])
+    elif n.op in ("relu", "relu6", "hardswish", "hardsigmoid", "sigmoid"):
+        y = getattr(F, n.op)(args[0])
+    elif n.op == "maxpool2d":
+        y = F.max_pool2d(args[0], a["kernel"], a["stride"], a["padding"])
+    elif n.op == "avgpool2d":
+        y = F.avg_pool2d(args[0], a["kernel"], a["stride"], a["padding"], a["count_include_pad"])
+    elif n.op == "global_avgpool2d":
+        y = F.global_avg_pool2d(args[0])
+    elif n.op == "flatten":
+        y = args[0].reshape(args[0].shape[0], -1)
+    elif n.op == "add":
+        y = F.add(args[0], args[1])
+    elif n.op == "channel_scale":
+        s = args[1]
+        y = F.channel_scale(args[0], np.ascontiguousarray(s.reshape(s.shape[0], s.shape[1])))
+    else:
+        raise NotImplementedError(f"graph: no evaluator for op {n.op!r}")
+    if n.op in ("conv2d", "linear"):
+        if a.get("residual") is not None:
+            y = F.add(y, vals[a["residual"]])
+        act = a.get("activation", "none")
+        if act != "none":
+            y = getattr(F, act)(y)
+    return y
+
+
+class _Tracer:
+    def __init__(self):
+        self.nodes, self.shapes, self.next_id = [], {}, 1
+
+    def emit(self, op, inputs, value, name, attrs=None, params=None, module=None) -> int:
+        out = self.next_id
+        self.next_id += 1
+        self.nodes.append(Node(op, list(inputs), out, attrs or {}, params or {}, name, module))
+        self.shapes[out] = tuple(value.shape)
+        return out
+
+    def run(self, m, name: str, t: int, x: np.ndarray):
+        """Trace module m applied to tensor t (value x); returns (tensor id, value)."""
+        if isinstance(m, nn.Sequential):
+            for child_name, child in m._modules.items():
+                t, x = self.run(child, f"{name}.{child_name}" if name else child_name, t, x)
+            return t, x
+        if isinstance(m, nn.ResidualBlock):
+            prefix = f"{name}." if name else ""
+            body_name = getattr(m, "_body_name", "body")
+            tb, xb = self.run(m.body, prefix + body_name, t, x)
+            ts, xs = (t, x) if m.shortcut is None else self.run(m.shortcut, prefix + "shortcut", t, x)
+            y = nn.functional.add(xb, xs)
+            t = self.emit("add", [tb, ts], y, prefix + "add")
+            if m.activation is not None:
+                t, y = self.run(m.activation, prefix + "activation", t, y)
+            return t, y
+        if isinstance(m, nn.SqueezeExcitation):
+            prefix = f"{name}." if name else ""
+            ts, s = t, x
+            for child in ("avgpool", "fc1", "activation", "fc2", "scale_activation"):
+                ts, s = self.run(getattr(m, child), prefix + child, ts, s)
+            y = m.forward(x)
+            return self.emit("channel_scale", [t, ts], y, prefix + "scale"), y
+        if isinstance(m, (nn.Dropout, nn.Identity)):
+            return t, x
+        op, attrs, params = _leaf(m, name)
+        y = m.forward(x)
+        return self.emit(op, [t], y, name, attrs, params, m), y
+
+
+def _copy(p):
+    return None if p is None else np.array(p.data if hasattr(p, "data") else p, dtype=np.float32, copy=True)
+
+
+def _leaf(m, name):
+    if isinstance(m, nn.Conv2d):
+        return "conv2d", {"stride": m.stride, "padding": m.padding, "groups": m.groups,
+                          "activation": "none", "residual": None}, \
+            {"weight": _copy(m.weight), "bias": _copy(m.bias)}
+    if isinstance(m, nn.Linear):
+        return "linear", {"activation": "none", "residual": None}, {"weight": _copy(m.weight), "bias": _copy(m.bias)}
+    if isinstance(m, nn.BatchNorm2d):
+        c = m.num_features
+        w = _copy(m.weight) if m.affine else np.ones(c, np.float32)
+        b = _copy(m.bias) if m.affine else np.zeros(c, np.float32)
+        return "batchnorm2d", {"eps": m.eps}, {"weight": w, "bias": b, "running_mean": _copy(m.running_mean),
+                                               "running_var": _copy(m.running_var)}
+    for cls, op in ACTIVATIONS.items():
+        if type(m) is cls or isinstance(m, cls):
+            return op, {}, {}
+    if isinstance(m, nn.MaxPool2d):
+        return "maxpool2d", {"kernel": m.kernel_size, "stride": m.stride, "padding": m.padding}, {}
+    if isinstance(m, nn.AvgPool2d):
+        return "avgpool2d", {"kernel": m.kernel_size, "stride": m.stride, "padding": m.padding,
+                             "count_include_pad": m.count_include_pad}, {}
+    if isinstance(m, nn.GlobalAvgPool2d):
+        return "global_avgpool2d", {}, {}
+    if isinstance(m, nn.Flatten):
+        return "flatten", {}, {}
+    raise NotImplementedError(
+        f"deploy: layer '{name}' ({type(m).__name__}) has no inference operator yet; supported: Conv2d, "
+        "Linear, BatchNorm2d, activations, pooling, Flatten, Dropout, Identity, Sequential, ResidualBlock, "
+        "SqueezeExcitation")
+
+
+def trace(model, input_shape) -> Graph:
+    """Trace `model` (an edgeopt.nn.Module) at `input_shape` (N, C, H, W) into a Graph. The model
+    is run in eval mode without recording for backward; its mode is restored afterwards."""
+    input_shape = tuple(int(s) for s in input_shape)
+    if len(input_shape) != 4 or min(input_shape) < 1:
+        raise ValueError(f"input_shape: expected (N, C, H, W) with positive sizes, got {input_shape}")
+    was_training = model.training
+    model.eval()
+    tr = _Tracer()
+    x = np.zeros(input_shape, np.float32)
+    try:
+        with nn.no_grad():
+            out, _ = tr.run(model, "", 0, x)
+    finally:
+        model.train(was_training)
+    shapes = dict(tr.shapes)
+    shapes[0] = input_shape
+    return Graph(tr.nodes, input_shape, shapes, out)
