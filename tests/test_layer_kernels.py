@@ -278,11 +278,13 @@ def test_maxpool_matches_torch(rng, shape, k, s, p):
     close(C.maxpool2d_backward(dy, argmax, x.shape), xt.grad)
 
 
-def test_maxpool_ties_and_infinities_pick_like_torch():
+def test_maxpool_ties_infinities_and_nans_pick_like_torch():
     # integer values give many ties; -inf everywhere tests the start index
     x = np.random.default_rng(0).integers(0, 3, (2, 2, 7, 7)).astype(np.float32)
     x[0, 0] = -np.inf
-    for k, s, p in [(2, 2, 0), (3, 2, 1), (3, 1, 1)]:
+    x[1, 1, 2, 2:4] = np.nan  # NaN wins, the last NaN of a window gives the index
+    x[1, 0, 5, 5] = np.nan
+    for k, s, p in [(2, 2, 0), (3, 2, 1), (3, 1, 1), (2, 1, 1)]:
         y, a = C.maxpool2d_forward(x, k, s, p)
         yt, it = F.max_pool2d(torch.from_numpy(x), k, s, p, return_indices=True)
         np.testing.assert_array_equal(y, yt.numpy())

@@ -4,13 +4,24 @@
 
 namespace eo {
 
-const F32GemmUkernel& f32_gemm_ukernel() {
+const F32GemmUkernel& f32_gemm_ukernel() { return f32_gemm_ukernel_for(active_isa()); }
+
+const F32GemmUkernel& f32_gemm_ukernel_for(Isa isa) {
   static const F32GemmUkernel table[] = {
       {f32_gemm_ukernel_4x8__scalar, 4, 8},
       {f32_gemm_ukernel_6x16__avx2, 6, 16},
       {f32_gemm_ukernel_12x32__avx512, 12, 32},
   };
-  return table[static_cast<int>(active_isa())];
+  return table[static_cast<int>(isa)];
+}
+
+const WeightConvertUkernels& weight_convert_ukernels(Isa isa) {
+  static const WeightConvertUkernels table[] = {
+      {f16_to_f32__scalar, s8_to_f32__scalar},
+      {f16_to_f32__avx2, s8_to_f32__avx2},
+      {f16_to_f32__avx512, s8_to_f32__avx512},
+  };
+  return table[static_cast<int>(isa)];
 }
 
 bool qs8_gemm_path_supported(Qs8Path path) {
@@ -44,5 +55,15 @@ const Qs8GemmUkernel& qs8_gemm_ukernel(Qs8Path path) {
   };
   return table[static_cast<int>(path)];
 }
+
+const Qs8OpUkernels& qs8_op_ukernels(Isa isa) {
+  static const Qs8OpUkernels scalar = {qs8_dwconv_ukernel__scalar, qs8_add_ukernel__scalar,
+                                       qs8_channel_scale_ukernel__scalar, "scalar"};
+  static const Qs8OpUkernels avx512 = {qs8_dwconv_ukernel__avx512, qs8_add_ukernel__avx512,
+                                       qs8_channel_scale_ukernel__avx512, "avx512"};
+  return isa == Isa::avx512 ? avx512 : scalar;
+}
+
+const Qs8OpUkernels& qs8_op_ukernels() { return qs8_op_ukernels(active_isa()); }
 
 }  // namespace eo

@@ -4,7 +4,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "f16-gemm/ukernels.h"
 #include "f32-gemm/ukernels.h"
+#include "isa/isa.h"
+#include "isa/isa.h"
+#include "qs8-conv2d/ukernels.h"
+#include "qs8-elementwise/ukernels.h"
 #include "qs8-gemm/ukernels.h"
 
 namespace eo {
@@ -15,6 +20,15 @@ struct F32GemmUkernel {
 };
 
 const F32GemmUkernel& f32_gemm_ukernel();
+// The same for a given path (callers that read active_isa() once and must stay consistent).
+const F32GemmUkernel& f32_gemm_ukernel_for(Isa isa);
+
+// Stored-weight widening for the runtime's packed-weight GEMM (f16-gemm/ukernels.h).
+struct WeightConvertUkernels {
+  f16_to_f32_fn f16_to_f32;
+  s8_to_f32_fn s8_to_f32;
+};
+const WeightConvertUkernels& weight_convert_ukernels(Isa isa);
 
 // int8 GEMM (qs8-gemm) paths. They refine the Isa levels: avx512 gives VNNI and AMX where the CPU
 // has them. The default is the best path allowed by active_isa() (so EDGEOPT_ISA / set_isa also
@@ -33,5 +47,16 @@ bool qs8_gemm_path_supported(Qs8Path path);
 // config, C tile store, zero-padded A copy) lose to VNNI on every shape measured.
 Qs8Path qs8_gemm_default_path(int64_t K = 1024);
 const Qs8GemmUkernel& qs8_gemm_ukernel(Qs8Path path);  // path must be supported
+
+// int8 depthwise conv and elementwise kernels (qs8-conv2d, qs8-elementwise): a scalar and an
+// AVX-512 variant each (AVX2 CPUs run the scalar one).
+struct Qs8OpUkernels {
+  qs8_dwconv_ukernel_fn dwconv;
+  qs8_add_ukernel_fn add;
+  qs8_channel_scale_ukernel_fn channel_scale;
+  const char* name;
+};
+const Qs8OpUkernels& qs8_op_ukernels();         // for active_isa()
+const Qs8OpUkernels& qs8_op_ukernels(Isa isa);  // a given level <= cpu_isa() (tests)
 
 }  // namespace eo

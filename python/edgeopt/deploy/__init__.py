@@ -3,3 +3,6 @@ from .graph import Graph, Node, trace
 from .fuse import fold_batchnorm, fuse, fuse_activation, fuse_residual
 
 __all__ = ["Graph", "Node", "trace", "fuse", "fold_batchnorm", "fuse_residual", "fuse_activation"]
+
+from .onnx_export import export_onnx  # noqa: E402
+__all__ += ["export_onnx"]

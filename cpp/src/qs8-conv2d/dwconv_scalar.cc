@@ -1,0 +1,21 @@
+// Portable int8 depthwise micro-kernel: the formula of ukernels.h, one channel at a time.
+#include "qs8-conv2d/ukernels.h"
+#include "qs8-gemm/requantize.h"
+
+namespace eo {
+
+void qs8_dwconv_ukernel__scalar(size_t channels, size_t npix, size_t ntaps,
+                                const uint8_t* const* taps, const struct qs8_dwconv_params* p,
+                                uint8_t* y, size_t y_stride) {
+  for (size_t px = 0; px < npix; ++px, taps += ntaps, y += y_stride) {
+    for (size_t c = 0; c < channels; ++c) {
+      int32_t acc = p->bias[c];
+      for (size_t t = 0; t < ntaps; ++t)
+        acc += ((int32_t)taps[t][c] - p->in_zp) * (int32_t)p->w[t * p->cstride + c];
+      y[c] = (uint8_t)qs8_requantize(acc, p->multiplier[c], p->shift[c], p->out_zp, p->qmin,
+                                     p->qmax);
+    }
+  }
+}
+
+}  // namespace eo

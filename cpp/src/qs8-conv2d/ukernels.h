@@ -1,0 +1,42 @@
+// int8 depthwise convolution micro-kernels (NHWC, one output pixel = C channels).
+//
+//   acc[c] = bias[c] + sum_t (x_t[c] - in_zp) * w[t][c]                         exact int32
+//   y[c]   = qs8_requantize(acc[c], multiplier[c], shift[c], out_zp, qmin, qmax)
+//
+// x_t is the input pixel under tap t, given by an indirection buffer (XNNPACK's idea): for pixel p
+// of the call, taps[p * ntaps + t] points at that pixel's C channels, or at a row of C bytes all
+// equal to in_zp where the tap falls into the padding (so a padded tap adds exactly 0 and the
+// kernel has no border cases). Weights are stored tap-major as int16 (w[t * cstride + c], zero for
+// c >= C, cstride a multiple of 16): AVX-512 zero-extends 16 of them into int32 lanes whose high
+// halves are 0, so one vpmaddwd of (x - zp) (any int32 in [-255, 255]) with them is exactly
+// (x - zp) * w. |acc| <= |bias| + 255 * 128 * ntaps, so any kernel up to 65,000 taps is exact
+// when |bias| < 2^30. Kernels trust their inputs. Plain C only.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+namespace eo {
+
+struct qs8_dwconv_params {
+  const int16_t* w;           // ntaps x cstride
+  const int32_t* bias;        // cstride (zero-padded)
+  const int32_t* multiplier;  // cstride, Q31
+  const int32_t* shift;       // cstride, right shift in [0, 31]
+  size_t cstride;             // channels rounded up to 16
+  int32_t in_zp, out_zp, qmin, qmax;
+};
+
+// y[p * y_stride + c] for p < npix, c < channels.
+typedef void (*qs8_dwconv_ukernel_fn)(size_t channels, size_t npix, size_t ntaps,
+                                      const uint8_t* const* taps,
+                                      const struct qs8_dwconv_params* p, uint8_t* y,
+                                      size_t y_stride);
+
+void qs8_dwconv_ukernel__scalar(size_t channels, size_t npix, size_t ntaps,
+                                const uint8_t* const* taps, const struct qs8_dwconv_params* p,
+                                uint8_t* y, size_t y_stride);
+void qs8_dwconv_ukernel__avx512(size_t channels, size_t npix, size_t ntaps,
+                                const uint8_t* const* taps, const struct qs8_dwconv_params* p,
+                                uint8_t* y, size_t y_stride);
+
+}  // namespace eo

@@ -1,0 +1,43 @@
+// The op table: one line per op type. (Self-registering statics would be dropped by the linker
+// from the static kernel library, so the table is explicit.) Keep ids in the ranges of op.h.
+#include "runtime/op.h"
+
+namespace eo::rt {
+
+// ops_f32_conv.cc
+std::unique_ptr<Op> make_conv2d(const BuildContext& ctx);
+std::unique_ptr<Op> make_linear(const BuildContext& ctx);
+// ops_f32_basic.cc
+std::unique_ptr<Op> make_maxpool2d(const BuildContext& ctx);
+std::unique_ptr<Op> make_avgpool2d(const BuildContext& ctx);
+std::unique_ptr<Op> make_global_avgpool2d(const BuildContext& ctx);
+std::unique_ptr<Op> make_add(const BuildContext& ctx);
+std::unique_ptr<Op> make_channel_scale(const BuildContext& ctx);
+std::unique_ptr<Op> make_activation(const BuildContext& ctx);
+std::unique_ptr<Op> make_flatten(const BuildContext& ctx);
+std::unique_ptr<Op> make_channel_affine(const BuildContext& ctx);
+
+const std::vector<OpTypeInfo>& op_types() {
+  static const std::vector<OpTypeInfo> table = {
+      {uint32_t(OpType::conv2d), "conv2d", make_conv2d},
+      {uint32_t(OpType::linear), "linear", make_linear},
+      {uint32_t(OpType::maxpool2d), "maxpool2d", make_maxpool2d},
+      {uint32_t(OpType::avgpool2d), "avgpool2d", make_avgpool2d},
+      {uint32_t(OpType::global_avgpool2d), "global_avgpool2d", make_global_avgpool2d},
+      {uint32_t(OpType::add), "add", make_add},
+      {uint32_t(OpType::channel_scale), "channel_scale", make_channel_scale},
+      {uint32_t(OpType::activation), "activation", make_activation},
+      {uint32_t(OpType::flatten), "flatten", make_flatten},
+      {uint32_t(OpType::channel_affine), "channel_affine", make_channel_affine},
+      // int8-full (100..199), sparse (200..299), binary (300..399): add lines here.
+  };
+  return table;
+}
+
+const OpTypeInfo* find_op_type(uint32_t id) {
+  for (const OpTypeInfo& t : op_types())
+    if (t.id == id) return &t;
+  return nullptr;
+}
+
+}  // namespace eo::rt

@@ -1,0 +1,419 @@
+"""Export a model to ONNX, in fp32 or as an int8 QDQ model that onnxruntime runs with its integer
+kernels.
+
+    edgeopt.deploy.export_onnx(model, "model.onnx")                                 # fp32
+    edgeopt.deploy.export_onnx(model, "model_int8.onnx", scheme="int8", calib=train)
+
+The ONNX graph is written from the same traced and fused Graph the runtime compiler reads, so
+both agree on what the model computes: BatchNorm is folded into the Conv before it, a fused
+activation becomes Relu / Clip(0, 6) / HardSwish after the Conv (Gemm), a fused residual an Add.
+
+Input convention. The exported model takes exactly what ``model.forward`` and ``Engine.run``
+take: float32 NCHW images already scaled to [0, 1] and normalized with the training statistics
+``model.input_norm`` (``evaluate`` does this for a model and an Engine alike). The normalization
+is *not* part of the ONNX graph, so the exported model, the edgeopt model and its Engine give the
+same logits for the same array. It is recorded in the model's metadata_props
+(``edgeopt.input_norm`` as JSON {"mean": [...], "std": [...]}, absent when the model has none)
+so a deployment can reproduce it: x = (pixels / 255 - mean) / std per channel.
+
+int8 (QDQ). Every activation is quantized u8 asymmetric per tensor,
+  S = (max - min) / 255,  Z = round(-min / S)  (the range widened to contain 0, so 0 is exact),
+  q = clip(round(x / S) + Z, 0, 255),  x' = (q - Z) * S,
+with min/max taken over the first 256 calibration samples (Graph.execute with an observer, as
+edgeopt's own int8-full scheme does). ``calib`` is raw data (a Dataset, or an array of images as a
+Dataset would hold them): it is preprocessed like ``evaluate`` does, with ``model.input_norm``.
+Weights are s8 symmetric per output channel (axis 0), s_c = max|w_c| / 127, q in [-127, 127];
+biases int32 with scale S_x * s_c and zero point 0, which is what integer Conv/Gemm kernels need.
+
+Where the QuantizeLinear -> DequantizeLinear pairs sit ("quantization points"):
+  * the graph input and the output of every fused operator, except the final output (logits stay
+    float; the last Gemm dequantizes its accumulator);
+  * inside a fused conv/linear, the raw Conv output when a residual Add or a hard-swish follows,
+    and the sum before a hard-swish, so each Conv, Add and Mul sees quantized inputs and a
+    quantized output, the pattern onnxruntime rewrites to QLinearConv / QLinearAdd / QLinearMul.
+    Relu and Clip(0, 6) directly before a QuantizeLinear need no point of their own: the u8 clamp
+    does their work (onnxruntime drops them);
+  * MaxPool and Flatten reuse their input's parameters (re-quantizing is then the identity).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from .. import nn
+from .fuse import fuse
+from .graph import Graph, trace
+
+__all__ = ["export_onnx"]
+
+SCHEMES = ("fp32", "int8")
+CALIB_SAMPLES = 256
+CLAMP_ACTIVATIONS = ("none", "relu", "relu6")    # absorbed by a following u8 QuantizeLinear
+SUPPORTED_OPS = ("conv2d", "linear", "batchnorm2d", "relu", "relu6", "hardswish", "hardsigmoid", "sigmoid",
+                 "maxpool2d", "avgpool2d", "global_avgpool2d", "flatten", "add", "channel_scale")
+_SAME_QPARAMS = ("maxpool2d", "flatten")         # order-preserving, value-preserving ops
+
+
+def _require_onnx():
+    try:
+        import onnx
+        import onnx.checker  # noqa: F401
+        import onnx.helper  # noqa: F401
+        import onnx.numpy_helper  # noqa: F401
+    except ImportError as e:
+        raise ImportError("edgeopt.deploy.export_onnx needs the 'onnx' package: pip install onnx "
+                          "(or pip install edgeopt[onnx])") from e
+    return onnx
+
+
+# --------------------------------------------------------------------------- argument checks
+
+def _check_scheme(scheme) -> str:
+    if scheme == "int8-full":  # edgeopt's name for the same thing
+        scheme = "int8"
+    if scheme not in SCHEMES:
+        hint = (" (fp16 and int8-weight are edgeopt runtime schemes without an ONNX export)"
+                if scheme in ("fp16", "int8-weight") else "")
+        raise ValueError(f"scheme: expected one of {SCHEMES} ('int8-full' is an alias of 'int8'), "
+                         f"got {scheme!r}{hint}")
+    return scheme
+
+
+def _check_opset(opset, onnx) -> int:
+    latest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not 13 <= opset <= latest:
+        raise ValueError(f"opset: expected an int in [13, {latest}] (per-channel DequantizeLinear "
+                         f"needs 13), got {opset!r}")
+    return int(opset)
+
+
+def _check_path(path) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"path: the folder {folder!r} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"path: expected a file name, got the folder {path!r}")
+    return path
+
+
+# --------------------------------------------------------------------------- calibration
+
+def _calibration_inputs(model, calib, input_shape) -> np.ndarray:
+    """The first CALIB_SAMPLES samples of `calib`, preprocessed as `evaluate` does (float32 NCHW)."""
+    from ..data import Dataset
+    from ..train.preprocess import input_norm, make_loader
+
+    if calib is None:
+        raise ValueError("calib: scheme 'int8' needs calibration data (a Dataset or an array of "
+                         f"images shaped (N, {', '.join(map(str, input_shape[1:]))})), got None")
+    if isinstance(calib, np.ndarray):
+        calib = Dataset(calib, np.zeros(len(calib) if calib.ndim else 0, np.int64))
+    if not isinstance(calib, Dataset):
+        raise TypeError(f"calib: expected an edgeopt.data.Dataset or a numpy array, got {type(calib).__name__}")
+    if len(calib) == 0:
+        raise ValueError("calib: the calibration data is empty")
+    data = calib.subset(np.arange(min(len(calib), CALIB_SAMPLES)))
+    mean, std = input_norm(model, data)
+    x = np.concatenate([xb for xb, _ in make_loader(data, 64, False, 0, mean, std)])
+    if tuple(x.shape[1:]) != tuple(input_shape[1:]):
+        raise ValueError(f"calib: expected samples of shape {tuple(input_shape[1:])} (from input_shape), "
+                         f"got {tuple(x.shape[1:])}")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _internal_points(n) -> tuple:
+    """Quantization points inside a fused conv/linear node: 'conv' (raw Conv/Gemm output) when a
+    residual add or a non-clamp activation follows it, 'sum' (after the add) before a non-clamp
+    activation."""
+    if n.op not in ("conv2d", "linear"):
+        return ()
+    act, res = n.attrs.get("activation", "none"), n.attrs.get("residual")
+    pts = ()
+    if res is not None or act not in CLAMP_ACTIVATIONS:
+        pts += ("conv",)
+    if res is not None and act not in CLAMP_ACTIVATIONS:
+        pts += ("sum",)
+    return pts
+
+
+def _calibrate(graph: Graph, x: np.ndarray, batch: int = 64) -> dict:
+    """Observed (min, max) of every quantization point: 't<id>' for graph tensors, 't<id>.conv' and
+    't<id>.sum' for the points inside fused nodes."""
+    from ..nn import functional as F
+
+    by_output = {n.output: n for n in graph.nodes}
+    ranges, vals = {}, {}
+
+    def record(key, v):
+        lo, hi = float(v.min()), float(v.max())
+        old = ranges.get(key)
+        ranges[key] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+
+    def observe(t, v):
+        vals[t] = v
+        record(f"t{t}", v)
+        n = by_output.get(t)
+        pts = _internal_points(n) if n is not None else ()
+        if pts:
+            a, p, xin = n.attrs, n.params, vals[n.inputs[0]]
+            z = (F.conv2d(xin, p["weight"], p.get("bias"), a["stride"], a["padding"], a["groups"])
+                 if n.op == "conv2d" else F.linear(xin, p["weight"], p.get("bias")))
+            record(f"t{t}.conv", z)
+            if "sum" in pts:
+                record(f"t{t}.sum", F.add(z, vals[a["residual"]]))
+
+    for i in range(0, len(x), batch):
+        vals.clear()
+        graph.execute(x[i:i + batch], observe=observe)
+    return ranges
+
+
+def _act_qparams(lo: float, hi: float) -> tuple:
+    """u8 asymmetric (scale float32, zero point uint8) for the range [lo, hi] widened to contain 0."""
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    scale = np.float32(max((hi - lo) / 255.0, 1e-8))
+    zp = int(np.clip(np.round(-lo / np.float64(scale)), 0, 255))
+    return scale, np.uint8(zp)
+
+
+def _weight_qparams(w: np.ndarray) -> tuple:
+    """s8 symmetric per output channel: (q int8, scale float32 (Cout,))."""
+    amax = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
+    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    shape = (-1,) + (1,) * (w.ndim - 1)
+    q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
+    return q, scale
+
+
+# --------------------------------------------------------------------------- graph building
+
+def _pair(v):
+    return [int(v), int(v)] if np.isscalar(v) else [int(i) for i in v]
+
+
+class _Builder:
+    """Writes ONNX nodes for a fused Graph. `value[t]` is the ONNX name that holds graph tensor t as
+    float (after its DequantizeLinear in a QDQ model)."""
+
+    def __init__(self, onnx, graph: Graph, qparams, name: str):
+        self.onnx, self.h, self.g, self.q = onnx, onnx.helper, graph, qparams
+        self.name = name
+        self.nodes, self.inits, self.value = [], [], {graph.input: "input"}
+        self._count = 0
+
+    # helpers
+    def const(self, name, array):
+        self.inits.append(self.onnx.numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def node(self, op, inputs, output, name, **attrs):
+        self.nodes.append(self.h.make_node(op, inputs, [output], name=name, **attrs))
+        return output
+
+    def qdq(self, tensor: str, key: str, share_with: str = None) -> str:
+        """QuantizeLinear -> DequantizeLinear of ONNX value `tensor` at point `key` (or with the
+        parameters of point `share_with`)."""
+        src = share_with or key
+        s, z = f"{src}.scale", f"{src}.zero_point"
+        if share_with is None:
+            self.const(s, np.float32(self.q[key][0]))
+            self.const(z, np.uint8(self.q[key][1]))
+        self.node("QuantizeLinear", [tensor, s, z], f"{key}.q", f"{key}/quantize")
+        return self.node("DequantizeLinear", [f"{key}.q", s, z], f"{key}.dq", f"{key}/dequantize")
+
+    def weight(self, key, w, b, x_key):
+        """Initializers for a weight and bias; in a QDQ model, DequantizeLinear of the s8 weight
+        and the int32 bias (scale = input scale * weight scale)."""
+        if self.q is None:
+            return self.const(f"{key}.weight", w), (None if b is None else self.const(f"{key}.bias", b))
+        wq, ws = _weight_qparams(w)
+        self.const(f"{key}.weight.q", wq)
+        self.const(f"{key}.weight.scale", ws)
+        self.const(f"{key}.weight.zero_point", np.zeros(len(ws), np.int8))
+        wd = self.node("DequantizeLinear", [f"{key}.weight.q", f"{key}.weight.scale", f"{key}.weight.zero_point"],
+                       f"{key}.weight.dq", f"{key}/weight_dequantize", axis=0)
+        if b is None:
+            return wd, None
+        bs = (np.float32(self.q[x_key][0]) * ws).astype(np.float32)
+        bq = np.clip(np.round(b.astype(np.float64) / bs), -2**31, 2**31 - 1).astype(np.int32)
+        self.const(f"{key}.bias.q", bq)
+        self.const(f"{key}.bias.scale", bs)
+        self.const(f"{key}.bias.zero_point", np.zeros(len(bs), np.int32))
+        bd = self.node("DequantizeLinear", [f"{key}.bias.q", f"{key}.bias.scale", f"{key}.bias.zero_point"],
+                       f"{key}.bias.dq", f"{key}/bias_dequantize", axis=0)
+        return wd, bd
+
+    def act(self, op, x, out, name):
+        if op == "relu":
+            return self.node("Relu", [x], out, name)
+        if op == "relu6":
+            lo, hi = self.const(f"{out}.min", np.float32(0)), self.const(f"{out}.max", np.float32(6))
+            return self.node("Clip", [x, lo, hi], out, name)
+        if op == "hardswish":
+            return self.node("HardSwish", [x], out, name)
+        if op == "hardsigmoid":  # relu6(x + 3) / 6 = max(0, min(1, x/6 + 1/2))
+            return self.node("HardSigmoid", [x], out, name, alpha=1.0 / 6.0, beta=0.5)
+        if op == "sigmoid":
+            return self.node("Sigmoid", [x], out, name)
+        raise AssertionError(op)
+
+    def build_node(self, n):
+        t = f"t{n.output}"
+        x = [self.value[i] for i in n.inputs]
+        a, p, label = n.attrs, n.params, n.name or t
+        quant = self.q is not None
+        if n.op in ("conv2d", "linear"):
+            w, b = self.weight(t, p["weight"], p.get("bias"), f"t{n.inputs[0]}")
+            ins = [x[0], w] + ([b] if b is not None else [])
+            if n.op == "conv2d":
+                w_shape = p["weight"].shape
+                y = self.node("Conv", ins, f"{t}.conv", f"{label}/conv", kernel_shape=list(w_shape[2:]),
+                              strides=_pair(a["stride"]), pads=_pair(a["padding"]) * 2, group=int(a["groups"]))
+            else:
+                if len(self.g.shapes[n.inputs[0]]) != 2:
+                    raise NotImplementedError(f"export_onnx: linear layer {n.name!r} takes a "
+                                              f"{len(self.g.shapes[n.inputs[0]])}-d input; only 2-d (N, features) "
+                                              "inputs export (add a Flatten before it)")
+                y = self.node("Gemm", ins, f"{t}.conv", f"{label}/gemm", transB=1)
+            pts, act, res = _internal_points(n), a.get("activation", "none"), a.get("residual")
+            if quant and "conv" in pts:
+                y = self.qdq(y, f"{t}.conv")
+            if res is not None:
+                y = self.node("Add", [y, self.value[res]], f"{t}.sum", f"{label}/add")
+                if quant and "sum" in pts:
+                    y = self.qdq(y, f"{t}.sum")
+            if act != "none":
+                y = self.act(act, y, f"{t}.act", f"{label}/{act}")
+            return y
+        if n.op == "batchnorm2d":
+            ins = [x[0]] + [self.const(f"{t}.{k}", p[k]) for k in ("weight", "bias", "running_mean", "running_var")]
+            return self.node("BatchNormalization", ins, t, label, epsilon=float(a["eps"]))
+        if n.op in ("relu", "relu6", "hardswish", "hardsigmoid", "sigmoid"):
+            return self.act(n.op, x[0], t, label)
+        if n.op in ("maxpool2d", "avgpool2d"):
+            attrs = dict(kernel_shape=_pair(a["kernel"]), strides=_pair(a["stride"]), pads=_pair(a["padding"]) * 2)
+            if n.op == "avgpool2d":
+                attrs["count_include_pad"] = int(bool(a["count_include_pad"]))
+            return self.node("MaxPool" if n.op == "maxpool2d" else "AveragePool", [x[0]], t, label, **attrs)
+        if n.op == "global_avgpool2d":
+            return self.node("GlobalAveragePool", [x[0]], t, label)
+        if n.op == "flatten":
+            return self.node("Flatten", [x[0]], t, label, axis=1)
+        if n.op == "add":
+            return self.node("Add", x, t, label)
+        if n.op == "channel_scale":  # x (N, C, H, W) * s (N, C, 1, 1), broadcast
+            return self.node("Mul", x, t, label)
+        raise NotImplementedError(f"export_onnx: node {n.name!r} has op {n.op!r}, which has no ONNX "
+                                  f"export; supported ops: {', '.join(SUPPORTED_OPS)}")
+
+    def build(self, opset: int, dynamic_batch: bool, metadata: dict):
+        onnx, h, g = self.onnx, self.h, self.g
+        quant = self.q is not None
+        if quant:
+            self.value[g.input] = self.qdq("input", f"t{g.input}")
+        for n in g.nodes:
+            y = self.build_node(n)
+            if n.output == g.output:
+                self.value[n.output] = y
+            elif quant and n.op in _SAME_QPARAMS:
+                self.value[n.output] = self.qdq(y, f"t{n.output}", share_with=f"t{n.inputs[0]}")
+            elif quant:
+                self.value[n.output] = self.qdq(y, f"t{n.output}")
+            else:
+                self.value[n.output] = y
+        # the output value is renamed "logits"
+        out = self.value[g.output]
+        producer = [nd for nd in self.nodes if out in nd.output]
+        if producer and not any(out in nd.input for nd in self.nodes):
+            producer[0].output[0] = "logits"
+        else:  # the output is the input itself, or also feeds another node
+            self.node("Identity", [out], "logits", "output")
+        batch = "batch" if dynamic_batch else g.input_shape[0]
+        x_info = h.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [batch] + list(g.input_shape[1:]))
+        y_info = h.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, [batch] + list(g.shapes[g.output][1:]))
+        graph = h.make_graph(self.nodes, self.name, [x_info], [y_info], initializer=self.inits)
+        opsets = [h.make_opsetid("", opset)]
+        model = h.make_model(graph, opset_imports=opsets, producer_name="edgeopt",
+                             ir_version=h.find_min_ir_version_for(opsets))
+        from .. import __version__
+        model.producer_version = __version__
+        model.doc_string = ("Input: float32 NCHW scaled to [0, 1] and normalized per channel with "
+                            "metadata 'edgeopt.input_norm' (when present); output: logits.")
+        h.set_model_props(model, metadata)
+        return model
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    """Write to a temp file in the same folder, then rename over `path`: a crash or an exception
+    never leaves a half-written file at `path` (an existing one stays as it was)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
+                opset: int = 17, dynamic_batch: bool = True) -> str:
+    """Write `model` (an edgeopt.nn.Module) to `path` as ONNX; returns the path.
+
+    scheme: "fp32", or "int8" (alias "int8-full"): a QDQ model, u8 per-tensor activations calibrated
+    on the first 256 samples of `calib` (raw data, a Dataset or an image array, preprocessed with
+    ``model.input_norm`` like ``evaluate`` does) and s8 per-channel weights.
+    input_shape: (N, C, H, W) the model is traced at; H and W are fixed in the ONNX model, the batch
+    dimension is symbolic ("batch") when dynamic_batch, else N.
+    The model's input is named "input" and takes what ``model.forward`` takes (normalized float32;
+    the normalization is recorded in metadata_props, not applied); its output is named "logits".
+    The file is checked with onnx.checker and written atomically (temp file + rename).
+    """
+    onnx = _require_onnx()
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected an edgeopt.nn.Module, got {type(model).__name__}")
+    scheme = _check_scheme(scheme)
+    opset = _check_opset(opset, onnx)
+    path = _check_path(path)
+    if not isinstance(dynamic_batch, (bool, np.bool_)):
+        raise TypeError(f"dynamic_batch: expected a bool, got {type(dynamic_batch).__name__}")
+    graph = fuse(trace(model, input_shape))
+    for n in graph.nodes:
+        if n.op not in SUPPORTED_OPS:
+            raise NotImplementedError(f"export_onnx: node {n.name!r} has op {n.op!r}, which has no ONNX "
+                                      f"export; supported ops: {', '.join(SUPPORTED_OPS)}")
+        if opset < 14 and (n.op == "hardswish" or n.attrs.get("activation") == "hardswish"):
+            raise ValueError(f"opset: the model uses hard-swish ({n.name!r}), which ONNX has from opset 14; "
+                             f"got opset={opset}")
+    qparams = None
+    if scheme == "int8":
+        x = _calibration_inputs(model, calib, graph.input_shape)
+        qparams = {k: _act_qparams(*r) for k, r in _calibrate(graph, x).items()}
+    elif calib is not None:
+        raise ValueError("calib: only scheme 'int8' uses calibration data; got calib with scheme 'fp32'")
+    norm = getattr(model, "input_norm", None)
+    metadata = {"edgeopt.scheme": scheme,
+                "edgeopt.input_layout": "NCHW float32, normalized (see edgeopt.input_norm)"}
+    if norm is not None:
+        metadata["edgeopt.input_norm"] = json.dumps({"mean": [float(v) for v in norm["mean"]],
+                                                     "std": [float(v) for v in norm["std"]]})
+    arch = getattr(model, "arch", None) or type(model).__name__
+    proto = _Builder(onnx, graph, qparams, str(arch)).build(opset, bool(dynamic_batch), metadata)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as e:  # an exporter bug, not a user error: say so
+        raise RuntimeError(f"export_onnx: the generated model fails onnx.checker: {e}") from e
+    _atomic_write(path, proto.SerializeToString())
+    return path

@@ -1,0 +1,279 @@
+"""ONNX export (edgeopt.deploy.export_onnx), checked by running the file in onnxruntime.
+
+Oracles: the edgeopt model's eval forward for fp32; for the int8 QDQ model a numpy simulation of
+QDQ written here from the rule in onnx_export's docstring (quantize -> dequantize at every
+quantization point, fp32 compute in between), with the scales and zero points read from the file.
+"""
+import os
+
+import numpy as np
+import pytest
+
+import edgeopt as eo
+from edgeopt.deploy import export_onnx, fuse, trace
+from edgeopt.nn import functional as F
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import numpy_helper  # noqa: E402
+
+SHAPE = (1, 3, 32, 32)
+# small widths keep each export + session under a second
+ZOO = [("resnet20", 0.25), ("mobilenet_v2", 0.25), ("mobilenet_v3_small", 0.25), ("vgg11", 0.125)]
+
+
+def _session(path, optimize=True):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    so.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
+                                   else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def _randomize_bn(model, rng):
+    """Non-trivial BatchNorm statistics, so folding them into the conv is really exercised."""
+    for name, m in model.named_modules():
+        if isinstance(m, eo.nn.BatchNorm2d):
+            c = m.num_features
+            m.running_mean[...] = rng.normal(0, 0.2, c).astype(np.float32)
+            m.running_var[...] = rng.uniform(0.5, 2.0, c).astype(np.float32)
+            m.weight.data[...] = rng.uniform(0.5, 1.5, c).astype(np.float32)
+            m.bias.data[...] = rng.normal(0, 0.1, c).astype(np.float32)
+    return model
+
+
+def _rel_err(a, b):
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
+
+
+# --------------------------------------------------------------------------- fp32
+
+@pytest.mark.parametrize("name,width", ZOO)
+def test_fp32_matches_forward_dynamic_batch(tmp_path, rng, name, width):
+    model = _randomize_bn(eo.models.create(name, num_classes=10, width_mult=width), rng)
+    model.eval()
+    path = export_onnx(model, tmp_path / f"{name}.onnx")
+    proto = onnx.load(path)
+    assert [i.name for i in proto.graph.input] == ["input"]
+    assert [o.name for o in proto.graph.output] == ["logits"]
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    ops = {n.op_type for n in proto.graph.node}
+    assert "BatchNormalization" not in ops  # folded into the convs
+    sess = _session(path)
+    for batch in (1, 3):
+        x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
+        y = sess.run(None, {"input": x})[0]
+        ref = model.forward(x)
+        assert y.shape == ref.shape == (batch, 10)
+        assert _rel_err(y, ref) < 1e-4, (name, batch)
+
+
+def test_fixed_batch_and_ops(tmp_path, rng):
+    model = eo.nn.Sequential(
+        eo.nn.Conv2d(3, 4, 3, padding=1), eo.nn.ReLU6(), eo.nn.MaxPool2d(2),
+        eo.nn.Conv2d(4, 4, 3, padding=1), eo.nn.HardSigmoid(), eo.nn.AvgPool2d(3, 2, 1, count_include_pad=False),
+        eo.nn.BatchNorm2d(4), eo.nn.Sigmoid(), eo.nn.Flatten(), eo.nn.Linear(4 * 4 * 4, 5))
+    _randomize_bn(model, rng).eval()
+    path = export_onnx(model, tmp_path / "m.onnx", input_shape=(2, 3, 16, 16), dynamic_batch=False, opset=13)
+    proto = onnx.load(path)
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 2
+    assert proto.opset_import[0].version == 13
+    ops = [n.op_type for n in proto.graph.node]
+    for op in ("Conv", "Clip", "MaxPool", "HardSigmoid", "AveragePool", "BatchNormalization", "Sigmoid",
+               "Flatten", "Gemm"):
+        assert op in ops
+    x = rng.standard_normal((2, 3, 16, 16)).astype(np.float32)
+    assert _rel_err(_session(path).run(None, {"input": x})[0], model.forward(x)) < 1e-4
+
+
+def test_metadata_records_input_norm(tmp_path):
+    model = eo.models.create("resnet20", width_mult=0.25)
+    model.input_norm = {"mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3]}
+    proto = onnx.load(export_onnx(model, tmp_path / "m.onnx"))
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert props["edgeopt.scheme"] == "fp32"
+    import json
+    assert json.loads(props["edgeopt.input_norm"]) == model.input_norm
+    # the normalization is recorded, not applied: the first op reads the input directly
+    assert proto.graph.node[0].op_type == "Conv" and proto.graph.node[0].input[0] == "input"
+
+
+# --------------------------------------------------------------------------- int8 (QDQ)
+
+def _fake_quant(v, scale, zp):
+    q = np.clip(np.round(v / scale) + np.float32(zp), 0, 255)
+    return ((q - np.float32(zp)) * scale).astype(np.float32)
+
+
+def _weight_fq(w):
+    amax = np.abs(w.reshape(len(w), -1)).max(1)
+    s = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32).reshape((-1,) + (1,) * (w.ndim - 1))
+    return (np.clip(np.round(w / s), -127, 127) * s).astype(np.float32), s.reshape(-1)
+
+
+def _qdq_simulation(model, proto, x, input_shape=SHAPE):
+    """Run the fused graph in numpy/edgeopt fp32 with quantize -> dequantize at every point the
+    exporter documents; activation scales and zero points come from the file's initializers."""
+    init = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    g = fuse(trace(model, input_shape))
+    key = {g.input: f"t{g.input}"}  # tensor id -> name of its quantization parameters
+
+    def fq(v, k):
+        return _fake_quant(v, init[f"{k}.scale"], init[f"{k}.zero_point"])
+
+    vals = {g.input: fq(x, key[g.input])}
+    for n in g.nodes:
+        a, p, xs = n.attrs, n.params, [vals[i] for i in n.inputs]
+        t = f"t{n.output}"
+        if n.op in ("conv2d", "linear"):
+            w, ws = _weight_fq(p["weight"])
+            b = p.get("bias")
+            if b is not None:
+                bs = (init[f"{key[n.inputs[0]]}.scale"] * ws).astype(np.float32)
+                b = (np.round(b.astype(np.float64) / bs) * bs).astype(np.float32)
+            y = (F.conv2d(xs[0], w, b, a["stride"], a["padding"], a["groups"]) if n.op == "conv2d"
+                 else F.linear(xs[0], w, b))
+            act, res = a["activation"], a.get("residual")
+            if res is not None or act == "hardswish":
+                y = fq(y, f"{t}.conv")
+            if res is not None:
+                y = F.add(y, vals[res])
+                if act == "hardswish":
+                    y = fq(y, f"{t}.sum")
+            if act != "none":
+                y = getattr(F, act)(y)
+        elif n.op == "channel_scale":
+            s = xs[1]
+            y = F.channel_scale(xs[0], np.ascontiguousarray(s.reshape(s.shape[0], s.shape[1])))
+        elif n.op == "add":
+            y = F.add(xs[0], xs[1])
+        elif n.op == "global_avgpool2d":
+            y = F.global_avg_pool2d(xs[0])
+        elif n.op == "flatten":
+            y = xs[0].reshape(len(xs[0]), -1)
+        elif n.op == "maxpool2d":
+            y = F.max_pool2d(xs[0], a["kernel"], a["stride"], a["padding"])
+        else:
+            y = getattr(F, n.op)(xs[0])
+        key[n.output] = key[n.inputs[0]] if n.op in ("maxpool2d", "flatten") else t
+        vals[n.output] = y if n.output == g.output else fq(y, key[n.output])
+    return vals[g.output]
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """resnet20 (width 0.25) after one short epoch on synthetic 32x32 data: real activation
+    ranges, a model whose decisions mean something."""
+    eo.manual_seed(0)
+    train, test = eo.data.synthetic(num_classes=10, shape=(3, 32, 32), n_train=512, n_test=128, seed=1)
+    model = eo.models.create("resnet20", num_classes=10, width_mult=0.25)
+    eo.train.fit(model, train, epochs=1, batch_size=64, lr=0.05, progress=False)
+    model.eval()
+    return model, train, test
+
+
+def _normalized(model, data):
+    from edgeopt.train.preprocess import input_norm, make_loader
+    mean, std = input_norm(model, data)
+    return np.concatenate([x for x, _ in make_loader(data, 256, False, 0, mean, std)])
+
+
+def test_int8_qdq_trained_close_to_fp32_and_equals_simulation(tmp_path, trained):
+    model, train, test = trained
+    path = export_onnx(model, tmp_path / "q.onnx", scheme="int8", calib=train)
+    proto = onnx.load(path)
+    ops = [n.op_type for n in proto.graph.node]
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    w_dq = [n for n in proto.graph.node if n.op_type == "DequantizeLinear" and n.input[0].endswith(".weight.q")]
+    init = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    assert w_dq and all(init[n.input[0]].dtype == np.int8 and init[n.input[2]].dtype == np.int8 for n in w_dq)
+    assert all(a.i == 0 for n in w_dq for a in n.attribute if a.name == "axis")
+    x = _normalized(model, test)
+    ref = model.forward(x)
+    y = _session(path).run(None, {"input": x})[0]
+    agree = float((y.argmax(1) == ref.argmax(1)).mean())
+    assert agree >= 0.9, agree
+    assert _rel_err(y, ref) < 0.05
+    sim = _qdq_simulation(model, proto, x)
+    # onnxruntime as written (QDQ ops, fp32 Conv) and optimized (QLinearConv, QLinearAdd, QGemm)
+    assert _rel_err(_session(path, optimize=False).run(None, {"input": x})[0], sim) < 1e-4
+    assert _rel_err(y, sim) < 1e-4
+
+
+def test_int8_calibration_ranges_and_input_norm(tmp_path, trained):
+    """The input point's parameters come from min/max of the first 256 normalized calib samples."""
+    model, train, _ = trained
+    proto = onnx.load(export_onnx(model, tmp_path / "q.onnx", scheme="int8", calib=train.x[:300]))
+    init = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    x = _normalized(model, train.subset(np.arange(256)))
+    lo, hi = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+    scale = np.float32((hi - lo) / 255)
+    assert init["t0.scale"] == pytest.approx(scale, rel=1e-6)
+    assert int(init["t0.zero_point"]) == int(np.round(-lo / scale))
+    assert init["t0.zero_point"].dtype == np.uint8
+
+
+@pytest.mark.parametrize("name,width", [("mobilenet_v2", 0.25), ("mobilenet_v3_small", 0.25), ("vgg11", 0.125)])
+def test_int8_qdq_zoo_equals_simulation(tmp_path, rng, name, width):
+    model = _randomize_bn(eo.models.create(name, num_classes=10, width_mult=width), rng)
+    model.eval()
+    calib = rng.integers(0, 256, (64, 3, 32, 32)).astype(np.uint8)
+    path = export_onnx(model, tmp_path / "q.onnx", scheme="int8", calib=calib)
+    proto = onnx.load(path)
+    x = rng.uniform(0, 1, (3, 3, 32, 32)).astype(np.float32)
+    sim = _qdq_simulation(model, proto, x)
+    assert _rel_err(_session(path).run(None, {"input": x})[0], sim) < 1e-4, name
+
+
+# --------------------------------------------------------------------------- files and errors
+
+def test_atomic_write_keeps_existing_file(tmp_path, monkeypatch):
+    model = eo.models.create("resnet20", width_mult=0.25)
+    target = tmp_path / "m.onnx"
+    target.write_bytes(b"previous contents")
+
+    def boom(fd):
+        raise OSError("disk full (simulated)")
+    monkeypatch.setattr(os, "fsync", boom)
+    with pytest.raises(OSError, match="simulated"):
+        export_onnx(model, target)
+    assert target.read_bytes() == b"previous contents"
+    assert os.listdir(tmp_path) == ["m.onnx"]  # no temp file left behind
+    monkeypatch.undo()
+    assert export_onnx(model, target) == str(target)
+    assert os.listdir(tmp_path) == ["m.onnx"]
+    onnx.checker.check_model(onnx.load(str(target)))
+
+
+def test_bad_input(tmp_path):
+    model = eo.models.create("resnet20", width_mult=0.25)
+    with pytest.raises(ValueError, match="scheme"):
+        export_onnx(model, tmp_path / "m.onnx", scheme="int4")
+    with pytest.raises(ValueError, match="fp16"):
+        export_onnx(model, tmp_path / "m.onnx", scheme="fp16")
+    with pytest.raises(ValueError, match="calib"):
+        export_onnx(model, tmp_path / "m.onnx", scheme="int8")
+    with pytest.raises(ValueError, match="calib"):
+        export_onnx(model, tmp_path / "m.onnx", scheme="int8", calib=np.zeros((4, 3, 28, 28), np.uint8))
+    with pytest.raises(TypeError, match="calib"):
+        export_onnx(model, tmp_path / "m.onnx", scheme="int8", calib=[1, 2, 3])
+    with pytest.raises(ValueError, match="opset"):
+        export_onnx(model, tmp_path / "m.onnx", opset=9)
+    with pytest.raises(ValueError, match="opset"):
+        export_onnx(eo.models.create("mobilenet_v3_small", width_mult=0.25), tmp_path / "m.onnx", opset=13)
+    with pytest.raises(ValueError, match="input_shape"):
+        export_onnx(model, tmp_path / "m.onnx", input_shape=(3, 32, 32))
+    with pytest.raises(TypeError, match="model"):
+        export_onnx("resnet20", tmp_path / "m.onnx")
+    with pytest.raises(TypeError, match="path"):
+        export_onnx(model, 42)
+    with pytest.raises(FileNotFoundError, match="path"):
+        export_onnx(model, tmp_path / "missing" / "m.onnx")
+    with pytest.raises(TypeError, match="dynamic_batch"):
+        export_onnx(model, tmp_path / "m.onnx", dynamic_batch="yes")
+    # a layer without an inference operator (resnet's parameter-free option-A shortcut)
+    with pytest.raises(NotImplementedError, match="ZeroPadShortcut"):
+        export_onnx(eo.models.create("resnet20", width_mult=0.25, shortcut="A"), tmp_path / "m.onnx")
+    assert os.listdir(tmp_path) == []
