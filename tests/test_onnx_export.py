@@ -197,9 +197,33 @@ def test_int8_qdq_trained_close_to_fp32_and_equals_simulation(tmp_path, trained)
     assert agree >= 0.9, agree
     assert _rel_err(y, ref) < 0.05
     sim = _qdq_simulation(model, proto, x)
-    # onnxruntime as written (QDQ ops, fp32 Conv) and optimized (QLinearConv, QLinearAdd, QGemm)
+    # onnxruntime running the graph as written (QuantizeLinear, DequantizeLinear, fp32 Conv)
     assert _rel_err(_session(path, optimize=False).run(None, {"input": x})[0], sim) < 1e-4
-    assert _rel_err(y, sim) < 1e-4
+    _check_integer_kernels(y, sim)
+
+
+def _check_integer_kernels(y, sim):
+    """onnxruntime's optimized session runs QLinearConv / QLinearAdd / QGemm: int32 accumulators
+    requantized with a float multiplier. A value within float rounding of a .5 boundary can land
+    one step away from the simulation's, and one step in a pooled feature moves the logits by up
+    to ~1 % of their range. So: most samples equal the simulation within 1e-4, all are close."""
+    per_sample = np.abs(y - sim).max(1) / np.abs(sim).max()
+    assert (per_sample < 1e-4).mean() >= 0.9, np.sort(per_sample)[::-1][:10]
+    assert per_sample.max() < 0.05
+    assert (y.argmax(1) == sim.argmax(1)).mean() >= 0.95
+
+
+def test_int8_runs_on_integer_kernels(tmp_path, trained):
+    model, train, _ = trained
+    path = export_onnx(model, tmp_path / "q.onnx", scheme="int8", calib=train)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    so.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node]
+    assert ops.count("QLinearConv") == 21 and "Conv" not in ops  # 19 3x3 + 2 projection shortcuts
+    assert "QLinearAdd" in ops and "QGemm" in ops
 
 
 def test_int8_calibration_ranges_and_input_norm(tmp_path, trained):
@@ -222,9 +246,10 @@ def test_int8_qdq_zoo_equals_simulation(tmp_path, rng, name, width):
     calib = rng.integers(0, 256, (64, 3, 32, 32)).astype(np.uint8)
     path = export_onnx(model, tmp_path / "q.onnx", scheme="int8", calib=calib)
     proto = onnx.load(path)
-    x = rng.uniform(0, 1, (3, 3, 32, 32)).astype(np.float32)
+    x = rng.uniform(0, 1, (32, 3, 32, 32)).astype(np.float32)
     sim = _qdq_simulation(model, proto, x)
-    assert _rel_err(_session(path).run(None, {"input": x})[0], sim) < 1e-4, name
+    assert _rel_err(_session(path, optimize=False).run(None, {"input": x})[0], sim) < 1e-4, name
+    _check_integer_kernels(_session(path).run(None, {"input": x})[0], sim)
 
 
 # --------------------------------------------------------------------------- files and errors

@@ -7,7 +7,6 @@
 #include "f16-gemm/ukernels.h"
 #include "f32-gemm/ukernels.h"
 #include "isa/isa.h"
-#include "isa/isa.h"
 #include "qs8-conv2d/ukernels.h"
 #include "qs8-elementwise/ukernels.h"
 #include "qs8-gemm/ukernels.h"
