@@ -2,11 +2,21 @@
 edgeopt against PyTorch CPU, same thread count, same machine, one run. Prints images/s and the
 ratio edgeopt / PyTorch.
 
-    PYTHONPATH=python python benchmarks/bench_train_step.py [--threads 2] [--steps 10]
+    PYTHONPATH=python:benchmarks python benchmarks/bench_train_step.py [--threads 1] [--steps 10]
+        [--profile]
+
+At --threads 1 the clock is the process's CPU time (neither library runs worker threads then, and
+CPU time leaves out the time spent waiting for a core taken by other work); otherwise wall time.
+Min and median over the measured steps are printed (noise only adds time); with several threads
+the ratio is sensitive to load (PyTorch's OpenMP threads spin and
+degrade badly when a core is taken), so compare at --threads 1 first. --profile adds a breakdown
+of one edgeopt step by layer kind and direction (leaf modules timed around forward/backward) next
+to PyTorch's per-operator profile of the same step.
 """
 import argparse
 import platform
 import time
+from collections import defaultdict
 
 import numpy as np
 import torch
@@ -15,15 +25,66 @@ import edgeopt as eo
 from torch_twins import resnet_cifar
 
 
+CLOCK = time.perf_counter
+
+
 def time_steps(step, warmup, steps):
     for _ in range(warmup):
         step()
     times = []
     for _ in range(steps):
+        t = CLOCK()
+        step()
+        times.append(CLOCK() - t)
+    return float(np.min(times)), float(np.median(times))
+
+
+def instrument(model, totals):
+    """Wraps forward/backward of every leaf module to add its time to totals[(kind, direction)]."""
+    def wrap(m, name, key):
+        fn = getattr(m, name)
+
+        def timed(*args, **kwargs):
+            t = time.perf_counter()
+            out = fn(*args, **kwargs)
+            totals[key] += time.perf_counter() - t
+            return out
+        m.__dict__[name] = timed
+
+    for _, m in model.named_modules():
+        if any(True for _ in m.children()):
+            continue
+        kind = type(m).__name__
+        if kind == "Conv2d":
+            kind += f" {m.kernel_size[0]}x{m.kernel_size[1]}/{m.stride[0]} {m.in_channels}->{m.out_channels}"
+        wrap(m, "forward", (kind, "fwd"))
+        wrap(m, "backward", (kind, "bwd"))
+
+
+def profile_edgeopt(model, step, reps):
+    totals = defaultdict(float)
+    instrument(model, totals)
+    best, best_t = None, float("inf")
+    for _ in range(reps):
+        totals.clear()
         t = time.perf_counter()
         step()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+        total = time.perf_counter() - t
+        if total < best_t:
+            best, best_t = dict(totals), total
+    print(f"\nedgeopt step breakdown (best of {reps}, {1e3 * best_t:.1f} ms):")
+    for (kind, d), v in sorted(best.items(), key=lambda kv: -kv[1]):
+        print(f"  {kind:28s} {d}  {1e3 * v:8.2f} ms  {100 * v / best_t:5.1f} %")
+    rest = best_t - sum(best.values())
+    print(f"  {'other (add, loss, SGD, glue)':28s}      {1e3 * rest:8.2f} ms  {100 * rest / best_t:5.1f} %")
+
+
+def profile_torch(step):
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    print("\nPyTorch step, top operators by self time:")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=14))
 
 
 def main():
@@ -32,7 +93,11 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--only", choices=["edgeopt", "torch"], default=None)
     a = ap.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if a.threads == 1 else time.perf_counter
     eo.set_num_threads(a.threads)
     torch.set_num_threads(a.threads)
     rng = np.random.default_rng(0)
@@ -61,12 +126,26 @@ def main():
         loss.backward()
         topt.step()
 
-    t_eo = time_steps(eo_step, a.warmup, a.steps)
-    t_pt = time_steps(torch_step, a.warmup, a.steps)
     print(f"CPU: {platform.processor() or platform.machine()}  ISA path: {eo._core.active_isa()}  "
-          f"threads: {a.threads}  torch {torch.__version__}")
-    print(f"resnet20 train step, batch {a.batch}: edgeopt {a.batch / t_eo:8.1f} img/s ({1e3 * t_eo:.1f} ms)   "
-          f"PyTorch {a.batch / t_pt:8.1f} img/s ({1e3 * t_pt:.1f} ms)   ratio edgeopt/PyTorch {t_pt / t_eo:.2f}")
+          f"threads: {a.threads}  torch {torch.__version__}  clock: "
+          f"{'process CPU time' if a.threads == 1 else 'wall'}")
+    # Each library in its own phase (idle TBB workers and OpenMP workers would spin against each other).
+    t_eo = t_pt = None
+    if a.only != "torch":
+        t_eo = time_steps(eo_step, a.warmup, a.steps)
+        print(f"edgeopt  {a.batch / t_eo[0]:8.1f} img/s  step min {1e3 * t_eo[0]:.1f} ms  median {1e3 * t_eo[1]:.1f} ms")
+    if a.only != "edgeopt":
+        time.sleep(0.3)
+        t_pt = time_steps(torch_step, a.warmup, a.steps)
+        print(f"PyTorch  {a.batch / t_pt[0]:8.1f} img/s  step min {1e3 * t_pt[0]:.1f} ms  median {1e3 * t_pt[1]:.1f} ms")
+    if t_eo and t_pt:
+        print(f"resnet20 train step, batch {a.batch}: ratio edgeopt/PyTorch (speed) "
+              f"min {t_pt[0] / t_eo[0]:.2f}  median {t_pt[1] / t_eo[1]:.2f}")
+    if a.profile:
+        if a.only != "torch":
+            profile_edgeopt(model, eo_step, max(3, a.steps // 2))
+        if a.only != "edgeopt":
+            profile_torch(torch_step)
 
 
 if __name__ == "__main__":

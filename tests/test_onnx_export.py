@@ -13,8 +13,8 @@ import edgeopt as eo
 from edgeopt.deploy import export_onnx, fuse, trace
 from edgeopt.nn import functional as F
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+import onnx  # noqa: E402  (an oracle: the suite must fail, not skip, without it)
+import onnxruntime as ort  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
 
 SHAPE = (1, 3, 32, 32)
@@ -102,36 +102,42 @@ def test_metadata_records_input_norm(tmp_path):
 
 # --------------------------------------------------------------------------- int8 (QDQ)
 
-def _fake_quant(v, scale, zp):
-    q = np.clip(np.round(v / scale) + np.float32(zp), 0, 255)
-    return ((q - np.float32(zp)) * scale).astype(np.float32)
+def _quantize(v, scale, zp):
+    return np.clip(np.round(v / scale) + np.float32(zp), 0, 255)
 
 
-def _weight_fq(w):
+def _weight_fq(w, b, x_scale):
     amax = np.abs(w.reshape(len(w), -1)).max(1)
-    s = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32).reshape((-1,) + (1,) * (w.ndim - 1))
+    s = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    if b is not None:  # the int32 bias must fit: |b / (x_scale * s)| <= 2**30
+        s = np.maximum(s, (np.abs(b.astype(np.float64)) / (np.float64(x_scale) * 2**30)).astype(np.float32))
+    s = s.reshape((-1,) + (1,) * (w.ndim - 1))
     return (np.clip(np.round(w / s), -127, 127) * s).astype(np.float32), s.reshape(-1)
 
 
 def _qdq_simulation(model, proto, x, input_shape=SHAPE):
     """Run the fused graph in numpy/edgeopt fp32 with quantize -> dequantize at every point the
-    exporter documents; activation scales and zero points come from the file's initializers."""
+    exporter documents; activation scales and zero points come from the file's initializers.
+    Returns the logits and {point: quantized values}."""
     init = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
     g = fuse(trace(model, input_shape))
     key = {g.input: f"t{g.input}"}  # tensor id -> name of its quantization parameters
+    points = {}
 
-    def fq(v, k):
-        return _fake_quant(v, init[f"{k}.scale"], init[f"{k}.zero_point"])
+    def fq(v, k, point=None):
+        s, z = init[f"{k}.scale"], np.float32(init[f"{k}.zero_point"])
+        points[point or k] = q = _quantize(v, s, z)
+        return ((q - z) * s).astype(np.float32)
 
     vals = {g.input: fq(x, key[g.input])}
     for n in g.nodes:
         a, p, xs = n.attrs, n.params, [vals[i] for i in n.inputs]
         t = f"t{n.output}"
         if n.op in ("conv2d", "linear"):
-            w, ws = _weight_fq(p["weight"])
-            b = p.get("bias")
+            b, x_scale = p.get("bias"), init[f"{key[n.inputs[0]]}.scale"]
+            w, ws = _weight_fq(p["weight"], b, x_scale)
             if b is not None:
-                bs = (init[f"{key[n.inputs[0]]}.scale"] * ws).astype(np.float32)
+                bs = (x_scale * ws).astype(np.float32)
                 b = (np.round(b.astype(np.float64) / bs) * bs).astype(np.float32)
             y = (F.conv2d(xs[0], w, b, a["stride"], a["padding"], a["groups"]) if n.op == "conv2d"
                  else F.linear(xs[0], w, b))
@@ -158,8 +164,33 @@ def _qdq_simulation(model, proto, x, input_shape=SHAPE):
         else:
             y = getattr(F, n.op)(xs[0])
         key[n.output] = key[n.inputs[0]] if n.op in ("maxpool2d", "flatten") else t
-        vals[n.output] = y if n.output == g.output else fq(y, key[n.output])
-    return vals[g.output]
+        vals[n.output] = y if n.output == g.output else fq(y, key[n.output], t)
+    return vals[g.output], points
+
+
+def _ort_points(proto, x):
+    """onnxruntime (graph as written) with every QuantizeLinear output exposed: {point: values}."""
+    m = onnx.ModelProto()
+    m.CopyFrom(proto)
+    names = [n.output[0] for n in m.graph.node if n.op_type == "QuantizeLinear"]
+    for name in names:
+        m.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.UINT8, None))
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    outs = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, {"input": x})
+    return {name[:-len(".q")]: o for name, o in zip(names, outs[1:])}
+
+
+def _check_points(proto, x, sim_points):
+    """Every quantized tensor equals the simulation's except for rare rounding-boundary steps: a
+    value within float rounding of a .5 boundary rounds one step differently when the sum order
+    differs (onnxruntime's fp32 Conv vs edgeopt's); such steps then spread a little downstream."""
+    got = _ort_points(proto, x)
+    assert set(got) == set(sim_points)
+    for k, q in sim_points.items():
+        d = np.abs(got[k].astype(np.int32) - q.astype(np.int32))
+        assert (d > 0).mean() <= 0.02 and d.max() <= 4, (k, (d > 0).mean(), d.max())
+    assert np.array_equal(got["t0"], sim_points["t0"])
 
 
 @pytest.fixture(scope="module")
@@ -196,21 +227,25 @@ def test_int8_qdq_trained_close_to_fp32_and_equals_simulation(tmp_path, trained)
     agree = float((y.argmax(1) == ref.argmax(1)).mean())
     assert agree >= 0.9, agree
     assert _rel_err(y, ref) < 0.05
-    sim = _qdq_simulation(model, proto, x)
-    # onnxruntime running the graph as written (QuantizeLinear, DequantizeLinear, fp32 Conv)
-    assert _rel_err(_session(path, optimize=False).run(None, {"input": x})[0], sim) < 1e-4
-    _check_integer_kernels(y, sim)
+    sim, points = _qdq_simulation(model, proto, x)
+    _check_points(proto, x, points)
+    # onnxruntime running the graph as written (QuantizeLinear, DequantizeLinear, fp32 Conv) and
+    # optimized to integer kernels (QLinearConv, QLinearAdd, QGemm)
+    _check_simulation(_session(path, optimize=False).run(None, {"input": x})[0], sim)
+    _check_simulation(y, sim)
 
 
-def _check_integer_kernels(y, sim):
-    """onnxruntime's optimized session runs QLinearConv / QLinearAdd / QGemm: int32 accumulators
-    requantized with a float multiplier. A value within float rounding of a .5 boundary can land
-    one step away from the simulation's, and one step in a pooled feature moves the logits by up
-    to ~1 % of their range. So: most samples equal the simulation within 1e-4, all are close."""
+def _check_simulation(y, sim, exact_fraction=0.9):
+    """y equals the QDQ simulation within 1e-4 (of the logit range) on most samples and is close
+    on all. Not on all: a value within float rounding of a .5 quantization boundary can round one
+    step differently when the sum order differs (onnxruntime's fp32 Conv vs edgeopt's, or its
+    int32 accumulators requantized with a float multiplier), and one step in a pooled feature
+    moves the logits by up to ~1 % of their range. A wrong formula (scale, zero point, rounding,
+    placement) would miss on every sample."""
     per_sample = np.abs(y - sim).max(1) / np.abs(sim).max()
-    assert (per_sample < 1e-4).mean() >= 0.9, np.sort(per_sample)[::-1][:10]
-    assert per_sample.max() < 0.05
-    assert (y.argmax(1) == sim.argmax(1)).mean() >= 0.95
+    assert (per_sample < 1e-4).mean() >= exact_fraction, np.sort(per_sample)[::-1][:10]
+    assert per_sample.max() < 0.02
+    assert (y.argmax(1) == sim.argmax(1)).mean() >= 0.9
 
 
 def test_int8_runs_on_integer_kernels(tmp_path, trained):
@@ -221,8 +256,9 @@ def test_int8_runs_on_integer_kernels(tmp_path, trained):
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     so.optimized_model_filepath = str(tmp_path / "opt.onnx")
     ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    convs = [n.op_type for n in onnx.load(path).graph.node].count("Conv")  # 19 3x3 + 2 shortcuts
     ops = [n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node]
-    assert ops.count("QLinearConv") == 21 and "Conv" not in ops  # 19 3x3 + 2 projection shortcuts
+    assert ops.count("QLinearConv") == convs == 21 and "Conv" not in ops
     assert "QLinearAdd" in ops and "QGemm" in ops
 
 
@@ -247,9 +283,53 @@ def test_int8_qdq_zoo_equals_simulation(tmp_path, rng, name, width):
     path = export_onnx(model, tmp_path / "q.onnx", scheme="int8", calib=calib)
     proto = onnx.load(path)
     x = rng.uniform(0, 1, (32, 3, 32, 32)).astype(np.float32)
-    sim = _qdq_simulation(model, proto, x)
-    assert _rel_err(_session(path, optimize=False).run(None, {"input": x})[0], sim) < 1e-4, name
-    _check_integer_kernels(_session(path).run(None, {"input": x})[0], sim)
+    sim, points = _qdq_simulation(model, proto, x)
+    _check_points(proto, x, points)
+    # deeper random-init networks with random BN statistics take more boundary steps per sample
+    # (mobilenet_v2: 72 % of the samples within 1e-4 with integer kernels, all within 0.5 %)
+    _check_simulation(_session(path, optimize=False).run(None, {"input": x})[0], sim, 0.6)
+    _check_simulation(_session(path).run(None, {"input": x})[0], sim, 0.6)
+
+
+def test_int8_maxpool_flatten_share_input_params(tmp_path, rng):
+    """MaxPool and Flatten re-quantize with their input's parameters (exact), and the next
+    layer's int32 bias is scaled with those parameters, not with the pool output's own range."""
+    m = eo.nn.Sequential(eo.nn.Conv2d(3, 4, 3, padding=1), eo.nn.MaxPool2d(2), eo.nn.Conv2d(4, 4, 3, padding=1),
+                         eo.nn.MaxPool2d(2), eo.nn.Flatten(), eo.nn.Linear(4 * 4 * 4, 3)).eval()
+    calib = rng.integers(0, 256, (64, 3, 16, 16)).astype(np.uint8)
+    path = export_onnx(m, tmp_path / "q.onnx", scheme="int8", calib=calib, input_shape=(1, 3, 16, 16))
+    proto = onnx.load(path)
+    by_output = {n.output[0]: n for n in proto.graph.node}
+    for n in proto.graph.node:
+        if n.op_type in ("MaxPool", "Flatten"):
+            q = next(c for c in proto.graph.node if c.op_type == "QuantizeLinear" and c.input[0] == n.output[0])
+            src = by_output[n.input[0]]  # the DequantizeLinear feeding the pool
+            assert src.op_type == "DequantizeLinear" and q.input[1:] == src.input[1:]
+    x = rng.uniform(0, 1, (16, 3, 16, 16)).astype(np.float32)
+    sim, points = _qdq_simulation(m, proto, x, input_shape=(1, 3, 16, 16))
+    _check_points(proto, x, points)
+    _check_simulation(_session(path).run(None, {"input": x})[0], sim)
+
+
+def test_int8_tiny_and_zero_activation_ranges(tmp_path, rng):
+    """Untrained networks can carry their signal in activations of ~1e-9 (no scale floor may
+    flush them), and a tensor that is 0 everywhere still needs a valid (positive) scale."""
+    def model(first_scale):
+        m = eo.nn.Sequential(eo.nn.Conv2d(3, 8, 3, padding=1, bias=False), eo.nn.ReLU(),
+                             eo.nn.Conv2d(8, 8, 3, padding=1), eo.nn.ReLU(), eo.nn.GlobalAvgPool2d(),
+                             eo.nn.Flatten(), eo.nn.Linear(8, 4))
+        m[0].weight.data[...] *= first_scale
+        m[2].bias.data[...] = 0.0
+        return m.eval()
+    calib = rng.integers(0, 256, (64, 3, 16, 16)).astype(np.uint8)
+    x = rng.uniform(0, 1, (8, 3, 16, 16)).astype(np.float32)
+    for first_scale in (1e-9, 0.0):
+        m = model(first_scale)
+        path = export_onnx(m, tmp_path / "q.onnx", scheme="int8", calib=calib, input_shape=(1, 3, 16, 16))
+        scales = [numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer if i.name.endswith(".scale")]
+        assert all(np.all(np.isfinite(v)) and np.all(v > 0) for v in scales)
+        ref = m.forward(x)
+        assert _rel_err(_session(path).run(None, {"input": x})[0], ref) < 0.05, first_scale
 
 
 # --------------------------------------------------------------------------- files and errors
@@ -302,3 +382,10 @@ def test_bad_input(tmp_path):
     with pytest.raises(NotImplementedError, match="ZeroPadShortcut"):
         export_onnx(eo.models.create("resnet20", width_mult=0.25, shortcut="A"), tmp_path / "m.onnx")
     assert os.listdir(tmp_path) == []
+
+
+def test_missing_onnx_is_a_clear_import_error(tmp_path, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` now raises ImportError
+    with pytest.raises(ImportError, match="pip install onnx"):
+        export_onnx(eo.models.create("resnet20", width_mult=0.25), tmp_path / "m.onnx")

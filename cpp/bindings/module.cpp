@@ -13,6 +13,9 @@ void register_layers(py::module_& m);
 void register_data(py::module_& m);
 void register_optim(py::module_& m);
 void register_qgemm(py::module_& m);
+void register_qs8_ops(py::module_& m);
+void register_runtime_engine(py::module_& m);
+void register_sparse(py::module_& m);
 }  // namespace eo::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -25,4 +28,7 @@ PYBIND11_MODULE(_core, m) {
   eo::bind::register_data(m);
   eo::bind::register_optim(m);
   eo::bind::register_qgemm(m);
+  eo::bind::register_qs8_ops(m);
+  eo::bind::register_runtime_engine(m);
+  eo::bind::register_sparse(m);
 }

@@ -4,7 +4,8 @@ Python orchestrates; the arithmetic lives in the compiled core ``edgeopt._core``
 """
 from . import _core
 from . import nn, optim, random
-from . import data, models, train
+from . import data, models, train, deploy
+from . import quant
 from .random import manual_seed
 
 __version__ = "0.1.0"

@@ -5,7 +5,7 @@
 
 namespace eo {
 namespace {
-constexpr int kSlots = 8;
+constexpr int kSlots = 16;  // 0-1 f32-gemm, 2-7 f32-conv2d, 8-10 runtime (ops_f32_conv.cc)
 struct Buffers {
   float* p[kSlots] = {};
   size_t cap[kSlots] = {};

@@ -10,7 +10,9 @@
 // A 1x1, stride-1, unpadded convolution needs no im2col: x_g is already col_g (Cg x P) and dx_g
 // is dcol itself.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "common/parallel.h"
@@ -18,6 +20,7 @@
 #include "f32-conv2d/conv2d.h"
 #include "f32-conv2d/im2col.h"
 #include "f32-gemm/gemm.h"
+#include "isa/dispatch.h"
 
 namespace eo {
 namespace {
@@ -65,6 +68,183 @@ void for_each_image(int64_t N, F image) {
     for (int64_t n = 0; n < N; ++n) image(n, false, true);
   }
 }
+
+// ---------------------------------------------------------------- implicit GEMM (stride 1)
+// No im2col matrix: the micro-kernels read B straight from a zero-padded copy of the image (see
+// WideGeometry in im2col.h and f32-conv2d/ukernels.h).
+//   forward      y_g (Mg x P) = W_g col_g             shifted kernel over the padded x_g
+//   data grad    dx_g = conv(dY_g, W_g^T flipped)     the same forward, stride 1, padding K-1-p
+//   weight grad  dW_g (Mg x KH*KW*Cp) += dY_g colT_g  strided kernel over an HWC padded x_g
+// The A operands (weights, dY) are packed in mr-row panels; the wide output of the forward is
+// written to a scratch tile and compacted into y (a few percent of columns are junk).
+
+bool implicit_applies(const Conv2dShape& s) {
+  if (std::getenv("EO_NO_IMPLICIT")) return false;  // TEMP
+  return s.sh == 1 && s.sw == 1 && s.ph < s.KH && s.pw < s.KW && s.N >= get_num_threads() &&
+         !(s.KH == 1 && s.KW == 1);
+}
+
+// pa[t*K*mr + k*mr + i] = a[(t*mr + i)*rs + k*cs], zero rows past M.
+void pack_rows(int64_t M, int64_t K, const float* a, int64_t rs, int64_t cs, int64_t mr, float* pa) {
+  for (int64_t t = 0; t * mr < M; ++t, pa += K * mr) {
+    const int64_t rows = std::min(mr, M - t * mr);
+    for (int64_t k = 0; k < K; ++k) {
+      float* d = pa + k * mr;
+      const float* src = a + t * mr * rs + k * cs;
+      for (int64_t i = 0; i < rows; ++i) d[i] = src[i * rs];
+      for (int64_t i = rows; i < mr; ++i) d[i] = 0.f;
+    }
+  }
+}
+
+// One stride-1 convolution of one image: y (M, OH, OW) (+ bias) = taps of x (C, H, W) with the
+// packed weights pa (M x C*KH*KW, k = (c, kh, kw)). xq and cw are scratch of the sizes given by
+// ShiftedConv.
+struct ShiftedConv {
+  int64_t C, H, W, M, KH, KW, ph, pw;
+  WideGeometry g;
+  int64_t panels, cols, slack;
+  std::vector<int32_t> off;
+  ShiftedConv(int64_t C_, int64_t H_, int64_t W_, int64_t M_, int64_t KH_, int64_t KW_, int64_t ph_,
+              int64_t pw_, int64_t nr)
+      : C(C_), H(H_), W(W_), M(M_), KH(KH_), KW(KW_), ph(ph_), pw(pw_),
+        g(WideGeometry::of(H_, W_, KH_, KW_, ph_, pw_)) {
+    panels = (g.P + nr - 1) / nr;
+    cols = panels * nr;
+    // The last panel reads up to cols - 1 past the largest shift.
+    const int64_t last = (C - 1) * g.plane + (KH - 1) * g.Wq + KW - 1 + cols;
+    slack = std::max<int64_t>(0, last - C * g.plane);
+    off.resize(static_cast<size_t>(C * KH * KW));
+    int32_t* o = off.data();
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t kh = 0; kh < KH; ++kh)
+        for (int64_t kw = 0; kw < KW; ++kw) *o++ = static_cast<int32_t>(c * g.plane + kh * g.Wq + kw);
+  }
+  int64_t xq_size() const { return C * g.plane + slack; }
+  int64_t cw_size() const { return M * cols; }
+
+  void run(const F32Conv2dUkernels& uk, const float* pa, const float* x, const float* bias,
+           float* y, float* xq, float* cw) const {
+    pad_planes_wide(g, H, W, ph, pw, x, C, slack, xq);
+    const int64_t K = C * KH * KW, mr = uk.mr, nr = uk.nr;
+    // Row panels outer: the mr x K panel of A stays in L1/L2 while the panels of B stream by.
+    // The depth is cut in packed_kc blocks like the packed GEMM's, so that the sums are rounded
+    // exactly as by the im2col path (same order, same partial sums).
+    const int64_t kc = packed_kc(K);
+    for (int64_t i0 = 0; i0 < M; i0 += mr, pa += K * mr) {
+      const size_t m = static_cast<size_t>(std::min(mr, M - i0));
+      for (int64_t q = 0; q < panels; ++q) {
+        const size_t n = static_cast<size_t>(std::min(nr, g.P - q * nr));
+        for (int64_t k0 = 0; k0 < K; k0 += kc)
+          uk.shifted(m, n, static_cast<size_t>(std::min(kc, K - k0)), pa + k0 * mr, xq + q * nr,
+                     off.data() + k0, cw + i0 * cols + q * nr, cols, k0 > 0 ? 1 : 0);
+      }
+    }
+    for (int64_t o = 0; o < M; ++o) {
+      const float bo = bias ? bias[o] : 0.f;
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        const float* src = cw + o * cols + oh * g.Wq;
+        float* d = y + (o * g.OH + oh) * g.OW;
+        for (int64_t ow = 0; ow < g.OW; ++ow) d[ow] = src[ow] + bo;
+      }
+    }
+  }
+};
+
+void forward_implicit(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
+  const Dims d = dims(s);
+  const F32Conv2dUkernels& uk = f32_conv2d_ukernels();
+  const int64_t apanel = (d.Mg + uk.mr - 1) / uk.mr * uk.mr * d.Kg;
+  std::vector<float> wp(static_cast<size_t>(d.G * apanel));
+  for (int64_t g = 0; g < d.G; ++g)
+    pack_rows(d.Mg, d.Kg, w + g * d.Mg * d.Kg, d.Kg, 1, uk.mr, wp.data() + g * apanel);
+  const ShiftedConv sc(d.Cg, s.H, s.W, d.Mg, s.KH, s.KW, s.ph, s.pw, uk.nr);
+  parallel_for(s.N, 1, [&](int64_t n0, int64_t n1) {
+    float* xq = scratch_f32(sc.xq_size(), kPadSlot);
+    float* cw = scratch_f32(sc.cw_size(), kColSlot);
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t g = 0; g < d.G; ++g)
+        sc.run(uk, wp.data() + g * apanel, x + (n * s.Cin + g * d.Cg) * d.HW, b ? b + g * d.Mg : nullptr,
+               y + (n * s.Cout + g * d.Mg) * d.P, xq, cw);
+  });
+}
+
+// dW[o, c, kh, kw] += sum over images of dY_g colT_g, and dx (if not null) = the data gradient.
+void backward_implicit(const Conv2dShape& s, const float* dy, const float* x, const float* w,
+                       float* dw, float* dx) {
+  const Dims d = dims(s);
+  const F32Conv2dUkernels& uk = f32_conv2d_ukernels();
+  const int64_t mr = uk.mr, nr = uk.nr, KK = s.KH * s.KW;
+  // Data gradient: stride-1 conv of dY_g (Mg channels) with W'[c, o, kh, kw] = W[o, c, KH-1-kh,
+  // KW-1-kw], padding KH-1-ph: rows c, depth (o, kh, kw).
+  const int64_t Kd = d.Mg * KK, apd = (d.Cg + mr - 1) / mr * mr * Kd;
+  std::vector<float> wtp;
+  std::unique_ptr<ShiftedConv> dconv;
+  if (dx) {
+    std::vector<float> wt(static_cast<size_t>(d.Cg * Kd));
+    wtp.resize(static_cast<size_t>(d.G * apd));
+    for (int64_t g = 0; g < d.G; ++g) {
+      const float* wg = w + g * d.Mg * d.Kg;
+      for (int64_t c = 0; c < d.Cg; ++c)
+        for (int64_t o = 0; o < d.Mg; ++o)
+          for (int64_t k = 0; k < KK; ++k) wt[c * Kd + o * KK + k] = wg[(o * d.Cg + c) * KK + KK - 1 - k];
+      pack_rows(d.Cg, Kd, wt.data(), Kd, 1, mr, wtp.data() + g * apd);
+    }
+    dconv = std::make_unique<ShiftedConv>(d.Mg, s.OH(), s.OW(), d.Cg, s.KH, s.KW, s.KH - 1 - s.ph,
+                                          s.KW - 1 - s.pw, nr);
+  }
+  // Weight gradient over the wide pixels of x's padded geometry, channels padded to Cp (a multiple
+  // of 16, the kernel's column group): columns (kh, kw, c) of KK*Cp, depth = wide pixels.
+  const WideGeometry gx = WideGeometry::of(s.H, s.W, s.KH, s.KW, s.ph, s.pw);
+  const int64_t Cp = (d.Cg + 15) / 16 * 16, Kw = KK * Cp, ncols = (Kw + nr - 1) / nr * nr;
+  const int64_t xslack = (s.KH - 1) * gx.Wq + s.KW;  // pixels read past the plane by the last taps
+  std::vector<int32_t> boff(static_cast<size_t>(ncols / 16));
+  for (int64_t j = 0; j < ncols; j += 16) {
+    const int64_t jj = std::min(j, Kw - 16);  // groups past Kw: any valid address (not stored)
+    const int64_t tap = jj / Cp, c = jj % Cp;
+    boff[j / 16] = static_cast<int32_t>(((tap / s.KW) * gx.Wq + tap % s.KW) * Cp + c);
+  }
+  const int64_t wsize = s.Cout * Kw;  // one partial dW, (o, (kh, kw, c)) order
+  const int nchunks = reduction_chunks(s.N);
+  std::vector<float> partial(static_cast<size_t>(nchunks * wsize), 0.f);
+
+  parallel_chunks(s.N, nchunks, [&](int ch, int64_t n0, int64_t n1) {
+    float* xh = scratch_f32((gx.plane + xslack) * Cp, kHwcSlot);
+    float* dq = dx ? scratch_f32(dconv->xq_size(), kDyBSlot) : nullptr;
+    float* cw = dx ? scratch_f32(dconv->cw_size(), kDcolSlot) : nullptr;
+    float* dwp = partial.data() + ch * wsize;
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t g = 0; g < d.G; ++g) {
+        const float* dyg = dy + (n * s.Cout + g * d.Mg) * d.P;
+        hwc_planes_wide(gx, s.H, s.W, s.ph, s.pw, x + (n * s.Cin + g * d.Cg) * d.HW, d.Cg, Cp, xslack, xh);
+        float* dwg = dwp + g * d.Mg * Kw;
+        for (int64_t i0 = 0; i0 < d.Mg; i0 += mr)
+          for (int64_t j0 = 0; j0 < Kw; j0 += nr)
+            uk.strided(static_cast<size_t>(std::min(mr, d.Mg - i0)), static_cast<size_t>(std::min(nr, Kw - j0)),
+                       static_cast<size_t>(gx.OH), static_cast<size_t>(gx.OW), dyg + i0 * d.P,
+                       static_cast<size_t>(d.P), static_cast<size_t>(gx.OW), xh, boff.data() + j0 / 16,
+                       static_cast<size_t>(Cp), static_cast<size_t>(gx.Wq * Cp), dwg + i0 * Kw + j0,
+                       static_cast<size_t>(Kw), 1);
+        if (dx)
+          dconv->run(uk, wtp.data() + g * apd, dyg, nullptr, dx + (n * s.Cin + g * d.Cg) * d.HW, dq, cw);
+      }
+  });
+
+  // dw[o, c, kh, kw] += sum over chunks (in order) of partial[g, o, (kh, kw, c)].
+  parallel_for(s.Cout, 1, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o) {
+      const int64_t base = o * Kw;
+      for (int64_t c = 0; c < d.Cg; ++c)
+        for (int64_t k = 0; k < KK; ++k) {
+          float sum = 0.f;
+          for (int ch = 0; ch < nchunks; ++ch) sum += partial[ch * wsize + base + k * Cp + c];
+          dw[(o * d.Cg + c) * KK + k] += sum;
+        }
+    }
+  });
+}
+
+// ---------------------------------------------------------------- im2col + packed GEMM
 
 void forward_gemm(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
   const Dims d = dims(s);
@@ -210,6 +390,7 @@ void conv2d_bias_backward(int64_t N, int64_t C, int64_t P, const float* dy, floa
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
   if (s.N <= 0 || s.Cout <= 0) return;
   if (s.Cin == s.groups) conv2d_depthwise_forward(s, x, w, b, y);
+  else if (implicit_applies(s)) forward_implicit(s, x, w, b, y);
   else forward_gemm(s, x, w, b, y);
 }
 
@@ -218,6 +399,7 @@ void conv2d_backward(const Conv2dShape& s, const float* dy, const float* x, cons
   if (s.N <= 0 || s.Cout <= 0) return;
   if (db) conv2d_bias_backward(s.N, s.Cout, s.OH() * s.OW(), dy, db);
   if (s.Cin == s.groups) conv2d_depthwise_backward(s, dy, x, w, dw, dx);
+  else if (implicit_applies(s)) backward_implicit(s, dy, x, w, dw, dx);
   else backward_gemm(s, dy, x, w, dw, dx);
 }
 

@@ -43,6 +43,42 @@ void pad_planes(const Conv2dShape& s, const float* x, int64_t C, float* xp) {
   }
 }
 
+void pad_planes_wide(const WideGeometry& g, int64_t H, int64_t W, int64_t ph, int64_t pw,
+                     const float* x, int64_t C, int64_t slack, float* xq) {
+  const int64_t Wq = g.Wq;
+  for (int64_t c = 0; c < C; ++c, x += H * W, xq += g.plane) {
+    std::memset(xq, 0, (ph * Wq + pw) * sizeof(float));
+    // Row h's data, then the zeros between it and row h + 1's data.
+    for (int64_t h = 0; h < H; ++h) {
+      float* d = xq + (h + ph) * Wq + pw;
+      std::memcpy(d, x + h * W, W * sizeof(float));
+      const int64_t gap = h + 1 < H ? Wq - W : g.plane - ((h + ph) * Wq + pw + W);
+      std::memset(d + W, 0, gap * sizeof(float));
+    }
+  }
+  std::memset(xq, 0, slack * sizeof(float));
+}
+
+void hwc_planes_wide(const WideGeometry& g, int64_t H, int64_t W, int64_t ph, int64_t pw,
+                     const float* x, int64_t C, int64_t Cp, int64_t slack, float* xh) {
+  const int64_t Wq = g.Wq, HW = H * W;
+  std::memset(xh, 0, (g.plane + slack) * Cp * sizeof(float));
+  // Blocks of 16 pixels x 16 channels keep both the reads and the writes within a few lines.
+  constexpr int64_t B = 16;
+  for (int64_t h = 0; h < H; ++h) {
+    float* row = xh + ((h + ph) * Wq + pw) * Cp;
+    const float* xr = x + h * W;
+    for (int64_t w0 = 0; w0 < W; w0 += B) {
+      const int64_t we = std::min(W, w0 + B);
+      for (int64_t c0 = 0; c0 < C; c0 += B) {
+        const int64_t ce = std::min(C, c0 + B);
+        for (int64_t w = w0; w < we; ++w)
+          for (int64_t c = c0; c < ce; ++c) row[w * Cp + c] = xr[c * HW + w];
+      }
+    }
+  }
+}
+
 void im2col_packed(const Conv2dShape& s, const float* xp, int64_t Cg, int64_t j0, const PackedB& L,
                    float* pb) {
   const int64_t OW = s.OW(), Hp = s.H + 2 * s.ph, Wp = s.W + 2 * s.pw;

@@ -25,6 +25,38 @@ inline void valid_range(int64_t OW, int64_t W, int64_t stride, int64_t pad, int6
   if (*lo > *hi) *lo = *hi;
 }
 
+// Geometry of the implicit-GEMM path of stride-1 convolutions (no im2col matrix at all). Each
+// channel plane is copied with a zero border onto a row pitch Wq = W + max(pw, KW-1-pw): the right
+// border of a row doubles as the left border of the next, so one pad column per row suffices for
+// a 3x3/pad-1 conv. Input (ih, iw) sits at (ih + ph) * Wq + iw + pw of its plane (Hq = H + 2ph
+// rows), and output pixel (oh, ow) is given the "wide" index oh*Wq + ow, ow < Wq: tap (kh, kw) of
+// every output pixel then reads the plane at wide index + kh*Wq + kw, so row (c, kh, kw) of the
+// im2col matrix is the plane shifted by c*plane + kh*Wq + kw. Wide columns with ow >= OW are junk
+// and dropped. Valid for stride 1, ph < KH and pw < KW.
+struct WideGeometry {
+  int64_t Hq, Wq, plane;  // padded rows, row pitch, plane size (Hq * Wq)
+  int64_t OH, OW, P;      // output rows, columns, wide output size OH * Wq
+  static WideGeometry of(int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t ph, int64_t pw) {
+    WideGeometry g;
+    g.Hq = H + 2 * ph;
+    g.Wq = W + (pw > KW - 1 - pw ? pw : KW - 1 - pw);
+    g.plane = g.Hq * g.Wq;
+    g.OH = H + 2 * ph - KH + 1;
+    g.OW = W + 2 * pw - KW + 1;
+    g.P = g.OH * g.Wq;
+    return g;
+  }
+};
+
+// xq (C planes of g, then `slack` zeros) = x (C, H, W) with the zero border of WideGeometry.
+void pad_planes_wide(const WideGeometry& g, int64_t H, int64_t W, int64_t ph, int64_t pw,
+                     const float* x, int64_t C, int64_t slack, float* xq);
+
+// The same image in HWC order with the channels padded to Cp >= C (zeros):
+//   xh[((ih + ph) * Wq + iw + pw) * Cp + c] = x[c, ih, iw], zero elsewhere, plus `slack` zero pixels.
+void hwc_planes_wide(const WideGeometry& g, int64_t H, int64_t W, int64_t ph, int64_t pw,
+                     const float* x, int64_t C, int64_t Cp, int64_t slack, float* xh);
+
 // xp (C, H + 2ph, W + 2pw) = x (C, H, W) with a zero border: im2col then needs no bounds checks.
 void pad_planes(const Conv2dShape& s, const float* x, int64_t C, float* xp);
 

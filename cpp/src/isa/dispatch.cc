@@ -66,4 +66,56 @@ const Qs8OpUkernels& qs8_op_ukernels(Isa isa) {
 
 const Qs8OpUkernels& qs8_op_ukernels() { return qs8_op_ukernels(active_isa()); }
 
+const F32SpmmUkernel* f32_spmm_ukernel(Isa isa, int br, int bc) {
+  static const F32SpmmUkernel table[3][4] = {
+      {{f32_spmm_ukernel_8x1x1__scalar, 1, 1, 8},
+       {f32_spmm_ukernel_8x1x4__scalar, 1, 4, 8},
+       {f32_spmm_ukernel_8x4x1__scalar, 4, 1, 8},
+       {f32_spmm_ukernel_8x8x1__scalar, 8, 1, 8}},
+      {{f32_spmm_ukernel_32x1x1__avx2, 1, 1, 32},
+       {f32_spmm_ukernel_32x1x4__avx2, 1, 4, 32},
+       {f32_spmm_ukernel_16x4x1__avx2, 4, 1, 16},
+       {f32_spmm_ukernel_8x8x1__avx2, 8, 1, 8}},
+      {{f32_spmm_ukernel_64x1x1__avx512, 1, 1, 64},
+       {f32_spmm_ukernel_64x1x4__avx512, 1, 4, 64},
+       {f32_spmm_ukernel_32x4x1__avx512, 4, 1, 32},
+       {f32_spmm_ukernel_32x8x1__avx512, 8, 1, 32}},
+  };
+  for (const F32SpmmUkernel& k : table[static_cast<int>(isa)])
+    if (k.br == br && k.bc == bc) return &k;
+  return nullptr;
+}
+
+const Qs8SpmmUkernel* qs8_spmm_ukernel(Isa isa, int br) {
+  static const Qs8SpmmUkernel table[3][2] = {
+      {{qs8_spmm_ukernel_8x1__scalar, 1, 8}, {qs8_spmm_ukernel_8x4__scalar, 4, 8}},
+      {{qs8_spmm_ukernel_32x1__avx2, 1, 32}, {qs8_spmm_ukernel_16x4__avx2, 4, 16}},
+      {{qs8_spmm_ukernel_64x1__avx512, 1, 64}, {qs8_spmm_ukernel_32x4__avx512, 4, 32}},
+  };
+  for (const Qs8SpmmUkernel& k : table[static_cast<int>(isa)])
+    if (k.br == br) return &k;
+  return nullptr;
+}
+
+const F32Conv2dUkernels& f32_conv2d_ukernels() {
+  static const F32Conv2dUkernels table[] = {
+      {f32_conv2d_shifted_ukernel_4x16__scalar, f32_conv2d_strided_ukernel_4x16__scalar, 4, 16},
+      {f32_conv2d_shifted_ukernel_6x16__avx2, f32_conv2d_strided_ukernel_6x16__avx2, 6, 16},
+      {f32_conv2d_shifted_ukernel_8x48__avx512, f32_conv2d_strided_ukernel_8x48__avx512, 8, 48},
+  };
+  return table[static_cast<int>(active_isa())];
+}
+
+const B1GemmUkernel& b1_gemm_ukernel(Isa isa) {
+  static const B1GemmUkernel scalar{b1_gemm_ukernel_4x8__scalar, "scalar"};
+  static const B1GemmUkernel avx2{b1_gemm_ukernel_4x8__avx2, "avx2"};
+  static const B1GemmUkernel vpopcnt{b1_gemm_ukernel_4x16__avx512vpopcntdq, "avx512vpopcntdq"};
+  switch (isa) {
+    case Isa::scalar: return scalar;
+    case Isa::avx2: return avx2;
+    case Isa::avx512: return cpu_has_avx512vpopcntdq() ? vpopcnt : avx2;
+  }
+  return scalar;
+}
+
 }  // namespace eo

@@ -4,12 +4,16 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "b1-gemm/ukernels.h"
 #include "f16-gemm/ukernels.h"
+#include "f32-conv2d/ukernels.h"
 #include "f32-gemm/ukernels.h"
+#include "f32-spmm/ukernels.h"
 #include "isa/isa.h"
 #include "qs8-conv2d/ukernels.h"
 #include "qs8-elementwise/ukernels.h"
 #include "qs8-gemm/ukernels.h"
+#include "qs8-spmm/ukernels.h"
 
 namespace eo {
 
@@ -57,5 +61,40 @@ struct Qs8OpUkernels {
 };
 const Qs8OpUkernels& qs8_op_ukernels();         // for active_isa()
 const Qs8OpUkernels& qs8_op_ukernels(Isa isa);  // a given level <= cpu_isa() (tests)
+
+// f32 sparse x dense (f32-spmm): one kernel per ISA level and block shape (br x bc output x input
+// channels: 1x1, 1x4, 4x1, 8x1). nullptr for other block shapes.
+struct F32SpmmUkernel {
+  f32_spmm_ukernel_fn fn;
+  int br, bc;
+  int tile;  // pixels per full register tile (the driver splits pixels between threads in these)
+};
+const F32SpmmUkernel* f32_spmm_ukernel(Isa isa, int br, int bc);
+
+// int8 sparse x dense (qs8-spmm): one kernel per ISA level and block height (1 or 4 output
+// channels). nullptr for other heights.
+struct Qs8SpmmUkernel {
+  qs8_spmm_ukernel_fn fn;
+  int br;
+  int tile;  // pixels per full register tile
+};
+const Qs8SpmmUkernel* qs8_spmm_ukernel(Isa isa, int br);
+
+// f32 convolution micro-kernels of the implicit-GEMM path (f32-conv2d/ukernels.h): both work on
+// mr x nr tiles; A panels are packed k-major with mr rows.
+struct F32Conv2dUkernels {
+  f32_conv2d_shifted_ukernel_fn shifted;
+  f32_conv2d_strided_ukernel_fn strided;
+  int mr, nr;
+};
+const F32Conv2dUkernels& f32_conv2d_ukernels();  // for active_isa()
+
+// Binary XNOR-popcount GEMM (b1-gemm): avx512 uses vpopcntq where the CPU has VPOPCNTDQ and the
+// AVX2 nibble-lookup kernel otherwise.
+struct B1GemmUkernel {
+  b1_gemm_ukernel_fn fn;
+  const char* name;
+};
+const B1GemmUkernel& b1_gemm_ukernel(Isa isa);
 
 }  // namespace eo

@@ -19,5 +19,7 @@ bool parse_isa(const char* name, Isa* out);
 // reports false if it is refused, so callers fall back to VNNI.
 bool cpu_has_avx512vnni();
 bool cpu_has_amx_int8();
+// VPOPCNTDQ (64-bit lane popcount, Ice Lake and later), for the binary kernels (b1-gemm).
+bool cpu_has_avx512vpopcntdq();
 
 }  // namespace eo

@@ -8,7 +8,8 @@
 //   y  = qs8_requantize(a' + b', out_mult, out_shift, out_zp, qmin, qmax)
 //
 // with real multipliers a_mult*2^-(31+a_shift) = s_a / (2 max(s_a, s_b)) (<= 1/2, same for b) and
-// out = 2 max(s_a, s_b) / (2^20 s_y). |a - a_zp| << 20 < 2^28 and |a'| + |b'| < 2^28: no overflow.
+// out = 2 max(s_a, s_b) / (2^20 s_y). |a - a_zp| << 20 < 2^28 and every Q31 factor is < 1, so
+// |a'| + |b'| < 2^29: no overflow.
 //
 // channel_scale (squeeze-excitation's x * s[n, c]): y = qs8_requantize((x - x_zp) * sc[c], mult,
 // shift, y_zp, qmin, qmax), sc[c] = s_q[c] - s_zp precomputed per image, real multiplier

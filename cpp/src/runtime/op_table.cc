@@ -1,6 +1,7 @@
 // The op table: one line per op type. (Self-registering statics would be dropped by the linker
 // from the static kernel library, so the table is explicit.) Keep ids in the ranges of op.h.
 #include "runtime/op.h"
+#include "runtime/ops_qs8.h"  // int8-full factories (ids 100..109)
 
 namespace eo::rt {
 
@@ -30,6 +31,16 @@ const std::vector<OpTypeInfo>& op_types() {
       {uint32_t(OpType::flatten), "flatten", make_flatten},
       {uint32_t(OpType::channel_affine), "channel_affine", make_channel_affine},
       // int8-full (100..199), sparse (200..299), binary (300..399): add lines here.
+      {100, "qs8_quantize", make_qs8_quantize},
+      {101, "qs8_dequantize", make_qs8_dequantize},
+      {102, "qs8_conv2d", make_qs8_conv2d},
+      {103, "qs8_add", make_qs8_add},
+      {104, "qs8_lut", make_qs8_lut},
+      {105, "qs8_channel_scale", make_qs8_channel_scale},
+      {106, "qs8_maxpool2d", make_qs8_maxpool2d},
+      {107, "qs8_avgpool2d", make_qs8_avgpool2d},
+      {108, "qs8_global_avgpool2d", make_qs8_global_avgpool2d},
+      {109, "qs8_flatten", make_qs8_flatten},
   };
   return table;
 }

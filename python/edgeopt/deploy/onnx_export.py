@@ -23,7 +23,8 @@ with min/max taken over the first 256 calibration samples (Graph.execute with an
 edgeopt's own int8-full scheme does). ``calib`` is raw data (a Dataset, or an array of images as a
 Dataset would hold them): it is preprocessed like ``evaluate`` does, with ``model.input_norm``.
 Weights are s8 symmetric per output channel (axis 0), s_c = max|w_c| / 127, q in [-127, 127];
-biases int32 with scale S_x * s_c and zero point 0, which is what integer Conv/Gemm kernels need.
+biases int32 with scale S_x * s_c and zero point 0, which is what integer Conv/Gemm kernels need
+(s_c is raised to |b_c| / (S_x * 2^30) where that is larger, so the int32 bias never saturates).
 
 Where the QuantizeLinear -> DequantizeLinear pairs sit ("quantization points"):
   * the graph input and the output of every fused operator, except the final output (logits stay
@@ -177,15 +178,28 @@ def _calibrate(graph: Graph, x: np.ndarray, batch: int = 64) -> dict:
 def _act_qparams(lo: float, hi: float) -> tuple:
     """u8 asymmetric (scale float32, zero point uint8) for the range [lo, hi] widened to contain 0."""
     lo, hi = min(lo, 0.0), max(hi, 0.0)
-    scale = np.float32(max((hi - lo) / 255.0, 1e-8))
+    scale = np.float32((hi - lo) / 255.0)
+    if not np.isfinite(scale) or scale < np.finfo(np.float32).tiny:
+        # a tensor that is 0 everywhere (any scale represents it exactly). No larger floor: an
+        # untrained network's activations can be ~1e-8 and still carry its output.
+        scale = np.float32(1.0)
     zp = int(np.clip(np.round(-lo / np.float64(scale)), 0, 255))
     return scale, np.uint8(zp)
 
 
-def _weight_qparams(w: np.ndarray) -> tuple:
-    """s8 symmetric per output channel: (q int8, scale float32 (Cout,))."""
+BIAS_LIMIT = 2**30  # |quantized bias| bound: int32 with room for the accumulated products
+
+
+def _weight_qparams(w: np.ndarray, b=None, x_scale=None) -> tuple:
+    """s8 symmetric per output channel: (q int8, scale float32 (Cout,)). With a bias, a channel's
+    scale is raised where round(b / (x_scale * s)) would exceed BIAS_LIMIT (tiny input scales):
+    there the products sum to < K * 127 * 255 / 2**30 of the bias, so coarser weights cost nothing
+    the int32 bias could have kept."""
     amax = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
     scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    if b is not None:
+        need = (np.abs(b.astype(np.float64)) / (np.float64(x_scale) * BIAS_LIMIT)).astype(np.float32)
+        scale = np.maximum(scale, need)
     shape = (-1,) + (1,) * (w.ndim - 1)
     q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
     return q, scale
@@ -205,7 +219,7 @@ class _Builder:
         self.onnx, self.h, self.g, self.q = onnx, onnx.helper, graph, qparams
         self.name = name
         self.nodes, self.inits, self.value = [], [], {graph.input: "input"}
-        self._count = 0
+        self.pkey = {}  # tensor id -> the point whose scale / zero point initializers it uses
 
     # helpers
     def const(self, name, array):
@@ -232,7 +246,7 @@ class _Builder:
         and the int32 bias (scale = input scale * weight scale)."""
         if self.q is None:
             return self.const(f"{key}.weight", w), (None if b is None else self.const(f"{key}.bias", b))
-        wq, ws = _weight_qparams(w)
+        wq, ws = _weight_qparams(w, b, self.q[x_key][0])
         self.const(f"{key}.weight.q", wq)
         self.const(f"{key}.weight.scale", ws)
         self.const(f"{key}.weight.zero_point", np.zeros(len(ws), np.int8))
@@ -241,7 +255,7 @@ class _Builder:
         if b is None:
             return wd, None
         bs = (np.float32(self.q[x_key][0]) * ws).astype(np.float32)
-        bq = np.clip(np.round(b.astype(np.float64) / bs), -2**31, 2**31 - 1).astype(np.int32)
+        bq = np.clip(np.round(b.astype(np.float64) / bs), -2**31, 2**31 - 1).astype(np.int32)  # no-op clip
         self.const(f"{key}.bias.q", bq)
         self.const(f"{key}.bias.scale", bs)
         self.const(f"{key}.bias.zero_point", np.zeros(len(bs), np.int32))
@@ -269,7 +283,7 @@ class _Builder:
         a, p, label = n.attrs, n.params, n.name or t
         quant = self.q is not None
         if n.op in ("conv2d", "linear"):
-            w, b = self.weight(t, p["weight"], p.get("bias"), f"t{n.inputs[0]}")
+            w, b = self.weight(t, p["weight"], p.get("bias"), self.pkey.get(n.inputs[0]))
             ins = [x[0], w] + ([b] if b is not None else [])
             if n.op == "conv2d":
                 w_shape = p["weight"].shape
@@ -316,13 +330,16 @@ class _Builder:
         onnx, h, g = self.onnx, self.h, self.g
         quant = self.q is not None
         if quant:
+            self.pkey[g.input] = f"t{g.input}"
             self.value[g.input] = self.qdq("input", f"t{g.input}")
         for n in g.nodes:
+            self.pkey.setdefault(n.output, f"t{n.output}")
             y = self.build_node(n)
             if n.output == g.output:
                 self.value[n.output] = y
             elif quant and n.op in _SAME_QPARAMS:
-                self.value[n.output] = self.qdq(y, f"t{n.output}", share_with=f"t{n.inputs[0]}")
+                self.pkey[n.output] = self.pkey[n.inputs[0]]
+                self.value[n.output] = self.qdq(y, f"t{n.output}", share_with=self.pkey[n.output])
             elif quant:
                 self.value[n.output] = self.qdq(y, f"t{n.output}")
             else:
@@ -401,6 +418,9 @@ def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), c
     if scheme == "int8":
         x = _calibration_inputs(model, calib, graph.input_shape)
         qparams = {k: _act_qparams(*r) for k, r in _calibrate(graph, x).items()}
+        for n in graph.nodes:  # in graph order, so a chain of them resolves to its first input
+            if n.op in _SAME_QPARAMS:
+                qparams[f"t{n.output}"] = qparams[f"t{n.inputs[0]}"]
     elif calib is not None:
         raise ValueError("calib: only scheme 'int8' uses calibration data; got calib with scheme 'fp32'")
     norm = getattr(model, "input_norm", None)

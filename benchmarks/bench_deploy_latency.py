@@ -1,0 +1,245 @@
+"""Batch-1 inference latency of deployed models: edgeopt's Engine against onnxruntime, same CPU,
+same thread count, same process, one run.
+
+Models: resnet20 and mobilenet_v2 at CIFAR shape (1, 3, 32, 32), 10 classes, weights as created
+with BatchNorm statistics from one pass over the inputs (latency does not depend on the values;
+int8 calibration uses 300 synthetic CIFAR-shaped images). The "rel err" column is a sanity check,
+max |y - model.forward| / max |model.forward| over 32 inputs, not an accuracy.
+Runtimes:
+  ORT fp32           edgeopt.deploy.export_onnx(scheme="fp32") run by onnxruntime
+  ORT int8 QDQ       onnxruntime's own quantize_static, QDQ format       (benchmarks/ort_quantize.py)
+  ORT int8 QOperator onnxruntime's own quantize_static, QOperator format
+  ORT int8           the faster of the two above: the peer for edgeopt int8
+  ORT int8 (eo QDQ)  edgeopt.deploy.export_onnx(scheme="int8") run by onnxruntime (for reference)
+  edgeopt fp32 / int8-full   edgeopt.deploy.compile(...) timed with edgeopt.deploy.latency(engine,
+                             batch=1); "n/a" when this build has no compile/latency yet
+onnxruntime sessions: CPUExecutionProvider, intra_op_num_threads = --threads, inter_op 1,
+ORT_ENABLE_ALL, sequential execution; edgeopt: eo.set_num_threads(--threads).
+
+Timing: every runtime is timed in --rounds rounds taken in turn (round-robin), so a burst of load
+from other processes hits all of them alike; each round is a warm-up then --runs/--rounds timed
+calls (perf_counter around session.run with a preallocated input: Python call overhead is
+included, as it is for Engine.run). Median and p90 are over all timed calls. On a shared machine
+the numbers are noisy: read the medians and the ratios, rerun for confirmation.
+
+    PYTHONPATH=python python benchmarks/bench_deploy_latency.py [--threads 2] [--runs 300] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import inspect
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import edgeopt as eo
+from edgeopt.deploy import export_onnx
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ort_quantize  # noqa: E402
+
+SHAPE = (1, 3, 32, 32)
+MODELS = ("resnet20", "mobilenet_v2")
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def ort_session(path, threads):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+class OrtTimer:
+    def __init__(self, path, threads, x):
+        self.sess, self.x = ort_session(path, threads), {"input": x}
+        self.out = ["logits"]
+
+    def run(self, x=None):
+        return self.sess.run(self.out, self.x if x is None else {"input": x})[0]
+
+    def time(self, runs, warmup):
+        for _ in range(warmup):
+            self.sess.run(self.out, self.x)
+        t = np.empty(runs)
+        for i in range(runs):
+            t0 = time.perf_counter()
+            self.sess.run(self.out, self.x)
+            t[i] = time.perf_counter() - t0
+        return list(t * 1e3)
+
+
+class EngineTimer:
+    """edgeopt.deploy.latency on a compiled Engine; latency's own sample list when it returns one,
+    else its median / p90 per round (pooled as a median of medians)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        params = inspect.signature(eo.deploy.latency).parameters
+        self.kw = {k: None for k in ("runs", "warmup") if k in params}
+
+    def run(self, x):
+        return self.engine.run(x)
+
+    def time(self, runs, warmup):
+        kw = {}
+        if "runs" in self.kw:
+            kw["runs"] = runs
+        if "warmup" in self.kw:
+            kw["warmup"] = warmup
+        r = eo.deploy.latency(self.engine, batch=1, **kw)
+        if "samples_ms" in r:
+            return list(r["samples_ms"])
+        return [("median", r["median_ms"], r["p90_ms"])]
+
+
+def summarize(samples):
+    if samples and isinstance(samples[0], tuple):  # per-round (median, p90) only
+        return float(np.median([s[1] for s in samples])), float(np.median([s[2] for s in samples]))
+    return float(np.median(samples)), float(np.percentile(samples, 90))
+
+
+def recalibrate_batchnorm(model, x):
+    """BatchNorm running statistics from one forward pass over `x` (momentum 1): a freshly created
+    network's defaults (mean 0, var 1) let activations shrink layer by layer (mobilenet_v2 ends
+    near 1e-8), which no trained model does; normalized activations make the error column
+    meaningful. Weights stay as created; latency does not depend on their values."""
+    for m in model.modules():
+        if isinstance(m, eo.nn.BatchNorm2d):
+            m.momentum = 1.0
+    model.train()
+    with eo.nn.no_grad():
+        model.forward(x)
+    model.eval()
+
+
+def build(name, threads, calib_raw, calib_x, tmp, log):
+    """({label: timer}, {label: "n/a (why)"}, {label: relative error vs the model}) for one model."""
+    model = eo.models.create(name, num_classes=10, in_channels=3)
+    recalibrate_batchnorm(model, calib_x[:64])
+    x = calib_x[:1].copy()
+    timers, notes = {}, {}
+    fp32 = export_onnx(model, os.path.join(tmp, f"{name}_fp32.onnx"), input_shape=SHAPE)
+    timers["ORT fp32"] = OrtTimer(fp32, threads, x)
+    for fmt in ort_quantize.FORMATS:
+        t0 = time.perf_counter()
+        path = ort_quantize.quantize(fp32, os.path.join(tmp, f"{name}_{fmt}.onnx"), calib_x, fmt)
+        log(f"  {name}: onnxruntime quantize_static {fmt} in {time.perf_counter() - t0:.1f} s")
+        timers[f"ORT int8 {fmt}"] = OrtTimer(path, threads, x)
+    eo_q = export_onnx(model, os.path.join(tmp, f"{name}_eo_int8.onnx"), scheme="int8", input_shape=SHAPE,
+                       calib=calib_raw)
+    timers["ORT int8 (eo QDQ)"] = OrtTimer(eo_q, threads, x)
+    compile_ = getattr(eo.deploy, "compile", None)
+    if compile_ is None or getattr(eo.deploy, "latency", None) is None:
+        for s in ("fp32", "int8-full"):
+            notes[f"edgeopt {s}"] = "n/a (no edgeopt.deploy.compile/latency in this build)"
+    else:
+        for s in ("fp32", "int8-full"):
+            try:
+                eng = compile_(model, s, input_shape=SHAPE, calib=calib_raw if s != "fp32" else None)
+                timers[f"edgeopt {s}"] = EngineTimer(eng)
+            except Exception as e:  # report, keep benchmarking the rest
+                notes[f"edgeopt {s}"] = f"n/a ({type(e).__name__}: {str(e)[:120]})"
+    # sanity: every runtime computes the model (max |y - forward| / max |forward| over 32 inputs;
+    # fp32 ~1e-6, int8 a few %); randomly initialised models make top-1 agreement meaningless
+    n = min(32, len(calib_x))
+    ref = model.forward(calib_x[:n])
+    err = {}
+    for label, t in timers.items():
+        try:
+            y = np.concatenate([np.asarray(t.run(calib_x[i:i + 1])).reshape(1, -1) for i in range(n)])
+            err[label] = float(np.abs(y - ref).max() / np.abs(ref).max())
+        except Exception as e:
+            notes[label] = f"n/a (run failed: {type(e).__name__}: {str(e)[:80]})"
+    for label in notes:
+        timers.pop(label, None)
+    return timers, notes, err
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=300, help="timed calls per runtime (>= 200)")
+    ap.add_argument("--rounds", type=int, default=3, help="round-robin rounds the runs are split into")
+    ap.add_argument("--warmup", type=int, default=20, help="untimed calls before each round")
+    ap.add_argument("--calib", type=int, default=300, help="calibration samples")
+    ap.add_argument("--models", nargs="+", default=list(MODELS))
+    ap.add_argument("--quick", action="store_true", help="few runs, for a smoke test (not a measurement)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.runs, args.rounds, args.warmup, args.calib = 20, 2, 3, 64
+    import onnxruntime as ort
+
+    eo.set_num_threads(args.threads)
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    print(f"# bench_deploy_latency  {datetime.datetime.now().isoformat(timespec='seconds')}")
+    print(f"# cpu: {cpu_model()} ({os.cpu_count()} logical cpus)  edgeopt ISA path: {eo._core.active_isa()}")
+    print(f"# threads: {args.threads} (edgeopt set_num_threads; ORT intra_op {args.threads}, inter_op 1, "
+          f"ORT_ENABLE_ALL)")
+    print(f"# edgeopt {eo.__version__}, onnxruntime {ort.__version__}, numpy {np.__version__}, "
+          f"python {platform.python_version()}")
+    print(f"# load average (1, 5, 15 min) at start: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"# batch 1, input {SHAPE}, {args.runs} timed runs per runtime in {args.rounds} round-robin rounds "
+          f"(+{args.warmup} warm-up each), calibration {args.calib} synthetic samples")
+    train, _ = eo.data.synthetic(num_classes=10, shape=SHAPE[1:], n_train=args.calib, n_test=0, seed=0)
+    calib_x = (train.x.astype(np.float32) / 255.0)  # models without input_norm take [0, 1] pixels
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models:
+            timers, notes, err = build(name, args.threads, train, calib_x, tmp, log)
+            samples = {k: [] for k in timers}
+            per_round = max(1, args.runs // args.rounds)
+            for r in range(args.rounds):
+                for label, t in timers.items():
+                    samples[label] += t.time(per_round, args.warmup)
+                log(f"  {name}: round {r + 1}/{args.rounds} done")
+            res = {k: summarize(v) for k, v in samples.items()}
+            rows.append((name, res, notes, err))
+
+    print(f"# load average at end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print()
+    print(f"{'model':<13} {'runtime':<19} {'median ms':>10} {'p90 ms':>9} {'rel err':>9}")
+    for name, res, notes, err in rows:
+        for label, (med, p90) in res.items():
+            print(f"{name:<13} {label:<19} {med:>10.3f} {p90:>9.3f} {err.get(label, float('nan')):>9.1e}")
+        for label, note in notes.items():
+            print(f"{name:<13} {label:<19} {note}")
+    print()
+    print("ratios (edgeopt median / onnxruntime median; < 1 means edgeopt is faster)")
+    print(f"{'model':<13} {'ORT int8 best':<20} {'eo fp32/ORT fp32':>17} {'eo int8/ORT int8':>17} "
+          f"{'ORT int8/ORT fp32':>18} {'eo int8/eo fp32':>16}")
+    for name, res, notes, err in rows:
+        q = {f: res[f"ORT int8 {f}"][0] for f in ort_quantize.FORMATS if f"ORT int8 {f}" in res}
+        best = min(q, key=q.get) if q else None
+        ort8 = q.get(best)
+        ort32 = res.get("ORT fp32", (None,))[0]
+        e32 = res.get("edgeopt fp32", (None,))[0]
+        e8 = res.get("edgeopt int8-full", (None,))[0]
+
+        def ratio(a, b):
+            return f"{a / b:.2f}" if a is not None and b else "n/a"
+        print(f"{name:<13} {str(best):<20} {ratio(e32, ort32):>17} {ratio(e8, ort8):>17} "
+              f"{ratio(ort8, ort32):>18} {ratio(e8, e32):>16}")
+
+
+if __name__ == "__main__":
+    main()

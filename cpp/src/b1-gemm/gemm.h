@@ -1,0 +1,91 @@
+// Binary (1-bit) inference: weights and activations in {-1, +1}, bit-packed, XNOR-popcount
+// products (ukernels.h) scaled per output channel (XNOR-Net's alpha = mean |w| of the channel).
+//
+//   sign(v) = +1 if v >= 0 else -1          (0 maps to +1; stored as bit 1, -1 as bit 0)
+//   linear: x (M, K) f32    W (N, K)             y[m][j] = clamp(alpha[j] * dot(sign x[m], sign W[j]) + bias[j])
+//   conv:   x (N, C, H, W)  W (Cout, C, KH, KW)  y (N, Cout, OH, OW) NCHW, stride, zero padding
+//           y[n][o][p] = clamp(alpha[o] * sum_{c,kh,kw} sign(x)[...] * sign(W)[o][c][kh][kw] + bias[o])
+//
+// Padding: positions outside the input contribute pad_value * sign(W) with pad_value in
+// {-1, 0, +1}; 0 (the default) matches a float conv over sign(x) with zero padding, which is what
+// a model trained with binarized activations computed. The packed im2col holds -1 (bit 0) at
+// padded taps; border pixels then add (pad_value + 1) * (sum of sign(W) over their padded taps),
+// from per-tap weight sums kept with the packed weights.
+//
+// Layouts: activations are binarized per call into NHWC words (ceil(C / 64) words per pixel,
+// channel c at bit c % 64 of word c / 64, zero bits past C); the conv im2col copies whole words per
+// tap, so K = KH*KW*ceil(C/64) words (the bits past C are zero in weights and activations alike).
+// The int dot is exact; the epilogue y = alpha * float(dot) + bias is a separate multiply and add
+// (never fused), the same instructions on every path and in the reference: bit-for-bit results.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace eo {
+
+struct B1Epilogue {
+  const float* alpha;  // per output channel
+  const float* bias;   // per output channel, or nullptr
+  float out_min, out_max;
+};
+
+// Conv weights: rows of kwords() words (tap-major: word (kh*kw_ + kw)*cw + cw_index).
+struct B1ConvWeights {
+  int64_t cout = 0, cin = 0, kh = 0, kw = 0;
+  int64_t cw = 0;                 // words per tap: ceil(cin / 64)
+  std::vector<uint64_t> bits;     // cout x kwords()
+  std::vector<int32_t> tapsum;    // cout x (kh*kw): sum_c sign(W[o][c][tap]), for padding
+  std::vector<float> alpha;       // cout
+  int64_t kwords() const { return kh * kw * cw; }
+  int64_t nbytes() const { return int64_t(8 * bits.size() + 4 * tapsum.size() + 4 * alpha.size()); }
+};
+
+// w: OIHW float (only signs are kept), alpha: cout scales.
+B1ConvWeights b1_pack_conv_weights(int64_t cout, int64_t cin, int64_t kh, int64_t kw,
+                                   const float* w, const float* alpha);
+
+struct B1Conv {
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  int pad_value = 0;  // -1, 0 or +1
+};
+
+// x: (batch, cin, h, w) f32; y: (batch, cout, oh, ow). Results do not depend on the thread count.
+void b1_conv2d(const B1ConvWeights& wt, const B1Conv& cv, int64_t batch, int64_t h, int64_t w,
+               const float* x, const float* bias, float out_min, float out_max, float* y,
+               bool parallel);
+
+// Linear weights (N, K) as 8-column panels of the B operand (ukernels.h).
+struct B1LinearWeights {
+  int64_t n = 0, k = 0, kwords = 0;
+  std::vector<uint64_t> panels;  // ceil(n/8) panels x kwords x 8
+  std::vector<float> alpha;      // n
+  int64_t nbytes() const { return int64_t(8 * panels.size() + 4 * alpha.size()); }
+};
+
+B1LinearWeights b1_pack_linear_weights(int64_t n, int64_t k, const float* w, const float* alpha);
+
+// x: (m, k) f32, y: (m, n).
+void b1_linear(const B1LinearWeights& wt, int64_t m, const float* x, const float* bias,
+               float out_min, float out_max, float* y, bool parallel);
+
+// Bit-level entry (tests): dots[i][j] = K - 2 popcount(a_i XOR b_j) for rows a (m x kwords) and
+// b (n x kwords), both row-major words with zero bits past k.
+void b1_gemm_dots(int64_t m, int64_t n, int64_t k, const uint64_t* a, const uint64_t* b,
+                  int32_t* dots);
+
+// sign-binarize f32 rows: rows x k -> rows x ceil(k/64) words.
+void b1_pack_rows(int64_t rows, int64_t k, const float* x, uint64_t* bits);
+
+}  // namespace eo
+
+namespace eo::reference {
+
+// Plain loops over sign values (cpp/src/reference/b1_gemm.cc), same epilogue.
+void b1_conv2d(int64_t cout, int64_t cin, int64_t kh, int64_t kw, const float* w, const float* alpha,
+               const float* bias, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w,
+               int pad_value, int64_t h, int64_t wd, const float* x, float out_min, float out_max,
+               float* y);
+void b1_linear(int64_t n, int64_t k, const float* w, const float* alpha, const float* bias,
+               int64_t m, const float* x, float out_min, float out_max, float* y);
+
+}  // namespace eo::reference

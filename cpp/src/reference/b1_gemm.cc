@@ -1,0 +1,50 @@
+// Plain reference for b1-gemm: loops over sign values (+1 for v >= 0, else -1), integer dot,
+// the same epilogue as the fast path (multiply, then add, then clamp).
+#include "b1-gemm/gemm.h"
+
+namespace eo::reference {
+namespace {
+
+inline int sgn(float v) { return v >= 0.f ? 1 : -1; }
+
+inline float epilogue(int64_t dot, float alpha, const float* bias, int64_t j, float lo, float hi) {
+  float v = alpha * static_cast<float>(dot);
+  if (bias) v = v + bias[j];
+  v = v < lo ? lo : v;
+  return v > hi ? hi : v;
+}
+
+}  // namespace
+
+void b1_conv2d(int64_t cout, int64_t cin, int64_t kh, int64_t kw, const float* w, const float* alpha,
+               const float* bias, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w,
+               int pad_value, int64_t h, int64_t wd, const float* x, float out_min, float out_max,
+               float* y) {
+  const int64_t oh = (h + 2 * pad_h - kh) / stride_h + 1, ow = (wd + 2 * pad_w - kw) / stride_w + 1;
+  for (int64_t o = 0; o < cout; ++o)
+    for (int64_t r = 0; r < oh; ++r)
+      for (int64_t s = 0; s < ow; ++s) {
+        int64_t dot = 0;
+        for (int64_t c = 0; c < cin; ++c)
+          for (int64_t i = 0; i < kh; ++i)
+            for (int64_t j = 0; j < kw; ++j) {
+              const int64_t ih = r * stride_h - pad_h + i, iw = s * stride_w - pad_w + j;
+              const int xv = (ih >= 0 && ih < h && iw >= 0 && iw < wd) ? sgn(x[(c * h + ih) * wd + iw])
+                                                                       : pad_value;
+              dot += xv * sgn(w[((o * cin + c) * kh + i) * kw + j]);
+            }
+        y[(o * oh + r) * ow + s] = epilogue(dot, alpha[o], bias, o, out_min, out_max);
+      }
+}
+
+void b1_linear(int64_t n, int64_t k, const float* w, const float* alpha, const float* bias,
+               int64_t m, const float* x, float out_min, float out_max, float* y) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t dot = 0;
+      for (int64_t t = 0; t < k; ++t) dot += sgn(x[i * k + t]) * sgn(w[j * k + t]);
+      y[i * n + j] = epilogue(dot, alpha[j], bias, j, out_min, out_max);
+    }
+}
+
+}  // namespace eo::reference

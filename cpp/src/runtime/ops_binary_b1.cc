@@ -1,0 +1,90 @@
+// Binary conv (op id 300, "b1_conv2d"): XNOR-popcount convolution over sign-binarized activations
+// and weights (b1-gemm), per-output-channel scale alpha.
+//
+//   input: x f32 NCHW                      output: f32 NCHW (Cout, OH, OW)
+//   attrs: stride (2), padding (2), pad_value (-1, 0, +1; default 0 = zero padding),
+//          activation (0 none, 1 relu, 2 relu6; default 0)
+//   blobs: weight  bitpacked_b1, dims (Cout, Cin, KH, KW), bytes:
+//            float alpha[Cout]
+//            then per output channel ceil(Cin*KH*KW / 8) bytes: bit t (LSB first) = 1 where
+//            W[o].flat[t] >= 0 (+1), 0 for -1 (edgeopt._core.lowbit_pack(sign(W).reshape(Cout, -1), 1))
+//          bias    f32 (Cout), optional
+//   y[o] = act(alpha[o] * sum sign(x) sign(W[o]) + bias[o])
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "b1-gemm/gemm.h"
+#include "runtime/op.h"
+
+namespace eo::rt {
+namespace {
+
+class B1ConvOp : public Op {
+ public:
+  B1ConvOp(const OpDef& def, B1ConvWeights w, B1Conv cv, const float* bias, int64_t h, int64_t wd,
+           int64_t oh, int64_t ow, Act act, int64_t blob_bytes)
+      : Op(def), w_(std::move(w)), cv_(cv), bias_(bias), h_(h), w__(wd), oh_(oh), ow_(ow),
+        act_(act), blob_bytes_(blob_bytes) {}
+  const char* type_name() const override { return "b1_conv2d"; }
+  void run(const RunContext& ctx) const override {
+    const float inf = std::numeric_limits<float>::infinity();
+    const float lo = act_ == Act::none ? -inf : 0.f, hi = act_ == Act::relu6 ? 6.f : inf;
+    b1_conv2d(w_, cv_, ctx.batch, h_, w__, in(ctx, 0), bias_, lo, hi, out(ctx), true);
+  }
+  int64_t macs_per_image() const override { return w_.cout * w_.cin * w_.kh * w_.kw * oh_ * ow_; }
+  int64_t weight_bytes() const override { return blob_bytes_; }
+  std::string info() const override {
+    return "1-bit " + std::to_string(w_.kh) + "x" + std::to_string(w_.kw) + " pad_value " +
+           std::to_string(cv_.pad_value) + (act_ != Act::none ? std::string(" ") + act_name(act_) : "");
+  }
+
+ private:
+  B1ConvWeights w_;
+  B1Conv cv_;
+  const float* bias_;
+  int64_t h_, w__, oh_, ow_;
+  Act act_;
+  int64_t blob_bytes_;
+};
+
+}  // namespace
+
+std::unique_ptr<Op> make_b1_conv2d(const BuildContext& ctx) {
+  ctx.expect_inputs(1, 1);
+  ctx.expect_f32_input(0);
+  const TensorDesc& x = ctx.input(0);
+  if (x.rank != 4) ctx.fail("input: expected a rank-4 tensor");
+  const Attrs& a = ctx.def.attrs;
+  const auto stride = a.get_ints("stride", 2, 1, 64);
+  const auto pad = a.get_ints("padding", 2, 0, 64);
+  const int pad_value = int(a.get_int("pad_value", -1, 1, 0));
+  const int64_t act = a.get_int("activation", 0, 2, 0);
+  const int64_t cout = ctx.output().c;
+  const Blob& b = ctx.blob("weight", {BlobType::bitpacked_b1}, {cout, x.c, -1, -1});
+  const int64_t kh = b.dims[2], kw = b.dims[3];
+  if (kh < 1 || kw < 1 || kh > 64 || kw > 64) ctx.fail("kernel size out of range");
+  if (x.h + 2 * pad[0] < kh || x.w + 2 * pad[1] < kw) ctx.fail("kernel larger than the padded input");
+  const int64_t per = x.c * kh * kw, row_bytes = (per + 7) / 8;
+  if (int64_t(b.bytes) != 4 * cout + cout * row_bytes) ctx.fail("bit-packed weight: blob size mismatch");
+  std::vector<float> alpha(cout), signs(cout * per);
+  std::memcpy(alpha.data(), b.data, 4 * cout);
+  for (float v : alpha)
+    if (!std::isfinite(v)) ctx.fail("bit-packed weight: alpha is not finite");
+  const uint8_t* bits = b.data + 4 * cout;
+  for (int64_t o = 0; o < cout; ++o)
+    for (int64_t t = 0; t < per; ++t)
+      signs[o * per + t] = (bits[o * row_bytes + t / 8] >> (t % 8)) & 1 ? 1.f : -1.f;
+  const Blob* bias = ctx.optional_blob("bias", {BlobType::f32}, {cout});
+  TensorDesc y;
+  y.c = cout;
+  y.h = (x.h + 2 * pad[0] - kh) / stride[0] + 1;
+  y.w = (x.w + 2 * pad[1] - kw) / stride[1] + 1;
+  ctx.expect_output(y);
+  B1Conv cv{stride[0], stride[1], pad[0], pad[1], pad_value};
+  return std::make_unique<B1ConvOp>(ctx.def, b1_pack_conv_weights(cout, x.c, kh, kw, signs.data(), alpha.data()),
+                                    cv, bias ? bias->as<float>() : nullptr, x.h, x.w, y.h, y.w,
+                                    static_cast<Act>(act), int64_t(b.bytes));
+}
+
+}  // namespace eo::rt

@@ -1,0 +1,303 @@
+// int8-full operators: every fast path (GEMM paths scalar/AVX2/VNNI/AMX for convolutions, scalar
+// and AVX-512 for depthwise/elementwise kernels) must return the plain references' bytes exactly,
+// over edge shapes (channel counts around 16/32/64, kernels 1..7, strides 1..3, padding, groups,
+// small and large feature maps so that both the row and the channel split of the threads run),
+// every epilogue (clamp, residual add, table) and 1 or 2 threads.
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "common/parallel.h"
+#include "harness.h"
+#include "isa/isa.h"
+#include "qs8-conv2d/conv2d.h"
+#include "qs8-elementwise/elementwise.h"
+#include "qs8-pool/pool.h"
+#include "reference/qs8_reference.h"
+
+using namespace eo;
+
+namespace {
+
+struct ConvCase {
+  int N, H, W, cin, cout, kh, kw, sh, sw, ph, pw, groups;
+};
+
+const ConvCase kConvCases[] = {
+    // 1x1, stride 1, no padding: the GEMM reads x in place
+    {1, 5, 7, 16, 33, 1, 1, 1, 1, 0, 0, 1},
+    {2, 3, 3, 3, 1, 1, 1, 1, 1, 0, 0, 1},
+    {1, 4, 4, 65, 64, 1, 1, 1, 1, 0, 0, 1},
+    {1, 4, 4, 320, 130, 1, 1, 1, 1, 0, 0, 1},   // few rows, many channels: channel split
+    {2, 1, 1, 64, 100, 1, 1, 1, 1, 0, 0, 1},    // a linear layer
+    {1, 32, 32, 16, 24, 1, 1, 1, 1, 0, 0, 1},   // row split
+    // im2col
+    {1, 8, 8, 3, 16, 3, 3, 1, 1, 1, 1, 1},
+    {1, 9, 7, 17, 31, 3, 3, 1, 1, 1, 1, 1},
+    {2, 6, 6, 65, 40, 3, 3, 1, 1, 1, 1, 1},
+    {1, 32, 32, 16, 16, 3, 3, 1, 1, 1, 1, 1},   // resnet20 stage 1: row split, K = 144
+    {1, 16, 16, 32, 64, 3, 3, 2, 2, 1, 1, 1},
+    {1, 7, 9, 16, 32, 1, 1, 2, 2, 0, 0, 1},     // 1x1 stride-2 projection
+    {1, 11, 10, 5, 9, 5, 5, 2, 2, 2, 2, 1},
+    {1, 12, 12, 3, 8, 7, 7, 2, 3, 3, 1, 1},
+    {1, 4, 4, 96, 256, 3, 3, 1, 1, 1, 1, 1},    // im2col + channel split
+    {1, 3, 3, 4, 4, 3, 3, 1, 1, 0, 0, 1},       // a single output pixel
+    // grouped (one GEMM per group)
+    {1, 6, 5, 8, 6, 3, 3, 1, 1, 1, 1, 2},
+    {2, 5, 5, 16, 32, 1, 1, 1, 1, 0, 0, 4},
+    // depthwise
+    {1, 8, 8, 16, 16, 3, 3, 1, 1, 1, 1, 16},
+    {1, 9, 9, 17, 17, 3, 3, 2, 2, 1, 1, 17},
+    {2, 7, 6, 33, 33, 5, 5, 1, 1, 2, 2, 33},
+    {1, 10, 10, 15, 15, 5, 5, 2, 2, 2, 2, 15},
+    {1, 6, 7, 1, 1, 3, 3, 1, 1, 0, 0, 1 /* groups 1 == depthwise of 1 channel, GEMM path */},
+    {1, 6, 7, 2, 2, 2, 3, 3, 2, 1, 0, 2},
+    {1, 32, 32, 144, 144, 3, 3, 1, 1, 1, 1, 144},  // mobilenet_v2 size: row split
+    {1, 7, 7, 96, 96, 7, 7, 1, 1, 3, 3, 96},
+};
+
+enum Epi { kPlain, kRelu, kResidual, kLut, kResidualLut };
+
+void random_requant(int n, int K, std::mt19937& rng, std::vector<int32_t>& mult,
+                    std::vector<int32_t>& shift) {
+  std::uniform_int_distribution<int32_t> mult_d(1 << 30, INT32_MAX);
+  int log2k = 0;
+  while ((1 << log2k) < K) ++log2k;
+  std::uniform_int_distribution<int> shift_d(std::min(31, log2k + 4), std::min(31, log2k + 9));
+  mult.resize(n);
+  shift.resize(n);
+  for (int j = 0; j < n; ++j) {
+    mult[j] = mult_d(rng);
+    shift[j] = shift_d(rng);
+  }
+}
+
+qs8_add_params random_add(std::mt19937& rng) {
+  std::uniform_int_distribution<int> u8(0, 255), sh(0, 3), osh(18, 21);
+  std::uniform_int_distribution<int32_t> m_in(1 << 28, 1 << 30), m_out(1 << 30, INT32_MAX);
+  qs8_add_params p;
+  p.a_zp = u8(rng);
+  p.b_zp = u8(rng);
+  p.a_mult = m_in(rng);
+  p.b_mult = m_in(rng);
+  p.a_shift = sh(rng);
+  p.b_shift = sh(rng);
+  p.out_mult = m_out(rng);
+  p.out_shift = osh(rng);
+  p.out_zp = u8(rng);
+  p.qmin = 0;
+  p.qmax = 255;
+  return p;
+}
+
+std::string describe(const ConvCase& c, int epi, const char* path) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "conv N=%d H=%d W=%d cin=%d cout=%d k=%dx%d s=%dx%d p=%dx%d g=%d epi=%d path=%s",
+                c.N, c.H, c.W, c.cin, c.cout, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, c.groups, epi, path);
+  return buf;
+}
+
+void expect_bytes(const std::vector<uint8_t>& got, const std::vector<uint8_t>& ref, const std::string& what) {
+  for (size_t e = 0; e < got.size(); ++e)
+    if (got[e] != ref[e]) {
+      char buf[128];
+      std::snprintf(buf, sizeof buf, ": byte %zu = %d, reference %d", e, got[e], ref[e]);
+      throw test::Failure{what + buf};
+    }
+}
+
+void run_conv_case(const ConvCase& c, int epi_kind, int gemm_path, int op_isa, std::mt19937& rng) {
+  Qs8ConvShape s;
+  s.cin = c.cin; s.cout = c.cout; s.kh = c.kh; s.kw = c.kw; s.sh = c.sh; s.sw = c.sw;
+  s.ph = c.ph; s.pw = c.pw; s.groups = c.groups;
+  const int64_t OH = s.out_h(c.H), OW = s.out_w(c.W), K = c.kh * c.kw * (c.cin / c.groups);
+  std::uniform_int_distribution<int> u8(0, 255), s8(-128, 127);
+  std::vector<uint8_t> x(size_t(c.N) * c.H * c.W * c.cin), res(size_t(c.N) * OH * OW * c.cout);
+  std::vector<int8_t> w(size_t(c.cout) * K);
+  for (auto& v : x) v = uint8_t(u8(rng));
+  for (auto& v : res) v = uint8_t(u8(rng));
+  for (auto& v : w) v = int8_t(s8(rng));
+  std::vector<int32_t> bias(c.cout), mult, shift;
+  std::uniform_int_distribution<int32_t> bias_d(-(1 << 18), 1 << 18);
+  for (auto& b : bias) b = bias_d(rng);
+  random_requant(c.cout, int(K), rng, mult, shift);
+  const int32_t in_zp = u8(rng), out_zp = u8(rng);
+  int32_t qmin = 0, qmax = 255;
+  if (epi_kind == kRelu) {
+    qmin = out_zp;
+    qmax = std::min(255, out_zp + 100);  // a ReLU6-like clamp
+  }
+  Qs8ConvEpilogue epi;
+  if (epi_kind == kResidual || epi_kind == kResidualLut) {
+    epi.residual = true;
+    epi.add = random_add(rng);
+    epi.add.a_zp = out_zp;
+    if (epi_kind == kResidual) epi.add.qmin = epi.add.out_zp;  // relu after the add
+  }
+  if (epi_kind == kLut || epi_kind == kResidualLut) {
+    epi.has_lut = true;
+    for (auto& v : epi.lut) v = uint8_t(u8(rng));
+  }
+  Qs8Conv2d op = qs8_conv2d_create(s, w.data(), bias.data(), mult.data(), shift.data(), in_zp,
+                                   out_zp, qmin, qmax, epi);
+  op.path_override = gemm_path;
+  op.op_isa_override = op_isa;
+  std::vector<uint8_t> y(res.size(), 0xA5), ref(res.size(), 0x5A);
+  std::vector<uint8_t> ws(qs8_conv2d_workspace_bytes(op, c.N, c.H, c.W) + 1);
+  qs8_conv2d_run(op, c.N, c.H, c.W, x.data(), res.data(), y.data(), ws.data());
+  reference::qs8_conv2d(s, c.N, c.H, c.W, x.data(), in_zp, w.data(), bias.data(), mult.data(),
+                        shift.data(), out_zp, qmin, qmax, epi, res.data(), ref.data());
+  const char* pname = s.depthwise() ? qs8_op_ukernels(Isa(op_isa)).name
+                                    : qs8_gemm_ukernel(Qs8Path(gemm_path)).name;
+  expect_bytes(y, ref, describe(c, epi_kind, pname));
+  if (epi_kind == kPlain && y.size() >= 64) {  // the data must exercise more than the clamps
+    const size_t inside = size_t(std::count_if(y.begin(), y.end(), [](uint8_t v) { return v > 0 && v < 255; }));
+    CHECK(inside * 4 >= y.size(), describe(c, epi_kind, pname) + ": most outputs saturate");
+  }
+}
+
+std::vector<int> gemm_paths() {
+  std::vector<int> p;
+  for (int i = 0; i < kQs8PathCount; ++i)
+    if (qs8_gemm_path_supported(static_cast<Qs8Path>(i))) p.push_back(i);
+  return p;
+}
+
+std::vector<int> op_isas() {
+  std::vector<int> p = {int(Isa::scalar)};
+  if (cpu_isa() >= Isa::avx512) p.push_back(int(Isa::avx512));
+  return p;
+}
+
+}  // namespace
+
+TEST(qs8_conv2d_matches_reference_every_path_and_epilogue) {
+  std::mt19937 rng(11);
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const ConvCase& c : kConvCases) {
+      const bool dw = c.groups > 1 && c.groups == c.cin && c.cout == c.cin;
+      const std::vector<int> paths = dw ? std::vector<int>{int(Qs8Path::scalar)} : gemm_paths();
+      for (int path : paths)
+        for (int isa : op_isas())
+          for (int e = kPlain; e <= kResidualLut; ++e) {
+            if (!dw && isa != int(Isa::scalar) && e != kResidual && e != kResidualLut) continue;
+            run_conv_case(c, e, path, isa, rng);
+          }
+    }
+  }
+  set_num_threads(2);
+}
+
+TEST(qs8_conv2d_rejects_bad_settings) {
+  Qs8ConvShape s;
+  s.cin = 4; s.cout = 6; s.groups = 4;
+  std::vector<int8_t> w(64, 1);
+  std::vector<int32_t> m(6, 1 << 30), sh(6, 0);
+  bool threw = false;
+  try {
+    qs8_conv2d_create(s, w.data(), nullptr, m.data(), sh.data(), 0, 0, 0, 255);
+  } catch (const std::exception&) {
+    threw = true;
+  }
+  CHECK(threw, "cout not divisible by groups must throw");
+  s.groups = 1;
+  std::vector<int32_t> big(6, INT32_MAX);
+  threw = false;
+  try {
+    qs8_conv2d_create(s, w.data(), big.data(), m.data(), sh.data(), 0, 0, 0, 255);
+  } catch (const std::exception&) {
+    threw = true;
+  }
+  CHECK(threw, "a bias that can overflow the accumulator must throw");
+}
+
+TEST(qs8_add_and_channel_scale_match_reference) {
+  std::mt19937 rng(12);
+  std::uniform_int_distribution<int> u8(0, 255);
+  for (int isa : op_isas()) {
+    const Qs8OpUkernels& uk = qs8_op_ukernels(Isa(isa));
+    for (int n : {1, 7, 15, 16, 17, 33, 64, 100, 70000}) {
+      for (int rep = 0; rep < 3; ++rep) {
+        std::vector<uint8_t> a(n), b(n), y(n), ref(n);
+        for (auto& v : a) v = uint8_t(u8(rng));
+        for (auto& v : b) v = uint8_t(u8(rng));
+        if (rep == 0) {
+          std::fill(a.begin(), a.end(), 255);
+          std::fill(b.begin(), b.end(), 0);
+        }
+        qs8_add_params p = random_add(rng);
+        if (rep == 0) {
+          p.a_zp = 0;
+          p.b_zp = 255;
+          p.a_mult = p.b_mult = 1 << 30;
+          p.a_shift = p.b_shift = 0;
+        }
+        if (rep == 2) p.qmin = p.out_zp;
+        qs8_add(uk, n, a.data(), b.data(), p, y.data());
+        for (int i = 0; i < n; ++i) ref[i] = reference::qs8_add(a[i], b[i], p);
+        expect_bytes(y, ref, std::string("qs8 add ") + uk.name + " n=" + std::to_string(n));
+      }
+    }
+    for (int C : {1, 15, 16, 17, 96, 4100})
+      for (int HW : {1, 3, 64}) {
+        const int N = 2;
+        std::vector<uint8_t> x(size_t(N) * HW * C), s(size_t(N) * C), y(x.size()), ref(x.size());
+        for (auto& v : x) v = uint8_t(u8(rng));
+        for (auto& v : s) v = uint8_t(u8(rng));
+        std::uniform_int_distribution<int32_t> m(1 << 30, INT32_MAX);
+        std::uniform_int_distribution<int> sh(6, 10);
+        qs8_channel_scale_params p{u8(rng), m(rng), sh(rng), u8(rng), 0, 255};
+        const int32_t s_zp = u8(rng) / 4;
+        qs8_channel_scale(uk, N, HW, C, x.data(), s.data(), s_zp, p, y.data());
+        reference::qs8_channel_scale(N, HW, C, x.data(), s.data(), s_zp, p, ref.data());
+        expect_bytes(y, ref, std::string("qs8 channel_scale ") + uk.name + " C=" + std::to_string(C));
+      }
+  }
+}
+
+TEST(qs8_pools_match_reference) {
+  std::mt19937 rng(13);
+  std::uniform_int_distribution<int> u8(0, 255);
+  struct P { int N, H, W, C, kh, kw, sh, sw, ph, pw; };
+  const P cases[] = {{1, 8, 8, 16, 2, 2, 2, 2, 0, 0}, {2, 7, 9, 17, 3, 3, 2, 2, 1, 1},
+                     {1, 5, 5, 3, 3, 2, 1, 2, 1, 0}, {1, 32, 32, 64, 3, 3, 1, 1, 1, 1}};
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const P& c : cases) {
+      Qs8PoolShape s{c.kh, c.kw, c.sh, c.sw, c.ph, c.pw};
+      const int64_t OH = s.out_h(c.H), OW = s.out_w(c.W);
+      std::vector<uint8_t> x(size_t(c.N) * c.H * c.W * c.C), y(size_t(c.N) * OH * OW * c.C),
+          ref(y.size());
+      for (auto& v : x) v = uint8_t(u8(rng));
+      qs8_maxpool2d(s, c.N, c.H, c.W, c.C, x.data(), y.data());
+      reference::qs8_maxpool2d(s, c.N, c.H, c.W, c.C, x.data(), ref.data());
+      expect_bytes(y, ref, "qs8 maxpool");
+      std::vector<int32_t> mult(c.kh * c.kw), shift(c.kh * c.kw);
+      for (int d = 1; d <= c.kh * c.kw; ++d) {
+        mult[d - 1] = int32_t((1u << 31) / unsigned(d + 1));
+        shift[d - 1] = d % 3;
+      }
+      for (bool cip : {false, true}) {
+        const int32_t in_zp = u8(rng), out_zp = u8(rng);
+        qs8_avgpool2d(s, cip, c.N, c.H, c.W, c.C, x.data(), in_zp, mult.data(), shift.data(),
+                      out_zp, 0, 255, y.data());
+        reference::qs8_avgpool2d(s, cip, c.N, c.H, c.W, c.C, x.data(), in_zp, mult.data(),
+                                 shift.data(), out_zp, 0, 255, ref.data());
+        expect_bytes(y, ref, "qs8 avgpool");
+      }
+      // global average pool = an average pool over the whole map without padding
+      Qs8PoolShape g{c.H, c.W, 1, 1, 0, 0};
+      std::vector<int32_t> gm(c.H * c.W, 1 << 30), gs(c.H * c.W, 0);
+      const int d = c.H * c.W;
+      gm[d - 1] = int32_t((int64_t(1) << 31) / (d + 3));
+      gs[d - 1] = 1;
+      std::vector<uint8_t> gy(size_t(c.N) * c.C), gref(gy.size());
+      qs8_global_avgpool2d(c.N, d, c.C, x.data(), 7, gm[d - 1], gs[d - 1], 100, 0, 255, gy.data());
+      reference::qs8_avgpool2d(g, true, c.N, c.H, c.W, c.C, x.data(), 7, gm.data(), gs.data(), 100,
+                               0, 255, gref.data());
+      expect_bytes(gy, gref, "qs8 global avgpool");
+    }
+  }
+  set_num_threads(2);
+}

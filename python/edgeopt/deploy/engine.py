@@ -1,0 +1,169 @@
+"""The deployed network: ``Engine`` wraps the C++ runtime (``edgeopt._core.RuntimeEngine``).
+
+An Engine is always built by *loading* ``.edgeopt`` bytes, whether they come from ``compile`` or
+from a file, so compiling and loading share one path. ``engine.run(x)`` takes the same input as
+``model.forward(x)``: float32 (N, C, H, W), already normalized. The training input normalization
+(``model.input_norm``) is stored in the file and exposed as ``engine.input_norm``; it is *not*
+applied inside ``run`` (``edgeopt.train.evaluate`` normalizes for models and engines alike).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from .. import _core
+
+__all__ = ["Engine", "load"]
+
+
+class Engine:
+    """A compiled inference network (all layers in C++). Thread-safe: several Python threads may
+    call ``run`` at once (the GIL is released; each call has its own activation memory)."""
+
+    def __init__(self, data: bytes):
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data: expected the bytes of an .edgeopt file, got {type(data).__name__}")
+        self._core = _core.RuntimeEngine(bytes(data))  # ValueError on a bad file
+        try:
+            meta = json.loads(self._core.metadata.decode("utf-8")) if self._core.metadata else {}
+        except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise ValueError(f"edgeopt file: metadata is not valid JSON ({e})") from None
+        if not isinstance(meta, dict):
+            raise ValueError("edgeopt file: metadata must be a JSON object")
+        self.metadata = meta
+        norm = meta.get("input_norm")
+        if norm is not None:
+            c = self._core.input_shape[0]
+            ok = (isinstance(norm, dict) and all(isinstance(norm.get(k), list) and len(norm[k]) == c
+                                                  and all(isinstance(v, (int, float)) for v in norm[k])
+                                                  for k in ("mean", "std")))
+            if not ok:
+                raise ValueError(f"edgeopt file: input_norm must hold 'mean' and 'std' lists of {c} numbers")
+        self._input_norm = norm
+
+    # ------------------------------------------------------------------ running
+    def run(self, x) -> np.ndarray:
+        """Logits (N, classes) for x float32 (N, C, H, W), any N >= 1."""
+        if isinstance(x, np.ndarray) and x.dtype == np.float32 and not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)
+        return self._core.run(x)
+
+    __call__ = run
+
+    # ------------------------------------------------------------------ file
+    def to_bytes(self) -> bytes:
+        """The .edgeopt file this engine was loaded from (byte for byte)."""
+        return self._core.to_bytes()
+
+    def save(self, path) -> None:
+        """Write the .edgeopt file atomically: a temp file in the same folder, fsync, rename."""
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".edgeopt-", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(self.to_bytes())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        try:  # make the rename itself durable
+            dfd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of the .edgeopt file (what `save` writes)."""
+        return self._core.size_bytes
+
+    @property
+    def scheme(self) -> str:
+        return str(self.metadata.get("scheme", "unknown"))
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.metadata.get("num_classes", self._core.output_shape[0]))
+
+    @property
+    def input_shape(self) -> tuple:
+        """(C, H, W) of one input image."""
+        return tuple(self._core.input_shape)
+
+    @property
+    def output_shape(self) -> tuple:
+        return tuple(self._core.output_shape)
+
+    @property
+    def input_norm(self):
+        """{'mean': [...], 'std': [...]} recorded by training, or None. Not applied by run()."""
+        return self._input_norm
+
+    @property
+    def peak_activation_bytes(self) -> int:
+        """Arena bytes for the activations of one image (the memory plan's peak)."""
+        return self._core.peak_activation_bytes(1)
+
+    def activation_bytes(self, batch: int = 1) -> int:
+        """Activation arena + op workspace bytes for a call with `batch` images."""
+        return self._core.peak_activation_bytes(batch) + self._core.workspace_bytes(batch)
+
+    @property
+    def weight_bytes(self) -> int:
+        return self._core.weight_bytes
+
+    def summary(self) -> "EngineSummary":
+        """Per-op rows: name, op, output, info (kernel, weight dtype, fusions), macs, weight
+        bytes, output bytes, arena offset; prints as a table."""
+        return EngineSummary(self._core.summary(), self)
+
+    def __repr__(self) -> str:
+        return (f"Engine(scheme={self.scheme!r}, input={self.input_shape}, classes={self.num_classes}, "
+                f"ops={self._core.num_ops}, size={self.size_bytes} B, "
+                f"peak_activations={self.peak_activation_bytes} B)")
+
+
+class EngineSummary(list):
+    """A list of per-op dicts that prints as a table."""
+
+    def __init__(self, rows, engine: Engine):
+        super().__init__(rows)
+        self.total_macs = sum(r["macs"] for r in rows)
+        self.weight_bytes = sum(r["weight_bytes"] for r in rows)
+        self.peak_activation_bytes = engine.peak_activation_bytes
+        self.size_bytes = engine.size_bytes
+        self.scheme = engine.scheme
+
+    def __str__(self) -> str:
+        w = max([len(r["name"]) for r in self] + [4])
+        lines = [f"{'#':>3}  {'name':<{w}}  {'op':<16} {'output':<24} {'MACs':>11} {'weights':>9}  info"]
+        for i, r in enumerate(self):
+            lines.append(f"{i:>3}  {r['name']:<{w}}  {r['op']:<16} {r['output']:<24} {r['macs']:>11,} "
+                         f"{r['weight_bytes']:>9,}  {r['info']}")
+        lines.append(f"scheme {self.scheme}: {len(self)} ops, {self.total_macs:,} MACs/image, weights "
+                     f"{self.weight_bytes:,} B, peak activations {self.peak_activation_bytes:,} B/image, "
+                     f"file {self.size_bytes:,} B")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.__str__()
+
+
+def load(path) -> Engine:
+    """Load a saved .edgeopt file (ValueError if it is not a valid one)."""
+    with open(os.fspath(path), "rb") as f:
+        data = f.read()
+    return Engine(data)

@@ -1,0 +1,33 @@
+"""Latency of a deployed Engine on this CPU: wall time of ``engine.run`` per call."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .. import _core
+
+__all__ = ["latency"]
+
+
+def latency(engine, batch: int = 1, warmup: int = 10, runs: int = 100, seed: int = 0) -> dict:
+    """Time `runs` calls of ``engine.run`` on a fixed random batch after `warmup` untimed calls.
+
+    Returns {'median_ms', 'p90_ms', 'mean_ms', 'min_ms', 'runs', 'batch', 'threads', 'isa'}: per
+    call (the whole batch), with the thread count and ISA path in force."""
+    for name, v, lo in (("batch", batch, 1), ("warmup", warmup, 0), ("runs", runs, 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise ValueError(f"{name}: expected an int >= {lo}, got {v!r}")
+    if not hasattr(engine, "run") or not hasattr(engine, "input_shape"):
+        raise TypeError(f"engine: expected an edgeopt.deploy.Engine, got {type(engine).__name__}")
+    x = np.random.default_rng(seed).standard_normal((int(batch),) + tuple(engine.input_shape)).astype(np.float32)
+    for _ in range(int(warmup)):
+        engine.run(x)
+    t = np.empty(int(runs))
+    for i in range(int(runs)):
+        t0 = time.perf_counter_ns()
+        engine.run(x)
+        t[i] = (time.perf_counter_ns() - t0) / 1e6
+    return {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90)),
+            "mean_ms": float(t.mean()), "min_ms": float(t.min()), "runs": int(runs), "batch": int(batch),
+            "threads": _core.get_num_threads(), "isa": _core.active_isa()}

@@ -1,0 +1,468 @@
+"""int8-full (FIQ): calibrate a model's activation ranges and lower its graph to integer ops.
+
+    qgraph = quantize_graph(model, calib, input_shape)     # plain data (QGraph), see below
+    builder, out = emit(qgraph)                             # runtime ops (ids 100..109)
+    lower_int8_full(graph, model=..., calib=..., input_shape=...)   # both: compile()'s hook
+
+Calibration. The BN-folded graph (before residual/activation fusion, so the range of every
+intermediate is visible: conv output, residual sum, activation output) runs in fp32 over the first
+`num_samples` (default 256) calibration images, preprocessed exactly as ``evaluate`` does
+(``model.input_norm``). A min/max observer per tensor gives its asymmetric uint8 (scale S, zero
+point Z), the range widened to include 0 (edgeopt.quant.qparams).
+
+Integer graph. Activations are u8 NHWC. Per op:
+  quantize       graph input f32 NCHW -> u8: q = clamp(rint(x * float32(1/S)) + Z)
+  conv2d         (also linear, as a 1x1 conv over (N, 1, 1, F)) weights symmetric int8 per output
+                 channel, s_w = max|w| / 127; bias int32 at scale S_in * s_w; accumulator rescaled
+                 by the Q31 multiplier of S_in * s_w / S_out (quant.quantize_multiplier) with a
+                 fused ReLU/ReLU6 as the output clamp. Epilogue: a residual add (TFLite fixed-point
+                 add, two scales) and/or a 256-entry table for hardswish / hardsigmoid / sigmoid
+                 (table[q] = quantize(f(dequantize(q))), exact by construction). SE's fc2 conv is
+                 fused with its hardsigmoid the same way.
+  add / lut      unfused residual adds and activations
+  channel_scale  SE: y = requantize((x - Zx) * (s - Zs)) with the Q31 multiplier of Sx Ss / Sy
+  maxpool2d      u8 max, input qparams kept; avgpool2d / global_avgpool2d: integer sum, one
+                 requantization by S_in / (count * S_out)
+  flatten        no data movement (NHWC order); a following linear layer's weight columns are
+                 permuted from the NCHW flatten order instead
+  dequantize     logits u8 -> f32: (q - Z) * float32(S)
+Every rescaling factor must be < 1 (the Q31 form has no left shift): where calibration would give
+a larger one (e.g. an output range narrower than one step of the input), the output scale is
+widened just enough. All integer parameters are computed here once; tests/int8_sim.py replays the
+QGraph in numpy and must match the Engine bit for bit.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from .. import quant
+from .fuse import fold_batchnorm, fuse_activation, fuse_residual
+from .graph import Graph, trace
+
+__all__ = ["QS8_OPS", "QTensor", "QOp", "QGraph", "calibrate", "quantize_graph", "emit",
+           "lower_int8_full", "activation_table"]
+
+# Runtime op ids (cpp/src/runtime/ops_qs8_*.cc), range 100..199 of op.h.
+QS8_OPS = {"quantize": 100, "dequantize": 101, "conv2d": 102, "add": 103, "lut": 104,
+           "channel_scale": 105, "maxpool2d": 106, "avgpool2d": 107, "global_avgpool2d": 108,
+           "flatten": 109}
+
+_MAX_REAL = 1.0 - 2.0 ** -20   # largest rescaling factor we let through (< 1 with margin)
+_LUT_ACTS = ("hardswish", "hardsigmoid", "sigmoid")
+
+
+@dataclasses.dataclass
+class QTensor:
+    shape: tuple           # traced shape, NCHW (N, C, H, W) or (N, F)
+    dtype: str             # 'u8' or 'f32'
+    scale: float = 1.0
+    zero_point: int = 0
+
+
+@dataclasses.dataclass
+class QOp:
+    op: str
+    name: str
+    inputs: list
+    output: int
+    attrs: dict
+
+    def __repr__(self) -> str:
+        small = {k: v for k, v in self.attrs.items() if not isinstance(v, np.ndarray)}
+        return f"%{self.output} = {self.op}({', '.join('%' + str(i) for i in self.inputs)})  {small}  # {self.name}"
+
+
+@dataclasses.dataclass
+class QGraph:
+    tensors: dict          # id -> QTensor
+    ops: list              # QOp in execution order
+    input: int
+    output: int
+
+    def __str__(self) -> str:
+        return "\n".join(repr(o) for o in self.ops)
+
+
+# ---------------------------------------------------------------------------- calibration
+def _calib_batches(model, calib, num_samples: int, batch_size: int = 64):
+    from ..data import Dataset
+    from ..train.preprocess import input_norm, make_loader
+
+    if calib is None:
+        raise ValueError("calib: int8-full needs calibration data (a Dataset or an array of inputs)")
+    if isinstance(calib, np.ndarray):
+        if calib.dtype != np.uint8:  # already preprocessed float inputs, like model.forward takes
+            x = np.ascontiguousarray(calib[:num_samples], dtype=np.float32)
+            if len(x) == 0:
+                raise ValueError("calib: the calibration array is empty")
+            for i in range(0, len(x), batch_size):
+                yield x[i:i + batch_size]
+            return
+        calib = Dataset(calib, np.zeros(len(calib), np.int64))
+    if not isinstance(calib, Dataset):
+        raise TypeError(f"calib: expected an edgeopt Dataset or a numpy array, got {type(calib).__name__}")
+    if len(calib) == 0:
+        raise ValueError("calib: the calibration dataset is empty")
+    ds = calib.subset(np.arange(min(num_samples, len(calib))))
+    mean, std = input_norm(model, ds)
+    for x, _ in make_loader(ds, batch_size, shuffle=False, seed=0, mean=mean, std=std):
+        yield x
+
+
+def calibrate(graph: Graph, batches) -> dict:
+    """Run `graph` in fp32 over `batches`; {tensor id: (min, max)} of every tensor."""
+    ranges: dict = {}
+
+    def observe(t, v):
+        lo, hi = float(np.min(v)), float(np.max(v))
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(f"calibration: tensor %{t} holds NaN or Inf")
+        if t in ranges:
+            a, b = ranges[t]
+            ranges[t] = (min(a, lo), max(b, hi))
+        else:
+            ranges[t] = (lo, hi)
+
+    for x in batches:
+        graph.execute(x, observe=observe)
+    return ranges
+
+
+# ---------------------------------------------------------------------------- arithmetic
+def _asym(lo: float, hi: float, scale: float | None = None):
+    """u8 (scale, zp) of [lo, hi] (widened to include 0); with `scale` given, the zero point for
+    that (larger) scale."""
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if scale is None:
+        return quant.qparams(lo, hi, 8, symmetric=False)
+    return scale, int(np.clip(np.round(-lo / scale), 0, 255))
+
+
+def _multiplier(real: float):
+    return quant.quantize_multiplier(real)
+
+
+_ACT_FN = {
+    "relu": lambda x: np.maximum(x, 0.0),
+    "relu6": lambda x: np.clip(x, 0.0, 6.0),
+    "hardswish": lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0,
+    "hardsigmoid": lambda x: np.clip(x + 3.0, 0.0, 6.0) / 6.0,
+    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+}
+
+
+def activation_table(act: str, s_in: float, z_in: int, s_out: float, z_out: int) -> np.ndarray:
+    """table[q] = clamp(round(f(s_in (q - z_in)) / s_out) + z_out, 0, 255) as uint8 (256,)."""
+    x = s_in * (np.arange(256, dtype=np.float64) - z_in)
+    return np.clip(np.round(_ACT_FN[act](x) / s_out) + z_out, 0, 255).astype(np.uint8)
+
+
+def _clamp(act: str, s: float, z: int):
+    """Output clamp [qmin, qmax] of a fused ReLU / ReLU6 on a u8 tensor (scale s, zero point z)."""
+    if act == "relu":
+        return z, 255
+    if act == "relu6":
+        return z, int(min(255, z + round(6.0 / s)))
+    return 0, 255
+
+
+# ---------------------------------------------------------------------------- lowering
+class _Lowering:
+    def __init__(self, g0: Graph, gf: Graph, ranges: dict):
+        self.g0, self.gf, self.ranges = g0, gf, ranges
+        self.tensors: dict = {}
+        self.ops: list = []
+        self.ids: dict = {}          # graph tensor id -> QGraph tensor id
+        self.flat_src: dict = {}     # flatten output (QGraph id) -> NCHW source shape (C, H, W)
+        self.next_id = max(list(gf.shapes) + list(g0.shapes)) + 1
+        self.by_out0 = {n.output: n for n in g0.nodes}
+
+    # --- ranges of the pre-fusion tensors behind a fused node
+    def _consumer0(self, t: int, ops) -> int:
+        for n in self.g0.nodes:
+            if n.op in ops and t in n.inputs:
+                return n.output
+        raise RuntimeError(f"int8-full: no {ops} consumer of %{t} in the unfused graph")
+
+    def _range(self, t: int):
+        if t not in self.ranges:
+            raise RuntimeError(f"int8-full: no calibration range for tensor %{t}")
+        return self.ranges[t]
+
+    def _new_tensor(self, shape, dtype="u8", scale=1.0, zp=0, tid=None) -> int:
+        if tid is None:
+            tid = self.next_id
+            self.next_id += 1
+        self.tensors[tid] = QTensor(tuple(int(s) for s in shape), dtype, float(scale), int(zp))
+        return tid
+
+    def _emit(self, op, name, inputs, output, **attrs):
+        self.ops.append(QOp(op, name, list(inputs), output, attrs))
+
+    def _fit(self, real: float, s_out: float, lo: float, hi: float, what: str):
+        """Widen s_out so that real * (old s_out / new s_out) <= _MAX_REAL; returns (s, z)."""
+        if real <= _MAX_REAL:
+            return _asym(lo, hi, s_out)
+        return _asym(lo, hi, s_out * real / _MAX_REAL)
+
+    def run(self):
+        gf = self.gf
+        # graph input: f32 -> u8
+        lo, hi = self._range(gf.input)
+        s, z = _asym(lo, hi)
+        self._new_tensor(gf.shapes[gf.input], "f32", tid=gf.input)
+        q_in = self._new_tensor(gf.shapes[gf.input], "u8", s, z)
+        self._emit("quantize", "input", [gf.input], q_in, inv_scale=np.float32(1.0 / s))
+        self.ids[gf.input] = q_in
+        # SE: conv (no activation) -> hardsigmoid/sigmoid becomes conv + table
+        uses = {}
+        for n in gf.nodes:
+            for i in n.inputs + ([n.attrs["residual"]] if n.attrs.get("residual") is not None else []):
+                uses[i] = uses.get(i, 0) + 1
+        by_out = {n.output: n for n in gf.nodes}
+        lut_fused = {}
+        for n in gf.nodes:
+            if n.op in ("hardsigmoid", "sigmoid", "hardswish"):
+                src = by_out.get(n.inputs[0])
+                if (src is not None and src.op in ("conv2d", "linear") and src.attrs.get("activation", "none") == "none"
+                        and src.attrs.get("residual") is None and uses.get(src.output) == 1 and src.output != gf.output):
+                    lut_fused[src.output] = n
+        skip = {n.output for n in lut_fused.values()}
+        for n in gf.nodes:
+            if n.output in skip:
+                self.ids[n.output] = self.ids[by_out[n.inputs[0]].output]
+                continue
+            getattr(self, "_" + n.op, self._unsupported)(n, lut_fused.get(n.output))
+        # logits: u8 -> f32
+        q_out = self.ids[gf.output]
+        out = self._new_tensor(gf.shapes[gf.output], "f32")
+        self._emit("dequantize", "output", [q_out], out)
+        return QGraph(self.tensors, self.ops, gf.input, out)
+
+    def _unsupported(self, n, _=None):
+        raise ValueError(f"int8-full: layer '{n.name}': op {n.op!r} has no integer operator "
+                         "(supported: conv2d, linear, pooling, add, activations, channel_scale, flatten)")
+
+    # --- conv2d / linear
+    def _conv2d(self, n, lut_node=None):
+        a, p = n.attrs, n.params
+        x = self.ids[n.inputs[0]]
+        tx = self.tensors[x]
+        s_in, z_in = tx.scale, tx.zero_point
+        w = np.asarray(p["weight"], dtype=np.float64)
+        if n.op == "linear":
+            if x in self.flat_src:  # weight columns from NCHW flatten order to our NHWC order
+                c, h, ww = self.flat_src[x]
+                w = w.reshape(w.shape[0], c, h * ww).transpose(0, 2, 1).reshape(w.shape[0], -1)
+            w = w.reshape(w.shape[0], 1, 1, w.shape[1])           # OHWI of a 1x1 conv
+            stride, padding, groups = (1, 1), (0, 0), 1
+        else:
+            w = w.transpose(0, 2, 3, 1)                            # OIHW -> OHWI
+            stride, padding, groups = tuple(a["stride"]), tuple(a["padding"]), int(a["groups"])
+        cout = w.shape[0]
+        b = p.get("bias")
+        b = np.zeros(cout) if b is None else np.asarray(b, dtype=np.float64)
+        # weights: symmetric int8 per output channel; the scale grows (rarely) so the int32 bias
+        # stays below 2^30 and the accumulator provably fits int32
+        amax = np.abs(w.reshape(cout, -1)).max(axis=1)
+        s_w = np.where(amax > 0, amax / 127.0, 1.0)
+        s_w = np.maximum(s_w, np.abs(b) / (s_in * 2.0 ** 30))
+        wq = np.clip(np.round(w / s_w[:, None, None, None]), -127, 127).astype(np.int8)
+        bq = np.round(b / (s_in * s_w)).astype(np.int64)
+        assert np.all(np.abs(bq) <= 2 ** 30)
+        act = a.get("activation", "none")
+        if lut_node is not None:
+            act = lut_node.op
+        res = a.get("residual")
+        # the unfused tensors behind this node: conv output, residual sum, activation output
+        t_c = n.output
+        t_a = self._consumer0(t_c, ("add",)) if res is not None else None
+        t_o = (self._consumer0(t_a if res is not None else t_c, (act,)) if act != "none" else None)
+        if lut_node is not None:
+            t_o = lut_node.output
+        final = t_o if t_o is not None else (t_a if t_a is not None else t_c)
+        lo_f, hi_f = self._range(final)
+        s_o, z_o = _asym(lo_f, hi_f)
+        epilogue = res is not None or act in _LUT_ACTS
+        # stage 1: requantize the accumulator to `pre` (the final tensor if there is no epilogue)
+        lo_p, hi_p = self._range(t_c) if epilogue else (lo_f, hi_f)
+        s_p, z_p = _asym(lo_p, hi_p) if epilogue else (s_o, z_o)
+        real = s_in * s_w.max() / s_p
+        s_p, z_p = self._fit(real, s_p, lo_p, hi_p, n.name)
+        if not epilogue:
+            s_o, z_o = s_p, z_p
+        mult, shift = zip(*[_multiplier(s_in * sw / s_p) for sw in s_w])
+        qmin, qmax = (0, 255) if epilogue else _clamp(act, s_o, z_o)
+        attrs = dict(weight=wq, bias=bq.astype(np.int32), multiplier=np.array(mult, np.int32),
+                     shift=np.array(shift, np.int32), stride=stride, padding=padding, groups=groups,
+                     requant=(z_p, qmin, qmax))
+        inputs = [x]
+        src_s, src_z = s_p, z_p
+        if res is not None:
+            r = self.ids[res]
+            tr = self.tensors[r]
+            if act in _LUT_ACTS:
+                lo_a, hi_a = self._range(t_a)
+                s_a, z_a = _asym(lo_a, hi_a)
+            else:
+                lo_a, hi_a, s_a, z_a = lo_f, hi_f, s_o, z_o
+            add, s_a, z_a = self._add_params(s_p, z_p, tr.scale, tr.zero_point, s_a, lo_a, hi_a,
+                                             act if act in ("relu", "relu6") else "none")
+            if act not in _LUT_ACTS:
+                s_o, z_o = s_a, z_a
+            attrs["add"] = add
+            inputs.append(r)
+            src_s, src_z = s_a, z_a
+        if act in _LUT_ACTS:
+            attrs["lut"] = activation_table(act, src_s, src_z, s_o, z_o)
+        shape = self.gf.shapes[n.output]
+        out = self._new_tensor(shape, "u8", s_o, z_o)
+        self._emit("conv2d", n.name + (f"+{lut_node.name}" if lut_node is not None else ""), inputs, out, **attrs)
+        self.ids[n.output] = out
+
+    _linear = _conv2d
+
+    def _add_params(self, s_a, z_a, s_b, z_b, s_y, lo_y, hi_y, act):
+        """TFLite add of u8 a (s_a, z_a) and b (s_b, z_b) into y; returns (params, s_y, z_y)."""
+        twice = 2.0 * max(s_a, s_b)
+        s_y, z_y = self._fit(twice / (2.0 ** 20 * s_y), s_y, lo_y, hi_y, "add")
+        am, ash = _multiplier(s_a / twice)
+        bm, bsh = _multiplier(s_b / twice)
+        om, osh = _multiplier(twice / (2.0 ** 20 * s_y))
+        qmin, qmax = _clamp(act, s_y, z_y)
+        return (z_a, am, ash, z_b, bm, bsh, om, osh, z_y, qmin, qmax), s_y, z_y
+
+    def _add(self, n, _=None):
+        a, b = self.ids[n.inputs[0]], self.ids[n.inputs[1]]
+        ta, tb = self.tensors[a], self.tensors[b]
+        lo, hi = self._range(n.output)
+        s_y, _z = _asym(lo, hi)
+        add, s_y, z_y = self._add_params(ta.scale, ta.zero_point, tb.scale, tb.zero_point, s_y, lo, hi, "none")
+        out = self._new_tensor(self.gf.shapes[n.output], "u8", s_y, z_y)
+        self._emit("add", n.name, [a, b], out, add=add)
+        self.ids[n.output] = out
+
+    def _activation(self, n, _=None):
+        x = self.ids[n.inputs[0]]
+        tx = self.tensors[x]
+        s, z = _asym(*self._range(n.output))
+        out = self._new_tensor(self.gf.shapes[n.output], "u8", s, z)
+        self._emit("lut", n.name, [x], out, table=activation_table(n.op, tx.scale, tx.zero_point, s, z))
+        self.ids[n.output] = out
+
+    _relu = _relu6 = _hardswish = _hardsigmoid = _sigmoid = _activation
+
+    def _maxpool2d(self, n, _=None):
+        x = self.ids[n.inputs[0]]
+        tx = self.tensors[x]
+        out = self._new_tensor(self.gf.shapes[n.output], "u8", tx.scale, tx.zero_point)
+        a = n.attrs
+        self._emit("maxpool2d", n.name, [x], out, kernel=tuple(a["kernel"]), stride=tuple(a["stride"]),
+                   padding=tuple(a["padding"]))
+        self.ids[n.output] = out
+
+    def _avgpool2d(self, n, _=None):
+        x = self.ids[n.inputs[0]]
+        tx = self.tensors[x]
+        a = n.attrs
+        kh, kw = a["kernel"]
+        lo, hi = self._range(n.output)
+        s_y, z_y = _asym(lo, hi)
+        s_y, z_y = self._fit(tx.scale / s_y, s_y, lo, hi, n.name)   # worst case: divisor 1
+        mult, shift = zip(*[_multiplier(tx.scale / (d * s_y)) for d in range(1, kh * kw + 1)])
+        out = self._new_tensor(self.gf.shapes[n.output], "u8", s_y, z_y)
+        self._emit("avgpool2d", n.name, [x], out, kernel=(kh, kw), stride=tuple(a["stride"]),
+                   padding=tuple(a["padding"]), count_include_pad=int(bool(a.get("count_include_pad", True))),
+                   multiplier=tuple(mult), shift=tuple(shift), clamp=(0, 255))
+        self.ids[n.output] = out
+
+    def _global_avgpool2d(self, n, _=None):
+        x = self.ids[n.inputs[0]]
+        tx = self.tensors[x]
+        _, _, h, w = self.gf.shapes[n.inputs[0]]
+        lo, hi = self._range(n.output)
+        s_y, z_y = _asym(lo, hi)
+        s_y, z_y = self._fit(tx.scale / (h * w * s_y), s_y, lo, hi, n.name)
+        m, sh = _multiplier(tx.scale / (h * w * s_y))
+        out = self._new_tensor(self.gf.shapes[n.output], "u8", s_y, z_y)
+        self._emit("global_avgpool2d", n.name, [x], out, requant=(m, sh, 0, 255))
+        self.ids[n.output] = out
+
+    def _flatten(self, n, _=None):
+        x = self.ids[n.inputs[0]]
+        tx = self.tensors[x]
+        src = self.gf.shapes[n.inputs[0]]
+        out = self._new_tensor(self.gf.shapes[n.output], "u8", tx.scale, tx.zero_point)
+        if len(src) == 4 and src[2] * src[3] > 1:
+            consumers = [c for c in self.gf.nodes if n.output in c.inputs]
+            if n.output == self.gf.output or any(c.op != "linear" for c in consumers):
+                raise ValueError(f"int8-full: layer '{n.name}': flatten of a {src[2]}x{src[3]} map is only "
+                                 "supported in front of linear layers")
+            self.flat_src[out] = tuple(src[1:])
+        self._emit("flatten", n.name, [x], out)
+        self.ids[n.output] = out
+
+    def _channel_scale(self, n, _=None):
+        x, s = self.ids[n.inputs[0]], self.ids[n.inputs[1]]
+        tx, ts = self.tensors[x], self.tensors[s]
+        lo, hi = self._range(n.output)
+        s_y, z_y = _asym(lo, hi)
+        s_y, z_y = self._fit(tx.scale * ts.scale / s_y, s_y, lo, hi, n.name)
+        m, sh = _multiplier(tx.scale * ts.scale / s_y)
+        out = self._new_tensor(self.gf.shapes[n.output], "u8", s_y, z_y)
+        self._emit("channel_scale", n.name, [x, s], out, params=(m, sh, 0, 255))
+        self.ids[n.output] = out
+
+
+def quantize_graph(model, calib, input_shape, num_samples: int = 256) -> QGraph:
+    """Calibrate `model` on `calib` and return its int8-full QGraph."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
+        raise ValueError(f"num_samples: expected a positive int, got {num_samples!r}")
+    try:
+        g0 = fold_batchnorm(trace(model, input_shape))
+    except NotImplementedError as e:
+        raise ValueError(str(e)) from None
+    gf = fuse_activation(fuse_residual(g0))
+    ranges = calibrate(g0, _calib_batches(model, calib, int(num_samples)))
+    return _Lowering(g0, gf, ranges).run()
+
+
+# ---------------------------------------------------------------------------- runtime ops
+def emit(qg: QGraph):
+    """The QGraph as runtime ops in a ModelBuilder; returns (builder, output tensor id)."""
+    from .format import DType, Layout, ModelBuilder, TensorInfo
+
+    def info(t: QTensor):
+        if t.dtype == "f32":
+            return TensorInfo.of_shape(t.shape)
+        return TensorInfo.of_shape(t.shape, dtype=DType.U8, layout=Layout.NHWC,
+                                   scale=float(np.float32(t.scale)), zero_point=int(t.zero_point))
+
+    builder = ModelBuilder(info(qg.tensors[qg.input]))
+    ids = {qg.input: builder.input}
+    for op in qg.ops:
+        attrs = {}
+        for k, v in op.attrs.items():
+            if isinstance(v, np.ndarray) and v.ndim >= 1:
+                attrs[k] = builder.add_blob(np.ascontiguousarray(v))
+            elif isinstance(v, (np.floating, float)):
+                attrs[k] = float(v)
+            else:
+                attrs[k] = v
+        ids[op.output] = builder.add_op(QS8_OPS[op.op], op.name, [ids[i] for i in op.inputs],
+                                        info(qg.tensors[op.output]), attrs)
+    builder.metadata = {"int8_full": {"ops": len(qg.ops)}}
+    return builder, ids[qg.output]
+
+
+def lower_int8_full(graph: Graph = None, model=None, calib=None, input_shape=None, num_samples: int = 256):
+    """compile()'s hook for scheme 'int8-full': (ModelBuilder, output id). The model is re-traced
+    (the fused `graph` hides the intermediate ranges calibration needs)."""
+    if model is None:
+        raise ValueError("int8-full: needs the model (for calibration)")
+    if input_shape is None:
+        input_shape = graph.input_shape
+    return emit(quantize_graph(model, calib, input_shape, num_samples))

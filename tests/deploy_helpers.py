@@ -1,0 +1,49 @@
+"""Shared by the test_deploy_* files: models with realistic BatchNorm statistics, and the numpy
+simulations (fp32 graph execution with deployed weights) the engine is compared against."""
+import numpy as np
+
+import edgeopt as eo
+from edgeopt import deploy
+from edgeopt.deploy.compile import dequantize_per_channel, quantize_per_channel
+
+MODELS = ["resnet20", "mobilenet_v2", "mobilenet_v3_small", "vgg11", "wrn16_4"]
+
+
+def realistic(model, seed: int = 0, in_channels: int = 3, size: int = 32):
+    """Give every BatchNorm running statistics of real activations (one train-mode pass with
+    momentum 1 on random data) and random affine parameters, so deep nets do not collapse to ~0
+    in eval mode and the comparisons see O(1) values everywhere."""
+    rng = np.random.default_rng(seed)
+    bns = [m for m in model.modules() if isinstance(m, eo.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.momentum = 1.0
+        if bn.affine:
+            bn.weight.data[...] = rng.uniform(0.5, 1.5, bn.weight.data.shape).astype(np.float32)
+            bn.bias.data[...] = rng.uniform(-0.2, 0.2, bn.bias.data.shape).astype(np.float32)
+    model.train()
+    with eo.nn.no_grad():
+        model.forward(rng.standard_normal((8, in_channels, size, size)).astype(np.float32))
+    for bn in bns:
+        bn.momentum = 0.1
+    model.eval()
+    return model
+
+
+def simulate(model, x, scheme: str, input_shape=(1, 3, 32, 32)):
+    """What the engine should compute for `scheme`: the fused graph run with edgeopt's fp32
+    kernels, with conv / linear weights replaced by their deployed values (fp16-rounded, or
+    int8 * per-channel scale)."""
+    g = deploy.fuse(deploy.trace(model, input_shape))
+    for n in g.nodes:
+        if n.op in ("conv2d", "linear"):
+            w = n.params["weight"]
+            if scheme == "fp16":
+                n.params["weight"] = w.astype(np.float16).astype(np.float32)
+            elif scheme == "int8-weight":
+                q, s = quantize_per_channel(w)
+                n.params["weight"] = dequantize_per_channel(q, s)
+    return g.execute(x)
+
+
+def rel_err(a, b) -> float:
+    return float(np.abs(np.asarray(a, np.float64) - b).max() / max(np.abs(b).max(), 1e-30))

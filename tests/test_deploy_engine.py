@@ -1,0 +1,196 @@
+"""The deploy runtime end to end: compile -> bytes -> Engine, against the Python model (fp32) and
+numpy simulations of the deployed weights (fp16, int8-weight); every ISA path; save/load; threads;
+bad input."""
+import threading
+
+import numpy as np
+import pytest
+
+import edgeopt as eo
+from edgeopt import deploy
+from deploy_helpers import MODELS, realistic, rel_err, simulate
+
+
+@pytest.fixture(scope="module")
+def models():
+    eo.manual_seed(0)
+    return {name: realistic(eo.models.create(name), seed=i) for i, name in enumerate(MODELS)}
+
+
+@pytest.fixture(scope="module")
+def x3():
+    return np.random.default_rng(7).standard_normal((3, 3, 32, 32)).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_fp32_engine_matches_model(models, x3, name):
+    m = models[name]
+    ref = m.forward(x3)
+    e = deploy.compile(m, "fp32")
+    assert np.abs(ref).max() > 1e-2  # realistic BN statistics: no collapse to zero
+    assert rel_err(e.run(x3), ref) < 1e-4
+    assert rel_err(e.run(x3[:1]), ref[:1]) < 1e-4
+    assert e.run(x3).shape == (3, 10)
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("scheme", ["fp16", "int8-weight"])
+def test_weight_schemes_match_simulation(models, x3, name, scheme):
+    m = models[name]
+    e = deploy.compile(m, scheme)
+    sim = simulate(m, x3, scheme)
+    assert rel_err(e.run(x3), sim) < 1e-4
+    assert rel_err(e.run(x3[1:2]), sim[1:2]) < 1e-4
+    # and close to the fp32 model (the error the scheme itself costs)
+    assert rel_err(e.run(x3), m.forward(x3)) < (2e-2 if scheme == "fp16" else 0.5)
+
+
+def test_weight_scheme_sizes(models):
+    m = models["resnet20"]
+    sizes = {s: deploy.compile(m, s).size_bytes for s in ("fp32", "fp16", "int8-weight")}
+    assert 0.45 < sizes["fp16"] / sizes["fp32"] < 0.55
+    assert 0.22 < sizes["int8-weight"] / sizes["fp32"] < 0.3
+
+
+@pytest.mark.parametrize("scheme", ["fp32", "fp16", "int8-weight"])
+def test_every_isa_path(models, x3, scheme):
+    names = ["scalar", "avx2", "avx512"]
+    paths = names[: names.index(eo._core.cpu_isa()) + 1]
+    saved = eo._core.active_isa()
+    out = {}
+    try:
+        for name in ("mobilenet_v3_small", "resnet20"):
+            m = models[name]
+            ref = m.forward(x3) if scheme == "fp32" else simulate(m, x3, scheme)
+            e = deploy.compile(m, scheme)  # packed for the active path; others are packed lazily
+            for isa in paths:
+                eo._core.set_isa(isa)
+                out[isa] = e.run(x3)
+                assert rel_err(out[isa], ref) < 1e-4, (name, isa)
+                assert rel_err(e.run(x3[:1]), ref[:1]) < 1e-4, (name, isa)
+    finally:
+        eo._core.set_isa(saved)
+
+
+def test_threads_one_and_many(models, x3):
+    e = deploy.compile(models["mobilenet_v2"])
+    n = eo.get_num_threads()
+    try:
+        eo.set_num_threads(1)
+        y1 = e.run(x3)
+        eo.set_num_threads(max(2, n))
+        y2 = e.run(x3)
+        assert np.array_equal(e.run(x3), y2)  # deterministic for a thread count
+    finally:
+        eo.set_num_threads(n)
+    assert rel_err(y1, y2) < 1e-5
+
+
+def test_save_load_roundtrip(models, x3, tmp_path):
+    for scheme in ("fp32", "fp16", "int8-weight"):
+        e = deploy.compile(models["mobilenet_v3_small"], scheme)
+        p = tmp_path / f"m_{scheme}.edgeopt"
+        e.save(p)
+        assert p.stat().st_size == e.size_bytes
+        e2 = deploy.load(p)
+        assert np.array_equal(e2.run(x3), e.run(x3))
+        e2.save(tmp_path / "again.edgeopt")
+        assert (tmp_path / "again.edgeopt").read_bytes() == p.read_bytes()
+        assert e2.scheme == scheme and e2.num_classes == 10 and e2.input_shape == (3, 32, 32)
+    assert not [f for f in tmp_path.iterdir() if f.name.endswith(".tmp")]
+
+
+def test_compile_is_deterministic(models):
+    m = models["resnet20"]
+    assert deploy.compile(m).to_bytes() == deploy.compile(m).to_bytes()
+
+
+def test_concurrent_callers(models):
+    e = deploy.compile(models["mobilenet_v3_small"])
+    rng = np.random.default_rng(3)
+    xs = [rng.standard_normal((b, 3, 32, 32)).astype(np.float32) for b in (1, 2, 3, 5)]
+    want = [e.run(x) for x in xs]
+    got, errors = {}, []
+
+    def worker(t):
+        try:
+            for it in range(6):
+                i = (t + it) % len(xs)
+                got.setdefault((t, i), []).append(e.run(xs[i]))
+        except Exception as ex:  # pragma: no cover - reported below
+            errors.append(ex)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for (t, i), ys in got.items():
+        for y in ys:
+            assert np.array_equal(y, want[i])
+
+
+def test_bad_input(models, x3):
+    e = deploy.compile(models["resnet20"])
+    with pytest.raises(ValueError, match=r"x: expected shape \(N, 3, 32, 32\)"):
+        e.run(np.zeros((1, 3, 28, 28), np.float32))
+    with pytest.raises(ValueError, match="x: expected"):
+        e.run(np.zeros((0, 3, 32, 32), np.float32))
+    with pytest.raises(ValueError, match="4-d"):
+        e.run(np.zeros((3, 32, 32), np.float32))
+    with pytest.raises(TypeError, match="float32"):
+        e.run(x3.astype(np.float64))
+    with pytest.raises(TypeError, match="x: expected a numpy.ndarray"):
+        e.run([[1.0]])
+    y = e.run(np.asfortranarray(x3))  # non-contiguous float32 is copied, not rejected
+    assert np.array_equal(y, e.run(x3))
+    xn = x3.copy()
+    xn[0, 0, 0, 0] = np.nan
+    assert np.isnan(e.run(xn)[0]).any()  # NaN propagates, no error
+
+
+def test_unknown_scheme_and_unsupported_layer(models):
+    with pytest.raises(ValueError, match="scheme: expected one of 'fp32', 'fp16', 'int8-weight'"):
+        deploy.compile(models["resnet20"], "int4")
+    m = eo.models.create("resnet20", shortcut="A")
+    with pytest.raises(ValueError, match="has no inference operator"):
+        deploy.compile(m)
+
+
+def test_input_norm_metadata_and_evaluate(models):
+    m = models["resnet20"]
+    m.input_norm = {"mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3]}
+    try:
+        e = deploy.compile(m)
+    finally:
+        del m.input_norm
+    assert e.input_norm == {"mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3]}
+    assert e.metadata["input_norm_applied"] is False
+    assert e.metadata["edgeopt_version"] == eo.__version__
+    _, data = eo.data.synthetic(num_classes=10, shape=(3, 32, 32), n_train=0, n_test=40, seed=0)
+    m.input_norm = e.input_norm
+    try:
+        rm, re_ = eo.train.evaluate(m, data), eo.train.evaluate(e, data)
+    finally:
+        del m.input_norm
+    assert rm["acc"] == re_["acc"] and abs(rm["loss"] - re_["loss"]) < 1e-4
+
+def test_summary_and_memory_plan(models):
+    e = deploy.compile(models["mobilenet_v2"])
+    s = e.summary()
+    assert len(s) == e._core.num_ops and "conv2d" in str(s)
+    total = sum(r["output_bytes"] for r in s)
+    assert 0 < e.peak_activation_bytes < total / 3  # buffers are reused
+    assert s.total_macs > 5e6
+    assert any("relu6" in r["info"] for r in s) and any("+res" in r["info"] for r in s)
+    assert e.activation_bytes(4) >= 4 * e.peak_activation_bytes
+
+
+def test_latency_report(models):
+    e = deploy.compile(models["resnet20"])
+    r = deploy.latency(e, batch=2, warmup=1, runs=5)
+    assert set(r) >= {"median_ms", "p90_ms", "mean_ms", "runs", "threads", "isa"}
+    assert r["runs"] == 5 and r["median_ms"] > 0 and r["p90_ms"] >= r["median_ms"] * 0.999
+    with pytest.raises(ValueError, match="runs"):
+        deploy.latency(e, runs=0)

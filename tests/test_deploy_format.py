@@ -1,0 +1,286 @@
+"""The .edgeopt file: hand-built graphs for each op against the fp32 kernels, every loader check
+naming its problem, and seeded mutation fuzzing (every mutant loads and runs, or raises
+ValueError: never a crash)."""
+import json
+import struct
+
+import numpy as np
+import pytest
+
+import edgeopt as eo
+from edgeopt import deploy
+from edgeopt.deploy import format as fmt
+from edgeopt.deploy.format import ACTIVATION, BlobType, ModelBuilder, OpType, TensorInfo
+from edgeopt.nn import functional as F
+from deploy_helpers import realistic, rel_err
+
+
+def build(ops, x_info=TensorInfo(4, 9, 9), meta=None):
+    """ModelBuilder from [(type, inputs, TensorInfo, attrs)] where blob attrs are numpy arrays."""
+    b = ModelBuilder(x_info)
+    t = 0
+    for typ, inputs, out, attrs in ops:
+        attrs = {k: (b.add_blob(v) if isinstance(v, np.ndarray) else v) for k, v in attrs.items()}
+        t = b.add_op(typ, f"op{len(b.ops)}", inputs, out, attrs)
+    return b.to_bytes(t, meta or {"scheme": "test"})
+
+
+def engine(data):
+    return deploy.Engine(data)
+
+
+# ---------------------------------------------------------------------------- ops
+@pytest.mark.parametrize("cin,cout,k,stride,pad,groups", [
+    (4, 6, 3, 1, 1, 1), (4, 6, 3, 2, 0, 2), (4, 8, 3, 1, 1, 4), (4, 4, 5, 2, 2, 4), (4, 5, 1, 1, 0, 1),
+    (4, 3, 1, 2, 0, 1), (4, 7, (3, 1), (1, 2), (1, 0), 1), (4, 33, 3, 1, 1, 1),
+])
+@pytest.mark.parametrize("act", ["none", "relu", "relu6", "hardswish"])
+def test_conv2d_op(rng, cin, cout, k, stride, pad, groups, act):
+    """conv2d (grouped, depthwise with multiplier, strided, non-square) + bias + residual + act;
+    the residual is another conv's output."""
+    kh, kw = (k, k) if np.isscalar(k) else k
+    st = (stride, stride) if np.isscalar(stride) else stride
+    pd = (pad, pad) if np.isscalar(pad) else pad
+    w = rng.standard_normal((cout, cin // groups, kh, kw)).astype(np.float32)
+    wr = rng.standard_normal((cout, cin, kh, kw)).astype(np.float32)
+    bias = rng.standard_normal(cout).astype(np.float32)
+    x = rng.standard_normal((5, cin, 9, 9)).astype(np.float32)
+    y = F.conv2d(x, w, bias, st, pd, groups)
+    r = F.conv2d(x, wr, None, st, pd, 1)
+    ref = F.add(y, r)
+    if act != "none":
+        ref = getattr(F, act)(ref)
+    out = TensorInfo(cout, y.shape[2], y.shape[3])
+    e = engine(build([
+        (OpType.CONV2D, [0], out, {"weight": wr, "stride": st, "padding": pd, "groups": 1}),
+        (OpType.CONV2D, [0, 1], out, {"weight": w, "bias": bias, "stride": st, "padding": pd,
+                                      "groups": groups, "activation": ACTIVATION[act]}),
+    ]))
+    for n in (1, 2, 5):
+        assert rel_err(e.run(x[:n]), ref[:n]) < 1e-5
+
+
+def test_conv_residual_and_linear_ops(rng):
+    x = rng.standard_normal((3, 4, 6, 6)).astype(np.float32)
+    w1 = rng.standard_normal((4, 4, 3, 3)).astype(np.float32)
+    w2 = rng.standard_normal((4, 1, 3, 3)).astype(np.float32)
+    wl = rng.standard_normal((7, 4 * 36)).astype(np.float32)
+    bl = rng.standard_normal(7).astype(np.float32)
+    data = build([
+        (OpType.CONV2D, [0], TensorInfo(4, 6, 6), {"weight": w1, "stride": (1, 1), "padding": (1, 1), "groups": 1}),
+        (OpType.CONV2D, [1, 0], TensorInfo(4, 6, 6), {"weight": w2, "stride": (1, 1), "padding": (1, 1), "groups": 4,
+                                                      "activation": ACTIVATION["relu"]}),
+        (OpType.FLATTEN, [2], TensorInfo(144, rank=2), {}),
+        (OpType.LINEAR, [3], TensorInfo(7, rank=2), {"weight": wl, "bias": bl, "activation": ACTIVATION["relu6"]}),
+    ], TensorInfo(4, 6, 6))
+    a = F.conv2d(x, w1, None, 1, 1, 1)
+    b = F.relu(F.add(F.conv2d(a, w2, None, 1, 1, 4), x))
+    ref = F.relu6(F.linear(b.reshape(3, -1), wl, bl))
+    e = engine(data)
+    assert e.output_shape == (7,)
+    assert rel_err(e.run(x), ref) < 1e-5
+    assert rel_err(e.run(x[2:]), ref[2:]) < 1e-5
+
+
+def test_basic_ops(rng):
+    x = rng.standard_normal((2, 4, 9, 9)).astype(np.float32) * 4
+    s = rng.uniform(0.5, 2, 4).astype(np.float32)
+    h = rng.standard_normal(4).astype(np.float32)
+    data = build([
+        (OpType.MAXPOOL2D, [0], TensorInfo(4, 5, 5), {"kernel": (3, 3), "stride": (2, 2), "padding": (1, 1)}),  # 1
+        (OpType.AVGPOOL2D, [0], TensorInfo(4, 4, 4), {"kernel": (3, 3), "stride": (2, 2), "padding": (0, 0)}),  # 2
+        (OpType.AVGPOOL2D, [0], TensorInfo(4, 5, 5), {"kernel": (3, 3), "stride": (2, 2), "padding": (1, 1),
+                                                      "count_include_pad": 0}),  # 3
+        (OpType.ADD, [1, 3], TensorInfo(4, 5, 5), {"activation": ACTIVATION["hardswish"]}),  # 4
+        (OpType.CHANNEL_AFFINE, [4], TensorInfo(4, 5, 5), {"scale": s, "shift": h}),  # 5
+        (OpType.GLOBAL_AVGPOOL2D, [5], TensorInfo(4, 1, 1), {}),  # 6
+        (OpType.ACTIVATION, [6], TensorInfo(4, 1, 1), {"kind": ACTIVATION["sigmoid"]}),  # 7
+        (OpType.ACTIVATION, [5], TensorInfo(4, 5, 5), {"kind": ACTIVATION["hardsigmoid"]}),  # 8
+        (OpType.CHANNEL_SCALE, [8, 7], TensorInfo(4, 5, 5), {}),  # 9
+        (OpType.ACTIVATION, [9], TensorInfo(4, 5, 5), {"kind": ACTIVATION["relu"]}),  # 10
+    ])
+    m = F.max_pool2d(x, 3, 2, 1)
+    a3 = F.avg_pool2d(x, 3, 2, 1, False)
+    t4 = F.hardswish(F.add(m, a3))
+    t5 = (t4 * s[None, :, None, None] + h[None, :, None, None]).astype(np.float32)
+    t7 = F.sigmoid(F.global_avg_pool2d(t5))
+    t8 = F.hardsigmoid(t5)
+    ref = F.relu(F.channel_scale(t8, np.ascontiguousarray(t7.reshape(2, 4))))
+    e = engine(data)
+    assert rel_err(e.run(x), ref) < 1e-5
+
+
+def test_weight_dtypes_in_ops(rng):
+    w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
+    x = rng.standard_normal((2, 4, 9, 9)).astype(np.float32)
+    h = w.astype(np.float16)
+    q = rng.integers(-127, 128, w.shape).astype(np.int8)
+    sc = rng.uniform(0.01, 0.1, 6).astype(np.float32)
+    conv = lambda wt, **kw: build([(OpType.CONV2D, [0], TensorInfo(6, 9, 9),
+                                    {"weight": wt, "stride": (1, 1), "padding": (1, 1), "groups": 1, **kw})])
+    assert rel_err(engine(conv(h)).run(x), F.conv2d(x, h.astype(np.float32), None, 1, 1, 1)) < 1e-5
+    wq = q.astype(np.float32) * sc[:, None, None, None]
+    assert rel_err(engine(conv(q, weight_scale=sc)).run(x), F.conv2d(x, wq, None, 1, 1, 1)) < 1e-5
+    with pytest.raises(ValueError, match="weight_scale"):
+        engine(conv(q))
+    with pytest.raises(ValueError, match="weight_scale"):
+        engine(conv(w, weight_scale=sc))
+
+
+# ---------------------------------------------------------------------------- loader checks
+def small_file(scheme="fp32"):
+    eo.manual_seed(1)
+    m = eo.nn.Sequential(
+        eo.nn.Conv2d(3, 8, 3, padding=1, bias=False), eo.nn.BatchNorm2d(8), eo.nn.ReLU(),
+        eo.nn.ResidualBlock(eo.nn.Sequential(eo.nn.Conv2d(8, 8, 3, padding=1, groups=8), eo.nn.BatchNorm2d(8)),
+                            activation=eo.nn.ReLU6()),
+        eo.nn.SqueezeExcitation(8, 4), eo.nn.BatchNorm2d(8), eo.nn.HardSwish(),
+        eo.nn.MaxPool2d(2), eo.nn.AvgPool2d(2), eo.nn.GlobalAvgPool2d(), eo.nn.Flatten(), eo.nn.Linear(8, 5))
+    realistic(m, size=12)
+    return m, deploy.compile(m, scheme, input_shape=(1, 3, 12, 12)).to_bytes()
+
+
+def test_small_model_kinds():
+    m, data = small_file()
+    e = engine(data)
+    x = np.random.default_rng(0).standard_normal((2, 3, 12, 12)).astype(np.float32)
+    assert rel_err(e.run(x), m.forward(x)) < 1e-4
+    ops = [r["op"] for r in e.summary()]
+    assert {"channel_affine", "channel_scale", "maxpool2d", "avgpool2d", "linear", "flatten"} <= set(ops)
+
+
+def _with_graph(data, mutate):
+    """Rebuild a file with its graph section passed through mutate(bytearray)."""
+    secs = fmt.read_sections(data)
+    g = bytearray(secs[fmt.SECTION_GRAPH])
+    mutate(g)
+    return fmt.assemble([(fmt.SECTION_META, secs[fmt.SECTION_META]), (fmt.SECTION_GRAPH, bytes(g)),
+                         (fmt.SECTION_BLOBS, secs[fmt.SECTION_BLOBS])])
+
+
+def test_loader_names_the_problem():
+    _, data = small_file()
+    engine(data)
+    cases = {
+        "bad magic": b"XDGEOPT\0" + data[8:],
+        "header checksum": data[:8] + struct.pack("<I", 2) + data[12:],
+        "truncated": data[:-64],
+        "extended": data + bytes(64),
+        "checksum mismatch": data[:-1] + bytes([data[-1] ^ 1]),
+    }
+    for what, bad in cases.items():
+        with pytest.raises(ValueError, match=what):
+            engine(bad)
+    with pytest.raises(ValueError, match="version"):
+        engine(fmt.rewrite_checksums(data[:8] + struct.pack("<I", 9) + data[12:]))
+    with pytest.raises(ValueError, match="not an .edgeopt"):
+        engine(b"")
+    with pytest.raises(TypeError):
+        deploy.Engine("not bytes")
+
+    def set_op_field(field_offset, value, fmt_char="<I"):
+        def f(g):
+            nt = struct.unpack_from("<I", g, 0)[0]
+            struct.pack_into(fmt_char, g, 16 + 32 * nt + field_offset, value)
+        return f
+
+    with pytest.raises(ValueError, match="unknown op type id 999"):
+        engine(_with_graph(data, set_op_field(0, 999)))
+    with pytest.raises(ValueError, match="defined twice|used before|not declared"):
+        engine(_with_graph(data, set_op_field(8, 0, "<i")))  # output = the input tensor
+    with pytest.raises(ValueError, match="trailing bytes"):
+        engine(_with_graph(data, lambda g: g.extend(b"\0\0\0\0")))
+    with pytest.raises(ValueError, match="truncated"):
+        engine(_with_graph(data, lambda g: g.__delitem__(slice(len(g) - 3, None))))
+    secs = fmt.read_sections(data)
+    bad_meta = fmt.assemble([(fmt.SECTION_META, b"{not json"), (fmt.SECTION_GRAPH, secs[fmt.SECTION_GRAPH]),
+                             (fmt.SECTION_BLOBS, secs[fmt.SECTION_BLOBS])])
+    with pytest.raises(ValueError, match="metadata"):
+        engine(bad_meta)
+    with pytest.raises(ValueError, match="missing section"):
+        engine(fmt.assemble([(fmt.SECTION_META, b"{}"), (fmt.SECTION_GRAPH, secs[fmt.SECTION_GRAPH])]))
+
+
+def test_graph_checks_via_builder(rng):
+    w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
+    good = {"weight": w, "stride": (1, 1), "padding": (1, 1), "groups": 1}
+    conv = lambda out=TensorInfo(6, 9, 9), **kw: build([(OpType.CONV2D, [0], out, {**good, **kw})])
+    engine(conv())
+    for kw, msg in [({"stride": (0, 1)}, "stride"), ({"padding": (1,)}, "padding"), ({"groups": 3}, "groups"),
+                    ({"activation": 9}, "activation"), ({"weight": w[:, :2]}, "blob 'weight'"),
+                    ({"weight": w.astype(np.int32)}, "expected type"), ({"stride": "2"}, "stride"),
+                    ({"bias": np.zeros(5, np.float32)}, "blob 'bias'")]:
+        with pytest.raises(ValueError, match=msg):
+            engine(conv(**kw))
+    with pytest.raises(ValueError, match="does not match"):
+        engine(conv(TensorInfo(6, 8, 9)))
+    with pytest.raises(ValueError, match="not declared"):
+        engine(build([(OpType.ADD, [0, 3], TensorInfo(4, 9, 9), {})]))
+    with pytest.raises(ValueError, match="used before it is defined"):
+        engine(build([(OpType.ADD, [0, 2], TensorInfo(4, 9, 9), {}),
+                       (OpType.ACTIVATION, [0], TensorInfo(4, 9, 9), {"kind": 1})]))
+    with pytest.raises(ValueError, match="expected 2 input"):
+        engine(build([(OpType.ADD, [0], TensorInfo(4, 9, 9), {})]))
+    with pytest.raises(ValueError, match="padding must be at most half"):
+        engine(build([(OpType.MAXPOOL2D, [0], TensorInfo(4, 5, 5), {"kernel": (2, 2), "stride": (2, 2),
+                                                                     "padding": (2, 2)})]))
+    with pytest.raises(ValueError, match="output must be an f32"):
+        engine(build([(OpType.ACTIVATION, [0], TensorInfo(4, 9, 9, dtype=fmt.DType.U8), {"kind": 1})]))
+
+
+# ---------------------------------------------------------------------------- fuzzing
+def _mutants(data, rng, count):
+    secs_at = {}
+    n = struct.unpack_from("<I", data, 12)[0]
+    for i in range(n):
+        typ, _, off, size, _, _ = struct.unpack_from("<IIQQII", data, 64 + 32 * i)
+        secs_at[typ] = (off, size)
+    g_off, g_size = secs_at[fmt.SECTION_GRAPH]
+    b_off, _ = secs_at[fmt.SECTION_BLOBS]
+    for _ in range(count):
+        b = bytearray(data)
+        kind = rng.integers(0, 5)
+        region = rng.integers(0, 10)
+        def pos():
+            if region < 5:
+                return int(g_off + rng.integers(0, g_size))
+            if region < 7:
+                return int(b_off + rng.integers(0, 8 + 64 * 4))
+            return int(rng.integers(0, len(b)))
+        if kind == 0:
+            for _ in range(rng.integers(1, 9)):
+                p = pos()
+                b[p] ^= 1 << int(rng.integers(0, 8))
+        elif kind == 1:
+            del b[int(rng.integers(0, len(b))):]
+        elif kind == 2:
+            p = pos()
+            k = int(rng.integers(1, 17))
+            b[p:p + k] = rng.integers(0, 256, k, dtype=np.uint8).tobytes()
+        elif kind == 3:
+            p = pos()
+            b[p:p + 4] = struct.pack("<i", int(rng.choice([0, -1, 1, 2, 3, 255, 65535, 2**31 - 1, -2**31, 1 << 24])))
+        else:
+            p = pos()
+            b[p:p] = rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8).tobytes()
+        yield fmt.rewrite_checksums(bytes(b)) if rng.random() < 0.7 else bytes(b)
+
+
+@pytest.mark.parametrize("scheme", ["fp32", "fp16", "int8-weight"])
+def test_fuzzed_files_load_or_raise(scheme):
+    _, data = small_file(scheme)
+    rng = np.random.default_rng({"fp32": 11, "fp16": 12, "int8-weight": 13}[scheme])
+    loaded = rejected = 0
+    for mutant in _mutants(data, rng, 300):
+        try:
+            e = deploy.Engine(mutant)
+        except ValueError:
+            rejected += 1
+            continue
+        loaded += 1
+        shape = e.input_shape
+        if np.prod(shape) <= 1 << 20:
+            for n in (1, 2):
+                y = e.run(np.ones((n,) + shape, np.float32))
+                assert y.shape[0] == n
+    assert rejected > 50 and loaded > 10, (loaded, rejected)

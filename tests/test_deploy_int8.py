@@ -1,0 +1,179 @@
+"""int8-full deployment (edgeopt.quant, edgeopt.deploy.quantize, the qs8 runtime ops):
+
+- quantization parameters follow DESIGN.md's S/Z formulas;
+- the compiled int8 Engine equals a numpy integer replay of the same quantized graph
+  (tests/int8_sim.py, independent of the C++ code) bit for bit, for resnet20, mobilenet_v2 and
+  mobilenet_v3_small (SE + hardswish) at batch 1 and 2;
+- a small model trained on Fashion-MNIST keeps its accuracy within ~1 point when run as int8;
+- batch-1 int8 latency is at least 1.5x below fp32 on resnet20 and mobilenet_v2 (CIFAR size).
+"""
+import numpy as np
+import pytest
+
+import edgeopt as eo
+import edgeopt.deploy  # noqa: F401
+import int8_sim
+from edgeopt.deploy.quantize import QS8_OPS, emit, quantize_graph
+
+
+# ---------------------------------------------------------------------------- qparams
+def test_qparams_asymmetric_and_symmetric():
+    s, z = eo.quant.qparams(-1.0, 3.0, symmetric=False)
+    assert s == pytest.approx(4.0 / 255) and z == 64          # Z = round(255 - 3 / S) = round(63.75)
+    s, z = eo.quant.qparams(0.5, 3.0, symmetric=False)        # the range is widened to include 0
+    assert s == pytest.approx(3.0 / 255) and z == 0
+    s, z = eo.quant.qparams(-2.0, 1.0, symmetric=True)        # S = r / 127 (s = 127 / r quantizes)
+    assert s == pytest.approx(2.0 / 127) and z == 0
+    s, z = eo.quant.qparams(-8.0, 4.0, bits=4, symmetric=True)
+    assert s == pytest.approx(8.0 / 7)
+    assert eo.quant.qparams(0.0, 0.0, symmetric=False) == (1.0, 0)
+    scales, zps = eo.quant.qparams(np.array([-1.0, 0.0]), np.array([1.0, 2.0]), symmetric=False)
+    np.testing.assert_allclose(scales, [2 / 255, 2 / 255])
+    np.testing.assert_array_equal(zps, [128, 0])
+    with pytest.raises(ValueError, match="xmin <= xmax"):
+        eo.quant.qparams(1.0, -1.0)
+    with pytest.raises(ValueError, match="bits"):
+        eo.quant.qparams(-1.0, 1.0, bits=1)
+
+
+def test_minmax_observer_and_multiplier(rng):
+    obs = eo.quant.MinMaxObserver(symmetric=False)
+    with pytest.raises(RuntimeError):
+        obs.calculate_qparams()
+    obs(np.array([0.5, 2.0]))
+    obs(np.array([-1.0, 1.0]))
+    assert (obs.min_val, obs.max_val) == (-1.0, 2.0)
+    assert obs.calculate_qparams() == eo.quant.qparams(-1.0, 2.0, symmetric=False)
+    per_ch = eo.quant.MinMaxObserver(symmetric=True, axis=0)
+    per_ch(np.array([[1.0, -3.0], [0.5, 0.25]]))
+    np.testing.assert_allclose(per_ch.calculate_qparams()[0], [3 / 127, 0.5 / 127])
+    for m in list(rng.uniform(0, 1, 200)) + [0.5, 1 - 2**-31, 2**-40, 1e-12]:
+        mult, shift = eo.quant.quantize_multiplier(m)
+        assert 0 <= shift <= 31 and 0 <= mult < 2**31
+        assert abs(mult * 2.0 ** -(31 + shift) - m) <= 2.0 ** -(32 + shift) + 1e-300
+    for bad in (1.0, 1 - 2**-40, -0.5):
+        with pytest.raises(ValueError):
+            eo.quant.quantize_multiplier(bad)
+
+
+# ---------------------------------------------------------------------------- exactness
+def _model(name, **kw):
+    eo.manual_seed(0)
+    m = eo.models.create(name, **kw)
+    x = np.random.default_rng(0).standard_normal((32,) + ((3, 32, 32))).astype(np.float32)
+    m.train()
+    for _ in range(2):  # realistic BatchNorm statistics
+        m.forward(x)
+    m.eval()
+    return m, x
+
+
+@pytest.mark.parametrize("name", ["resnet20", "mobilenet_v2", "mobilenet_v3_small"])
+def test_int8_engine_equals_numpy_integer_simulation(name):
+    model, calib = _model(name)
+    qg = quantize_graph(model, calib, (1, 3, 32, 32))
+    ops = {o.op for o in qg.ops}
+    assert {"quantize", "conv2d", "global_avgpool2d", "dequantize"} <= ops
+    if name == "mobilenet_v3_small":
+        assert "channel_scale" in ops and any("lut" in o.attrs for o in qg.ops)
+    if name == "resnet20":
+        assert sum("add" in o.attrs for o in qg.ops) == 9       # residual adds fused into convs
+    engine = eo.deploy.compile(model, "int8-full", (1, 3, 32, 32), calib=calib)
+    assert engine.scheme == "int8-full"
+    for batch in (1, 2):
+        x = np.random.default_rng(batch).standard_normal((batch, 3, 32, 32)).astype(np.float32)
+        y = engine.run(x)
+        want = int8_sim.run(qg, x)
+        assert y.dtype == np.float32 and y.shape == (batch, 10)
+        np.testing.assert_array_equal(y, want)
+        f = model.forward(x)
+        assert np.corrcoef(f.ravel(), y.ravel())[0, 1] > 0.99   # and it is a good approximation
+
+
+def test_int8_engine_save_load_and_thread_counts(tmp_path):
+    model, calib = _model("resnet20", width_mult=0.5)
+    engine = eo.deploy.compile(model, "int8-full", (1, 3, 32, 32), calib=calib)
+    x = np.random.default_rng(3).standard_normal((3, 3, 32, 32)).astype(np.float32)
+    y = engine.run(x)
+    engine.save(tmp_path / "m.edgeopt")
+    np.testing.assert_array_equal(eo.deploy.load(tmp_path / "m.edgeopt").run(x), y)
+    threads, isa = eo.get_num_threads(), eo._core.active_isa()
+    try:
+        eo.set_num_threads(1)
+        np.testing.assert_array_equal(engine.run(x), y)
+        for lower in ("avx2", "scalar"):   # other GEMM / depthwise / elementwise paths, same bytes
+            eo._core.set_isa(lower)
+            np.testing.assert_array_equal(engine.run(x), y)
+    finally:
+        eo.set_num_threads(threads)
+        eo._core.set_isa(isa)
+
+
+def test_int8_lowering_of_pools_flatten_and_standalone_ops():
+    """maxpool, avgpool (padding, both divisor modes), a standalone add, an unfused activation
+    table and a flatten of a 2x2 map in front of a linear layer (weights permuted to NHWC)."""
+    from edgeopt import nn
+
+    eo.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(2, 2), nn.Sigmoid(),
+                          nn.AvgPool2d(3, 2, 1, count_include_pad=False), nn.AvgPool2d(2, 2),
+                          nn.HardSwish(), nn.Flatten(), nn.Linear(8 * 2 * 2, 5))
+    model.eval()
+    calib = np.random.default_rng(0).standard_normal((16, 3, 16, 16)).astype(np.float32)
+    qg = quantize_graph(model, calib, (1, 3, 16, 16))
+    assert [o.op for o in qg.ops] == ["quantize", "conv2d", "maxpool2d", "lut", "avgpool2d", "avgpool2d",
+                                      "lut", "flatten", "conv2d", "dequantize"]
+    b, out = emit(qg)
+    engine = eo.deploy.Engine(b.to_bytes(out, {"scheme": "int8-full"}))
+    x = np.random.default_rng(1).standard_normal((2, 3, 16, 16)).astype(np.float32)
+    np.testing.assert_array_equal(engine.run(x), int8_sim.run(qg, x))
+    assert np.abs(engine.run(x) - model.forward(x)).max() < 0.05 * np.abs(model.forward(x)).max() + 0.02
+
+
+def test_int8_full_needs_calibration_and_rejects_bad_files():
+    model, calib = _model("resnet20", width_mult=0.25)
+    with pytest.raises(ValueError, match="calib"):
+        eo.deploy.compile(model, "int8-full", (1, 3, 32, 32))
+    qg = quantize_graph(model, calib, (1, 3, 32, 32))
+    conv = next(o for o in qg.ops if o.op == "conv2d" and "add" in o.attrs)
+    add = list(conv.attrs["add"])
+    add[0] += 1   # a zero point that disagrees with the conv's requantization
+    conv.attrs["add"] = tuple(add)
+    b, out = emit(qg)
+    with pytest.raises(ValueError, match="zero point"):
+        eo.deploy.Engine(b.to_bytes(out, {}))
+    conv.attrs.pop("add")  # a residual input without its parameters
+    b, out = emit(qg)
+    with pytest.raises(ValueError, match="residual"):
+        eo.deploy.Engine(b.to_bytes(out, {}))
+    assert set(QS8_OPS.values()) == set(range(100, 110))
+
+
+# ---------------------------------------------------------------------------- accuracy
+def test_int8_accuracy_close_to_fp32_on_fashion_mnist():
+    train, test = eo.data.fashion_mnist()
+    sub, val = train.subset(np.arange(6000)), test.subset(np.arange(2000))
+    eo.manual_seed(0)
+    model = eo.models.create("resnet20", num_classes=10, in_channels=1, width_mult=0.25)
+    eo.train.fit(model, sub, epochs=1, batch_size=64, lr=0.1, progress=False)
+    fp32 = eo.train.evaluate(eo.deploy.compile(model, "fp32", (1, 1, 28, 28)), val)["acc"]
+    int8 = eo.train.evaluate(eo.deploy.compile(model, "int8-full", (1, 1, 28, 28), calib=sub), val)["acc"]
+    assert fp32 > 0.6, fp32                 # the model learned something
+    assert abs(int8 - fp32) <= 0.015, (fp32, int8)
+
+
+# ---------------------------------------------------------------------------- speed
+@pytest.mark.parametrize("name", ["resnet20", "mobilenet_v2"])
+def test_int8_batch1_latency_beats_fp32(name):
+    """Medians of 60 runs, best of three rounds (other processes share these 2 cores)."""
+    model, calib = _model(name)
+    f32 = eo.deploy.compile(model, "fp32", (1, 3, 32, 32))
+    q8 = eo.deploy.compile(model, "int8-full", (1, 3, 32, 32), calib=calib)
+    ratios = []
+    for _ in range(3):
+        lf = eo.deploy.latency(f32, batch=1, warmup=5, runs=60)["median_ms"]
+        lq = eo.deploy.latency(q8, batch=1, warmup=5, runs=60)["median_ms"]
+        ratios.append(lf / lq)
+        if ratios[-1] >= 1.5:
+            break
+    assert max(ratios) >= 1.5, ratios
