@@ -284,3 +284,24 @@ def test_fuzzed_files_load_or_raise(scheme):
                 y = e.run(np.ones((n,) + shape, np.float32))
                 assert y.shape[0] == n
     assert rejected > 50 and loaded > 10, (loaded, rejected)
+
+
+def test_linear_only_model_any_batch_every_isa(rng):
+    """A model whose only workspace is linear's packed input: batch sizes around every MR."""
+    w1 = rng.standard_normal((40, 16)).astype(np.float32)
+    w2 = rng.standard_normal((3, 40)).astype(np.float32)
+    data = build([(OpType.FLATTEN, [0], TensorInfo(16, rank=2), {}),
+                  (OpType.LINEAR, [1], TensorInfo(40, rank=2), {"weight": w1, "activation": ACTIVATION["relu"]}),
+                  (OpType.LINEAR, [2], TensorInfo(3, rank=2), {"weight": w2})], TensorInfo(1, 4, 4))
+    e = engine(data)
+    names = ["scalar", "avx2", "avx512"]
+    saved = eo._core.active_isa()
+    try:
+        for isa in names[: names.index(eo._core.cpu_isa()) + 1]:
+            eo._core.set_isa(isa)
+            for n in (1, 4, 5, 7, 12, 13, 17, 25, 37):
+                x = rng.standard_normal((n, 1, 4, 4)).astype(np.float32)
+                ref = F.linear(F.relu(F.linear(x.reshape(n, 16), w1, None)), w2, None)
+                assert rel_err(e.run(x), ref) < 1e-5, (isa, n)
+    finally:
+        eo._core.set_isa(saved)

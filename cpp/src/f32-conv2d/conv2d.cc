@@ -10,7 +10,6 @@
 // A 1x1, stride-1, unpadded convolution needs no im2col: x_g is already col_g (Cg x P) and dx_g
 // is dcol itself.
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -79,7 +78,6 @@ void for_each_image(int64_t N, F image) {
 // written to a scratch tile and compacted into y (a few percent of columns are junk).
 
 bool implicit_applies(const Conv2dShape& s) {
-  if (std::getenv("EO_NO_IMPLICIT")) return false;  // TEMP
   return s.sh == 1 && s.sw == 1 && s.ph < s.KH && s.pw < s.KW && s.N >= get_num_threads() &&
          !(s.KH == 1 && s.KW == 1);
 }

@@ -239,10 +239,19 @@ class ConvOp : public Op {
           int64_t q0, q1;
           chunk_range(c, &q0, &q1);
           const PackedB L = layout(uk, std::min(q1 * nr, P_) - q0 * nr);
-          float* abuf = Wg.dtype == WDtype::f32 ? nullptr : scratch_f32(weight_panels_scratch(Wg, p0, p1), kSlotA);
-          const PanelView A = weight_panels(Wg, p0, p1, abuf, isa);
-          gemm_panels(uk, A, Mg_, p0, p1, L, col + Kg_ * nr * q0, 0, q1 - q0, y + q0 * nr, P_);
-          apply_epilogue(ep, y, r, P_, p0 * uk.mr, std::min(p1 * uk.mr, Mg_), q0 * nr, q0 * nr + L.N);
+          // Stored-dtype weights are widened a few panels at a time (~64 KB), used while still
+          // in L1/L2, then the next ones: no pass over a large widened copy.
+          const int64_t step = Wg.dtype == WDtype::f32 ? p1 - p0
+                                                      : std::max<int64_t>(1, 16384 / (uk.mr * Kg_));
+          float* abuf = Wg.dtype == WDtype::f32
+                            ? nullptr
+                            : scratch_f32(weight_panels_scratch(Wg, p0, std::min(p1, p0 + step)), kSlotA);
+          for (int64_t b0 = p0; b0 < p1; b0 += step) {
+            const int64_t b1 = std::min(p1, b0 + step);
+            const PanelView A = weight_panels(Wg, b0, b1, abuf, isa);
+            gemm_panels(uk, A, Mg_, b0, b1, L, col + Kg_ * nr * q0, 0, q1 - q0, y + q0 * nr, P_);
+            apply_epilogue(ep, y, r, P_, b0 * uk.mr, std::min(b1 * uk.mr, Mg_), q0 * nr, q0 * nr + L.N);
+          }
         }
       });
     }
@@ -350,7 +359,7 @@ class LinearOp : public Op {
            (act_ != Act::none ? std::string(" ") + act_name(act_) : "");
   }
   size_t workspace_bytes(int64_t batch) const override {
-    return static_cast<size_t>(round_up(batch, 16) * in_ * 4);  // x packed as A (mr <= 16)
+    return static_cast<size_t>((batch + 16) * in_ * 4);  // x packed as A: round_up(batch, mr), mr <= 16
   }
 
   void run(const RunContext& ctx) const override {
