@@ -171,15 +171,19 @@ class ConvOp : public Op {
     return {Kg_, cols, packed_kc(Kg_), uk.nr, round_up(cols, uk.nr)};
   }
 
-  // One image on this thread, from per-thread scratch (never waits on a parallel loop).
+  // One image on this thread, from per-thread scratch (never waits on a parallel loop). For each
+  // column chunk (~64 KB of col, L1/L2), stored-dtype weights are widened a block of row panels
+  // at a time right before use, so neither the col chunk nor the widened block leaves cache.
   void image_serial(const RunContext& ctx, int64_t n, Isa isa, const F32GemmUkernel& uk,
                     const std::vector<PackedWeights>& W) const {
-    const int64_t chunk = uk.nr * std::max<int64_t>(1, 16384 / (Kg_ * uk.nr));  // col chunk ~64 KB
+    const int64_t chunk = uk.nr * std::max<int64_t>(1, 16384 / (Kg_ * uk.nr));
     for (int64_t g = 0; g < G_; ++g) {
       const PackedWeights& Wg = W[g];
-      float* abuf = Wg.dtype == WDtype::f32 ? nullptr
-                                            : scratch_f32(weight_panels_scratch(Wg, 0, Wg.panels()), kSlotA);
-      const PanelView A = weight_panels(Wg, 0, Wg.panels(), abuf, isa);
+      const int64_t Mp = Wg.panels();
+      const int64_t step = Wg.dtype == WDtype::f32 ? Mp : std::max<int64_t>(1, 16384 / (uk.mr * Kg_));
+      float* abuf = Wg.dtype == WDtype::f32
+                        ? nullptr
+                        : scratch_f32(weight_panels_scratch(Wg, 0, std::min(Mp, step)), kSlotA);
       const float* x = xg(ctx, n, g);
       float* xp = nullptr;
       if (!pointwise_) {
@@ -193,8 +197,12 @@ class ConvOp : public Op {
       for (int64_t j0 = 0; j0 < P_; j0 += chunk) {
         const PackedB L = layout(uk, std::min(chunk, P_ - j0));
         build_col(x, xp, j0, L, pb);
-        gemm_panels(uk, A, Mg_, 0, Wg.panels(), L, pb, 0, L.npad / uk.nr, y + j0, P_);
-        apply_epilogue(ep, y, r, P_, 0, Mg_, j0, j0 + L.N);
+        for (int64_t b0 = 0; b0 < Mp; b0 += step) {
+          const int64_t b1 = std::min(Mp, b0 + step);
+          const PanelView A = weight_panels(Wg, b0, b1, abuf, isa);
+          gemm_panels(uk, A, Mg_, b0, b1, L, pb, 0, L.npad / uk.nr, y + j0, P_);
+          apply_epilogue(ep, y, r, P_, b0 * uk.mr, std::min(b1 * uk.mr, Mg_), j0, j0 + L.N);
+        }
       }
     }
   }
