@@ -6,6 +6,7 @@ from . import _core
 from . import nn, optim, random
 from . import data, models, train, deploy
 from . import quant
+from . import prune
 from .random import manual_seed
 
 __version__ = "0.1.0"

@@ -42,12 +42,12 @@ size_t wdtype_size(WDtype t) {
   return 0;
 }
 
-PackedWeights pack_weights(WDtype dt, const void* w, int64_t M, int64_t K, int64_t mr) {
+PackedWeights pack_weights(WDtype dt, const void* w, int64_t M, int64_t K, int64_t mr, int64_t kc) {
   PackedWeights p;
   p.dtype = dt;
   p.M = M;
   p.K = K;
-  p.kc = packed_kc(K);
+  p.kc = kc > 0 ? kc : packed_kc(K);
   p.mr = mr;
   p.mpad = (M + mr - 1) / mr * mr;
   const size_t bytes = (p.size_bytes() + 63) / 64 * 64;

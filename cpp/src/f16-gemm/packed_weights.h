@@ -39,8 +39,10 @@ struct PackedWeights {
 };
 
 // w: M x K row-major in dtype `dt` (f32: float, f16: uint16_t bits, s8: int8_t), packed for a
-// micro-kernel with `mr` rows (depth blocks of packed_kc(K), rows past M zero).
-PackedWeights pack_weights(WDtype dt, const void* w, int64_t M, int64_t K, int64_t mr);
+// micro-kernel with `mr` rows (depth blocks of kc, default packed_kc(K); rows past M zero). The
+// implicit-GEMM conv path asks for kc = K: its A panel (mr x K) stays in L1 and C never leaves
+// the registers between depth blocks.
+PackedWeights pack_weights(WDtype dt, const void* w, int64_t M, int64_t K, int64_t mr, int64_t kc = 0);
 
 // Row panels [p0, p1) of W, all depth blocks, as f32 ready for the micro-kernel. For f32 weights
 // this points into the packed weights (buf unused); otherwise the panels are widened into buf,

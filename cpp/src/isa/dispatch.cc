@@ -97,13 +97,15 @@ const Qs8SpmmUkernel* qs8_spmm_ukernel(Isa isa, int br) {
   return nullptr;
 }
 
-const F32Conv2dUkernels& f32_conv2d_ukernels() {
+const F32Conv2dUkernels& f32_conv2d_ukernels() { return f32_conv2d_ukernels_for(active_isa()); }
+
+const F32Conv2dUkernels& f32_conv2d_ukernels_for(Isa isa) {
   static const F32Conv2dUkernels table[] = {
       {f32_conv2d_shifted_ukernel_4x16__scalar, f32_conv2d_strided_ukernel_4x16__scalar, 4, 16},
       {f32_conv2d_shifted_ukernel_6x16__avx2, f32_conv2d_strided_ukernel_6x16__avx2, 6, 16},
       {f32_conv2d_shifted_ukernel_8x48__avx512, f32_conv2d_strided_ukernel_8x48__avx512, 8, 48},
   };
-  return table[static_cast<int>(active_isa())];
+  return table[static_cast<int>(isa)];
 }
 
 const B1GemmUkernel& b1_gemm_ukernel(Isa isa) {
@@ -116,6 +118,10 @@ const B1GemmUkernel& b1_gemm_ukernel(Isa isa) {
     case Isa::avx512: return cpu_has_avx512vpopcntdq() ? vpopcnt : avx2;
   }
   return scalar;
+}
+
+f32_epilogue_minmax_fn f32_epilogue_minmax_ukernel(Isa isa) {
+  return isa == Isa::avx512 ? f32_epilogue_minmax__avx512 : f32_epilogue_minmax__scalar;
 }
 
 }  // namespace eo

@@ -14,6 +14,7 @@
 #include "qs8-elementwise/ukernels.h"
 #include "qs8-gemm/ukernels.h"
 #include "qs8-spmm/ukernels.h"
+#include "runtime/epilogue_ukernels.h"
 
 namespace eo {
 
@@ -88,6 +89,7 @@ struct F32Conv2dUkernels {
   int mr, nr;
 };
 const F32Conv2dUkernels& f32_conv2d_ukernels();  // for active_isa()
+const F32Conv2dUkernels& f32_conv2d_ukernels_for(Isa isa);
 
 // Binary XNOR-popcount GEMM (b1-gemm): avx512 uses vpopcntq where the CPU has VPOPCNTDQ and the
 // AVX2 nibble-lookup kernel otherwise.
@@ -96,5 +98,8 @@ struct B1GemmUkernel {
   const char* name;
 };
 const B1GemmUkernel& b1_gemm_ukernel(Isa isa);
+
+// The runtime's clamp epilogue (runtime/epilogue_ukernels.h): AVX-512 or scalar.
+f32_epilogue_minmax_fn f32_epilogue_minmax_ukernel(Isa isa);
 
 }  // namespace eo

@@ -17,6 +17,11 @@ std::unique_ptr<Op> make_channel_scale(const BuildContext& ctx);
 std::unique_ptr<Op> make_activation(const BuildContext& ctx);
 std::unique_ptr<Op> make_flatten(const BuildContext& ctx);
 std::unique_ptr<Op> make_channel_affine(const BuildContext& ctx);
+// ops_sparse_f32.cc
+std::unique_ptr<Op> make_sparse_conv1x1(const BuildContext& ctx);
+std::unique_ptr<Op> make_sparse_linear(const BuildContext& ctx);
+// ops_binary_b1.cc
+std::unique_ptr<Op> make_b1_conv2d(const BuildContext& ctx);
 
 const std::vector<OpTypeInfo>& op_types() {
   static const std::vector<OpTypeInfo> table = {
@@ -41,6 +46,9 @@ const std::vector<OpTypeInfo>& op_types() {
       {107, "qs8_avgpool2d", make_qs8_avgpool2d},
       {108, "qs8_global_avgpool2d", make_qs8_global_avgpool2d},
       {109, "qs8_flatten", make_qs8_flatten},
+      {200, "sparse_conv1x1", make_sparse_conv1x1},
+      {201, "sparse_linear", make_sparse_linear},
+      {300, "b1_conv2d", make_b1_conv2d},
   };
   return table;
 }

@@ -20,6 +20,7 @@
 // linear puts the images in the micro-kernel's A role and the weights in the B role (weights
 // packed in nr-column panels), so batch 1 is one row of C and no FMAs are spent on padding columns.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -50,18 +51,25 @@ WDtype wdtype_of(const Blob& w) {
 }
 
 // Weights in their stored dtype, packed lazily once per ISA (engines survive set_isa).
+// Roles: the GEMM's A operand (mr-row panels, depth blocks of packed_kc), its B operand (nr-column
+// panels), or the A operand of the implicit-GEMM conv kernels (their mr, one depth block).
+enum class WRole { gemm_a, gemm_b, conv_a };
+
 class WeightCache {
  public:
-  WeightCache(WDtype dt, const void* w, int64_t groups, int64_t rows, int64_t cols, bool b_role)
-      : dt_(dt), w_(static_cast<const uint8_t*>(w)), groups_(groups), rows_(rows), cols_(cols), b_role_(b_role) {}
+  WeightCache(WDtype dt, const void* w, int64_t groups, int64_t rows, int64_t cols, WRole role)
+      : dt_(dt), w_(static_cast<const uint8_t*>(w)), groups_(groups), rows_(rows), cols_(cols), role_(role) {}
   const std::vector<PackedWeights>& get(Isa isa) const {
     const int i = static_cast<int>(isa);
     std::call_once(once_[i], [&] {
       const F32GemmUkernel& uk = f32_gemm_ukernel_for(isa);
-      const int64_t tile = b_role_ ? uk.nr : uk.mr;
+      const int64_t tile = role_ == WRole::gemm_b ? uk.nr
+                           : role_ == WRole::gemm_a ? uk.mr
+                                                    : f32_conv2d_ukernels_for(isa).mr;
       const size_t gbytes = static_cast<size_t>(rows_ * cols_) * wdtype_size(dt_);
       for (int64_t g = 0; g < groups_; ++g)
-        packed_[i].push_back(pack_weights(dt_, w_ + g * gbytes, rows_, cols_, tile));
+        packed_[i].push_back(pack_weights(dt_, w_ + g * gbytes, rows_, cols_, tile,
+                                          role_ == WRole::conv_a ? cols_ : 0));
     });
     return packed_[i];
   }
@@ -70,7 +78,7 @@ class WeightCache {
   WDtype dt_;
   const uint8_t* w_;
   int64_t groups_, rows_, cols_;
-  bool b_role_;
+  WRole role_;
   mutable std::once_flag once_[3];
   mutable std::vector<PackedWeights> packed_[3];
 };
@@ -93,6 +101,137 @@ void gemm_panels(const F32GemmUkernel& uk, const PanelView& A, int64_t M, int64_
   }
 }
 
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// Geometry of the implicit-GEMM ("shifted") conv path, any stride. The image is copied once into
+// zero-bordered *phase planes*: for stride (sh, sw), phase (pr, pc) holds the input rows
+// ih = R*sh + pr - rtop*sh and columns iw = C*sw + pc - ctop*sw (zero outside the image), on a row
+// pitch Ws. Tap (kh, kw) of output (oh, ow) reads input (sh*oh + kh - ph, sw*ow + kw - pw), i.e.
+// phase ((kh-ph) mod sh, (kw-pw) mod sw) at row oh + floor((kh-ph)/sh) + rtop and column
+// ow + floor((kw-pw)/sw) + ctop. Giving output (oh, ow) the wide index j = oh*Ws + ow, every tap
+// reads the planes at j + off[tap]: row k = (c, kh, kw) of the im2col matrix is the phase planes
+// shifted by off[k], which is what the shifted micro-kernel computes on (f32-conv2d/ukernels.h),
+// with no im2col matrix and no stride in the inner loop. Stride 1 has one phase (the padded image
+// of f32-conv2d's WideGeometry); a 3x3/s2 conv reads 4 quarter-size phases with 9 real taps (no
+// zero taps, unlike a space-to-depth rewrite); a 1x1/s2 conv one subsampled phase.
+// Wide columns with ow >= OW are junk and dropped by the epilogue. Ws is the smallest pitch for
+// which every valid read lands in its own row, or wraps onto a zero of the next row (3x3/p1 at
+// stride 1: the right border of a row doubles as the left border of the next, Ws = W + 1).
+// d[k] = x[2k], k < n (a constant stride the compiler vectorizes with shuffles).
+void copy_stride2(const float* __restrict x, float* __restrict d, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) d[k] = x[2 * k];
+}
+
+struct PhaseGeometry {
+  int64_t C = 0, H = 0, W = 0, sh = 1, sw = 1;
+  int64_t nr_ph = 1, nc_ph = 1;      // phase rows / columns stored
+  int64_t rph[64] = {}, cph[64] = {};  // residue -> phase index (-1: not read)
+  int64_t rtop = 0, ctop = 0, Hs = 0, Ws = 0, plane = 0;
+  int64_t OH = 0, OW = 0, P = 0;     // P = OH * Ws wide outputs
+  int64_t size = 0;                  // floats of the copy, slack for the last panel's reads included
+  std::vector<int32_t> off;          // per k = (c, kh, kw)
+
+  static bool of(const Conv2dShape& s, int64_t C, PhaseGeometry* gp) {
+    PhaseGeometry& g = *gp;
+    g.C = C; g.H = s.H; g.W = s.W; g.sh = s.sh; g.sw = s.sw;
+    g.OH = s.OH(); g.OW = s.OW();
+    for (int64_t i = 0; i < 64; ++i) g.rph[i] = g.cph[i] = -1;
+    g.nr_ph = g.nc_ph = 0;
+    int64_t dr_min = 0, dr_max = 0, dc_min = 0, dc_max = 0;
+    for (int64_t kh = 0; kh < s.KH; ++kh) {
+      const int64_t dr = floor_div(kh - s.ph, s.sh), pr = kh - s.ph - dr * s.sh;
+      if (g.rph[pr] < 0) g.rph[pr] = g.nr_ph++;
+      dr_min = kh ? std::min(dr_min, dr) : dr;
+      dr_max = kh ? std::max(dr_max, dr) : dr;
+    }
+    for (int64_t kw = 0; kw < s.KW; ++kw) {
+      const int64_t dc = floor_div(kw - s.pw, s.sw), pc = kw - s.pw - dc * s.sw;
+      if (g.cph[pc] < 0) g.cph[pc] = g.nc_ph++;
+      dc_min = kw ? std::min(dc_min, dc) : dc;
+      dc_max = kw ? std::max(dc_max, dc) : dc;
+    }
+    g.rtop = std::max<int64_t>(0, -dr_min);
+    g.ctop = std::max<int64_t>(0, -dc_min);
+    g.Hs = g.OH + dr_max + g.rtop;
+    const int64_t wfull = g.OW + dc_max + g.ctop;  // every read in its own row
+    g.Ws = wfull;
+    for (int64_t ws = std::max<int64_t>(1, g.OW); ws < wfull; ++ws)
+      if (pitch_ok(s, g, ws)) { g.Ws = ws; break; }
+    g.plane = g.Hs * g.Ws;
+    g.P = g.OH * g.Ws;
+    const int64_t nph = g.nr_ph * g.nc_ph;
+    g.off.resize(static_cast<size_t>(C * s.KH * s.KW));
+    int64_t max_off = 0;
+    int32_t* o = g.off.data();
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t kh = 0; kh < s.KH; ++kh)
+        for (int64_t kw = 0; kw < s.KW; ++kw) {
+          const int64_t dr = floor_div(kh - s.ph, s.sh), pr = kh - s.ph - dr * s.sh;
+          const int64_t dc = floor_div(kw - s.pw, s.sw), pc = kw - s.pw - dc * s.sw;
+          const int64_t v = (c * nph + g.rph[pr] * g.nc_ph + g.cph[pc]) * g.plane +
+                            (dr + g.rtop) * g.Ws + dc + g.ctop;
+          max_off = std::max(max_off, v);
+          *o++ = static_cast<int32_t>(v);
+        }
+    // The last column panel reads up to nr (<= 48) columns past P from the largest shift.
+    g.size = std::max(C * nph * g.plane, max_off + round_up(g.P, 48));
+    // Worth it unless the junk columns are a large share (e.g. 2x2 outputs of a 3x3 conv).
+    return g.size < (int64_t(1) << 31) && g.P * 4 <= g.OH * g.OW * 5;
+  }
+
+  // A read past the row end (column cc >= Ws) is only allowed where the wanted input column is
+  // padding and the column it wraps to (next row) holds padding too.
+  static bool pitch_ok(const Conv2dShape& s, const PhaseGeometry& g, int64_t ws) {
+    for (int64_t kw = 0; kw < s.KW; ++kw) {
+      const int64_t dc = floor_div(kw - s.pw, s.sw), pc = kw - s.pw - dc * s.sw;
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        const int64_t cc = ow + dc + g.ctop;
+        if (cc < ws) continue;
+        const int64_t iw = s.sw * ow + kw - s.pw, cc2 = cc - ws;
+        const int64_t iw2 = (cc2 - g.ctop) * s.sw + pc;
+        if ((iw >= 0 && iw < s.W) || cc2 >= ws || (iw2 >= 0 && iw2 < s.W)) return false;
+      }
+    }
+    return true;
+  }
+
+  // xq (size floats) = the phase planes of x (C, H, W), zero padding and slack included.
+  void fill(const float* x, float* xq) const {
+    const int64_t nph = nr_ph * nc_ph;
+    for (int64_t c = 0; c < C; ++c) {
+      const float* xc = x + c * H * W;
+      for (int64_t pr = 0; pr < sh; ++pr) {
+        if (rph[pr] < 0) continue;
+        for (int64_t pc = 0; pc < sw; ++pc) {
+          if (cph[pc] < 0) continue;
+          float* pl = xq + (c * nph + rph[pr] * nc_ph + cph[pc]) * plane;
+          // Columns with iw = (C - ctop)*sw + pc in [0, W): [lo, hi).
+          int64_t lo = 0;
+          while (lo < Ws && (lo - ctop) * sw + pc < 0) ++lo;
+          int64_t hi = lo;
+          while (hi < Ws && (hi - ctop) * sw + pc < W) ++hi;
+          for (int64_t R = 0; R < Hs; ++R) {
+            float* d = pl + R * Ws;
+            const int64_t ih = (R - rtop) * sh + pr;
+            if (ih < 0 || ih >= H || lo == hi) {
+              std::memset(d, 0, static_cast<size_t>(Ws) * 4);
+              continue;
+            }
+            const float* xr = xc + ih * W + (lo - ctop) * sw + pc;
+            std::memset(d, 0, static_cast<size_t>(lo) * 4);
+            if (sw == 1) std::memcpy(d + lo, xr, static_cast<size_t>(hi - lo) * 4);
+            else if (sw == 2) copy_stride2(xr, d + lo, hi - lo);
+            else for (int64_t k = 0; k < hi - lo; ++k) d[lo + k] = xr[k * sw];
+            std::memset(d + hi, 0, static_cast<size_t>(Ws - hi) * 4);
+          }
+        }
+      }
+    }
+    std::memset(xq + C * nph * plane, 0, static_cast<size_t>(size - C * nph * plane) * 4);
+  }
+};
+
 class ConvOp : public Op {
  public:
   ConvOp(const OpDef& d, const Conv2dShape& s, const Blob& w, const float* bias, const float* scale,
@@ -102,7 +241,8 @@ class ConvOp : public Op {
         G_(s.groups), Cg_(s.Cin / s.groups), Mg_(s.Cout / s.groups), Kg_(Cg_ * s.KH * s.KW),
         P_(s.OH() * s.OW()), depthwise_(Cg_ == 1 && s.groups > 1),
         pointwise_(s.KH == 1 && s.KW == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0),
-        cache_(wdt_, w.data, G_, Mg_, Kg_, false) {
+        shifted_(!depthwise_ && use_shifted(s, Cg_, pointwise_, &pg_)),
+        cache_(wdt_, w.data, G_, Mg_, Kg_, shifted_ ? WRole::conv_a : WRole::gemm_a) {
     if (!depthwise_) cache_.get(active_isa());  // pack now, not in the first run
   }
 
@@ -120,6 +260,9 @@ class ConvOp : public Op {
 
   size_t workspace_bytes(int64_t) const override {
     if (depthwise_) return 0;
+    if (shifted_)  // phase planes, wide output and widened weights of one group (mr <= 8)
+      return static_cast<size_t>((round_up(pg_.size, 16) + round_up(Mg_, 8) * cw_ld() +
+                                  (wdt_ == WDtype::f32 ? 0 : round_up(Mg_, 8) * Kg_)) * 4);
     // Split-image mode: padded planes + the whole packed col of one group (widest nr: 32).
     const int64_t pad = pointwise_ ? 0 : round_up(Cg_ * (s_.H + 2 * s_.ph) * (s_.W + 2 * s_.pw), 16);
     return static_cast<size_t>((pad + Kg_ * round_up(P_, 32)) * 4);
@@ -127,10 +270,99 @@ class ConvOp : public Op {
 
   void run(const RunContext& ctx) const override {
     if (depthwise_) run_depthwise(ctx);
+    else if (shifted_) run_shifted(ctx);
     else run_gemm(ctx);
   }
 
  private:
+  static bool use_shifted(const Conv2dShape& s, int64_t Cg, bool pointwise, PhaseGeometry* g) {
+    if (pointwise || std::getenv("EO_DEV_NOSHIFT")) return false;
+    return PhaseGeometry::of(s, Cg, g);
+  }
+
+  // Implicit GEMM over the phase planes (PhaseGeometry): per image and group, the planes are
+  // built once, then blocks of (row panels x column panels) of the wide output run the shifted
+  // micro-kernel over the whole depth into a wide buffer cw (M x Pw), q-major so that the few KB
+  // of planes a column panel reads stay in L1 while the weight panels go by; then the block's
+  // valid columns go through the epilogue into y, one call per output row (reading cw after the
+  // block is done avoids store-forwarding stalls on freshly stored tiles).
+  int64_t cw_ld() const { return round_up(pg_.P, 48); }
+  void run_shifted(const RunContext& ctx) const {
+    const Isa isa = active_isa();
+    const F32Conv2dUkernels& uk = f32_conv2d_ukernels_for(isa);
+    const std::vector<PackedWeights>& W = cache_.get(isa);
+    const int64_t N = ctx.batch;
+    const int threads = get_num_threads();
+    const int64_t Mp = ceil_div(Mg_, uk.mr), Np = ceil_div(pg_.P, uk.nr);
+    const int64_t abuf_floats = wdt_ == WDtype::f32 ? 0 : Mp * uk.mr * Kg_;
+    const int64_t cw_floats = Mp * uk.mr * cw_ld();
+    if (N >= threads && threads > 1) {
+      parallel_for(N, 1, [&](int64_t b, int64_t e) {
+        float* xq = scratch_f32(static_cast<size_t>(pg_.size), kSlotPad);
+        float* cw = scratch_f32(static_cast<size_t>(cw_floats), kSlotCol);
+        float* abuf = abuf_floats ? scratch_f32(static_cast<size_t>(abuf_floats), kSlotA) : nullptr;
+        for (int64_t n = b; n < e; ++n)
+          for (int64_t g = 0; g < G_; ++g) {
+            pg_.fill(xg(ctx, n, g), xq);
+            const PanelView A = weight_panels(W[g], 0, Mp, abuf, isa);
+            shifted_block(uk, A, xq, cw, 0, Mp, 0, Np, yg(ctx, n, g), rg(ctx, n, g), epilogue(g));
+          }
+      });
+      return;
+    }
+    float* xq = reinterpret_cast<float*>(ctx.workspace);
+    float* cw = xq + round_up(pg_.size, 16);
+    float* abuf = abuf_floats ? cw + cw_floats : nullptr;
+    // Enough blocks that a preempted thread's share can be taken over, few enough that each is
+    // several micro-seconds of work. Columns are split first (the weights are shared reads).
+    const int64_t work = Mg_ * Kg_ * pg_.P;
+    const int64_t nt = threads == 1 ? 1 : std::max<int64_t>(1, std::min<int64_t>(4 * threads, work / 150000));
+    const int64_t nbc = std::min(Np, nt), nbr = std::min(Mp, ceil_div(nt, nbc));
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t g = 0; g < G_; ++g) {
+        pg_.fill(xg(ctx, n, g), xq);
+        const PanelView A = weight_panels(W[g], 0, Mp, abuf, isa);
+        float* y = yg(ctx, n, g);
+        const float* r = rg(ctx, n, g);
+        const Epilogue ep = epilogue(g);
+        if (nbc * nbr == 1) {
+          shifted_block(uk, A, xq, cw, 0, Mp, 0, Np, y, r, ep);
+          continue;
+        }
+        parallel_for(nbc * nbr, 1, [&](int64_t t0, int64_t t1) {
+          for (int64_t t = t0; t < t1; ++t) {
+            const int64_t bc = t / nbr, br = t % nbr;
+            shifted_block(uk, A, xq, cw, Mp * br / nbr, Mp * (br + 1) / nbr, Np * bc / nbc,
+                          Np * (bc + 1) / nbc, y, r, ep);
+          }
+        });
+      }
+  }
+
+  // Row panels [p0, p1) x column panels [q0, q1) of the wide output, then their epilogue.
+  void shifted_block(const F32Conv2dUkernels& uk, const PanelView& A, const float* xq, float* cw,
+                     int64_t p0, int64_t p1, int64_t q0, int64_t q1, float* y, const float* res,
+                     const Epilogue& ep) const {
+    if (p0 >= p1 || q0 >= q1) return;
+    const int64_t mr = uk.mr, nr = uk.nr, ld = cw_ld(), Ws = pg_.Ws, OW = pg_.OW;
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t j0 = q * nr, n = std::min(nr, pg_.P - j0);
+      for (int64_t p = p0; p < p1; ++p)
+        uk.shifted(static_cast<size_t>(std::min(mr, Mg_ - p * mr)), static_cast<size_t>(n),
+                   static_cast<size_t>(Kg_), A.at(0, Kg_, p), xq + j0, pg_.off.data(), cw + p * mr * ld + j0,
+                   static_cast<size_t>(ld), 0);
+    }
+    // Valid columns of the block: for each output row oh it covers, wide columns [a, b).
+    const int64_t r0 = p0 * mr, rows = std::min(p1 * mr, Mg_) - r0;
+    const int64_t c0 = q0 * nr, c1 = std::min(q1 * nr, pg_.P);
+    for (int64_t oh = c0 / Ws; oh * Ws < c1; ++oh) {
+      const int64_t a = std::max(c0, oh * Ws), b = std::min(c1, oh * Ws + OW);
+      if (a >= b) continue;
+      const int64_t yo = r0 * P_ + oh * OW + (a - oh * Ws);
+      epilogue_tile(ep, cw + r0 * ld + a, ld, y + yo, res ? res + yo : nullptr, P_, r0, rows, b - a);
+    }
+  }
+
   Epilogue epilogue(int64_t g) const {
     return {bias_ ? bias_ + g * Mg_ : nullptr, scale_ ? scale_ + g * Mg_ : nullptr, act_, false};
   }
@@ -348,6 +580,8 @@ class ConvOp : public Op {
   bool residual_;
   int64_t G_, Cg_, Mg_, Kg_, P_;
   bool depthwise_, pointwise_;
+  PhaseGeometry pg_;
+  bool shifted_;
   WeightCache cache_;
 };
 
@@ -356,7 +590,7 @@ class LinearOp : public Op {
   LinearOp(const OpDef& d, int64_t in, int64_t out, const Blob& w, const float* bias,
            const float* scale, Act act)
       : Op(d), in_(in), out_(out), wdt_(wdtype_of(w)), wbytes_(static_cast<int64_t>(w.bytes)),
-        bias_(bias), scale_(scale), act_(act), cache_(wdt_, w.data, 1, out, in, true) {
+        bias_(bias), scale_(scale), act_(act), cache_(wdt_, w.data, 1, out, in, WRole::gemm_b) {
     cache_.get(active_isa());
   }
   const char* type_name() const override { return "linear"; }

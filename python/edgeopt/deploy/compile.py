@@ -34,18 +34,27 @@ _PLUGGED_SCHEMES = {
 SCHEMES = _LOCAL_SCHEMES + tuple(_PLUGGED_SCHEMES)
 
 
-def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None) -> Engine:
+def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None, sparse="auto") -> Engine:
     """Compile `model` (an edgeopt.nn.Module) for the C++ runtime and return the loaded Engine.
 
     input_shape: (N, C, H, W) used to trace; the Engine then runs any batch size at that C, H, W.
-    calib: calibration data for int8-full (an edgeopt Dataset or an array of inputs)."""
+    calib: calibration data for int8-full (an edgeopt Dataset or an array of inputs).
+    sparse: fp32 only (deploy/sparse.py): "auto" runs 1x1 convs and linear layers with >= 70 %
+    zero weights as sparse ops, True every such layer, False none."""
     if not isinstance(scheme, str) or scheme not in SCHEMES:
         raise ValueError(f"scheme: expected one of {', '.join(repr(s) for s in SCHEMES)}, got {scheme!r}")
+    if not (isinstance(sparse, bool) or (isinstance(sparse, str) and sparse == "auto")):
+        raise ValueError(f"sparse: expected 'auto', True or False, got {sparse!r}")
+    if sparse is True and scheme != "fp32":
+        raise ValueError(f"sparse=True: scheme {scheme!r} has no sparse op (fp32 only); use sparse='auto' or False")
     try:
         graph = fuse(trace(model, input_shape))
     except NotImplementedError as e:
         raise ValueError(str(e)) from None
-    if scheme in _LOCAL_SCHEMES:
+    if scheme == "fp32" and sparse is not False:
+        from .sparse import lower_sparse
+        builder, output = lower_sparse(graph, sparse)
+    elif scheme in _LOCAL_SCHEMES:
         builder, output = lower(graph, scheme)
     else:
         mod_name, fn_name = _PLUGGED_SCHEMES[scheme]
