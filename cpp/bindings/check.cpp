@@ -20,10 +20,15 @@ static py::array as_array(const py::handle& obj, const char* name) {
   return py::reinterpret_borrow<py::array>(obj);
 }
 
-F32Array f32(const py::handle& obj, const char* name, int ndim) {
-  py::array a = as_array(obj, name);
-  if (!a.dtype().equal(py::dtype::of<float>()))
-    throw py::type_error(std::string(name) + ": expected dtype float32, got " +
+py::array checked_array(const py::handle& obj, const char* name, int ndim, const py::dtype& want,
+                        const char* dtype) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(name) + ": expected a numpy.ndarray of " + dtype + ", got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  py::array a = py::reinterpret_borrow<py::array>(obj);
+  // equal(), not is(): arrays restored by pickle carry an equal but distinct dtype object
+  if (!a.dtype().equal(want))
+    throw py::type_error(std::string(name) + ": expected dtype " + dtype + ", got " +
                          std::string(py::str(a.dtype())));
   if (ndim >= 0 && a.ndim() != ndim)
     throw py::value_error(std::string(name) + ": expected a " + std::to_string(ndim) +
@@ -31,7 +36,34 @@ F32Array f32(const py::handle& obj, const char* name, int ndim) {
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(std::string(name) +
                           ": expected a C-contiguous array (use numpy.ascontiguousarray)");
-  return py::reinterpret_borrow<F32Array>(a);
+  return a;
+}
+
+F32Array f32(const py::handle& obj, const char* name, int ndim) {
+  return typed<float>(obj, name, ndim, "float32");
+}
+
+int64_t expect_range(int64_t v, int64_t lo, int64_t hi, const std::string& name) {
+  if (v < lo || v > hi)
+    throw py::value_error(name + ": expected an integer in [" + std::to_string(lo) + ", " +
+                          std::to_string(hi) + "], got " + std::to_string(v));
+  return v;
+}
+
+std::vector<int32_t> per_channel(const py::handle& obj, int64_t n, int64_t lo, int64_t hi,
+                                 const char* name) {
+  if (py::isinstance<py::int_>(obj))
+    return std::vector<int32_t>(size_t(n), int32_t(expect_range(obj.cast<int64_t>(), lo, hi, name)));
+  auto a = typed<int32_t>(obj, name, 1, "int32 (or a Python int)");
+  expect_shape(a, name, {n});
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t v = a.data()[j];
+    if (v < lo || v > hi)
+      throw py::value_error(std::string(name) + "[" + std::to_string(j) + "]: expected values in [" +
+                            std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                            std::to_string(v) + " at index " + std::to_string(j));
+  }
+  return std::vector<int32_t>(a.data(), a.data() + n);
 }
 
 F32Array f32_out(const py::handle& obj, const char* name, int ndim) {

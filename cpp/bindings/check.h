@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <vector>
 
 namespace eo::bind {
 namespace py = pybind11;
@@ -21,6 +22,23 @@ F32Array f32(const py::handle& obj, const char* name, int ndim = -1);
 F32Array f32_out(const py::handle& obj, const char* name, int ndim = -1);
 // Any integer dtype array of labels, returned as int64 C-contiguous (a copy if needed).
 py::array_t<int64_t, py::array::c_style> labels(const py::handle& obj, const char* name);
+
+// Any-dtype version of f32: `obj` must be a C-contiguous numpy array of dtype T and rank `ndim`
+// (any if < 0); `dtype` describes what is expected in the error message (e.g. "int32").
+py::array checked_array(const py::handle& obj, const char* name, int ndim, const py::dtype& want,
+                        const char* dtype);
+template <typename T>
+py::array_t<T, py::array::c_style> typed(const py::handle& obj, const char* name, int ndim,
+                                         const char* dtype) {
+  return py::reinterpret_borrow<py::array_t<T, py::array::c_style>>(
+      checked_array(obj, name, ndim, py::dtype::of<T>(), dtype));
+}
+
+// An integer setting in [lo, hi]; returns it. Raises ValueError naming it.
+int64_t expect_range(int64_t v, int64_t lo, int64_t hi, const std::string& name);
+// A per-tensor Python int or a per-channel int32 array of n values, each in [lo, hi].
+std::vector<int32_t> per_channel(const py::handle& obj, int64_t n, int64_t lo, int64_t hi,
+                                 const char* name);
 
 // Shape check; -1 in `expected` matches any size. Raises ValueError.
 void expect_shape(const py::array& a, const char* name, std::initializer_list<int64_t> expected);

@@ -17,53 +17,7 @@
 namespace eo::bind {
 namespace {
 
-template <typename T>
-py::array_t<T, py::array::c_style> int_array(const py::handle& obj, const char* name, int ndim,
-                                             const char* dtype) {
-  if (!py::isinstance<py::array>(obj))
-    throw py::type_error(std::string(name) + ": expected a numpy.ndarray of " + dtype + ", got " +
-                         std::string(py::str(py::type::of(obj).attr("__name__"))));
-  py::array a = py::reinterpret_borrow<py::array>(obj);
-  if (!a.dtype().is(py::dtype::of<T>()))
-    throw py::type_error(std::string(name) + ": expected dtype " + dtype + ", got " +
-                         std::string(py::str(a.dtype())));
-  if (a.ndim() != ndim)
-    throw py::value_error(std::string(name) + ": expected a " + std::to_string(ndim) +
-                          "-d array, got shape " + shape_str(a));
-  if (!(a.flags() & py::array::c_style))
-    throw py::value_error(std::string(name) +
-                          ": expected a C-contiguous array (use numpy.ascontiguousarray)");
-  return py::reinterpret_borrow<py::array_t<T, py::array::c_style>>(a);
-}
-
-void expect_range(int64_t v, int64_t lo, int64_t hi, const char* name) {
-  if (v < lo || v > hi)
-    throw py::value_error(std::string(name) + ": expected an integer in [" + std::to_string(lo) +
-                          ", " + std::to_string(hi) + "], got " + std::to_string(v));
-}
-
 // A per-tensor Python int or a per-channel int32 array of N values, each in [lo, hi].
-std::vector<int32_t> per_channel(const py::handle& obj, int64_t N, int64_t lo, int64_t hi,
-                                 const char* name) {
-  std::vector<int32_t> out(N);
-  if (py::isinstance<py::int_>(obj)) {
-    const int64_t v = obj.cast<int64_t>();
-    expect_range(v, lo, hi, name);
-    std::fill(out.begin(), out.end(), int32_t(v));
-    return out;
-  }
-  auto arr = int_array<int32_t>(obj, name, 1, "int32 (or a Python int)");
-  expect_shape(arr, name, {N});
-  for (int64_t j = 0; j < N; ++j) {
-    const int64_t v = arr.data()[j];
-    if (v < lo || v > hi)
-      throw py::value_error(std::string(name) + ": expected values in [" + std::to_string(lo) + ", " +
-                            std::to_string(hi) + "], got " + std::to_string(v) + " at index " +
-                            std::to_string(j));
-  }
-  return out.assign(arr.data(), arr.data() + N), out;
-}
-
 struct OutType {
   bool is_signed;
   int lo, hi;
@@ -97,7 +51,7 @@ struct Args {
 Args check_args(const py::handle& a_obj, int64_t K, int64_t N, int64_t a_zp, const py::handle& bias,
                 const py::handle& multiplier, const py::handle& shift, int64_t out_zp,
                 const py::handle& qmin, const py::handle& qmax, const py::handle& out_dtype) {
-  Args r{int_array<uint8_t>(a_obj, "a", 2, "uint8")};
+  Args r{typed<uint8_t>(a_obj, "a", 2, "uint8")};
   expect_shape(r.a, "a", {-1, K});
   r.M = r.a.shape(0);
   r.K = K;
@@ -105,7 +59,7 @@ Args check_args(const py::handle& a_obj, int64_t K, int64_t N, int64_t a_zp, con
   expect_range(a_zp, 0, 255, "a_zero_point");
   r.a_zp = int32_t(a_zp);
   if (!bias.is_none()) {
-    auto b = int_array<int32_t>(bias, "bias", 1, "int32");
+    auto b = typed<int32_t>(bias, "bias", 1, "int32");
     expect_shape(b, "bias", {N});
     r.bias = b.data();
     r.bias_keep = b;
@@ -162,7 +116,7 @@ void register_qgemm(py::module_& m) {
       });
 
   m.def("qgemm_pack", [](py::object b_obj, bool transposed) {
-    auto b = int_array<int8_t>(b_obj, "b", 2, "int8");
+    auto b = typed<int8_t>(b_obj, "b", 2, "int8");
     const int64_t K = transposed ? b.shape(1) : b.shape(0), N = transposed ? b.shape(0) : b.shape(1);
     auto p = std::make_shared<Qs8PackedB>();
     {
@@ -199,7 +153,7 @@ void register_qgemm(py::module_& m) {
   m.def("qgemm_reference", [](py::object a, py::object b_obj, int64_t a_zp, py::object bias,
                               py::object multiplier, py::object shift, int64_t out_zp,
                               py::object qmin, py::object qmax, py::object out_dtype) {
-    auto b = int_array<int8_t>(b_obj, "b", 2, "int8");
+    auto b = typed<int8_t>(b_obj, "b", 2, "int8");
     const int64_t K = b.shape(0), N = b.shape(1);
     Args r = check_args(a, K, N, a_zp, bias, multiplier, shift, out_zp, qmin, qmax, out_dtype);
     Qs8PackedB sums;  // only for the range check

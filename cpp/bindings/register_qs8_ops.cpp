@@ -28,41 +28,6 @@
 namespace eo::bind {
 namespace {
 
-template <typename T>
-py::array_t<T, py::array::c_style> arr(const py::handle& obj, const char* name, int ndim,
-                                       const char* dtype) {
-  if (!py::isinstance<py::array>(obj))
-    throw py::type_error(std::string(name) + ": expected a numpy.ndarray of " + dtype + ", got " +
-                         std::string(py::str(py::type::of(obj).attr("__name__"))));
-  py::array a = py::reinterpret_borrow<py::array>(obj);
-  if (!a.dtype().is(py::dtype::of<T>()))
-    throw py::type_error(std::string(name) + ": expected dtype " + dtype + ", got " +
-                         std::string(py::str(a.dtype())));
-  if (ndim >= 0 && a.ndim() != ndim)
-    throw py::value_error(std::string(name) + ": expected a " + std::to_string(ndim) +
-                          "-d array, got shape " + shape_str(a));
-  if (!(a.flags() & py::array::c_style))
-    throw py::value_error(std::string(name) + ": expected a C-contiguous array");
-  return py::reinterpret_borrow<py::array_t<T, py::array::c_style>>(a);
-}
-
-int64_t in_range(int64_t v, int64_t lo, int64_t hi, const std::string& name) {
-  if (v < lo || v > hi)
-    throw py::value_error(name + ": expected an integer in [" + std::to_string(lo) + ", " +
-                          std::to_string(hi) + "], got " + std::to_string(v));
-  return v;
-}
-
-std::vector<int32_t> per_channel(const py::handle& obj, int64_t n, int64_t lo, int64_t hi,
-                                 const char* name) {
-  if (py::isinstance<py::int_>(obj))
-    return std::vector<int32_t>(size_t(n), int32_t(in_range(obj.cast<int64_t>(), lo, hi, name)));
-  auto a = arr<int32_t>(obj, name, 1, "int32 (or a Python int)");
-  expect_shape(a, name, {n});
-  for (int64_t j = 0; j < n; ++j) in_range(a.data()[j], lo, hi, std::string(name) + "[" + std::to_string(j) + "]");
-  return std::vector<int32_t>(a.data(), a.data() + n);
-}
-
 std::pair<int64_t, int64_t> pair2(const py::handle& obj, const char* name, int64_t lo) {
   std::pair<int64_t, int64_t> p;
   try {
@@ -71,15 +36,15 @@ std::pair<int64_t, int64_t> pair2(const py::handle& obj, const char* name, int64
     throw py::type_error(std::string(name) + ": expected a pair of ints (h, w), got " +
                          std::string(py::repr(obj)));
   }
-  in_range(p.first, lo, 1 << 20, name);
-  in_range(p.second, lo, 1 << 20, name);
+  expect_range(p.first, lo, 1 << 20, name);
+  expect_range(p.second, lo, 1 << 20, name);
   return p;
 }
 
 int64_t get_key(const py::dict& d, const char* dname, const char* key, int64_t lo, int64_t hi) {
   if (!d.contains(key))
     throw py::value_error(std::string(dname) + ": missing key '" + key + "'");
-  return in_range(d[key].cast<int64_t>(), lo, hi, std::string(dname) + "['" + key + "']");
+  return expect_range(d[key].cast<int64_t>(), lo, hi, std::string(dname) + "['" + key + "']");
 }
 
 qs8_add_params add_params(const py::handle& obj, const char* name) {
@@ -153,8 +118,8 @@ void register_qs8_ops(py::module_& m) {
                          int64_t qmax, py::object stride, py::object padding, int64_t groups,
                          py::object res_o, py::object add_o, py::object lut_o, py::object path_o,
                          py::object isa_o, bool reference) {
-    auto x = arr<uint8_t>(x_o, "x", 4, "uint8");
-    auto w = arr<int8_t>(w_o, "w", 4, "int8");
+    auto x = typed<uint8_t>(x_o, "x", 4, "uint8");
+    auto w = typed<int8_t>(w_o, "w", 4, "int8");
     Qs8ConvShape s;
     s.cin = x.shape(3);
     s.cout = w.shape(0);
@@ -162,7 +127,7 @@ void register_qs8_ops(py::module_& m) {
     s.kw = w.shape(2);
     std::tie(s.sh, s.sw) = pair2(stride, "stride", 1);
     std::tie(s.ph, s.pw) = pair2(padding, "padding", 0);
-    s.groups = in_range(groups, 1, 1 << 20, "groups");
+    s.groups = expect_range(groups, 1, 1 << 20, "groups");
     if (s.cin % s.groups || s.cout % s.groups || w.shape(3) != s.cin / s.groups)
       throw py::value_error("w: expected shape (cout, kh, kw, cin/groups) with cin = " +
                             std::to_string(s.cin) + " and groups = " + std::to_string(groups) +
@@ -176,21 +141,21 @@ void register_qs8_ops(py::module_& m) {
     if (!bias_o.is_none()) bias = per_channel(bias_o, s.cout, INT32_MIN, INT32_MAX, "bias");
     auto mult = per_channel(mult_o, s.cout, 0, INT32_MAX, "multiplier");
     auto shift = per_channel(shift_o, s.cout, 0, 31, "shift");
-    in_range(in_zp, 0, 255, "in_zero_point");
-    in_range(out_zp, 0, 255, "out_zero_point");
-    in_range(qmin, 0, 255, "qmin");
-    in_range(qmax, qmin, 255, "qmax");
+    expect_range(in_zp, 0, 255, "in_zero_point");
+    expect_range(out_zp, 0, 255, "out_zero_point");
+    expect_range(qmin, 0, 255, "qmin");
+    expect_range(qmax, qmin, 255, "qmax");
     Qs8ConvEpilogue epi;
     py::array_t<uint8_t, py::array::c_style> res;
     if (!res_o.is_none()) {
-      res = arr<uint8_t>(res_o, "residual", 4, "uint8");
+      res = typed<uint8_t>(res_o, "residual", 4, "uint8");
       expect_shape(res, "residual", {N, OH, OW, s.cout});
       if (add_o.is_none()) throw py::value_error("add: required with a residual");
       epi.residual = true;
       epi.add = add_params(add_o, "add");
     }
     if (!lut_o.is_none()) {
-      auto t = arr<uint8_t>(lut_o, "lut", 1, "uint8");
+      auto t = typed<uint8_t>(lut_o, "lut", 1, "uint8");
       expect_shape(t, "lut", {256});
       epi.has_lut = true;
       std::copy(t.data(), t.data() + 256, epi.lut.begin());
@@ -232,7 +197,7 @@ void register_qs8_ops(py::module_& m) {
     auto x = f32(x_o, "x", 4);
     if (!(inv_scale > 0.f) || !std::isfinite(inv_scale))
       throw py::value_error("inv_scale: expected a finite positive float, got " + std::to_string(inv_scale));
-    in_range(zp, 0, 255, "zero_point");
+    expect_range(zp, 0, 255, "zero_point");
     const int64_t N = x.shape(0), C = x.shape(1), H = x.shape(2), W = x.shape(3);
     auto y = u8_out({N, H, W, C});
     uint8_t* yp = y.mutable_data();
@@ -243,8 +208,8 @@ void register_qs8_ops(py::module_& m) {
      "f32 NCHW -> u8 NHWC: clamp(rint(x * inv_scale) + zero_point, 0, 255).");
 
   m.def("qs8_dequantize", [](py::object q_o, float scale, int64_t zp) {
-    auto q = arr<uint8_t>(q_o, "q", 4, "uint8");
-    in_range(zp, 0, 255, "zero_point");
+    auto q = typed<uint8_t>(q_o, "q", 4, "uint8");
+    expect_range(zp, 0, 255, "zero_point");
     const int64_t N = q.shape(0), H = q.shape(1), W = q.shape(2), C = q.shape(3);
     py::array_t<float> y({N, C, H, W});
     float* yp = y.mutable_data();
@@ -255,8 +220,8 @@ void register_qs8_ops(py::module_& m) {
      "u8 NHWC -> f32 NCHW: (q - zero_point) * scale.");
 
   m.def("qs8_add", [](py::object a_o, py::object b_o, py::object add_o, py::object isa_o, bool reference) {
-    auto a = arr<uint8_t>(a_o, "a", -1, "uint8");
-    auto b = arr<uint8_t>(b_o, "b", -1, "uint8");
+    auto a = typed<uint8_t>(a_o, "a", -1, "uint8");
+    auto b = typed<uint8_t>(b_o, "b", -1, "uint8");
     if (a.size() != b.size() || a.ndim() != b.ndim())
       throw py::value_error("b: expected the shape of a " + shape_str(a) + ", got " + shape_str(b));
     const qs8_add_params p = add_params(add_o, "add");
@@ -274,8 +239,8 @@ void register_qs8_ops(py::module_& m) {
      py::arg("reference") = false, "TFLite-style int8 add of two u8 tensors (any scales).");
 
   m.def("qs8_lut", [](py::object x_o, py::object t_o) {
-    auto x = arr<uint8_t>(x_o, "x", -1, "uint8");
-    auto t = arr<uint8_t>(t_o, "table", 1, "uint8");
+    auto x = typed<uint8_t>(x_o, "x", -1, "uint8");
+    auto t = typed<uint8_t>(t_o, "table", 1, "uint8");
     expect_shape(t, "table", {256});
     py::array_t<uint8_t> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
     uint8_t* yp = y.mutable_data();
@@ -286,11 +251,11 @@ void register_qs8_ops(py::module_& m) {
 
   m.def("qs8_channel_scale", [](py::object x_o, py::object s_o, int64_t s_zp, py::object p_o,
                                 py::object isa_o, bool reference) {
-    auto x = arr<uint8_t>(x_o, "x", 4, "uint8");
-    auto s = arr<uint8_t>(s_o, "s", 2, "uint8");
+    auto x = typed<uint8_t>(x_o, "x", 4, "uint8");
+    auto s = typed<uint8_t>(s_o, "s", 2, "uint8");
     const int64_t N = x.shape(0), HW = x.shape(1) * x.shape(2), C = x.shape(3);
     expect_shape(s, "s", {N, C});
-    in_range(s_zp, 0, 255, "s_zero_point");
+    expect_range(s_zp, 0, 255, "s_zero_point");
     const qs8_channel_scale_params p = cs_params(p_o, "params");
     const Qs8OpUkernels& uk = op_kernels(isa_o);
     py::array_t<uint8_t> y(std::vector<py::ssize_t>(x.shape(), x.shape() + 4));
@@ -320,7 +285,7 @@ void register_qs8_ops(py::module_& m) {
 
   m.def("qs8_maxpool2d", [pool_shape](py::object x_o, py::object kernel, py::object stride,
                                       py::object padding, bool reference) {
-    auto x = arr<uint8_t>(x_o, "x", 4, "uint8");
+    auto x = typed<uint8_t>(x_o, "x", 4, "uint8");
     const int64_t N = x.shape(0), H = x.shape(1), W = x.shape(2), C = x.shape(3);
     const Qs8PoolShape s = pool_shape(kernel, stride, padding, H, W);
     auto y = u8_out({N, s.out_h(H), s.out_w(W), C});
@@ -335,15 +300,15 @@ void register_qs8_ops(py::module_& m) {
                                       py::object padding, bool cip, int64_t in_zp, py::object mult_o,
                                       py::object shift_o, int64_t out_zp, int64_t qmin,
                                       int64_t qmax, bool reference) {
-    auto x = arr<uint8_t>(x_o, "x", 4, "uint8");
+    auto x = typed<uint8_t>(x_o, "x", 4, "uint8");
     const int64_t N = x.shape(0), H = x.shape(1), W = x.shape(2), C = x.shape(3);
     const Qs8PoolShape s = pool_shape(kernel, stride, padding, H, W);
     auto mult = per_channel(mult_o, s.kh * s.kw, 0, INT32_MAX, "multiplier");
     auto shift = per_channel(shift_o, s.kh * s.kw, 0, 31, "shift");
-    in_range(in_zp, 0, 255, "in_zero_point");
-    in_range(out_zp, 0, 255, "out_zero_point");
-    in_range(qmin, 0, 255, "qmin");
-    in_range(qmax, qmin, 255, "qmax");
+    expect_range(in_zp, 0, 255, "in_zero_point");
+    expect_range(out_zp, 0, 255, "out_zero_point");
+    expect_range(qmin, 0, 255, "qmin");
+    expect_range(qmax, qmin, 255, "qmax");
     auto y = u8_out({N, s.out_h(H), s.out_w(W), C});
     uint8_t* yp = y.mutable_data();
     py::gil_scoped_release release;
@@ -359,14 +324,14 @@ void register_qs8_ops(py::module_& m) {
 
   m.def("qs8_global_avgpool2d", [](py::object x_o, int64_t in_zp, int64_t mult, int64_t shift,
                                    int64_t out_zp, int64_t qmin, int64_t qmax) {
-    auto x = arr<uint8_t>(x_o, "x", 4, "uint8");
+    auto x = typed<uint8_t>(x_o, "x", 4, "uint8");
     const int64_t N = x.shape(0), HW = x.shape(1) * x.shape(2), C = x.shape(3);
-    in_range(in_zp, 0, 255, "in_zero_point");
-    in_range(mult, 0, INT32_MAX, "multiplier");
-    in_range(shift, 0, 31, "shift");
-    in_range(out_zp, 0, 255, "out_zero_point");
-    in_range(qmin, 0, 255, "qmin");
-    in_range(qmax, qmin, 255, "qmax");
+    expect_range(in_zp, 0, 255, "in_zero_point");
+    expect_range(mult, 0, INT32_MAX, "multiplier");
+    expect_range(shift, 0, 31, "shift");
+    expect_range(out_zp, 0, 255, "out_zero_point");
+    expect_range(qmin, 0, 255, "qmin");
+    expect_range(qmax, qmin, 255, "qmax");
     auto y = u8_out({N, 1, 1, C});
     uint8_t* yp = y.mutable_data();
     py::gil_scoped_release release;

@@ -27,25 +27,6 @@ namespace eo::bind {
 namespace {
 
 template <typename T>
-py::array_t<T, py::array::c_style> typed_array(const py::handle& obj, const char* name, int ndim,
-                                               const char* dtype) {
-  if (!py::isinstance<py::array>(obj))
-    throw py::type_error(std::string(name) + ": expected a numpy.ndarray of " + dtype + ", got " +
-                         std::string(py::str(py::type::of(obj).attr("__name__"))));
-  py::array a = py::reinterpret_borrow<py::array>(obj);
-  if (!a.dtype().is(py::dtype::of<T>()))
-    throw py::type_error(std::string(name) + ": expected dtype " + dtype + ", got " +
-                         std::string(py::str(a.dtype())));
-  if (ndim >= 0 && a.ndim() != ndim)
-    throw py::value_error(std::string(name) + ": expected a " + std::to_string(ndim) +
-                          "-d array, got shape " + shape_str(a));
-  if (!(a.flags() & py::array::c_style))
-    throw py::value_error(std::string(name) +
-                          ": expected a C-contiguous array (use numpy.ascontiguousarray)");
-  return py::reinterpret_borrow<py::array_t<T, py::array::c_style>>(a);
-}
-
-template <typename T>
 py::array_t<T> to_numpy(const std::vector<T>& v) {
   py::array_t<T> a(static_cast<py::ssize_t>(v.size()));
   std::copy(v.begin(), v.end(), a.mutable_data());
@@ -163,7 +144,7 @@ std::vector<int32_t> per_channel(const py::handle& obj, int64_t n, int64_t lo, i
     std::fill(out.begin(), out.end(), int32_t(v));
     return out;
   }
-  auto a = typed_array<int32_t>(obj, name, 1, "int32 (or a Python int)");
+  auto a = typed<int32_t>(obj, name, 1, "int32 (or a Python int)");
   expect_shape(a, name, {n});
   for (int64_t j = 0; j < n; ++j) {
     if (a.data()[j] < lo || a.data()[j] > hi)
@@ -190,7 +171,7 @@ struct QArgs {
 QArgs qargs(const py::handle& x_obj, int64_t cin, int64_t cout, int64_t a_zp, const py::handle& bias,
             const py::handle& multiplier, const py::handle& shift, int64_t out_zp,
             const py::handle& qmin, const py::handle& qmax, const py::handle& out_dtype) {
-  QArgs r{typed_array<uint8_t>(x_obj, "x", -1, "uint8")};
+  QArgs r{typed<uint8_t>(x_obj, "x", -1, "uint8")};
   if (r.x.ndim() < 3 || r.x.ndim() > 4)
     throw py::value_error("x: expected (N, Cin, H, W) or (N, Cin, L), got shape " + shape_str(r.x));
   if (r.x.shape(1) != cin)
@@ -203,7 +184,7 @@ QArgs qargs(const py::handle& x_obj, int64_t cin, int64_t cout, int64_t a_zp, co
   expect_range(a_zp, 0, 255, "a_zero_point");
   r.a_zp = int32_t(a_zp);
   if (!bias.is_none()) {
-    auto b = typed_array<int32_t>(bias, "bias", 1, "int32");
+    auto b = typed<int32_t>(bias, "bias", 1, "int32");
     expect_shape(b, "bias", {cout});
     r.bias = b.data();
     r.bias_keep = b;
@@ -233,7 +214,7 @@ QArgs qargs(const py::handle& x_obj, int64_t cin, int64_t cout, int64_t a_zp, co
 }
 
 py::array_t<int8_t, py::array::c_style> int8_weight_2d(const py::handle& obj, int64_t* cout, int64_t* cin) {
-  auto w = typed_array<int8_t>(obj, "w", -1, "int8");
+  auto w = typed<int8_t>(obj, "w", -1, "int8");
   if (!(w.ndim() == 2 || (w.ndim() == 4 && w.shape(2) == 1 && w.shape(3) == 1)))
     throw py::value_error("w: expected shape (Cout, Cin) or (Cout, Cin, 1, 1), got " + shape_str(w));
   *cout = w.shape(0);
@@ -317,8 +298,8 @@ void register_sparse(py::module_& m) {
     const auto [cout, cin] = shape;
     expect_nonnegative(cout, "shape[0]");
     expect_nonnegative(cin, "shape[1]");
-    auto rp = typed_array<int32_t>(rp_obj, "row_ptr", 1, "int32");
-    auto col = typed_array<int32_t>(col_obj, "col", 1, "int32");
+    auto rp = typed<int32_t>(rp_obj, "row_ptr", 1, "int32");
+    auto col = typed<int32_t>(col_obj, "col", 1, "int32");
     F32Array val = f32(val_obj, "values", 1);
     expect_shape(rp, "row_ptr", {cout + 1});
     const int32_t* r = rp.data();
@@ -347,7 +328,7 @@ void register_sparse(py::module_& m) {
     expect_nonnegative(cout, "shape[0]");
     expect_nonnegative(cin, "shape[1]");
     check_index_limit(cout * cin, "shape");
-    auto mask = typed_array<uint8_t>(mask_obj, "mask", 2, "uint8");
+    auto mask = typed<uint8_t>(mask_obj, "mask", 2, "uint8");
     const int64_t row_bytes = (cin + 7) / 8;
     expect_shape(mask, "mask", {cout, row_bytes});
     int64_t bits = 0;
@@ -646,7 +627,7 @@ void register_sparse(py::module_& m) {
   m.def("lowbit_pack", [](py::object q_obj, int bits) {
     if (!lowbit_bits_supported(bits))
       throw py::value_error("bits: expected 1, 2 or 4, got " + std::to_string(bits));
-    auto q = typed_array<int8_t>(q_obj, "q", 2, "int8");
+    auto q = typed<int8_t>(q_obj, "q", 2, "int8");
     const int64_t rows = q.shape(0), k = q.shape(1);
     const int lo = bits == 1 ? -1 : -(1 << (bits - 1)), hi = bits == 1 ? 1 : (1 << (bits - 1)) - 1;
     for (int64_t e = 0; e < rows * k; ++e) {
@@ -666,7 +647,7 @@ void register_sparse(py::module_& m) {
     if (!lowbit_bits_supported(bits))
       throw py::value_error("bits: expected 1, 2 or 4, got " + std::to_string(bits));
     expect_nonnegative(k, "k");
-    auto pk = typed_array<uint8_t>(packed_obj, "packed", 2, "uint8");
+    auto pk = typed<uint8_t>(packed_obj, "packed", 2, "uint8");
     expect_shape(pk, "packed", {-1, lowbit_row_bytes(k, bits)});
     const int64_t rows = pk.shape(0);
     if (scale_obj.is_none()) {
@@ -687,7 +668,7 @@ void register_sparse(py::module_& m) {
     if (!lowbit_bits_supported(bits))
       throw py::value_error("bits: expected 1, 2 or 4, got " + std::to_string(bits));
     expect_nonnegative(k, "k");
-    auto pk = typed_array<uint8_t>(packed_obj, "packed", 2, "uint8");
+    auto pk = typed<uint8_t>(packed_obj, "packed", 2, "uint8");
     expect_shape(pk, "packed", {-1, lowbit_row_bytes(k, bits)});
     const int64_t M = pk.shape(0);
     F32Array scale = f32(scale_obj, "scale", 1);

@@ -20,7 +20,6 @@
 // linear puts the images in the micro-kernel's A role and the weights in the B role (weights
 // packed in nr-column panels), so batch 1 is one row of C and no FMAs are spent on padding columns.
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -276,7 +275,7 @@ class ConvOp : public Op {
 
  private:
   static bool use_shifted(const Conv2dShape& s, int64_t Cg, bool pointwise, PhaseGeometry* g) {
-    if (pointwise || std::getenv("EO_DEV_NOSHIFT")) return false;
+    if (pointwise) return false;  // 1x1/s1: the packed GEMM path (the shifted one not measured there)
     return PhaseGeometry::of(s, Cg, g);
   }
 
