@@ -75,7 +75,7 @@ def test_checkpoint_resume_matches_uninterrupted_training(fmnist, tmp_path):
                          checkpoint=ckpt, resume=True)
     assert h_res.epoch == [1, 2]
     np.testing.assert_allclose(h_res.train_loss[1], h_full.train_loss[1], rtol=1e-5)
-    leftovers = [f for f in os.listdir(tmp_path) if f.startswith(".tmp-")]
+    leftovers = [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
     assert not leftovers
 
 

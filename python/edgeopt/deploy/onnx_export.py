@@ -40,11 +40,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import numpy as np
 
 from .. import nn
+from .._io import atomic_write_bytes
 from .fuse import fuse
 from .graph import Graph, trace
 
@@ -366,25 +366,6 @@ class _Builder:
         return model
 
 
-def _atomic_write(path: str, data: bytes) -> None:
-    """Write to a temp file in the same folder, then rename over `path`: a crash or an exception
-    never leaves a half-written file at `path` (an existing one stays as it was)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
                 opset: int = 17, dynamic_batch: bool = True) -> str:
     """Write `model` (an edgeopt.nn.Module) to `path` as ONNX; returns the path.
@@ -435,5 +416,5 @@ def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), c
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as e:  # an exporter bug, not a user error: say so
         raise RuntimeError(f"export_onnx: the generated model fails onnx.checker: {e}") from e
-    _atomic_write(path, proto.SerializeToString())
+    atomic_write_bytes(path, proto.SerializeToString())
     return path
