@@ -11,7 +11,7 @@ Runtimes:
   ORT int8 QOperator onnxruntime's own quantize_static, QOperator format
   ORT int8           the faster of the two above: the peer for edgeopt int8
   ORT int8 (eo QDQ)  edgeopt.deploy.export_onnx(scheme="int8") run by onnxruntime (for reference)
-  edgeopt fp32 / int8-full   edgeopt.deploy.compile(...) timed with edgeopt.deploy.latency(engine,
+  edgeopt fp32 / fp16 / int8-weight / int8-full   edgeopt.deploy.compile(...) timed with edgeopt.deploy.latency(engine,
                              batch=1); "n/a" when this build has no compile/latency yet
 onnxruntime sessions: CPUExecutionProvider, intra_op_num_threads = --threads, inter_op 1,
 ORT_ENABLE_ALL, sequential execution; edgeopt: eo.set_num_threads(--threads).
@@ -132,6 +132,9 @@ def recalibrate_batchnorm(model, x):
     model.eval()
 
 
+EO_SCHEMES = ("fp32", "fp16", "int8-weight", "int8-full")
+
+
 def build(name, threads, calib_raw, calib_x, tmp, log):
     """({label: timer}, {label: "n/a (why)"}, {label: relative error vs the model}) for one model."""
     model = eo.models.create(name, num_classes=10, in_channels=3)
@@ -150,12 +153,12 @@ def build(name, threads, calib_raw, calib_x, tmp, log):
     timers["ORT int8 (eo QDQ)"] = OrtTimer(eo_q, threads, x)
     compile_ = getattr(eo.deploy, "compile", None)
     if compile_ is None or getattr(eo.deploy, "latency", None) is None:
-        for s in ("fp32", "int8-full"):
+        for s in EO_SCHEMES:
             notes[f"edgeopt {s}"] = "n/a (no edgeopt.deploy.compile/latency in this build)"
     else:
-        for s in ("fp32", "int8-full"):
+        for s in EO_SCHEMES:
             try:
-                eng = compile_(model, s, input_shape=SHAPE, calib=calib_raw if s != "fp32" else None)
+                eng = compile_(model, s, input_shape=SHAPE, calib=calib_raw if s == "int8-full" else None)
                 timers[f"edgeopt {s}"] = EngineTimer(eng)
             except Exception as e:  # report, keep benchmarking the rest
                 notes[f"edgeopt {s}"] = f"n/a ({type(e).__name__}: {str(e)[:120]})"
@@ -226,7 +229,7 @@ def main(argv=None):
     print()
     print("ratios (edgeopt median / onnxruntime median; < 1 means edgeopt is faster)")
     print(f"{'model':<13} {'ORT int8 best':<20} {'eo fp32/ORT fp32':>17} {'eo int8/ORT int8':>17} "
-          f"{'ORT int8/ORT fp32':>18} {'eo int8/eo fp32':>16}")
+          f"{'ORT int8/ORT fp32':>18} {'eo int8/eo fp32':>16} {'eo fp16/eo fp32':>16}")
     for name, res, notes, err in rows:
         q = {f: res[f"ORT int8 {f}"][0] for f in ort_quantize.FORMATS if f"ORT int8 {f}" in res}
         best = min(q, key=q.get) if q else None
@@ -234,11 +237,12 @@ def main(argv=None):
         ort32 = res.get("ORT fp32", (None,))[0]
         e32 = res.get("edgeopt fp32", (None,))[0]
         e8 = res.get("edgeopt int8-full", (None,))[0]
+        e16 = res.get("edgeopt fp16", (None,))[0]
 
         def ratio(a, b):
             return f"{a / b:.2f}" if a is not None and b else "n/a"
         print(f"{name:<13} {str(best):<20} {ratio(e32, ort32):>17} {ratio(e8, ort8):>17} "
-              f"{ratio(ort8, ort32):>18} {ratio(e8, e32):>16}")
+              f"{ratio(ort8, ort32):>18} {ratio(e8, e32):>16} {ratio(e16, e32):>16}")
 
 
 if __name__ == "__main__":
