@@ -124,4 +124,10 @@ f32_epilogue_minmax_fn f32_epilogue_minmax_ukernel(Isa isa) {
   return isa == Isa::avx512 ? f32_epilogue_minmax__avx512 : f32_epilogue_minmax__scalar;
 }
 
+const F32DwconvUkernels& f32_dwconv_ukernels(Isa isa) {
+  static const F32DwconvUkernels scalar{f32_dwconv_ukernel__scalar, f32_dwconv_split2__scalar};
+  static const F32DwconvUkernels avx512{f32_dwconv_ukernel__avx512, f32_dwconv_split2__avx512};
+  return isa == Isa::avx512 ? avx512 : scalar;
+}
+
 }  // namespace eo

@@ -7,6 +7,7 @@
 #include "b1-gemm/ukernels.h"
 #include "f16-gemm/ukernels.h"
 #include "f32-conv2d/ukernels.h"
+#include "f32-dwconv/ukernels.h"
 #include "f32-gemm/ukernels.h"
 #include "f32-spmm/ukernels.h"
 #include "isa/isa.h"
@@ -101,5 +102,13 @@ const B1GemmUkernel& b1_gemm_ukernel(Isa isa);
 
 // The runtime's clamp epilogue (runtime/epilogue_ukernels.h): AVX-512 or scalar.
 f32_epilogue_minmax_fn f32_epilogue_minmax_ukernel(Isa isa);
+
+// f32 depthwise conv for inference (f32-dwconv/ukernels.h): the plane kernel and its stride-2
+// column splitter, AVX-512 or scalar (AVX2 CPUs run the scalar ones).
+struct F32DwconvUkernels {
+  f32_dwconv_ukernel_fn conv;
+  f32_dwconv_split2_fn split2;
+};
+const F32DwconvUkernels& f32_dwconv_ukernels(Isa isa);
 
 }  // namespace eo

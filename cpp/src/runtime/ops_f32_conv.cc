@@ -13,8 +13,8 @@
 // (8x48 on AVX-512) over zero-bordered phase planes of the image, whole depth per tile, epilogue
 // on each finished block. At batch 1 on resnet20 that took the 3x3 layers from ~45 to ~70 GMAC/s
 // per core (the 12-row GEMM tile also wasted a third of its FMAs on 16-channel layers).
-// Depthwise convs (Cin/G == 1) run direct loops over output rows, one (image, channel) plane per
-// task, with the epilogue on the plane it just computed.
+// Depthwise convs (Cin/G == 1) run the f32-dwconv kernels: whole (image, channel) planes, 16
+// outputs per vector with masked taps instead of a padded copy, epilogue in the same pass.
 //
 // Threads (batch-1 latency matters): with at least as many images as threads, images run in
 // parallel and each is computed serially from per-thread scratch; with fewer, each image is split:
@@ -33,6 +33,7 @@
 #include "f16-gemm/packed_weights.h"
 #include "f32-conv2d/conv2d.h"
 #include "f32-conv2d/im2col.h"
+#include "f32-dwconv/dwconv.h"
 #include "f32-gemm/gemm.h"
 #include "isa/dispatch.h"
 #include "isa/isa.h"
@@ -247,7 +248,8 @@ class ConvOp : public Op {
         pointwise_(s.KH == 1 && s.KW == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0),
         shifted_(!depthwise_ && use_shifted(s, Cg_, pointwise_, &pg_)),
         cache_(wdt_, w.data, G_, Mg_, Kg_, shifted_ ? WRole::conv_a : WRole::gemm_a) {
-    if (!depthwise_) cache_.get(active_isa());  // pack now, not in the first run
+    if (depthwise_) init_depthwise(w);
+    else cache_.get(active_isa());  // pack now, not in the first run
   }
 
   const char* type_name() const override { return "conv2d"; }
@@ -501,77 +503,46 @@ class ConvOp : public Op {
     }
   }
 
-  // Direct depthwise: one (image, channel) plane per task. The plane is copied into a zero-
-  // bordered buffer first, so the tap loops need no bounds checks; 3x3 and 5x5 at stride 1 / 2
-  // have compile-time loops (the ow loop then vectorizes, and 4x4..8x8 planes of the last stages
-  // do not drown in loop overhead).
+  // Depthwise (f32-dwconv): the plan and f32 weights (s8 scales folded in) are built once, the
+  // micro-kernel applies bias and clamp / hardswish in the same pass; a residual then goes through
+  // the ordinary epilogue (act((acc + bias) + residual)). Chunks of (image, channel) planes over
+  // the threads, fewer when the layer is too small to pay for a parallel loop.
+  void init_depthwise(const Blob& w) {
+    const int64_t KK = s_.KH * s_.KW, n = s_.Cout * KK;
+    dw_ = DwconvPlan::make(s_);
+    dw_w_.resize(static_cast<size_t>(n));
+    const WeightConvertUkernels& cv = weight_convert_ukernels(Isa::scalar);
+    if (wdt_ == WDtype::f32) std::memcpy(dw_w_.data(), w.data, static_cast<size_t>(n) * 4);
+    else if (wdt_ == WDtype::f16) cv.f16_to_f32(w.as<uint16_t>(), dw_w_.data(), static_cast<size_t>(n));
+    else cv.s8_to_f32(w.as<int8_t>(), dw_w_.data(), static_cast<size_t>(n));
+    if (scale_)
+      for (int64_t i = 0; i < n; ++i) dw_w_[i] *= scale_[i / KK];
+  }
+
   void run_depthwise(const RunContext& ctx) const {
-    const int64_t OH = s_.OH(), OW = s_.OW(), H = s_.H, W = s_.W, KK = s_.KH * s_.KW;
-    const int64_t Hp = H + 2 * s_.ph, Wp = W + 2 * s_.pw;
-    const int64_t mult = s_.Cout / s_.Cin;
+    float lo = 0.f, hi = 0.f;
+    const bool clamp = act_is_clamp(residual_ ? Act::none : act_, &lo, &hi);
+    const f32_dwconv_params p = dw_.params(clamp ? F32_DWCONV_CLAMP : F32_DWCONV_HARDSWISH, lo, hi);
+    const F32DwconvUkernels& uk = f32_dwconv_ukernels(active_isa());
+    const int64_t Cout = s_.Cout, mult = Cout / s_.Cin, n = ctx.batch * Cout;
     const float* x = in(ctx, 0);
     float* y = out(ctx);
     const float* res = residual_ ? in(ctx, 1) : nullptr;
-    const Isa isa = active_isa();
-    const auto plane = pick_plane_kernel();
-    parallel_for(ctx.batch * s_.Cout, std::max<int64_t>(1, 2048 / std::max<int64_t>(1, P_ * KK / 9)),
-                 [&](int64_t t0, int64_t t1) {
-      float* xp = scratch_f32(static_cast<size_t>(Hp * Wp + KK), kSlotPad);
-      float* wv = xp + Hp * Wp;
-      std::fill(xp, xp + Hp * Wp, 0.f);
-      const WeightConvertUkernels& cv = weight_convert_ukernels(isa);
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t n = t / s_.Cout, o = t % s_.Cout;
-        if (wdt_ == WDtype::f32) std::memcpy(wv, reinterpret_cast<const float*>(w_) + o * KK, KK * 4);
-        else if (wdt_ == WDtype::f16) cv.f16_to_f32(reinterpret_cast<const uint16_t*>(w_) + o * KK, wv, KK);
-        else cv.s8_to_f32(reinterpret_cast<const int8_t*>(w_) + o * KK, wv, KK);
-        const float* xc = x + (n * s_.Cin + o / mult) * H * W;
-        for (int64_t h = 0; h < H; ++h) std::memcpy(xp + (h + s_.ph) * Wp + s_.pw, xc + h * W, W * 4);
-        float* yo = y + t * P_;
-        plane(s_, xp, Wp, wv, yo, OH, OW);
-        const Epilogue ep{bias_ ? bias_ + o : nullptr, scale_ ? scale_ + o : nullptr, act_, false};
-        apply_epilogue(ep, yo, res ? res + t * P_ : nullptr, P_, 0, 1, 0, P_);
+    const int64_t work = n * P_ * s_.KH * s_.KW;
+    const int chunks = static_cast<int>(std::min<int64_t>(get_num_threads(), std::max<int64_t>(1, work / 32768)));
+    parallel_chunks(n, chunks, [&](int, int64_t t0, int64_t t1) {
+      float* scratch = dw_.direct ? nullptr : scratch_f32(static_cast<size_t>(dw_.scratch_floats()), kSlotPad);
+      for (int64_t t = t0; t < t1;) {  // per image: [o0, o1) of image b
+        const int64_t b = t / Cout, o0 = t % Cout, o1 = std::min(Cout, o0 + (t1 - t));
+        f32_dwconv_forward(dw_, uk, p, mult, x + b * s_.Cin * s_.H * s_.W, dw_w_.data(), bias_,
+                           y + b * Cout * P_, o0, o1, scratch);
+        if (res) {
+          const Epilogue ep{nullptr, nullptr, act_, false};
+          apply_epilogue(ep, y + b * Cout * P_, res + b * Cout * P_, P_, o0, o1, 0, P_);
+        }
+        t += o1 - o0;
       }
     });
-  }
-
-  using PlaneFn = void (*)(const Conv2dShape&, const float*, int64_t, const float*, float*, int64_t, int64_t);
-  template <int K, int S>
-  static void plane_fixed(const Conv2dShape&, const float* xp, int64_t Wp, const float* w, float* y,
-                          int64_t OH, int64_t OW) {
-    for (int64_t oh = 0; oh < OH; ++oh) {
-      float* yr = y + oh * OW;
-      const float* xr = xp + oh * S * Wp;
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        float acc = 0.f;
-        for (int kh = 0; kh < K; ++kh)
-          for (int kw = 0; kw < K; ++kw) acc += w[kh * K + kw] * xr[kh * Wp + ow * S + kw];
-        yr[ow] = acc;
-      }
-    }
-  }
-  static void plane_any(const Conv2dShape& s, const float* xp, int64_t Wp, const float* w, float* y,
-                        int64_t OH, int64_t OW) {
-    for (int64_t oh = 0; oh < OH; ++oh) {
-      float* yr = y + oh * OW;
-      for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = 0.f;
-      for (int64_t kh = 0; kh < s.KH; ++kh)
-        for (int64_t kw = 0; kw < s.KW; ++kw) {
-          const float wk = w[kh * s.KW + kw];
-          const float* xr = xp + (oh * s.sh + kh) * Wp + kw;
-          for (int64_t ow = 0; ow < OW; ++ow) yr[ow] += wk * xr[ow * s.sw];
-        }
-    }
-  }
-  PlaneFn pick_plane_kernel() const {
-    if (s_.KH == s_.KW && s_.sh == s_.sw) {
-      const int64_t k = s_.KH, st = s_.sh;
-      if (k == 3 && st == 1) return plane_fixed<3, 1>;
-      if (k == 3 && st == 2) return plane_fixed<3, 2>;
-      if (k == 5 && st == 1) return plane_fixed<5, 1>;
-      if (k == 5 && st == 2) return plane_fixed<5, 2>;
-    }
-    return plane_any;
   }
 
   Conv2dShape s_;
@@ -587,6 +558,8 @@ class ConvOp : public Op {
   PhaseGeometry pg_;
   bool shifted_;
   WeightCache cache_;
+  DwconvPlan dw_;
+  std::vector<float> dw_w_;
 };
 
 class LinearOp : public Op {
