@@ -1,5 +1,6 @@
 // Scalar depthwise micro-kernel (ukernels.h): the same 16-lane blocks and masks as the SIMD
-// kernel, one lane at a time; taps accumulate in t order, then bias, then the activation.
+// kernel; taps accumulate in t order, then bias, then the activation. Full-mask taps (most of a
+// large plane) take a branch-free loop the compiler vectorizes with the baseline ISA.
 #include "f32-dwconv/ukernels.h"
 
 namespace eo {
@@ -18,8 +19,12 @@ void f32_dwconv_ukernel__scalar(size_t channels, const float* src, size_t src_st
       const uint16_t* m = p->mask + v * nt;
       for (size_t t = 0; t < nt; ++t) {
         const float* st = s + p->off[t] + 16 * v;
-        for (int i = 0; i < 16; ++i)
-          if (m[t] >> i & 1) acc[i] += wc[t] * st[i];
+        if (m[t] == 0xFFFF) {  // interior: a plain loop the compiler vectorizes
+          for (int i = 0; i < 16; ++i) acc[i] += wc[t] * st[i];
+        } else {
+          for (int i = 0; i < 16; ++i)
+            if (m[t] >> i & 1) acc[i] += wc[t] * st[i];
+        }
       }
       const size_t n = P - 16 * v < 16 ? P - 16 * v : 16;
       for (size_t i = 0; i < n; ++i) {

@@ -8,7 +8,7 @@
 // 5x5 p2), otherwise source planes of pitch OW (stride phases or per-column-tap copies). Lanes
 // whose tap falls into the padding have their mask bit clear, so the kernel needs no padded copy
 // and no border cases: a 16-lane vector may span several output rows (4x4 and 8x8 planes waste
-// no lanes), and the AVX-512 kernel's masked loads never touch memory of a cleared lane (a clear
+// no lanes), and the SIMD kernels' masked loads never touch memory of a cleared lane (a clear
 // lane's address may lie outside the source). Mask bits of lanes p >= npix are clear.
 //
 // The split2 helper builds stride-2 column phases for the driver: for each of `rows` rows of x
@@ -47,6 +47,9 @@ typedef void (*f32_dwconv_split2_fn)(size_t rows, size_t w, const float* x, size
 void f32_dwconv_ukernel__scalar(size_t channels, const float* src, size_t src_stride,
                                 const float* w, const float* bias, float* y, size_t y_stride,
                                 const struct f32_dwconv_params* p);
+void f32_dwconv_ukernel__avx2(size_t channels, const float* src, size_t src_stride,
+                              const float* w, const float* bias, float* y, size_t y_stride,
+                              const struct f32_dwconv_params* p);
 void f32_dwconv_ukernel__avx512(size_t channels, const float* src, size_t src_stride,
                                 const float* w, const float* bias, float* y, size_t y_stride,
                                 const struct f32_dwconv_params* p);

@@ -104,7 +104,7 @@ const B1GemmUkernel& b1_gemm_ukernel(Isa isa);
 f32_epilogue_minmax_fn f32_epilogue_minmax_ukernel(Isa isa);
 
 // f32 depthwise conv for inference (f32-dwconv/ukernels.h): the plane kernel and its stride-2
-// column splitter, AVX-512 or scalar (AVX2 CPUs run the scalar ones).
+// column splitter: scalar, AVX2 (plane kernel only; its split is the scalar one), AVX-512.
 struct F32DwconvUkernels {
   f32_dwconv_ukernel_fn conv;
   f32_dwconv_split2_fn split2;

@@ -1,0 +1,79 @@
+// AVX2 depthwise micro-kernel (ukernels.h): each 16-lane block as two ymm halves; the 16-bit lane
+// masks become vector masks for vmaskmovps (which, like AVX-512 masking, never touches memory of
+// a cleared lane). Otherwise the AVX-512 kernel's structure: weights in registers for 3x3 / 5x5.
+#include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "f32-dwconv/ukernels.h"
+
+namespace eo {
+namespace {
+
+inline __m256i vmask(unsigned m) {  // lane i all-ones iff bit i of m (8 lanes)
+  const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)m), bits), bits);
+}
+
+inline __m256 act8(__m256 v, int act, __m256 lo, __m256 hi) {
+  if (act == F32_DWCONV_HARDSWISH) {
+    const __m256 t = _mm256_max_ps(_mm256_setzero_ps(), _mm256_add_ps(v, _mm256_set1_ps(3.f)));
+    return _mm256_mul_ps(_mm256_mul_ps(v, _mm256_min_ps(_mm256_set1_ps(6.f), t)),
+                         _mm256_set1_ps(1.f / 6.f));
+  }
+  return _mm256_min_ps(hi, _mm256_max_ps(lo, v));  // operand order: NaN passes through
+}
+
+template <int T>
+void channels_t(size_t channels, const float* src, size_t src_stride, const float* w,
+                const float* bias, float* y, size_t y_stride, const struct f32_dwconv_params* p) {
+  const size_t nt = T ? (size_t)T : p->ntaps, P = p->npix, nv = (P + 15) / 16;
+  const __m256 lo = _mm256_set1_ps(p->lo), hi = _mm256_set1_ps(p->hi);
+  const ptrdiff_t* off = p->off;
+  const int act = p->act;
+  for (size_t c = 0; c < channels; ++c) {
+    const float* s = src + c * src_stride;
+    const float* wc = w + c * nt;
+    float* yc = y + c * y_stride;
+    const __m256 b = _mm256_set1_ps(bias ? bias[c] : 0.f);
+    __m256 wv[T ? T : 1];
+    if (T) {
+#pragma GCC unroll 32
+      for (int t = 0; t < T; ++t) wv[t] = _mm256_set1_ps(wc[t]);
+    }
+    for (size_t v = 0; v < nv; ++v) {
+      const uint16_t* m = p->mask + v * nt;
+      const float* sv = s + 16 * v;
+      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+#pragma GCC unroll 32
+      for (size_t t = 0; t < nt; ++t) {
+        const __m256 wt = T ? wv[t] : _mm256_set1_ps(wc[t]);
+        a0 = _mm256_fmadd_ps(_mm256_maskload_ps(sv + off[t], vmask(m[t] & 0xFF)), wt, a0);
+        a1 = _mm256_fmadd_ps(_mm256_maskload_ps(sv + off[t] + 8, vmask(m[t] >> 8)), wt, a1);
+      }
+      a0 = act8(_mm256_add_ps(a0, b), act, lo, hi);
+      a1 = act8(_mm256_add_ps(a1, b), act, lo, hi);
+      const size_t n = P - 16 * v;
+      if (n >= 16) {
+        _mm256_storeu_ps(yc + 16 * v, a0);
+        _mm256_storeu_ps(yc + 16 * v + 8, a1);
+      } else {
+        const unsigned tail = (1u << n) - 1;
+        _mm256_maskstore_ps(yc + 16 * v, vmask(tail & 0xFF), a0);
+        _mm256_maskstore_ps(yc + 16 * v + 8, vmask(tail >> 8), a1);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void f32_dwconv_ukernel__avx2(size_t channels, const float* src, size_t src_stride,
+                              const float* w, const float* bias, float* y, size_t y_stride,
+                              const struct f32_dwconv_params* p) {
+  if (p->ntaps == 9) channels_t<9>(channels, src, src_stride, w, bias, y, y_stride, p);
+  else if (p->ntaps == 25) channels_t<25>(channels, src, src_stride, w, bias, y, y_stride, p);
+  else channels_t<0>(channels, src, src_stride, w, bias, y, y_stride, p);
+}
+
+}  // namespace eo
