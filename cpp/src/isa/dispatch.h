@@ -9,6 +9,7 @@
 #include "f32-conv2d/ukernels.h"
 #include "f32-dwconv/ukernels.h"
 #include "f32-gemm/ukernels.h"
+#include "f32-pointwise/ukernels.h"
 #include "f32-spmm/ukernels.h"
 #include "isa/isa.h"
 #include "qs8-conv2d/ukernels.h"
@@ -110,5 +111,13 @@ struct F32DwconvUkernels {
   f32_dwconv_split2_fn split2;
 };
 const F32DwconvUkernels& f32_dwconv_ukernels(Isa isa);
+
+// f32 pointwise (1x1/s1) conv for inference (f32-pointwise/ukernels.h): AVX-512 only; nullptr on
+// other paths, where the runtime runs 1x1 convs through the packed GEMM.
+struct F32PointwiseUkernel {
+  f32_pointwise_ukernel_fn fn;
+  int mr, nr;
+};
+const F32PointwiseUkernel* f32_pointwise_ukernel(Isa isa);
 
 }  // namespace eo

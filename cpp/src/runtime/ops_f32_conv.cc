@@ -57,8 +57,9 @@ WDtype wdtype_of(const Blob& w) {
 
 // Weights in their stored dtype, packed lazily once per ISA (engines survive set_isa).
 // Roles: the GEMM's A operand (mr-row panels, depth blocks of packed_kc), its B operand (nr-column
-// panels), or the A operand of the implicit-GEMM conv kernels (their mr, one depth block).
-enum class WRole { gemm_a, gemm_b, conv_a };
+// panels), the A operand of the implicit-GEMM conv kernels (their mr, one depth block), or of the
+// pointwise kernels (their mr, one depth block; gemm_a on paths without a pointwise kernel).
+enum class WRole { gemm_a, gemm_b, conv_a, pointwise };
 
 class WeightCache {
  public:
@@ -68,13 +69,15 @@ class WeightCache {
     const int i = static_cast<int>(isa);
     std::call_once(once_[i], [&] {
       const F32GemmUkernel& uk = f32_gemm_ukernel_for(isa);
+      const F32PointwiseUkernel* pk = f32_pointwise_ukernel(isa);
+      const bool one_block = role_ == WRole::conv_a || (role_ == WRole::pointwise && pk);
       const int64_t tile = role_ == WRole::gemm_b ? uk.nr
-                           : role_ == WRole::gemm_a ? uk.mr
-                                                    : f32_conv2d_ukernels_for(isa).mr;
+                           : role_ == WRole::conv_a ? f32_conv2d_ukernels_for(isa).mr
+                           : role_ == WRole::pointwise && pk ? pk->mr
+                                                              : uk.mr;
       const size_t gbytes = static_cast<size_t>(rows_ * cols_) * wdtype_size(dt_);
       for (int64_t g = 0; g < groups_; ++g)
-        packed_[i].push_back(pack_weights(dt_, w_ + g * gbytes, rows_, cols_, tile,
-                                          role_ == WRole::conv_a ? cols_ : 0));
+        packed_[i].push_back(pack_weights(dt_, w_ + g * gbytes, rows_, cols_, tile, one_block ? cols_ : 0));
     });
     return packed_[i];
   }
@@ -247,7 +250,8 @@ class ConvOp : public Op {
         P_(s.OH() * s.OW()), depthwise_(Cg_ == 1 && s.groups > 1),
         pointwise_(s.KH == 1 && s.KW == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0),
         shifted_(!depthwise_ && use_shifted(s, Cg_, pointwise_, &pg_)),
-        cache_(wdt_, w.data, G_, Mg_, Kg_, shifted_ ? WRole::conv_a : WRole::gemm_a) {
+        cache_(wdt_, w.data, G_, Mg_, Kg_,
+               shifted_ ? WRole::conv_a : pointwise_ ? WRole::pointwise : WRole::gemm_a) {
     if (depthwise_) init_depthwise(w);
     else cache_.get(active_isa());  // pack now, not in the first run
   }
@@ -275,8 +279,10 @@ class ConvOp : public Op {
   }
 
   void run(const RunContext& ctx) const override {
+    const F32PointwiseUkernel* pk = pointwise_ ? f32_pointwise_ukernel(active_isa()) : nullptr;
     if (depthwise_) run_depthwise(ctx);
     else if (shifted_) run_shifted(ctx);
+    else if (pk) run_pointwise(ctx, *pk);
     else run_gemm(ctx);
   }
 
@@ -366,6 +372,80 @@ class ConvOp : public Op {
       if (a >= b) continue;
       const int64_t yo = r0 * P_ + oh * OW + (a - oh * Ws);
       epilogue_tile(ep, cw + r0 * ld + a, ld, y + yo, res ? res + yo : nullptr, P_, r0, rows, b - a);
+    }
+  }
+
+  // 1x1/s1 convs (f32-pointwise): per image and group Y_g = W_g X_g with X_g read in place and
+  // the epilogue in the micro-kernel's store. Tasks are (image, group, row panels, column tiles)
+  // blocks. Batch 1 is split by columns when the plane is at least as large as Cout (32x32 and
+  // 16x16 planes: each thread reads all of the small W, half of X), by rows otherwise (8x8 and
+  // 4x4 planes, wide layers: each thread streams half of the weights, which is what those layers
+  // wait on). Layers under kSerialMacs run on the calling thread: a parallel loop costs more than
+  // it saves there.
+  static constexpr int64_t kSerialMacs = 50000;
+  void run_pointwise(const RunContext& ctx, const F32PointwiseUkernel& pk) const {
+    const Isa isa = active_isa();
+    const std::vector<PackedWeights>& W = cache_.get(isa);
+    const int64_t N = ctx.batch, images = N * G_, mr = pk.mr;
+    const int64_t Mp = ceil_div(Mg_, mr);
+    // Column tiles of at most nr columns, in whole vectors of 16, balanced (64 -> 32 + 32).
+    const int64_t nv = ceil_div(P_, 16), Nt = ceil_div(nv, pk.nr / 16);
+    const int threads = get_num_threads();
+    int64_t nbr = 1, nbc = 1;
+    if (threads > 1 && images < threads && Mg_ * Kg_ * P_ * images >= kSerialMacs) {
+      const int64_t parts = ceil_div(threads, images);
+      if (P_ >= Mg_ && Nt >= parts) nbc = parts;
+      else nbr = std::min(Mp, parts);
+    }
+    const int64_t per_image = nbr * nbc, tasks = images * per_image;
+    auto task = [&](int64_t t) {
+      const int64_t ig = t / per_image, b = t % per_image, br = b / nbc, bc = b % nbc;
+      const int64_t n = ig / G_, g = ig % G_;
+      pointwise_block(pk, isa, W[g], xg(ctx, n, g), yg(ctx, n, g), rg(ctx, n, g), epilogue(g),
+                      Mp * br / nbr, Mp * (br + 1) / nbr, Nt * bc / nbc, Nt * (bc + 1) / nbc, nv, Nt);
+    };
+    if (tasks == 1 || threads == 1 || Mg_ * Kg_ * P_ * N < kSerialMacs) {
+      for (int64_t t = 0; t < tasks; ++t) task(t);
+      return;
+    }
+    parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) task(t);
+    });
+  }
+
+  // Row panels [p0, p1) x column tiles [q0, q1) (tile q: vectors [nv*q/Nt, nv*(q+1)/Nt)) of one
+  // image and group. Panels go in blocks whose f32 weights fit ~32 KB (L1): stored-dtype weights
+  // are widened a block at a time into per-thread scratch, and a block's panels are reused across
+  // every column tile while in L1 (K = 24: all panels at once; K = 960: one panel at a time).
+  void pointwise_block(const F32PointwiseUkernel& pk, Isa isa, const PackedWeights& Wg, const float* x,
+                       float* y, const float* res, const Epilogue& ep, int64_t p0, int64_t p1,
+                       int64_t q0, int64_t q1, int64_t nv, int64_t Nt) const {
+    if (p0 >= p1 || q0 >= q1) return;
+    const int64_t mr = pk.mr, step = std::max<int64_t>(1, 8192 / (mr * Kg_));
+    float lo, hi;
+    const bool clamp = act_is_clamp(ep.act, &lo, &hi);
+    if (!clamp) act_is_clamp(Act::none, &lo, &hi);
+    float* abuf = Wg.dtype == WDtype::f32
+                      ? nullptr
+                      : scratch_f32(weight_panels_scratch(Wg, p0, std::min(p1, p0 + step)), kSlotA);
+    const int64_t c0 = 16 * (nv * q0 / Nt), c1 = std::min(P_, 16 * (nv * q1 / Nt));
+    for (int64_t b0 = p0; b0 < p1; b0 += step) {
+      const int64_t b1 = std::min(p1, b0 + step);
+      const PanelView A = weight_panels(Wg, b0, b1, abuf, isa);
+      for (int64_t q = q0; q < q1; ++q) {
+        const int64_t j0 = 16 * (nv * q / Nt), j1 = std::min(P_, 16 * (nv * (q + 1) / Nt));
+        for (int64_t p = b0; p < b1; ++p) {
+          const int64_t r0 = p * mr, o = r0 * P_ + j0;
+          pk.fn(static_cast<size_t>(std::min(mr, Mg_ - r0)), static_cast<size_t>(j1 - j0),
+                static_cast<size_t>(Kg_), A.at(0, Kg_, p), x + j0, static_cast<size_t>(P_),
+                ep.scale ? ep.scale + r0 : nullptr, ep.bias ? ep.bias + r0 : nullptr,
+                res ? res + o : nullptr, y + o, static_cast<size_t>(P_), lo, hi);
+        }
+      }
+      if (!clamp) {  // the kernel stored (acc * scale + bias) (+ res): now the activation
+        const Epilogue act_only{nullptr, nullptr, ep.act, false};
+        apply_epilogue(act_only, y, nullptr, P_, b0 * mr, std::min(b1 * mr, Mg_), c0, c1);
+      }
     }
   }
 
