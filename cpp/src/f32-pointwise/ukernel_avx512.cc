@@ -3,6 +3,10 @@
 
 #include "f32-pointwise/ukernels.h"
 
+// GCC 12 reports the _mm512_undefined_ps() pass-through operand inside _mm512_min_ps /
+// _mm512_max_ps as "may be used uninitialized" once the tile loops are unrolled: a false positive.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace eo {
 namespace {
 
