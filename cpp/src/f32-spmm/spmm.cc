@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/parallel.h"
+#include "common/row_split.h"
 #include "isa/dispatch.h"
 
 namespace eo {
@@ -117,13 +118,7 @@ void f32_spmm(const F32SpmmPacked& w, int64_t batch, int64_t hw, const float* x,
       });
     } else {
       // Few pixels (deep layers): split output channels, with equal numbers of blocks per thread.
-      const int64_t total = w.nblocks();
-      std::vector<int64_t> cut(threads + 1, nbr);
-      cut[0] = 0;
-      for (int t = 1; t < threads; ++t)
-        cut[t] = std::upper_bound(w.row_ptr.begin(), w.row_ptr.end() - 1,
-                                  int32_t(total * t / threads)) - w.row_ptr.begin() - 1;
-      for (int t = 1; t <= threads; ++t) cut[t] = std::max(cut[t], cut[t - 1]);
+      const std::vector<int64_t> cut = balanced_row_cuts(w.row_ptr, nbr, threads);
       parallel_chunks(threads, threads, [&](int, int64_t t0, int64_t t1) {
         run(n, cut[t0], cut[t1], 0, hw);
       });
