@@ -86,6 +86,35 @@ def test_threads_one_and_many(models, x3):
     assert rel_err(y1, y2) < 1e-5
 
 
+# Geometries where one image is split over threads by output rows (with halo rows and row pitches
+# that wrap into the next row and the next channel's plane) or by output channels, strided ones,
+# and a layer too small to split. Batch 1 on 1..4 threads must equal the model: every split of a
+# single image computes the same values as the whole image.
+@pytest.mark.parametrize("cin,cout,hw,k,stride,pad", [
+    (16, 16, 32, 3, 1, 1), (32, 32, 16, 3, 1, 1), (64, 64, 8, 3, 1, 1), (16, 32, 32, 3, 2, 1),
+    (32, 64, 16, 3, 2, 1), (16, 32, 32, 1, 2, 0), (3, 16, 32, 3, 1, 1), (8, 24, 15, 5, 1, 2),
+    (16, 16, 7, 3, 1, 1), (4, 4, 5, 3, 1, 1)])
+@pytest.mark.parametrize("scheme", ["fp32", "fp16"])
+def test_single_image_split_over_threads(cin, cout, hw, k, stride, pad, scheme):
+    eo.manual_seed(1)
+    m = eo.nn.Sequential(eo.nn.Conv2d(cin, cout, k, stride=stride, padding=pad), eo.nn.ReLU())
+    m.eval()
+    x = np.random.default_rng(3).standard_normal((1, cin, hw, hw)).astype(np.float32)
+    e = deploy.compile(m, scheme, input_shape=(1, cin, hw, hw))
+    ref = m.forward(x) if scheme == "fp32" else simulate(m, x, scheme, input_shape=x.shape)
+    names = ["scalar", "avx2", "avx512"]
+    n, saved = eo.get_num_threads(), eo._core.active_isa()
+    try:
+        for isa in names[: names.index(eo._core.cpu_isa()) + 1]:
+            eo._core.set_isa(isa)
+            for threads in (1, 2, 3, 4):
+                eo.set_num_threads(threads)
+                assert rel_err(e.run(x), ref) < 1e-5, (isa, threads)
+    finally:
+        eo.set_num_threads(n)
+        eo._core.set_isa(saved)
+
+
 def test_save_load_roundtrip(models, x3, tmp_path):
     for scheme in ("fp32", "fp16", "int8-weight"):
         e = deploy.compile(models["mobilenet_v3_small"], scheme)

@@ -3,9 +3,11 @@
 #include <tbb/blocked_range.h>
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
+#include <tbb/partitioner.h>
 #include <tbb/task_arena.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -54,6 +56,30 @@ void parallel_chunks(int64_t n, int nchunks, const std::function<void(int, int64
     return;
   }
   tbb::parallel_for(0, nchunks, [&](int c) { run(c); });
+}
+
+void parallel_parts(int nparts, const std::function<void(int)>& f) {
+  if (nparts < 1 || nparts > 64) throw std::invalid_argument("parallel_parts: nparts must be in [1, 64]");
+  if (nparts == 1 || get_num_threads() == 1) {
+    for (int i = 0; i < nparts; ++i) f(i);
+    return;
+  }
+  // Each of the nparts loop bodies claims one part: its own thread's index if still free, else
+  // the first free one. nparts bodies claim nparts distinct parts, so every part runs once.
+  std::atomic<uint64_t> claimed{0};
+  auto claim = [&](int want) {
+    for (int i = -1; i < nparts; ++i) {
+      const int p = i < 0 ? want : i;
+      if (p < 0 || p >= nparts) continue;
+      const uint64_t bit = uint64_t(1) << p;
+      if (!(claimed.fetch_or(bit, std::memory_order_relaxed) & bit)) return p;
+    }
+    return -1;  // unreachable: there are as many bodies as parts
+  };
+  tbb::parallel_for(0, nparts, [&](int) {
+    const int p = claim(tbb::this_task_arena::current_thread_index());
+    if (p >= 0) f(p);
+  }, tbb::static_partitioner());
 }
 
 int reduction_chunks(int64_t n) {

@@ -139,6 +139,7 @@ struct PhaseGeometry {
   int64_t nr_ph = 1, nc_ph = 1;      // phase rows / columns stored
   int64_t rph[64] = {}, cph[64] = {};  // residue -> phase index (-1: not read)
   int64_t rtop = 0, ctop = 0, Hs = 0, Ws = 0, plane = 0;
+  int64_t dr_min = 0, dr_max = 0;    // output row oh reads plane rows oh + rtop + [dr_min, dr_max]
   int64_t OH = 0, OW = 0, P = 0;     // P = OH * Ws wide outputs
   int64_t size = 0;                  // floats of the copy, slack for the last panel's reads included
   std::vector<int32_t> off;          // per k = (c, kh, kw)
@@ -149,7 +150,9 @@ struct PhaseGeometry {
     g.OH = s.OH(); g.OW = s.OW();
     for (int64_t i = 0; i < 64; ++i) g.rph[i] = g.cph[i] = -1;
     g.nr_ph = g.nc_ph = 0;
-    int64_t dr_min = 0, dr_max = 0, dc_min = 0, dc_max = 0;
+    int64_t& dr_min = g.dr_min;
+    int64_t& dr_max = g.dr_max;
+    int64_t dc_min = 0, dc_max = 0;
     for (int64_t kh = 0; kh < s.KH; ++kh) {
       const int64_t dr = floor_div(kh - s.ph, s.sh), pr = kh - s.ph - dr * s.sh;
       if (g.rph[pr] < 0) g.rph[pr] = g.nr_ph++;
@@ -208,7 +211,10 @@ struct PhaseGeometry {
   }
 
   // xq (size floats) = the phase planes of x (C, H, W), zero padding and slack included.
-  void fill(const float* x, float* xq) const {
+  void fill(const float* x, float* xq) const { fill_rows(x, xq, 0, Hs); }
+
+  // Plane rows [R0, R1) of every channel and phase; the slack after the planes with the last rows.
+  void fill_rows(const float* x, float* xq, int64_t R0, int64_t R1) const {
     const int64_t nph = nr_ph * nc_ph;
     for (int64_t c = 0; c < C; ++c) {
       const float* xc = x + c * H * W;
@@ -222,7 +228,7 @@ struct PhaseGeometry {
           while (lo < Ws && (lo - ctop) * sw + pc < 0) ++lo;
           int64_t hi = lo;
           while (hi < Ws && (hi - ctop) * sw + pc < W) ++hi;
-          for (int64_t R = 0; R < Hs; ++R) {
+          for (int64_t R = R0; R < R1; ++R) {
             float* d = pl + R * Ws;
             const int64_t ih = (R - rtop) * sh + pr;
             if (ih < 0 || ih >= H || lo == hi) {
@@ -239,7 +245,7 @@ struct PhaseGeometry {
         }
       }
     }
-    std::memset(xq + C * nph * plane, 0, static_cast<size_t>(size - C * nph * plane) * 4);
+    if (R1 == Hs) std::memset(xq + C * nph * plane, 0, static_cast<size_t>(size - C * nph * plane) * 4);
   }
 };
 
@@ -273,9 +279,7 @@ class ConvOp : public Op {
 
   size_t workspace_bytes(int64_t) const override {
     if (depthwise_) return 0;
-    if (shifted_)  // phase planes, wide output and widened weights of one group (mr <= 8)
-      return static_cast<size_t>((round_up(pg_.size, 16) + round_up(Mg_, 8) * cw_ld() +
-                                  (wdt_ == WDtype::f32 ? 0 : round_up(Mg_, 8) * Kg_)) * 4);
+    if (shifted_) return static_cast<size_t>(shifted_parts() * shifted_part_floats() * 4);
     // Split-image mode: padded planes + the whole packed col of one group (widest nr: 32).
     const int64_t pad = pointwise_ ? 0 : round_up(Cg_ * (s_.H + 2 * s_.ph) * (s_.W + 2 * s_.pw), 16);
     return static_cast<size_t>((pad + Kg_ * round_up(P_, 32)) * 4);
@@ -308,7 +312,7 @@ class ConvOp : public Op {
     const std::vector<PackedWeights>& W = cache_.get(isa);
     const int64_t N = ctx.batch;
     const int threads = get_num_threads();
-    const int64_t Mp = ceil_div(Mg_, uk.mr), Np = ceil_div(pg_.P, uk.nr);
+    const int64_t Mp = ceil_div(Mg_, uk.mr);
     const int64_t abuf_floats = wdt_ == WDtype::f32 ? 0 : Mp * uk.mr * Kg_;
     const int64_t cw_floats = Mp * uk.mr * cw_ld();
     if (N >= threads && threads > 1) {
@@ -320,48 +324,77 @@ class ConvOp : public Op {
           for (int64_t g = 0; g < G_; ++g) {
             pg_.fill(xg(ctx, n, g), xq);
             const PanelView A = weight_panels(W[g], 0, Mp, abuf, isa);
-            shifted_block(uk, A, xq, cw, 0, Mp, 0, Np, yg(ctx, n, g), rg(ctx, n, g), epilogue(g));
+            shifted_block(uk, A, xq, cw, 0, Mp, 0, pg_.P, yg(ctx, n, g), rg(ctx, n, g), epilogue(g));
           }
       });
       return;
     }
-    float* xq = reinterpret_cast<float*>(ctx.workspace);
-    float* cw = xq + round_up(pg_.size, 16);
-    float* abuf = abuf_floats ? cw + cw_floats : nullptr;
-    // Enough blocks that a preempted thread's share can be taken over, few enough that each is
-    // several micro-seconds of work. Columns are split first (the weights are shared reads).
-    const int64_t work = Mg_ * Kg_ * pg_.P;
-    const int64_t nt = threads == 1 ? 1 : std::max<int64_t>(1, std::min<int64_t>(4 * threads, work / 150000));
-    const int64_t nbc = std::min(Np, nt), nbr = std::min(Mp, ceil_div(nt, nbc));
+    // Fewer images than threads: each image is split by output rows into parts, the same split in
+    // every layer and on the same threads (parallel_parts), so a part reads mostly rows that the
+    // same thread wrote in the previous layer, from its own core's cache (reading them from the
+    // other core's made each part ~20 % slower). Each part fills the phase-plane rows it reads
+    // (its halo rows too) into its own buffer, so the parts never wait on each other.
+    const int64_t parts = shifted_parts();
+    // f16 / s8 weights are widened by each part, for the row panels it uses, into its own buffer.
+    float* wsp = reinterpret_cast<float*>(ctx.workspace);
     for (int64_t n = 0; n < N; ++n)
       for (int64_t g = 0; g < G_; ++g) {
-        pg_.fill(xg(ctx, n, g), xq);
-        const PanelView A = weight_panels(W[g], 0, Mp, abuf, isa);
+        const float* x = xg(ctx, n, g);
         float* y = yg(ctx, n, g);
         const float* r = rg(ctx, n, g);
         const Epilogue ep = epilogue(g);
-        if (nbc * nbr == 1) {
-          shifted_block(uk, A, xq, cw, 0, Mp, 0, Np, y, r, ep);
-          continue;
-        }
-        parallel_for(nbc * nbr, 1, [&](int64_t t0, int64_t t1) {
-          for (int64_t t = t0; t < t1; ++t) {
-            const int64_t bc = t / nbr, br = t % nbr;
-            shifted_block(uk, A, xq, cw, Mp * br / nbr, Mp * (br + 1) / nbr, Np * bc / nbc,
-                          Np * (bc + 1) / nbc, y, r, ep);
+        parallel_parts(static_cast<int>(parts), [&](int t) {
+          float* xq = wsp + t * shifted_part_floats();
+          float* cw = xq + round_up(pg_.size, 16);
+          float* abuf = abuf_floats ? cw + cw_floats : nullptr;
+          if (parts == 1 || split_channels()) {  // whole planes, row panels [p0, p1)
+            const int64_t p0 = Mp * t / parts, p1 = Mp * (t + 1) / parts;
+            const PanelView A = weight_panels(W[g], p0, p1, abuf, isa);
+            pg_.fill(x, xq);
+            shifted_block(uk, A, xq, cw, p0, p1, 0, pg_.P, y, r, ep);
+            return;
           }
+          const PanelView A = weight_panels(W[g], 0, Mp, abuf, isa);
+          // Output rows [oh0, oh1) read plane rows R0..R1 - 2, and row R1 - 1 too: a read past a
+          // row's end wraps onto the next row's first (zero) column; past the last row of a
+          // plane, onto row 0 of the next plane. Reads of unfilled rows only reach junk columns
+          // (ow >= OW), which the epilogue drops.
+          const int64_t oh0 = pg_.OH * t / parts, oh1 = pg_.OH * (t + 1) / parts;
+          const int64_t R0 = std::max<int64_t>(0, oh0 + pg_.rtop + pg_.dr_min);
+          const int64_t R1 = std::min(pg_.Hs, oh1 + pg_.rtop + pg_.dr_max + 1);
+          pg_.fill_rows(x, xq, R0, R1);
+          if (R1 == pg_.Hs && R0 > 0) pg_.fill_rows(x, xq, 0, 1);
+          shifted_block(uk, A, xq, cw, 0, Mp, oh0 * pg_.Ws, std::min(pg_.P, oh1 * pg_.Ws), y, r, ep);
         });
       }
   }
 
-  // Row panels [p0, p1) x column panels [q0, q1) of the wide output, then their epilogue.
+  // A single image is split into parts by output rows, or by output channels (row panels of 8)
+  // where the weights are much larger than the input (8x8 planes of 64 channels: each part then
+  // streams half of the weights, and reading all of a 16 KB input costs little).
+  // Layers under kShiftedSerialMacs (1x1/s2 shortcuts) run whole on the calling thread.
+  static constexpr int64_t kShiftedSerialMacs = 50000;
+  bool split_channels() const { return s_.sh == 1 && s_.sw == 1 && Mg_ * Kg_ > 2 * Cg_ * s_.H * s_.W; }
+  int64_t shifted_parts() const {
+    if (Mg_ * Kg_ * pg_.P < kShiftedSerialMacs) return 1;
+    const int64_t most = split_channels() ? ceil_div(Mg_, 8) : std::max<int64_t>(1, pg_.OH / 2);
+    return std::min<int64_t>(std::min(get_num_threads(), 64), most);
+  }
+  // Per part: phase planes, wide output and widened weights, for rows round_up(Mg, mr) <= Mg + 7
+  // (every ISA's mr <= 8).
+  int64_t shifted_part_floats() const {
+    return round_up(pg_.size, 16) + round_up(Mg_ + 7, 16) * (cw_ld() + (wdt_ == WDtype::f32 ? 0 : Kg_));
+  }
+
+  // Row panels [p0, p1) x wide output columns [c0, c1), in column panels of nr from c0, then the
+  // block's epilogue.
   void shifted_block(const F32Conv2dUkernels& uk, const PanelView& A, const float* xq, float* cw,
-                     int64_t p0, int64_t p1, int64_t q0, int64_t q1, float* y, const float* res,
+                     int64_t p0, int64_t p1, int64_t c0, int64_t c1, float* y, const float* res,
                      const Epilogue& ep) const {
-    if (p0 >= p1 || q0 >= q1) return;
+    if (p0 >= p1 || c0 >= c1) return;
     const int64_t mr = uk.mr, nr = uk.nr, ld = cw_ld(), Ws = pg_.Ws, OW = pg_.OW;
-    for (int64_t q = q0; q < q1; ++q) {
-      const int64_t j0 = q * nr, n = std::min(nr, pg_.P - j0);
+    for (int64_t j0 = c0; j0 < c1; j0 += nr) {
+      const int64_t n = std::min(nr, c1 - j0);
       for (int64_t p = p0; p < p1; ++p)
         uk.shifted(static_cast<size_t>(std::min(mr, Mg_ - p * mr)), static_cast<size_t>(n),
                    static_cast<size_t>(Kg_), A.at(0, Kg_, p), xq + j0, pg_.off.data(), cw + p * mr * ld + j0,
@@ -369,7 +402,6 @@ class ConvOp : public Op {
     }
     // Valid columns of the block: for each output row oh it covers, wide columns [a, b).
     const int64_t r0 = p0 * mr, rows = std::min(p1 * mr, Mg_) - r0;
-    const int64_t c0 = q0 * nr, c1 = std::min(q1 * nr, pg_.P);
     for (int64_t oh = c0 / Ws; oh * Ws < c1; ++oh) {
       const int64_t a = std::max(c0, oh * Ws), b = std::min(c1, oh * Ws + OW);
       if (a >= b) continue;
