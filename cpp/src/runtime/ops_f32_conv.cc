@@ -20,10 +20,12 @@
 // outputs per vector with masked taps instead of a padded copy, epilogue in the same pass.
 //
 // Threads (batch-1 latency matters): with at least as many images as threads, images run in
-// parallel and each is computed serially from per-thread scratch; with fewer, each image is split:
-// col is built in parallel column chunks into the call's workspace, then (row block x column
-// chunk) tasks run the micro-kernels. Splitting rows first keeps each task's share of widened
-// weights private; columns are split when there are too few row panels to go round.
+// parallel and each is computed serially from per-thread scratch; with fewer, each image is split.
+// The implicit-GEMM path splits it into one part per thread by output rows (by output channels
+// for weight-heavy layers), the same part on the same thread in every layer (parallel_parts), each
+// part building its own phase-plane rows: a part then reads what its thread wrote one layer
+// earlier, from its own core's cache (see run_shifted). The packed-GEMM path builds col in
+// parallel column chunks into the call's workspace, then runs (row block x column chunk) tasks.
 //
 // linear puts the images in the micro-kernel's A role and the weights in the B role (weights
 // packed in nr-column panels), so batch 1 is one row of C and no FMAs are spent on padding columns.
