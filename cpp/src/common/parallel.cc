@@ -67,18 +67,16 @@ void parallel_parts(int nparts, const std::function<void(int)>& f) {
   // Each of the nparts loop bodies claims one part: its own thread's index if still free, else
   // the first free one. nparts bodies claim nparts distinct parts, so every part runs once.
   std::atomic<uint64_t> claimed{0};
-  auto claim = [&](int want) {
-    for (int i = -1; i < nparts; ++i) {
-      const int p = i < 0 ? want : i;
-      if (p < 0 || p >= nparts) continue;
-      const uint64_t bit = uint64_t(1) << p;
-      if (!(claimed.fetch_or(bit, std::memory_order_relaxed) & bit)) return p;
-    }
-    return -1;  // unreachable: there are as many bodies as parts
+  auto take = [&](int p) {
+    const uint64_t bit = uint64_t(1) << p;
+    return !(claimed.fetch_or(bit, std::memory_order_relaxed) & bit);
   };
   tbb::parallel_for(0, nparts, [&](int) {
-    const int p = claim(tbb::this_task_arena::current_thread_index());
-    if (p >= 0) f(p);
+    const int me = tbb::this_task_arena::current_thread_index();
+    int p = me >= 0 && me < nparts && take(me) ? me : -1;
+    for (int i = 0; p < 0 && i < nparts; ++i)
+      if (take(i)) p = i;
+    f(p);  // p >= 0: there are as many bodies as parts
   }, tbb::static_partitioner());
 }
 

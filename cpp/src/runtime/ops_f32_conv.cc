@@ -323,21 +323,18 @@ class ConvOp : public Op {
         float* cw = scratch_f32(static_cast<size_t>(cw_floats), kSlotCol);
         float* abuf = abuf_floats ? scratch_f32(static_cast<size_t>(abuf_floats), kSlotA) : nullptr;
         for (int64_t n = b; n < e; ++n)
-          for (int64_t g = 0; g < G_; ++g) {
-            pg_.fill(xg(ctx, n, g), xq);
-            const PanelView A = weight_panels(W[g], 0, Mp, abuf, isa);
-            shifted_block(uk, A, xq, cw, 0, Mp, 0, pg_.P, yg(ctx, n, g), rg(ctx, n, g), epilogue(g));
-          }
+          for (int64_t g = 0; g < G_; ++g)
+            shifted_part(uk, isa, W[g], xg(ctx, n, g), yg(ctx, n, g), rg(ctx, n, g), epilogue(g), 0, 1,
+                         xq, cw, abuf);
       });
       return;
     }
-    // Fewer images than threads: each image is split by output rows into parts, the same split in
-    // every layer and on the same threads (parallel_parts), so a part reads mostly rows that the
-    // same thread wrote in the previous layer, from its own core's cache (reading them from the
-    // other core's made each part ~20 % slower). Each part fills the phase-plane rows it reads
-    // (its halo rows too) into its own buffer, so the parts never wait on each other.
+    // Fewer images than threads: each image is split into parts, the same split in every layer
+    // and on the same threads (parallel_parts), so a part reads mostly rows that the same thread
+    // wrote in the previous layer, from its own core's cache (reading them from the other core's
+    // made each part ~20 % slower in isolation, up to 2x inside the engine). Each part fills the
+    // phase-plane rows it reads into its own buffer, so the parts never wait on each other.
     const int64_t parts = shifted_parts();
-    // f16 / s8 weights are widened by each part, for the row panels it uses, into its own buffer.
     float* wsp = reinterpret_cast<float*>(ctx.workspace);
     for (int64_t n = 0; n < N; ++n)
       for (int64_t g = 0; g < G_; ++g) {
@@ -348,27 +345,36 @@ class ConvOp : public Op {
         parallel_parts(static_cast<int>(parts), [&](int t) {
           float* xq = wsp + t * shifted_part_floats();
           float* cw = xq + round_up(pg_.size, 16);
-          float* abuf = abuf_floats ? cw + cw_floats : nullptr;
-          if (parts == 1 || split_channels()) {  // whole planes, row panels [p0, p1)
-            const int64_t p0 = Mp * t / parts, p1 = Mp * (t + 1) / parts;
-            const PanelView A = weight_panels(W[g], p0, p1, abuf, isa);
-            pg_.fill(x, xq);
-            shifted_block(uk, A, xq, cw, p0, p1, 0, pg_.P, y, r, ep);
-            return;
-          }
-          const PanelView A = weight_panels(W[g], 0, Mp, abuf, isa);
-          // Output rows [oh0, oh1) read plane rows R0..R1 - 2, and row R1 - 1 too: a read past a
-          // row's end wraps onto the next row's first (zero) column; past the last row of a
-          // plane, onto row 0 of the next plane. Reads of unfilled rows only reach junk columns
-          // (ow >= OW), which the epilogue drops.
-          const int64_t oh0 = pg_.OH * t / parts, oh1 = pg_.OH * (t + 1) / parts;
-          const int64_t R0 = std::max<int64_t>(0, oh0 + pg_.rtop + pg_.dr_min);
-          const int64_t R1 = std::min(pg_.Hs, oh1 + pg_.rtop + pg_.dr_max + 1);
-          pg_.fill_rows(x, xq, R0, R1);
-          if (R1 == pg_.Hs && R0 > 0) pg_.fill_rows(x, xq, 0, 1);
-          shifted_block(uk, A, xq, cw, 0, Mp, oh0 * pg_.Ws, std::min(pg_.P, oh1 * pg_.Ws), y, r, ep);
+          shifted_part(uk, isa, W[g], x, y, r, ep, t, parts, xq, cw, abuf_floats ? cw + cw_floats : nullptr);
         });
       }
+  }
+
+  // Part t of `parts` of one image and group (parts == 1: all of it) with buffers xq (phase
+  // planes), cw (wide output) and abuf (f16 / s8 weights widened by this part, for the row panels
+  // it uses; null for f32).
+  void shifted_part(const F32Conv2dUkernels& uk, Isa isa, const PackedWeights& Wg, const float* x,
+                    float* y, const float* r, const Epilogue& ep, int64_t t, int64_t parts, float* xq,
+                    float* cw, float* abuf) const {
+    const int64_t Mp = ceil_div(Mg_, uk.mr);
+    if (split_channels()) {  // whole planes, row panels [p0, p1)
+      const int64_t p0 = Mp * t / parts, p1 = Mp * (t + 1) / parts;
+      const PanelView A = weight_panels(Wg, p0, p1, abuf, isa);
+      pg_.fill(x, xq);
+      shifted_block(uk, A, xq, cw, p0, p1, 0, pg_.P, y, r, ep);
+      return;
+    }
+    // Output rows [oh0, oh1) read plane rows R0..R1 - 2, and row R1 - 1 too: a read past a row's
+    // end wraps onto the next row's first (zero) column; past the last row of a plane, onto row 0
+    // of the next plane. Reads of unfilled rows only reach junk columns (ow >= OW), which the
+    // epilogue drops. With one part, [R0, R1) is every row.
+    const PanelView A = weight_panels(Wg, 0, Mp, abuf, isa);
+    const int64_t oh0 = pg_.OH * t / parts, oh1 = pg_.OH * (t + 1) / parts;
+    const int64_t R0 = std::max<int64_t>(0, oh0 + pg_.rtop + pg_.dr_min);
+    const int64_t R1 = std::min(pg_.Hs, oh1 + pg_.rtop + pg_.dr_max + 1);
+    pg_.fill_rows(x, xq, R0, R1);
+    if (R1 == pg_.Hs && R0 > 0) pg_.fill_rows(x, xq, 0, 1);
+    shifted_block(uk, A, xq, cw, 0, Mp, oh0 * pg_.Ws, std::min(pg_.P, oh1 * pg_.Ws), y, r, ep);
   }
 
   // A single image is split into parts by output rows, or by output channels (row panels of 8)
