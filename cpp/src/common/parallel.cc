@@ -1,5 +1,7 @@
 #include "common/parallel.h"
 
+#include "common/spin_team.h"
+
 #include <tbb/blocked_range.h>
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
@@ -64,7 +66,8 @@ void parallel_parts(int nparts, const std::function<void(int)>& f) {
     for (int i = 0; i < nparts; ++i) f(i);
     return;
   }
-  // Each of the nparts loop bodies claims one part: its own thread's index if still free, else
+  if (spin_team_run(nparts, get_num_threads(), f)) return;
+  // The team is taken (another caller): a TBB loop. Each of the nparts loop bodies claims one part: its own thread's index if still free, else
   // the first free one. nparts bodies claim nparts distinct parts, so every part runs once.
   std::atomic<uint64_t> claimed{0};
   auto take = [&](int p) {

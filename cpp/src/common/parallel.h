@@ -22,11 +22,12 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
 // f(chunk, begin, end) for chunk in [0, nchunks): chunk c covers a fixed contiguous range.
 void parallel_chunks(int64_t n, int nchunks, const std::function<void(int, int64_t, int64_t)>& f);
 
-// f(part) once for each part in [0, nparts) (nparts <= 64), in parallel. Part i goes to the thread
-// whose arena index is i when that thread takes part in the loop, so successive loops with the
-// same partition give each thread the same part: a layer split by output rows then finds the
-// rows it reads (written by the previous layer's same part) in its own core's cache. Which thread
-// runs which part never changes results, only speed.
+// f(part) once for each part in [0, nparts) (nparts <= 64), in parallel: on the spinning team
+// (spin_team.h) when it is free, else on TBB. Part i goes to the same thread in every call (team
+// worker i, or the thread with arena index i) when that thread takes part in time, so successive
+// loops with the same partition give each thread the same part: a layer split by output rows then
+// finds the rows it reads (written by the previous layer's same part) in its own core's cache.
+// Which thread runs which part never changes results, only speed.
 void parallel_parts(int nparts, const std::function<void(int)>& f);
 
 // Number of chunks for a deterministic reduction over n items: min(n, threads), at least 1.

@@ -33,6 +33,10 @@
 #include <cstring>
 #include <mutex>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "common/parallel.h"
 #include "common/scratch.h"
 #include "f16-gemm/packed_weights.h"
@@ -131,9 +135,48 @@ int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1)
 // Wide columns with ow >= OW are junk and dropped by the epilogue. Ws is the smallest pitch for
 // which every valid read lands in its own row, or wraps onto a zero of the next row (3x3/p1 at
 // stride 1: the right border of a row doubles as the left border of the next, Ws = W + 1).
-// d[k] = x[2k], k < n (a constant stride the compiler vectorizes with shuffles).
-void copy_stride2(const float* __restrict x, float* __restrict d, int64_t n) {
-  for (int64_t k = 0; k < n; ++k) d[k] = x[2 * k];
+// The fill of the planes is a real share of the layer (up to a third for 3x3/s2), hence the
+// hand-vectorized row copies below.
+
+// d[0, Ws) = lo zeros, x[0], x[S], ..., x[(hi - lo - 1) * S], then zeros. Rows are short (8-64
+// floats) and there are thousands per layer: vector moves and no library call (as plain loops, gcc
+// turns the 1-3 zeros at each end into memset calls, ~2x slower per row).
+template <int S>
+inline void copy_row_padded(const float* __restrict x, float* __restrict d, int64_t lo, int64_t hi,
+                            int64_t Ws) {
+#if defined(__SSE2__)
+  const __m128 zero = _mm_setzero_ps();
+  int64_t k = 0;
+  for (; k < lo; ++k) _mm_store_ss(d + k, zero);
+  for (; k + 8 <= hi; k += 8) {
+    const float* s = x + (k - lo) * S;
+    if (S == 1) {
+      _mm_storeu_ps(d + k, _mm_loadu_ps(s));
+      _mm_storeu_ps(d + k + 4, _mm_loadu_ps(s + 4));
+    } else {  // S == 2: the even elements of 16
+      _mm_storeu_ps(d + k, _mm_shuffle_ps(_mm_loadu_ps(s), _mm_loadu_ps(s + 4), _MM_SHUFFLE(2, 0, 2, 0)));
+      _mm_storeu_ps(d + k + 4, _mm_shuffle_ps(_mm_loadu_ps(s + 8), _mm_loadu_ps(s + 12), _MM_SHUFFLE(2, 0, 2, 0)));
+    }
+  }
+  for (; k < hi; ++k) _mm_store_ss(d + k, _mm_load_ss(x + (k - lo) * S));
+  for (; k < Ws; ++k) _mm_store_ss(d + k, zero);
+#else
+  for (int64_t k = 0; k < Ws; ++k) d[k] = k >= lo && k < hi ? x[(k - lo) * S] : 0.f;
+#endif
+}
+
+inline void zero_rows(float* d, int64_t n) {
+  if (n > 0) std::memset(d, 0, static_cast<size_t>(n) * 4);
+}
+
+// `rows` rows of Ws floats at d, row r from x + r * ldx with column stride sw (copy_row_padded).
+inline void copy_rows_padded(const float* x, int64_t ldx, int64_t sw, float* d, int64_t rows,
+                             int64_t lo, int64_t hi, int64_t Ws) {
+  for (int64_t r = 0; r < rows; ++r, x += ldx, d += Ws) {
+    if (sw == 1) copy_row_padded<1>(x, d, lo, hi, Ws);
+    else if (sw == 2) copy_row_padded<2>(x, d, lo, hi, Ws);
+    else for (int64_t k = 0; k < Ws; ++k) d[k] = k >= lo && k < hi ? x[(k - lo) * sw] : 0.f;
+  }
 }
 
 struct PhaseGeometry {
@@ -142,6 +185,7 @@ struct PhaseGeometry {
   int64_t rph[64] = {}, cph[64] = {};  // residue -> phase index (-1: not read)
   int64_t rtop = 0, ctop = 0, Hs = 0, Ws = 0, plane = 0;
   int64_t dr_min = 0, dr_max = 0;    // output row oh reads plane rows oh + rtop + [dr_min, dr_max]
+  int64_t col_lo[64] = {}, col_hi[64] = {};  // column phase pc: plane columns [lo, hi) are inside the image
   int64_t OH = 0, OW = 0, P = 0;     // P = OH * Ws wide outputs
   int64_t size = 0;                  // floats of the copy, slack for the last panel's reads included
   std::vector<int32_t> off;          // per k = (c, kh, kw)
@@ -174,6 +218,13 @@ struct PhaseGeometry {
     g.Ws = wfull;
     for (int64_t ws = std::max<int64_t>(1, g.OW); ws < wfull; ++ws)
       if (pitch_ok(s, g, ws)) { g.Ws = ws; break; }
+    for (int64_t pc = 0; pc < g.sw; ++pc) {  // iw = (col - ctop) * sw + pc in [0, W)
+      int64_t lo = 0, hi;
+      while (lo < g.Ws && (lo - g.ctop) * g.sw + pc < 0) ++lo;
+      for (hi = lo; hi < g.Ws && (hi - g.ctop) * g.sw + pc < g.W; ++hi) {}
+      g.col_lo[pc] = lo;
+      g.col_hi[pc] = hi;
+    }
     g.plane = g.Hs * g.Ws;
     g.P = g.OH * g.Ws;
     const int64_t nph = g.nr_ph * g.nc_ph;
@@ -218,36 +269,24 @@ struct PhaseGeometry {
   // Plane rows [R0, R1) of every channel and phase; the slack after the planes with the last rows.
   void fill_rows(const float* x, float* xq, int64_t R0, int64_t R1) const {
     const int64_t nph = nr_ph * nc_ph;
-    for (int64_t c = 0; c < C; ++c) {
-      const float* xc = x + c * H * W;
+    for (int64_t c = 0; c < C; ++c)
       for (int64_t pr = 0; pr < sh; ++pr) {
         if (rph[pr] < 0) continue;
+        // Plane row R holds input row ih = (R - rtop) * sh + pr: rows [Ra, Rb) lie inside the image.
+        const int64_t ih0 = pr - rtop * sh;
+        const int64_t Ra = std::min(R1, std::max(R0, -floor_div(ih0, sh)));
+        const int64_t Rb = std::max(Ra, std::min(R1, ceil_div(H - ih0, sh)));
         for (int64_t pc = 0; pc < sw; ++pc) {
           if (cph[pc] < 0) continue;
+          const int64_t lo = col_lo[pc], hi = col_hi[pc];
           float* pl = xq + (c * nph + rph[pr] * nc_ph + cph[pc]) * plane;
-          // Columns with iw = (C - ctop)*sw + pc in [0, W): [lo, hi).
-          int64_t lo = 0;
-          while (lo < Ws && (lo - ctop) * sw + pc < 0) ++lo;
-          int64_t hi = lo;
-          while (hi < Ws && (hi - ctop) * sw + pc < W) ++hi;
-          for (int64_t R = R0; R < R1; ++R) {
-            float* d = pl + R * Ws;
-            const int64_t ih = (R - rtop) * sh + pr;
-            if (ih < 0 || ih >= H || lo == hi) {
-              std::memset(d, 0, static_cast<size_t>(Ws) * 4);
-              continue;
-            }
-            const float* xr = xc + ih * W + (lo - ctop) * sw + pc;
-            std::memset(d, 0, static_cast<size_t>(lo) * 4);
-            if (sw == 1) std::memcpy(d + lo, xr, static_cast<size_t>(hi - lo) * 4);
-            else if (sw == 2) copy_stride2(xr, d + lo, hi - lo);
-            else for (int64_t k = 0; k < hi - lo; ++k) d[lo + k] = xr[k * sw];
-            std::memset(d + hi, 0, static_cast<size_t>(Ws - hi) * 4);
-          }
+          const float* xr = x + c * H * W + (ih0 + Ra * sh) * W + (lo - ctop) * sw + pc;
+          zero_rows(pl + R0 * Ws, (Ra - R0) * Ws);
+          copy_rows_padded(xr, sh * W, sw, pl + Ra * Ws, Rb - Ra, lo, hi, Ws);
+          zero_rows(pl + Rb * Ws, (R1 - Rb) * Ws);
         }
       }
-    }
-    if (R1 == Hs) std::memset(xq + C * nph * plane, 0, static_cast<size_t>(size - C * nph * plane) * 4);
+    if (R1 == Hs) zero_rows(xq + C * nph * plane, size - C * nph * plane);
   }
 };
 

@@ -1,0 +1,118 @@
+// parallel_parts and the spinning team behind it: every part runs exactly once whatever the thread
+// count, part count and timing (workers asleep, several callers at once), exceptions reach the
+// caller, and the team hands a busy call back to the fallback instead of blocking.
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "common/parallel.h"
+#include "common/spin_team.h"
+#include "harness.h"
+
+using namespace eo;
+
+namespace {
+
+struct ThreadsGuard {
+  int saved = get_num_threads();
+  ~ThreadsGuard() { set_num_threads(saved); }
+};
+
+// Runs parallel_parts(nparts) and checks that each part ran once.
+void expect_each_part_once(int nparts, const char* what) {
+  std::vector<std::atomic<int>> hits(static_cast<size_t>(nparts));
+  for (auto& h : hits) h = 0;
+  parallel_parts(nparts, [&](int p) { hits[static_cast<size_t>(p)]++; });
+  for (int p = 0; p < nparts; ++p)
+    CHECK(hits[static_cast<size_t>(p)] == 1, std::string(what) + ": part " + std::to_string(p));
+}
+
+}  // namespace
+
+TEST(parallel_parts_runs_each_part_once) {
+  ThreadsGuard guard;
+  for (int threads : {1, 2, 3, 4, 8}) {
+    set_num_threads(threads);
+    for (int nparts : {1, 2, 3, 4, 7, 8, 31, 32, 33, 64})
+      for (int rep = 0; rep < 20; ++rep)
+        expect_each_part_once(nparts, ("threads " + std::to_string(threads) + " parts " +
+                                       std::to_string(nparts)).c_str());
+  }
+}
+
+TEST(parallel_parts_after_workers_sleep) {
+  // The team's workers sleep after a short spin; the next call must wake them or do without.
+  ThreadsGuard guard;
+  set_num_threads(2);
+  for (int rep = 0; rep < 5; ++rep) {
+    expect_each_part_once(2, "first call");
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    expect_each_part_once(2, "after a pause");
+  }
+}
+
+TEST(parallel_parts_rejects_bad_counts) {
+  for (int nparts : {0, -1, 65}) {
+    bool threw = false;
+    try {
+      parallel_parts(nparts, [](int) {});
+    } catch (const std::invalid_argument&) {
+      threw = true;
+    }
+    CHECK(threw, "nparts " + std::to_string(nparts));
+  }
+}
+
+TEST(parallel_parts_rethrows_from_any_part) {
+  ThreadsGuard guard;
+  set_num_threads(2);
+  for (int bad : {0, 1, 3}) {
+    std::atomic<int> ran{0};
+    bool caught = false;
+    try {
+      parallel_parts(4, [&](int p) {
+        ran++;
+        if (p == bad) throw std::runtime_error("part failed");
+      });
+    } catch (const std::runtime_error&) {
+      caught = true;
+    }
+    CHECK(caught, "exception from part " + std::to_string(bad));
+    CHECK(ran == 4, "the other parts still ran");
+    expect_each_part_once(4, "the next call after an exception");
+  }
+}
+
+TEST(parallel_parts_concurrent_callers) {
+  // Several threads calling at once: one holds the team, the others fall back; all complete.
+  ThreadsGuard guard;
+  set_num_threads(2);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t)
+    callers.emplace_back([&] {
+      for (int rep = 0; rep < 200; ++rep) {
+        std::atomic<int> sum{0};
+        parallel_parts(6, [&](int p) { sum += 1 << p; });
+        if (sum != 63) failures++;
+      }
+    });
+  for (auto& c : callers) c.join();
+  CHECK(failures == 0, "a concurrent call lost or repeated a part");
+}
+
+TEST(spin_team_declines_what_it_cannot_take) {
+  int calls = 0;
+  CHECK(!spin_team_run(33, 2, [&](int) { calls++; }), "more parts than claim bits");
+  CHECK(!spin_team_run(4, 1, [&](int) { calls++; }), "one thread");
+  CHECK(calls == 0, "a declined job must not run any part");
+  // While a job holds the team, a nested call from inside a part is declined, not deadlocked.
+  bool nested_taken = true;
+  CHECK(spin_team_run(2, 2, [&](int p) {
+          if (p == 0) nested_taken = spin_team_run(2, 2, [](int) {});
+        }),
+        "the outer job");
+  CHECK(!nested_taken, "a nested job while the team is busy");
+}
