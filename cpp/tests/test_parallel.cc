@@ -116,3 +116,35 @@ TEST(spin_team_declines_what_it_cannot_take) {
         "the outer job");
   CHECK(!nested_taken, "a nested job while the team is busy");
 }
+
+TEST(team_scope_loops_cover_every_item_once) {
+  // Inside a TeamScope (as during an inference) parallel_for and parallel_chunks run on the team:
+  // same contract as on TBB (every item once, ranges of at least `grain`, fixed chunk bounds).
+  ThreadsGuard guard;
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    const TeamScope scope;
+    for (int64_t n : {1, 2, 5, 64, 1000})
+      for (int64_t grain : {1, 3, 64}) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        for (auto& h : hits) h = 0;
+        std::atomic<bool> short_range{false};
+        parallel_for(n, grain, [&](int64_t b, int64_t e) {
+          if (e - b < std::min(grain, n)) short_range = true;
+          for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
+        });
+        for (int64_t i = 0; i < n; ++i) CHECK(hits[static_cast<size_t>(i)] == 1, "parallel_for item");
+        CHECK(!short_range, "a range shorter than grain");
+      }
+    for (int nchunks : {1, 2, 3, 7, 40}) {
+      std::vector<int64_t> lo(static_cast<size_t>(nchunks), -1), hi(static_cast<size_t>(nchunks), -1);
+      parallel_chunks(100, nchunks, [&](int c, int64_t b, int64_t e) {
+        lo[static_cast<size_t>(c)] = b;
+        hi[static_cast<size_t>(c)] = e;
+      });
+      for (int c = 0; c < nchunks; ++c)
+        CHECK(lo[static_cast<size_t>(c)] == 100 * c / nchunks && hi[static_cast<size_t>(c)] == 100 * (c + 1) / nchunks,
+              "chunk " + std::to_string(c) + " of " + std::to_string(nchunks));
+    }
+  }
+}

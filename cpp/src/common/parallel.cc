@@ -19,7 +19,11 @@ namespace {
 std::mutex g_mutex;
 std::unique_ptr<tbb::global_control> g_control;
 int g_threads = 0;  // 0: not set yet, use TBB's default (all cores)
+thread_local bool t_team_scope = false;
 }  // namespace
+
+TeamScope::TeamScope() : saved_(t_team_scope) { t_team_scope = true; }
+TeamScope::~TeamScope() { t_team_scope = saved_; }
 
 void set_num_threads(int n) {
   if (n < 1) throw std::invalid_argument("num_threads must be >= 1");
@@ -38,9 +42,18 @@ int get_num_threads() {
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
-  if (n <= grain || get_num_threads() == 1) {
+  const int threads = get_num_threads();
+  if (n <= grain || threads == 1) {
     f(0, n);
     return;
+  }
+  if (t_team_scope) {
+    const int parts = static_cast<int>(std::min<int64_t>(threads, n / grain));
+    if (parts < 2) {
+      f(0, n);
+      return;
+    }
+    if (spin_team_run(parts, threads, [&](int p) { f(n * p / parts, n * (p + 1) / parts); })) return;
   }
   tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, grain),
                     [&](const tbb::blocked_range<int64_t>& r) { f(r.begin(), r.end()); });
@@ -57,6 +70,7 @@ void parallel_chunks(int64_t n, int nchunks, const std::function<void(int, int64
     run(0);
     return;
   }
+  if (t_team_scope && spin_team_run(nchunks, get_num_threads(), run)) return;
   tbb::parallel_for(0, nchunks, [&](int c) { run(c); });
 }
 

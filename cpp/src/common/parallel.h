@@ -30,6 +30,21 @@ void parallel_chunks(int64_t n, int nchunks, const std::function<void(int, int64
 // Which thread runs which part never changes results, only speed.
 void parallel_parts(int nparts, const std::function<void(int)>& f);
 
+// While a TeamScope lives on a thread, parallel_for and parallel_chunks called from that thread
+// also run on the spinning team when it is free (parallel_for then cuts [0, n) into one contiguous
+// range per thread). The deploy runtime holds one for a whole inference, so every layer uses the
+// same hot workers and no TBB thread competes with a spinning one for a core.
+class TeamScope {
+ public:
+  TeamScope();
+  ~TeamScope();
+  TeamScope(const TeamScope&) = delete;
+  TeamScope& operator=(const TeamScope&) = delete;
+
+ private:
+  bool saved_;
+};
+
 // Number of chunks for a deterministic reduction over n items: min(n, threads), at least 1.
 int reduction_chunks(int64_t n);
 

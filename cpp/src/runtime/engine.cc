@@ -6,6 +6,8 @@
 #include <cstring>
 #include <new>
 
+#include "common/parallel.h"
+
 namespace eo::rt {
 namespace {
 
@@ -147,6 +149,7 @@ void Engine::run(const float* x, int64_t batch, float* y, double* op_seconds) co
   ctx.batch = batch;
   ctx.tensors = ptr.data();
   ctx.workspace = arena->p + act;
+  const TeamScope team;  // every op's parallel loops on the same spinning workers
   for (size_t i = 0; i < ops_.size(); ++i) {
     if (ops_[i]->is_alias()) continue;
     if (!op_seconds) {
