@@ -47,11 +47,15 @@ int64_t get_key(const py::dict& d, const char* dname, const char* key, int64_t l
   return expect_range(d[key].cast<int64_t>(), lo, hi, std::string(dname) + "['" + key + "']");
 }
 
-qs8_add_params add_params(const py::handle& obj, const char* name) {
+py::dict as_dict(const py::handle& obj, const char* name) {
   if (!py::isinstance<py::dict>(obj))
-    throw py::type_error(std::string(name) + ": expected a dict of add parameters, got " +
+    throw py::type_error(std::string(name) + ": expected a dict of parameters, got " +
                          std::string(py::str(py::type::of(obj).attr("__name__"))));
-  py::dict d = py::reinterpret_borrow<py::dict>(obj);
+  return py::reinterpret_borrow<py::dict>(obj);
+}
+
+qs8_add_params add_params(const py::handle& obj, const char* name) {
+  const py::dict d = as_dict(obj, name);
   qs8_add_params p;
   p.a_zp = int32_t(get_key(d, name, "a_zp", 0, 255));
   p.a_mult = int32_t(get_key(d, name, "a_mult", 0, INT32_MAX));
@@ -68,10 +72,7 @@ qs8_add_params add_params(const py::handle& obj, const char* name) {
 }
 
 qs8_channel_scale_params cs_params(const py::handle& obj, const char* name) {
-  if (!py::isinstance<py::dict>(obj))
-    throw py::type_error(std::string(name) + ": expected a dict, got " +
-                         std::string(py::str(py::type::of(obj).attr("__name__"))));
-  py::dict d = py::reinterpret_borrow<py::dict>(obj);
+  const py::dict d = as_dict(obj, name);
   qs8_channel_scale_params p;
   p.x_zp = int32_t(get_key(d, name, "x_zp", 0, 255));
   p.mult = int32_t(get_key(d, name, "mult", 0, INT32_MAX));

@@ -165,7 +165,7 @@ Team& team() {
 }  // namespace
 
 bool spin_team_run(int nparts, int threads, const std::function<void(int)>& f) {
-  if (nparts < 1 || threads < 2 || nparts == 1) return false;
+  if (nparts < 2 || threads < 2) return false;
   return team().run(nparts, threads, f);
 }
 

@@ -15,7 +15,7 @@ import copy
 
 import numpy as np
 
-from .graph import Graph
+from .graph import Graph, Node
 
 FUSABLE_ACTIVATIONS = ("relu", "relu6", "hardswish")
 
@@ -31,6 +31,13 @@ def _clone(g: Graph) -> Graph:
 
 def _uses(g: Graph, t: int) -> int:
     return sum(n.inputs.count(t) + (n.attrs.get("residual") == t) for n in g.nodes) + (g.output == t)
+
+
+def _absorb(g: Graph, keep: Node, gone: Node) -> None:
+    """`keep` now also computes `gone` (fused into it): readers of gone's output read keep's."""
+    keep.name = f"{keep.name}+{gone.name}"
+    _replace(g, gone.output, keep.output)
+    g.shapes.pop(gone.output, None)
 
 
 def _replace(g: Graph, old: int, new: int) -> None:
@@ -57,9 +64,7 @@ def fold_batchnorm(graph: Graph) -> Graph:
             b = (b0 - p["running_mean"]) * scale + p["bias"]
             src.params["weight"] = w.astype(np.float32)
             src.params["bias"] = b.astype(np.float32)
-            src.name = f"{src.name}+{n.name}"
-            _replace(g, n.output, src.output)
-            g.shapes.pop(n.output, None)
+            _absorb(g, src, n)
             continue
         out.append(n)
     g.nodes = out
@@ -80,9 +85,7 @@ def fuse_residual(graph: Graph) -> Graph:
                         and c.attrs.get("activation", "none") == "none" and _uses(g, conv_t) == 1
                         and order[skip_t] < order[conv_t] and g.shapes[skip_t] == g.shapes[conv_t]):
                     c.attrs["residual"] = skip_t
-                    c.name = f"{c.name}+{n.name}"
-                    _replace(g, n.output, c.output)
-                    g.shapes.pop(n.output, None)
+                    _absorb(g, c, n)
                     break
             else:
                 out.append(n)
@@ -101,9 +104,7 @@ def fuse_activation(graph: Graph) -> Graph:
         if (src is not None and src.op in ("conv2d", "linear") and src.attrs.get("activation", "none") == "none"
                 and _uses(g, src.output) == 1):
             src.attrs["activation"] = n.op
-            src.name = f"{src.name}+{n.name}"
-            _replace(g, n.output, src.output)
-            g.shapes.pop(n.output, None)
+            _absorb(g, src, n)
             continue
         out.append(n)
     g.nodes = out

@@ -85,6 +85,18 @@ class NamedResidual(nn.ResidualBlock):
         return self._modules[self._body_name]
 
 
+def with_head(cls, arch: str, stages: OrderedDict, head_name: str, head: nn.Module, num_classes: int,
+              in_channels: int):
+    """The zoo's common ending: ``stages`` then global average pooling, flatten and ``head`` (named
+    ``head_name``), built as an initialized ``cls``."""
+    stages["avgpool"] = nn.GlobalAvgPool2d()
+    stages["flatten"] = nn.Flatten()
+    stages[head_name] = head
+    model = cls(arch, stages, num_classes, in_channels)
+    init_weights(model)
+    return model
+
+
 def init_weights(model: nn.Module) -> None:
     """He-normal (fan_out) conv weights, zero conv biases, BatchNorm 1/0 — torchvision's scheme
     for these families; Linear layers keep PyTorch's default. Draws from edgeopt's seeded

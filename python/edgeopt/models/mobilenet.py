@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import nn
-from ._common import NamedResidual, ZooModel, conv_bn, init_weights, make_divisible
+from ._common import NamedResidual, ZooModel, conv_bn, make_divisible, with_head
 
 __all__ = ["MobileNet", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3"]
 
@@ -33,14 +33,8 @@ class MobileNet(ZooModel):
 
 
 def _head(features: nn.Sequential, classifier: nn.Module, arch, num_classes, in_channels) -> MobileNet:
-    model = MobileNet(arch, OrderedDict([
-        ("features", features),
-        ("avgpool", nn.GlobalAvgPool2d()),
-        ("flatten", nn.Flatten()),
-        ("classifier", classifier),
-    ]), num_classes, in_channels)
-    init_weights(model)
-    return model
+    return with_head(MobileNet, arch, OrderedDict([("features", features)]), "classifier", classifier,
+                     num_classes, in_channels)
 
 
 # --------------------------------------------------------------------------- v1

@@ -23,7 +23,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import nn
-from ._common import ZooModel, init_weights, scale_channels
+from ._common import ZooModel, scale_channels, with_head
 
 __all__ = ["ResNet", "ZeroPadShortcut", "basic_block", "cifar_resnet", "CIFAR_DEPTHS"]
 
@@ -106,9 +106,4 @@ def cifar_resnet(depth: int, num_classes: int = 10, in_channels: int = 3, width_
             blocks.append(basic_block(cin, c, 2 if s > 0 and j == 0 else 1, shortcut))
             cin = c
         stages[f"layer{s + 1}"] = nn.Sequential(*blocks)
-    stages["avgpool"] = nn.GlobalAvgPool2d()
-    stages["flatten"] = nn.Flatten()
-    stages["fc"] = nn.Linear(cin, num_classes)
-    model = ResNet(f"resnet{depth}", stages, num_classes, in_channels)
-    init_weights(model)
-    return model
+    return with_head(ResNet, f"resnet{depth}", stages, "fc", nn.Linear(cin, num_classes), num_classes, in_channels)

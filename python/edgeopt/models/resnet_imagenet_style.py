@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import nn
-from ._common import init_weights, scale_channels
+from ._common import scale_channels, with_head
 from .resnet import ResNet, basic_block, projection
 
 __all__ = ["bottleneck", "resnet", "BLOCKS"]
@@ -63,9 +63,4 @@ def resnet(depth: int, num_classes: int = 10, in_channels: int = 3, width_mult: 
                 blocks.append(basic_block(cin, planes, stride))
                 cin = planes
         stages[f"layer{s + 1}"] = nn.Sequential(*blocks)
-    stages["avgpool"] = nn.GlobalAvgPool2d()
-    stages["flatten"] = nn.Flatten()
-    stages["fc"] = nn.Linear(cin, num_classes)
-    model = ResNet(f"resnet{depth}", stages, num_classes, in_channels)
-    init_weights(model)
-    return model
+    return with_head(ResNet, f"resnet{depth}", stages, "fc", nn.Linear(cin, num_classes), num_classes, in_channels)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import nn
-from ._common import ZooModel, init_weights, scale_channels
+from ._common import ZooModel, scale_channels, with_head
 
 __all__ = ["VGG", "vgg", "CONFIGS"]
 
@@ -43,11 +43,5 @@ def vgg(depth: int, num_classes: int = 10, in_channels: int = 3, width_mult: flo
             cout = scale_channels(v, width_mult)
             layers += [nn.Conv2d(cin, cout, 3, 1, 1), nn.BatchNorm2d(cout), nn.ReLU()]
             cin = cout
-    model = VGG(f"vgg{depth}", OrderedDict([
-        ("features", nn.Sequential(*layers)),
-        ("avgpool", nn.GlobalAvgPool2d()),
-        ("flatten", nn.Flatten()),
-        ("classifier", nn.Linear(cin, num_classes)),
-    ]), num_classes, in_channels)
-    init_weights(model)
-    return model
+    return with_head(VGG, f"vgg{depth}", OrderedDict([("features", nn.Sequential(*layers))]), "classifier",
+                     nn.Linear(cin, num_classes), num_classes, in_channels)

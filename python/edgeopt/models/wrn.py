@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import nn
-from ._common import ZooModel, init_weights, scale_channels
+from ._common import ZooModel, scale_channels, with_head
 
 __all__ = ["WideResNet", "wide_resnet"]
 
@@ -65,9 +65,5 @@ def wide_resnet(depth: int, widen_factor: int, num_classes: int = 10, in_channel
         stages[f"block{g + 1}"] = nn.Sequential(*blocks)
     stages["bn1"] = nn.BatchNorm2d(cin)
     stages["relu"] = nn.ReLU()
-    stages["avgpool"] = nn.GlobalAvgPool2d()
-    stages["flatten"] = nn.Flatten()
-    stages["fc"] = nn.Linear(cin, num_classes)
-    model = WideResNet(f"wrn{depth}_{widen_factor}", stages, num_classes, in_channels)
-    init_weights(model)
-    return model
+    return with_head(WideResNet, f"wrn{depth}_{widen_factor}", stages, "fc", nn.Linear(cin, num_classes),
+                     num_classes, in_channels)
