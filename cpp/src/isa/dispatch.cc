@@ -131,8 +131,8 @@ const F32DwconvUkernels& f32_dwconv_ukernels(Isa isa) {
   return isa == Isa::avx512 ? avx512 : isa == Isa::avx2 ? avx2 : scalar;
 }
 
-const F32PointwiseUkernel* f32_pointwise_ukernel(Isa isa) {
-  static const F32PointwiseUkernel avx512{f32_pointwise_ukernel_8x48__avx512, 8, 48};
+const F32DirectConvUkernel* f32_directconv_ukernel(Isa isa) {
+  static const F32DirectConvUkernel avx512{f32_directconv_ukernel_8x48__avx512, 8, 48};
   return isa == Isa::avx512 ? &avx512 : nullptr;
 }
 

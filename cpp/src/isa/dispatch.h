@@ -9,7 +9,7 @@
 #include "f32-conv2d/ukernels.h"
 #include "f32-dwconv/ukernels.h"
 #include "f32-gemm/ukernels.h"
-#include "f32-pointwise/ukernels.h"
+#include "f32-directconv/ukernels.h"
 #include "f32-spmm/ukernels.h"
 #include "isa/isa.h"
 #include "qs8-conv2d/ukernels.h"
@@ -112,12 +112,13 @@ struct F32DwconvUkernels {
 };
 const F32DwconvUkernels& f32_dwconv_ukernels(Isa isa);
 
-// f32 pointwise (1x1/s1) conv for inference (f32-pointwise/ukernels.h): AVX-512 only; nullptr on
-// other paths, where the runtime runs 1x1 convs through the packed GEMM.
-struct F32PointwiseUkernel {
-  f32_pointwise_ukernel_fn fn;
+// f32 direct conv for inference (stride 1, same-width rows: 1x1, 3x3/p1, ...;
+// f32-directconv/ukernels.h): AVX-512 only; nullptr on other paths, where the runtime runs 1x1
+// convs through the packed GEMM and the others through the implicit GEMM of f32-conv2d.
+struct F32DirectConvUkernel {
+  f32_directconv_ukernel_fn fn;
   int mr, nr;
 };
-const F32PointwiseUkernel* f32_pointwise_ukernel(Isa isa);
+const F32DirectConvUkernel* f32_directconv_ukernel(Isa isa);
 
 }  // namespace eo

@@ -13,9 +13,12 @@
 // (8x48 on AVX-512) over zero-bordered phase planes of the image, whole depth per tile, epilogue
 // on each finished block. At batch 1 on resnet20 that took the 3x3 layers from ~45 to ~70 GMAC/s
 // per core (the 12-row GEMM tile also wasted a third of its FMAs on 16-channel layers).
-// 1x1/s1 convs on AVX-512 run the f32-pointwise kernel (run_pointwise): X read in place, epilogue
-// in the kernel's store; at batch 1 on mobilenet_v2 that took its 1x1 layers from ~1.75 to ~1.1 ms
-// (2 threads, shared machine). Other paths pack X and run the GEMM as above.
+// Stride-1 convs with output rows as wide as the input (1x1, 3x3/p1, 5x5/p2, ...) on AVX-512 run
+// the f32-directconv kernel (run_direct) instead: X read in place (a tap is a shift of the image,
+// taps outside it masked off per vector), epilogue in the kernel's store. At batch 1 on
+// mobilenet_v2 that took its 1x1 layers from ~1.75 to ~1.1 ms (2 threads, shared machine); on
+// resnet20's 3x3 layers it saves the phase-plane fill, the junk columns and the epilogue's round
+// trip through a wide buffer of the implicit GEMM. Other paths pack X and run the GEMM as above.
 // Depthwise convs (Cin/G == 1) run the f32-dwconv kernels: whole (image, channel) planes, 16
 // outputs per vector with masked taps instead of a padded copy, epilogue in the same pass.
 //
@@ -42,6 +45,7 @@
 #include "f16-gemm/packed_weights.h"
 #include "f32-conv2d/conv2d.h"
 #include "f32-conv2d/im2col.h"
+#include "f32-directconv/taps.h"
 #include "f32-dwconv/dwconv.h"
 #include "f32-gemm/gemm.h"
 #include "isa/dispatch.h"
@@ -67,23 +71,26 @@ WDtype wdtype_of(const Blob& w) {
 // Weights in their stored dtype, packed lazily once per ISA (engines survive set_isa).
 // Roles: the GEMM's A operand (mr-row panels, depth blocks of packed_kc), its B operand (nr-column
 // panels), the A operand of the implicit-GEMM conv kernels (their mr, one depth block), or of the
-// pointwise kernels (their mr, one depth block; gemm_a on paths without a pointwise kernel).
-enum class WRole { gemm_a, gemm_b, conv_a, pointwise };
+// direct conv kernels (their mr, one depth block; the fallback role on paths without one).
+enum class WRole { gemm_a, gemm_b, conv_a, direct };
 
 class WeightCache {
  public:
-  WeightCache(WDtype dt, const void* w, int64_t groups, int64_t rows, int64_t cols, WRole role)
-      : dt_(dt), w_(static_cast<const uint8_t*>(w)), groups_(groups), rows_(rows), cols_(cols), role_(role) {}
+  WeightCache(WDtype dt, const void* w, int64_t groups, int64_t rows, int64_t cols, WRole role,
+              WRole fallback = WRole::gemm_a)
+      : dt_(dt), w_(static_cast<const uint8_t*>(w)), groups_(groups), rows_(rows), cols_(cols),
+        role_(role), fallback_(fallback) {}
   const std::vector<PackedWeights>& get(Isa isa) const {
     const int i = static_cast<int>(isa);
     std::call_once(once_[i], [&] {
       const F32GemmUkernel& uk = f32_gemm_ukernel_for(isa);
-      const F32PointwiseUkernel* pk = f32_pointwise_ukernel(isa);
-      const bool one_block = role_ == WRole::conv_a || (role_ == WRole::pointwise && pk);
-      const int64_t tile = role_ == WRole::gemm_b ? uk.nr
-                           : role_ == WRole::conv_a ? f32_conv2d_ukernels_for(isa).mr
-                           : role_ == WRole::pointwise && pk ? pk->mr
-                                                              : uk.mr;
+      const F32DirectConvUkernel* dk = f32_directconv_ukernel(isa);
+      const WRole r = role_ == WRole::direct && !dk ? fallback_ : role_;
+      const bool one_block = r == WRole::conv_a || r == WRole::direct;
+      const int64_t tile = r == WRole::gemm_b ? uk.nr
+                           : r == WRole::conv_a ? f32_conv2d_ukernels_for(isa).mr
+                           : r == WRole::direct ? dk->mr
+                                                : uk.mr;
       const size_t gbytes = static_cast<size_t>(rows_ * cols_) * wdtype_size(dt_);
       for (int64_t g = 0; g < groups_; ++g)
         packed_[i].push_back(pack_weights(dt_, w_ + g * gbytes, rows_, cols_, tile, one_block ? cols_ : 0));
@@ -95,7 +102,7 @@ class WeightCache {
   WDtype dt_;
   const uint8_t* w_;
   int64_t groups_, rows_, cols_;
-  WRole role_;
+  WRole role_, fallback_;
   mutable std::once_flag once_[3];
   mutable std::vector<PackedWeights> packed_[3];
 };
@@ -300,8 +307,10 @@ class ConvOp : public Op {
         P_(s.OH() * s.OW()), depthwise_(Cg_ == 1 && s.groups > 1),
         pointwise_(s.KH == 1 && s.KW == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0),
         shifted_(!depthwise_ && use_shifted(s, Cg_, pointwise_, &pg_)),
-        cache_(wdt_, w.data, G_, Mg_, Kg_,
-               shifted_ ? WRole::conv_a : pointwise_ ? WRole::pointwise : WRole::gemm_a) {
+        direct_(!depthwise_ && s.sh == 1 && s.sw == 1 &&
+                (pointwise_ || direct_taps(s.H, s.W, s.KH, s.KW, s.ph, s.pw, &taps_))),
+        cache_(wdt_, w.data, G_, Mg_, Kg_, direct_ ? WRole::direct : shifted_ ? WRole::conv_a : WRole::gemm_a,
+               shifted_ ? WRole::conv_a : WRole::gemm_a) {
     if (depthwise_) init_depthwise(w);
     else cache_.get(active_isa());  // pack now, not in the first run
   }
@@ -327,16 +336,16 @@ class ConvOp : public Op {
   }
 
   void run(const RunContext& ctx) const override {
-    const F32PointwiseUkernel* pk = pointwise_ ? f32_pointwise_ukernel(active_isa()) : nullptr;
+    const F32DirectConvUkernel* dk = direct_ ? f32_directconv_ukernel(active_isa()) : nullptr;
     if (depthwise_) run_depthwise(ctx);
+    else if (dk) run_direct(ctx, *dk);
     else if (shifted_) run_shifted(ctx);
-    else if (pk) run_pointwise(ctx, *pk);
     else run_gemm(ctx);
   }
 
  private:
   static bool use_shifted(const Conv2dShape& s, int64_t Cg, bool pointwise, PhaseGeometry* g) {
-    if (pointwise) return false;  // 1x1/s1: f32-pointwise, or the packed GEMM (faster than shifted there)
+    if (pointwise) return false;  // 1x1/s1: f32-directconv, or the packed GEMM (faster than shifted there)
     return PhaseGeometry::of(s, Cg, g);
   }
 
@@ -457,34 +466,39 @@ class ConvOp : public Op {
     }
   }
 
-  // 1x1/s1 convs (f32-pointwise): per image and group Y_g = W_g X_g with X_g read in place and
-  // the epilogue in the micro-kernel's store. Tasks are (image, group, row panels, column tiles)
-  // blocks. Batch 1 is split by columns when the plane is at least as large as Cout (32x32 and
-  // 16x16 planes: each thread reads all of the small W, half of X), by rows otherwise (8x8 and
-  // 4x4 planes, wide layers: each thread streams half of the weights, which is what those layers
-  // wait on). Layers under kSerialMacs run on the calling thread: a parallel loop costs more than
-  // it saves there.
+  // Direct convs (f32-directconv): per image and group Y_g = W_g (*) X_g with X_g read in place
+  // and the epilogue in the micro-kernel's store. Tasks are (image, group, row panels, column
+  // tiles) blocks. Batch 1 is split by columns where the input outweighs the weights (3x3 layers
+  // on 32x32 / 16x16 planes, 1x1 layers whose plane is at least as large as Cout: each thread
+  // reads all of the small W, half of X and a row of halo), by row panels otherwise (8x8 and 4x4
+  // planes, wide layers: each thread streams half of the weights, which is what those layers wait
+  // on). Layers under kSerialMacs run on the calling thread: a parallel loop costs more than it
+  // saves there.
   static constexpr int64_t kSerialMacs = 50000;
-  void run_pointwise(const RunContext& ctx, const F32PointwiseUkernel& pk) const {
+  bool split_columns() const {
+    return taps_.taps ? Mg_ * Kg_ <= 2 * Cg_ * s_.H * s_.W : P_ >= Mg_;
+  }
+  void run_direct(const RunContext& ctx, const F32DirectConvUkernel& dk) const {
     const Isa isa = active_isa();
     const std::vector<PackedWeights>& W = cache_.get(isa);
-    const int64_t N = ctx.batch, images = N * G_, mr = pk.mr;
+    const int64_t N = ctx.batch, images = N * G_, mr = dk.mr;
     const int64_t Mp = ceil_div(Mg_, mr);
     // Column tiles of at most nr columns, in whole vectors of 16, balanced (64 -> 32 + 32).
-    const int64_t nv = ceil_div(P_, 16), Nt = ceil_div(nv, pk.nr / 16);
+    const int64_t nv = ceil_div(P_, 16), Nt = ceil_div(nv, dk.nr / 16);
     const int threads = get_num_threads();
     int64_t nbr = 1, nbc = 1;
     if (threads > 1 && images < threads && Mg_ * Kg_ * P_ * images >= kSerialMacs) {
       const int64_t parts = ceil_div(threads, images);
-      if (P_ >= Mg_ && Nt >= parts) nbc = parts;
+      if (split_columns() && Nt >= parts) nbc = parts;
       else nbr = std::min(Mp, parts);
     }
     const int64_t per_image = nbr * nbc, tasks = images * per_image;
     auto task = [&](int64_t t) {
       const int64_t ig = t / per_image, b = t % per_image, br = b / nbc, bc = b % nbc;
       const int64_t n = ig / G_, g = ig % G_;
-      pointwise_block(pk, isa, W[g], xg(ctx, n, g), yg(ctx, n, g), rg(ctx, n, g), epilogue(g),
-                      Mp * br / nbr, Mp * (br + 1) / nbr, Nt * bc / nbc, Nt * (bc + 1) / nbc, nv, Nt);
+      direct_block(dk, isa, W[g], xg(ctx, n, g), yg(ctx, n, g), rg(ctx, n, g), epilogue(g),
+                   Mp * br / nbr, Mp * (br + 1) / nbr, Nt * bc / nbc, Nt * (bc + 1) / nbc, nv, Nt,
+                   per_image > 1);
     };
     if (tasks == 1 || threads == 1 || Mg_ * Kg_ * P_ * N < kSerialMacs) {
       for (int64_t t = 0; t < tasks; ++t) task(t);
@@ -499,11 +513,20 @@ class ConvOp : public Op {
   // image and group. Panels go in blocks whose f32 weights fit ~32 KB (L1): stored-dtype weights
   // are widened a block at a time into per-thread scratch, and a block's panels are reused across
   // every column tile while in L1 (K = 24: all panels at once; K = 960: one panel at a time).
-  void pointwise_block(const F32PointwiseUkernel& pk, Isa isa, const PackedWeights& Wg, const float* x,
-                       float* y, const float* res, const Epilogue& ep, int64_t p0, int64_t p1,
-                       int64_t q0, int64_t q1, int64_t nv, int64_t Nt) const {
+  // split: the image is shared with other threads' blocks (batch 1), so a KxK conv first copies
+  // the part of X its taps read (its columns and the halo rows) into per-thread scratch: the
+  // kernel reading X in place, where the previous layer's parts wrote it, ran each tile ~30 %
+  // slower at 2 threads (16x16 planes) while the copy costs a tenth of that; 1x1 convs read in
+  // place at full speed.
+  void direct_block(const F32DirectConvUkernel& dk, Isa isa, const PackedWeights& Wg, const float* x,
+                    float* y, const float* res, const Epilogue& ep, int64_t p0, int64_t p1,
+                    int64_t q0, int64_t q1, int64_t nv, int64_t Nt, bool split) const {
     if (p0 >= p1 || q0 >= q1) return;
-    const int64_t mr = pk.mr, step = std::max<int64_t>(1, 8192 / (mr * Kg_));
+    const int64_t mr = dk.mr, step = std::max<int64_t>(1, 8192 / (mr * Kg_));
+    const size_t taps = taps_.taps ? static_cast<size_t>(taps_.taps) : 1;
+    const int32_t* toff = taps_.taps ? taps_.off.data() : nullptr;
+    int64_t ldx = s_.H * s_.W, xbase = 0;  // x[c * ldx + j - xbase] holds input pixel j of channel c
+    if (split && taps_.taps) copy_window(x, 16 * (nv * q0 / Nt), std::min(P_, 16 * (nv * q1 / Nt)), &x, &ldx, &xbase);
     float lo, hi;
     const bool clamp = act_is_clamp(ep.act, &lo, &hi);
     if (!clamp) act_is_clamp(Act::none, &lo, &hi);
@@ -516,11 +539,12 @@ class ConvOp : public Op {
       const PanelView A = weight_panels(Wg, b0, b1, abuf, isa);
       for (int64_t q = q0; q < q1; ++q) {
         const int64_t j0 = 16 * (nv * q / Nt), j1 = std::min(P_, 16 * (nv * (q + 1) / Nt));
+        const uint16_t* tmask = taps_.taps ? taps_.mask.data() + (j0 / 16) * taps_.taps : nullptr;
         for (int64_t p = b0; p < b1; ++p) {
           const int64_t r0 = p * mr, o = r0 * P_ + j0;
-          pk.fn(static_cast<size_t>(std::min(mr, Mg_ - r0)), static_cast<size_t>(j1 - j0),
-                static_cast<size_t>(Kg_), A.at(0, Kg_, p), x + j0, static_cast<size_t>(P_),
-                ep.scale ? ep.scale + r0 : nullptr, ep.bias ? ep.bias + r0 : nullptr,
+          dk.fn(static_cast<size_t>(std::min(mr, Mg_ - r0)), static_cast<size_t>(j1 - j0),
+                static_cast<size_t>(Cg_), taps, A.at(0, Kg_, p), x + (j0 - xbase), static_cast<size_t>(ldx),
+                toff, tmask, ep.scale ? ep.scale + r0 : nullptr, ep.bias ? ep.bias + r0 : nullptr,
                 res ? res + o : nullptr, y + o, static_cast<size_t>(P_), lo, hi);
         }
       }
@@ -529,6 +553,21 @@ class ConvOp : public Op {
         apply_epilogue(act_only, y, nullptr, P_, b0 * mr, std::min(b1 * mr, Mg_), c0, c1);
       }
     }
+  }
+
+  // Input pixels [a, b) of every channel that output columns [c0, c1) read, into per-thread
+  // scratch with channel pitch b - a (rounded to a cache line); *x, *ldx, *xbase describe the copy.
+  void copy_window(const float* x, int64_t c0, int64_t c1, const float** xo, int64_t* ldx,
+                   int64_t* xbase) const {
+    const int64_t HW = s_.H * s_.W;
+    const int64_t a = std::max<int64_t>(0, c0 + taps_.min_off), b = std::min(HW, c1 + taps_.max_off);
+    const int64_t ld = round_up(std::max<int64_t>(b - a, 1), 16);
+    float* xp = scratch_f32(static_cast<size_t>(Cg_ * ld), kSlotPad);
+    for (int64_t c = 0; c < Cg_; ++c)
+      std::memcpy(xp + c * ld, x + c * HW + a, static_cast<size_t>(b - a) * 4);
+    *xo = xp;
+    *ldx = ld;
+    *xbase = a;
   }
 
   Epilogue epilogue(int64_t g) const {
@@ -719,6 +758,8 @@ class ConvOp : public Op {
   bool depthwise_, pointwise_;
   PhaseGeometry pg_;
   bool shifted_;
+  DirectTaps taps_;  // empty for 1x1
+  bool direct_;
   WeightCache cache_;
   DwconvPlan dw_;
   std::vector<float> dw_w_;
