@@ -86,14 +86,15 @@ def test_threads_one_and_many(models, x3):
     assert rel_err(y1, y2) < 1e-5
 
 
-# Geometries where one image is split over threads by output rows (with halo rows and row pitches
-# that wrap into the next row and the next channel's plane) or by output channels, strided ones,
-# and a layer too small to split. Batch 1 on 1..4 threads must equal the model: every split of a
+# Geometries where one image is split over threads by output rows or columns (with halo rows and
+# row pitches that wrap into the next row and the next channel's plane) or by output channels,
+# strided ones, and a layer too small to split. Batch 1 on 1..4 threads must equal the model: every split of a
 # single image computes the same values as the whole image.
 @pytest.mark.parametrize("cin,cout,hw,k,stride,pad", [
     (16, 16, 32, 3, 1, 1), (32, 32, 16, 3, 1, 1), (64, 64, 8, 3, 1, 1), (16, 32, 32, 3, 2, 1),
     (32, 64, 16, 3, 2, 1), (16, 32, 32, 1, 2, 0), (3, 16, 32, 3, 1, 1), (8, 24, 15, 5, 1, 2),
-    (16, 16, 7, 3, 1, 1), (4, 4, 5, 3, 1, 1), (8, 16, 17, 3, 3, 1), (8, 8, 15, 5, 2, 2), (8, 8, 16, 7, 4, 3)])
+    (16, 16, 7, 3, 1, 1), (4, 4, 5, 3, 1, 1), (8, 16, 17, 3, 3, 1), (8, 8, 15, 5, 2, 2), (8, 8, 16, 7, 4, 3),
+    (8, 8, 16, 7, 1, 3), (64, 64, 4, 3, 1, 1), (16, 8, 23, 1, 1, 0)])
 @pytest.mark.parametrize("scheme", ["fp32", "fp16"])
 def test_single_image_split_over_threads(cin, cout, hw, k, stride, pad, scheme):
     eo.manual_seed(1)

@@ -33,6 +33,10 @@ def engine(data):
 @pytest.mark.parametrize("cin,cout,k,stride,pad,groups", [
     (4, 6, 3, 1, 1, 1), (4, 6, 3, 2, 0, 2), (4, 8, 3, 1, 1, 4), (4, 4, 5, 2, 2, 4), (4, 5, 1, 1, 0, 1),
     (4, 3, 1, 2, 0, 1), (4, 7, (3, 1), (1, 2), (1, 0), 1), (4, 33, 3, 1, 1, 1),
+    # stride 1, output rows as wide as the input (the direct conv path on AVX-512), with kernels
+    # that are not 3 wide, padded rows that shrink or grow the output, and 8 x 48 tiles
+    (4, 6, 5, 1, 2, 1), (4, 7, (1, 3), 1, (0, 1), 1), (4, 7, (3, 1), 1, (1, 0), 1),
+    (4, 6, 3, 1, (0, 1), 1), (4, 6, 3, 1, (2, 1), 1), (4, 9, 7, 1, 3, 1),
 ])
 @pytest.mark.parametrize("act", ["none", "relu", "relu6", "hardswish"])
 def test_conv2d_op(rng, cin, cout, k, stride, pad, groups, act):

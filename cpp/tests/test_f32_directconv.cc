@@ -81,7 +81,8 @@ TEST(f32_directconv_taps_match_plain_conv) {
   struct G { int64_t C, H, W, M, KH, KW, ph, pw; };
   const G geoms[] = {{3, 8, 8, 8, 3, 3, 1, 1},  {5, 7, 9, 6, 3, 3, 1, 1}, {2, 5, 5, 3, 5, 5, 2, 2},
                      {4, 6, 11, 8, 3, 1, 0, 0}, {3, 4, 3, 5, 1, 3, 2, 1}, {2, 9, 4, 7, 3, 3, 0, 1},
-                     {1, 1, 1, 2, 3, 3, 1, 1},  {6, 3, 17, 8, 7, 7, 3, 3}};
+                     {1, 1, 1, 2, 3, 3, 1, 1},  {6, 3, 17, 8, 7, 7, 3, 3},
+                     {4, 12, 32, 9, 3, 3, 1, 1}, {2, 6, 16, 8, 5, 3, 2, 1}};
   const float inf = std::numeric_limits<float>::infinity();
   for (const G& g : geoms) {
     DirectTaps d;
