@@ -13,9 +13,10 @@
 // (8x48 on AVX-512) over zero-bordered phase planes of the image, whole depth per tile, epilogue
 // on each finished block. At batch 1 on resnet20 that took the 3x3 layers from ~45 to ~70 GMAC/s
 // per core (the 12-row GEMM tile also wasted a third of its FMAs on 16-channel layers).
-// Stride-1 convs with output rows as wide as the input (1x1, 3x3/p1, 5x5/p2, ...) on AVX-512 run
-// the f32-directconv kernel (run_direct) instead: X read in place (a tap is a shift of the image,
-// taps outside it masked off per vector), epilogue in the kernel's store. At batch 1 on
+// Convs whose taps are shifts of the image (stride 1 with output rows as wide as the input: 1x1,
+// 3x3/p1, 5x5/p2, ...) or of its phase planes (3x3/s2/p1, 1x1/s2, ...; f32-directconv/taps.h) on
+// AVX-512 run the f32-directconv kernel (run_direct) instead: X read in place or from a copy,
+// taps outside the image masked off per vector, epilogue in the kernel's store. At batch 1 on
 // mobilenet_v2 that took its 1x1 layers from ~1.75 to ~1.1 ms (2 threads, shared machine); on
 // resnet20's 3x3 layers it saves the phase-plane fill, the junk columns and the epilogue's round
 // trip through a wide buffer of the implicit GEMM (resnet20 fp32 at 2 threads: 0.43 -> 0.35 ms,
@@ -310,8 +311,7 @@ class ConvOp : public Op {
         P_(s.OH() * s.OW()), depthwise_(Cg_ == 1 && s.groups > 1),
         pointwise_(s.KH == 1 && s.KW == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0),
         shifted_(!depthwise_ && use_shifted(s, Cg_, pointwise_, &pg_)),
-        direct_(!depthwise_ && s.sh == 1 && s.sw == 1 &&
-                (pointwise_ || direct_taps(s.H, s.W, s.KH, s.KW, s.ph, s.pw, &taps_))),
+        direct_(!depthwise_ && (pointwise_ || direct_taps(s.H, s.W, s.KH, s.KW, s.sh, s.sw, s.ph, s.pw, &taps_))),
         cache_(wdt_, w.data, G_, Mg_, Kg_, direct_ ? WRole::direct : shifted_ ? WRole::conv_a : WRole::gemm_a,
                shifted_ ? WRole::conv_a : WRole::gemm_a) {
     if (depthwise_) init_depthwise(w);
@@ -516,11 +516,11 @@ class ConvOp : public Op {
   // image and group. Panels go in blocks whose f32 weights fit ~32 KB (L1): stored-dtype weights
   // are widened a block at a time into per-thread scratch, and a block's panels are reused across
   // every column tile while in L1 (K = 24: all panels at once; K = 960: one panel at a time).
-  // split: the image is shared with other threads' blocks (batch 1), so a KxK conv first copies
-  // the part of X its taps read (its columns and the halo rows) into per-thread scratch: the
-  // kernel reading X in place, where the previous layer's parts wrote it, ran each tile ~30 %
-  // slower at 2 threads (16x16 planes) while the copy costs a tenth of that; 1x1 convs read in
-  // place at full speed.
+  // Strided convs first copy the rows of X their outputs read into phase planes in per-thread
+  // scratch (DirectTaps::fill). So do stride-1 KxK convs when split (the image is shared with
+  // other threads' blocks at batch 1): the kernel reading X in place, where the previous layer's
+  // parts wrote it, ran each tile ~30 % slower at 2 threads (16x16 planes) while the copy costs a
+  // tenth of that. 1x1/s1 convs read in place at full speed.
   void direct_block(const F32DirectConvUkernel& dk, Isa isa, const PackedWeights& Wg, const float* x,
                     float* y, const float* res, const Epilogue& ep, int64_t p0, int64_t p1,
                     int64_t q0, int64_t q1, int64_t nv, int64_t Nt, bool split) const {
@@ -528,15 +528,20 @@ class ConvOp : public Op {
     const int64_t mr = dk.mr, step = std::max<int64_t>(1, 8192 / (mr * Kg_));
     const size_t taps = taps_.taps ? static_cast<size_t>(taps_.taps) : 1;
     const int32_t* toff = taps_.taps ? taps_.off.data() : nullptr;
-    int64_t ldx = s_.H * s_.W, xbase = 0;  // x[c * ldx + j - xbase] holds input pixel j of channel c
-    if (split && taps_.taps) copy_window(x, 16 * (nv * q0 / Nt), std::min(P_, 16 * (nv * q1 / Nt)), &x, &ldx, &xbase);
+    const int64_t c0 = 16 * (nv * q0 / Nt), c1 = std::min(P_, 16 * (nv * q1 / Nt));
+    int64_t ldx = s_.H * s_.W;
+    if (taps_.taps && (split || taps_.strided())) {
+      float* xp = scratch_f32(static_cast<size_t>(Cg_ * taps_.ldx), kSlotPad);
+      taps_.fill(x, Cg_, c0 / taps_.OW, ceil_div(c1, taps_.OW), xp);
+      x = xp;
+      ldx = taps_.ldx;
+    }
     float lo, hi;
     const bool clamp = act_is_clamp(ep.act, &lo, &hi);
     if (!clamp) act_is_clamp(Act::none, &lo, &hi);
     float* abuf = Wg.dtype == WDtype::f32
                       ? nullptr
                       : scratch_f32(weight_panels_scratch(Wg, p0, std::min(p1, p0 + step)), kSlotA);
-    const int64_t c0 = 16 * (nv * q0 / Nt), c1 = std::min(P_, 16 * (nv * q1 / Nt));
     for (int64_t b0 = p0; b0 < p1; b0 += step) {
       const int64_t b1 = std::min(p1, b0 + step);
       const PanelView A = weight_panels(Wg, b0, b1, abuf, isa);
@@ -546,7 +551,7 @@ class ConvOp : public Op {
         for (int64_t p = b0; p < b1; ++p) {
           const int64_t r0 = p * mr, o = r0 * P_ + j0;
           dk.fn(static_cast<size_t>(std::min(mr, Mg_ - r0)), static_cast<size_t>(j1 - j0),
-                static_cast<size_t>(Cg_), taps, A.at(0, Kg_, p), x + (j0 - xbase), static_cast<size_t>(ldx),
+                static_cast<size_t>(Cg_), taps, A.at(0, Kg_, p), x + j0, static_cast<size_t>(ldx),
                 toff, tmask, ep.scale ? ep.scale + r0 : nullptr, ep.bias ? ep.bias + r0 : nullptr,
                 res ? res + o : nullptr, y + o, static_cast<size_t>(P_), lo, hi);
         }
@@ -556,21 +561,6 @@ class ConvOp : public Op {
         apply_epilogue(act_only, y, nullptr, P_, b0 * mr, std::min(b1 * mr, Mg_), c0, c1);
       }
     }
-  }
-
-  // Input pixels [a, b) of every channel that output columns [c0, c1) read, into per-thread
-  // scratch with channel pitch b - a (rounded to a cache line); *x, *ldx, *xbase describe the copy.
-  void copy_window(const float* x, int64_t c0, int64_t c1, const float** xo, int64_t* ldx,
-                   int64_t* xbase) const {
-    const int64_t HW = s_.H * s_.W;
-    const int64_t a = std::max<int64_t>(0, c0 + taps_.min_off), b = std::min(HW, c1 + taps_.max_off);
-    const int64_t ld = round_up(std::max<int64_t>(b - a, 1), 16);
-    float* xp = scratch_f32(static_cast<size_t>(Cg_ * ld), kSlotPad);
-    for (int64_t c = 0; c < Cg_; ++c)
-      std::memcpy(xp + c * ld, x + c * HW + a, static_cast<size_t>(b - a) * 4);
-    *xo = xp;
-    *ldx = ld;
-    *xbase = a;
   }
 
   Epilogue epilogue(int64_t g) const {
