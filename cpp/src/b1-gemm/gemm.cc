@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/int_math.h"
 #include "common/parallel.h"
 #include "isa/dispatch.h"
 
 namespace eo {
 namespace {
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // The one epilogue, shared with the reference: a separate multiply and add (this file is compiled
 // for the baseline target, which has no FMA to contract them into).

@@ -8,11 +8,11 @@
 #include <emmintrin.h>
 #endif
 
+#include "common/int_math.h"
+
 namespace eo {
 namespace {
 
-int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // d0[k] = x[2k] for k < n0, d1[k] = x[2k + 1] for k < n1 (n0 + n1 <= the row's length): the two
 // column phases of a stride-2 row in one pass, SSE2 shuffles for whole groups of 8 inputs.

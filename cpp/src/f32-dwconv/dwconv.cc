@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/int_math.h"
+
 namespace eo {
 namespace {
 
-int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 }  // namespace
 

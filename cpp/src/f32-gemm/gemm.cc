@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/int_math.h"
 #include "common/parallel.h"
 #include "common/scratch.h"
 #include "isa/dispatch.h"
@@ -14,8 +15,6 @@ constexpr int64_t kKC = 320;   // max depth of a packed block: KC x NR x 4 B of 
 constexpr int64_t kNC = 1024;  // columns of a packed B block: KC x NC x 4 B = 1.25 MiB of L2
 constexpr int64_t kMC = 480;   // rows of a packed A block (a multiple of every MR)
 
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-int64_t ceil_div(int64_t x, int64_t m) { return (x + m - 1) / m; }
 
 // pa[p*kc*mr + k*mr + i] = A(i0 + p*mr + i, k0 + k), zero past row i0 + mc.
 void pack_a_block(MatRef A, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int64_t mr, float* pa) {

@@ -6,14 +6,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/int_math.h"
 #include "common/parallel.h"
 #include "isa/isa.h"
 
 namespace eo {
 namespace {
 
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-int64_t ceil_div(int64_t x, int64_t m) { return (x + m - 1) / m; }
 
 constexpr int64_t kRowBlock = 32;          // chunks of output rows are whole multiples of this
 constexpr int64_t kSerialMacs = 1 << 19;   // below this many MACs a layer stays on one thread

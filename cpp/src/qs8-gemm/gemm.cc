@@ -3,13 +3,12 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "common/int_math.h"
 #include "common/parallel.h"
 
 namespace eo {
 namespace {
 
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-int64_t ceil_div(int64_t x, int64_t m) { return (x + m - 1) / m; }
 
 constexpr int64_t kBlock = 32;  // threads split C in multiples of every path's tile (4/8/32 x 16/32)
 

@@ -44,6 +44,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "common/int_math.h"
 #include "common/parallel.h"
 #include "common/scratch.h"
 #include "f16-gemm/packed_weights.h"
@@ -65,8 +66,6 @@ enum Slot { kSlotCol = 8, kSlotA = 9, kSlotPad = 10 };
 
 constexpr int64_t kL2ChunkBytes = 192 * 1024;  // a column chunk of packed col stays in L2
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
 WDtype wdtype_of(const Blob& w) {
   return w.type == BlobType::f16 ? WDtype::f16 : w.type == BlobType::i8 ? WDtype::s8 : WDtype::f32;
@@ -130,7 +129,6 @@ void gemm_panels(const F32GemmUkernel& uk, const PanelView& A, int64_t M, int64_
 }
 
 
-int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 // Geometry of the implicit-GEMM ("shifted") conv path, any stride. The image is copied once into
 // zero-bordered *phase planes*: for stride (sh, sw), phase (pr, pc) holds the input rows
