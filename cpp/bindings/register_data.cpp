@@ -1,8 +1,12 @@
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "check.h"
 #include "data/data.h"
+#include "data/validate.h"
+#include "reference/reference.h"
 
 namespace eo::bind {
 namespace {
@@ -141,6 +145,44 @@ void register_data(py::module_& m) {
     }
     return py::make_tuple(mean, sd);
   }, py::arg("x"));
+
+  // data_first_nonfinite(arrays, reference=False) -> (position, flat index) of the first NaN/Inf
+  // over a sequence of float32 C-contiguous arrays, in order; None when all are finite. One call
+  // for a whole list (fit checks every gradient of a model after each step).
+  m.def("data_first_nonfinite", [](py::sequence arrays, bool reference) -> py::object {
+    std::vector<std::pair<const float*, int64_t>> spans;
+    std::vector<F32Array> keep;  // holds the arrays while the GIL is released
+    spans.reserve(py::len(arrays));
+    keep.reserve(py::len(arrays));
+    for (py::ssize_t i = 0; i < static_cast<py::ssize_t>(py::len(arrays)); ++i) {
+      const std::string name = "arrays[" + std::to_string(i) + "]";
+      keep.push_back(f32(arrays[i], name.c_str()));
+      spans.emplace_back(keep.back().data(), static_cast<int64_t>(keep.back().size()));
+    }
+    int64_t pos = -1, index = -1;
+    {
+      py::gil_scoped_release release;
+      for (size_t i = 0; i < spans.size() && pos < 0; ++i) {
+        const int64_t j = reference ? eo::reference::first_nonfinite(spans[i].first, spans[i].second)
+                                    : eo::data::first_nonfinite(spans[i].first, spans[i].second);
+        if (j >= 0) pos = static_cast<int64_t>(i), index = j;
+      }
+    }
+    if (pos < 0) return py::none();
+    return py::make_tuple(pos, index);
+  }, py::arg("arrays"), py::arg("reference") = false);
+
+  // data_first_bad_label(y, num_classes, reference=False) -> index of the first label outside
+  // [0, num_classes), or -1. y: any integer dtype, 1-d.
+  m.def("data_first_bad_label", [](py::object y_obj, int64_t num_classes, bool reference) {
+    auto y = labels(y_obj, "y");
+    expect_nonnegative(num_classes, "num_classes");
+    const int64_t n = y.shape(0);
+    const int64_t* yp = y.data();
+    py::gil_scoped_release release;
+    return reference ? eo::reference::first_label_outside(yp, n, num_classes)
+                     : eo::data::first_label_outside(yp, n, num_classes);
+  }, py::arg("y"), py::arg("num_classes"), py::arg("reference") = false);
 }
 
 }  // namespace eo::bind

@@ -35,3 +35,12 @@ void qs8_gemm(int64_t M, int64_t N, int64_t K, const uint8_t* a, int64_t lda, in
               int64_t ldc);
 
 }  // namespace eo::reference
+
+namespace eo::reference {
+
+// data/validate.h: index of the first NaN / +-Inf of x, of the first label outside
+// [0, num_classes); -1 when there is none.
+int64_t first_nonfinite(const float* x, int64_t n);
+int64_t first_label_outside(const int64_t* y, int64_t n, int64_t num_classes);
+
+}  // namespace eo::reference

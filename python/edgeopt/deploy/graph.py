@@ -25,6 +25,7 @@ import dataclasses
 import numpy as np
 
 from .. import nn
+from .._finite import check_finite
 
 ACTIVATIONS = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.HardSwish: "hardswish",
                nn.HardSigmoid: "hardsigmoid", nn.Sigmoid: "sigmoid"}
@@ -66,6 +67,11 @@ class Graph:
         lines = [f"graph(%{self.input}: {self.input_shape}) -> %{self.output}"]
         lines += ["  " + repr(n) + f"  {self.shapes[n.output]}" for n in self.nodes]
         return "\n".join(lines)
+
+    def describe(self, tensor: int) -> str:
+        """'the graph input' or "the output of layer '<name>'" (for error messages)."""
+        n = self.producer(tensor)
+        return "the graph input" if n is None else f"the output of layer '{n.name}'"
 
     def execute(self, x: np.ndarray, observe=None) -> np.ndarray:
         """Run the graph with edgeopt's fp32 kernels (a reference for any backend); observe(id,
@@ -156,8 +162,17 @@ class _Tracer:
         if isinstance(m, (nn.Dropout, nn.Identity)):
             return t, x
         op, attrs, params = _leaf(m, name)
+        _check_params(name, params)
         y = m.forward(x)
         return self.emit(op, [t], y, name, attrs, params, m), y
+
+
+def _check_params(name, params) -> None:
+    """Every deploy scheme and export starts from a trace, so this is where a non-finite weight,
+    bias or BatchNorm statistic is stopped: int8 quantization would turn it into a plausible
+    finite value and fp32 / fp16 would carry it into every output."""
+    named = [(f"{name}.{k}" if name else k, v) for k, v in params.items() if v is not None]
+    check_finite(named, suffix=": a model with non-finite parameters cannot be deployed or exported")
 
 
 def _copy(p):
@@ -197,7 +212,8 @@ def _leaf(m, name):
 
 def trace(model, input_shape) -> Graph:
     """Trace `model` (an edgeopt.nn.Module) at `input_shape` (N, C, H, W) into a Graph. The model
-    is run in eval mode without recording for backward; its mode is restored afterwards."""
+    is run in eval mode without recording for backward; its mode is restored afterwards. A NaN or
+    Inf in any weight, bias or BatchNorm statistic raises ValueError naming the tensor."""
     input_shape = tuple(int(s) for s in input_shape)
     if len(input_shape) != 4 or min(input_shape) < 1:
         raise ValueError(f"input_shape: expected (N, C, H, W) with positive sizes, got {input_shape}")

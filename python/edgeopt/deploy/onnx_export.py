@@ -44,6 +44,7 @@ import os
 import numpy as np
 
 from .. import nn
+from .._finite import check_data, observed_range
 from .._io import atomic_write_bytes
 from .fuse import fuse
 from .graph import Graph, trace
@@ -120,6 +121,7 @@ def _calibration_inputs(model, calib, input_shape) -> np.ndarray:
     if len(calib) == 0:
         raise ValueError("calib: the calibration data is empty")
     data = calib.subset(np.arange(min(len(calib), CALIB_SAMPLES)))
+    check_data("calib", data.x, suffix=": calibration data must be finite")
     mean, std = input_norm(model, data)
     x = np.concatenate([xb for xb, _ in make_loader(data, 64, False, 0, mean, std)])
     if tuple(x.shape[1:]) != tuple(input_shape[1:]):
@@ -152,7 +154,7 @@ def _calibrate(graph: Graph, x: np.ndarray, batch: int = 64) -> dict:
     ranges, vals = {}, {}
 
     def record(key, v):
-        lo, hi = float(v.min()), float(v.max())
+        lo, hi = observed_range(v, lambda: _point_name(graph, key))
         old = ranges.get(key)
         ranges[key] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
 
@@ -173,6 +175,13 @@ def _calibrate(graph: Graph, x: np.ndarray, batch: int = 64) -> dict:
         vals.clear()
         graph.execute(x[i:i + batch], observe=observe)
     return ranges
+
+
+def _point_name(graph: Graph, key: str) -> str:
+    """A quantization point ('t<id>', 't<id>.conv', 't<id>.sum') in words."""
+    t, _, inner = key[1:].partition(".")
+    what = graph.describe(int(t))
+    return {"": what, "conv": f"the conv result inside {what}", "sum": f"the residual sum inside {what}"}[inner]
 
 
 def _act_qparams(lo: float, hi: float) -> tuple:

@@ -34,11 +34,11 @@ QGraph in numpy and must match the Engine bit for bit.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 
 from .. import quant
+from .._finite import check_data, observed_range
 from .fuse import fold_batchnorm, fuse_activation, fuse_residual
 from .graph import Graph, trace
 
@@ -52,6 +52,7 @@ QS8_OPS = {"quantize": 100, "dequantize": 101, "conv2d": 102, "add": 103, "lut":
 
 _MAX_REAL = 1.0 - 2.0 ** -20   # largest rescaling factor we let through (< 1 with margin)
 _LUT_ACTS = ("hardswish", "hardsigmoid", "sigmoid")
+_FINITE = ": calibration data must be finite"
 
 
 @dataclasses.dataclass
@@ -95,6 +96,7 @@ def _calib_batches(model, calib, num_samples: int, batch_size: int = 64):
         raise ValueError("calib: int8-full needs calibration data (a Dataset or an array of inputs)")
     if isinstance(calib, np.ndarray):
         if calib.dtype != np.uint8:  # already preprocessed float inputs, like model.forward takes
+            check_data("calib", calib[:num_samples], suffix=_FINITE)
             x = np.ascontiguousarray(calib[:num_samples], dtype=np.float32)
             if len(x) == 0:
                 raise ValueError("calib: the calibration array is empty")
@@ -107,6 +109,7 @@ def _calib_batches(model, calib, num_samples: int, batch_size: int = 64):
     if len(calib) == 0:
         raise ValueError("calib: the calibration dataset is empty")
     ds = calib.subset(np.arange(min(num_samples, len(calib))))
+    check_data("calib", ds.x, suffix=_FINITE)
     mean, std = input_norm(model, ds)
     for x, _ in make_loader(ds, batch_size, shuffle=False, seed=0, mean=mean, std=std):
         yield x
@@ -117,9 +120,7 @@ def calibrate(graph: Graph, batches) -> dict:
     ranges: dict = {}
 
     def observe(t, v):
-        lo, hi = float(np.min(v)), float(np.max(v))
-        if not (math.isfinite(lo) and math.isfinite(hi)):
-            raise ValueError(f"calibration: tensor %{t} holds NaN or Inf")
+        lo, hi = observed_range(v, lambda: graph.describe(t))
         if t in ranges:
             a, b = ranges[t]
             ranges[t] = (min(a, lo), max(b, hi))
