@@ -1,7 +1,9 @@
 """The .edgeopt file: hand-built graphs for each op against the fp32 kernels, every loader check
-naming its problem, and seeded mutation fuzzing (every mutant loads and runs, or raises
-ValueError: never a crash)."""
+naming its problem, untrusted names and numbers (metadata depth and size, UTF-8 names, finite
+scales), and seeded mutation fuzzing (every mutant loads, prints and runs, or raises ValueError:
+never a crash)."""
 import json
+import re
 import struct
 
 import numpy as np
@@ -232,6 +234,147 @@ def test_graph_checks_via_builder(rng):
         engine(build([(OpType.ACTIVATION, [0], TensorInfo(4, 9, 9, dtype=fmt.DType.U8), {"kind": 1})]))
 
 
+# ---------------------------------------------------------------------------- untrusted names and numbers
+def _with_meta(data, meta: bytes):
+    secs = fmt.read_sections(data)
+    return fmt.assemble([(fmt.SECTION_META, meta), (fmt.SECTION_GRAPH, secs[fmt.SECTION_GRAPH]),
+                         (fmt.SECTION_BLOBS, secs[fmt.SECTION_BLOBS])])
+
+
+def _set_op0_name(raw: bytes):
+    """A _with_graph mutation: op 0's name bytes become `raw` (any bytes, any length)."""
+    def f(g):
+        nt = struct.unpack_from("<I", g, 0)[0]
+        at = 16 + 32 * nt
+        old = struct.unpack_from("<H", g, at + 12)[0]
+        struct.pack_into("<H", g, at + 12, len(raw))
+        g[at + 16:at + 16 + old] = raw
+    return f
+
+
+def _no_surprise(e):
+    """Every way of looking at a loaded engine works (the contract for any file that loads)."""
+    text = [repr(e), str(e), str(e.summary()), repr(e.summary()), e.scheme, str(e.num_classes),
+            str(e.input_norm), str(e.metadata), str(e.activation_bytes(3)), str(e.weight_bytes)]
+    rows = e.summary()
+    assert len(rows) == len(text[2].splitlines()) - 2
+    assert all(isinstance(r["name"], str) and r["name"] for r in rows)
+    return text
+
+
+def _load_error(tmp_path, data) -> str:
+    """deploy.load(file) must raise a plain ValueError (not a UnicodeDecodeError, RecursionError,
+    OverflowError...) naming the file; returns its message."""
+    path = tmp_path / "strange.edgeopt"
+    path.write_bytes(data)
+    with pytest.raises(ValueError) as info:
+        deploy.load(path)
+    assert type(info.value) is ValueError, repr(info.value)
+    assert str(path) in str(info.value)
+    return str(info.value)
+
+
+def test_deeply_nested_metadata_is_a_clear_error(tmp_path):
+    _, data = small_file()
+    for deep in (b"[" * 100_000 + b"]" * 100_000,
+                 b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+                 b'{"x": ' + b"[" * 100_000):  # unterminated too
+        msg = _load_error(tmp_path, _with_meta(data, deep))
+        assert re.search(r"metadata nests 10000[01] levels deep \(limit 64\)", msg), msg
+    # brackets inside strings are text, not nesting
+    quoted = json.dumps({"scheme": "fp32", "note": "[[[{{{" * 1000 + '\\"[['}).encode()
+    assert deploy.Engine(_with_meta(data, quoted)).metadata["note"].startswith("[[[{{{")
+    at_limit = b'{"scheme":"fp32","n":' + b"[" * 63 + b"]" * 63 + b"}"
+    assert deploy.Engine(_with_meta(data, at_limit)).scheme == "fp32"
+    assert "nests 65 levels" in _load_error(tmp_path, _with_meta(data, at_limit.replace(b"[", b"[[", 1)
+                                                                   .replace(b"]", b"]]", 1)))
+
+
+def test_metadata_size_limit_and_bad_text(tmp_path):
+    _, data = small_file()
+    big = b'{"pad":"' + b"x" * (16 << 20) + b'"}'
+    assert "metadata section" in _load_error(tmp_path, _with_meta(data, big))
+    assert "not valid JSON" in _load_error(tmp_path, _with_meta(data, b"{not json"))
+    assert "not valid JSON" in _load_error(tmp_path, _with_meta(data, b'{"scheme": "\xff\xfe"}'))
+    assert "not valid JSON" in _load_error(tmp_path, _with_meta(data, b'{"n": ' + b"9" * 5000 + b"}"))
+    assert "JSON object" in _load_error(tmp_path, _with_meta(data, b"[1, 2]"))
+
+
+@pytest.mark.parametrize("meta,field", [
+    ({"num_classes": 1e400}, "num_classes"), ({"num_classes": 10 ** 30}, "num_classes"),
+    ({"num_classes": float("nan")}, "num_classes"), ({"num_classes": "10"}, "num_classes"),
+    ({"num_classes": True}, "num_classes"), ({"num_classes": 0}, "num_classes"),
+    ({"num_classes": [5]}, "num_classes"), ({"scheme": {"a": 1}}, "scheme"), ({"scheme": "x" * 65}, "scheme"),
+    ({"input_norm": {"mean": [0, 0, float("nan")], "std": [1, 1, 1]}}, "input_norm"),
+    ({"input_norm": {"mean": [0, 0, 0], "std": [1, 0, 1]}}, "input_norm"),
+    ({"input_norm": {"mean": [0, 0, 10 ** 400], "std": [1, 1, 1]}}, "input_norm"),
+    ({"input_norm": {"mean": [0, 0], "std": [1, 1]}}, "input_norm"),
+])
+def test_metadata_fields_are_checked_at_load(tmp_path, meta, field):
+    """What repr/summary/evaluate read from the metadata is checked once, at load, so a strange
+    value is a clear error then instead of an OverflowError from repr() later."""
+    _, data = small_file()
+    assert field in _load_error(tmp_path, _with_meta(data, json.dumps(meta).encode()))
+
+
+@pytest.mark.parametrize("raw,why", [
+    (b"conv\xff", "UTF-8"), (b"\xc0\xaf", "UTF-8"), (b"\xed\xa0\x80", "UTF-8"), (b"\xf4\x90\x80\x80", "UTF-8"),
+    (b"abc\xe2\x82", "UTF-8"), (b"line\nbreak", "control"), (b"nul\x00", "control"), (b"c1\xc2\x85", "control"),
+])
+def test_op_names_must_be_clean_utf8(tmp_path, raw, why):
+    _, data = small_file()
+    msg = _load_error(tmp_path, _with_graph(data, _set_op0_name(raw)))
+    assert "op 0: name is not UTF-8 text without control characters" in msg
+
+
+def test_attribute_keys_and_strings_must_be_clean_utf8(tmp_path, rng):
+    w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
+    good = {"weight": w, "stride": (1, 1), "padding": (1, 1), "groups": 1, "QQQQ": 1, "note": "ZZZZZZ"}
+    data = build([(OpType.CONV2D, [0], TensorInfo(6, 9, 9), good)])
+    deploy.Engine(data)  # unknown attributes are ignored (forward compatibility)
+    for old, new, what in [(b"QQQQ", b"Q\xffQQ", "key is not UTF-8"),
+                           (b"ZZZZZZ", b"ZZ\xe2\x82ZZ", "string is not UTF-8"),
+                           (b"ZZZZZZ", b"ZZ\x1bZZZ", "string is not UTF-8")]:
+        bad = _with_graph(data, lambda g: g.__setitem__(slice(None), bytes(g).replace(old, new)))
+        assert what in _load_error(tmp_path, bad)
+
+
+def test_weight_scales_must_be_finite_and_positive(tmp_path, rng):
+    q = rng.integers(-127, 128, (6, 4, 3, 3)).astype(np.int8)
+    for s in (np.nan, np.inf, -np.inf, 0.0, -0.5):
+        sc = np.full(6, 0.05, np.float32)
+        sc[4] = s
+        data = build([(OpType.CONV2D, [0], TensorInfo(6, 9, 9), {"weight": q, "weight_scale": sc, "stride": (1, 1),
+                                                                 "padding": (1, 1), "groups": 1})])
+        assert "weight_scale': row 4" in _load_error(tmp_path, data)
+    wl = rng.integers(-127, 128, (3, 4 * 81)).astype(np.int8)
+    data = build([(OpType.FLATTEN, [0], TensorInfo(4 * 81, rank=2), {}),
+                  (OpType.LINEAR, [1], TensorInfo(3, rank=2), {"weight": wl, "weight_scale": np.float32([1, np.nan, 1])})])
+    assert "weight_scale': row 1" in _load_error(tmp_path, data)
+
+
+def test_strange_but_loadable_engines_print(rng):
+    """repr / str / summary of engines with odd but valid names and metadata never raise."""
+    w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
+    conv = {"weight": w, "stride": (1, 1), "padding": (1, 1), "groups": 1}
+    names = ["层.卷积🙂", "x" * 512, "{}%s{0}'\"\\", "é" * 300, "", "tab\tname", "zero\u200dwidth"]
+    for name in names:
+        b = ModelBuilder(TensorInfo(4, 9, 9))
+        t = b.add_op(OpType.CONV2D, name, [0], TensorInfo(6, 9, 9), {k: (b.add_blob(v) if isinstance(v, np.ndarray) else v)
+                                                                     for k, v in conv.items()})
+        for meta in ({}, {"scheme": "ünïcode ✓", "num_classes": 2 ** 31 - 1},
+                     {"deep": json.loads("[" * 60 + "]" * 60), "big": list(range(10000)), "f": float("inf")}):
+            e = deploy.Engine(b.to_bytes(t, meta))
+            text = _no_surprise(e)
+            row = e.summary()[0]["name"]
+            expect = fmt._clean_name(name).decode()
+            assert row == (expect or "#0") and row in text[2]
+    _, data = small_file()
+    for meta in (b"", b"{}", b"null"[:0]):
+        assert deploy.Engine(_with_meta(data, meta)).num_classes == 5  # output size when absent
+        _no_surprise(deploy.Engine(_with_meta(data, meta)))
+
+
 # ---------------------------------------------------------------------------- fuzzing
 def _mutants(data, rng, count):
     secs_at = {}
@@ -270,18 +413,24 @@ def _mutants(data, rng, count):
         yield fmt.rewrite_checksums(bytes(b)) if rng.random() < 0.7 else bytes(b)
 
 
+MUTANTS_PER_SCHEME = 300  # x 3 schemes: the mutant count in benchmarks/README.md
+
+
 @pytest.mark.parametrize("scheme", ["fp32", "fp16", "int8-weight"])
 def test_fuzzed_files_load_or_raise(scheme):
     _, data = small_file(scheme)
     rng = np.random.default_rng({"fp32": 11, "fp16": 12, "int8-weight": 13}[scheme])
     loaded = rejected = 0
-    for mutant in _mutants(data, rng, 300):
+    for mutant in _mutants(data, rng, MUTANTS_PER_SCHEME):
         try:
             e = deploy.Engine(mutant)
-        except ValueError:
+        except ValueError as ex:
+            # a plain, readable ValueError: not a UnicodeDecodeError from a mangled name
+            assert type(ex) is ValueError, repr(ex)
             rejected += 1
             continue
         loaded += 1
+        _no_surprise(e)
         shape = e.input_shape
         if np.prod(shape) <= 1 << 20:
             for n in (1, 2):

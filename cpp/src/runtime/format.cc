@@ -117,6 +117,36 @@ std::string take_string(Reader& r, size_t len) {
   return std::string(reinterpret_cast<const char*>(p), len);
 }
 
+// Names, keys and string attributes become Python str (summary(), error messages): they must be
+// strict UTF-8 (what Python's decoder accepts: no overlong forms, surrogates or code points past
+// U+10FFFF) without control characters, which would garble printed tables and messages.
+bool is_clean_text(const std::string& s) {
+  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const uint8_t c = p[i];
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7f) return false;
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp, min;
+    if ((c & 0xe0) == 0xc0) len = 2, cp = c & 0x1f, min = 0x80;
+    else if ((c & 0xf0) == 0xe0) len = 3, cp = c & 0x0f, min = 0x800;
+    else if ((c & 0xf8) == 0xf0) len = 4, cp = c & 0x07, min = 0x10000;
+    else return false;
+    if (len > n - i) return false;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xc0) != 0x80) return false;
+      cp = cp << 6 | (p[i + k] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0)) return false;
+    i += len;
+  }
+  return true;
+}
+
 void parse_graph(const uint8_t* file, const Section& s, ModelFile& m) {
   Reader r(file + s.offset, s.size, "graph section");
   const uint32_t nt = r.get<uint32_t>(), nops = r.get<uint32_t>();
@@ -147,6 +177,8 @@ void parse_graph(const uint8_t* file, const Section& s, ModelFile& m) {
     if (name_len > kMaxNameLen) bad("op " + std::to_string(k) + ": name too long");
     if (nattrs > kMaxAttrs) bad("op " + std::to_string(k) + ": too many attributes");
     d.name = take_string(r, name_len);
+    if (!is_clean_text(d.name))
+      bad("op " + std::to_string(k) + ": name is not UTF-8 text without control characters");
     if (d.name.empty()) d.name = "#" + std::to_string(k);
     const std::string what = "op " + std::to_string(k) + " ('" + d.name + "')";
     for (uint32_t i = 0; i < nin; ++i) {
@@ -169,6 +201,8 @@ void parse_graph(const uint8_t* file, const Section& s, ModelFile& m) {
       const uint32_t count = r.get<uint32_t>();
       if (key_len < 1 || key_len > kMaxKeyLen) bad(what + ": attribute key length " + std::to_string(key_len));
       e.key = take_string(r, key_len);
+      if (!is_clean_text(e.key))
+        bad(what + ": attribute " + std::to_string(a) + ": key is not UTF-8 text without control characters");
       if (d.attrs.has(e.key.c_str())) bad(what + ": attribute '" + e.key + "' given twice");
       const size_t unit = kind == 1 || kind == 2 ? 8 : kind == 3 ? 1 : kind == 4 ? 4 : 0;
       if (!unit) bad(what + ": attribute '" + e.key + "' has unknown kind " + std::to_string(kind));
@@ -179,7 +213,11 @@ void parse_graph(const uint8_t* file, const Section& s, ModelFile& m) {
         else if (kind == 2) e.f.push_back(r.get<double>());
         else e.i.push_back(r.get<uint32_t>());
       }
-      if (kind == 3) e.s = take_string(r, count);
+      if (kind == 3) {
+        e.s = take_string(r, count);
+        if (!is_clean_text(e.s))
+          bad(what + ": attribute '" + e.key + "': string is not UTF-8 text without control characters");
+      }
       d.attrs.add(std::move(e));
     }
     m.ops.push_back(std::move(d));
@@ -260,6 +298,9 @@ ModelFile parse_model_file(const uint8_t* data, size_t size) {
 
   ModelFile m;
   const Section& meta = *found[uint32_t(SectionType::meta)];
+  // The JSON itself is parsed (with a depth limit) and checked in Python (deploy/engine.py).
+  if (meta.size > kMaxMetaBytes)
+    bad("metadata section of " + std::to_string(meta.size) + " bytes (limit " + std::to_string(kMaxMetaBytes) + ")");
   m.metadata.assign(reinterpret_cast<const char*>(data + meta.offset), static_cast<size_t>(meta.size));
   parse_blobs(data, *found[uint32_t(SectionType::blobs)], m);
   parse_graph(data, *found[uint32_t(SectionType::graph)], m);

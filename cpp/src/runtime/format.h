@@ -26,6 +26,7 @@ constexpr uint32_t kMaxOpInputs = 16, kMaxAttrs = 64, kMaxNameLen = 512, kMaxKey
 constexpr int64_t kMaxDim = 1 << 24;                 // any c, h, w or blob dim
 constexpr int64_t kMaxTensorBytes = int64_t(1) << 28;  // one image of one tensor
 constexpr int64_t kMaxArenaBytesPerImage = int64_t(1) << 30;  // planned activations of one image
+constexpr uint64_t kMaxMetaBytes = uint64_t(16) << 20;        // metadata JSON (= edgeopt._io.MAX_JSON_BYTES)
 
 uint32_t crc32(const uint8_t* data, size_t n, uint32_t crc = 0);
 

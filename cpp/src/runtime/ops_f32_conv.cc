@@ -37,6 +37,7 @@
 // linear puts the images in the micro-kernel's A role and the weights in the B role (weights
 // packed in nr-column panels), so batch 1 is one row of C and no FMAs are spent on padding columns.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <mutex>
 
@@ -833,6 +834,12 @@ Weights read_weights(const BuildContext& ctx, std::initializer_list<int64_t> dim
   if ((r.w->type == BlobType::i8) != (s != nullptr))
     ctx.fail("blob 'weight_scale' is required with i8 weights and only with them");
   r.scale = s ? s->as<float>() : nullptr;
+  // a scale multiplies every weight of its row: a non-finite one would make the whole output channel
+  // NaN / inf without a word (the writer stores max|w| / 127, or 1 for an all-zero row)
+  for (int64_t i = 0; r.scale && i < rows; ++i)
+    if (!std::isfinite(r.scale[i]) || !(r.scale[i] > 0.f))
+      ctx.fail("blob 'weight_scale': row " + std::to_string(i) + " scale " + std::to_string(r.scale[i]) +
+               " is not finite and > 0");
   const Blob* b = ctx.optional_blob("bias", {BlobType::f32}, {rows});
   r.bias = b ? b->as<float>() : nullptr;
   return r;

@@ -8,13 +8,13 @@ applied inside ``run`` (``edgeopt.train.evaluate`` normalizes for models and eng
 """
 from __future__ import annotations
 
-import json
+import math
 import os
 
 import numpy as np
 
 from .. import _core
-from .._io import atomic_write_bytes
+from .._io import atomic_write_bytes, parse_json
 
 __all__ = ["Engine", "load"]
 
@@ -27,21 +27,31 @@ class Engine:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data: expected the bytes of an .edgeopt file, got {type(data).__name__}")
         self._core = _core.RuntimeEngine(bytes(data))  # ValueError on a bad file
-        try:
-            meta = json.loads(self._core.metadata.decode("utf-8")) if self._core.metadata else {}
-        except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            raise ValueError(f"edgeopt file: metadata is not valid JSON ({e})") from None
+        meta = parse_json(self._core.metadata, "edgeopt file") if self._core.metadata else {}
         if not isinstance(meta, dict):
-            raise ValueError("edgeopt file: metadata must be a JSON object")
+            raise ValueError(f"edgeopt file: metadata must be a JSON object, got {type(meta).__name__}")
         self.metadata = meta
+        # The fields this class reads are checked here, once, so the properties, repr() and
+        # summary() of any engine that loaded cannot fail later.
+        scheme = meta.get("scheme", "unknown")
+        if not isinstance(scheme, str) or len(scheme) > 64:
+            raise ValueError(f"edgeopt file: metadata 'scheme' must be a short string, got {_short(scheme)}")
+        self._scheme = scheme
+        ncls = meta.get("num_classes", self._core.output_shape[0])
+        if isinstance(ncls, bool) or not isinstance(ncls, int) or not 1 <= ncls < 2**31:
+            raise ValueError(f"edgeopt file: metadata 'num_classes' must be an integer in [1, 2**31), "
+                             f"got {_short(ncls)}")
+        self._num_classes = ncls
         norm = meta.get("input_norm")
         if norm is not None:
             c = self._core.input_shape[0]
             ok = (isinstance(norm, dict) and all(isinstance(norm.get(k), list) and len(norm[k]) == c
-                                                  and all(isinstance(v, (int, float)) for v in norm[k])
-                                                  for k in ("mean", "std")))
+                                                  and all(_finite_number(v) for v in norm[k])
+                                                  for k in ("mean", "std"))
+                  and all(v > 0 for v in norm["std"]))
             if not ok:
-                raise ValueError(f"edgeopt file: input_norm must hold 'mean' and 'std' lists of {c} numbers")
+                raise ValueError(f"edgeopt file: input_norm must hold 'mean' and 'std' lists of {c} finite "
+                                 f"numbers (std > 0), got {_short(norm)}")
         self._input_norm = norm
 
     # ------------------------------------------------------------------ running
@@ -70,11 +80,11 @@ class Engine:
 
     @property
     def scheme(self) -> str:
-        return str(self.metadata.get("scheme", "unknown"))
+        return self._scheme
 
     @property
     def num_classes(self) -> int:
-        return int(self.metadata.get("num_classes", self._core.output_shape[0]))
+        return self._num_classes
 
     @property
     def input_shape(self) -> tuple:
@@ -141,7 +151,29 @@ class EngineSummary(list):
 
 
 def load(path) -> Engine:
-    """Load a saved .edgeopt file (ValueError if it is not a valid one)."""
-    with open(os.fspath(path), "rb") as f:
+    """Load a saved .edgeopt file (ValueError naming the file if it is not a valid one)."""
+    path = os.fspath(path)
+    with open(path, "rb") as f:
         data = f.read()
-    return Engine(data)
+    try:
+        return Engine(data)
+    except ValueError as e:
+        raise ValueError(f"{path!r}: {e}") from None
+
+
+def _finite_number(v) -> bool:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:  # an int beyond float range
+        return False
+
+
+def _short(v) -> str:
+    """repr for a message, cut short (the value comes from an untrusted file)."""
+    try:
+        r = repr(v)
+    except ValueError:  # an int too long to print
+        return f"<{type(v).__name__}>"
+    return r if len(r) <= 80 else r[:77] + "..."

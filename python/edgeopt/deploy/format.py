@@ -157,7 +157,7 @@ class ModelBuilder:
         parts = [struct.pack("<IIII", len(self.tensors), len(self.ops), self.input, output)]
         parts += [t.pack() for t in self.tensors]
         for op in self.ops:
-            name = op.name.encode("utf-8")[:512]
+            name = _clean_name(op.name)
             attrs = [(k, v) for k, v in op.attrs.items() if v is not None]
             parts.append(struct.pack("<IIiHH", op.type, len(op.inputs), op.output, len(name), len(attrs)))
             parts.append(name)
@@ -181,6 +181,13 @@ class ModelBuilder:
         meta = json.dumps(metadata or {}, sort_keys=True, separators=(",", ":")).encode("utf-8")
         return assemble([(SECTION_META, meta), (SECTION_GRAPH, self._graph_bytes(output)),
                          (SECTION_BLOBS, self._blob_bytes())])
+
+
+def _clean_name(name: str) -> bytes:
+    """The loader accepts op names of at most 512 bytes of UTF-8 without control characters: those
+    become '?' and the name is cut on a character boundary."""
+    name = "".join("?" if ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0 else c for c in name)
+    return name.encode("utf-8", "replace")[:512].decode("utf-8", "ignore").encode("utf-8")
 
 
 def _align(n: int, a: int = 64) -> int:
