@@ -2,6 +2,7 @@
 #include <utility>
 
 #include "check.h"
+#include "compute_scope.h"
 #include "f32-conv2d/conv2d.h"
 #include "reference/reference.h"
 
@@ -94,7 +95,7 @@ F32Array forward(const py::object& x_obj, const py::object& w_obj, const py::obj
   const float *x = a.x.data(), *w = a.w.data();
   float* yp = y.mutable_data();
   {
-    py::gil_scoped_release release;
+    const ComputeScope compute;
     kernel(s, x, w, b, yp);
   }
   return y;
@@ -127,7 +128,7 @@ py::object backward(const py::object& dy_obj, const py::object& x_obj, const py:
   const float *dyp = dy.data(), *x = a.x.data(), *w = a.w.data();
   float* dwp = dw.mutable_data();
   {
-    py::gil_scoped_release release;
+    const ComputeScope compute;
     kernel(s, dyp, x, w, dwp, db, dx);
   }
   return result;

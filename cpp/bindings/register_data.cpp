@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "check.h"
+#include "compute_scope.h"
 #include "data/data.h"
 #include "data/validate.h"
 #include "reference/reference.h"
@@ -87,7 +88,7 @@ void register_data(py::module_& m) {
     float* o = out.mutable_data();
     const bool u8 = x.dtype().is(py::dtype::of<uint8_t>());
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       if (u8)
         eo::data::assemble_batch_u8(static_cast<const uint8_t*>(x.data()), idx.data(), B, g,
                                     mean.data(), sd.data(), o);
@@ -124,7 +125,7 @@ void register_data(py::module_& m) {
     I64Array out(n);
     int64_t* o = out.mutable_data();
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       eo::data::permutation(n, seed, epoch, o);
     }
     return out;
@@ -139,7 +140,7 @@ void register_data(py::module_& m) {
     double* ps = sd.mutable_data();
     const bool u8 = x.dtype().is(py::dtype::of<uint8_t>());
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       if (u8) eo::data::channel_stats_u8(static_cast<const uint8_t*>(x.data()), N, C, S, pm, ps);
       else eo::data::channel_stats_f32(static_cast<const float*>(x.data()), N, C, S, pm, ps);
     }

@@ -1,4 +1,5 @@
 #include "check.h"
+#include "compute_scope.h"
 #include "f32-gemm/gemm.h"
 #include "reference/reference.h"
 
@@ -19,7 +20,7 @@ void register_gemm(py::module_& m) {
     MatRef B = tb ? transposed(b.data(), b.shape(1)) : row_major(b.data(), b.shape(1));
     float* C = c.mutable_data();
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       if (reference) eo::reference::sgemm(M, N, K, A, B, C, N, false);
       else eo::sgemm(M, N, K, A, B, C, N, false, true);
     }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "check.h"
+#include "compute_scope.h"
 #include "f32-activation/activation.h"
 #include "f32-batchnorm/batchnorm.h"
 #include "f32-elementwise/elementwise.h"
@@ -148,7 +149,7 @@ F32Array unary(const py::object& x_obj) {
   F32Array x = f32(x_obj, "x");
   F32Array y(shape_of(x));
   {
-    py::gil_scoped_release release;
+    const ComputeScope compute;
     Kernel(x.data(), y.mutable_data(), x.size());
   }
   return y;
@@ -161,7 +162,7 @@ F32Array unary_backward(const py::object& dy_obj, const py::object& s_obj, const
   same_shape(dy, "dy", s, s_name);
   F32Array dx(shape_of(dy));
   {
-    py::gil_scoped_release release;
+    const ComputeScope compute;
     Kernel(dy.data(), s.data(), dx.mutable_data(), dy.size());
   }
   return dx;
@@ -186,7 +187,7 @@ void register_batchnorm(py::module_& m) {
                             shape_str(x));
     F32Array y(shape_of(x)), mean(Shape{C}), invstd(Shape{C});
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       batchnorm2d_forward_train(x.data(), g, b, rmp, rvp, y.mutable_data(), mean.mutable_data(),
                                 invstd.mutable_data(), N, C, HW, static_cast<float>(momentum),
                                 static_cast<float>(eps));
@@ -208,7 +209,7 @@ void register_batchnorm(py::module_& m) {
     expect_finite_range(eps, "eps", 0.0, std::numeric_limits<double>::max(), false);
     F32Array y(shape_of(x));
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       batchnorm2d_forward_eval(x.data(), g, b, rm.data(), rv.data(), y.mutable_data(), N, C, HW,
                                static_cast<float>(eps));
     }
@@ -230,7 +231,7 @@ void register_batchnorm(py::module_& m) {
     float* db = opt_out(db_obj, "dbeta", C, &dbeta);
     F32Array dx(shape_of(x));
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       batchnorm2d_backward(dy.data(), x.data(), g, mean.data(), invstd.data(), dx.mutable_data(),
                            dg, db, N, C, HW);
     }
@@ -254,7 +255,7 @@ void register_batchnorm(py::module_& m) {
     if (dg && !rmp) throw py::value_error("running_mean: required to accumulate dgamma, got None");
     F32Array dx(shape_of(x));
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       batchnorm2d_backward_eval(dy.data(), x.data(), g, rmp, rv.data(), dx.mutable_data(), dg, db,
                                 N, C, HW, static_cast<float>(eps));
     }
@@ -298,7 +299,7 @@ void register_pooling(py::module_& m) {
     F32Array y(ys);
     py::array_t<int32_t> argmax(ys);
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       maxpool2d_forward(x.data(), y.mutable_data(), argmax.mutable_data(), p);
     }
     return py::make_tuple(y, argmax);
@@ -315,7 +316,7 @@ void register_pooling(py::module_& m) {
     F32Array dx(xs);
     bool ok;
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       ok = maxpool2d_backward(dy.data(), argmax.data(), dx.mutable_data(), xs[0] * xs[1], OHW, HW);
     }
     if (!ok)
@@ -330,7 +331,7 @@ void register_pooling(py::module_& m) {
     const Pool2d p = pool_geometry(shape_of(x), kernel, stride, padding);
     F32Array y(Shape{p.N, p.C, p.OH(), p.OW()});
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       avgpool2d_forward(x.data(), y.mutable_data(), p, count_include_pad);
     }
     return y;
@@ -345,7 +346,7 @@ void register_pooling(py::module_& m) {
     expect_shape(dy, "dy", {p.N, p.C, p.OH(), p.OW()});
     F32Array dx(xs);
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       avgpool2d_backward(dy.data(), dx.mutable_data(), p, count_include_pad);
     }
     return dx;
@@ -358,7 +359,7 @@ void register_pooling(py::module_& m) {
     if (HW == 0) throw py::value_error("x: expected non-empty planes, got shape " + shape_str(x));
     F32Array y(Shape{N, C, 1, 1});
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       global_avgpool2d_forward(x.data(), y.mutable_data(), N, C, HW);
     }
     return y;
@@ -376,7 +377,7 @@ void register_pooling(py::module_& m) {
     if (HW == 0) throw py::value_error("x_shape: expected non-empty planes");
     F32Array dx(xs);
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       global_avgpool2d_backward(dy.data(), dx.mutable_data(), xs[0], xs[1], HW);
     }
     return dx;
@@ -393,7 +394,7 @@ void register_elementwise(py::module_& m) {
     F32Array y(shape_of(x));
     py::array_t<uint8_t> mask(shape_of(x));
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       dropout_forward(x.data(), y.mutable_data(), mask.mutable_data(), x.size(),
                       static_cast<float>(p), seed);
     }
@@ -408,7 +409,7 @@ void register_elementwise(py::module_& m) {
     expect_finite_range(p, "p", 0.0, 1.0, true);
     F32Array dx(shape_of(dy));
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       dropout_backward(dy.data(), mask.data(), dx.mutable_data(), dy.size(), static_cast<float>(p));
     }
     return dx;
@@ -419,7 +420,7 @@ void register_elementwise(py::module_& m) {
     same_shape(b, "b", a, "a");
     F32Array y(shape_of(a));
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       add_forward(a.data(), b.data(), y.mutable_data(), a.size());
     }
     return y;
@@ -441,7 +442,7 @@ void register_elementwise(py::module_& m) {
     F32Array s = scale_arg(s_obj, x);
     F32Array y(shape_of(x));
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       channel_scale_forward(x.data(), s.data(), y.mutable_data(), x.shape(0), x.shape(1),
                             x.shape(2) * x.shape(3));
     }
@@ -454,7 +455,7 @@ void register_elementwise(py::module_& m) {
     F32Array s = scale_arg(s_obj, x);
     F32Array dx(shape_of(x)), ds(shape_of(s));
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       channel_scale_backward(dy.data(), x.data(), s.data(), dx.mutable_data(), ds.mutable_data(),
                              x.shape(0), x.shape(1), x.shape(2) * x.shape(3));
     }
@@ -479,7 +480,7 @@ void register_loss(py::module_& m) {
     F32Array dz(Shape{N, C});
     CrossEntropyResult r;
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       r = cross_entropy(z.data(), yp, dz.mutable_data(), N, C, static_cast<float>(label_smoothing));
     }
     if (r.bad_row >= 0)

@@ -1,6 +1,7 @@
 #include <string>
 
 #include "check.h"
+#include "compute_scope.h"
 #include "f32-linear/linear.h"
 
 namespace eo::bind {
@@ -23,7 +24,7 @@ void register_linear(py::module_& m) {
     const float *xp = x.data(), *wp = w.data();
     float* yp = y.mutable_data();
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       eo::linear_forward(N, in, out, xp, wp, b, yp);
     }
     return y;
@@ -55,7 +56,7 @@ void register_linear(py::module_& m) {
     const float *dyp = dy.data(), *xp = x.data(), *wp = w.data();
     float* dwp = dw.mutable_data();
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       eo::linear_backward(N, in, out, dyp, xp, wp, dwp, db, dx);
     }
     return result;

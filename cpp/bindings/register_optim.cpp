@@ -6,6 +6,7 @@
 #include <string>
 
 #include "check.h"
+#include "compute_scope.h"
 #include "optim/optim.h"
 
 namespace eo::bind {
@@ -51,7 +52,7 @@ void register_optim(py::module_& m) {
       b = buf.mutable_data();
     }
     SgdOptions o{lr, momentum, dampening, weight_decay, nesterov, first_step};
-    py::gil_scoped_release release;
+    const ComputeScope compute;
     return sgd_step(param.mutable_data(), grad.data(), b, param.size(), o);
   }, py::arg("param"), py::arg("grad"), py::arg("momentum_buf"), py::arg("lr"),
      py::arg("momentum") = 0.0, py::arg("dampening") = 0.0, py::arg("nesterov") = false,
@@ -73,7 +74,7 @@ void register_optim(py::module_& m) {
     expect_range(eps, "eps", 0.0, kInf, false);
     expect_range(weight_decay, "weight_decay", 0.0, kInf, false);
     AdamOptions o{lr, beta1, beta2, eps, weight_decay, step, decoupled};
-    py::gil_scoped_release release;
+    const ComputeScope compute;
     return adam_step(param.mutable_data(), grad.data(), m1.mutable_data(), m2.mutable_data(),
                      param.size(), o);
   }, py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::arg("step"),

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "check.h"
+#include "compute_scope.h"
 #include "qs8-gemm/gemm.h"
 #include "reference/reference.h"
 
@@ -120,7 +121,7 @@ void register_qgemm(py::module_& m) {
     const int64_t K = transposed ? b.shape(1) : b.shape(0), N = transposed ? b.shape(0) : b.shape(1);
     auto p = std::make_shared<Qs8PackedB>();
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       *p = transposed ? qs8_pack_b(K, N, b.data(), 1, K) : qs8_pack_b(K, N, b.data(), N, 1);
     }
     return p;
@@ -138,7 +139,7 @@ void register_qgemm(py::module_& m) {
     py::array c(r.ot.dtype, {r.M, r.N});
     uint8_t* cp = static_cast<uint8_t*>(c.mutable_data());
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       qs8_gemm(r.M, r.a.data(), r.K, r.a_zp, *packed,
                {r.bias, r.mult.data(), r.shift.data(), r.out_zp, r.qmin, r.qmax}, cp, r.N, path, true);
     }
@@ -158,14 +159,14 @@ void register_qgemm(py::module_& m) {
     Args r = check_args(a, K, N, a_zp, bias, multiplier, shift, out_zp, qmin, qmax, out_dtype);
     Qs8PackedB sums;  // only for the range check
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       sums = qs8_pack_b(K, N, b.data(), N, 1);
     }
     check_fits(sums, r.bias);
     py::array c(r.ot.dtype, {r.M, r.N});
     uint8_t* cp = static_cast<uint8_t*>(c.mutable_data());
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       reference::qs8_gemm(r.M, N, K, r.a.data(), K, r.a_zp, b.data(), N, r.bias, r.mult.data(),
                           r.shift.data(), r.out_zp, r.qmin, r.qmax, cp, N);
     }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "check.h"
+#include "compute_scope.h"
 #include "isa/isa.h"
 #include "qs8-conv2d/conv2d.h"
 #include "qs8-elementwise/elementwise.h"
@@ -174,7 +175,7 @@ void register_qs8_ops(py::module_& m) {
     auto y = u8_out({N, OH, OW, s.cout});
     uint8_t* yp = y.mutable_data();
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       if (reference) {
         reference::qs8_conv2d(s, N, H, W, x.data(), int32_t(in_zp), w.data(),
                               bias.empty() ? nullptr : bias.data(), mult.data(), shift.data(),
@@ -202,7 +203,7 @@ void register_qs8_ops(py::module_& m) {
     const int64_t N = x.shape(0), C = x.shape(1), H = x.shape(2), W = x.shape(3);
     auto y = u8_out({N, H, W, C});
     uint8_t* yp = y.mutable_data();
-    py::gil_scoped_release release;
+    const ComputeScope compute;
     qs8_quantize(N, C, H * W, x.data(), inv_scale, int32_t(zp), yp);
     return y;
   }, py::arg("x"), py::arg("inv_scale"), py::arg("zero_point"),
@@ -214,7 +215,7 @@ void register_qs8_ops(py::module_& m) {
     const int64_t N = q.shape(0), H = q.shape(1), W = q.shape(2), C = q.shape(3);
     py::array_t<float> y({N, C, H, W});
     float* yp = y.mutable_data();
-    py::gil_scoped_release release;
+    const ComputeScope compute;
     qs8_dequantize(N, C, H * W, q.data(), scale, int32_t(zp), yp);
     return y;
   }, py::arg("q"), py::arg("scale"), py::arg("zero_point"),
@@ -230,7 +231,7 @@ void register_qs8_ops(py::module_& m) {
     py::array_t<uint8_t> y(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()));
     uint8_t* yp = y.mutable_data();
     const int64_t n = a.size();
-    py::gil_scoped_release release;
+    const ComputeScope compute;
     if (reference)
       for (int64_t i = 0; i < n; ++i) yp[i] = reference::qs8_add(a.data()[i], b.data()[i], p);
     else
@@ -245,7 +246,7 @@ void register_qs8_ops(py::module_& m) {
     expect_shape(t, "table", {256});
     py::array_t<uint8_t> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
     uint8_t* yp = y.mutable_data();
-    py::gil_scoped_release release;
+    const ComputeScope compute;
     qs8_lut(x.size(), x.data(), t.data(), yp);
     return y;
   }, py::arg("x"), py::arg("table"), "y = table[x] (256-entry u8 table).");
@@ -261,7 +262,7 @@ void register_qs8_ops(py::module_& m) {
     const Qs8OpUkernels& uk = op_kernels(isa_o);
     py::array_t<uint8_t> y(std::vector<py::ssize_t>(x.shape(), x.shape() + 4));
     uint8_t* yp = y.mutable_data();
-    py::gil_scoped_release release;
+    const ComputeScope compute;
     if (reference)
       reference::qs8_channel_scale(N, HW, C, x.data(), s.data(), int32_t(s_zp), p, yp);
     else
@@ -291,7 +292,7 @@ void register_qs8_ops(py::module_& m) {
     const Qs8PoolShape s = pool_shape(kernel, stride, padding, H, W);
     auto y = u8_out({N, s.out_h(H), s.out_w(W), C});
     uint8_t* yp = y.mutable_data();
-    py::gil_scoped_release release;
+    const ComputeScope compute;
     (reference ? reference::qs8_maxpool2d : qs8_maxpool2d)(s, N, H, W, C, x.data(), yp);
     return y;
   }, py::arg("x"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
@@ -312,7 +313,7 @@ void register_qs8_ops(py::module_& m) {
     expect_range(qmax, qmin, 255, "qmax");
     auto y = u8_out({N, s.out_h(H), s.out_w(W), C});
     uint8_t* yp = y.mutable_data();
-    py::gil_scoped_release release;
+    const ComputeScope compute;
     (reference ? reference::qs8_avgpool2d : qs8_avgpool2d)(
         s, cip, N, H, W, C, x.data(), int32_t(in_zp), mult.data(), shift.data(), int32_t(out_zp),
         int32_t(qmin), int32_t(qmax), yp);
@@ -335,7 +336,7 @@ void register_qs8_ops(py::module_& m) {
     expect_range(qmax, qmin, 255, "qmax");
     auto y = u8_out({N, 1, 1, C});
     uint8_t* yp = y.mutable_data();
-    py::gil_scoped_release release;
+    const ComputeScope compute;
     qs8_global_avgpool2d(N, HW, C, x.data(), int32_t(in_zp), int32_t(mult), int32_t(shift),
                          int32_t(out_zp), int32_t(qmin), int32_t(qmax), yp);
     return y;

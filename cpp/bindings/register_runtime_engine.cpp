@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "check.h"
+#include "compute_scope.h"
 #include "runtime/engine.h"
 
 // The deploy runtime (cpp/src/runtime): a network loaded from .edgeopt bytes.
@@ -40,7 +41,7 @@ void register_runtime_engine(py::module_& m) {
                                               "A compiled network loaded from .edgeopt bytes")
       .def(py::init([](py::bytes data) {
              std::string buf = data;  // a copy: the Engine copies again into aligned memory
-             py::gil_scoped_release release;
+             const ComputeScope compute;
              return std::make_shared<Engine>(reinterpret_cast<const uint8_t*>(buf.data()), buf.size());
            }),
            py::arg("data"))
@@ -63,7 +64,7 @@ void register_runtime_engine(py::module_& m) {
         float* yp = y.mutable_data();
         const float* xp = x.data();
         {
-          py::gil_scoped_release release;
+          const ComputeScope compute;
           e.run(xp, n, yp);
         }
         return y;
@@ -78,7 +79,7 @@ void register_runtime_engine(py::module_& m) {
         std::vector<double> t(e.num_ops(), 0.0);
         std::vector<float> y(static_cast<size_t>(x.shape(0) * e.output().elems()));
         {
-          py::gil_scoped_release release;
+          const ComputeScope compute;
           for (int64_t r = 0; r < runs; ++r) e.run(x.data(), x.shape(0), y.data(), t.data());
         }
         for (double& v : t) v /= static_cast<double>(runs);

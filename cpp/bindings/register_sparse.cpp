@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "check.h"
+#include "compute_scope.h"
 #include "b1-gemm/gemm.h"
 #include "f32-spmm/spmm.h"
 #include "lowbit/lowbit.h"
@@ -285,7 +286,7 @@ void register_sparse(py::module_& m) {
     check_index_limit(cout * cin, "w");
     auto p = std::make_shared<Packed>();
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       *p = f32_spmm_pack_dense(cout, cin, w.data(), cin, br, bc);
     }
     return p;
@@ -368,13 +369,13 @@ void register_sparse(py::module_& m) {
     if (!a.linear) {  // NCHW: the kernel writes the result array directly
       F32Array out(a.out_shape);
       float* yp = out.mutable_data();
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       f32_spmm(*p, a.batch, a.hw, a.data(), bias, lo, hi, yp, true);
       return out;
     }
     std::vector<float> y(size_t(a.batch * p->cout * a.hw));
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       f32_spmm(*p, a.batch, a.hw, a.data(), bias, lo, hi, y.data(), true);
     }
     return finish(a, y, p->cout);
@@ -392,7 +393,7 @@ void register_sparse(py::module_& m) {
     const float* bias = optional_bias(bias_obj, cout, &keep);
     std::vector<float> y(size_t(a.batch * cout * a.hw));
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       for (int64_t n = 0; n < a.batch; ++n)
         reference::f32_spmm(cout, cin, a.hw, w.data(), a.data() + n * cin * a.hw, bias, lo, hi,
                             y.data() + n * cout * a.hw);
@@ -421,7 +422,7 @@ void register_sparse(py::module_& m) {
     check_index_limit(cout * cin, "w");
     auto p = std::make_shared<QPacked>();
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       *p = qs8_spmm_pack(cout, cin, w.data(), cin, block_rows);
     }
     return p;
@@ -448,7 +449,7 @@ void register_sparse(py::module_& m) {
     py::array y(r.dtype, r.out_shape);
     uint8_t* yp = static_cast<uint8_t*>(y.mutable_data());
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       qs8_spmm(*p, r.batch, r.hw, r.x.data(), r.a_zp,
                {r.bias, r.mult.data(), r.shift.data(), r.out_zp, r.qmin, r.qmax}, yp, true);
     }
@@ -471,7 +472,7 @@ void register_sparse(py::module_& m) {
     py::array y(r.dtype, r.out_shape);
     uint8_t* yp = static_cast<uint8_t*>(y.mutable_data());
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       for (int64_t n = 0; n < r.batch; ++n)
         reference::qs8_spmm(cout, cin, r.hw, w.data(), r.x.data() + n * cin * r.hw, r.a_zp, r.bias,
                             r.mult.data(), r.shift.data(), r.out_zp, r.qmin, r.qmax,
@@ -503,7 +504,7 @@ void register_sparse(py::module_& m) {
     std::vector<float> alpha = alpha_arg(alpha_obj, w.data(), cout, cin * kh * kw);
     auto p = std::make_shared<B1ConvWeights>();
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       *p = b1_pack_conv_weights(cout, cin, kh, kw, w.data(), alpha.data());
     }
     return p;
@@ -534,7 +535,7 @@ void register_sparse(py::module_& m) {
     F32Array y({int64_t(x.shape(0)), p->cout, oh, ow});
     float* yp = y.mutable_data();
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       b1_conv2d(*p, {sh, sw, ph, pw, pad_value}, x.shape(0), h, w, x.data(), bias, lo, hi, yp, true);
     }
     return y;
@@ -563,7 +564,7 @@ void register_sparse(py::module_& m) {
     F32Array y({int64_t(x.shape(0)), cout, oh, ow});
     float* yp = y.mutable_data();
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       for (int64_t n = 0; n < x.shape(0); ++n)
         reference::b1_conv2d(cout, cin, kh, kw, w.data(), alpha.data(), bias, sh, sw, ph, pw, pad_value,
                              h, wd, x.data() + n * cin * h * wd, lo, hi, yp + n * cout * oh * ow);
@@ -579,7 +580,7 @@ void register_sparse(py::module_& m) {
     std::vector<float> alpha = alpha_arg(alpha_obj, w.data(), n, k);
     auto p = std::make_shared<B1LinearWeights>();
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       *p = b1_pack_linear_weights(n, k, w.data(), alpha.data());
     }
     return p;
@@ -597,7 +598,7 @@ void register_sparse(py::module_& m) {
     F32Array y({int64_t(x.shape(0)), p->n});
     float* yp = y.mutable_data();
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       b1_linear(*p, x.shape(0), x.data(), bias, lo, hi, yp, true);
     }
     return y;
@@ -616,7 +617,7 @@ void register_sparse(py::module_& m) {
     F32Array y({int64_t(x.shape(0)), n});
     float* yp = y.mutable_data();
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       reference::b1_linear(n, k, w.data(), alpha.data(), bias, x.shape(0), x.data(), lo, hi, yp);
     }
     return y;
@@ -679,7 +680,7 @@ void register_sparse(py::module_& m) {
     F32Array c({M, N});
     float* cp = c.mutable_data();
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       if (reference) reference::lowbit_sgemm(M, N, k, bits, pk.data(), scale.data(), b.data(), cp);
       else lowbit_sgemm(M, N, k, bits, pk.data(), scale.data(), row_major(b.data(), N), cp, N, true);
     }

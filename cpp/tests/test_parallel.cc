@@ -148,3 +148,45 @@ TEST(team_scope_loops_cover_every_item_once) {
     }
   }
 }
+
+TEST(thread_count_scope_pins_the_count_for_the_whole_call) {
+  // While another thread keeps changing set_num_threads, a pinned computation sees one count on
+  // its own thread and in every loop body (TBB, team, nested), and the pin ends with the scope.
+  ThreadsGuard guard;
+  set_num_threads(3);
+  std::atomic<bool> stop{false};
+  std::thread changer([&] {
+    for (int i = 0; !stop; ++i) set_num_threads(1 + i % 8);
+  });
+  std::atomic<int> mismatches{0};
+  for (int rep = 0; rep < 200; ++rep) {
+    const ThreadCountScope pin;
+    const int n = pin.threads();
+    auto same = [&] {
+      if (get_num_threads() != n) mismatches++;
+    };
+    parallel_for(64, 1, [&](int64_t, int64_t) {
+      same();
+      parallel_for(8, 1, [&](int64_t, int64_t) { same(); });  // nested: the pin travels on
+    });
+    parallel_chunks(64, 4, [&](int, int64_t, int64_t) { same(); });
+    parallel_parts(4, [&](int) { same(); });
+    if (rep % 2) {
+      const TeamScope team;
+      parallel_for(64, 1, [&](int64_t, int64_t) { same(); });
+      parallel_chunks(64, 4, [&](int, int64_t, int64_t) { same(); });
+    }
+    same();
+  }
+  stop = true;
+  changer.join();
+  CHECK(mismatches == 0, std::to_string(mismatches.load()) + " loop bodies saw another thread count");
+  set_num_threads(5);
+  CHECK(get_num_threads() == 5, "after the scope, the global setting again");
+  {
+    const ThreadCountScope pin(2);
+    set_num_threads(7);
+    CHECK(get_num_threads() == 2, "an explicit pin");
+  }
+  CHECK(get_num_threads() == 7, "the pin restored");
+}

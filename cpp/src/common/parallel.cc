@@ -16,11 +16,19 @@
 
 namespace eo {
 namespace {
-std::mutex g_mutex;
+std::mutex g_mutex;  // serializes set_num_threads (the global_control swap)
 std::unique_ptr<tbb::global_control> g_control;
-int g_threads = 0;  // 0: not set yet, use TBB's default (all cores)
+std::atomic<int> g_threads{0};  // 0: not set yet, use TBB's default (all cores)
+thread_local int t_pinned = 0;  // ThreadCountScope's value on this thread, 0: none
 thread_local bool t_team_scope = false;
 }  // namespace
+
+ThreadCountScope::ThreadCountScope() : ThreadCountScope(get_num_threads()) {}
+ThreadCountScope::ThreadCountScope(int threads) : saved_(t_pinned), threads_(threads) {
+  if (threads_ < 1) throw std::invalid_argument("ThreadCountScope: threads must be >= 1");
+  t_pinned = threads_;
+}
+ThreadCountScope::~ThreadCountScope() { t_pinned = saved_; }
 
 TeamScope::TeamScope() : saved_(t_team_scope) { t_team_scope = true; }
 TeamScope::~TeamScope() { t_team_scope = saved_; }
@@ -30,13 +38,13 @@ void set_num_threads(int n) {
   std::lock_guard<std::mutex> lock(g_mutex);
   g_control.reset();
   g_control = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, n);
-  g_threads = n;
+  g_threads.store(n);
 }
 
 int get_num_threads() {
-  std::lock_guard<std::mutex> lock(g_mutex);
-  if (g_threads > 0) return g_threads;
-  return std::max(1, tbb::this_task_arena::max_concurrency());
+  if (t_pinned > 0) return t_pinned;
+  const int n = g_threads.load();
+  return n > 0 ? n : std::max(1, tbb::this_task_arena::max_concurrency());
 }
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f) {
@@ -53,16 +61,24 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
       f(0, n);
       return;
     }
-    if (spin_team_run(parts, threads, [&](int p) { f(n * p / parts, n * (p + 1) / parts); })) return;
+    if (spin_team_run(parts, threads, [&](int p) {
+          const ThreadCountScope pin(threads);
+          f(n * p / parts, n * (p + 1) / parts);
+        }))
+      return;
   }
-  tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, grain),
-                    [&](const tbb::blocked_range<int64_t>& r) { f(r.begin(), r.end()); });
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, grain), [&](const tbb::blocked_range<int64_t>& r) {
+    const ThreadCountScope pin(threads);
+    f(r.begin(), r.end());
+  });
 }
 
 void parallel_chunks(int64_t n, int nchunks, const std::function<void(int, int64_t, int64_t)>& f) {
   if (n <= 0) return;
   nchunks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nchunks, n)));
+  const int threads = get_num_threads();
   auto run = [&](int c) {
+    const ThreadCountScope pin(threads);
     const int64_t b = n * c / nchunks, e = n * (c + 1) / nchunks;
     f(c, b, e);
   };
@@ -70,17 +86,22 @@ void parallel_chunks(int64_t n, int nchunks, const std::function<void(int, int64
     run(0);
     return;
   }
-  if (t_team_scope && spin_team_run(nchunks, get_num_threads(), run)) return;
+  if (t_team_scope && spin_team_run(nchunks, threads, run)) return;
   tbb::parallel_for(0, nchunks, [&](int c) { run(c); });
 }
 
 void parallel_parts(int nparts, const std::function<void(int)>& f) {
   if (nparts < 1 || nparts > 64) throw std::invalid_argument("parallel_parts: nparts must be in [1, 64]");
-  if (nparts == 1 || get_num_threads() == 1) {
+  const int threads = get_num_threads();
+  if (nparts == 1 || threads == 1) {
     for (int i = 0; i < nparts; ++i) f(i);
     return;
   }
-  if (spin_team_run(nparts, get_num_threads(), f)) return;
+  auto run = [&](int p) {
+    const ThreadCountScope pin(threads);
+    f(p);
+  };
+  if (spin_team_run(nparts, threads, run)) return;
   // The team is taken (another caller): a TBB loop. Each of the nparts loop bodies claims one part: its own thread's index if still free, else
   // the first free one. nparts bodies claim nparts distinct parts, so every part runs once.
   std::atomic<uint64_t> claimed{0};
@@ -93,7 +114,7 @@ void parallel_parts(int nparts, const std::function<void(int)>& f) {
     int p = me >= 0 && me < nparts && take(me) ? me : -1;
     for (int i = 0; p < 0 && i < nparts; ++i)
       if (take(i)) p = i;
-    f(p);  // p >= 0: there are as many bodies as parts
+    run(p);  // p >= 0: there are as many bodies as parts
   }, tbb::static_partitioner());
 }
 

@@ -13,8 +13,30 @@
 
 namespace eo {
 
+// set_num_threads may be called from any thread at any time. It never changes the count seen by a
+// computation already running: see ThreadCountScope.
 void set_num_threads(int n);  // n >= 1
+// The pinned count of the innermost ThreadCountScope on this thread, else the global setting.
 int get_num_threads();
+
+// Pins get_num_threads() on this thread to one value for the scope's life: by default the value
+// get_num_threads() had at construction (the enclosing scope's pin, else the global setting). A kernel reads the count several times (to size
+// workspace, then to split work over it); another Python thread's set_num_threads between two
+// reads made the split outgrow the workspace (heap corruption in the engine's split conv). Every
+// binding that computes, and Engine::run, holds one; parallel_for / parallel_chunks /
+// parallel_parts carry the caller's pin into the bodies they run on other threads.
+class ThreadCountScope {
+ public:
+  ThreadCountScope();
+  explicit ThreadCountScope(int threads);  // pin to `threads` (>= 1)
+  ~ThreadCountScope();
+  ThreadCountScope(const ThreadCountScope&) = delete;
+  ThreadCountScope& operator=(const ThreadCountScope&) = delete;
+  int threads() const { return threads_; }
+
+ private:
+  int saved_, threads_;
+};
 
 // f(begin, end) over sub-ranges of [0, n); each sub-range has at least `grain` items.
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
@@ -33,7 +55,8 @@ void parallel_parts(int nparts, const std::function<void(int)>& f);
 // While a TeamScope lives on a thread, parallel_for and parallel_chunks called from that thread
 // also run on the spinning team when it is free (parallel_for then cuts [0, n) into one contiguous
 // range per thread). The deploy runtime holds one for a whole inference, so every layer uses the
-// same hot workers and no TBB thread competes with a spinning one for a core.
+// same hot workers and no TBB thread competes with a spinning one for a core. It also pins the
+// thread count (ThreadCountScope) for the whole inference.
 class TeamScope {
  public:
   TeamScope();
@@ -42,6 +65,7 @@ class TeamScope {
   TeamScope& operator=(const TeamScope&) = delete;
 
  private:
+  ThreadCountScope pin_;
   bool saved_;
 };
 

@@ -133,6 +133,9 @@ void Engine::release(Arena* a) const {
 }
 
 void Engine::run(const float* x, int64_t batch, float* y, double* op_seconds) const {
+  // Pins the thread count before the workspace is sized from it, and runs every op's parallel
+  // loops on the same spinning workers.
+  const TeamScope team;
   const int64_t act = plan_.bytes_per_image * batch, ws = workspace_bytes(batch);
   Arena* arena = acquire(static_cast<size_t>(act + ws));
   struct Release {
@@ -149,7 +152,6 @@ void Engine::run(const float* x, int64_t batch, float* y, double* op_seconds) co
   ctx.batch = batch;
   ctx.tensors = ptr.data();
   ctx.workspace = arena->p + act;
-  const TeamScope team;  // every op's parallel loops on the same spinning workers
   for (size_t i = 0; i < ops_.size(); ++i) {
     if (ops_[i]->is_alias()) continue;
     if (!op_seconds) {
