@@ -10,8 +10,10 @@ import time
 import numpy as np
 
 from .. import _core
+from .._finite import check_data, check_finite
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluate import evaluate
+from .guard import Diverged, StepGuard
 from .preprocess import channel_stats, make_loader
 
 
@@ -90,10 +92,17 @@ def fit(model, train, val=None, epochs: int = 10, batch_size: int = 128, lr: flo
     checkpoint: path written (atomically) after every epoch; with resume=True training continues
     from it when it exists. augment: None or "crop_flip" (random crop with 4-pixel padding and
     horizontal flip, for CIFAR-style data). step_callback(step, loss): called after each step
-    (knowledge distillation and pruning schedules hook in here)."""
+    (knowledge distillation and pruning schedules hook in here).
+
+    Non-finite images or labels outside the model's classes in `train` or `val` raise ValueError
+    before any training. A step that makes anything non-finite (BatchNorm statistics, logits, loss,
+    gradients, updated weights) raises FloatingPointError "training diverged ..." and leaves the
+    model and optimizer bit-identical to their last good state (train/guard.py); the checkpoint
+    keeps the last finished epoch."""
     _check_args(model, train, epochs, batch_size, lr, label_smoothing)
     from ..random import manual_seed
 
+    _check_data(model, train, val)
     if getattr(model, "input_norm", None) is None:
         mean, std = channel_stats(train)
         model.input_norm = {"mean": mean, "std": std}
@@ -105,6 +114,20 @@ def fit(model, train, val=None, epochs: int = 10, batch_size: int = 128, lr: flo
         start = meta["epoch"] + 1
         history = History(**meta["history"])
         model.input_norm = meta["input_norm"]
+    check_finite(_state(model), suffix=": fit needs a model with finite weights and statistics")
+    guard = StepGuard(model, opt)
+
+    def forward_backward(x, y):
+        """Forward, loss and backward, each checked by the guard; (logits, loss)."""
+        opt.zero_grad()
+        logits = model(x)
+        guard.check_forward(logits)
+        loss, dlogits = _core.cross_entropy(logits, y, label_smoothing)
+        guard.check_loss(loss)
+        model.backward(dlogits)
+        guard.check_grads()
+        return logits, loss
+
     steps_per_epoch = math.ceil(len(train) / batch_size)
     total, warmup = epochs * steps_per_epoch, int(warmup_epochs * steps_per_epoch)
     for epoch in range(start, epochs):
@@ -114,17 +137,23 @@ def fit(model, train, val=None, epochs: int = 10, batch_size: int = 128, lr: flo
         model.train()
         t0, seen, correct, loss_sum = time.perf_counter(), 0, 0, 0.0
         bar = _progress(progress, steps_per_epoch, f"epoch {epoch + 1}/{epochs}")
+        guard.save_epoch()
+        last = None  # the last batch of this epoch that trained cleanly (train/guard.py)
         for i, (x, y) in enumerate(loader):
             step = epoch * steps_per_epoch + i
-            opt.lr = _lr_at(schedule, lr, step, total, warmup)
-            opt.zero_grad()
-            logits = model(x)
-            loss, dlogits = _core.cross_entropy(logits, y, label_smoothing)
-            if not math.isfinite(loss):
-                raise FloatingPointError(f"training diverged: loss is {loss} at epoch {epoch + 1}, step {i}; "
-                                         "lower lr or check the data")
-            model.backward(dlogits)
-            opt.step()
+            guard.save()
+            try:  # nothing a failing step did is kept (train/guard.py)
+                opt.lr = _lr_at(schedule, lr, step, total, warmup)
+                logits, loss = forward_backward(x, y)
+                opt.step()
+                guard.check_update()
+            except Diverged as e:
+                raise _diverged(guard, forward_backward, last, f"at epoch {epoch + 1}, step {i}: {e}",
+                                checkpoint) from None
+            except BaseException:  # e.g. KeyboardInterrupt mid-update: never leave half a step
+                guard.restore()
+                raise
+            last = (x, y)
             seen += len(y)
             correct += int((logits.argmax(1) == y).sum())
             loss_sum += float(loss) * len(y)
@@ -137,6 +166,10 @@ def fit(model, train, val=None, epochs: int = 10, batch_size: int = 128, lr: flo
         dt = time.perf_counter() - t0
         if bar is not None:
             bar.close()
+        bad = _failure(guard, forward_backward, last)  # what validation and the checkpoint will see
+        if bad is not None:
+            raise _diverged(guard, forward_backward, None, f"in epoch {epoch + 1}: the weights after its last "
+                            f"step fail on that step's batch ({bad})", checkpoint, epoch_start=True)
         history.epoch.append(epoch + 1)
         history.lr.append(opt.lr)
         history.train_loss.append(loss_sum / seen)
@@ -157,6 +190,63 @@ def fit(model, train, val=None, epochs: int = 10, batch_size: int = 128, lr: flo
                                                       "input_norm": model.input_norm})
     model.eval()
     return history
+
+
+def _diverged(guard, forward_backward, last, what, checkpoint, epoch_start=False) -> FloatingPointError:
+    """Put the model back to its last good state and return fit's error: the state before the
+    failing step, unless that fails on the epoch's last clean batch too (train/guard.py)."""
+    guard.restore()
+    back = "at the start of the epoch" if epoch_start else "before that step"
+    bad = None if epoch_start else _failure(guard, forward_backward, last)
+    if bad is not None:
+        epoch_start = True
+        back = f"at the start of the epoch, as the one before the failing step fails on the previous batch too ({bad})"
+    if epoch_start:
+        guard.restore(epoch=True)
+    if checkpoint:
+        back += "; the checkpoint is that of the last finished epoch"
+    return FloatingPointError(f"training diverged {what}; lower lr or check the data (the model and optimizer "
+                              f"are back to their state {back})")
+
+
+def _failure(guard, forward_backward, batch):
+    """guard.failure on `batch` (None: nothing to test), leaving the model as it was."""
+    if batch is None:
+        return None
+    guard.save()
+    try:
+        return guard.failure(forward_backward, *batch)
+    finally:
+        guard.restore()
+
+
+def _check_data(model, train, val) -> None:
+    """Finite images and labels in [0, classes) for train and val, before any training (one C++
+    pass each); the class count is the width of the model's output."""
+    k = _num_outputs(model, train)
+    for name, data in (("train", train), ("val", val)):
+        if data is not None:
+            check_data(name, data.x, data.y, k, suffix=f" (fit checks the {name} data before training)")
+
+
+def _num_outputs(model, data):
+    """Logit count of `model` on one zero sample shaped like `data`'s (None if not (N, K))."""
+    from .. import nn
+
+    was_training = model.training
+    model.eval()
+    try:
+        with nn.no_grad():
+            out = model.forward(np.zeros((1,) + tuple(data.x.shape[1:]), np.float32))
+    finally:
+        model.train(was_training)
+    return int(out.shape[1]) if np.ndim(out) == 2 else None
+
+
+def _state(model):
+    """(name, array) of every parameter and float buffer, for the finiteness check."""
+    out = [(n, p.data) for n, p in model.named_parameters()]
+    return out + [(n, b) for n, b in model.named_buffers() if b.dtype.kind == "f"]
 
 
 def _progress(enabled: bool, total: int, desc: str):
