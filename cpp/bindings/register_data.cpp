@@ -162,7 +162,7 @@ void register_data(py::module_& m) {
     }
     int64_t pos = -1, index = -1;
     {
-      py::gil_scoped_release release;
+      const ComputeScope compute;
       for (size_t i = 0; i < spans.size() && pos < 0; ++i) {
         const int64_t j = reference ? eo::reference::first_nonfinite(spans[i].first, spans[i].second)
                                     : eo::data::first_nonfinite(spans[i].first, spans[i].second);
@@ -180,7 +180,7 @@ void register_data(py::module_& m) {
     expect_nonnegative(num_classes, "num_classes");
     const int64_t n = y.shape(0);
     const int64_t* yp = y.data();
-    py::gil_scoped_release release;
+    const ComputeScope compute;
     return reference ? eo::reference::first_label_outside(yp, n, num_classes)
                      : eo::data::first_label_outside(yp, n, num_classes);
   }, py::arg("y"), py::arg("num_classes"), py::arg("reference") = false);
