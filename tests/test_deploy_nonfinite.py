@@ -107,3 +107,12 @@ def test_float64_calibration_value_beyond_float32_is_refused():
     with pytest.raises(ValueError, match=r"^calib: sample 1 contains a value beyond the float32 range "
                                          r"\(1e\+300\) at index \(0, 0, 0\)"):
         deploy.compile(small_model(), "int8-full", SHAPE, calib=calib)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_negative_running_var_is_refused(target, tmp_path):
+    # finite but impossible: folding takes sqrt(running_var + eps), which would deploy NaN weights
+    m = small_model()
+    m[1].running_var[5] = -0.5
+    with pytest.raises(ValueError, match=r"^1\.running_var holds -0\.5 at index \(5,\): a variance must be >= 0"):
+        TARGETS[target](m, str(tmp_path / "m.onnx"), calib_data())

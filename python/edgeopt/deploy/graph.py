@@ -173,6 +173,11 @@ def _check_params(name, params) -> None:
     finite value and fp32 / fp16 would carry it into every output."""
     named = [(f"{name}.{k}" if name else k, v) for k, v in params.items() if v is not None]
     check_finite(named, suffix=": a model with non-finite parameters cannot be deployed or exported")
+    var = params.get("running_var")
+    if var is not None and (var < 0).any():  # folding takes its square root: NaN weights
+        i = int(np.argmax(var < 0))
+        raise ValueError(f"{name + '.' if name else ''}running_var holds {float(var[i])!r} at index ({i},): "
+                         "a variance must be >= 0; a model with a negative one cannot be deployed or exported")
 
 
 def _copy(p):
