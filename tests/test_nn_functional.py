@@ -6,6 +6,7 @@ import torch.nn.functional as TF
 from torch_oracle import assert_close
 
 import edgeopt.nn.functional as F
+from edgeopt._check import check_pair
 
 
 def randn(rng, *shape):
@@ -13,10 +14,10 @@ def randn(rng, *shape):
 
 
 def test_pair():
-    assert F.pair(3, "k") == (3, 3) and F.pair((2, 5), "k") == (2, 5) and F.pair([1, 2], "k") == (1, 2)
+    assert check_pair("k", 3) == (3, 3) and check_pair("k", (2, 5)) == (2, 5) and check_pair("k", [1, 2]) == (1, 2)
     for bad in (1.5, (1, 2, 3), "3", True, (1, None)):
         with pytest.raises(TypeError, match="stride"):
-            F.pair(bad, "stride")
+            check_pair("stride", bad)
 
 
 def test_conv2d_forward_backward_with_tuple_args(rng):

@@ -3,6 +3,7 @@
 Python orchestrates; the arithmetic lives in the compiled core ``edgeopt._core``.
 """
 from . import _core
+from . import _check
 from . import nn, optim, random
 from . import data, models, train, deploy
 from . import quant
@@ -12,11 +13,14 @@ from .random import manual_seed
 __version__ = "0.1.0"
 
 
+# Far above any CPU edgeopt targets; kernels size per-thread scratch from the count, so an absurd
+# value must not reach them.
+MAX_THREADS = 1024
+
+
 def set_num_threads(n: int) -> None:
-    """Bound the number of threads every edgeopt kernel uses (>= 1)."""
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n: expected an int, got {type(n).__name__}")
-    _core.set_num_threads(n)
+    """Bound the number of threads every edgeopt kernel uses (1 to MAX_THREADS)."""
+    _core.set_num_threads(_check.check_int("n", n, 1, MAX_THREADS))
 
 
 def get_num_threads() -> int:

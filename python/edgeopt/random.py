@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._check import check_int
+
 __all__ = ["manual_seed", "initial_seed", "generator", "next_seed"]
 
 _DEFAULT_SEED = 0
@@ -19,11 +21,7 @@ _rng = np.random.Generator(np.random.PCG64(_DEFAULT_SEED))
 def manual_seed(seed: int) -> None:
     """Reset edgeopt's random generator to ``seed`` (a non-negative int)."""
     global _seed, _rng
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed: expected a non-negative int, got {seed}")
-    _seed = int(seed)
+    _seed = check_int("seed", seed, 0)  # PCG64 takes any size
     _rng = np.random.Generator(np.random.PCG64(_seed))
 
 

@@ -2,6 +2,7 @@
 signature compatibility and ignored (outputs are always new arrays)."""
 from __future__ import annotations
 
+from .._check import check_bool
 from . import functional as F
 from .module import Module
 
@@ -14,7 +15,7 @@ class _Elementwise(Module):
 
     def __init__(self, inplace: bool = False):
         super().__init__()
-        self.inplace = inplace
+        self.inplace = check_bool(f"{type(self).__name__}.inplace", inplace)
 
     def forward(self, x):
         x = self._check_input(x, None)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from .._check import check_int
 from . import functional as F
 from .module import Module
 
@@ -41,6 +42,7 @@ class Sequential(Module):
         if isinstance(idx, slice):
             return Sequential(OrderedDict(list(self._modules.items())[idx]))
         n = len(self)
+        idx = check_int("index", idx)
         if not -n <= idx < n:
             raise IndexError(f"Sequential index {idx} out of range for {n} modules")
         return list(self._modules.values())[idx % n]

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from .._check import INT32_MAX, check_bool, check_int, check_pair
 from . import functional as F
 from . import init
 from .module import Module
@@ -23,22 +24,19 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  groups: int = 1, bias: bool = True):
         super().__init__()
-        for name, v in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-                raise ValueError(f"Conv2d: {name} must be a positive int, got {v!r}")
+        in_channels = check_int("Conv2d.in_channels", in_channels, 1, INT32_MAX)
+        out_channels = check_int("Conv2d.out_channels", out_channels, 1, INT32_MAX)
+        groups = check_int("Conv2d.groups", groups, 1, INT32_MAX)
         if in_channels % groups or out_channels % groups:
-            raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) "
-                             f"must both be divisible by groups ({groups})")
-        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
-        self.kernel_size = F.pair(kernel_size, "kernel_size")
-        self.stride = F.pair(stride, "stride")
-        self.padding = F.pair(padding, "padding")
-        if min(self.kernel_size) <= 0 or min(self.stride) <= 0 or min(self.padding) < 0:
-            raise ValueError(f"Conv2d: kernel_size and stride must be positive and padding non-negative, "
-                             f"got kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}")
+            raise ValueError(f"Conv2d.groups: in_channels ({in_channels}) and out_channels ({out_channels}) "
+                             f"must both be divisible by groups, got groups={groups}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = check_pair("Conv2d.kernel_size", kernel_size, 1)
+        self.stride = check_pair("Conv2d.stride", stride, 1)
+        self.padding = check_pair("Conv2d.padding", padding, 0)
         kh, kw = self.kernel_size
         self.weight = Parameter(np.empty((out_channels, in_channels // groups, kh, kw), np.float32))
-        if bias:
+        if check_bool("Conv2d.bias", bias):
             self.bias = Parameter(np.empty((out_channels,), np.float32))
         else:
             self.register_parameter("bias", None)

@@ -1,6 +1,7 @@
 """Dropout: a fresh mask per call from edgeopt's seeded generator (repeatable after manual_seed)."""
 from __future__ import annotations
 
+from .._check import check_bool, check_float
 from . import functional as F
 from .module import Module
 
@@ -12,10 +13,8 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout: p must be a probability in [0, 1), got {p!r}")
-        self.p = float(p)
-        self.inplace = inplace
+        self.p = check_float("Dropout.p", p, 0.0, 1.0, max_open=True)  # p = 1 would scale by 1/0
+        self.inplace = check_bool("Dropout.inplace", inplace)
 
     def forward(self, x):
         x = self._check_input(x, None)

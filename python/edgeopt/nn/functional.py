@@ -1,8 +1,9 @@
 """The C++ kernels as functions, with PyTorch-like arguments.
 
-Thin wrappers over ``edgeopt._core``: they normalise ``kernel_size``/``stride``/``padding`` (an int
-or an ``(h, w)`` pair), make inputs C-contiguous and call the kernel; the core checks dtypes and
-shapes and raises errors naming the argument. Arrays are float32 NCHW, conv weights OIHW.
+Thin wrappers over ``edgeopt._core``: they check the scalar arguments (``edgeopt._check``),
+normalise ``kernel_size``/``stride``/``padding`` (an int or an ``(h, w)`` pair), make inputs
+C-contiguous and call the kernel; the core checks dtypes and shapes and raises errors naming the
+argument. Arrays are float32 NCHW, conv weights OIHW.
 
 Backward functions take ``dy`` first, then what the forward saw. Parameter-gradient arguments
 (``dweight``, ``dbias``) are **accumulated into** (``+=``); input gradients are returned.
@@ -14,6 +15,7 @@ import numpy as np
 
 from .. import _core
 from .. import random as _random
+from .._check import INT32_MAX, check_bool, check_float, check_int, check_pair, check_shape
 
 __all__ = [
     "conv2d", "conv2d_backward", "linear", "linear_backward",
@@ -26,14 +28,12 @@ __all__ = [
 ]
 
 
-def pair(v, name: str) -> tuple[int, int]:
-    """``3 -> (3, 3)``; ``(3, 5)`` stays; anything else raises naming ``name``."""
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return int(v), int(v)
-    if isinstance(v, (tuple, list)) and len(v) == 2 and all(
-            isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in v):
-        return int(v[0]), int(v[1])
-    raise TypeError(f"{name}: expected an int or a pair of ints, got {v!r}")
+def _window(kernel_size, stride, padding, prefix: str = ""):
+    """Pooling geometry: kernel and stride >= 1 (stride defaults to the kernel), padding >= 0;
+    errors name ``prefix + argument`` (a layer passes its class name)."""
+    k = check_pair(prefix + "kernel_size", kernel_size, 1)
+    s = k if stride is None else check_pair(prefix + "stride", stride, 1)
+    return k, s, check_pair(prefix + "padding", padding, 0)
 
 
 _F32 = np.dtype(np.float32)
@@ -49,29 +49,24 @@ def _acc(a):
 
 
 def _c(a):
-    """C-contiguous view/copy of an input ndarray; other objects pass through for the core to reject."""
-    return _acc(np.ascontiguousarray(a)) if isinstance(a, np.ndarray) else a
-
-
-def _shape(shape, name: str) -> tuple:
-    try:
-        return tuple(int(s) for s in shape)
-    except TypeError:
-        raise TypeError(f"{name}: expected a shape tuple, got {shape!r}") from None
+    """C-contiguous view/copy of an input ndarray; other objects pass through for the core to reject.
+    (Not np.ascontiguousarray: it turns a 0-d array into shape (1,), and outputs take their input's shape.)"""
+    return _acc(np.asarray(a, order="C")) if isinstance(a, np.ndarray) else a
 
 
 # ---------------------------------------------------------------- conv / linear
 def conv2d(x, weight, bias=None, stride=1, padding=0, groups: int = 1):
     """x (N, Cin, H, W), weight (Cout, Cin/groups, KH, KW), bias (Cout,) or None -> (N, Cout, OH, OW)."""
-    return _core.conv2d_forward(_c(x), _c(weight), _c(bias), pair(stride, "stride"),
-                                pair(padding, "padding"), groups)
+    return _core.conv2d_forward(_c(x), _c(weight), _c(bias), check_pair("stride", stride, 1),
+                                check_pair("padding", padding, 0), check_int("groups", groups, 1, INT32_MAX))
 
 
 def conv2d_backward(dy, x, weight, dweight, dbias=None, stride=1, padding=0, groups: int = 1,
                     need_dx: bool = True):
     """Accumulates into ``dweight`` (and ``dbias``); returns dx (or None if not ``need_dx``)."""
-    return _core.conv2d_backward(_c(dy), _c(x), _c(weight), _acc(dweight), _acc(dbias), pair(stride, "stride"),
-                                 pair(padding, "padding"), groups, need_dx)
+    return _core.conv2d_backward(_c(dy), _c(x), _c(weight), _acc(dweight), _acc(dbias),
+                                 check_pair("stride", stride, 1), check_pair("padding", padding, 0),
+                                 check_int("groups", groups, 1, INT32_MAX), check_bool("need_dx", need_dx))
 
 
 def linear(x, weight, bias=None):
@@ -81,7 +76,8 @@ def linear(x, weight, bias=None):
 
 def linear_backward(dy, x, weight, dweight, dbias=None, need_dx: bool = True):
     """Accumulates into ``dweight`` (and ``dbias``); returns dx (or None if not ``need_dx``)."""
-    return _core.linear_backward(_c(dy), _c(x), _c(weight), _acc(dweight), _acc(dbias), need_dx)
+    return _core.linear_backward(_c(dy), _c(x), _c(weight), _acc(dweight), _acc(dbias),
+                                 check_bool("need_dx", need_dx))
 
 
 # ---------------------------------------------------------------- batch norm
@@ -89,13 +85,14 @@ def batch_norm_train(x, weight, bias, running_mean, running_var, momentum: float
     """Batch statistics; updates ``running_mean``/``running_var`` in place (unbiased variance).
     Returns ``(y, save_mean, save_invstd)`` for :func:`batch_norm_backward`."""
     return _core.batchnorm2d_forward_train(_c(x), _c(weight), _c(bias), _acc(running_mean), _acc(running_var),
-                                           float(momentum), float(eps))
+                                           check_float("momentum", momentum, 0.0, 1.0),
+                                           check_float("eps", eps, 0.0))
 
 
 def batch_norm_eval(x, weight, bias, running_mean, running_var, eps: float = 1e-5):
     """Normalise with the running statistics."""
     return _core.batchnorm2d_forward_eval(_c(x), _c(weight), _c(bias), _c(running_mean), _c(running_var),
-                                          float(eps))
+                                          check_float("eps", eps, 0.0))
 
 
 def batch_norm_backward(dy, x, weight, save_mean, save_invstd, dweight, dbias):
@@ -106,7 +103,8 @@ def batch_norm_backward(dy, x, weight, save_mean, save_invstd, dweight, dbias):
 
 def batch_norm_backward_eval(dy, x, weight, running_mean, running_var, eps, dweight, dbias):
     """Backward of :func:`batch_norm_eval`; accumulates ``dweight``/``dbias``, returns dx."""
-    return _core.batchnorm2d_backward_eval(_c(dy), _c(x), _c(weight), _c(running_var), float(eps),
+    return _core.batchnorm2d_backward_eval(_c(dy), _c(x), _c(weight), _c(running_var),
+                                           check_float("eps", eps, 0.0),
                                            _acc(dweight), _acc(dbias), _c(running_mean))
 
 
@@ -157,27 +155,23 @@ def sigmoid_backward(dy, y):
 def max_pool2d(x, kernel_size, stride=None, padding=0, return_indices: bool = False):
     """``stride`` defaults to ``kernel_size``. With ``return_indices`` also returns the int32
     argmax that :func:`max_pool2d_backward` needs."""
-    k = pair(kernel_size, "kernel_size")
-    s = k if stride is None else pair(stride, "stride")
-    y, argmax = _core.maxpool2d_forward(_c(x), k, s, pair(padding, "padding"))
-    return (y, argmax) if return_indices else y
+    y, argmax = _core.maxpool2d_forward(_c(x), *_window(kernel_size, stride, padding))
+    return (y, argmax) if check_bool("return_indices", return_indices) else y
 
 
 def max_pool2d_backward(dy, indices, x_shape):
-    return _core.maxpool2d_backward(_c(dy), indices, _shape(x_shape, "x_shape"))
+    return _core.maxpool2d_backward(_c(dy), indices, check_shape("x_shape", x_shape, 4))
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
-    k = pair(kernel_size, "kernel_size")
-    s = k if stride is None else pair(stride, "stride")
-    return _core.avgpool2d_forward(_c(x), k, s, pair(padding, "padding"), bool(count_include_pad))
+    return _core.avgpool2d_forward(_c(x), *_window(kernel_size, stride, padding),
+                                   check_bool("count_include_pad", count_include_pad))
 
 
 def avg_pool2d_backward(dy, x_shape, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
-    k = pair(kernel_size, "kernel_size")
-    s = k if stride is None else pair(stride, "stride")
-    return _core.avgpool2d_backward(_c(dy), _shape(x_shape, "x_shape"), k, s, pair(padding, "padding"),
-                                    bool(count_include_pad))
+    return _core.avgpool2d_backward(_c(dy), check_shape("x_shape", x_shape, 4),
+                                    *_window(kernel_size, stride, padding),
+                                    check_bool("count_include_pad", count_include_pad))
 
 
 def global_avg_pool2d(x):
@@ -186,7 +180,7 @@ def global_avg_pool2d(x):
 
 
 def global_avg_pool2d_backward(dy, x_shape):
-    return _core.global_avgpool2d_backward(_c(dy), _shape(x_shape, "x_shape"))
+    return _core.global_avgpool2d_backward(_c(dy), check_shape("x_shape", x_shape, 4))
 
 
 # ---------------------------------------------------------------- dropout
@@ -194,20 +188,18 @@ def dropout(x, p: float = 0.5, training: bool = True, seed: int | None = None):
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p).
     Returns ``(y, mask)``; ``mask`` (uint8) is None when nothing was dropped (eval or p == 0).
     ``seed`` defaults to a fresh draw from edgeopt's generator (see ``edgeopt.manual_seed``)."""
-    p = float(p)
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"p: expected a dropout probability in [0, 1), got {p}")
-    if not training or p == 0.0:
+    p = check_float("p", p, 0.0, 1.0, max_open=True)
+    if not check_bool("training", training) or p == 0.0:
         return x, None
-    if seed is None:
-        seed = _random.next_seed()
-    return _core.dropout_forward(_c(x), p, int(seed))
+    # any int: the kernel takes it modulo 2^64
+    seed = _random.next_seed() if seed is None else check_int("seed", seed)
+    return _core.dropout_forward(_c(x), p, seed)
 
 
 def dropout_backward(dy, mask, p: float):
     if mask is None:
         return dy
-    return _core.dropout_backward(_c(dy), mask, float(p))
+    return _core.dropout_backward(_c(dy), mask, check_float("p", p, 0.0, 1.0, max_open=True))
 
 
 # ---------------------------------------------------------------- elementwise
@@ -230,4 +222,4 @@ def channel_scale_backward(dy, x, s):
 def cross_entropy(logits, labels, label_smoothing: float = 0.0):
     """Mean softmax cross-entropy over the batch: logits (N, classes), labels (N,) of any integer
     dtype. Returns ``(loss, dlogits)``."""
-    return _core.cross_entropy(_c(logits), labels, float(label_smoothing))
+    return _core.cross_entropy(_c(logits), labels, check_float("label_smoothing", label_smoothing, 0.0, 1.0))

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from .._check import INT32_MAX, check_bool, check_dim, check_int
 from . import functional as F
 from . import init
 from .module import Module
@@ -18,13 +19,11 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
-        for name, v in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-                raise ValueError(f"Linear: {name} must be a positive int, got {v!r}")
-        self.in_features, self.out_features = int(in_features), int(out_features)
-        self.weight = Parameter(np.empty((out_features, in_features), np.float32))
-        if bias:
-            self.bias = Parameter(np.empty((out_features,), np.float32))
+        self.in_features = check_int("Linear.in_features", in_features, 1, INT32_MAX)
+        self.out_features = check_int("Linear.out_features", out_features, 1, INT32_MAX)
+        self.weight = Parameter(np.empty((self.out_features, self.in_features), np.float32))
+        if check_bool("Linear.bias", bias):
+            self.bias = Parameter(np.empty((self.out_features,), np.float32))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -75,16 +74,19 @@ class Identity(Module):
 
 
 class Flatten(Module):
-    """Flattens dims ``start_dim..end_dim`` into one (default: all but the batch)."""
+    """Flattens dims ``start_dim..end_dim`` into one (default: all but the batch). As PyTorch:
+    negative dims count from the end, a dim outside [-ndim, ndim - 1] is an IndexError, and a
+    0-d input flattens to shape (1,)."""
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
-        self.start_dim, self.end_dim = start_dim, end_dim
+        self.start_dim = check_int("Flatten.start_dim", start_dim)
+        self.end_dim = check_int("Flatten.end_dim", end_dim)
 
     def forward(self, x):
         x = self._check_input(x, None)
-        nd = x.ndim
-        s, e = self.start_dim % nd, self.end_dim % nd
+        s = check_dim("Flatten.start_dim", self.start_dim, x.ndim)
+        e = check_dim("Flatten.end_dim", self.end_dim, x.ndim)
         if s > e:
             raise ValueError(f"{self._short_name()}: start_dim {self.start_dim} comes after end_dim "
                              f"{self.end_dim} for an input of shape {x.shape}")

@@ -153,7 +153,7 @@ class Module:
             raise ValueError(f"{who}.backward: expected dy of shape {shape} (the forward output's), "
                              f"got {dy.shape}")
         self.__dict__["_ctx"] = None
-        return np.ascontiguousarray(dy), values
+        return np.asarray(dy, order="C"), values
 
     def _short_name(self) -> str:
         extra = self.extra_repr()
@@ -177,7 +177,7 @@ class Module:
             kind = "channels" if x.ndim == 4 else "features"
             raise ValueError(f"{who}: expected input with {channels} {kind}, got {x.shape[axis]} "
                              f"(input shape {x.shape})")
-        return np.ascontiguousarray(x)
+        return np.asarray(x, order="C")  # keeps a 0-d input 0-d
 
     # ------------------------------------------------------------------ registration
     def __setattr__(self, name: str, value) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._check import INT32_MAX, check_bool, check_float, check_int
 from . import functional as F
 from .module import Module
 from .parameter import Parameter
@@ -22,15 +23,11 @@ class BatchNorm2d(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True):
         super().__init__()
-        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features <= 0:
-            raise ValueError(f"BatchNorm2d: num_features must be a positive int, got {num_features!r}")
-        if not eps > 0:
-            raise ValueError(f"BatchNorm2d: eps must be positive, got {eps!r}")
-        if momentum is not None and not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"BatchNorm2d: momentum must be in [0, 1] or None, got {momentum!r}")
-        c = self.num_features = int(num_features)
-        self.eps, self.momentum = float(eps), momentum
-        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        c = self.num_features = check_int("BatchNorm2d.num_features", num_features, 1, INT32_MAX)
+        self.eps = check_float("BatchNorm2d.eps", eps, 0.0, min_open=True)
+        self.momentum = None if momentum is None else check_float("BatchNorm2d.momentum", momentum, 0.0, 1.0)
+        self.affine = check_bool("BatchNorm2d.affine", affine)
+        self.track_running_stats = check_bool("BatchNorm2d.track_running_stats", track_running_stats)
         if affine:
             self.weight = Parameter(np.ones(c, np.float32))
             self.bias = Parameter(np.zeros(c, np.float32))

@@ -69,6 +69,6 @@ def _as_f32(value, name: str) -> np.ndarray:
     arr = np.asarray(value)
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"Parameter {name}: expected a numeric array, got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    arr = np.asarray(arr, dtype=np.float32, order="C")  # a 0-d value stays 0-d
     # Kernels write into parameters (optimizer steps): never keep a read-only view.
     return arr if arr.flags.writeable else arr.copy()

@@ -1,6 +1,7 @@
 """Pooling: MaxPool2d, AvgPool2d, GlobalAvgPool2d (and AdaptiveAvgPool2d(1), its PyTorch name)."""
 from __future__ import annotations
 
+from .._check import check_bool, check_pair
 from . import functional as F
 from .module import Module
 
@@ -10,15 +11,10 @@ __all__ = ["MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d"]
 class _Pool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size = F.pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else F.pair(stride, "stride")
-        self.padding = F.pair(padding, "padding")
         name = type(self).__name__
-        if min(self.kernel_size) <= 0 or min(self.stride) <= 0:
-            raise ValueError(f"{name}: kernel_size and stride must be positive, got "
-                             f"kernel_size={self.kernel_size}, stride={self.stride}")
-        if any(p < 0 or 2 * p > k for p, k in zip(self.padding, self.kernel_size)):
-            raise ValueError(f"{name}: padding must be non-negative and at most half the kernel size, "
+        self.kernel_size, self.stride, self.padding = F._window(kernel_size, stride, padding, f"{name}.")
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
+            raise ValueError(f"{name}.padding: expected at most half the kernel size, "
                              f"got padding={self.padding} for kernel_size={self.kernel_size}")
 
     def _check(self, x):
@@ -52,7 +48,7 @@ class AvgPool2d(_Pool2d):
 
     def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
         super().__init__(kernel_size, stride, padding)
-        self.count_include_pad = bool(count_include_pad)
+        self.count_include_pad = check_bool("AvgPool2d.count_include_pad", count_include_pad)
 
     def forward(self, x):
         x = self._check(x)
@@ -89,7 +85,7 @@ class AdaptiveAvgPool2d(GlobalAvgPool2d):
 
     def __init__(self, output_size=1):
         super().__init__()
-        if F.pair(output_size, "output_size") != (1, 1):
+        if check_pair("AdaptiveAvgPool2d.output_size", output_size, 1) != (1, 1):
             raise ValueError(f"AdaptiveAvgPool2d: only output_size=1 is supported, got {output_size!r}")
         self.output_size = output_size
 

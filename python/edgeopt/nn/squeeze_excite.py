@@ -1,6 +1,7 @@
 """Squeeze-and-excitation (MobileNetV3): x * gate(x), gate = hardsigmoid(fc2(relu(fc1(avgpool(x)))))."""
 from __future__ import annotations
 
+from .._check import INT32_MAX, check_callable, check_int
 from . import functional as F
 from .activation import HardSigmoid, ReLU
 from .conv import Conv2d
@@ -17,6 +18,10 @@ class SqueezeExcitation(Module):
     def __init__(self, input_channels: int, squeeze_channels: int, activation=ReLU,
                  scale_activation=HardSigmoid):
         super().__init__()
+        input_channels = check_int("SqueezeExcitation.input_channels", input_channels, 1, INT32_MAX)
+        squeeze_channels = check_int("SqueezeExcitation.squeeze_channels", squeeze_channels, 1, INT32_MAX)
+        check_callable("SqueezeExcitation.activation", activation)
+        check_callable("SqueezeExcitation.scale_activation", scale_activation)
         self.avgpool = GlobalAvgPool2d()
         self.fc1 = Conv2d(input_channels, squeeze_channels, 1)
         self.fc2 = Conv2d(squeeze_channels, input_channels, 1)
