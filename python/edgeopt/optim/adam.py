@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
+from .._check import check_bool, check_float
 from ..nn.functional import _acc
 from .optimizer import Optimizer
 
@@ -16,16 +17,17 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, decoupled: bool = False):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       decoupled=decoupled))
 
     def _validate(self, group: dict) -> None:
         super()._validate(group)
         betas = group["betas"]
-        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError(f"betas: expected two numbers in [0, 1), got {betas!r}")
-        if group["eps"] < 0:
-            raise ValueError(f"eps: expected a non-negative number, got {group['eps']!r}")
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+            raise TypeError(f"betas: expected a pair of numbers in [0, 1), got {betas!r} ({type(betas).__name__})")
+        group["betas"] = tuple(check_float(f"betas[{i}]", b, 0.0, 1.0, max_open=True) for i, b in enumerate(betas))
+        group["eps"] = check_float("eps", group["eps"], 0.0)
+        group["decoupled"] = check_bool("decoupled", group["decoupled"])
 
     def _update(self, p, group, state) -> bool:
         if "step" not in state:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import math
 
+from .._check import check_callable, check_float, check_int
 from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "CosineAnnealingLR", "LinearWarmup", "LambdaLR"]
@@ -21,6 +22,7 @@ class LRScheduler:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer: expected an edgeopt Optimizer, got {type(optimizer).__name__}")
         self.optimizer = optimizer
+        last_epoch = check_int("last_epoch", last_epoch, -1)
         for i, g in enumerate(optimizer.param_groups):
             if last_epoch == -1:
                 g.setdefault("initial_lr", g["lr"])
@@ -65,9 +67,8 @@ class StepLR(LRScheduler):
     """lr = base * gamma ** (epoch // step_size)."""
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size <= 0:
-            raise ValueError(f"step_size: expected a positive int, got {step_size!r}")
-        self.step_size, self.gamma = step_size, float(gamma)
+        self.step_size = check_int("step_size", step_size, 1)
+        self.gamma = check_float("gamma", gamma, 0.0)
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, epoch):
@@ -78,8 +79,10 @@ class MultiStepLR(LRScheduler):
     """lr = base * gamma ** (number of milestones <= epoch)."""
 
     def __init__(self, optimizer, milestones, gamma: float = 0.1, last_epoch: int = -1):
-        self.milestones = sorted(int(m) for m in milestones)
-        self.gamma = float(gamma)
+        if isinstance(milestones, (str, bytes)) or not hasattr(milestones, "__iter__"):
+            raise TypeError(f"milestones: expected a list of epochs (ints >= 0), got {milestones!r}")
+        self.milestones = sorted(check_int(f"milestones[{i}]", m, 0) for i, m in enumerate(milestones))
+        self.gamma = check_float("gamma", gamma, 0.0)
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, epoch):
@@ -90,9 +93,8 @@ class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (base - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
 
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
-        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max <= 0:
-            raise ValueError(f"T_max: expected a positive int, got {T_max!r}")
-        self.T_max, self.eta_min = T_max, float(eta_min)
+        self.T_max = check_int("T_max", T_max, 1)
+        self.eta_min = check_float("eta_min", eta_min, 0.0)
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, epoch):
@@ -104,9 +106,7 @@ class LambdaLR(LRScheduler):
     """lr = base * lr_lambda(epoch)."""
 
     def __init__(self, optimizer, lr_lambda, last_epoch: int = -1):
-        if not callable(lr_lambda):
-            raise TypeError(f"lr_lambda: expected a callable, got {type(lr_lambda).__name__}")
-        self.lr_lambda = lr_lambda
+        self.lr_lambda = check_callable("lr_lambda", lr_lambda)
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, epoch):
@@ -121,14 +121,13 @@ class LinearWarmup(LRScheduler):
 
     def __init__(self, optimizer, warmup_steps: int, start_factor: float | None = None,
                  after: LRScheduler | None = None, last_epoch: int = -1):
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps <= 0:
-            raise ValueError(f"warmup_steps: expected a positive int, got {warmup_steps!r}")
-        if after is not None and (not isinstance(after, LRScheduler) or after.optimizer is not optimizer):
-            raise ValueError("after: expected a schedule on the same optimizer")
-        self.warmup_steps = warmup_steps
-        self.start_factor = 1.0 / warmup_steps if start_factor is None else float(start_factor)
-        if not 0.0 < self.start_factor <= 1.0:
-            raise ValueError(f"start_factor: expected a number in (0, 1], got {start_factor!r}")
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, 1)
+        if after is not None and not isinstance(after, LRScheduler):
+            raise TypeError(f"after: expected None or an LRScheduler, got {type(after).__name__}")
+        if after is not None and after.optimizer is not optimizer:
+            raise ValueError("after: expected a schedule on the same optimizer, got one on another optimizer")
+        self.start_factor = (1.0 / warmup_steps if start_factor is None
+                             else check_float("start_factor", start_factor, 0.0, 1.0, min_open=True))
         self.after = after
         super().__init__(optimizer, last_epoch)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._check import check_float
 from ..nn.parameter import Parameter
 
 __all__ = ["Optimizer"]
@@ -67,12 +68,10 @@ class Optimizer:
         self.param_groups.append(new)
 
     def _validate(self, group: dict) -> None:
-        lr = group.get("lr")
-        if lr is None or isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr < 0:
-            raise ValueError(f"lr: expected a non-negative number, got {lr!r}")
-        wd = group.get("weight_decay", 0.0)
-        if wd < 0:
-            raise ValueError(f"weight_decay: expected a non-negative number, got {wd!r}")
+        """Check a group's hyperparameters and store them as plain floats / bools, so a bad value
+        (lr=nan, lr="0.1") fails here rather than at the first step(). Subclasses extend it."""
+        group["lr"] = check_float("lr", group.get("lr"), 0.0)
+        group["weight_decay"] = check_float("weight_decay", group.get("weight_decay", 0.0), 0.0)
 
     @property
     def lr(self) -> float:
@@ -81,10 +80,9 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-            raise ValueError(f"lr: expected a non-negative number, got {value!r}")
+        value = check_float("lr", value, 0.0)
         for g in self.param_groups:
-            g["lr"] = float(value)
+            g["lr"] = value
 
     def param_name(self, p: Parameter) -> str:
         return self._names.get(id(p), repr(p))
@@ -154,8 +152,13 @@ class Optimizer:
                                          f"{v.shape}, the parameter has shape {p.shape}")
                 new[k] = v
             new_state[p] = new
+        updated = []
         for saved, own in zip(groups, self.param_groups):
-            own.update({k: v for k, v in saved.items() if k != "params"})
+            g = {**own, **{k: v for k, v in saved.items() if k != "params"}}
+            self._validate(g)  # a saved group holds hyperparameters too: lr=nan must not load
+            updated.append(g)
+        for own, g in zip(self.param_groups, updated):
+            own.update(g)
         self.state = new_state
 
     def __repr__(self) -> str:

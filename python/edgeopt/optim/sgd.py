@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
+from .._check import check_bool, check_float
 from ..nn.functional import _acc
 from .optimizer import Optimizer
 
@@ -21,8 +22,9 @@ class SGD(Optimizer):
 
     def _validate(self, group: dict) -> None:
         super()._validate(group)
-        if group["momentum"] < 0:
-            raise ValueError(f"momentum: expected a non-negative number, got {group['momentum']!r}")
+        group["momentum"] = check_float("momentum", group["momentum"], 0.0)
+        group["dampening"] = check_float("dampening", group["dampening"])
+        group["nesterov"] = check_bool("nesterov", group["nesterov"])
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("nesterov momentum requires momentum > 0 and dampening = 0, got "
                              f"momentum={group['momentum']}, dampening={group['dampening']}")
