@@ -451,13 +451,14 @@ def test_unknown_name_lists_available_and_suggests():
         models.create(None)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"in_channels": 0}, "in_channels"), ({"in_channels": 3.0}, "in_channels"), ({"in_channels": True}, "in_channels"),
-    ({"num_classes": 0}, "num_classes"), ({"width_mult": 0}, "width_mult"), ({"width_mult": -1.0}, "width_mult"),
-    ({"width_mult": float("nan")}, "width_mult"), ({"shortcut": "C"}, "shortcut"),
+@pytest.mark.parametrize("kwargs, exc, match", [
+    ({"in_channels": 0}, ValueError, "in_channels"), ({"in_channels": 3.0}, TypeError, "in_channels"),
+    ({"in_channels": True}, TypeError, "in_channels"), ({"num_classes": 0}, ValueError, "num_classes"),
+    ({"width_mult": 0}, ValueError, "width_mult"), ({"width_mult": -1.0}, ValueError, "width_mult"),
+    ({"width_mult": float("nan")}, ValueError, "width_mult"), ({"shortcut": "C"}, ValueError, "shortcut"),
 ])
-def test_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_arguments(kwargs, exc, match):  # a value of the wrong type is a TypeError (edgeopt._check)
+    with pytest.raises(exc, match=match):
         models.create("resnet20", **kwargs)
 
 

@@ -20,6 +20,7 @@ import pickle
 
 import numpy as np
 
+from .._check import check_bool, check_choice, check_path
 from .dataset import Dataset
 from .download import Archive, fetch_and_extract
 
@@ -185,7 +186,7 @@ def _root(root) -> str:
         if not root:
             raise ValueError("root: pass the folder that holds (or should hold) the dataset, "
                              "or set EDGEOPT_DATA")
-    return os.fspath(root)
+    return check_path("root", root)
 
 
 def _has(folder: str, name: str) -> bool:
@@ -207,6 +208,7 @@ def cifar10(root=None, download: bool = False) -> tuple[Dataset, Dataset]:
     the archive is first fetched from the official URL. root=None uses $EDGEOPT_DATA.
     """
     root = _root(root)
+    download = check_bool("download", download)
     archive = _ARCHIVES["cifar10"]
     for folder in (os.path.join(root, archive.folder), root):
         if _has(folder, "data_batch_1"):
@@ -226,9 +228,9 @@ def cifar100(root=None, download: bool = False, labels: str = "fine") -> tuple[D
 
     `root` holds cifar-100-python/ (or is it); archive and download handling as in `cifar10`.
     """
-    if labels not in ("fine", "coarse"):
-        raise ValueError(f"labels: expected 'fine' or 'coarse', got {labels!r}")
+    check_choice("labels", labels, ("fine", "coarse"))
     root = _root(root)
+    download = check_bool("download", download)
     archive = _ARCHIVES["cifar100"]
     for folder in (os.path.join(root, archive.folder), root):
         if _has(folder, "train") and _has(folder, "meta"):

@@ -11,6 +11,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .. import _core
+from .._check import show_value
 
 
 class Dataset:
@@ -39,7 +40,12 @@ class Dataset:
         y = y.astype(np.int64, copy=False)
         if y.size and y.min() < 0:
             raise ValueError(f"y: expected labels >= 0, got {y.min()} (at index {int(np.argmin(y))})")
+        if not isinstance(name, str):
+            raise TypeError(f"name: expected a str, got {show_value(name)} ({type(name).__name__})")
         if classes is not None:
+            if isinstance(classes, (str, bytes)) or not hasattr(classes, "__len__"):
+                raise TypeError(f"classes: expected None or a sequence of class names, got {show_value(classes)} "
+                                f"({type(classes).__name__})")
             classes = [str(c) for c in classes]
             if y.size and y.max() >= len(classes):
                 raise ValueError(f"y: label {y.max()} (at index {int(np.argmax(y))}) is out of range "

@@ -10,6 +10,7 @@ from typing import Optional
 
 import numpy as np
 
+from .._check import check_path
 from .dataset import Dataset
 from .idx import read_idx
 
@@ -28,7 +29,7 @@ _HOW_TO_GET = (
 
 def _candidates(root) -> list[str]:
     if root is not None:
-        root = os.fspath(root)
+        root = check_path("root", root)
         return [root, os.path.join(root, "fashion-mnist")]
     env = os.environ.get("EDGEOPT_DATA")
     if env:

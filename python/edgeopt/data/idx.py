@@ -6,12 +6,13 @@ number of dimensions, then each dimension as a big-endian uint32; the data follo
 from __future__ import annotations
 
 import gzip
-import os
 import struct
 import zlib
 from typing import Optional
 
 import numpy as np
+
+from .._check import check_int, check_path
 
 _UBYTE = 0x08
 _CHUNK = 1 << 20
@@ -35,7 +36,9 @@ def read_idx(path, ndim: Optional[int] = None) -> np.ndarray:
     an unsigned-byte IDX file (with `ndim` dimensions when given), is truncated or has extra bytes,
     or if the gzip stream is corrupted.
     """
-    path = os.fspath(path)
+    path = check_path("path", path)
+    if ndim is not None:
+        ndim = check_int("ndim", ndim, 1, 255)  # one header byte
     try:
         with _open(path) as f:
             magic = _read_exact(f, 4, path, "the magic number")

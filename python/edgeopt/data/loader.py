@@ -13,29 +13,27 @@ augmentation does not depend on the batch size or on where the shuffle put it.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Iterator, Optional
 
 import numpy as np
 
 from .. import _core
+from .._check import check_bool, check_choice, check_dataset, check_int
 from .dataset import Dataset
 
 _DEFAULT_CROP_PADDING = 4  # the usual CIFAR recipe: pad 4, crop back to 32x32
 
 
-def _nonnegative_int(v, name: str, upper: int = 2**64 - 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{name}: expected an int, got {type(v).__name__}")
-    if not 0 <= v <= upper:
-        raise ValueError(f"{name}: expected an integer in [0, {upper}], got {v}")
-    return int(v)
+_SEED_MAX = 2**64 - 1  # the batch kernels take uint64 seeds and epochs
 
 
 def _per_channel(v, name: str, channels: int, default: float) -> np.ndarray:
     if v is None:
         return np.full(channels, default, np.float32)
-    a = np.asarray(v, dtype=np.float64)
+    try:
+        a = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a number or {channels} per-channel numbers, got {v!r}") from None
     if a.ndim == 0:
         a = np.full(channels, float(a))
     if a.shape not in ((channels,), (1,)):
@@ -68,28 +66,20 @@ class DataLoader:
     def __init__(self, dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int = 0,
                  mean=None, std=None, augment: Optional[str] = None, crop: Optional[int] = None,
                  flip: Optional[bool] = None, drop_last: bool = False):
-        if not isinstance(dataset, Dataset):
-            raise TypeError(f"dataset: expected an edgeopt.data.Dataset, got {type(dataset).__name__} "
-                            "(wrap arrays with edgeopt.data.Dataset(x, y))")
-        self.batch_size = _nonnegative_int(batch_size, "batch_size", 2**62)
-        if self.batch_size == 0:
-            raise ValueError("batch_size: expected a positive integer, got 0")
-        self.seed = _nonnegative_int(seed, "seed")
-        self.shuffle = bool(shuffle)
-        self.drop_last = bool(drop_last)
+        check_dataset("dataset", dataset)
+        self.batch_size = check_int("batch_size", batch_size, 1, 2**62)
+        self.seed = check_int("seed", seed, 0, _SEED_MAX)
+        self.shuffle = check_bool("shuffle", shuffle)
+        self.drop_last = check_bool("drop_last", drop_last)
 
-        if augment is None:
+        if check_choice("augment", augment, (None, "crop_flip")) is None:
             pad, do_flip = 0, False
-        elif augment == "crop_flip":
-            pad, do_flip = _DEFAULT_CROP_PADDING, True
         else:
-            raise ValueError(f"augment: expected None or 'crop_flip', got {augment!r}")
+            pad, do_flip = _DEFAULT_CROP_PADDING, True
         if crop is not None:
-            pad = _nonnegative_int(crop, "crop", 1 << 20)
+            pad = check_int("crop", crop, 0, 1 << 20)
         if flip is not None:
-            if not isinstance(flip, (bool, np.bool_)):
-                raise TypeError(f"flip: expected a bool, got {type(flip).__name__}")
-            do_flip = bool(flip)
+            do_flip = check_bool("flip", flip)
         x = dataset.x
         if (pad or do_flip) and x.ndim != 4:
             raise ValueError(f"augment: crop and flip need (N, C, H, W) images, got x of shape {x.shape}")
@@ -118,7 +108,7 @@ class DataLoader:
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch the next iteration runs (selects its shuffle and augmentation)."""
-        self.epoch = _nonnegative_int(epoch, "epoch")
+        self.epoch = check_int("epoch", epoch, 0, _SEED_MAX)
 
     def __len__(self) -> int:
         n = len(self._y)
@@ -126,7 +116,7 @@ class DataLoader:
 
     def order(self, epoch: Optional[int] = None) -> np.ndarray:
         """The sample order of an epoch (int64 indices into the dataset)."""
-        e = self.epoch if epoch is None else _nonnegative_int(epoch, "epoch")
+        e = self.epoch if epoch is None else check_int("epoch", epoch, 0, _SEED_MAX)
         n = len(self._y)
         if self.shuffle:
             return _core.data_permutation(n, self.seed, e)
@@ -134,7 +124,7 @@ class DataLoader:
 
     def batch(self, indices, epoch: Optional[int] = None):
         """The (x, y) batch for dataset `indices` as epoch `epoch` would produce it."""
-        e = self.epoch if epoch is None else _nonnegative_int(epoch, "epoch")
+        e = self.epoch if epoch is None else check_int("epoch", epoch, 0, _SEED_MAX)
         idx = np.asarray(indices)
         if idx.dtype.kind not in "iu":
             raise TypeError(f"indices: expected integer indices, got dtype {idx.dtype}")

@@ -6,24 +6,15 @@ compression and deployment can be exercised anywhere, deterministically from a s
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from .._check import check_int, check_shape
 from .dataset import Dataset
 
 _GRID = 4        # prototypes vary over a 4x4 grid of cells (low spatial frequency)
 _CONTRAST = 0.5  # prototype amplitude, in [0, 1] pixel units
 _NOISE = 0.4     # per-pixel Gaussian noise std (before clipping to [0, 1])
 _SHIFT = 3       # random translation in [-3, 3] pixels (circular)
-
-
-def _int(v, name: str, lo: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{name}: expected an int, got {type(v).__name__}")
-    if v < lo:
-        raise ValueError(f"{name}: expected an integer >= {lo}, got {v}")
-    return int(v)
 
 
 def _prototypes(rng, k: int, c: int, h: int, w: int) -> np.ndarray:
@@ -63,16 +54,10 @@ def synthetic(num_classes: int = 10, shape=(1, 28, 28), n_train: int = 1000, n_t
               seed: int = 0) -> tuple[Dataset, Dataset]:
     """(train, test) Datasets of uint8 images (N, C, H, W) = (n, *shape) and balanced int64 labels,
     a pure function of the arguments. Train and test share the class prototypes."""
-    k = _int(num_classes, "num_classes", 2)
-    try:
-        dims = tuple(shape)
-    except TypeError:
-        raise TypeError(f"shape: expected a (C, H, W) tuple, got {type(shape).__name__}") from None
-    if len(dims) != 3:
-        raise ValueError(f"shape: expected (C, H, W), got {shape!r}")
-    c, h, w = (_int(d, "shape", 1) for d in dims)
-    n_train, n_test = _int(n_train, "n_train", 0), _int(n_test, "n_test", 0)
-    rng = np.random.default_rng(_int(seed, "seed", 0))
+    k = check_int("num_classes", num_classes, 2)
+    c, h, w = check_shape("shape", shape, 3)
+    n_train, n_test = check_int("n_train", n_train, 0), check_int("n_test", n_test, 0)
+    rng = np.random.default_rng(check_int("seed", seed, 0))
     protos = _prototypes(rng, k, c, h, w)
     classes = [f"class_{i}" for i in range(k)]
     xtr, ytr = _samples(rng, protos, n_train)

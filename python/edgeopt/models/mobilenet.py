@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import nn
+from .._check import check_float
 from ._common import NamedResidual, ZooModel, conv_bn, make_divisible, with_head
 
 __all__ = ["MobileNet", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3"]
@@ -46,6 +47,7 @@ _V1 = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512
 
 def mobilenet_v1(num_classes: int = 10, in_channels: int = 3, width_mult: float = 1.0,
                  dropout: float = 0.0) -> MobileNet:
+    dropout = check_float("dropout", dropout, 0.0, 1.0, max_open=True)
     c0 = make_divisible(32 * width_mult)
     layers = [conv_bn(in_channels, c0, 3, 1, act=nn.ReLU)]
     cin = c0
@@ -82,6 +84,7 @@ def _inverted_residual(cin: int, cout: int, stride: int, t: int) -> nn.Module:
 
 def mobilenet_v2(num_classes: int = 10, in_channels: int = 3, width_mult: float = 1.0,
                  dropout: float = 0.2) -> MobileNet:
+    dropout = check_float("dropout", dropout, 0.0, 1.0, max_open=True)
     cin = make_divisible(32 * width_mult)
     last = make_divisible(1280 * max(1.0, width_mult))
     layers = [conv_bn(in_channels, cin, 3, 1, act=nn.ReLU6)]
@@ -132,6 +135,7 @@ def mobilenet_v3(size: str = "small", num_classes: int = 10, in_channels: int = 
                  width_mult: float = 1.0, dropout: float = 0.2) -> MobileNet:
     if size not in _V3:
         raise ValueError(f"size: expected 'small' or 'large', got {size!r}")
+    dropout = check_float("dropout", dropout, 0.0, 1.0, max_open=True)
     cfg, hidden = _V3[size]
     cin = make_divisible(16 * width_mult)
     layers = [conv_bn(in_channels, cin, 3, 1, act=nn.HardSwish)]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import nn
+from .._check import check_module, check_shape
 
 __all__ = ["LayerRow", "ModelSummary", "summary"]
 
@@ -101,28 +102,22 @@ def _macs(module: nn.Module, out: np.ndarray) -> int:
 
 
 def _check_shape(model, input_shape) -> tuple:
-    try:
-        shape = tuple(input_shape)
-    except TypeError:
-        raise TypeError(f"input_shape: expected a tuple (N, C, H, W) or (C, H, W), "
-                        f"got {type(input_shape).__name__}") from None
+    shape = check_shape("input_shape", input_shape)
     if len(shape) == 3:
         shape = (1,) + shape
-    if len(shape) != 4 or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1
-                              for d in shape):
-        raise ValueError(f"input_shape: expected positive ints (N, C, H, W) or (C, H, W), got {input_shape!r}")
+    if len(shape) != 4:
+        raise ValueError(f"input_shape: expected (N, C, H, W) or (C, H, W), got {input_shape!r}")
     want = getattr(model, "in_channels", None)
     if isinstance(want, int) and shape[1] != want:
         who = getattr(model, "arch", type(model).__name__)
         raise ValueError(f"input_shape: {who} takes {want} input channel(s), got input_shape {tuple(input_shape)}")
-    return tuple(int(d) for d in shape)
+    return shape
 
 
 def summary(model: nn.Module, input_shape=(1, 3, 32, 32)) -> ModelSummary:
     """Run ``model`` once on zeros of ``input_shape`` ((N, C, H, W), or (C, H, W) meaning N = 1)
     and tabulate every leaf layer. The model's train/eval flags are restored afterwards."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model: expected an edgeopt.nn.Module, got {type(model).__name__}")
+    check_module("model", model)
     shape = _check_shape(model, input_shape)
     names = {id(m): name for name, m in model.named_modules()}
     rows, counted, handles = [], set(), []

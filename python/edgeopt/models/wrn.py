@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import nn
+from .._check import check_float, check_int
 from ._common import ZooModel, scale_channels, with_head
 
 __all__ = ["WideResNet", "wide_resnet"]
@@ -44,17 +45,28 @@ def _wide_block(cin: int, cout: int, stride: int, dropout: float) -> nn.Module:
     return nn.Sequential(OrderedDict(preact + [("residual", residual)]))
 
 
+# Names such as "wrn99999994_2" parse as a WRN; building one would run for hours and exhaust
+# memory, so depth and size are bounded before any layer is built. 1000 is beyond the deepest
+# published (pre-activation) ResNets; 2^30 parameters are 4 GiB of float32 weights.
+MAX_DEPTH = 1000
+MAX_PARAMS = 2**30
+
+
 def wide_resnet(depth: int, widen_factor: int, num_classes: int = 10, in_channels: int = 3,
                 width_mult: float = 1.0, dropout: float = 0.0) -> WideResNet:
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 10 or (depth - 4) % 6:
+    depth = check_int("depth", depth, 10, MAX_DEPTH)
+    if (depth - 4) % 6:
         raise ValueError(f"depth: expected 6n + 4 (e.g. 16, 22, 28, 40), got {depth!r}")
-    if isinstance(widen_factor, bool) or not isinstance(widen_factor, int) or widen_factor < 1:
-        raise ValueError(f"widen_factor: expected a positive int, got {widen_factor!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+    widen_factor = check_int("widen_factor", widen_factor, 1)
+    dropout = check_float("dropout", dropout, 0.0, 1.0, max_open=True)
     n = (depth - 4) // 6
     c0 = scale_channels(16, width_mult)
     widths = [scale_channels(c * widen_factor, width_mult) for c in (16, 32, 64)]
+    params = sum(2 * n * 9 * c * c for c in widths)  # the 3x3 convs dominate
+    if params > MAX_PARAMS:
+        raise ValueError(f"widen_factor: wrn{depth}_{widen_factor} at width_mult={width_mult} would have about "
+                         f"{params:.3g} parameters, more than the {MAX_PARAMS:.3g} the zoo builds; "
+                         "use a smaller depth, widen_factor or width_mult")
     stages = OrderedDict([("conv1", nn.Conv2d(in_channels, c0, 3, 1, 1, bias=False))])
     cin = c0
     for g, c in enumerate(widths):
