@@ -96,9 +96,11 @@ def test_edges_and_bad_arguments(model):
     assert eo.prune.sparsity(p0)["zeros"] == eo.prune.sparsity(model)["zeros"]
     p1 = eo.prune.magnitude(model, 1.0, scope="layer")
     assert eo.prune.sparsity(p1)["overall"] == 1.0
-    for kw in ({"sparsity": 1.5}, {"sparsity": -0.1}, {"sparsity": "0.5"}, {"sparsity": True},
-               {"scope": "net"}, {"block": (0, 1)}, {"block": (8,)}, {"block": "8x1"}):
-        with pytest.raises(ValueError):
+    for kw, exc in (({"sparsity": 1.5}, ValueError), ({"sparsity": -0.1}, ValueError),
+                    ({"sparsity": "0.5"}, TypeError), ({"sparsity": True}, TypeError),
+                    ({"scope": "net"}, ValueError), ({"block": (0, 1)}, ValueError),
+                    ({"block": (8,)}, TypeError), ({"block": "8x1"}, TypeError)):
+        with pytest.raises(exc, match=next(iter(kw))):  # wrong type: TypeError (edgeopt._check)
             eo.prune.magnitude(model, **kw)
     with pytest.raises(ValueError, match="no Conv2d or Linear"):
         eo.prune.magnitude(eo.nn.Sequential(eo.nn.ReLU()), 0.5)

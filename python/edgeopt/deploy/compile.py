@@ -17,6 +17,7 @@ import importlib
 
 import numpy as np
 
+from .._check import check_array, check_choice, check_module, check_shape
 from .engine import Engine
 from .format import ACTIVATION, ModelBuilder, OpType, TensorInfo
 from .fuse import fuse
@@ -41,10 +42,11 @@ def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
     calib: calibration data for int8-full (an edgeopt Dataset or an array of inputs).
     sparse: fp32 only (deploy/sparse.py): "auto" runs 1x1 convs and linear layers with >= 70 %
     zero weights as sparse ops, True every such layer, False none."""
-    if not isinstance(scheme, str) or scheme not in SCHEMES:
-        raise ValueError(f"scheme: expected one of {', '.join(repr(s) for s in SCHEMES)}, got {scheme!r}")
-    if not (isinstance(sparse, bool) or (isinstance(sparse, str) and sparse == "auto")):
-        raise ValueError(f"sparse: expected 'auto', True or False, got {sparse!r}")
+    check_module("model", model)
+    check_choice("scheme", scheme, SCHEMES)
+    input_shape = check_shape("input_shape", input_shape, 4)
+    _check_calib(calib, input_shape)
+    check_choice("sparse", sparse, ("auto", True, False))
     if sparse is True and scheme != "fp32":
         raise ValueError(f"sparse=True: scheme {scheme!r} has no sparse op (fp32 only); use sparse='auto' or False")
     try:
@@ -62,10 +64,26 @@ def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
             mod = importlib.import_module(mod_name)
         except ImportError as e:
             raise ValueError(f"scheme {scheme!r} is not available in this build ({e})") from None
-        builder, output = getattr(mod, fn_name)(graph, model=model, calib=calib, input_shape=tuple(input_shape))
+        builder, output = getattr(mod, fn_name)(graph, model=model, calib=calib, input_shape=input_shape)
     meta = build_metadata(model, scheme, graph)
     meta.update(getattr(builder, "metadata", None) or {})
     return Engine(builder.to_bytes(output, meta))
+
+
+def _check_calib(calib, input_shape: tuple) -> None:
+    """calib, when given, is a Dataset or an array of samples shaped like the traced input, so a
+    wrong channel count is reported against calib rather than as a conv weight mismatch later."""
+    from ..data import Dataset
+
+    if calib is None:
+        return
+    if isinstance(calib, Dataset):
+        got = calib.shape
+    else:
+        got = check_array("calib", calib, "biuf").shape[1:]
+    if tuple(got) != input_shape[1:]:
+        raise ValueError(f"calib: expected samples of shape {input_shape[1:]} (input_shape without the batch), "
+                         f"got samples of shape {tuple(got)}")
 
 
 def build_metadata(model, scheme: str, graph: Graph) -> dict:

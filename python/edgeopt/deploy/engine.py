@@ -9,11 +9,11 @@ applied inside ``run`` (``edgeopt.train.evaluate`` normalizes for models and eng
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
 from .. import _core
+from .._check import INT32_MAX, check_int, check_path
 from .._io import atomic_write_bytes, parse_json
 
 __all__ = ["Engine", "load"]
@@ -70,7 +70,7 @@ class Engine:
 
     def save(self, path) -> None:
         """Write the .edgeopt file atomically: a temp file in the same folder, fsync, rename."""
-        atomic_write_bytes(path, self.to_bytes())
+        atomic_write_bytes(check_path("path", path), self.to_bytes())
 
     # ------------------------------------------------------------------ facts
     @property
@@ -106,7 +106,9 @@ class Engine:
         return self._core.peak_activation_bytes(1)
 
     def activation_bytes(self, batch: int = 1) -> int:
-        """Activation arena + op workspace bytes for a call with `batch` images."""
+        """Activation arena + op workspace bytes for a call with `batch` images (1 to 2^31 - 1:
+        the runtime plans in int64 bytes, which a larger batch could overflow)."""
+        batch = check_int("batch", batch, 1, INT32_MAX)
         return self._core.peak_activation_bytes(batch) + self._core.workspace_bytes(batch)
 
     @property
@@ -152,7 +154,7 @@ class EngineSummary(list):
 
 def load(path) -> Engine:
     """Load a saved .edgeopt file (ValueError naming the file if it is not a valid one)."""
-    path = os.fspath(path)
+    path = check_path("path", path)
     with open(path, "rb") as f:
         data = f.read()
     try:

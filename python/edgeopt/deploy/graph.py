@@ -25,6 +25,7 @@ import dataclasses
 import numpy as np
 
 from .. import nn
+from .._check import check_module, check_shape
 from .._finite import check_finite
 
 ACTIVATIONS = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.HardSwish: "hardswish",
@@ -219,9 +220,8 @@ def trace(model, input_shape) -> Graph:
     """Trace `model` (an edgeopt.nn.Module) at `input_shape` (N, C, H, W) into a Graph. The model
     is run in eval mode without recording for backward; its mode is restored afterwards. A NaN or
     Inf in any weight, bias or BatchNorm statistic raises ValueError naming the tensor."""
-    input_shape = tuple(int(s) for s in input_shape)
-    if len(input_shape) != 4 or min(input_shape) < 1:
-        raise ValueError(f"input_shape: expected (N, C, H, W) with positive sizes, got {input_shape}")
+    check_module("model", model)
+    input_shape = check_shape("input_shape", input_shape, 4)
     was_training = model.training
     model.eval()
     tr = _Tracer()

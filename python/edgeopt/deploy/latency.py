@@ -6,6 +6,7 @@ import time
 import numpy as np
 
 from .. import _core
+from .._check import INT32_MAX, check_int
 
 __all__ = ["latency"]
 
@@ -15,19 +16,22 @@ def latency(engine, batch: int = 1, warmup: int = 10, runs: int = 100, seed: int
 
     Returns {'median_ms', 'p90_ms', 'mean_ms', 'min_ms', 'runs', 'batch', 'threads', 'isa'}: per
     call (the whole batch), with the thread count and ISA path in force."""
-    for name, v, lo in (("batch", batch, 1), ("warmup", warmup, 0), ("runs", runs, 1)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise ValueError(f"{name}: expected an int >= {lo}, got {v!r}")
-    if not hasattr(engine, "run") or not hasattr(engine, "input_shape"):
+    from .engine import Engine
+
+    if not isinstance(engine, Engine):
         raise TypeError(f"engine: expected an edgeopt.deploy.Engine, got {type(engine).__name__}")
-    x = np.random.default_rng(seed).standard_normal((int(batch),) + tuple(engine.input_shape)).astype(np.float32)
-    for _ in range(int(warmup)):
+    batch = check_int("batch", batch, 1, INT32_MAX)
+    warmup = check_int("warmup", warmup, 0, INT32_MAX)
+    runs = check_int("runs", runs, 1, INT32_MAX)
+    seed = check_int("seed", seed, 0)
+    x = np.random.default_rng(seed).standard_normal((batch,) + tuple(engine.input_shape)).astype(np.float32)
+    for _ in range(warmup):
         engine.run(x)
-    t = np.empty(int(runs))
-    for i in range(int(runs)):
+    t = np.empty(runs)
+    for i in range(runs):
         t0 = time.perf_counter_ns()
         engine.run(x)
         t[i] = (time.perf_counter_ns() - t0) / 1e6
     return {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90)),
-            "mean_ms": float(t.mean()), "min_ms": float(t.min()), "runs": int(runs), "batch": int(batch),
+            "mean_ms": float(t.mean()), "min_ms": float(t.min()), "runs": runs, "batch": batch,
             "threads": _core.get_num_threads(), "isa": _core.active_isa()}

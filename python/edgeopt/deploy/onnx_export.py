@@ -43,7 +43,7 @@ import os
 
 import numpy as np
 
-from .. import nn
+from .._check import check_bool, check_int, check_module, check_path
 from .._finite import check_data, observed_range
 from .._io import atomic_write_bytes
 from .fuse import fuse
@@ -85,17 +85,11 @@ def _check_scheme(scheme) -> str:
 
 
 def _check_opset(opset, onnx) -> int:
-    latest = onnx.defs.onnx_opset_version()
-    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not 13 <= opset <= latest:
-        raise ValueError(f"opset: expected an int in [13, {latest}] (per-channel DequantizeLinear "
-                         f"needs 13), got {opset!r}")
-    return int(opset)
+    return check_int("opset", opset, 13, onnx.defs.onnx_opset_version())  # 13: per-channel DequantizeLinear
 
 
 def _check_path(path) -> str:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
-    path = os.fspath(path)
+    path = check_path("path", path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"path: the folder {folder!r} does not exist")
@@ -389,13 +383,11 @@ def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), c
     The file is checked with onnx.checker and written atomically (temp file + rename).
     """
     onnx = _require_onnx()
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model: expected an edgeopt.nn.Module, got {type(model).__name__}")
+    check_module("model", model)
     scheme = _check_scheme(scheme)
     opset = _check_opset(opset, onnx)
     path = _check_path(path)
-    if not isinstance(dynamic_batch, (bool, np.bool_)):
-        raise TypeError(f"dynamic_batch: expected a bool, got {type(dynamic_batch).__name__}")
+    dynamic_batch = check_bool("dynamic_batch", dynamic_batch)
     graph = fuse(trace(model, input_shape))
     for n in graph.nodes:
         if n.op not in SUPPORTED_OPS:

@@ -16,33 +16,33 @@ Weights that are already zero have score 0 and are chosen first.
 from __future__ import annotations
 
 import copy
-import numbers
 
 import numpy as np
 
 from .. import nn
+from .._check import check_choice, check_float, check_module, check_pair
 
 __all__ = ["magnitude", "sparsity", "prunable_layers"]
 
 
 def prunable_layers(model) -> list:
     """[(name, module)] of the Conv2d and Linear layers of `model`, in module order."""
+    check_module("model", model)
     return [(name, m) for name, m in model.named_modules()
             if isinstance(m, (nn.Conv2d, nn.Linear)) and getattr(m, "weight", None) is not None]
 
 
-def _check_args(sparsity, scope, block):
-    if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real) or not 0.0 <= float(sparsity) <= 1.0:
-        raise ValueError(f"sparsity: expected a number in [0, 1], got {sparsity!r}")
-    if scope not in ("global", "layer"):
-        raise ValueError(f"scope: expected 'global' or 'layer', got {scope!r}")
+def _check_args(model, sparsity, scope, block):
+    check_module("model", model)
+    # 1.0 (every weight zero) is allowed, as torch.nn.utils.prune allows amount=1.0
+    sparsity = check_float("sparsity", sparsity, 0.0, 1.0)
+    check_choice("scope", scope, ("global", "layer"))
     if block is not None:
-        ok = (isinstance(block, (tuple, list)) and len(block) == 2
-              and all(isinstance(b, numbers.Integral) and not isinstance(b, bool) and b >= 1 for b in block))
-        if not ok:
-            raise ValueError(f"block: expected None or (rows, cols) of positive ints, got {block!r}")
-        block = (int(block[0]), int(block[1]))
-    return float(sparsity), block
+        if not isinstance(block, (tuple, list)):  # a single int is no block shape: rows and cols differ
+            raise TypeError(f"block: expected None or (rows, cols) of ints >= 1, got {block!r} "
+                            f"({type(block).__name__})")
+        block = check_pair("block", block, 1)
+    return sparsity, block
 
 
 def _units(w: np.ndarray, block):
@@ -91,7 +91,7 @@ def magnitude(model, sparsity: float = 0.8, scope: str = "global", block=None):
     """A copy of `model` with the fraction `sparsity` of its Conv2d / Linear weights set to zero,
     the smallest |w| first (per layer or over the whole network: module docstring). `model` is
     not modified; biases and BatchNorm are copied unchanged."""
-    sparsity, block = _check_args(sparsity, scope, block)
+    sparsity, block = _check_args(model, sparsity, scope, block)
     pruned = copy.deepcopy(model)
     layers = prunable_layers(pruned)
     if not layers:
@@ -115,6 +115,7 @@ def magnitude(model, sparsity: float = 0.8, scope: str = "global", block=None):
 def sparsity(model) -> dict:
     """Fraction of zero weights: {'layers': {name: fraction}, 'overall': fraction, 'zeros': int,
     'total': int} over the Conv2d and Linear weights (biases and BatchNorm not counted)."""
+    check_module("model", model)
     layers, zeros, total = {}, 0, 0
     for name, m in prunable_layers(model):
         w = m.weight.data

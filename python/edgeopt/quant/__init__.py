@@ -19,13 +19,25 @@ import math
 
 import numpy as np
 
+from .._check import show_value, check_bool, check_dim, check_float, check_int
+
 __all__ = ["qparams", "MinMaxObserver", "quantize_multiplier", "quantize_per_channel"]
 
 
 def _check_bits(bits) -> int:
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 2 <= bits <= 16:
-        raise ValueError(f"bits: expected an integer in [2, 16], got {bits!r}")
-    return int(bits)
+    return check_int("bits", bits, 2, 16)
+
+
+def _reals(name: str, v, float64: bool = True) -> np.ndarray:
+    """A number or an array of numbers, as float64 (or in its own dtype: no copy of a tensor)."""
+    try:
+        a = np.asarray(v)
+    except ValueError:  # ragged nested lists
+        a = None
+    if a is None or a.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected a number or an array of numbers, got {show_value(v)} "
+                        f"({type(v).__name__})")
+    return a.astype(np.float64, copy=False) if float64 else a
 
 
 def qparams(xmin, xmax, bits: int = 8, symmetric: bool = True):
@@ -36,8 +48,8 @@ def qparams(xmin, xmax, bits: int = 8, symmetric: bool = True):
     widened to include 0, scale = (xmax - xmin) / (2^bits - 1), zero_point = round(Qmax - xmax / scale).
     A degenerate range (all zeros) gives scale 1.0. Works elementwise on arrays (per channel)."""
     bits = _check_bits(bits)
-    lo = np.asarray(xmin, dtype=np.float64)
-    hi = np.asarray(xmax, dtype=np.float64)
+    symmetric = check_bool("symmetric", symmetric)
+    lo, hi = _reals("xmin", xmin), _reals("xmax", xmax)
     if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
         raise ValueError(f"xmin, xmax: expected finite values, got {xmin!r}, {xmax!r}")
     if np.any(lo > hi):
@@ -46,11 +58,18 @@ def qparams(xmin, xmax, bits: int = 8, symmetric: bool = True):
         qmax = 2 ** (bits - 1) - 1
         r = np.maximum(np.abs(lo), np.abs(hi))
         scale = np.where(r > 0, r / qmax, 1.0)
-        zp = np.zeros_like(scale, dtype=np.int64)
     else:
         qmax = 2 ** bits - 1
         lo, hi = np.minimum(lo, 0.0), np.maximum(hi, 0.0)
-        scale = np.where(hi > lo, (hi - lo) / qmax, 1.0)
+        with np.errstate(over="ignore"):
+            width = hi - lo  # overflows to inf for ranges such as [-1e308, 1e308]: divide first there
+        scale = np.where(hi > lo, np.where(np.isfinite(width), width / qmax, hi / qmax - lo / qmax), 1.0)
+    if np.any(scale == 0.0):  # a range of a few subnormals: no positive float64 scale maps it
+        raise ValueError(f"xmin, xmax: the range is too small to quantize (its scale underflows to 0), "
+                         f"got {xmin!r}, {xmax!r}")
+    if symmetric:
+        zp = np.zeros_like(scale, dtype=np.int64)
+    else:
         # Z = Qmax - Rmax / S, written as Qmin - Rmin / S (equal when the range is not empty; a
         # degenerate all-zero range then gets Z = 0)
         zp = np.clip(np.round(-lo / scale), 0, qmax).astype(np.int64)
@@ -70,19 +89,21 @@ class MinMaxObserver:
 
     def __init__(self, bits: int = 8, symmetric: bool = False, axis=None):
         self.bits = _check_bits(bits)
-        self.symmetric = bool(symmetric)
-        self.axis = axis
+        self.symmetric = check_bool("symmetric", symmetric)
+        self.axis = None if axis is None else check_int("axis", axis)
         self.min_val = None
         self.max_val = None
 
     def __call__(self, x) -> None:
-        x = np.asarray(x)
+        x = _reals("x", x, float64=False)
+        # an out-of-range axis is an IndexError, as in PyTorch's per-channel observers (never wrapped)
+        axis = None if self.axis is None else check_dim("axis", self.axis, x.ndim)
         if x.size == 0:
             return
-        if self.axis is None:
+        if axis is None:
             lo, hi = float(np.min(x)), float(np.max(x))
         else:
-            red = tuple(d for d in range(x.ndim) if d != self.axis % x.ndim)
+            red = tuple(d for d in range(x.ndim) if d != axis)
             lo, hi = np.min(x, axis=red).astype(np.float64), np.max(x, axis=red).astype(np.float64)
         if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
             raise ValueError("MinMaxObserver: the observed tensor holds NaN or Inf")
@@ -105,9 +126,7 @@ def quantize_multiplier(m: float):
     """(multiplier, shift) with multiplier in [2^30, 2^31) (or smaller when shift saturates at 31)
     and shift in [0, 31] such that m ~= multiplier * 2^-(31 + shift). Needs 0 <= m and m not rounding
     to 1 in Q31 (m < 1 - 2^-32)."""
-    m = float(m)
-    if not (0.0 <= m < 1.0) or not math.isfinite(m):
-        raise ValueError(f"m: expected a real multiplier in [0, 1), got {m!r}")
+    m = check_float("m", m, 0.0, 1.0, max_open=True)
     if m == 0.0:
         return 0, 0
     mant, exp = math.frexp(m)           # m = mant * 2^exp, mant in [0.5, 1), exp <= 0
@@ -128,7 +147,8 @@ def quantize_per_channel(w, axis: int = 0, bits: int = 8):
     bits = _check_bits(bits)
     if bits > 8:
         raise ValueError(f"bits: int8 storage holds at most 8 bits, got {bits}")
-    w = np.asarray(w, dtype=np.float64)
+    w = _reals("w", w)
+    axis = check_dim("axis", axis, w.ndim)
     wa = np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)
     qmax = 2 ** (bits - 1) - 1
     scale, _ = qparams(wa.min(axis=1) if wa.size else np.zeros(len(wa)),

@@ -4,7 +4,30 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
+from .._check import check_dataset, check_int
 from .preprocess import input_norm, make_loader
+
+
+def check_model_data(model_or_engine, data, name: str = "data") -> None:
+    """`data` (a checked Dataset) holds samples the model or Engine can take: an Engine's
+    (C, H, W), a zoo model's channel count. Shapes only, O(1)."""
+    shape = getattr(model_or_engine, "input_shape", None)  # an Engine
+    channels = getattr(model_or_engine, "in_channels", None)  # a zoo model
+    who = getattr(model_or_engine, "arch", None) or type(model_or_engine).__name__
+    if isinstance(shape, tuple) and data.shape != shape:
+        raise ValueError(f"{name}: the {who} takes samples of shape {shape}, got {data.shape}")
+    if isinstance(channels, int) and data.shape[:1] != (channels,):
+        raise ValueError(f"{name}: {who} takes {channels} input channel(s), got samples of shape {data.shape}")
+
+
+def _check_model_or_engine(v):
+    from ..deploy.engine import Engine
+    from ..nn.module import Module
+
+    if not isinstance(v, (Module, Engine)):
+        raise TypeError(f"model_or_engine: expected an edgeopt.nn.Module or a deploy.Engine, "
+                        f"got {type(v).__name__}")
+    return v
 
 
 def _predict(model_or_engine, x: np.ndarray) -> np.ndarray:
@@ -17,8 +40,12 @@ def _predict(model_or_engine, x: np.ndarray) -> np.ndarray:
 def evaluate(model_or_engine, data, batch_size: int = 256) -> dict:
     """{'acc', 'top5', 'loss', 'n'} on `data`, with the same input preprocessing the model was
     trained with (recorded by fit) so a model and its deployed Engine see identical inputs."""
+    _check_model_or_engine(model_or_engine)
+    check_dataset("data", data)
+    batch_size = check_int("batch_size", batch_size, 1, 2**62)
     if len(data) == 0:
         raise ValueError("data: the dataset is empty")
+    check_model_data(model_or_engine, data)
     was_training = getattr(model_or_engine, "training", False)
     if hasattr(model_or_engine, "eval"):
         model_or_engine.eval()

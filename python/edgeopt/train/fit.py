@@ -10,9 +10,11 @@ import time
 import numpy as np
 
 from .. import _core
+from .._check import (check_bool, check_callable, check_choice, check_dataset, check_float, check_int,
+                      check_module, check_path)
 from .._finite import check_data, check_finite
 from .checkpoint import load_checkpoint, save_checkpoint
-from .evaluate import evaluate
+from .evaluate import check_model_data, evaluate
 from .guard import Diverged, StepGuard
 from .preprocess import channel_stats, make_loader
 
@@ -67,19 +69,37 @@ def _lr_at(schedule: str, base_lr: float, step: int, total: int, warmup: int) ->
     raise ValueError(f"schedule: expected 'cosine', 'step' or 'constant', got {schedule!r}")
 
 
-def _check_args(model, train, epochs, batch_size, lr, label_smoothing):
-    if not hasattr(model, "backward"):
-        raise TypeError(f"model: expected an edgeopt.nn.Module, got {type(model).__name__}")
-    if len(train) == 0:
-        raise ValueError("train: the dataset is empty")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs: expected an integer >= 1, got {epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr: expected a positive number, got {lr!r}")
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing: expected a value in [0, 1), got {label_smoothing!r}")
+def _check_args(model, train, val, epochs, batch_size, lr, schedule, warmup_epochs, optimizer, momentum,
+                weight_decay, label_smoothing, augment, seed, checkpoint, resume, progress, step_callback):
+    """Every argument of fit, before any work: a bad one (lr="0.1", step_callback=5) must fail
+    here, not after a training step. Data contents (finite, label range) are checked separately."""
+    check_module("model", model)
+    for name, data in (("train", train), ("val", val)):
+        if data is None and name == "val":
+            continue
+        check_dataset(name, data)
+        if len(data) == 0:
+            raise ValueError(f"{name}: the dataset is empty")
+    if val is not None and val.shape != train.shape:
+        raise ValueError(f"val: expected samples of shape {train.shape} (as train's), got {val.shape}")
+    check_model_data(model, train, "train")
+    check_int("epochs", epochs, 1)
+    check_int("batch_size", batch_size, 1, 2**62)
+    check_float("lr", lr, 0.0, min_open=True)
+    check_choice("schedule", schedule, ("cosine", "step", "constant"))
+    check_float("warmup_epochs", warmup_epochs, 0.0)
+    check_choice("optimizer", optimizer, ("sgd", "adam"))
+    check_float("momentum", momentum, 0.0)
+    check_float("weight_decay", weight_decay, 0.0)
+    check_float("label_smoothing", label_smoothing, 0.0, 1.0, max_open=True)
+    check_choice("augment", augment, (None, "crop_flip"))
+    check_int("seed", seed, 0, 2**63 - 1)  # loader seeds are seed + epoch * 7919 < 2^64
+    if checkpoint is not None:
+        check_path("checkpoint", checkpoint)
+    check_bool("resume", resume)
+    check_bool("progress", progress)
+    if step_callback is not None:
+        check_callable("step_callback", step_callback)
 
 
 def fit(model, train, val=None, epochs: int = 10, batch_size: int = 128, lr: float = 0.1,
@@ -99,7 +119,8 @@ def fit(model, train, val=None, epochs: int = 10, batch_size: int = 128, lr: flo
     gradients, updated weights) raises FloatingPointError "training diverged ..." and leaves the
     model and optimizer bit-identical to their last good state (train/guard.py); the checkpoint
     keeps the last finished epoch."""
-    _check_args(model, train, epochs, batch_size, lr, label_smoothing)
+    _check_args(model, train, val, epochs, batch_size, lr, schedule, warmup_epochs, optimizer, momentum,
+                weight_decay, label_smoothing, augment, seed, checkpoint, resume, progress, step_callback)
     from ..random import manual_seed
 
     _check_data(model, train, val)
