@@ -395,6 +395,12 @@ TRAIN = [
         ValueError, "data", "(3, 8, 8)"),
     bad("train.evaluate(model(), (ds().x, ds().y))", TypeError, "data", "tuple"),
     good("sorted(train.evaluate(engine(), ds(), batch_size=np.int64(3)))", ["acc", "loss", "n", "top5"]),
+    bad("train.save_checkpoint(None, model())", TypeError, "path"),
+    bad("train.save_checkpoint(tmp('c.npz'), None)", TypeError, "model"),
+    bad("train.save_checkpoint(tmp('c.npz'), model(), optimizer=5)", TypeError, "optimizer"),
+    bad("train.load_checkpoint(None)", TypeError, "path"),
+    bad("train.load_checkpoint(tmp('c.npz'), model=5)", TypeError, "model"),
+    bad("train.load_checkpoint(tmp('c.npz'), optimizer='sgd')", TypeError, "optimizer"),
 ]
 
 DEPLOY = [

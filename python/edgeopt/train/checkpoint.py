@@ -14,10 +14,22 @@ import zipfile
 
 import numpy as np
 
+from .._check import check_module, check_path
 from .._io import MAX_JSON_BYTES, MAX_JSON_DEPTH, atomic_write, json_depth, parse_json
+from ..optim import Optimizer
+
+
+def _check_args(path, model, optimizer) -> str:
+    """The path, and the model and optimizer when given."""
+    if model is not None:
+        check_module("model", model)
+    if optimizer is not None and not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer: expected None or an edgeopt.optim.Optimizer, got {type(optimizer).__name__}")
+    return check_path("path", path)
 
 
 def save_checkpoint(path: str, model, optimizer=None, meta: dict | None = None) -> None:
+    path = _check_args(path, check_module("model", model), optimizer)  # model required here
     arrays = {f"model/{k}": np.asarray(v) for k, v in model.state_dict().items()}
     if optimizer is not None:
         for k, v in _flatten(optimizer.state_dict()).items():
@@ -28,6 +40,7 @@ def save_checkpoint(path: str, model, optimizer=None, meta: dict | None = None) 
 
 def load_checkpoint(path: str, model=None, optimizer=None) -> dict:
     """Restore model (and optimizer) state from `path`; returns the saved metadata."""
+    path = _check_args(path, model, optimizer)
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint: no file at {path!r}")
     try:
