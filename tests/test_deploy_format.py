@@ -458,3 +458,25 @@ def test_linear_only_model_any_batch_every_isa(rng):
                 assert rel_err(e.run(x), ref) < 1e-5, (isa, n)
     finally:
         eo._core.set_isa(saved)
+
+
+def test_python_op_ids_are_the_runtime_table():
+    """Every op id the Python writers use is one the runtime's table runs, under the same name
+    (cpp/src/runtime/op.h OpType is the one list; format.OpType is read from it)."""
+    from edgeopt.deploy.quantize import QS8_OPS
+    from edgeopt.deploy.sparse import SPARSE_OPS
+
+    table = dict(eo._core.runtime_op_types())  # id -> name
+    assert len(table) == len(eo._core.runtime_op_types()), "duplicate op ids in the runtime table"
+    py = {k: v for k, v in vars(OpType).items() if k.isupper()}
+    assert py == {name.upper(): i for i, name in table.items()}
+    ranges = {"": (1, 100), "QS8_": (100, 200), "SPARSE_": (200, 300), "B1_": (300, 400)}
+    for name, i in py.items():
+        prefix = next(p for p in ("QS8_", "SPARSE_", "B1_", "") if name.startswith(p))
+        lo, hi = ranges[prefix]
+        assert lo <= i < hi, f"{name} = {i} is outside its family's range [{lo}, {hi})"
+    for lowering, ids in (("int8-full", QS8_OPS), ("sparse", SPARSE_OPS)):
+        for op, i in ids.items():
+            assert table.get(i) is not None, f"{lowering} op {op!r} writes id {i}, which the runtime cannot run"
+    assert {table[i] for i in QS8_OPS.values()} == {"qs8_" + op for op in QS8_OPS}
+    assert {table[i] for i in SPARSE_OPS.values()} == {"sparse_" + op for op in SPARSE_OPS}

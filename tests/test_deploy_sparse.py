@@ -289,7 +289,7 @@ def _b1_file(w, alpha, bias, x_shape, stride, padding, pad_value, act, blob=None
              "stride": stride, "padding": padding, "pad_value": pad_value, "activation": ACTIVATION[act]}
     if bias is not None:
         attrs["bias"] = b.add_blob(bias)
-    y = b.add_op(300, "b1", [b.input], TensorInfo(cout, oh, ow), attrs)
+    y = b.add_op(OpType.B1_CONV2D, "b1", [b.input], TensorInfo(cout, oh, ow), attrs)
     return b.to_bytes(y, {})
 
 

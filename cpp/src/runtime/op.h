@@ -95,7 +95,9 @@ struct Blob {
 enum class Act : int { none = 0, relu = 1, relu6 = 2, hardswish = 3, hardsigmoid = 4, sigmoid = 5 };
 const char* act_name(Act a);
 
-// Op type ids as stored in the file. Ranges are reserved per helper so ids never collide.
+// Op type ids as stored in the file: the one list of them. Python reads them from the op table
+// (_core.runtime_op_types(), deploy/format.py OpType). Ranges are reserved per family so ids
+// never collide.
 enum class OpType : uint32_t {
   // fp32 core (runtime/ops_f32_*.cc); conv2d and linear also take f16 and int8 weights.
   conv2d = 1,
@@ -109,8 +111,21 @@ enum class OpType : uint32_t {
   flatten = 9,
   channel_affine = 10,  // y = x * scale[c] + shift[c] (a BatchNorm that could not be folded)
   // 100..199: int8-full (runtime/ops_qs8_*.cc)
+  qs8_quantize = 100,
+  qs8_dequantize = 101,
+  qs8_conv2d = 102,
+  qs8_add = 103,
+  qs8_lut = 104,
+  qs8_channel_scale = 105,
+  qs8_maxpool2d = 106,
+  qs8_avgpool2d = 107,
+  qs8_global_avgpool2d = 108,
+  qs8_flatten = 109,
   // 200..299: sparse (runtime/ops_sparse_*.cc)
+  sparse_conv1x1 = 200,
+  sparse_linear = 201,
   // 300..399: binary / multi-bit (runtime/ops_binary_*.cc)
+  b1_conv2d = 300,
   // 400..499: clustered weights
 };
 

@@ -1,5 +1,6 @@
 // The op table: one line per op type. (Self-registering statics would be dropped by the linker
-// from the static kernel library, so the table is explicit.) Keep ids in the ranges of op.h.
+// from the static kernel library, so the table is explicit.) The name is OpType's enumerator:
+// Python derives its op ids from these pairs.
 #include "runtime/op.h"
 #include "runtime/ops_qs8.h"  // int8-full factories (ids 100..109)
 
@@ -35,20 +36,20 @@ const std::vector<OpTypeInfo>& op_types() {
       {uint32_t(OpType::activation), "activation", make_activation},
       {uint32_t(OpType::flatten), "flatten", make_flatten},
       {uint32_t(OpType::channel_affine), "channel_affine", make_channel_affine},
-      // int8-full (100..199), sparse (200..299), binary (300..399): add lines here.
-      {100, "qs8_quantize", make_qs8_quantize},
-      {101, "qs8_dequantize", make_qs8_dequantize},
-      {102, "qs8_conv2d", make_qs8_conv2d},
-      {103, "qs8_add", make_qs8_add},
-      {104, "qs8_lut", make_qs8_lut},
-      {105, "qs8_channel_scale", make_qs8_channel_scale},
-      {106, "qs8_maxpool2d", make_qs8_maxpool2d},
-      {107, "qs8_avgpool2d", make_qs8_avgpool2d},
-      {108, "qs8_global_avgpool2d", make_qs8_global_avgpool2d},
-      {109, "qs8_flatten", make_qs8_flatten},
-      {200, "sparse_conv1x1", make_sparse_conv1x1},
-      {201, "sparse_linear", make_sparse_linear},
-      {300, "b1_conv2d", make_b1_conv2d},
+      // int8-full, sparse, binary: one line per enum value of op.h.
+      {uint32_t(OpType::qs8_quantize), "qs8_quantize", make_qs8_quantize},
+      {uint32_t(OpType::qs8_dequantize), "qs8_dequantize", make_qs8_dequantize},
+      {uint32_t(OpType::qs8_conv2d), "qs8_conv2d", make_qs8_conv2d},
+      {uint32_t(OpType::qs8_add), "qs8_add", make_qs8_add},
+      {uint32_t(OpType::qs8_lut), "qs8_lut", make_qs8_lut},
+      {uint32_t(OpType::qs8_channel_scale), "qs8_channel_scale", make_qs8_channel_scale},
+      {uint32_t(OpType::qs8_maxpool2d), "qs8_maxpool2d", make_qs8_maxpool2d},
+      {uint32_t(OpType::qs8_avgpool2d), "qs8_avgpool2d", make_qs8_avgpool2d},
+      {uint32_t(OpType::qs8_global_avgpool2d), "qs8_global_avgpool2d", make_qs8_global_avgpool2d},
+      {uint32_t(OpType::qs8_flatten), "qs8_flatten", make_qs8_flatten},
+      {uint32_t(OpType::sparse_conv1x1), "sparse_conv1x1", make_sparse_conv1x1},
+      {uint32_t(OpType::sparse_linear), "sparse_linear", make_sparse_linear},
+      {uint32_t(OpType::b1_conv2d), "b1_conv2d", make_b1_conv2d},
   };
   return table;
 }

@@ -21,6 +21,8 @@ import zlib
 
 import numpy as np
 
+from .. import _core
+
 MAGIC = b"EDGEOPT\0"
 VERSION = 1
 HEADER_BYTES, SECTION_BYTES, BLOB_ENTRY_BYTES, TENSOR_BYTES = 64, 32, 64, 32
@@ -45,10 +47,15 @@ class Layout:
 
 
 class OpType:
-    """Op type ids (cpp/src/runtime/op.h OpType). 100..199 int8-full, 200..299 sparse,
-    300..399 binary / multi-bit, 400..499 clustered."""
-    CONV2D, LINEAR, MAXPOOL2D, AVGPOOL2D, GLOBAL_AVGPOOL2D = 1, 2, 3, 4, 5
-    ADD, CHANNEL_SCALE, ACTIVATION, FLATTEN, CHANNEL_AFFINE = 6, 7, 8, 9, 10
+    """Op type ids, read from the runtime's op table (cpp/src/runtime/op.h OpType, the one list):
+    ``OpType.CONV2D``, ``OpType.QS8_CONV2D``, ``OpType.SPARSE_LINEAR``, ... as the C++ enumerator
+    in upper case. 1..99 fp32, 100..199 int8-full, 200..299 sparse, 300..399 binary / multi-bit,
+    400..499 clustered."""
+
+
+for _id, _name in _core.runtime_op_types():
+    setattr(OpType, _name.upper(), int(_id))
+del _id, _name
 
 
 ACTIVATION = {"none": 0, "relu": 1, "relu6": 2, "hardswish": 3, "hardsigmoid": 4, "sigmoid": 5}

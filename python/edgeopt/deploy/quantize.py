@@ -39,16 +39,17 @@ import numpy as np
 
 from .. import quant
 from .._finite import check_data, observed_range
+from .format import OpType
 from .fuse import fold_batchnorm, fuse_activation, fuse_residual
 from .graph import Graph, trace
 
 __all__ = ["QS8_OPS", "QTensor", "QOp", "QGraph", "calibrate", "quantize_graph", "emit",
            "lower_int8_full", "activation_table"]
 
-# Runtime op ids (cpp/src/runtime/ops_qs8_*.cc), range 100..199 of op.h.
-QS8_OPS = {"quantize": 100, "dequantize": 101, "conv2d": 102, "add": 103, "lut": 104,
-           "channel_scale": 105, "maxpool2d": 106, "avgpool2d": 107, "global_avgpool2d": 108,
-           "flatten": 109}
+# The int8-full ops of the runtime (cpp/src/runtime/ops_qs8_*.cc) by QGraph op name.
+QS8_OPS = {op: getattr(OpType, "QS8_" + op.upper())
+           for op in ("quantize", "dequantize", "conv2d", "add", "lut", "channel_scale", "maxpool2d",
+                      "avgpool2d", "global_avgpool2d", "flatten")}
 
 _MAX_REAL = 1.0 - 2.0 ** -20   # largest rescaling factor we let through (< 1 with margin)
 _LUT_ACTS = ("hardswish", "hardsigmoid", "sigmoid")

@@ -34,12 +34,12 @@ import numpy as np
 
 from .. import _core
 from .compile import _pair, lower_node
-from .format import ACTIVATION, BlobType, ModelBuilder, TensorInfo
+from .format import ACTIVATION, BlobType, ModelBuilder, OpType, TensorInfo
 
 __all__ = ["SPARSE_OPS", "AUTO_MIN_ZEROS", "BLOCK_OVERHEAD", "lower_sparse", "choose_block",
            "pack_sparse_weight", "sparse_decision"]
 
-SPARSE_OPS = {"conv1x1": 200, "linear": 201}  # runtime op ids (op.h range 200..299)
+SPARSE_OPS = {"conv1x1": OpType.SPARSE_CONV1X1, "linear": OpType.SPARSE_LINEAR}
 AUTO_MIN_ZEROS = 0.7
 BLOCK_OVERHEAD = 1.3
 _ACTS = ("none", "relu", "relu6", "hardswish")
