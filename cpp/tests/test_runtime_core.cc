@@ -6,8 +6,8 @@
 #include <random>
 #include <vector>
 
-#include "f16-gemm/packed_weights.h"
-#include "f16-gemm/ukernels.h"
+#include "packed-weights/packed_weights.h"
+#include "packed-weights/ukernels.h"
 #include "harness.h"
 #include "isa/dispatch.h"
 #include "isa/isa.h"

@@ -5,10 +5,9 @@
 
 namespace eo {
 namespace {
-constexpr int kSlots = 16;  // 0-1 f32-gemm, 2-7 f32-conv2d, 8-10 runtime (ops_f32_conv.cc)
 struct Buffers {
-  float* p[kSlots] = {};
-  size_t cap[kSlots] = {};
+  float* p[kScratchSlots] = {};
+  size_t cap[kScratchSlots] = {};
   ~Buffers() {
     for (auto* q : p) std::free(q);
   }
@@ -16,7 +15,7 @@ struct Buffers {
 thread_local Buffers t_buffers;
 }  // namespace
 
-float* scratch_f32(size_t n, int slot) {
+float* scratch_f32(size_t n, ScratchSlot slot) {
   Buffers& b = t_buffers;
   if (n > b.cap[slot]) {
     std::free(b.p[slot]);

@@ -5,8 +5,24 @@
 
 namespace eo {
 
-// A 64-byte aligned buffer of at least n floats, private to this thread. `slot` separates buffers
-// that are live at the same time (e.g. packed A and packed B).
-float* scratch_f32(size_t n, int slot);
+// Every user's slots, in one list: buffers that are live at the same time on one thread need
+// distinct slots (a conv's padded image while the GEMM it calls packs A and B).
+enum ScratchSlot : int {
+  kScratchGemmA,     // f32-gemm blocked driver: packed A
+  kScratchGemmB,     //   packed B
+  kScratchConvCol,   // f32-conv2d (training): packed col / wide output
+  kScratchConvPad,   //   zero-padded image
+  kScratchConvHwc,   //   HWC copy of x (weight gradient)
+  kScratchConvDyA,   //   dY packed as A
+  kScratchConvDyB,   //   dY packed as B
+  kScratchConvDcol,  //   data-gradient wide output
+  kScratchRtCol,     // runtime conv ops: wide output / packed col
+  kScratchRtA,       //   widened f16 / int8 weights
+  kScratchRtPad,     //   phase planes, private input windows, depthwise planes
+  kScratchSlots
+};
+
+// A 64-byte aligned buffer of at least n floats in `slot`, private to this thread.
+float* scratch_f32(size_t n, ScratchSlot slot);
 
 }  // namespace eo

@@ -24,8 +24,6 @@
 namespace eo {
 namespace {
 
-// Scratch slots used here (gemm.cc's blocked driver owns 0 and 1; sgemm_packed uses none).
-enum Slot { kColSlot = 2, kPadSlot = 3, kHwcSlot = 4, kDyASlot = 5, kDyBSlot = 6, kDcolSlot = 7 };
 
 struct Dims {
   int64_t G, Cg, Mg, Kg, P, HW;
@@ -47,10 +45,10 @@ Dims dims(const Conv2dShape& s) {
 // Buffers one image needs: per-thread scratch in the image-parallel mode, heap otherwise (a
 // thread waiting on a parallel GEMM must not hold scratch, see common/parallel.h).
 struct Buffers {
-  std::vector<float> heap[6];
-  float* get(bool scratch, int slot, int64_t n) {
+  std::vector<float> heap[kScratchConvDcol - kScratchConvCol + 1];  // one per f32-conv2d slot
+  float* get(bool scratch, ScratchSlot slot, int64_t n) {
     if (scratch) return scratch_f32(static_cast<size_t>(n), slot);
-    auto& v = heap[slot - kColSlot];
+    auto& v = heap[slot - kScratchConvCol];
     if (static_cast<int64_t>(v.size()) < n) v.resize(n);
     return v.data();
   }
@@ -158,8 +156,8 @@ void forward_implicit(const Conv2dShape& s, const float* x, const float* w, cons
     pack_rows(d.Mg, d.Kg, w + g * d.Mg * d.Kg, d.Kg, 1, uk.mr, wp.data() + g * apanel);
   const ShiftedConv sc(d.Cg, s.H, s.W, d.Mg, s.KH, s.KW, s.ph, s.pw, uk.nr);
   parallel_for(s.N, 1, [&](int64_t n0, int64_t n1) {
-    float* xq = scratch_f32(sc.xq_size(), kPadSlot);
-    float* cw = scratch_f32(sc.cw_size(), kColSlot);
+    float* xq = scratch_f32(sc.xq_size(), kScratchConvPad);
+    float* cw = scratch_f32(sc.cw_size(), kScratchConvCol);
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t g = 0; g < d.G; ++g)
         sc.run(uk, wp.data() + g * apanel, x + (n * s.Cin + g * d.Cg) * d.HW, b ? b + g * d.Mg : nullptr,
@@ -207,9 +205,9 @@ void backward_implicit(const Conv2dShape& s, const float* dy, const float* x, co
   std::vector<float> partial(static_cast<size_t>(nchunks * wsize), 0.f);
 
   parallel_chunks(s.N, nchunks, [&](int ch, int64_t n0, int64_t n1) {
-    float* xh = scratch_f32((gx.plane + xslack) * Cp, kHwcSlot);
-    float* dq = dx ? scratch_f32(dconv->xq_size(), kDyBSlot) : nullptr;
-    float* cw = dx ? scratch_f32(dconv->cw_size(), kDcolSlot) : nullptr;
+    float* xh = scratch_f32((gx.plane + xslack) * Cp, kScratchConvHwc);
+    float* dq = dx ? scratch_f32(dconv->xq_size(), kScratchConvDyB) : nullptr;
+    float* cw = dx ? scratch_f32(dconv->cw_size(), kScratchConvDcol) : nullptr;
     float* dwp = partial.data() + ch * wsize;
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t g = 0; g < d.G; ++g) {
@@ -259,8 +257,8 @@ void forward_gemm(const Conv2dShape& s, const float* x, const float* w, const fl
   Buffers heap;
   for_each_image(s.N, [&](int64_t n, bool scratch, bool par) {
     const int64_t block = par ? d.P : LB.nr;
-    float* pb = heap.get(scratch, kColSlot, d.pointwise || par ? LB.size() : LBb.size());
-    float* xp = d.pointwise ? nullptr : heap.get(scratch, kPadSlot, d.Cg * (s.H + 2 * s.ph) * (s.W + 2 * s.pw));
+    float* pb = heap.get(scratch, kScratchConvCol, d.pointwise || par ? LB.size() : LBb.size());
+    float* xp = d.pointwise ? nullptr : heap.get(scratch, kScratchConvPad, d.Cg * (s.H + 2 * s.ph) * (s.W + 2 * s.pw));
     for (int64_t g = 0; g < d.G; ++g) {
       const float* xg = x + (n * s.Cin + g * d.Cg) * d.HW;
       float* yg = y + (n * s.Cout + g * d.Mg) * d.P;
@@ -309,9 +307,9 @@ void backward_gemm(const Conv2dShape& s, const float* dy, const float* x, const 
   std::vector<float> partial(static_cast<size_t>(nchunks * wsize), 0.f);
 
   auto image = [&](int64_t n, bool scratch, bool par, float* dwp, Buffers& heap) {
-    float* xh = heap.get(scratch, kHwcSlot, s.Cin * d.HW);
-    float* pbx = heap.get(scratch, kColSlot, LBx.size());
-    float* pay = heap.get(scratch, kDyASlot, LAy.size());
+    float* xh = heap.get(scratch, kScratchConvHwc, s.Cin * d.HW);
+    float* pbx = heap.get(scratch, kScratchConvCol, LBx.size());
+    float* pay = heap.get(scratch, kScratchConvDyA, LAy.size());
     chw_to_hwc(s.Cin, d.HW, x + n * s.Cin * d.HW, xh);
     for (int64_t g = 0; g < d.G; ++g) {
       const float* dyg = dy + (n * s.Cout + g * d.Mg) * d.P;
@@ -324,14 +322,14 @@ void backward_gemm(const Conv2dShape& s, const float* dy, const float* x, const 
         sgemm_packed(La, pay, Lb, pbx, dwp + g * d.Mg * d.Kg, d.Kg, true, par);
       }
       if (!dx) continue;
-      float* pby = heap.get(scratch, kDyBSlot, LBy.size());
+      float* pby = heap.get(scratch, kScratchConvDyB, LBy.size());
       pack_b(LBy, row_major(dyg, d.P), pby);
       float* dxg = dx + (n * s.Cin + g * d.Cg) * d.HW;
       const float* wtg = wtp.data() + g * LAw.size();
       if (d.pointwise) {
         sgemm_packed(LAw, wtg, LBy, pby, dxg, d.P, false, par);
       } else {
-        float* dcol = heap.get(scratch, kDcolSlot, d.Kg * d.P);
+        float* dcol = heap.get(scratch, kScratchConvDcol, d.Kg * d.P);
         sgemm_packed(LAw, wtg, LBy, pby, dcol, d.P, false, par);
         std::memset(dxg, 0, d.Cg * d.HW * sizeof(float));
         col2im_add(s, dcol, d.Cg, dxg);

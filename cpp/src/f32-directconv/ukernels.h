@@ -15,7 +15,7 @@
 //   X(c, j, t) = x[c*ldx + j + toff[t]] where the mask bit is set, else 0.
 // A 1x1 conv passes taps = 1 and toff = tmask = null: X(c, j, 0) = x[c*ldx + j] for j < n.
 // The weights are an MR-row panel packed k-major over the whole depth (k = c*taps + t, zero rows
-// past m; f16-gemm/packed_weights.h with kc = K). scale, bias (indexed by tile row) and res (layout
+// past m; packed-weights/packed_weights.h with kc = K). scale, bias (indexed by tile row) and res (layout
 // of y) may be null: 1, 0, nothing. The compiler may fuse the scale multiply and the bias add into
 // one FMA (one rounding fewer than the scalar reference). Plain C declarations only: included by
 // ISA-specific files.

@@ -84,8 +84,8 @@ void gemm_block(const F32GemmUkernel& uk, int64_t K, MatRef A, MatRef B, float* 
                 bool accumulate, int64_t i0, int64_t mc, int64_t j0, int64_t nc) {
   const int64_t mr = uk.mr, nr = uk.nr;
   const int64_t kc_max = packed_kc(K);
-  float* pa = scratch_f32(round_up(mc, mr) * kc_max, 0);
-  float* pb = scratch_f32(round_up(nc, nr) * kc_max, 1);
+  float* pa = scratch_f32(round_up(mc, mr) * kc_max, kScratchGemmA);
+  float* pb = scratch_f32(round_up(nc, nr) * kc_max, kScratchGemmB);
   for (int64_t k0 = 0; k0 < K; k0 += kc_max) {
     const int64_t kc = std::min(kc_max, K - k0);
     pack_b_block(B, k0, kc, j0, nc, nr, pb);

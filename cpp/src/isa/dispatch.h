@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "b1-gemm/ukernels.h"
-#include "f16-gemm/ukernels.h"
+#include "packed-weights/ukernels.h"
 #include "f32-conv2d/ukernels.h"
 #include "f32-dwconv/ukernels.h"
 #include "f32-gemm/ukernels.h"
@@ -16,7 +16,7 @@
 #include "qs8-elementwise/ukernels.h"
 #include "qs8-gemm/ukernels.h"
 #include "qs8-spmm/ukernels.h"
-#include "runtime/epilogue_ukernels.h"
+#include "f32-epilogue/ukernels.h"
 
 namespace eo {
 
@@ -29,7 +29,7 @@ const F32GemmUkernel& f32_gemm_ukernel();
 // The same for a given path (callers that read active_isa() once and must stay consistent).
 const F32GemmUkernel& f32_gemm_ukernel_for(Isa isa);
 
-// Stored-weight widening for the runtime's packed-weight GEMM (f16-gemm/ukernels.h).
+// Stored-weight widening for the runtime's packed-weight GEMM (packed-weights/ukernels.h).
 struct WeightConvertUkernels {
   f16_to_f32_fn f16_to_f32;
   s8_to_f32_fn s8_to_f32;
@@ -101,7 +101,7 @@ struct B1GemmUkernel {
 };
 const B1GemmUkernel& b1_gemm_ukernel(Isa isa);
 
-// The runtime's clamp epilogue (runtime/epilogue_ukernels.h): AVX-512 or scalar.
+// The runtime's clamp epilogue (f32-epilogue/ukernels.h): AVX-512 or scalar.
 f32_epilogue_minmax_fn f32_epilogue_minmax_ukernel(Isa isa);
 
 // f32 depthwise conv for inference (f32-dwconv/ukernels.h): the plane kernel and its stride-2

@@ -16,7 +16,7 @@
 #include "f32-activation/activation.h"
 #include "f32-elementwise/elementwise.h"
 #include "f32-pool/pool.h"
-#include "runtime/epilogue.h"
+#include "f32-epilogue/epilogue.h"
 #include "runtime/op.h"
 
 namespace eo::rt {

@@ -7,7 +7,7 @@
 //
 // Lowering (as f32-conv2d/conv2d.cc): per image and group, Y_g (Mg x P) = W_g (Mg x Kg) col_g
 // (Kg x P) with col built by im2col straight into the micro-kernel's packed-B layout (a 1x1/s1/p0
-// conv packs x_g itself). Weights are pre-packed per ISA (f16-gemm/packed_weights.h).
+// conv packs x_g itself). Weights are pre-packed per ISA (packed-weights/packed_weights.h).
 // Convs that are not 1x1/s1 (any kernel, stride, padding) run the implicit GEMM instead when its
 // geometry fits (PhaseGeometry below): no im2col matrix, the f32-conv2d shifted micro-kernel
 // (8x48 on AVX-512) over zero-bordered phase planes of the image, whole depth per tile, epilogue
@@ -48,7 +48,7 @@
 #include "common/int_math.h"
 #include "common/parallel.h"
 #include "common/scratch.h"
-#include "f16-gemm/packed_weights.h"
+#include "packed-weights/packed_weights.h"
 #include "f32-conv2d/conv2d.h"
 #include "f32-conv2d/im2col.h"
 #include "f32-directconv/taps.h"
@@ -56,14 +56,12 @@
 #include "f32-gemm/gemm.h"
 #include "isa/dispatch.h"
 #include "isa/isa.h"
-#include "runtime/epilogue.h"
+#include "f32-epilogue/epilogue.h"
 #include "runtime/op.h"
 
 namespace eo::rt {
 namespace {
 
-// Per-thread scratch slots of the runtime (f32-gemm uses 0-1, f32-conv2d 2-7).
-enum Slot { kSlotCol = 8, kSlotA = 9, kSlotPad = 10 };
 
 constexpr int64_t kL2ChunkBytes = 192 * 1024;  // a column chunk of packed col stays in L2
 
@@ -369,9 +367,9 @@ class ConvOp : public Op {
     const int64_t cw_floats = Mp * uk.mr * cw_ld();
     if (N >= threads && threads > 1) {
       parallel_for(N, 1, [&](int64_t b, int64_t e) {
-        float* xq = scratch_f32(static_cast<size_t>(pg_.size), kSlotPad);
-        float* cw = scratch_f32(static_cast<size_t>(cw_floats), kSlotCol);
-        float* abuf = abuf_floats ? scratch_f32(static_cast<size_t>(abuf_floats), kSlotA) : nullptr;
+        float* xq = scratch_f32(static_cast<size_t>(pg_.size), kScratchRtPad);
+        float* cw = scratch_f32(static_cast<size_t>(cw_floats), kScratchRtCol);
+        float* abuf = abuf_floats ? scratch_f32(static_cast<size_t>(abuf_floats), kScratchRtA) : nullptr;
         for (int64_t n = b; n < e; ++n)
           for (int64_t g = 0; g < G_; ++g)
             shifted_part(uk, isa, W[g], xg(ctx, n, g), yg(ctx, n, g), rg(ctx, n, g), epilogue(g), 0, 1,
@@ -530,7 +528,7 @@ class ConvOp : public Op {
     const int64_t c0 = 16 * (nv * q0 / Nt), c1 = std::min(P_, 16 * (nv * q1 / Nt));
     int64_t ldx = s_.H * s_.W;
     if (taps_.taps && (split || taps_.strided())) {
-      float* xp = scratch_f32(static_cast<size_t>(Cg_ * taps_.ldx), kSlotPad);
+      float* xp = scratch_f32(static_cast<size_t>(Cg_ * taps_.ldx), kScratchRtPad);
       taps_.fill(x, Cg_, c0 / taps_.OW, ceil_div(c1, taps_.OW), xp);
       x = xp;
       ldx = taps_.ldx;
@@ -540,7 +538,7 @@ class ConvOp : public Op {
     if (!clamp) act_is_clamp(Act::none, &lo, &hi);
     float* abuf = Wg.dtype == WDtype::f32
                       ? nullptr
-                      : scratch_f32(weight_panels_scratch(Wg, p0, std::min(p1, p0 + step)), kSlotA);
+                      : scratch_f32(weight_panels_scratch(Wg, p0, std::min(p1, p0 + step)), kScratchRtA);
     for (int64_t b0 = p0; b0 < p1; b0 += step) {
       const int64_t b1 = std::min(p1, b0 + step);
       const PanelView A = weight_panels(Wg, b0, b1, abuf, isa);
@@ -614,14 +612,14 @@ class ConvOp : public Op {
       const int64_t step = Wg.dtype == WDtype::f32 ? Mp : std::max<int64_t>(1, 16384 / (uk.mr * Kg_));
       float* abuf = Wg.dtype == WDtype::f32
                         ? nullptr
-                        : scratch_f32(weight_panels_scratch(Wg, 0, std::min(Mp, step)), kSlotA);
+                        : scratch_f32(weight_panels_scratch(Wg, 0, std::min(Mp, step)), kScratchRtA);
       const float* x = xg(ctx, n, g);
       float* xp = nullptr;
       if (!pointwise_) {
-        xp = scratch_f32(Cg_ * (s_.H + 2 * s_.ph) * (s_.W + 2 * s_.pw), kSlotPad);
+        xp = scratch_f32(Cg_ * (s_.H + 2 * s_.ph) * (s_.W + 2 * s_.pw), kScratchRtPad);
         pad_planes(s_, x, Cg_, xp);
       }
-      float* pb = scratch_f32(Kg_ * chunk, kSlotCol);
+      float* pb = scratch_f32(Kg_ * chunk, kScratchRtCol);
       float* y = yg(ctx, n, g);
       const float* r = rg(ctx, n, g);
       const Epilogue ep = epilogue(g);
@@ -684,7 +682,7 @@ class ConvOp : public Op {
                                                       : std::max<int64_t>(1, 16384 / (uk.mr * Kg_));
           float* abuf = Wg.dtype == WDtype::f32
                             ? nullptr
-                            : scratch_f32(weight_panels_scratch(Wg, p0, std::min(p1, p0 + step)), kSlotA);
+                            : scratch_f32(weight_panels_scratch(Wg, p0, std::min(p1, p0 + step)), kScratchRtA);
           for (int64_t b0 = p0; b0 < p1; b0 += step) {
             const int64_t b1 = std::min(p1, b0 + step);
             const PanelView A = weight_panels(Wg, b0, b1, abuf, isa);
@@ -724,7 +722,7 @@ class ConvOp : public Op {
     const int64_t work = n * P_ * s_.KH * s_.KW;
     const int chunks = static_cast<int>(std::min<int64_t>(get_num_threads(), std::max<int64_t>(1, work / 32768)));
     parallel_chunks(n, chunks, [&](int, int64_t t0, int64_t t1) {
-      float* scratch = dw_.direct ? nullptr : scratch_f32(static_cast<size_t>(dw_.scratch_floats()), kSlotPad);
+      float* scratch = dw_.direct ? nullptr : scratch_f32(static_cast<size_t>(dw_.scratch_floats()), kScratchRtPad);
       for (int64_t t = t0; t < t1;) {  // per image: [o0, o1) of image b
         const int64_t b = t / Cout, o0 = t % Cout, o1 = std::min(Cout, o0 + (t1 - t));
         f32_dwconv_forward(dw_, uk, p, mult, x + b * s_.Cin * s_.H * s_.W, dw_w_.data(), bias_,
@@ -792,7 +790,7 @@ class LinearOp : public Op {
       for (int64_t c = c0; c < c1; ++c) {
         const int64_t q0 = Np * c / nb, q1 = Np * (c + 1) / nb;
         if (q0 == q1) continue;
-        float* bbuf = W.dtype == WDtype::f32 ? nullptr : scratch_f32(weight_panels_scratch(W, q0, q1), kSlotA);
+        float* bbuf = W.dtype == WDtype::f32 ? nullptr : scratch_f32(weight_panels_scratch(W, q0, q1), kScratchRtA);
         const PanelView B = weight_panels(W, q0, q1, bbuf, isa);
         for (int64_t q = q0; q < q1; ++q) {
           const size_t cols = static_cast<size_t>(std::min(nr, out_ - q * nr));

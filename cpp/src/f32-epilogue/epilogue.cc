@@ -1,11 +1,11 @@
-#include "runtime/epilogue.h"
+#include "f32-epilogue/epilogue.h"
 
 #include <cmath>
 #include <cstring>
 #include <limits>
 
 #include "isa/dispatch.h"
-#include "runtime/epilogue_ukernels.h"
+#include "f32-epilogue/ukernels.h"
 
 namespace eo {
 

@@ -1,7 +1,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 
-#include "f16-gemm/ukernels.h"
+#include "packed-weights/ukernels.h"
 
 namespace eo {
 

@@ -1,7 +1,7 @@
 #include <immintrin.h>
 #include <stddef.h>
 
-#include "runtime/epilogue_ukernels.h"
+#include "f32-epilogue/ukernels.h"
 
 namespace eo {
 

@@ -1,4 +1,4 @@
-#include "f16-gemm/packed_weights.h"
+#include "packed-weights/packed_weights.h"
 
 #include <cstdlib>
 #include <cstring>

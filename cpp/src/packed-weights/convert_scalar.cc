@@ -1,6 +1,6 @@
 #include <string.h>
 
-#include "f16-gemm/ukernels.h"
+#include "packed-weights/ukernels.h"
 
 namespace eo {
 
