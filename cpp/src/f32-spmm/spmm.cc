@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "common/parallel.h"
-#include "common/row_split.h"
+#include "common/spmm_parallel.h"
 #include "isa/dispatch.h"
 
 namespace eo {
@@ -97,33 +97,8 @@ void f32_spmm(const F32SpmmPacked& w, int64_t batch, int64_t hw, const float* x,
           size_t(hw), w.values.data(), w.col.data(), w.row_ptr.data() + r0, bias_pad.data() + r0 * br,
           y + (n * cout + r0 * br) * hw + p0, size_t(hw), &params);
   };
-  const int threads = parallel ? get_num_threads() : 1;
   const int64_t work = (w.nblocks() * br * w.bc + cout) * hw * batch;  // multiply-adds + stores
-  if (threads <= 1 || work < (int64_t(1) << 16)) {
-    for (int64_t n = 0; n < batch; ++n) run(n, 0, nbr, 0, hw);
-    return;
-  }
-  if (batch >= threads) {
-    parallel_chunks(batch, threads, [&](int, int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) run(n, 0, nbr, 0, hw);
-    });
-    return;
-  }
-  const int64_t tiles = (hw + uk.tile - 1) / uk.tile;
-  for (int64_t n = 0; n < batch; ++n) {
-    if (tiles >= 2 * threads) {
-      // Whole register tiles per thread; every thread reads all the weights once per tile.
-      parallel_chunks(tiles, threads, [&](int, int64_t t0, int64_t t1) {
-        run(n, 0, nbr, t0 * uk.tile, std::min(hw, t1 * uk.tile));
-      });
-    } else {
-      // Few pixels (deep layers): split output channels, with equal numbers of blocks per thread.
-      const std::vector<int64_t> cut = balanced_row_cuts(w.row_ptr, nbr, threads);
-      parallel_chunks(threads, threads, [&](int, int64_t t0, int64_t t1) {
-        run(n, cut[t0], cut[t1], 0, hw);
-      });
-    }
-  }
+  spmm_parallel(batch, hw, uk.tile, nbr, w.row_ptr, work, parallel, [](int64_t) {}, run);
 }
 
 }  // namespace eo

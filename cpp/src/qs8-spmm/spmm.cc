@@ -4,7 +4,7 @@
 #include <cstdlib>
 
 #include "common/parallel.h"
-#include "common/row_split.h"
+#include "common/spmm_parallel.h"
 #include "isa/dispatch.h"
 
 namespace eo {
@@ -108,38 +108,8 @@ void qs8_spmm(const Qs8SpmmPacked& w, int64_t batch, int64_t hw, const uint8_t* 
           size_t(hwpad), w.w.data(), w.kidx.data(), w.row_ptr.data() + r0, &pr,
           y + (n * cout + r0 * br) * hw + p0, size_t(hw));
   };
-  const int threads = parallel ? get_num_threads() : 1;
   const int64_t work = (w.npairs() * 2 * br + cout) * hw * batch;
-  if (threads <= 1 || work < (int64_t(1) << 16)) {
-    for (int64_t n = 0; n < batch; ++n) {
-      widen(n);
-      run(n, 0, nbr, 0, hw);
-    }
-    return;
-  }
-  if (batch >= threads) {
-    parallel_chunks(batch, threads, [&](int, int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        widen(n);
-        run(n, 0, nbr, 0, hw);
-      }
-    });
-    return;
-  }
-  const int64_t tiles = (hw + uk.tile - 1) / uk.tile;
-  for (int64_t n = 0; n < batch; ++n) {
-    widen(n);
-    if (tiles >= 2 * threads) {
-      parallel_chunks(tiles, threads, [&](int, int64_t t0, int64_t t1) {
-        run(n, 0, nbr, t0 * uk.tile, std::min(hw, t1 * uk.tile));
-      });
-    } else {
-      const std::vector<int64_t> cut = balanced_row_cuts(w.row_ptr, nbr, threads);
-      parallel_chunks(threads, threads, [&](int, int64_t t0, int64_t t1) {
-        run(n, cut[t0], cut[t1], 0, hw);
-      });
-    }
-  }
+  spmm_parallel(batch, hw, uk.tile, nbr, w.row_ptr, work, parallel, widen, run);
 }
 
 }  // namespace eo
