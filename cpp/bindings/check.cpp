@@ -102,6 +102,42 @@ void expect_shape(const py::array& a, const char* name, std::initializer_list<in
   throw py::value_error(s.str());
 }
 
+namespace {
+int64_t int_or(const py::handle& obj, int64_t dflt, const char* name) {
+  if (obj.is_none()) return dflt;
+  if (!py::isinstance<py::int_>(obj) || py::isinstance<py::bool_>(obj))
+    throw py::type_error(std::string(name) + ": expected None or an int, got " + std::string(py::repr(obj)));
+  return obj.cast<int64_t>();
+}
+}  // namespace
+
+RequantArgs requant_args(int64_t n, const py::handle& bias, const py::handle& multiplier,
+                         const py::handle& shift, int64_t out_zp, const py::handle& qmin,
+                         const py::handle& qmax, const py::handle& out_dtype) {
+  RequantArgs r;
+  if (!bias.is_none()) {
+    auto b = typed<int32_t>(bias, "bias", 1, "int32");
+    expect_shape(b, "bias", {n});
+    r.bias = b.data();
+    r.bias_keep = b;
+  }
+  r.mult = per_channel(multiplier, n, 0, INT32_MAX, "multiplier");
+  r.shift = per_channel(shift, n, 0, 31, "shift");
+  try {
+    r.dtype = py::dtype::from_args(py::reinterpret_borrow<py::object>(out_dtype));
+  } catch (const py::error_already_set&) {
+    throw py::type_error("out_dtype: expected 'uint8' or 'int8', got " + std::string(py::repr(out_dtype)));
+  }
+  int lo, hi;
+  if (r.dtype.is(py::dtype::of<uint8_t>())) lo = 0, hi = 255;
+  else if (r.dtype.is(py::dtype::of<int8_t>())) lo = -128, hi = 127;
+  else throw py::type_error("out_dtype: expected 'uint8' or 'int8', got " + std::string(py::str(r.dtype)));
+  r.out_zp = int32_t(expect_range(out_zp, lo, hi, "out_zero_point"));
+  r.qmin = int32_t(expect_range(int_or(qmin, lo, "qmin"), lo, hi, "qmin"));
+  r.qmax = int32_t(expect_range(int_or(qmax, hi, "qmax"), r.qmin, hi, "qmax"));
+  return r;
+}
+
 void expect_positive(int64_t v, const char* name) {
   if (v <= 0) throw py::value_error(std::string(name) + ": expected a positive integer, got " + std::to_string(v));
 }

@@ -40,6 +40,20 @@ int64_t expect_range(int64_t v, int64_t lo, int64_t hi, const std::string& name)
 std::vector<int32_t> per_channel(const py::handle& obj, int64_t n, int64_t lo, int64_t hi,
                                  const char* name);
 
+// The output requantization arguments of the int8 products (qgemm, qspmm): an optional int32 bias
+// of n values, per-channel (or per-tensor) multiplier and shift, the output dtype ('uint8' or
+// 'int8'), its zero point, and the clamp [qmin, qmax] (None: the dtype's range). Checked once here.
+struct RequantArgs {
+  py::object bias_keep;  // keeps the bias array alive while `bias` points into it
+  const int32_t* bias = nullptr;
+  std::vector<int32_t> mult, shift;
+  py::dtype dtype;
+  int32_t out_zp = 0, qmin = 0, qmax = 0;
+};
+RequantArgs requant_args(int64_t n, const py::handle& bias, const py::handle& multiplier,
+                         const py::handle& shift, int64_t out_zp, const py::handle& qmin,
+                         const py::handle& qmax, const py::handle& out_dtype);
+
 // Shape check; -1 in `expected` matches any size. Raises ValueError.
 void expect_shape(const py::array& a, const char* name, std::initializer_list<int64_t> expected);
 std::string shape_str(const py::array& a);

@@ -18,35 +18,12 @@
 namespace eo::bind {
 namespace {
 
-// A per-tensor Python int or a per-channel int32 array of N values, each in [lo, hi].
-struct OutType {
-  bool is_signed;
-  int lo, hi;
-  py::dtype dtype;
-};
-
-OutType out_type(const py::handle& obj) {
-  py::dtype dt;
-  try {
-    dt = py::dtype::from_args(py::reinterpret_borrow<py::object>(obj));
-  } catch (const py::error_already_set&) {
-    throw py::type_error("out_dtype: expected 'uint8' or 'int8', got " + std::string(py::repr(obj)));
-  }
-  if (dt.is(py::dtype::of<uint8_t>())) return {false, 0, 255, dt};
-  if (dt.is(py::dtype::of<int8_t>())) return {true, -128, 127, dt};
-  throw py::type_error("out_dtype: expected 'uint8' or 'int8', got " + std::string(py::str(dt)));
-}
-
 // Everything qgemm and qgemm_reference share: checked once, here.
 struct Args {
   py::array_t<uint8_t, py::array::c_style> a;
   int64_t M = 0, K = 0, N = 0;
   int32_t a_zp = 0;
-  py::object bias_keep;
-  const int32_t* bias = nullptr;
-  std::vector<int32_t> mult, shift;
-  int32_t out_zp = 0, qmin = 0, qmax = 0;
-  OutType ot;
+  RequantArgs rq;
 };
 
 Args check_args(const py::handle& a_obj, int64_t K, int64_t N, int64_t a_zp, const py::handle& bias,
@@ -59,23 +36,7 @@ Args check_args(const py::handle& a_obj, int64_t K, int64_t N, int64_t a_zp, con
   r.N = N;
   expect_range(a_zp, 0, 255, "a_zero_point");
   r.a_zp = int32_t(a_zp);
-  if (!bias.is_none()) {
-    auto b = typed<int32_t>(bias, "bias", 1, "int32");
-    expect_shape(b, "bias", {N});
-    r.bias = b.data();
-    r.bias_keep = b;
-  }
-  r.mult = per_channel(multiplier, N, 0, INT32_MAX, "multiplier");
-  r.shift = per_channel(shift, N, 0, 31, "shift");
-  r.ot = out_type(out_dtype);
-  expect_range(out_zp, r.ot.lo, r.ot.hi, "out_zero_point");
-  r.out_zp = int32_t(out_zp);
-  const int64_t lo = qmin.is_none() ? r.ot.lo : qmin.cast<int64_t>();
-  const int64_t hi = qmax.is_none() ? r.ot.hi : qmax.cast<int64_t>();
-  expect_range(lo, r.ot.lo, r.ot.hi, "qmin");
-  expect_range(hi, lo, r.ot.hi, "qmax");
-  r.qmin = int32_t(lo);
-  r.qmax = int32_t(hi);
+  r.rq = requant_args(N, bias, multiplier, shift, out_zp, qmin, qmax, out_dtype);
   return r;
 }
 
@@ -134,14 +95,14 @@ void register_qgemm(py::module_& m) {
     if (!packed) throw py::type_error("packed: expected a QGemmPacked from qgemm_pack, got None");
     Args r = check_args(a, packed->K, packed->N, a_zp, bias, multiplier, shift, out_zp, qmin, qmax,
                         out_dtype);
-    check_fits(*packed, r.bias);
+    check_fits(*packed, r.rq.bias);
     const Qs8Path path = parse_path(path_obj, packed->K);
-    py::array c(r.ot.dtype, {r.M, r.N});
+    py::array c(r.rq.dtype, {r.M, r.N});
     uint8_t* cp = static_cast<uint8_t*>(c.mutable_data());
     {
       const ComputeScope compute;
       qs8_gemm(r.M, r.a.data(), r.K, r.a_zp, *packed,
-               {r.bias, r.mult.data(), r.shift.data(), r.out_zp, r.qmin, r.qmax}, cp, r.N, path, true);
+               {r.rq.bias, r.rq.mult.data(), r.rq.shift.data(), r.rq.out_zp, r.rq.qmin, r.rq.qmax}, cp, r.N, path, true);
     }
     return c;
   }, py::arg("a"), py::arg("packed"), py::arg("a_zero_point"), py::arg("bias"),
@@ -162,13 +123,13 @@ void register_qgemm(py::module_& m) {
       const ComputeScope compute;
       sums = qs8_pack_b(K, N, b.data(), N, 1);
     }
-    check_fits(sums, r.bias);
-    py::array c(r.ot.dtype, {r.M, r.N});
+    check_fits(sums, r.rq.bias);
+    py::array c(r.rq.dtype, {r.M, r.N});
     uint8_t* cp = static_cast<uint8_t*>(c.mutable_data());
     {
       const ComputeScope compute;
-      reference::qs8_gemm(r.M, N, K, r.a.data(), K, r.a_zp, b.data(), N, r.bias, r.mult.data(),
-                          r.shift.data(), r.out_zp, r.qmin, r.qmax, cp, N);
+      reference::qs8_gemm(r.M, N, K, r.a.data(), K, r.a_zp, b.data(), N, r.rq.bias, r.rq.mult.data(),
+                          r.rq.shift.data(), r.rq.out_zp, r.rq.qmin, r.rq.qmax, cp, N);
     }
     return c;
   }, py::arg("a"), py::arg("b"), py::arg("a_zero_point"), py::arg("bias"), py::arg("multiplier"),

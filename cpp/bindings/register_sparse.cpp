@@ -162,11 +162,8 @@ struct QArgs {
   py::array_t<uint8_t, py::array::c_style> x;
   int64_t batch = 0, hw = 0;
   std::vector<py::ssize_t> out_shape;
-  int32_t a_zp = 0, out_zp = 0, qmin = 0, qmax = 0;
-  py::object bias_keep;
-  const int32_t* bias = nullptr;
-  std::vector<int32_t> mult, shift;
-  py::dtype dtype;
+  int32_t a_zp = 0;
+  RequantArgs rq;
 };
 
 QArgs qargs(const py::handle& x_obj, int64_t cin, int64_t cout, int64_t a_zp, const py::handle& bias,
@@ -184,33 +181,7 @@ QArgs qargs(const py::handle& x_obj, int64_t cin, int64_t cout, int64_t a_zp, co
   r.out_shape[1] = cout;
   expect_range(a_zp, 0, 255, "a_zero_point");
   r.a_zp = int32_t(a_zp);
-  if (!bias.is_none()) {
-    auto b = typed<int32_t>(bias, "bias", 1, "int32");
-    expect_shape(b, "bias", {cout});
-    r.bias = b.data();
-    r.bias_keep = b;
-  }
-  r.mult = per_channel(multiplier, cout, 0, INT32_MAX, "multiplier");
-  r.shift = per_channel(shift, cout, 0, 31, "shift");
-  py::dtype dt;
-  try {
-    dt = py::dtype::from_args(py::reinterpret_borrow<py::object>(out_dtype));
-  } catch (const py::error_already_set&) {
-    throw py::type_error("out_dtype: expected 'uint8' or 'int8', got " + std::string(py::repr(out_dtype)));
-  }
-  int lo, hi;
-  if (dt.is(py::dtype::of<uint8_t>())) lo = 0, hi = 255;
-  else if (dt.is(py::dtype::of<int8_t>())) lo = -128, hi = 127;
-  else throw py::type_error("out_dtype: expected 'uint8' or 'int8', got " + std::string(py::str(dt)));
-  r.dtype = dt;
-  expect_range(out_zp, lo, hi, "out_zero_point");
-  r.out_zp = int32_t(out_zp);
-  const int64_t ql = qmin.is_none() ? lo : qmin.cast<int64_t>();
-  const int64_t qh = qmax.is_none() ? hi : qmax.cast<int64_t>();
-  expect_range(ql, lo, hi, "qmin");
-  expect_range(qh, ql, hi, "qmax");
-  r.qmin = int32_t(ql);
-  r.qmax = int32_t(qh);
+  r.rq = requant_args(cout, bias, multiplier, shift, out_zp, qmin, qmax, out_dtype);
   return r;
 }
 
@@ -443,15 +414,15 @@ void register_sparse(py::module_& m) {
                     py::object qmax, py::object out_dtype) {
     if (!p) throw py::type_error("packed: expected a QSpmmPacked from qspmm_pack, got None");
     QArgs r = qargs(x, p->cin, p->cout, a_zp, bias, multiplier, shift, out_zp, qmin, qmax, out_dtype);
-    if (!qs8_spmm_accumulator_fits(*p, r.bias))
+    if (!qs8_spmm_accumulator_fits(*p, r.rq.bias))
       throw py::value_error("bias: |bias[o]| + 255 * sum_k |w[o, k]| must be <= 2^31 - 1 so the int32 "
                             "accumulator is exact; this bias/weight combination exceeds it");
-    py::array y(r.dtype, r.out_shape);
+    py::array y(r.rq.dtype, r.out_shape);
     uint8_t* yp = static_cast<uint8_t*>(y.mutable_data());
     {
       const ComputeScope compute;
       qs8_spmm(*p, r.batch, r.hw, r.x.data(), r.a_zp,
-               {r.bias, r.mult.data(), r.shift.data(), r.out_zp, r.qmin, r.qmax}, yp, true);
+               {r.rq.bias, r.rq.mult.data(), r.rq.shift.data(), r.rq.out_zp, r.rq.qmin, r.rq.qmax}, yp, true);
     }
     return y;
   }, py::arg("x"), py::arg("packed"), py::arg("a_zero_point"), py::arg("bias"), py::arg("multiplier"),
@@ -467,15 +438,15 @@ void register_sparse(py::module_& m) {
     auto w = int8_weight_2d(w_obj, &cout, &cin);
     QArgs r = qargs(x, cin, cout, a_zp, bias, multiplier, shift, out_zp, qmin, qmax, out_dtype);
     QPacked sums = qs8_spmm_pack(cout, cin, w.data(), cin, 1);
-    if (!qs8_spmm_accumulator_fits(sums, r.bias))
+    if (!qs8_spmm_accumulator_fits(sums, r.rq.bias))
       throw py::value_error("bias: |bias[o]| + 255 * sum_k |w[o, k]| must be <= 2^31 - 1");
-    py::array y(r.dtype, r.out_shape);
+    py::array y(r.rq.dtype, r.out_shape);
     uint8_t* yp = static_cast<uint8_t*>(y.mutable_data());
     {
       const ComputeScope compute;
       for (int64_t n = 0; n < r.batch; ++n)
-        reference::qs8_spmm(cout, cin, r.hw, w.data(), r.x.data() + n * cin * r.hw, r.a_zp, r.bias,
-                            r.mult.data(), r.shift.data(), r.out_zp, r.qmin, r.qmax,
+        reference::qs8_spmm(cout, cin, r.hw, w.data(), r.x.data() + n * cin * r.hw, r.a_zp, r.rq.bias,
+                            r.rq.mult.data(), r.rq.shift.data(), r.rq.out_zp, r.rq.qmin, r.rq.qmax,
                             yp + n * cout * r.hw);
     }
     return y;
