@@ -206,7 +206,7 @@ def trained():
 
 
 def _normalized(model, data):
-    from edgeopt.train.preprocess import input_norm, make_loader
+    from edgeopt.data.preprocess import input_norm, make_loader
     mean, std = input_norm(model, data)
     return np.concatenate([x for x, _ in make_loader(data, 256, False, 0, mean, std)])
 

@@ -103,7 +103,7 @@ def _check_path(path) -> str:
 def _calibration_inputs(model, calib, input_shape) -> np.ndarray:
     """The first CALIB_SAMPLES samples of `calib`, preprocessed as `evaluate` does (float32 NCHW)."""
     from ..data import Dataset
-    from ..train.preprocess import input_norm, make_loader
+    from ..data.preprocess import input_norm, make_loader
 
     if calib is None:
         raise ValueError("calib: scheme 'int8' needs calibration data (a Dataset or an array of "

@@ -91,7 +91,7 @@ class QGraph:
 # ---------------------------------------------------------------------------- calibration
 def _calib_batches(model, calib, num_samples: int, batch_size: int = 64):
     from ..data import Dataset
-    from ..train.preprocess import input_norm, make_loader
+    from ..data.preprocess import input_norm, make_loader
 
     if calib is None:
         raise ValueError("calib: int8-full needs calibration data (a Dataset or an array of inputs)")

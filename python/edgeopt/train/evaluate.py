@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import _core
 from .._check import check_dataset, check_int
-from .preprocess import input_norm, make_loader
+from ..data.preprocess import input_norm, make_loader
 
 
 def check_model_data(model_or_engine, data, name: str = "data") -> None:

@@ -16,7 +16,7 @@ from .._finite import check_data, check_finite
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluate import check_model_data, evaluate
 from .guard import Diverged, StepGuard
-from .preprocess import channel_stats, make_loader
+from ..data.preprocess import channel_stats, make_loader
 
 
 @dataclasses.dataclass

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .loader import DataLoader
+
 
 def channel_stats(data, max_samples: int = 10000) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of a dataset's images scaled to [0, 1] (on a fixed subsample)."""
@@ -25,7 +27,5 @@ def input_norm(model, data):
 
 
 def make_loader(data, batch_size, shuffle, seed, mean, std, augment=None, drop_last=False):
-    from ..data import DataLoader
-
     return DataLoader(data, batch_size=batch_size, shuffle=shuffle, seed=seed, mean=mean, std=std,
                       augment=augment, drop_last=drop_last)
