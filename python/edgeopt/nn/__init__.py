@@ -3,7 +3,7 @@
 See :mod:`edgeopt.nn.module` for the gradient policy (parameter gradients accumulate into
 ``p.grad``; ``backward(dy)`` returns ``dx``).
 """
-from . import functional, init
+from . import functional, init, parametrize
 from .activation import HardSigmoid, Hardsigmoid, HardSwish, Hardswish, ReLU, ReLU6, Sigmoid
 from .container import ResidualBlock, Sequential
 from .conv import Conv2d
@@ -16,7 +16,7 @@ from .pooling import AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d
 from .squeeze_excite import SqueezeExcitation
 
 __all__ = [
-    "functional", "init", "Module", "Parameter", "RemovableHandle", "StateDictError",
+    "functional", "init", "parametrize", "Module", "Parameter", "RemovableHandle", "StateDictError",
     "no_grad", "enable_grad", "is_grad_enabled",
     "Conv2d", "Linear", "BatchNorm2d", "ReLU", "ReLU6", "HardSwish", "Hardswish", "HardSigmoid",
     "Hardsigmoid", "Sigmoid", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d",

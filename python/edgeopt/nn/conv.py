@@ -21,6 +21,8 @@ class Conv2d(Module):
     U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias.
     """
 
+    _parametrizable = ("weight",)
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  groups: int = 1, bias: bool = True):
         super().__init__()
@@ -61,15 +63,18 @@ class Conv2d(Module):
             raise ValueError(f"{self._short_name()}: input of spatial size {x.shape[2:]} is smaller "
                              f"than the (padded) kernel")
         bias = None if self.bias is None else self.bias.data
-        y = F.conv2d(x, self.weight.data, bias, self.stride, self.padding, self.groups)
-        self._save_for_backward(y, x)
+        w = self._tensor("weight")
+        y = F.conv2d(x, w, bias, self.stride, self.padding, self.groups)
+        self._save_for_backward(y, x, w)
         return y
 
     def backward(self, dy):
-        dy, (x,) = self._saved_for_backward(dy)
+        dy, (x, w) = self._saved_for_backward(dy)
         db = None if self.bias is None else self.bias.grad
-        return F.conv2d_backward(dy, x, self.weight.data, self.weight.grad, db, self.stride,
-                                 self.padding, self.groups)
+        dw = self._grad_sink("weight", w)
+        dx = F.conv2d_backward(dy, x, w, dw, db, self.stride, self.padding, self.groups)
+        self._grad_done("weight", dw)
+        return dx
 
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

@@ -17,6 +17,8 @@ __all__ = ["Linear", "Identity", "Flatten"]
 class Linear(Module):
     """x (*, in_features) -> (*, out_features); weight (out, in), bias (out,). Init as PyTorch."""
 
+    _parametrizable = ("weight",)
+
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
         self.in_features = check_int("Linear.in_features", in_features, 1, INT32_MAX)
@@ -42,16 +44,18 @@ class Linear(Module):
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)
         bias = None if self.bias is None else self.bias.data
-        y = F.linear(x2, self.weight.data, bias)
+        w = self._tensor("weight")
+        y = F.linear(x2, w, bias)
         y = y.reshape(*lead, self.out_features)
-        self._save_for_backward(y, x2, lead)
+        self._save_for_backward(y, x2, lead, w)
         return y
 
     def backward(self, dy):
-        dy, (x2, lead) = self._saved_for_backward(dy)
+        dy, (x2, lead, w) = self._saved_for_backward(dy)
         db = None if self.bias is None else self.bias.grad
-        dx = F.linear_backward(np.reshape(dy, (-1, self.out_features)), x2, self.weight.data,
-                               self.weight.grad, db)
+        dw = self._grad_sink("weight", w)
+        dx = F.linear_backward(np.reshape(dy, (-1, self.out_features)), x2, w, dw, db)
+        self._grad_done("weight", dw)
         return dx.reshape(*lead, self.in_features)
 
     def extra_repr(self) -> str:

@@ -73,7 +73,8 @@ class StateDictError(KeyError):
 
 
 class RemovableHandle:
-    """Returned by ``register_forward_hook``; ``remove()`` detaches the hook."""
+    """Returned by ``register_forward_hook`` / ``register_forward_pre_hook``; ``remove()`` detaches
+    the hook."""
 
     _ids = itertools.count()
 
@@ -91,6 +92,17 @@ class RemovableHandle:
         self.remove()
 
 
+def _check_hook(hook) -> None:
+    if not callable(hook):  # not edgeopt._check: it imports this module (an import cycle)
+        raise TypeError(f"hook: expected a callable, got {type(hook).__name__}")
+
+
+def _parametrized_message(module, name: str) -> str:
+    return (f"{module._short_name()}.{name} is parametrized: its value is computed from '{name}_orig'; "
+            f"assign to '{name}_orig', or call edgeopt.nn.parametrize.remove_parametrizations(module, "
+            f"{name!r}) first")
+
+
 class Module:
     """Base class of layers and models (see the module docstring for the gradient policy)."""
 
@@ -100,7 +112,9 @@ class Module:
         d["_buffers"] = OrderedDict()
         d["_non_persistent"] = set()
         d["_modules"] = OrderedDict()
+        d["_forward_pre_hooks"] = OrderedDict()
         d["_forward_hooks"] = OrderedDict()
+        d["_parametrizations"] = {}  # tensor name -> its chain (nn/parametrize.py)
         d["_ctx"] = None
         d["training"] = True
 
@@ -112,6 +126,10 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
     def __call__(self, *args, **kwargs):
+        for hook in list(self._forward_pre_hooks.values()):
+            replaced = hook(self, args)
+            if replaced is not None:
+                args = replaced if isinstance(replaced, tuple) else (replaced,)
         out = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             replaced = hook(self, args, out)
@@ -119,11 +137,18 @@ class Module:
                 out = replaced
         return out
 
+    def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, inputs)`` runs before every call; ``inputs`` is the tuple of positional
+        arguments. Returning a non-None value replaces them (a tuple, or a single input)."""
+        _check_hook(hook)
+        handle = RemovableHandle(self._forward_pre_hooks)
+        self._forward_pre_hooks[handle.id] = hook
+        return handle
+
     def register_forward_hook(self, hook: Callable) -> RemovableHandle:
         """``hook(module, inputs, output)`` runs after every call; ``inputs`` is the tuple of
         positional arguments. Returning a non-None value replaces the output."""
-        if not callable(hook):
-            raise TypeError(f"hook: expected a callable, got {type(hook).__name__}")
+        _check_hook(hook)
         handle = RemovableHandle(self._forward_hooks)
         self._forward_hooks[handle.id] = hook
         return handle
@@ -182,6 +207,8 @@ class Module:
     # ------------------------------------------------------------------ registration
     def __setattr__(self, name: str, value) -> None:
         d = self.__dict__
+        if name in d.get("_parametrizations", ()):
+            raise AttributeError(_parametrized_message(self, name))
         params, modules, buffers = d.get("_parameters"), d.get("_modules"), d.get("_buffers")
         if isinstance(value, (Parameter, Module)) and params is None:
             raise AttributeError(f"cannot assign '{name}' before Module.__init__() was called")
@@ -215,6 +242,11 @@ class Module:
             entries = d.get(store)
             if entries is not None and name in entries:
                 return entries[name]
+        chain = d.get("_parametrizations", {}).get(name)
+        if chain is not None:  # the parametrized value, read-only: writes would be lost
+            value = np.ascontiguousarray(chain.forward()).view()
+            value.flags.writeable = False
+            return value
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
@@ -228,6 +260,8 @@ class Module:
 
     def _forget(self, name: str) -> None:
         d = self.__dict__
+        if name in d["_parametrizations"]:
+            raise AttributeError(_parametrized_message(self, name))
         d.pop(name, None)
         for store in ("_parameters", "_buffers", "_modules"):
             d[store].pop(name, None)
@@ -254,6 +288,28 @@ class Module:
             raise TypeError(f"child '{name}': expected a Module or None, got {type(module).__name__}")
         self._forget(name)
         self._modules[name] = module
+
+    # ------------------------------------------------------------------ parametrized tensors
+    # A layer that lists a parameter in ``_parametrizable`` computes with ``_tensor(name)`` once per
+    # forward, keeps that value for backward, and accumulates its gradient through
+    # ``_grad_sink`` / ``_grad_done``. Without a parametrization each is one dict lookup.
+    _parametrizable: tuple = ()
+
+    def _tensor(self, name: str) -> np.ndarray:
+        """The array to compute with: the parameter's data, or its parametrized value."""
+        chain = self.__dict__["_parametrizations"].get(name)
+        return self._parameters[name].data if chain is None else chain.forward()
+
+    def _grad_sink(self, name: str, value: np.ndarray) -> np.ndarray:
+        """Where backward accumulates d(value): the parameter's grad, or, when parametrized, a
+        zeroed array that ``_grad_done`` carries back to the original parameter."""
+        chain = self.__dict__["_parametrizations"].get(name)
+        return self._parameters[name].grad if chain is None else np.zeros_like(value)
+
+    def _grad_done(self, name: str, sink: np.ndarray) -> None:
+        chain = self.__dict__["_parametrizations"].get(name)
+        if chain is not None:
+            chain.backward(sink)
 
     # ------------------------------------------------------------------ traversal
     def named_modules(self, prefix: str = "", _memo: set | None = None) -> Iterator[tuple[str, Module]]:

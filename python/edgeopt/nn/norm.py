@@ -20,6 +20,8 @@ class BatchNorm2d(Module):
     ``weight``, ``bias``, ``running_mean``, ``running_var``, ``num_batches_tracked``.
     """
 
+    _parametrizable = ("weight",)
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True):
         super().__init__()
@@ -52,15 +54,9 @@ class BatchNorm2d(Module):
             self.running_var.fill(1.0)
             self.num_batches_tracked.fill(0)
 
-    def _affine(self):
-        if self.affine:
-            return self.weight.data, self.bias.data, self.weight.grad, self.bias.grad
-        # Gradients of the fixed transform are discarded into scratch arrays.
-        return self._unit, self._zero, np.zeros_like(self._unit), np.zeros_like(self._zero)
-
     def forward(self, x):
         x = self._check_input(x, 4, self.num_features)
-        gamma, beta, _, _ = self._affine()
+        gamma, beta = (self._tensor("weight"), self.bias.data) if self.affine else (self._unit, self._zero)
         use_batch_stats = self.training or not self.track_running_stats
         if use_batch_stats:
             n, _, h, w = x.shape
@@ -76,18 +72,25 @@ class BatchNorm2d(Module):
                 momentum = 0.0
                 rmean, rvar = np.zeros(self.num_features, np.float32), np.ones(self.num_features, np.float32)
             y, save_mean, save_invstd = F.batch_norm_train(x, gamma, beta, rmean, rvar, momentum, self.eps)
-            self._save_for_backward(y, True, x, save_mean, save_invstd)
+            self._save_for_backward(y, True, x, gamma, save_mean, save_invstd)
         else:
             y = F.batch_norm_eval(x, gamma, beta, self.running_mean, self.running_var, self.eps)
-            self._save_for_backward(y, False, x, self.running_mean.copy(), self.running_var.copy())
+            self._save_for_backward(y, False, x, gamma, self.running_mean.copy(), self.running_var.copy())
         return y
 
     def backward(self, dy):
-        dy, (batch_stats, x, a, b) = self._saved_for_backward(dy)
-        gamma, _, dgamma, dbeta = self._affine()
+        dy, (batch_stats, x, gamma, a, b) = self._saved_for_backward(dy)
+        if self.affine:
+            dgamma, dbeta = self._grad_sink("weight", gamma), self.bias.grad
+        else:  # gradients of the fixed identity transform are discarded into scratch arrays
+            dgamma, dbeta = np.zeros_like(gamma), np.zeros_like(gamma)
         if batch_stats:
-            return F.batch_norm_backward(dy, x, gamma, a, b, dgamma, dbeta)
-        return F.batch_norm_backward_eval(dy, x, gamma, a, b, self.eps, dgamma, dbeta)
+            dx = F.batch_norm_backward(dy, x, gamma, a, b, dgamma, dbeta)
+        else:
+            dx = F.batch_norm_backward_eval(dy, x, gamma, a, b, self.eps, dgamma, dbeta)
+        if self.affine:
+            self._grad_done("weight", dgamma)
+        return dx
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
