@@ -1,5 +1,7 @@
 """edgeopt.prune.magnitude / sparsity: exact counts (global and per layer), the global threshold,
-block pruning in aligned blocks, the original model untouched, biases and BatchNorm untouched."""
+block pruning in aligned blocks, the original model untouched, biases and BatchNorm untouched.
+Pruning installs masks (weight_orig x weight_mask): weights are read as the layer computes with
+them (masks applied); tests/test_prune_masks.py covers the masks themselves."""
 import numpy as np
 import pytest
 
@@ -13,7 +15,7 @@ def model():
 
 
 def _weights(m):
-    return {name: mod.weight.data for name, mod in eo.prune.prunable_layers(m)}
+    return {name: eo.prune.effective_weight(mod) for name, mod in eo.prune.prunable_layers(m)}
 
 
 def _target(s, n):
@@ -36,13 +38,16 @@ def test_global_exact_count_and_one_threshold(model, s):
         pruned_max = max(pruned_max, np.abs(w0[w1 == 0]).max(initial=0.0))
         kept_min = min(kept_min, np.abs(w0[w1 != 0]).min(initial=np.inf))
     assert pruned_max <= kept_min
-    # the original is untouched, and in the copy only conv / linear weights changed
+    # the original is untouched; the copy holds every original value (conv / linear weights as
+    # weight_orig, beside their masks), so pruning is undoable until prune.remove
     after = model.state_dict()
     assert all(np.array_equal(before[k], after[k]) for k in before)
+    state = p.state_dict()
     weight_keys = {f"{n}.weight" for n in _weights(model)}
-    for k, v in p.state_dict().items():
-        if k not in weight_keys:
-            assert np.array_equal(v, before[k]), k  # BN parameters / statistics, biases
+    assert {k for k in state if k.endswith(("weight_orig", "weight_mask"))} == \
+        {f"{k}_orig" for k in weight_keys} | {f"{k}_mask" for k in weight_keys}
+    for k, v in before.items():
+        np.testing.assert_array_equal(state[f"{k}_orig" if k in weight_keys else k], v, err_msg=k)
     assert info["layers"].keys() == _weights(model).keys()
 
 

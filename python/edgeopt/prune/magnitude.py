@@ -11,7 +11,9 @@ lowest are pruned until round(sparsity * n) weights are pruned, n counting one l
 (scope="layer") or all prunable weights together (scope="global", one threshold for the whole
 network, so layers with many small weights lose more). Unstructured pruning hits the count
 exactly; block pruning overshoots by less than one block per layer (per network for global).
-Weights that are already zero have score 0 and are chosen first.
+Weights that are already zero have score 0 and are chosen first; on a masked model the scores
+read the masked weights and the new mask is ANDed into the old one (prune/mask.py), so pruned
+weights stay pruned and a sparsity below the current one changes nothing.
 """
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ import numpy as np
 
 from .. import nn
 from .._check import check_choice, check_float, check_module, check_pair
+from .mask import set_mask
 
-__all__ = ["magnitude", "sparsity", "prunable_layers"]
+__all__ = ["magnitude", "sparsity", "prunable_layers", "effective_weight"]
 
 
 def prunable_layers(model) -> list:
@@ -88,15 +91,18 @@ def _select(scores: np.ndarray, sizes, target: int) -> np.ndarray:
 
 
 def magnitude(model, sparsity: float = 0.8, scope: str = "global", block=None):
-    """A copy of `model` with the fraction `sparsity` of its Conv2d / Linear weights set to zero,
-    the smallest |w| first (per layer or over the whole network: module docstring). `model` is
-    not modified; biases and BatchNorm are copied unchanged."""
+    """A copy of `model` with the fraction `sparsity` of its Conv2d / Linear weights masked to
+    zero, the smallest |w| first (per layer or over the whole network: module docstring). The
+    masks are parametrizations (prune/mask.py: weight_orig x weight_mask), so they hold through
+    fine-tuning; ``remove`` makes them permanent. Scores read the effective weights, so pruning a
+    masked model again keeps its pruned weights pruned. `model` is not modified; biases and
+    BatchNorm are copied unchanged."""
     sparsity, block = _check_args(model, sparsity, scope, block)
     pruned = copy.deepcopy(model)
     layers = prunable_layers(pruned)
     if not layers:
         raise ValueError("model: has no Conv2d or Linear layer to prune")
-    weights = [m.weight.data for _, m in layers]
+    weights = [effective_weight(m) for _, m in layers]
     units = [_units(w, block) for w in weights]
     if scope == "layer":
         chosen = [_select(s, z, int(np.floor(sparsity * w.size + 0.5))) for w, (s, z) in zip(weights, units)]
@@ -108,17 +114,23 @@ def magnitude(model, sparsity: float = 0.8, scope: str = "global", block=None):
         bounds = np.cumsum([0] + [s.size for s, _ in units])
         chosen = [flat[bounds[i]:bounds[i + 1]] for i in range(len(units))]
     for (_, m), w, c in zip(layers, weights, chosen):
-        m.weight.data = np.where(_mask(w, c, block), w, np.float32(0)).astype(np.float32)
+        set_mask(m, _mask(w, c, block))
     return pruned
+
+
+def effective_weight(module) -> np.ndarray:
+    """The weight `module` computes with (masks applied), whether or not it is parametrized."""
+    return np.asarray(module.weight)
 
 
 def sparsity(model) -> dict:
     """Fraction of zero weights: {'layers': {name: fraction}, 'overall': fraction, 'zeros': int,
-    'total': int} over the Conv2d and Linear weights (biases and BatchNorm not counted)."""
+    'total': int} over the effective Conv2d and Linear weights (masks applied; biases and
+    BatchNorm not counted)."""
     check_module("model", model)
     layers, zeros, total = {}, 0, 0
     for name, m in prunable_layers(model):
-        w = m.weight.data
+        w = effective_weight(m)
         z = int(w.size - np.count_nonzero(w))
         layers[name] = z / w.size if w.size else 0.0
         zeros += z
