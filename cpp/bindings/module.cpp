@@ -16,6 +16,7 @@ void register_qgemm(py::module_& m);
 void register_qs8_ops(py::module_& m);
 void register_runtime_engine(py::module_& m);
 void register_sparse(py::module_& m);
+void register_quant(py::module_& m);
 }  // namespace eo::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -31,4 +32,5 @@ PYBIND11_MODULE(_core, m) {
   eo::bind::register_qs8_ops(m);
   eo::bind::register_runtime_engine(m);
   eo::bind::register_sparse(m);
+  eo::bind::register_quant(m);
 }
