@@ -61,14 +61,16 @@ def test_checkpoint_resume_matches_uninterrupted_training(fmnist, tmp_path):
     class Interrupt(Exception):
         pass
 
-    def stop_in_second_epoch(step, loss):
-        if step == 6:  # 384 / 64 = 6 steps per epoch: the first step of epoch 2
-            raise Interrupt
+    class StopInSecondEpoch(eo.train.Callback):
+        def on_step_end(self, batch, loss, logits):
+            if batch.step == 6:  # 384 / 64 = 6 steps per epoch: the first step of epoch 2
+                raise Interrupt
 
     part = tiny_cnn()
-    with pytest.raises(Interrupt):
+    with pytest.raises(eo.train.CallbackError) as e:
         eo.train.fit(part, small, epochs=2, batch_size=64, lr=0.05, seed=1, progress=False,
-                     checkpoint=ckpt, step_callback=stop_in_second_epoch)
+                     checkpoint=ckpt, callbacks=[StopInSecondEpoch()])
+    assert isinstance(e.value.__cause__, Interrupt)
     assert os.path.exists(ckpt)
     resumed = tiny_cnn()
     h_res = eo.train.fit(resumed, small, epochs=2, batch_size=64, lr=0.05, seed=1, progress=False,

@@ -3,7 +3,7 @@ and a step that produces a non-finite value stops training with "training diverg
 check the data" and leaves the model bit-identical to its last good state (the one the message
 names), able to evaluate, with any checkpoint of an earlier epoch intact.
 
-References are copies taken here: the state before fit and after every step (step_callback)."""
+References are copies taken here: the state before fit and after every step (a callback)."""
 import re
 
 import numpy as np
@@ -51,14 +51,14 @@ def assert_same(a: dict, b: dict):
         assert a[k].tobytes() == b[k].tobytes(), f"{k} differs"
 
 
-class Recorder:
-    """step_callback keeping the model's state after every global step."""
+class Recorder(eo.train.Callback):
+    """Keeps the model's state after every global step."""
 
     def __init__(self, model):
         self.model, self.start, self.after = model, model.state_dict(), {}
 
-    def __call__(self, step, loss):
-        self.after[step] = self.model.state_dict()
+    def on_step_end(self, batch, loss, logits):
+        self.after[batch.step] = self.model.state_dict()
 
     def state_before(self, step):
         return self.after[step - 1] if step - 1 in self.after else self.start
@@ -68,6 +68,16 @@ class Recorder:
         epoch, i = map(int, re.search(r"training diverged at epoch (\d+), step (\d+)", message).groups())
         first = (epoch - 1) * steps_per_epoch
         return self.state_before(first if "at the start of the epoch" in message else first + i)
+
+
+class Steps(eo.train.Callback):
+    """Records the global step of every step that went through."""
+
+    def __init__(self):
+        self.steps = []
+
+    def on_step_end(self, batch, loss, logits):
+        self.steps.append(batch.step)
 
 
 def fit(model, train, **kw):
@@ -86,11 +96,11 @@ def assert_evaluates(model, test):
 def test_nonfinite_image_is_reported_before_training(data, value, name):
     train, test = data
     model = tiny()
-    before, steps = model.state_dict(), []
+    before, steps = model.state_dict(), Steps()
     with pytest.raises(ValueError, match=rf"^train: sample 17 contains a non-finite value \({name}\) at index "
                                          r"\(0, 3, 5\)"):
-        fit(model, with_x(train, (17, 0, 3, 5), value), step_callback=lambda s, l: steps.append(s))
-    assert steps == []
+        fit(model, with_x(train, (17, 0, 3, 5), value), callbacks=[steps])
+    assert steps.steps == []
     assert_same(model.state_dict(), before)
     model.input_norm = NORM
     assert_evaluates(model, test)
@@ -99,11 +109,11 @@ def test_nonfinite_image_is_reported_before_training(data, value, name):
 def test_nan_in_val_is_reported_before_training(data):
     train, test = data
     model = tiny()
-    before, steps = model.state_dict(), []
+    before, steps = model.state_dict(), Steps()
     with pytest.raises(ValueError, match=r"^val: sample 3 contains a non-finite value \(NaN\) at index \(0, 0, 7\)"):
         eo.train.fit(model, train, with_x(test, (3, 0, 0, 7), np.nan), epochs=1, batch_size=BATCH,
-                     progress=False, step_callback=lambda s, l: steps.append(s))
-    assert steps == []
+                     progress=False, callbacks=[steps])
+    assert steps.steps == []
     assert_same(model.state_dict(), before)
 
 
@@ -156,7 +166,7 @@ def test_huge_image_diverges_restores_the_model_and_keeps_the_checkpoint(data, t
     saved = ckpt.read_bytes()
     rec = Recorder(model)
     with pytest.raises(FloatingPointError) as e:
-        fit(model, with_x(train, 7, 1e30), epochs=2, checkpoint=str(ckpt), resume=True, step_callback=rec)
+        fit(model, with_x(train, 7, 1e30), epochs=2, checkpoint=str(ckpt), resume=True, callbacks=[rec])
     msg = str(e.value)
     assert re.match(r"training diverged at epoch 2, step \d+: BatchNorm statistic '1\.running_var' became inf "
                     r"at index \(\d+,\); lower lr or check the data \(the model and optimizer are back to their "
@@ -181,7 +191,7 @@ def test_lr_1e6_diverges_and_restores_a_model_that_evaluates(data, tmp_path):
     rec = Recorder(model)
     with pytest.raises(FloatingPointError, match=r"^training diverged at epoch 2, step \d+: .*; lower lr or check "
                                                  r"the data \(the model and optimizer are back") as e:
-        fit(model, train, epochs=2, lr=1e6, checkpoint=str(ckpt), resume=True, step_callback=rec)
+        fit(model, train, epochs=2, lr=1e6, checkpoint=str(ckpt), resume=True, callbacks=[rec])
     assert rec.after, "no step went through: the lr=1e6 steps must be undone, not just never taken"
     assert_same(model.state_dict(), rec.restored_state(str(e.value), 256 // BATCH))
     assert_evaluates(model, test)
@@ -196,7 +206,7 @@ def test_fresh_model_at_lr_1e6_goes_back_to_its_initial_state(data):
     model = tiny()
     rec = Recorder(model)
     with pytest.raises(FloatingPointError, match=r"at the start of the epoch") as e:
-        fit(model, train, epochs=1, lr=1e6, step_callback=rec)
+        fit(model, train, epochs=1, lr=1e6, callbacks=[rec])
     assert rec.after
     assert_same(model.state_dict(), rec.start)
     assert_same(model.state_dict(), rec.restored_state(str(e.value), 256 // BATCH))
@@ -295,25 +305,27 @@ def test_guard_reports_nonfinite_gradients_and_statistics():
 
 
 def test_weights_spoiled_at_the_end_of_an_epoch_never_reach_the_checkpoint(data, tmp_path):
-    # a step_callback (as pruning or distillation hooks in) blows up the weights after the
-    # epoch's last step: the end-of-epoch check catches it before validation and the checkpoint
+    # a callback (as pruning or distillation hooks in) blows up the weights after the epoch's
+    # last step: the end-of-epoch check catches it before validation and the checkpoint
     train, test = data
     model = tiny()
     model.input_norm = NORM
-    rec = Recorder(model)
     last_step = 256 // BATCH - 1
 
-    def spoil(step, loss):
-        rec(step, loss)
-        if step == last_step:
-            model[5].weight.data[...] = 3e38
+    class Spoil(Recorder):
+        def on_step_end(self, batch, loss, logits):
+            super().on_step_end(batch, loss, logits)
+            if batch.step == last_step:
+                model[5].weight.data[...] = 3e38
+
+    rec = Spoil(model)
 
     ckpt = tmp_path / "run.npz"
     with pytest.raises(FloatingPointError, match=r"^training diverged in epoch 1: the weights after its last step fail "
                                                  r"on that step's batch \(.*\); lower lr or check the data \(the model "
                                                  r"and optimizer are back to their state at the start of the epoch;"):
         eo.train.fit(model, train, test, epochs=1, batch_size=BATCH, lr=0.05, progress=False,
-                     checkpoint=str(ckpt), step_callback=spoil)
+                     checkpoint=str(ckpt), callbacks=[rec])
     assert not ckpt.exists()
     assert_same(model.state_dict(), rec.start)
     assert_evaluates(model, test)
@@ -334,6 +346,6 @@ def test_an_interrupted_step_is_undone(data, monkeypatch):
 
     monkeypatch.setattr(eo.optim.SGD, "_update", update)
     with pytest.raises(KeyboardInterrupt):
-        fit(model, train, step_callback=rec)
+        fit(model, train, callbacks=[rec])
     assert sorted(rec.after) == [0, 1, 2]
     assert_same(model.state_dict(), rec.after[2])

@@ -21,8 +21,8 @@ import os
 import numpy as np
 
 __all__ = ["INT32_MAX", "show_value", "check_int", "check_float", "check_bool", "check_choice", "check_pair",
-           "check_shape", "check_dim", "check_array", "check_callable", "check_dataset", "check_module",
-           "check_path"]
+           "check_shape", "check_dim", "check_array", "check_callable", "check_instances", "check_dataset",
+           "check_module", "check_path"]
 
 # Sizes, strides and counts reach C++ as 32-bit ints: larger Python ints would make pybind11 fail
 # with "incompatible function arguments", which names nothing. Check them here instead.
@@ -179,6 +179,18 @@ def check_callable(name: str, v):
     if not callable(v):
         raise _type_error(name, "a callable", v)
     return v
+
+
+def check_instances(name: str, v, cls, expected: str) -> tuple:
+    """An iterable of `cls` instances (not a single one, not a string) as a tuple; a bad item is
+    named by its index: ``callbacks[1]: expected an edgeopt.train.Callback, got 5 (int)``."""
+    if isinstance(v, (cls, str, bytes)) or not hasattr(v, "__iter__"):
+        raise _type_error(name, f"an iterable of {expected} objects", v)
+    items = tuple(v)
+    for i, item in enumerate(items):
+        if not isinstance(item, cls):
+            raise _type_error(f"{name}[{i}]", f"an {expected}", item)
+    return items
 
 
 def check_dataset(name: str, v):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import math
 
-from .._check import check_callable, check_float, check_int
+from .._check import check_bool, check_callable, check_float, check_int
 from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "CosineAnnealingLR", "LinearWarmup", "LambdaLR"]
@@ -98,7 +98,7 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, epoch):
-        c = (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+        c = (1 + math.cos(math.pi * (epoch / self.T_max))) / 2  # phase rounded as fit always did
         return [self.eta_min + (b - self.eta_min) * c for b in self.base_lrs]
 
 
@@ -117,11 +117,17 @@ class LinearWarmup(LRScheduler):
     """Ramp the factor linearly from ``start_factor`` (default 1/warmup_steps) to 1 over
     ``warmup_steps`` epochs, then hand over to ``after`` (another schedule on the same optimizer,
     started at its epoch 0) or hold the base lr. Equals PyTorch's
-    ``SequentialLR([LinearLR(opt, start_factor, 1.0, warmup_steps), after], [warmup_steps])``."""
+    ``SequentialLR([LinearLR(opt, start_factor, 1.0, warmup_steps), after], [warmup_steps])``.
+
+    ``inclusive=True`` reaches the base lr on the last warmup epoch instead of after it: factors
+    1/w, 2/w, ..., w/w for w = warmup_steps (train.fit's warmup); start_factor is then fixed."""
 
     def __init__(self, optimizer, warmup_steps: int, start_factor: float | None = None,
-                 after: LRScheduler | None = None, last_epoch: int = -1):
+                 after: LRScheduler | None = None, last_epoch: int = -1, inclusive: bool = False):
         self.warmup_steps = check_int("warmup_steps", warmup_steps, 1)
+        self.inclusive = check_bool("inclusive", inclusive)
+        if inclusive and start_factor is not None:
+            raise ValueError(f"start_factor: inclusive=True ramps from 1/warmup_steps, got {start_factor!r}")
         if after is not None and not isinstance(after, LRScheduler):
             raise TypeError(f"after: expected None or an LRScheduler, got {type(after).__name__}")
         if after is not None and after.optimizer is not optimizer:
@@ -133,6 +139,8 @@ class LinearWarmup(LRScheduler):
 
     def lr_at(self, epoch):
         w = self.warmup_steps
+        if epoch < w and self.inclusive:
+            return [b * (epoch + 1) / w for b in self.base_lrs]
         if epoch < w:
             f = self.start_factor + (1.0 - self.start_factor) * epoch / w
             return [b * f for b in self.base_lrs]

@@ -1,5 +1,6 @@
-"""Checkpoints: model + optimizer state + progress in one .npz, written atomically (temp file in
-the same folder, fsync, rename), so a crash mid-save never corrupts the last good checkpoint.
+"""Checkpoints: model + optimizer state + callbacks' state + progress in one .npz, written
+atomically (temp file in the same folder, fsync, rename), so a crash mid-save never corrupts the
+last good checkpoint.
 
 A checkpoint file is untrusted on load: its metadata JSON is bounded in size and depth, the fields
 ``fit`` reads back (epoch, history, input_norm) are checked, and any problem is a ValueError naming
@@ -14,9 +15,11 @@ import zipfile
 
 import numpy as np
 
-from .._check import check_module, check_path
+from .._check import check_instances, check_module, check_path
 from .._io import MAX_JSON_BYTES, MAX_JSON_DEPTH, atomic_write, json_depth, parse_json
 from ..optim import Optimizer
+from .callbacks import Callback, call
+from .history import History
 
 
 def _check_args(path, model, optimizer) -> str:
@@ -28,19 +31,34 @@ def _check_args(path, model, optimizer) -> str:
     return check_path("path", path)
 
 
-def save_checkpoint(path: str, model, optimizer=None, meta: dict | None = None) -> None:
+def save_checkpoint(path: str, model, optimizer=None, meta: dict | None = None, callbacks=()) -> None:
+    """callbacks: train.Callback objects whose state_dict() is saved, with their class names."""
     path = _check_args(path, check_module("model", model), optimizer)  # model required here
+    callbacks = check_instances("callbacks", callbacks, Callback, "edgeopt.train.Callback")
     arrays = {f"model/{k}": np.asarray(v) for k, v in model.state_dict().items()}
     if optimizer is not None:
         for k, v in _flatten(optimizer.state_dict()).items():
             arrays[f"optim/{k}"] = v
+    states = []
+    for i, cb in enumerate(callbacks):
+        state = call(i, cb, "state_dict")
+        _check_state(state, f"callbacks[{i}] ({type(cb).__name__}).state_dict()")
+        states.append({"class": type(cb).__name__, "state": state})
+    arrays.update(_flatten(states, "callbacks/"))
     arrays["meta"] = np.frombuffer(_encode_meta(meta), dtype=np.uint8)
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
-def load_checkpoint(path: str, model=None, optimizer=None) -> dict:
-    """Restore model (and optimizer) state from `path`; returns the saved metadata."""
+def load_checkpoint(path: str, model=None, optimizer=None, callbacks=None) -> dict:
+    """Restore model (and optimizer) state from `path`; returns the saved metadata.
+
+    callbacks: None to leave callbacks alone, or the train.Callback objects to restore: the k-th
+    callback of a class takes the state saved by the k-th of that class. A saved non-empty state
+    that no callback takes is an error (a resume would silently differ); a callback with no saved
+    state keeps its own (one added on resume starts fresh)."""
     path = _check_args(path, model, optimizer)
+    if callbacks is not None:
+        callbacks = check_instances("callbacks", callbacks, Callback, "edgeopt.train.Callback")
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint: no file at {path!r}")
     try:
@@ -60,6 +78,10 @@ def load_checkpoint(path: str, model=None, optimizer=None) -> dict:
     optim_state = None
     if optimizer is not None:  # parsed before the model is touched, so a bad file changes nothing
         optim_state = _unflatten({k[6:]: v for k, v in data.items() if k.startswith("optim/")}, path)
+    if callbacks is not None:
+        restore = _match_callbacks(callbacks, _callback_states(data, path), path)
+        for i, state in restore:  # first: user code is the likeliest to refuse
+            call(i, callbacks[i], "load_state_dict", state)
     if model is not None:
         model.load_state_dict({k[6:]: v for k, v in data.items() if k.startswith("model/")})
     if optimizer is not None:
@@ -105,8 +127,6 @@ def _check_meta(meta, path) -> None:
         if isinstance(e, bool) or not isinstance(e, int) or not 0 <= e < 2**31:
             bad("epoch", "an integer in [0, 2**31)", e)
     if "history" in meta:
-        from .fit import History
-
         h = meta["history"]
         fields = {f.name for f in dataclasses.fields(History)}
         if not isinstance(h, dict) or not set(h) <= fields:
@@ -124,7 +144,58 @@ def _check_meta(meta, path) -> None:
             bad("input_norm", "{'mean': [...], 'std': [...]} of equal length, finite, std > 0", n)
 
 
-# Optimizer state dicts are nested (lists of per-parameter dicts, scalars); npz holds flat arrays.
+def _check_state(state, where: str) -> None:
+    """A callback's state must survive the npz round trip: a dict with plain str keys, holding
+    numbers, strings, arrays, lists, dicts or None (tuples come back as lists)."""
+    def walk(v, at):
+        if isinstance(v, dict):
+            for k, item in v.items():
+                if not isinstance(k, str) or not k or "/" in k or k.startswith("__"):
+                    raise ValueError(f"{where}: key {k!r} at {at or 'the top'}: expected a non-empty str "
+                                     "without '/' that does not start with '__'")
+                walk(item, f"{at}[{k!r}]")
+        elif isinstance(v, (list, tuple)):
+            for j, item in enumerate(v):
+                walk(item, f"{at}[{j}]")
+        elif v is not None and np.asarray(v).dtype.kind not in "biufcU":
+            raise TypeError(f"{where}: {at or 'the state'} is a {type(v).__name__}: expected numbers, "
+                            "strings, arrays, lists, dicts or None")
+
+    if not isinstance(state, dict):
+        raise TypeError(f"{where}: expected a dict, got {type(state).__name__}")
+    walk(state, "")
+
+
+def _callback_states(data: dict, path) -> list:
+    """The saved [{'class': name, 'state': dict}, ...] (none in a checkpoint written without them)."""
+    flat = {k[10:]: v for k, v in data.items() if k.startswith("callbacks/")}
+    states = _unflatten(flat, path, "callback state") if flat else []
+    if not isinstance(states, list) or not all(isinstance(s, dict) and isinstance(s.get("class"), str)
+                                               and isinstance(s.get("state"), dict) for s in states):
+        raise ValueError(f"checkpoint {path!r}: callback state is not a list of {{'class': str, 'state': dict}}")
+    return states
+
+
+def _match_callbacks(callbacks, states, path) -> list:
+    """[(index into callbacks, saved state)]: the k-th saved state of a class to the k-th callback
+    of that class."""
+    by_class: dict = {}
+    for i, cb in enumerate(callbacks):
+        by_class.setdefault(type(cb).__name__, []).append(i)
+    seen: dict = {}
+    out = []
+    for s in states:
+        k = seen[s["class"]] = seen.get(s["class"], -1) + 1
+        owners = by_class.get(s["class"], [])
+        if k < len(owners):
+            out.append((owners[k], s["state"]))
+        elif s["state"]:
+            raise ValueError(f"callbacks: checkpoint {path!r} holds the state of {k + 1} {s['class']} callback(s), "
+                             f"got {len(owners)}; resume with the callbacks the run was started with")
+    return out
+
+
+# State dicts are nested (lists of per-parameter dicts, scalars); npz holds flat arrays.
 def _flatten(obj, prefix=""):
     out = {}
     if isinstance(obj, dict):
@@ -143,10 +214,10 @@ def _flatten(obj, prefix=""):
     return out
 
 
-def _unflatten(flat: dict, path=None):
+def _unflatten(flat: dict, path=None, part: str = "optimizer state"):
     """Inverse of _flatten; ValueError naming the file for entries _flatten could not have made."""
     def bad(what):
-        raise ValueError(f"checkpoint {path!r}: optimizer state {what}")
+        raise ValueError(f"checkpoint {path!r}: {part} {what}")
 
     tree: dict = {}
     for key, v in flat.items():

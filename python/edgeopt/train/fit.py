@@ -2,7 +2,6 @@
 a returned history, atomic checkpoints and resume. Deterministic for a seed and thread count."""
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import time
@@ -10,38 +9,15 @@ import time
 import numpy as np
 
 from .. import _core
-from .._check import (check_bool, check_callable, check_choice, check_dataset, check_float, check_int,
-                      check_module, check_path)
+from .._check import (check_bool, check_callable, check_choice, check_dataset, check_float, check_instances,
+                      check_int, check_module, check_path)
 from .._finite import check_data, check_finite
+from .callbacks import Batch, Callback, notify
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluate import check_model_data, evaluate
 from .guard import Diverged, StepGuard
+from .history import History
 from ..data.preprocess import channel_stats, make_loader
-
-
-@dataclasses.dataclass
-class History:
-    epoch: list = dataclasses.field(default_factory=list)
-    lr: list = dataclasses.field(default_factory=list)
-    train_loss: list = dataclasses.field(default_factory=list)
-    train_acc: list = dataclasses.field(default_factory=list)
-    val_loss: list = dataclasses.field(default_factory=list)
-    val_acc: list = dataclasses.field(default_factory=list)
-    images_per_s: list = dataclasses.field(default_factory=list)
-    seconds: list = dataclasses.field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def __str__(self) -> str:
-        head = f"{'epoch':>5} {'lr':>8} {'loss':>8} {'acc':>7} {'val_loss':>9} {'val_acc':>8} {'img/s':>8}"
-        rows = [head]
-        for i, e in enumerate(self.epoch):
-            vl = self.val_loss[i] if self.val_loss else float("nan")
-            va = self.val_acc[i] if self.val_acc else float("nan")
-            rows.append(f"{e:>5} {self.lr[i]:>8.4g} {self.train_loss[i]:>8.4f} {self.train_acc[i]:>7.4f} "
-                        f"{vl:>9.4f} {va:>8.4f} {self.images_per_s[i]:>8.0f}")
-        return "\n".join(rows)
 
 
 def _make_optimizer(name, model, lr, momentum, weight_decay):
@@ -55,24 +31,28 @@ def _make_optimizer(name, model, lr, momentum, weight_decay):
     raise ValueError(f"optimizer: expected 'sgd' or 'adam', got {name!r}")
 
 
-def _lr_at(schedule: str, base_lr: float, step: int, total: int, warmup: int) -> float:
-    if step < warmup:
-        return base_lr * (step + 1) / warmup
-    if schedule == "cosine":
-        t = (step - warmup) / max(1, total - warmup)
-        return 0.5 * base_lr * (1 + math.cos(math.pi * t))
-    if schedule == "step":  # x0.1 at 50 % and 75 % of training
-        t = (step - warmup) / max(1, total - warmup)
-        return base_lr * (0.1 ** ((t >= 0.5) + (t >= 0.75)))
-    if schedule == "constant":
-        return base_lr
-    raise ValueError(f"schedule: expected 'cosine', 'step' or 'constant', got {schedule!r}")
+def _make_schedule(name, opt, total: int, warmup: int):
+    """fit's schedule over `total` steps: a linear warmup that reaches lr on its last step, then
+    cosine to 0, x0.1 at 50 % and 75 % of the remaining steps, or constant."""
+    from ..optim import lr_scheduler as ls
+
+    rest = max(1, total - warmup)
+    if name == "cosine":
+        after = ls.CosineAnnealingLR(opt, T_max=rest)
+    elif name == "step":  # milestones: the first steps with (step - warmup) / rest >= 0.5, >= 0.75
+        after = ls.MultiStepLR(opt, [(rest + 1) // 2, (3 * rest + 3) // 4], gamma=0.1)
+    else:
+        after = None
+    if warmup:
+        return ls.LinearWarmup(opt, warmup, inclusive=True, after=after)
+    return after or ls.LambdaLR(opt, lambda epoch: 1.0)
 
 
 def _check_args(model, train, val, epochs, batch_size, lr, schedule, warmup_epochs, optimizer, momentum,
-                weight_decay, label_smoothing, augment, seed, checkpoint, resume, progress, step_callback):
-    """Every argument of fit, before any work: a bad one (lr="0.1", step_callback=5) must fail
-    here, not after a training step. Data contents (finite, label range) are checked separately."""
+                weight_decay, label_smoothing, augment, seed, checkpoint, resume, progress, loss, callbacks):
+    """Every argument of fit, before any work: a bad one (lr="0.1", callbacks=[5]) must fail here,
+    not after a training step; returns the callbacks as a tuple. Data contents (finite, label
+    range) are checked separately."""
     check_module("model", model)
     for name, data in (("train", train), ("val", val)):
         if data is None and name == "val":
@@ -98,29 +78,45 @@ def _check_args(model, train, val, epochs, batch_size, lr, schedule, warmup_epoc
         check_path("checkpoint", checkpoint)
     check_bool("resume", resume)
     check_bool("progress", progress)
-    if step_callback is not None:
-        check_callable("step_callback", step_callback)
+    if loss is not None:
+        check_callable("loss", loss)
+        if label_smoothing:
+            raise ValueError(f"label_smoothing: applies to the default loss only, got {label_smoothing!r} "
+                             "with a custom loss (smooth the labels inside it)")
+    return check_instances("callbacks", callbacks, Callback, "edgeopt.train.Callback")
 
 
 def fit(model, train, val=None, epochs: int = 10, batch_size: int = 128, lr: float = 0.1,
         schedule: str = "cosine", warmup_epochs: float = 0.0, optimizer: str = "sgd",
         momentum: float = 0.9, weight_decay: float = 5e-4, label_smoothing: float = 0.0,
         augment=None, seed: int = 0, checkpoint: str | None = None, resume: bool = False,
-        progress: bool = True, step_callback=None) -> History:
+        progress: bool = True, loss=None, callbacks=()) -> History:
     """Train `model` in place on `train`; validate on `val` each epoch; return the History.
 
+    schedule: the lr per step, from edgeopt.optim.lr_scheduler: "cosine" (to 0 at the end),
+    "step" (x0.1 at 50 % and 75 % of the steps) or "constant", after a linear warmup of
+    warmup_epochs that reaches lr on its last step (lr/w, 2 lr/w, ..., lr over w steps).
     checkpoint: path written (atomically) after every epoch; with resume=True training continues
     from it when it exists. augment: None or "crop_flip" (random crop with 4-pixel padding and
-    horizontal flip, for CIFAR-style data). step_callback(step, loss): called after each step
-    (knowledge distillation and pruning schedules hook in here).
+    horizontal flip, for CIFAR-style data).
+
+    loss(logits, labels, batch) -> (loss, dlogits): the training loss and its gradient with respect
+    to the logits (same shape); batch is the step's train.callbacks.Batch (x: the normalized input
+    the model saw, y, epoch, step). Default: cross-entropy with `label_smoothing`. Validation and
+    evaluate() report cross-entropy whatever the training loss. The guard's end-of-epoch check
+    calls the loss once more on the epoch's last batch (a loss should not count its calls).
+    callbacks: edgeopt.train.Callback objects, called in order at the hooks train/callbacks.py lists;
+    their state_dict() goes into the checkpoint, and a resume gives each saved state back to the
+    callback of the same class and position among that class (train/checkpoint.py).
 
     Non-finite images or labels outside the model's classes in `train` or `val` raise ValueError
     before any training. A step that makes anything non-finite (BatchNorm statistics, logits, loss,
     gradients, updated weights) raises FloatingPointError "training diverged ..." and leaves the
     model and optimizer bit-identical to their last good state (train/guard.py); the checkpoint
     keeps the last finished epoch."""
-    _check_args(model, train, val, epochs, batch_size, lr, schedule, warmup_epochs, optimizer, momentum,
-                weight_decay, label_smoothing, augment, seed, checkpoint, resume, progress, step_callback)
+    callbacks = _check_args(model, train, val, epochs, batch_size, lr, schedule, warmup_epochs, optimizer,
+                            momentum, weight_decay, label_smoothing, augment, seed, checkpoint, resume, progress,
+                            loss, callbacks)
     from ..random import manual_seed
 
     _check_data(model, train, val)
@@ -129,30 +125,37 @@ def fit(model, train, val=None, epochs: int = 10, batch_size: int = 128, lr: flo
         model.input_norm = {"mean": mean, "std": std}
     mean, std = model.input_norm["mean"], model.input_norm["std"]
     opt = _make_optimizer(optimizer, model, lr, momentum, weight_decay)
+    steps_per_epoch = math.ceil(len(train) / batch_size)
+    total = epochs * steps_per_epoch
+    sched = _make_schedule(schedule, opt, total, int(warmup_epochs * steps_per_epoch))
     history, start = History(), 0
     if resume and checkpoint and os.path.exists(checkpoint):
-        meta = load_checkpoint(checkpoint, model, opt)
+        meta = load_checkpoint(checkpoint, model, opt, callbacks)
         start = meta["epoch"] + 1
         history = History(**meta["history"])
         model.input_norm = meta["input_norm"]
     check_finite(_state(model), suffix=": fit needs a model with finite weights and statistics")
     guard = StepGuard(model, opt)
 
-    def forward_backward(x, y):
+    def forward_backward(batch):
         """Forward, loss and backward, each checked by the guard; (logits, loss)."""
         opt.zero_grad()
-        logits = model(x)
+        logits = model(batch.x)
         guard.check_forward(logits)
-        loss, dlogits = _core.cross_entropy(logits, y, label_smoothing)
-        guard.check_loss(loss)
+        if loss is None:
+            value, dlogits = _core.cross_entropy(logits, batch.y, label_smoothing)
+            guard.check_loss(value)
+        else:
+            value, dlogits = _loss_output(loss(logits, batch.y, batch), logits)
+            guard.check_loss(value, dlogits)
         model.backward(dlogits)
         guard.check_grads()
-        return logits, loss
+        return logits, value
 
-    steps_per_epoch = math.ceil(len(train) / batch_size)
-    total, warmup = epochs * steps_per_epoch, int(warmup_epochs * steps_per_epoch)
+    notify(callbacks, "on_train_begin", model, opt, total)
     for epoch in range(start, epochs):
         manual_seed(seed * 100003 + epoch)  # dropout and any other layer randomness
+        notify(callbacks, "on_epoch_begin", epoch)
         loader = make_loader(train, batch_size, shuffle=True, seed=seed + epoch * 7919, mean=mean, std=std,
                              augment=augment)
         model.train()
@@ -162,24 +165,25 @@ def fit(model, train, val=None, epochs: int = 10, batch_size: int = 128, lr: flo
         last = None  # the last batch of this epoch that trained cleanly (train/guard.py)
         for i, (x, y) in enumerate(loader):
             step = epoch * steps_per_epoch + i
+            batch = Batch(x, y, epoch, step)
             guard.save()
             try:  # nothing a failing step did is kept (train/guard.py)
-                opt.lr = _lr_at(schedule, lr, step, total, warmup)
-                logits, loss = forward_backward(x, y)
+                opt.lr = sched.lr_at(step)[0]  # a closed form of the step: a resumed run replays nothing
+                notify(callbacks, "on_step_begin", batch)
+                logits, value = forward_backward(batch)
                 opt.step()
                 guard.check_update()
+                notify(callbacks, "on_step_end", batch, value, logits)
             except Diverged as e:
                 raise _diverged(guard, forward_backward, last, f"at epoch {epoch + 1}, step {i}: {e}",
                                 checkpoint) from None
             except BaseException:  # e.g. KeyboardInterrupt mid-update: never leave half a step
                 guard.restore()
                 raise
-            last = (x, y)
+            last = batch
             seen += len(y)
             correct += int((logits.argmax(1) == y).sum())
-            loss_sum += float(loss) * len(y)
-            if step_callback is not None:
-                step_callback(step, float(loss))
+            loss_sum += value * len(y)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}",
@@ -206,11 +210,32 @@ def fit(model, train, val=None, epochs: int = 10, batch_size: int = 128, lr: flo
             if val is not None:
                 msg += f" | val loss {history.val_loss[-1]:.4f} acc {history.val_acc[-1]:.4f}"
             print(msg + f" | {seen / dt:.0f} img/s", flush=True)
+        metrics = {k: v[-1] for k, v in history.as_dict().items() if v and k != "epoch"}
+        notify(callbacks, "on_epoch_end", epoch, metrics)
         if checkpoint:
             save_checkpoint(checkpoint, model, opt, {"epoch": epoch, "history": history.as_dict(),
-                                                      "input_norm": model.input_norm})
+                                                      "input_norm": model.input_norm}, callbacks)
     model.eval()
+    notify(callbacks, "on_train_end", history)
     return history
+
+
+def _loss_output(out, logits):
+    """A custom loss's (loss, dlogits) as (float, float32 array shaped like the logits)."""
+    if not isinstance(out, tuple) or len(out) != 2:
+        raise TypeError(f"loss: expected loss(logits, labels, batch) to return (loss, dlogits), got "
+                        f"{type(out).__name__}")
+    value, dlogits = out
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(())[()]
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"loss: expected the loss to be a number, got {type(value).__name__}")
+    want = f"dlogits as a float array of the logits' shape {logits.shape}"
+    if not isinstance(dlogits, np.ndarray):
+        raise TypeError(f"loss: expected {want}, got {type(dlogits).__name__}")
+    if dlogits.dtype.kind != "f" or dlogits.shape != logits.shape:
+        raise ValueError(f"loss: expected {want}, got shape {dlogits.shape} and dtype {dlogits.dtype}")
+    return float(value), np.ascontiguousarray(dlogits, dtype=np.float32)
 
 
 def _diverged(guard, forward_backward, last, what, checkpoint, epoch_start=False) -> FloatingPointError:
@@ -236,7 +261,7 @@ def _failure(guard, forward_backward, batch):
         return None
     guard.save()
     try:
-        return guard.failure(forward_backward, *batch)
+        return guard.failure(forward_backward, batch)
     finally:
         guard.restore()
 

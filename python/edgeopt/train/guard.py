@@ -4,7 +4,7 @@ A step can go wrong in four places, and each is checked before its damage is kep
   forward     BatchNorm's running statistics are updated *during* the forward pass (the C++
               kernel writes them in place), so a 1e30 image makes running_var inf before any loss
               exists; the float buffers and the logits are checked right after the forward.
-  loss        NaN or Inf.
+  loss        NaN or Inf (and, for a custom loss, its gradient dlogits).
   backward    a non-finite gradient, before the optimizer sees it (the optimizers check too, but
               only parameter by parameter, after updating the earlier ones).
   update      weights or optimizer state that the step itself made non-finite.
@@ -149,19 +149,20 @@ class StepGuard:
         """Back to the last ``save`` (or ``save_epoch``), in place."""
         (self._epoch if epoch else self._step).put(self)
 
-    def failure(self, forward_backward, x, y):
-        """What goes non-finite when the model as it is now trains and evaluates on (x, y), or
-        None. Runs ``forward_backward(x, y)`` (fit's checked forward, loss and backward) and an
-        eval-mode forward; the running statistics this changes are the caller's to restore."""
+    def failure(self, forward_backward, batch):
+        """What goes non-finite when the model as it is now trains and evaluates on `batch` (a
+        train.callbacks.Batch), or None. Runs ``forward_backward(batch)`` (fit's checked forward,
+        loss and backward) and an eval-mode forward on ``batch.x``; the running statistics this
+        changes are the caller's to restore."""
         from ..nn import no_grad
 
         was_training = self.model.training
         try:
             self.model.train()
-            forward_backward(x, y)
+            forward_backward(batch)
             self.model.eval()
             with no_grad():
-                self.check_forward(self.model(x))
+                self.check_forward(self.model(batch.x))
             return None
         except Diverged as e:
             return str(e) + (" in eval mode" if not self.model.training else "")
@@ -175,9 +176,12 @@ class StepGuard:
         named.append(("the logits", np.ascontiguousarray(logits, dtype=np.float32)))
         self._scan(named, "became")
 
-    def check_loss(self, loss) -> None:
+    def check_loss(self, loss, dlogits=None) -> None:
+        """The loss, and the gradient of a custom loss (cross-entropy's is finite when its loss is)."""
         if not math.isfinite(loss):
             raise Diverged(f"the loss is {value_name(loss)}")
+        if dlogits is not None:
+            self._scan([("the loss gradient dlogits", dlogits)], "holds")
 
     def check_grads(self) -> None:
         self._scan([(f"the gradient of '{n}'", p.grad) for n, p in self.params if p.requires_grad], "holds")
