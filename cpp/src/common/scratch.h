@@ -16,7 +16,7 @@ enum ScratchSlot : int {
   kScratchConvDyA,   //   dY packed as A
   kScratchConvDyB,   //   dY packed as B
   kScratchConvDcol,  //   data-gradient wide output
-  kScratchRtCol,     // runtime conv ops: wide output / packed col
+  kScratchRtCol,     // runtime f32 conv drivers (f32-conv2d/layer.h): wide output / packed col
   kScratchRtA,       //   widened f16 / int8 weights
   kScratchRtPad,     //   phase planes, private input windows, depthwise planes
   kScratchSlots

@@ -33,6 +33,12 @@ inline void valid_range(int64_t OW, int64_t W, int64_t stride, int64_t pad, int6
 // every output pixel then reads the plane at wide index + kh*Wq + kw, so row (c, kh, kw) of the
 // im2col matrix is the plane shifted by c*plane + kh*Wq + kw. Wide columns with ow >= OW are junk
 // and dropped. Valid for stride 1, ph < KH and pw < KW.
+// One of four layouts that turn conv taps into shifts; used by training (conv2d.cc: forward and
+// data gradient, and the HWC twin hwc_planes_wide for the weight gradient). The runtime's
+// PhaseGeometry (f32-conv2d/shifted_conv.h) is its generalization to any stride, with the
+// smallest pitch that works (can be narrower than Wq, e.g. padding 0) and row-range fills per
+// thread; moving training onto it would change training's pitch and buffers, so both stay. See
+// DirectTaps and DwconvPlan for the unpadded, masked layouts.
 struct WideGeometry {
   int64_t Hq, Wq, plane;  // padded rows, row pitch, plane size (Hq * Wq)
   int64_t OH, OW, P;      // output rows, columns, wide output size OH * Wq

@@ -1,4 +1,5 @@
-// f32 convolution micro-kernels for the implicit-GEMM path of stride-1 convolutions (conv2d.cc).
+// f32 convolution micro-kernels for the implicit-GEMM paths: training (conv2d.cc, stride 1) and the
+// runtime (shifted_conv.cc, any stride over phase planes).
 //
 // Both kernels compute one register tile of C (m <= MR rows, n <= NR columns); the B operand is
 // not packed: it is read straight from a zero-padded copy of the image.

@@ -14,6 +14,13 @@
 
 namespace eo {
 
+// One of four layouts that turn conv taps into shifts (the others: PhaseGeometry in
+// f32-conv2d/shifted_conv.h, WideGeometry in f32-conv2d/im2col.h, DwconvPlan in
+// f32-dwconv/dwconv.h). This one has no zero border: planes on the output pitch OW (or the image
+// itself), padding taps masked per 16-column vector, so the direct kernel (runtime,
+// f32-directconv/conv.h) writes y in place with its epilogue and computes no junk columns; the
+// price is that it only fits "same"-style padding (see above). DwconvPlan is the same idea per
+// channel, with a per-kw fallback for the shapes this one refuses.
 struct DirectTaps {
   int64_t taps = 0;                  // KH * KW
   std::vector<int32_t> off;          // per tap: shift in the layout from output pixel j

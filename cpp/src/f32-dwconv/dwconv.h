@@ -27,6 +27,13 @@
 
 namespace eo {
 
+// One of four layouts that turn conv taps into shifts (the others: PhaseGeometry in
+// f32-conv2d/shifted_conv.h, WideGeometry in f32-conv2d/im2col.h, DirectTaps in
+// f32-directconv/taps.h). Like DirectTaps it keeps the output pitch OW with masked padding taps
+// and no junk columns; it differs in being per channel (a depthwise tap reads one plane, so
+// sources are built a few channels at a time into L1-sized scratch, not for the whole image) and
+// in its per-kw column-resampled fallback, which takes the shapes DirectTaps refuses (e.g.
+// stride 2 with padding 0). Used by the runtime's depthwise driver (f32-dwconv/conv.h).
 struct DwconvPlan {
   int64_t H = 0, W = 0, KH = 0, KW = 0, sh = 1, sw = 1, ph = 0, pw = 0, OH = 0, OW = 0, P = 0;
   bool direct = false;
