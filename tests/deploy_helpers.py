@@ -3,7 +3,6 @@ simulations (fp32 graph execution with deployed weights) the engine is compared 
 import numpy as np
 
 import edgeopt as eo
-from edgeopt import deploy
 from edgeopt.deploy.compile import dequantize_per_channel, quantize_per_channel
 
 MODELS = ["resnet20", "mobilenet_v2", "mobilenet_v3_small", "vgg11", "wrn16_4"]
@@ -33,7 +32,7 @@ def simulate(model, x, scheme: str, input_shape=(1, 3, 32, 32)):
     """What the engine should compute for `scheme`: the fused graph run with edgeopt's fp32
     kernels, with conv / linear weights replaced by their deployed values (fp16-rounded, or
     int8 * per-channel scale)."""
-    g = deploy.fuse(deploy.trace(model, input_shape))
+    g = eo.graph.fuse(eo.graph.trace(model, input_shape))
     for n in g.nodes:
         if n.op in ("conv2d", "linear"):
             w = n.params["weight"]

@@ -1,7 +1,7 @@
 """Non-finite values never deploy: a NaN or Inf in a weight, a bias, a BatchNorm statistic or the
 calibration data raises ValueError naming the tensor (or "calib" and the sample) in every
 compile scheme, the sparse lowering and both ONNX exports. All of them start from one trace
-(deploy/graph.py), which is where the model's tensors are checked."""
+(edgeopt.graph.trace), which is where the model's tensors are checked."""
 import numpy as np
 import pytest
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import edgeopt as eo
-from edgeopt.deploy import export_onnx, fuse, trace
+from edgeopt.deploy import export_onnx
+from edgeopt.graph import fuse, trace
 from edgeopt.nn import functional as F
 
 import onnx  # noqa: E402  (an oracle: the suite must fail, not skip, without it)

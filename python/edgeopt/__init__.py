@@ -5,7 +5,7 @@ Python orchestrates; the arithmetic lives in the compiled core ``edgeopt._core``
 from . import _core
 from . import _check
 from . import nn, optim, random
-from . import data, models, train, deploy
+from . import data, models, train, graph, deploy
 from . import quant
 from . import prune
 from .random import manual_seed

@@ -1,6 +1,6 @@
 """Bad values found before they do harm, and errors that name where they are.
 
-Deploy checks every weight, bias and BatchNorm statistic of a traced model (deploy/graph.py) and
+Deploy checks every weight, bias and BatchNorm statistic of a traced model (edgeopt.graph.trace) and
 the calibration data; ``fit`` checks its train and val data up front and the loss, gradients,
 weights and BatchNorm statistics around every step (train/guard.py). The scans run in C++, one
 pass with the GIL released (cpp/src/data/validate.h); this module only turns what they find into

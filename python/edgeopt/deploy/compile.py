@@ -20,8 +20,7 @@ import numpy as np
 from .._check import check_array, check_choice, check_module, check_shape
 from .engine import Engine
 from .format import ACTIVATION, ModelBuilder, OpType, TensorInfo
-from .fuse import fuse
-from .graph import Graph, trace
+from ..graph import Graph, batchnorm_affine, fuse, trace
 
 __all__ = ["compile", "SCHEMES", "lower", "deploy_weight", "build_metadata"]
 
@@ -176,8 +175,7 @@ def lower_node(builder: ModelBuilder, n, graph: Graph, ids: dict, scheme: str = 
                 raise ValueError(f"deploy: layer '{n.name}': a residual add on a linear layer is not supported")
             typ = OpType.LINEAR
     elif n.op == "batchnorm2d":
-        scale = p["weight"].astype(np.float64) / np.sqrt(p["running_var"].astype(np.float64) + a["eps"])
-        shift = p["bias"].astype(np.float64) - p["running_mean"].astype(np.float64) * scale
+        scale, shift = batchnorm_affine(p, a["eps"])  # a BatchNorm with no conv to fold into
         attrs = {"scale": builder.add_blob(scale.astype(np.float32)),
                  "shift": builder.add_blob(shift.astype(np.float32))}
         typ = OpType.CHANNEL_AFFINE

@@ -46,8 +46,7 @@ import numpy as np
 from .._check import check_bool, check_int, check_module, check_path
 from .._finite import check_data, observed_range
 from .._io import atomic_write_bytes
-from .fuse import fuse
-from .graph import Graph, trace
+from ..graph import Graph, fuse, trace
 
 __all__ = ["export_onnx"]
 
@@ -141,41 +140,23 @@ def _internal_points(n) -> tuple:
 
 def _calibrate(graph: Graph, x: np.ndarray, batch: int = 64) -> dict:
     """Observed (min, max) of every quantization point: 't<id>' for graph tensors, 't<id>.conv' and
-    't<id>.sum' for the points inside fused nodes."""
-    from ..nn import functional as F
+    't<id>.sum' for the points inside fused nodes (the executor's (id, 'conv') / (id, 'sum'))."""
+    ranges = {}
 
-    by_output = {n.output: n for n in graph.nodes}
-    ranges, vals = {}, {}
+    def recorder(point):
+        key = f"t{point[0]}.{point[1]}" if isinstance(point, tuple) else f"t{point}"
 
-    def record(key, v):
-        lo, hi = observed_range(v, lambda: _point_name(graph, key))
-        old = ranges.get(key)
-        ranges[key] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+        def record(v):
+            lo, hi = observed_range(v, lambda: graph.describe(point))
+            old = ranges.get(key)
+            ranges[key] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+        return record
 
-    def observe(t, v):
-        vals[t] = v
-        record(f"t{t}", v)
-        n = by_output.get(t)
-        pts = _internal_points(n) if n is not None else ()
-        if pts:
-            a, p, xin = n.attrs, n.params, vals[n.inputs[0]]
-            z = (F.conv2d(xin, p["weight"], p.get("bias"), a["stride"], a["padding"], a["groups"])
-                 if n.op == "conv2d" else F.linear(xin, p["weight"], p.get("bias")))
-            record(f"t{t}.conv", z)
-            if "sum" in pts:
-                record(f"t{t}.sum", F.add(z, vals[a["residual"]]))
-
+    inner = {(n.output, q) for n in graph.nodes for q in _internal_points(n)}
+    observe = {p: recorder(p) for p in graph.points() if not isinstance(p, tuple) or p in inner}
     for i in range(0, len(x), batch):
-        vals.clear()
         graph.execute(x[i:i + batch], observe=observe)
     return ranges
-
-
-def _point_name(graph: Graph, key: str) -> str:
-    """A quantization point ('t<id>', 't<id>.conv', 't<id>.sum') in words."""
-    t, _, inner = key[1:].partition(".")
-    what = graph.describe(int(t))
-    return {"": what, "conv": f"the conv result inside {what}", "sum": f"the residual sum inside {what}"}[inner]
 
 
 def _act_qparams(lo: float, hi: float) -> tuple:

@@ -40,8 +40,7 @@ import numpy as np
 from .. import quant
 from .._finite import check_data, observed_range
 from .format import OpType
-from .fuse import fold_batchnorm, fuse_activation, fuse_residual
-from .graph import Graph, trace
+from ..graph import Graph, fold_batchnorm, fuse_activation, fuse_residual, trace
 
 __all__ = ["QS8_OPS", "QTensor", "QOp", "QGraph", "calibrate", "quantize_graph", "emit",
            "lower_int8_full", "activation_table"]

@@ -1,129 +1,21 @@
-"""The inference graph: a model traced into a flat list of operator nodes in SSA form.
+"""`trace(model, input_shape)`: a model as a Graph (edgeopt.graph.ir).
 
-`trace(model, input_shape)` walks the module tree (Sequential, ResidualBlock, SqueezeExcitation
-and leaf layers), runs each leaf once on a sample input to learn every tensor's shape, and records
-one Node per operator. The runtime compiler, the ONNX exporter and calibration all read this one
-graph, so they agree on what the model computes. Tensors are NCHW here; a backend may use another
-layout internally.
-
-Ops and their attrs:
-  conv2d(x)            stride, padding, groups, activation ('none'|'relu'|'relu6'|'hardswish'),
-                       residual (tensor id added before the activation, or None); params weight, bias
-  linear(x)            activation; params weight (out, in), bias
-  batchnorm2d(x)       eps; params weight, bias, running_mean, running_var
-  relu|relu6|hardswish|hardsigmoid|sigmoid(x)
-  maxpool2d(x), avgpool2d(x)   kernel, stride, padding (+ count_include_pad)
-  global_avgpool2d(x)  -> (N, C, 1, 1)
-  flatten(x)           -> (N, prod(rest))
-  add(a, b)
-  channel_scale(x, s)  x * s, s (N, C, 1, 1) (squeeze-excitation)
+The tracer walks the module tree (Sequential, ResidualBlock, SqueezeExcitation and leaf layers),
+runs each leaf once on a sample input to learn every tensor's shape, and records one Node per
+operator. The runtime compiler, the ONNX exporter and calibration all read this one graph, so they
+agree on what the model computes.
 """
 from __future__ import annotations
-
-import dataclasses
 
 import numpy as np
 
 from .. import nn
 from .._check import check_module, check_shape
 from .._finite import check_finite
+from .ir import Graph, Node
 
 ACTIVATIONS = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.HardSwish: "hardswish",
                nn.HardSigmoid: "hardsigmoid", nn.Sigmoid: "sigmoid"}
-
-
-@dataclasses.dataclass
-class Node:
-    op: str
-    inputs: list
-    output: int
-    attrs: dict = dataclasses.field(default_factory=dict)
-    params: dict = dataclasses.field(default_factory=dict)
-    name: str = ""
-    module: object = None  # the leaf module it came from (for re-running it during calibration)
-
-    def __repr__(self) -> str:
-        a = ", ".join(f"{k}={v}" for k, v in self.attrs.items())
-        return f"%{self.output} = {self.op}({', '.join('%' + str(i) for i in self.inputs)}{', ' if a else ''}{a})  # {self.name}"
-
-
-@dataclasses.dataclass
-class Graph:
-    nodes: list
-    input_shape: tuple
-    shapes: dict          # tensor id -> shape (batch dim as traced)
-    output: int
-    input: int = 0
-
-    def consumers(self, tensor: int) -> list:
-        return [n for n in self.nodes if tensor in n.inputs or n.attrs.get("residual") == tensor]
-
-    def producer(self, tensor: int):
-        for n in self.nodes:
-            if n.output == tensor:
-                return n
-        return None
-
-    def __str__(self) -> str:
-        lines = [f"graph(%{self.input}: {self.input_shape}) -> %{self.output}"]
-        lines += ["  " + repr(n) + f"  {self.shapes[n.output]}" for n in self.nodes]
-        return "\n".join(lines)
-
-    def describe(self, tensor: int) -> str:
-        """'the graph input' or "the output of layer '<name>'" (for error messages)."""
-        n = self.producer(tensor)
-        return "the graph input" if n is None else f"the output of layer '{n.name}'"
-
-    def execute(self, x: np.ndarray, observe=None) -> np.ndarray:
-        """Run the graph with edgeopt's fp32 kernels (a reference for any backend); observe(id,
-        value) sees every tensor, e.g. to collect calibration ranges."""
-        from ..nn import functional as F
-
-        vals = {self.input: np.ascontiguousarray(x, dtype=np.float32)}
-        if observe:
-            observe(self.input, vals[self.input])
-        for n in self.nodes:
-            args = [vals[i] for i in n.inputs]
-            y = _eval_node(F, n, args, vals)
-            vals[n.output] = y
-            if observe:
-                observe(n.output, y)
-        return vals[self.output]
-
-
-def _eval_node(F, n: Node, args, vals):
-    a = n.attrs
-    if n.op == "conv2d":
-        y = F.conv2d(args[0], n.params["weight"], n.params.get("bias"), a["stride"], a["padding"], a["groups"])
-    elif n.op == "linear":
-        y = F.linear(args[0], n.params["weight"], n.params.get("bias"))
-    elif n.op == "batchnorm2d":
-        p = n.params
-        y = F.batch_norm_eval(args[0], p["weight"], p["bias"], p["running_mean"], p["running_var"], a["eps"])
-    elif n.op in ("relu", "relu6", "hardswish", "hardsigmoid", "sigmoid"):
-        y = getattr(F, n.op)(args[0])
-    elif n.op == "maxpool2d":
-        y = F.max_pool2d(args[0], a["kernel"], a["stride"], a["padding"])
-    elif n.op == "avgpool2d":
-        y = F.avg_pool2d(args[0], a["kernel"], a["stride"], a["padding"], a["count_include_pad"])
-    elif n.op == "global_avgpool2d":
-        y = F.global_avg_pool2d(args[0])
-    elif n.op == "flatten":
-        y = args[0].reshape(args[0].shape[0], -1)
-    elif n.op == "add":
-        y = F.add(args[0], args[1])
-    elif n.op == "channel_scale":
-        s = args[1]
-        y = F.channel_scale(args[0], np.ascontiguousarray(s.reshape(s.shape[0], s.shape[1])))
-    else:
-        raise NotImplementedError(f"graph: no evaluator for op {n.op!r}")
-    if n.op in ("conv2d", "linear"):
-        if a.get("residual") is not None:
-            y = F.add(y, vals[a["residual"]])
-        act = a.get("activation", "none")
-        if act != "none":
-            y = getattr(F, act)(y)
-    return y
 
 
 class _Tracer:
@@ -211,7 +103,7 @@ def _leaf(m, name):
     if isinstance(m, nn.Flatten):
         return "flatten", {}, {}
     raise NotImplementedError(
-        f"deploy: layer '{name}' ({type(m).__name__}) has no inference operator yet; supported: Conv2d, "
+        f"trace: layer '{name}' ({type(m).__name__}) has no inference operator yet; supported: Conv2d, "
         "Linear, BatchNorm2d, activations, pooling, Flatten, Dropout, Identity, Sequential, ResidualBlock, "
         "SqueezeExcitation")
 

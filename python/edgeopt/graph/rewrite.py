@@ -1,7 +1,7 @@
-"""Graph rewrites done before deployment, each a function Graph -> Graph (a new graph; the input
-is not modified):
+"""Graph rewrites, each a function Graph -> Graph (a new graph; the input is not modified):
 
-  fold_batchnorm   conv -> bn  becomes one conv:  w' = w * g/sqrt(v+eps),  b' = (b - m) * g/sqrt(v+eps) + beta
+  fold_batchnorm   conv -> bn  becomes one conv:  w' = w * scale,  b' = shift  (batchnorm_affine
+                   of the conv's bias b: scale = g/sqrt(v+eps), shift = (b - m) * scale + beta)
   fuse_residual    add(conv(x), skip) becomes conv(x) with residual=skip, so the add happens in the
                    conv's output pass (skip must be computed before the conv runs)
   fuse_activation  conv/linear -> relu|relu6|hardswish becomes one op with activation=...
@@ -15,9 +15,19 @@ import copy
 
 import numpy as np
 
-from .graph import Graph, Node
+from .ir import Graph, Node
 
 FUSABLE_ACTIVATIONS = ("relu", "relu6", "hardswish")
+
+
+def batchnorm_affine(params: dict, eps: float, bias=None):
+    """Eval-mode BatchNorm (params weight g, bias beta, running_mean m, running_var v) after a
+    layer with bias `bias` (None: 0) as one per-channel affine y = scale * x + shift, in float64:
+    scale = g / sqrt(v + eps), shift = (bias - m) * scale + beta. The one place BN is folded:
+    into a conv here, into a runtime channel affine where no conv precedes it."""
+    scale = params["weight"].astype(np.float64) / np.sqrt(params["running_var"].astype(np.float64) + eps)
+    b = np.zeros(len(scale)) if bias is None else bias.astype(np.float64)
+    return scale, (b - params["running_mean"]) * scale + params["bias"]
 
 
 def _clone(g: Graph) -> Graph:
@@ -56,14 +66,10 @@ def fold_batchnorm(graph: Graph) -> Graph:
         src = by_output.get(n.inputs[0]) if n.op == "batchnorm2d" else None
         if (src is not None and src.op == "conv2d" and src.attrs.get("activation", "none") == "none"
                 and src.attrs.get("residual") is None and _uses(g, src.output) == 1):
-            p = n.params
-            scale = (p["weight"].astype(np.float64) / np.sqrt(p["running_var"].astype(np.float64) + n.attrs["eps"]))
+            scale, shift = batchnorm_affine(n.params, n.attrs["eps"], src.params.get("bias"))
             w = src.params["weight"].astype(np.float64) * scale[:, None, None, None]
-            b0 = src.params.get("bias")
-            b0 = np.zeros(len(scale)) if b0 is None else b0.astype(np.float64)
-            b = (b0 - p["running_mean"]) * scale + p["bias"]
             src.params["weight"] = w.astype(np.float32)
-            src.params["bias"] = b.astype(np.float32)
+            src.params["bias"] = shift.astype(np.float32)
             _absorb(g, src, n)
             continue
         out.append(n)
