@@ -1,7 +1,8 @@
 """Per-shape conv2d forward/backward time, edgeopt vs PyTorch CPU, measured in the same run.
 
 Shapes: every distinct conv of ResNet-20 (CIFAR, batch 128) and of MobileNetV2 (CIFAR variant,
-32x32 input, batch 32), with how often each occurs in the network. Prints, per shape, the median
+32x32 input, batch 32), with how often each occurs in the network (tests/shapes.py, the list the
+conv kernel tests run too). Prints, per shape, the median
 time of edgeopt and torch for forward and backward (dx + dw + db) and the speed ratio
 torch_time / edgeopt_time (> 1: edgeopt is faster), then the per-network totals weighted by count.
 
@@ -13,8 +14,9 @@ other work, which makes one-thread numbers usable on a busy machine. With more t
 time, min of 5: treat those ratios as noisy.
 """
 import argparse
+import pathlib
+import sys
 import time
-from collections import Counter
 
 import numpy as np
 import torch
@@ -22,42 +24,8 @@ import torch
 import edgeopt as eo
 from edgeopt import _core
 
-
-def resnet20_shapes(batch=128):
-    """(N, Cin, H, W, Cout, k, stride, pad, groups, need_dx) -> count."""
-    c = Counter()
-    c[(batch, 3, 32, 32, 16, 3, 1, 1, 1, False)] += 1  # stem: no input gradient
-    h, cin = 32, 16
-    for cout in (16, 32, 64):
-        for i in range(3):
-            s = 2 if (i == 0 and cout != cin) else 1
-            c[(batch, cin, h, h, cout, 3, s, 1, 1, True)] += 1
-            if s == 2:
-                c[(batch, cin, h, h, cout, 1, 2, 0, 1, True)] += 1  # projection shortcut
-                h //= 2
-            c[(batch, cout, h, h, cout, 3, 1, 1, 1, True)] += 1
-            cin = cout
-    return c
-
-
-def mobilenetv2_shapes(batch=32):
-    c = Counter()
-    c[(batch, 3, 32, 32, 32, 3, 1, 1, 1, False)] += 1
-    cfg = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-           (6, 160, 3, 2), (6, 320, 1, 1)]
-    h, cin = 32, 32
-    for t, cout, n, s in cfg:
-        for i in range(n):
-            stride = s if i == 0 else 1
-            hid = cin * t
-            if t != 1:
-                c[(batch, cin, h, h, hid, 1, 1, 0, 1, True)] += 1
-            c[(batch, hid, h, h, hid, 3, stride, 1, hid, True)] += 1
-            h = (h + 2 - 3) // stride + 1
-            c[(batch, hid, h, h, cout, 1, 1, 0, 1, True)] += 1
-            cin = cout
-    c[(batch, cin, h, h, 1280, 1, 1, 0, 1, True)] += 1
-    return c
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
+from shapes import mobilenetv2_conv_shapes, resnet20_conv_shapes  # noqa: E402  (shared with the kernel tests)
 
 
 CLOCK = time.perf_counter
@@ -118,7 +86,7 @@ def main():
     eo.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    nets = {"resnet20": resnet20_shapes(), "mobilenetv2": mobilenetv2_shapes()}
+    nets = {"resnet20": resnet20_conv_shapes(), "mobilenetv2": mobilenetv2_conv_shapes()}
     print(f"threads={args.threads} isa={_core.active_isa()} torch={torch.__version__} "
           f"clock={'thread CPU time' if args.threads == 1 else 'wall'}")
     print("ratio = torch time / edgeopt time (> 1: edgeopt faster)")

@@ -2,7 +2,8 @@
 shapes in the same run, and as a fraction of this CPU's int8 peak.
 
 Shapes: 1024^3; CIFAR ResNet-20's 3x3 convolutions as GEMMs at batch 1 (M = H*W output pixels,
-N = Cout, K = Cin*9); MobileNet-v2's 1x1 convolutions at 224x224 input (M = H*W, N = Cout, K = Cin).
+N = Cout, K = Cin*9); MobileNet-v2's 1x1 convolutions at 224x224 input (M = H*W, N = Cout, K = Cin); the list is
+tests/shapes.py, which tests/kernels/test_qs8_gemm.py runs too.
 Operands are random; weights are packed once outside the timed region (as a compiled model does),
 activation and output conversion are inside it (qgemm reads u8 and writes u8).
 
@@ -17,8 +18,10 @@ Clock: a tight chain of dependent imul (3 cycles each) compiled with `cc`, timed
 """
 import argparse
 import os
+import pathlib
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -26,25 +29,10 @@ import numpy as np
 
 from edgeopt import _core
 
-PEAK_MACS_PER_CYCLE = {"scalar": None, "avx2": 32, "avx512vnni": 128, "amx": 1024}
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
+from shapes import QS8_GEMM_SHAPES as SHAPES  # noqa: E402  (shared with tests/kernels/test_qs8_gemm.py)
 
-SHAPES = [("square 1024^3", 1024, 1024, 1024)]
-# resnet20 (CIFAR, 32x32): (name, M = HW, N = Cout, K = Cin*9), each distinct shape once
-SHAPES += [("resnet20 conv1 3->16 @32", 1024, 16, 27),
-           ("resnet20 s1 16->16 @32", 1024, 16, 144),
-           ("resnet20 s2 16->32 @16", 256, 32, 144),
-           ("resnet20 s2 32->32 @16", 256, 32, 288),
-           ("resnet20 s3 32->64 @8", 64, 64, 288),
-           ("resnet20 s3 64->64 @8", 64, 64, 576)]
-# mobilenet_v2 (224x224) pointwise convs: (name, M = HW, N = Cout, K = Cin)
-SHAPES += [("mbv2 expand 16->96 @112", 12544, 96, 16),
-           ("mbv2 expand 24->144 @56", 3136, 144, 24),
-           ("mbv2 project 144->24 @56", 3136, 24, 144),
-           ("mbv2 expand 32->192 @28", 784, 192, 32),
-           ("mbv2 expand 64->384 @14", 196, 384, 64),
-           ("mbv2 expand 96->576 @14", 196, 576, 96),
-           ("mbv2 expand 160->960 @7", 49, 960, 160),
-           ("mbv2 last 320->1280 @7", 49, 1280, 320)]
+PEAK_MACS_PER_CYCLE = {"scalar": None, "avx2": 32, "avx512vnni": 128, "amx": 1024}
 
 CLOCK_C = r"""
 #include <stdio.h>

@@ -1,12 +1,22 @@
 """Shared pytest setup: make ``import edgeopt`` work from a source checkout (dev build, see
-tools/dev-build.sh) and give every test fresh, seeded random state."""
+tools/dev-build.sh), make the shared helpers in this folder importable from every subfolder, and
+give every test fresh, seeded random state.
+
+Layout: one package-less folder per package area (``tests/nn``, ``tests/deploy``, ...; kernel and
+binding-level tests in ``tests/kernels``), cross-cutting tests at this level. pytest imports test
+files by basename (its default "prepend" mode), so basenames must stay unique across folders. The
+helpers (``torch_oracle``, ``gradcheck``, ``deploy_helpers``, ``int8_sim``, ``tolerances``,
+``shapes``) live here and are imported by plain name."""
 import pathlib
 import sys
 
 import numpy as np
 import pytest
 
-_ROOT = pathlib.Path(__file__).resolve().parent.parent
+_TESTS = pathlib.Path(__file__).resolve().parent
+_ROOT = _TESTS.parent
+if str(_TESTS) not in sys.path:  # pytest's prepend mode adds it too; this makes it not depend on that
+    sys.path.insert(0, str(_TESTS))
 try:
     import edgeopt  # noqa: F401  (an installed build wins)
 except ImportError:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
-# Tolerances per dtype, one table (relative to the reference's max |value|).
-TOL = {"float32": 1e-4}
+from tolerances import TOL  # one table of tolerances per dtype (tests/tolerances.py)
 
 torch.set_num_threads(1)
 
@@ -34,7 +32,7 @@ def rel_err(actual, expected) -> float:
     return float(np.abs(a - e).max()) / scale
 
 
-def assert_close(actual, expected, what: str = "value", tol: float = TOL["float32"]) -> None:
+def assert_close(actual, expected, what: str = "value", tol: float = TOL["f32"].rtol) -> None:
     err = rel_err(actual, expected)
     if not err <= tol:  # also catches NaN
         raise AssertionError(f"{what}: relative error {err:.3g} > {tol:g}")
@@ -44,7 +42,7 @@ def torch_state_to_numpy(torch_module: torch.nn.Module) -> dict:
     return {k: v.detach().cpu().numpy().copy() for k, v in torch_module.state_dict().items()}
 
 
-def compare_layer(eo_module, torch_module, x: np.ndarray, *, train: bool = True, tol: float = TOL["float32"],
+def compare_layer(eo_module, torch_module, x: np.ndarray, *, train: bool = True, tol: float = TOL["f32"].rtol,
                   seed: int = 0, copy_weights: bool = True, dy: np.ndarray | None = None):
     """Forward + backward in both frameworks; assert outputs, dx, parameter grads and buffers agree.
     Returns ``(y, dx)`` from edgeopt."""

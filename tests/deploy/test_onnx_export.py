@@ -17,6 +17,7 @@ from edgeopt.nn import functional as F
 import onnx  # noqa: E402  (an oracle: the suite must fail, not skip, without it)
 import onnxruntime as ort  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
+from tolerances import TOL
 
 SHAPE = (1, 3, 32, 32)
 # small widths keep each export + session under a second
@@ -68,7 +69,7 @@ def test_fp32_matches_forward_dynamic_batch(tmp_path, rng, name, width):
         y = sess.run(None, {"input": x})[0]
         ref = model.forward(x)
         assert y.shape == ref.shape == (batch, 10)
-        assert _rel_err(y, ref) < 1e-4, (name, batch)
+        assert _rel_err(y, ref) < TOL["f32"].rtol, (name, batch)
 
 
 def test_fixed_batch_and_ops(tmp_path, rng):
@@ -86,7 +87,7 @@ def test_fixed_batch_and_ops(tmp_path, rng):
                "Flatten", "Gemm"):
         assert op in ops
     x = rng.standard_normal((2, 3, 16, 16)).astype(np.float32)
-    assert _rel_err(_session(path).run(None, {"input": x})[0], model.forward(x)) < 1e-4
+    assert _rel_err(_session(path).run(None, {"input": x})[0], model.forward(x)) < TOL["f32"].rtol
 
 
 def test_metadata_records_input_norm(tmp_path):
@@ -227,7 +228,7 @@ def test_int8_qdq_trained_close_to_fp32_and_equals_simulation(tmp_path, trained)
     y = _session(path).run(None, {"input": x})[0]
     agree = float((y.argmax(1) == ref.argmax(1)).mean())
     assert agree >= 0.9, agree
-    assert _rel_err(y, ref) < 0.05
+    assert _rel_err(y, ref) < TOL["int8-full"].rtol
     sim, points = _qdq_simulation(model, proto, x)
     _check_points(proto, x, points)
     # onnxruntime running the graph as written (QuantizeLinear, DequantizeLinear, fp32 Conv) and
@@ -330,7 +331,7 @@ def test_int8_tiny_and_zero_activation_ranges(tmp_path, rng):
         scales = [numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer if i.name.endswith(".scale")]
         assert all(np.all(np.isfinite(v)) and np.all(v > 0) for v in scales)
         ref = m.forward(x)
-        assert _rel_err(_session(path).run(None, {"input": x})[0], ref) < 0.05, first_scale
+        assert _rel_err(_session(path).run(None, {"input": x})[0], ref) < TOL["int8-full"].rtol, first_scale
 
 
 # --------------------------------------------------------------------------- files and errors

@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 
 import edgeopt as eo
+from tolerances import TOL
 
 C = eo._core
-RTOL = 1e-4  # float32 kernels vs PyTorch float32
+RTOL = TOL["f32"].rtol  # float32 kernels vs PyTorch float32
 
 
 def close(got, want, rtol=RTOL, atol=None):
@@ -219,7 +220,7 @@ def test_activation_boundaries_exact():
         "hardsigmoid": [1 / 6 if -3 < v < 3 else 0.0 for v in x],
     }
     for name, w in want.items():
-        np.testing.assert_allclose(getattr(C, name + "_backward")(dy, x), w, rtol=1e-6, atol=0)
+        np.testing.assert_allclose(getattr(C, name + "_backward")(dy, x), w, rtol=TOL["f32-elementwise"].rtol, atol=0)
     np.testing.assert_array_equal(C.relu_backward(dy, C.relu_forward(x)), (x > 0).astype(np.float32))
 
 
@@ -412,12 +413,12 @@ def test_dropout_statistics_and_backward(rng, p):
     assert set(np.unique(mask)) <= {0, 1}
     keep = mask.mean()
     assert abs(keep - (1 - p)) < 5 * np.sqrt(p * (1 - p) / mask.size) + 1e-9
-    np.testing.assert_allclose(y, x * mask / np.float32(1 - p), rtol=1e-6)
+    np.testing.assert_allclose(y, x * mask / np.float32(1 - p), rtol=TOL["f32-elementwise"].rtol)
     assert abs(y.mean() / x.mean() - 1) < 0.01  # E[y] = x
     if p == 0.0:
         np.testing.assert_array_equal(y, x)
     dy = rand(rng, *x.shape)
-    np.testing.assert_allclose(C.dropout_backward(dy, mask, p), dy * mask / np.float32(1 - p), rtol=1e-6)
+    np.testing.assert_allclose(C.dropout_backward(dy, mask, p), dy * mask / np.float32(1 - p), rtol=TOL["f32-elementwise"].rtol)
 
 
 def test_dropout_bad_input(rng):

@@ -12,6 +12,7 @@ from edgeopt import deploy
 from edgeopt.deploy import sparse as sp
 from edgeopt.deploy.format import ACTIVATION, BlobType, ModelBuilder, OpType, TensorInfo
 from deploy_helpers import realistic, rel_err
+from tolerances import TOL
 
 ISAS = ["scalar", "avx2", "avx512"][: ["scalar", "avx2", "avx512"].index(eo._core.cpu_isa()) + 1]
 
@@ -58,8 +59,8 @@ def test_sparse_engine_matches_dense_every_isa(pruned, x3, name, scope, mode):
     try:
         for isa in ISAS:
             eo._core.set_isa(isa)
-            assert rel_err(eng.run(x3), ref3) < 1e-4, (isa, name, scope, mode)
-            assert rel_err(eng.run(x3[:1]), ref1) < 1e-4, (isa, name, scope, mode)
+            assert rel_err(eng.run(x3), ref3) < TOL["f32"].rtol, (isa, name, scope, mode)
+            assert rel_err(eng.run(x3[:1]), ref1) < TOL["f32"].rtol, (isa, name, scope, mode)
     finally:
         eo._core.set_isa(saved)
 
@@ -70,7 +71,7 @@ def test_resnet20_shortcuts_sparse_with_stride_residual_relu(pruned, x3):
     assert len(rows) == 2 and all("stride 2x2" in r["info"] and "+residual" in r["info"]
                                   and "relu" in r["info"] for r in rows)
     ref = pruned["resnet20", "layer"].forward(x3)
-    assert rel_err(eng.run(x3), ref) < 1e-4
+    assert rel_err(eng.run(x3), ref) < TOL["f32"].rtol
 
 
 def test_hardswish_epilogue_mobilenet_v3(x3):
@@ -78,7 +79,7 @@ def test_hardswish_epilogue_mobilenet_v3(x3):
     eng = deploy.compile(m, sparse=True)
     infos = [r["info"] for r in eng.summary() if r["op"].startswith("sparse")]
     assert any("hardswish" in i for i in infos)
-    assert rel_err(eng.run(x3), deploy.compile(m, sparse=False).run(x3)) < 1e-4
+    assert rel_err(eng.run(x3), deploy.compile(m, sparse=False).run(x3)) < TOL["f32"].rtol
 
 
 def test_threads_one_and_many(pruned, x3):
@@ -176,7 +177,7 @@ def test_hand_built_sparse_op_matches_numpy(op, block, rng):
         x = rng.standard_normal((3, 8, 1, 1)).astype(np.float32)
         want = np.maximum(x[:, :, 0, 0] @ w.T + bias, 0)
     for n in (1, 3):
-        np.testing.assert_allclose(e.run(x[:n]), want[:n], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(e.run(x[:n]), want[:n], rtol=TOL["f32-op"].rtol, atol=TOL["f32-op"].atol)
 
 
 def _mutants(blob: bytes, cout=16):

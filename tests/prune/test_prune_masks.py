@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import edgeopt as eo
+from tolerances import TOL
 
 SHAPE = (3, 16, 16)
 
@@ -56,7 +57,7 @@ def test_masks_hold_through_fit_and_deploy_sparse(pruned, data, optimizer, momen
     x = np.random.default_rng(0).standard_normal((2, *SHAPE)).astype(np.float32)
     model.eval()
     with eo.nn.no_grad():
-        np.testing.assert_allclose(engine.run(x), model(x), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(engine.run(x), model(x), rtol=TOL["f32"].rtol, atol=TOL["f32"].atol)
     # the tracer reads the masked weights: the same engine as from the masks made permanent
     stripped = eo.prune.remove(model)
     assert engine.to_bytes() == eo.deploy.compile(stripped, input_shape=(1, *SHAPE), sparse=True).to_bytes()

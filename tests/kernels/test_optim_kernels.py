@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import edgeopt as eo
+from tolerances import TOL
 
 C = eo._core
 SHAPES = [(7,), (3, 5, 3, 3), (70001,)]  # the last one spans several parallel blocks
@@ -15,10 +16,10 @@ def grads(rng, shape, steps):
 
 
 def assert_close(got, want):
-    # 1e-6 relative to the tensor's scale: elements that are differences of O(1) terms (a momentum
+    # TOL["f32-elementwise"] (1e-6) relative to the tensor's scale: elements that are differences of O(1) terms (a momentum
     # buffer crossing zero) carry the O(1) terms' rounding, not their own.
     want = want.detach().numpy()
-    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 * float(np.abs(want).max()))
+    np.testing.assert_allclose(got, want, rtol=TOL["f32-elementwise"].rtol, atol=TOL["f32-elementwise"].atol * float(np.abs(want).max()))
 
 
 SGD_CONFIGS = [

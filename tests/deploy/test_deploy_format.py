@@ -15,6 +15,7 @@ from edgeopt.deploy import format as fmt
 from edgeopt.deploy.format import ACTIVATION, BlobType, ModelBuilder, OpType, TensorInfo
 from edgeopt.nn import functional as F
 from deploy_helpers import realistic, rel_err
+from tolerances import TOL
 
 
 def build(ops, x_info=TensorInfo(4, 9, 9), meta=None):
@@ -63,7 +64,7 @@ def test_conv2d_op(rng, cin, cout, k, stride, pad, groups, act):
                                       "groups": groups, "activation": ACTIVATION[act]}),
     ]))
     for n in (1, 2, 5):
-        assert rel_err(e.run(x[:n]), ref[:n]) < 1e-5
+        assert rel_err(e.run(x[:n]), ref[:n]) < TOL["f32-op"].rtol
 
 
 def test_conv_residual_and_linear_ops(rng):
@@ -84,8 +85,8 @@ def test_conv_residual_and_linear_ops(rng):
     ref = F.relu6(F.linear(b.reshape(3, -1), wl, bl))
     e = engine(data)
     assert e.output_shape == (7,)
-    assert rel_err(e.run(x), ref) < 1e-5
-    assert rel_err(e.run(x[2:]), ref[2:]) < 1e-5
+    assert rel_err(e.run(x), ref) < TOL["f32-op"].rtol
+    assert rel_err(e.run(x[2:]), ref[2:]) < TOL["f32-op"].rtol
 
 
 def test_basic_ops(rng):
@@ -113,7 +114,7 @@ def test_basic_ops(rng):
     t8 = F.hardsigmoid(t5)
     ref = F.relu(F.channel_scale(t8, np.ascontiguousarray(t7.reshape(2, 4))))
     e = engine(data)
-    assert rel_err(e.run(x), ref) < 1e-5
+    assert rel_err(e.run(x), ref) < TOL["f32-op"].rtol
 
 
 def test_weight_dtypes_in_ops(rng):
@@ -124,9 +125,9 @@ def test_weight_dtypes_in_ops(rng):
     sc = rng.uniform(0.01, 0.1, 6).astype(np.float32)
     conv = lambda wt, **kw: build([(OpType.CONV2D, [0], TensorInfo(6, 9, 9),
                                     {"weight": wt, "stride": (1, 1), "padding": (1, 1), "groups": 1, **kw})])
-    assert rel_err(engine(conv(h)).run(x), F.conv2d(x, h.astype(np.float32), None, 1, 1, 1)) < 1e-5
+    assert rel_err(engine(conv(h)).run(x), F.conv2d(x, h.astype(np.float32), None, 1, 1, 1)) < TOL["f32-op"].rtol
     wq = q.astype(np.float32) * sc[:, None, None, None]
-    assert rel_err(engine(conv(q, weight_scale=sc)).run(x), F.conv2d(x, wq, None, 1, 1, 1)) < 1e-5
+    assert rel_err(engine(conv(q, weight_scale=sc)).run(x), F.conv2d(x, wq, None, 1, 1, 1)) < TOL["f32-op"].rtol
     with pytest.raises(ValueError, match="weight_scale"):
         engine(conv(q))
     with pytest.raises(ValueError, match="weight_scale"):
@@ -150,7 +151,7 @@ def test_small_model_kinds():
     m, data = small_file()
     e = engine(data)
     x = np.random.default_rng(0).standard_normal((2, 3, 12, 12)).astype(np.float32)
-    assert rel_err(e.run(x), m.forward(x)) < 1e-4
+    assert rel_err(e.run(x), m.forward(x)) < TOL["f32"].rtol
     ops = [r["op"] for r in e.summary()]
     assert {"channel_affine", "channel_scale", "maxpool2d", "avgpool2d", "linear", "flatten"} <= set(ops)
 
@@ -455,7 +456,7 @@ def test_linear_only_model_any_batch_every_isa(rng):
             for n in (1, 4, 5, 7, 12, 13, 17, 25, 37):
                 x = rng.standard_normal((n, 1, 4, 4)).astype(np.float32)
                 ref = F.linear(F.relu(F.linear(x.reshape(n, 16), w1, None)), w2, None)
-                assert rel_err(e.run(x), ref) < 1e-5, (isa, n)
+                assert rel_err(e.run(x), ref) < TOL["f32-op"].rtol, (isa, n)
     finally:
         eo._core.set_isa(saved)
 

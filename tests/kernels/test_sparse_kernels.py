@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from edgeopt import _core
+from tolerances import TOL
 
 SIZES = [1, 2, 3, 4, 5, 7, 8, 9, 10, 15, 16, 17, 31, 32, 33, 63, 64, 65]
 SPARSITY = [0.0, 0.5, 0.9, 1.0]
@@ -53,7 +54,7 @@ def check_f32(got, x, w, bias, lo, hi):
         want += bias[None, :, None]
         mag += np.abs(bias)[None, :, None]
     want = np.clip(want, lo, hi)
-    assert np.all(np.abs(got.astype(np.float64) - want) <= 1e-5 * mag + 1e-30)
+    assert np.all(np.abs(got.astype(np.float64) - want) <= TOL["f32-op"].rtol * mag + 1e-30)
 
 
 @pytest.mark.parametrize("block", BLOCKS)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from edgeopt import _core
+from shapes import QS8_GEMM_SHAPES
 
 PATHS = _core.qgemm_paths()
 SIZES = [1, 2, 3, 4, 5, 7, 8, 9, 10, 15, 16, 17, 31, 32, 33, 63, 64, 65]
@@ -55,6 +56,18 @@ def test_matches_numpy_on_edge_sizes_uint8(path, rng):
         want = numpy_qgemm(a, b, a_zp, bias, mult, shift, out_zp, qmin, 255)
         assert got.dtype == np.uint8 and got.shape == (M, N)
         np.testing.assert_array_equal(got, want, err_msg=f"{path} M={M} N={N} K={K} variant={v}")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_matches_numpy_on_network_shapes(path, rng):
+    """The ResNet-20 / MobileNetV2 GEMMs bench_qs8_gemm.py times (not its 1024^3 square, a
+    throughput reference that the int64 numpy simulation would take seconds on)."""
+    for v, (name, M, N, K) in enumerate(s for s in QS8_GEMM_SHAPES if not s[0].startswith("square")):
+        a, b, a_zp, bias, mult, shift = random_case(rng, M, N, K, v)
+        out_zp = int(rng.integers(0, 256))
+        got = _core.qgemm(a, _core.qgemm_pack(b), a_zp, bias, mult, shift, out_zp, 0, 255, path=path)
+        want = numpy_qgemm(a, b, a_zp, bias, mult, shift, out_zp, 0, 255)
+        np.testing.assert_array_equal(got, want, err_msg=f"{path} {name}")
 
 
 @pytest.mark.parametrize("path", PATHS)

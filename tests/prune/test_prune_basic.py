@@ -1,7 +1,7 @@
 """edgeopt.prune.magnitude / sparsity: exact counts (global and per layer), the global threshold,
 block pruning in aligned blocks, the original model untouched, biases and BatchNorm untouched.
 Pruning installs masks (weight_orig x weight_mask): weights are read as the layer computes with
-them (masks applied); tests/test_prune_masks.py covers the masks themselves."""
+them (masks applied); tests/prune/test_prune_masks.py covers the masks themselves."""
 import numpy as np
 import pytest
 

@@ -12,7 +12,7 @@ from edgeopt import _core
 
 LEVELS = ["scalar", "avx2", "avx512"]
 ISAS = LEVELS[: LEVELS.index(_core.cpu_isa()) + 1]
-SCRIPT = pathlib.Path(__file__).resolve().parent / "stress_threads.py"
+SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "stress_threads.py"  # tests/deploy/ -> tests/
 
 
 @pytest.mark.parametrize("isa", ISAS)

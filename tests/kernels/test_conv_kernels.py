@@ -7,6 +7,7 @@ import torch  # the oracle: a missing torch must fail the suite, not skip it
 
 import edgeopt as eo
 from edgeopt import _core
+from shapes import mobilenetv2_conv_shapes, resnet20_conv_shapes
 from torch_oracle import assert_close
 
 ISAS = [isa for isa in ("scalar", "avx2", "avx512")
@@ -86,6 +87,14 @@ def test_conv2d_matches_torch_on_random_shapes(rng):
         h = int(rng.integers(max(1, k[0] - 2 * p[0]), 14))
         w = int(rng.integers(max(1, k[1] - 2 * p[1]), 14))
         check_conv_against_torch(rng, (int(rng.integers(1, 5)), cin, h, w, cout, k, s, p, g))
+
+
+@pytest.mark.parametrize("net", ["resnet20", "mobilenetv2"])
+def test_conv2d_matches_torch_on_network_shapes(rng, net):
+    """Every distinct conv of the network, at batch 2: the list bench_conv_shapes.py times."""
+    shapes = {"resnet20": resnet20_conv_shapes, "mobilenetv2": mobilenetv2_conv_shapes}[net](batch=2)
+    for N, cin, h, w, cout, k, s, p, g, _ in shapes:
+        check_conv_against_torch(rng, (N, cin, h, w, cout, (k, k), (s, s), (p, p), g))
 
 
 @pytest.mark.parametrize("isa", ISAS)

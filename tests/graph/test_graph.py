@@ -11,9 +11,10 @@ import edgeopt as eo
 from edgeopt import graph as G
 from edgeopt.nn import functional as F
 from deploy_helpers import realistic
+from tolerances import TOL
 
 nn = eo.nn
-RTOL = 1e-5  # fp32: a folded weight rounds once more than the conv -> BN pair it replaces
+RTOL = TOL["f32-op"].rtol  # fp32: a folded weight rounds once more than the conv -> BN pair it replaces
 ZOO = ["resnet20", "mobilenet_v2", "mobilenet_v3_small", "vgg11", "wrn16_4"]
 
 
