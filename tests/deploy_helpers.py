@@ -3,7 +3,7 @@ simulations (fp32 graph execution with deployed weights) the engine is compared 
 import numpy as np
 
 import edgeopt as eo
-from edgeopt.deploy.compile import dequantize_per_channel, quantize_per_channel
+from edgeopt import quant
 
 MODELS = ["resnet20", "mobilenet_v2", "mobilenet_v3_small", "vgg11", "wrn16_4"]
 
@@ -39,8 +39,8 @@ def simulate(model, x, scheme: str, input_shape=(1, 3, 32, 32)):
             if scheme == "fp16":
                 n.params["weight"] = w.astype(np.float16).astype(np.float32)
             elif scheme == "int8-weight":
-                q, s = quantize_per_channel(w)
-                n.params["weight"] = dequantize_per_channel(q, s)
+                q, s = quant.quantize_per_channel(w, dtype=np.float32)
+                n.params["weight"] = quant.dequantize(q, s, 0, axis=0)
     return g.execute(x)
 
 

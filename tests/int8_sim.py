@@ -1,4 +1,4 @@
-"""A numpy replay of an int8-full QGraph (edgeopt.deploy.quantize), written from the formulas and
+"""A numpy replay of an int8-full QGraph (edgeopt.deploy.lower.int8_full), written from the formulas and
 independent of the C++ kernels: the oracle the Engine's int8 output must equal bit for bit.
 
 Tensors are u8 NHWC (N, H, W, C) as numpy arrays; integer math in int64 (no overflow possible at

@@ -10,7 +10,7 @@ from . import quant
 from . import prune
 from .random import manual_seed
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: F401
 
 
 # Far above any CPU edgeopt targets; kernels size per-thread scratch from the count, so an absurd

@@ -21,8 +21,8 @@ import os
 import numpy as np
 
 __all__ = ["INT32_MAX", "show_value", "check_int", "check_float", "check_bool", "check_choice", "check_pair",
-           "check_shape", "check_dim", "check_array", "check_callable", "check_instances", "check_dataset",
-           "check_module", "check_path"]
+           "check_shape", "check_dim", "check_array", "check_callable", "check_instances",
+           "check_path"]
 
 # Sizes, strides and counts reach C++ as 32-bit ints: larger Python ints would make pybind11 fail
 # with "incompatible function arguments", which names nothing. Check them here instead.
@@ -191,25 +191,6 @@ def check_instances(name: str, v, cls, expected: str) -> tuple:
         if not isinstance(item, cls):
             raise _type_error(f"{name}[{i}]", f"an {expected}", item)
     return items
-
-
-def check_dataset(name: str, v):
-    """An edgeopt.data.Dataset (arrays must be wrapped: the error says how)."""
-    from .data.dataset import Dataset
-
-    if not isinstance(v, Dataset):
-        raise TypeError(f"{name}: expected an edgeopt.data.Dataset, got {show_value(v)} ({type(v).__name__}); "
-                        "wrap arrays with edgeopt.data.Dataset(x, y)")
-    return v
-
-
-def check_module(name: str, v):
-    """An edgeopt.nn.Module (a model or a layer)."""
-    from .nn.module import Module
-
-    if not isinstance(v, Module):
-        raise _type_error(name, "an edgeopt.nn.Module", v)
-    return v
 
 
 def check_path(name: str, v) -> str:

@@ -464,8 +464,8 @@ def test_linear_only_model_any_batch_every_isa(rng):
 def test_python_op_ids_are_the_runtime_table():
     """Every op id the Python writers use is one the runtime's table runs, under the same name
     (cpp/src/runtime/op.h OpType is the one list; format.OpType is read from it)."""
-    from edgeopt.deploy.quantize import QS8_OPS
-    from edgeopt.deploy.sparse import SPARSE_OPS
+    from edgeopt.deploy.lower.int8_full import QS8_OPS
+    from edgeopt.deploy.lower.sparse import SPARSE_OPS
 
     table = dict(eo._core.runtime_op_types())  # id -> name
     assert len(table) == len(eo._core.runtime_op_types()), "duplicate op ids in the runtime table"

@@ -1,4 +1,4 @@
-"""int8-full deployment (edgeopt.quant, edgeopt.deploy.quantize, the qs8 runtime ops):
+"""int8-full deployment (edgeopt.quant, edgeopt.deploy.lower.int8_full, the qs8 runtime ops):
 
 - quantization parameters follow DESIGN.md's S/Z formulas;
 - the compiled int8 Engine equals a numpy integer replay of the same quantized graph
@@ -13,7 +13,7 @@ import pytest
 import edgeopt as eo
 import edgeopt.deploy  # noqa: F401
 import int8_sim
-from edgeopt.deploy.quantize import QS8_OPS, emit, quantize_graph
+from edgeopt.deploy.lower.int8_full import QS8_OPS, emit, quantize_graph
 
 
 # ---------------------------------------------------------------------------- qparams

@@ -129,3 +129,36 @@ def test_bad_arguments_name_what_is_wrong():
         quant.dequantize(np.ones(3, np.float32), 1.0)
     with pytest.raises(ValueError, match="bits"):
         quant.quantize(np.ones(3, np.float32), 1.0, bits=9)
+
+
+def test_calibrate_observes_every_fused_tensor_by_layer_name(rng):
+    import edgeopt as eo
+
+    model = eo.models.create("resnet20", num_classes=10, width_mult=0.25).eval()
+    calib = rng.integers(0, 256, (40, 3, 32, 32)).astype(np.uint8)
+    obs = quant.calibrate(model, calib, (1, 3, 32, 32), num_samples=16)
+    graph = eo.graph.fuse(eo.graph.trace(model, (1, 3, 32, 32)))
+    assert "input" in obs and len(obs) == len(graph.points())
+    assert all(n.name in obs for n in graph.nodes)
+    # the input's observed range is that of the 16 preprocessed samples (no input_norm: x / 255)
+    x = calib[:16].astype(np.float32) / 255
+    assert obs["input"].min_val == float(x.min()) and obs["input"].max_val == float(x.max())
+    for o in obs.values():
+        scale, zp = o.calculate_qparams()
+        assert np.isfinite(scale) and scale > 0 and 0 <= zp <= 255
+
+
+def test_calibrate_rejects_bad_calibration_data():
+    import edgeopt as eo
+
+    model = eo.models.create("resnet20", num_classes=10, width_mult=0.25).eval()
+    bad = np.zeros((4, 3, 32, 32), np.float32)
+    bad[2, 1, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^calib: sample 2 contains a non-finite value \(NaN\)"):
+        quant.calibrate(model, bad)
+    with pytest.raises(ValueError, match="calib: the calibration data is empty"):
+        quant.calibrate(model, np.zeros((0, 3, 32, 32), np.uint8))
+    with pytest.raises(ValueError, match="calib: expected samples of shape"):
+        quant.calibrate(model, np.zeros((4, 3, 28, 28), np.uint8))
+    with pytest.raises(ValueError, match="calib: calibrate needs calibration data"):
+        quant.calibrate(model, None)

@@ -121,3 +121,12 @@ class Dataset:
         label = f"{self.name!r}, " if self.name else ""
         return (f"Dataset({label}n={len(self)}, x={self.x.dtype}{tuple(self.x.shape)}, "
                 f"classes={self.num_classes})")
+
+
+def check_dataset(name: str, v) -> Dataset:
+    """`v` is a Dataset (arrays must be wrapped: the error says how); for the public API's
+    argument checks (edgeopt/_check.py holds the type-independent ones)."""
+    if not isinstance(v, Dataset):
+        raise TypeError(f"{name}: expected an edgeopt.data.Dataset, got {show_value(v)} ({type(v).__name__}); "
+                        "wrap arrays with edgeopt.data.Dataset(x, y)")
+    return v

@@ -18,7 +18,8 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .. import _core
-from .._check import check_bool, check_choice, check_dataset, check_int
+from .._check import check_bool, check_choice, check_int
+from .dataset import check_dataset
 from .dataset import Dataset
 
 _DEFAULT_CROP_PADDING = 4  # the usual CIFAR recipe: pad 4, crop back to 32x32

@@ -19,9 +19,9 @@ so a deployment can reproduce it: x = (pixels / 255 - mean) / std per channel.
 int8 (QDQ). Every activation is quantized u8 asymmetric per tensor,
   S = (max - min) / 255,  Z = round(-min / S)  (the range widened to contain 0, so 0 is exact),
   q = clip(round(x / S) + Z, 0, 255),  x' = (q - Z) * S,
-with min/max taken over the first 256 calibration samples (Graph.execute with an observer, as
-edgeopt's own int8-full scheme does). ``calib`` is raw data (a Dataset, or an array of images as a
-Dataset would hold them): it is preprocessed like ``evaluate`` does, with ``model.input_norm``.
+with min/max taken over the first 256 calibration samples by edgeopt.quant's calibration, the same
+as edgeopt's own int8-full scheme: ``calib`` is a Dataset or a uint8 image array (preprocessed like
+``evaluate`` does, with ``model.input_norm``), or a float array of model inputs taken as they are.
 Weights are s8 symmetric per output channel (axis 0), s_c = max|w_c| / 127, q in [-127, 127];
 biases int32 with scale S_x * s_c and zero point 0, which is what integer Conv/Gemm kernels need
 (s_c is raised to |b_c| / (S_x * 2^30) where that is larger, so the int32 bias never saturates).
@@ -43,9 +43,11 @@ import os
 
 import numpy as np
 
-from .._check import check_bool, check_int, check_module, check_path
-from .._finite import check_data, observed_range
+from .. import quant
+from .._check import check_bool, check_int, check_path
+from ..nn.module import check_module
 from .._io import atomic_write_bytes
+from .._version import __version__
 from ..graph import Graph, fuse, trace
 
 __all__ = ["export_onnx"]
@@ -99,30 +101,6 @@ def _check_path(path) -> str:
 
 # --------------------------------------------------------------------------- calibration
 
-def _calibration_inputs(model, calib, input_shape) -> np.ndarray:
-    """The first CALIB_SAMPLES samples of `calib`, preprocessed as `evaluate` does (float32 NCHW)."""
-    from ..data import Dataset
-    from ..data.preprocess import input_norm, make_loader
-
-    if calib is None:
-        raise ValueError("calib: scheme 'int8' needs calibration data (a Dataset or an array of "
-                         f"images shaped (N, {', '.join(map(str, input_shape[1:]))})), got None")
-    if isinstance(calib, np.ndarray):
-        calib = Dataset(calib, np.zeros(len(calib) if calib.ndim else 0, np.int64))
-    if not isinstance(calib, Dataset):
-        raise TypeError(f"calib: expected an edgeopt.data.Dataset or a numpy array, got {type(calib).__name__}")
-    if len(calib) == 0:
-        raise ValueError("calib: the calibration data is empty")
-    data = calib.subset(np.arange(min(len(calib), CALIB_SAMPLES)))
-    check_data("calib", data.x, suffix=": calibration data must be finite")
-    mean, std = input_norm(model, data)
-    x = np.concatenate([xb for xb, _ in make_loader(data, 64, False, 0, mean, std)])
-    if tuple(x.shape[1:]) != tuple(input_shape[1:]):
-        raise ValueError(f"calib: expected samples of shape {tuple(input_shape[1:])} (from input_shape), "
-                         f"got {tuple(x.shape[1:])}")
-    return np.ascontiguousarray(x, dtype=np.float32)
-
-
 def _internal_points(n) -> tuple:
     """Quantization points inside a fused conv/linear node: 'conv' (raw Conv/Gemm output) when a
     residual add or a non-clamp activation follows it, 'sum' (after the add) before a non-clamp
@@ -138,62 +116,31 @@ def _internal_points(n) -> tuple:
     return pts
 
 
-def _calibrate(graph: Graph, x: np.ndarray, batch: int = 64) -> dict:
-    """Observed (min, max) of every quantization point: 't<id>' for graph tensors, 't<id>.conv' and
+def _calibrate(graph: Graph, model, calib) -> dict:
+    """Observed (min, max) of every quantization point over the first CALIB_SAMPLES samples of
+    calib (quant.calibration_batches, as int8-full): 't<id>' for graph tensors, 't<id>.conv' and
     't<id>.sum' for the points inside fused nodes (the executor's (id, 'conv') / (id, 'sum'))."""
-    ranges = {}
-
-    def recorder(point):
-        key = f"t{point[0]}.{point[1]}" if isinstance(point, tuple) else f"t{point}"
-
-        def record(v):
-            lo, hi = observed_range(v, lambda: graph.describe(point))
-            old = ranges.get(key)
-            ranges[key] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
-        return record
-
     inner = {(n.output, q) for n in graph.nodes for q in _internal_points(n)}
-    observe = {p: recorder(p) for p in graph.points() if not isinstance(p, tuple) or p in inner}
-    for i in range(0, len(x), batch):
-        graph.execute(x[i:i + batch], observe=observe)
-    return ranges
+    points = [p for p in graph.points() if not isinstance(p, tuple) or p in inner]
+    batches = quant.calibration_batches(model, calib, CALIB_SAMPLES, what="scheme 'int8'",
+                                        input_shape=graph.input_shape)
+    return {(f"t{p[0]}.{p[1]}" if isinstance(p, tuple) else f"t{p}"): (o.min_val, o.max_val)
+            for p, o in quant.observe(graph, batches, points).items()}
 
 
 def _act_qparams(lo: float, hi: float) -> tuple:
-    """u8 asymmetric (scale float32, zero point uint8) for the range [lo, hi] widened to contain 0."""
+    """u8 asymmetric (scale float32, zero point uint8) for the range [lo, hi] widened to contain 0:
+    quant.qparams' scale stored as float32, and the zero point for that float32 scale."""
     lo, hi = min(lo, 0.0), max(hi, 0.0)
-    scale = np.float32((hi - lo) / 255.0)
+    scale = np.float32(quant.qparams(lo, hi, 8, symmetric=False)[0]) if hi > lo else np.float32(1.0)
     if not np.isfinite(scale) or scale < np.finfo(np.float32).tiny:
         # a tensor that is 0 everywhere (any scale represents it exactly). No larger floor: an
         # untrained network's activations can be ~1e-8 and still carry its output.
         scale = np.float32(1.0)
-    zp = int(np.clip(np.round(-lo / np.float64(scale)), 0, 255))
-    return scale, np.uint8(zp)
-
-
-BIAS_LIMIT = 2**30  # |quantized bias| bound: int32 with room for the accumulated products
-
-
-def _weight_qparams(w: np.ndarray, b=None, x_scale=None) -> tuple:
-    """s8 symmetric per output channel: (q int8, scale float32 (Cout,)). With a bias, a channel's
-    scale is raised where round(b / (x_scale * s)) would exceed BIAS_LIMIT (tiny input scales):
-    there the products sum to < K * 127 * 255 / 2**30 of the bias, so coarser weights cost nothing
-    the int32 bias could have kept."""
-    amax = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
-    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
-    if b is not None:
-        need = (np.abs(b.astype(np.float64)) / (np.float64(x_scale) * BIAS_LIMIT)).astype(np.float32)
-        scale = np.maximum(scale, need)
-    shape = (-1,) + (1,) * (w.ndim - 1)
-    q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
-    return q, scale
+    return scale, np.uint8(quant.zero_point(lo, np.float64(scale), 8))
 
 
 # --------------------------------------------------------------------------- graph building
-
-def _pair(v):
-    return [int(v), int(v)] if np.isscalar(v) else [int(i) for i in v]
-
 
 class _Builder:
     """Writes ONNX nodes for a fused Graph. `value[t]` is the ONNX name that holds graph tensor t as
@@ -230,7 +177,9 @@ class _Builder:
         and the int32 bias (scale = input scale * weight scale)."""
         if self.q is None:
             return self.const(f"{key}.weight", w), (None if b is None else self.const(f"{key}.bias", b))
-        wq, ws = _weight_qparams(w, b, self.q[x_key][0])
+        # s8 per output channel, the scale raised where the int32 bias would exceed quant.BIAS_LIMIT
+        wq, ws = quant.quantize_per_channel(w, 0, 8, bias=b, input_scale=self.q[x_key][0], name=f"{key}.weight",
+                                            dtype=np.float32)
         self.const(f"{key}.weight.q", wq)
         self.const(f"{key}.weight.scale", ws)
         self.const(f"{key}.weight.zero_point", np.zeros(len(ws), np.int8))
@@ -239,7 +188,7 @@ class _Builder:
         if b is None:
             return wd, None
         bs = (np.float32(self.q[x_key][0]) * ws).astype(np.float32)
-        bq = np.clip(np.round(b.astype(np.float64) / bs), -2**31, 2**31 - 1).astype(np.int32)  # no-op clip
+        bq = quant.quantize_bias(b, bs, name=f"{key}.bias")
         self.const(f"{key}.bias.q", bq)
         self.const(f"{key}.bias.scale", bs)
         self.const(f"{key}.bias.zero_point", np.zeros(len(bs), np.int32))
@@ -272,7 +221,7 @@ class _Builder:
             if n.op == "conv2d":
                 w_shape = p["weight"].shape
                 y = self.node("Conv", ins, f"{t}.conv", f"{label}/conv", kernel_shape=list(w_shape[2:]),
-                              strides=_pair(a["stride"]), pads=_pair(a["padding"]) * 2, group=int(a["groups"]))
+                              strides=list(a["stride"]), pads=list(a["padding"]) * 2, group=int(a["groups"]))
             else:
                 if len(self.g.shapes[n.inputs[0]]) != 2:
                     raise NotImplementedError(f"export_onnx: linear layer {n.name!r} takes a "
@@ -295,7 +244,7 @@ class _Builder:
         if n.op in ("relu", "relu6", "hardswish", "hardsigmoid", "sigmoid"):
             return self.act(n.op, x[0], t, label)
         if n.op in ("maxpool2d", "avgpool2d"):
-            attrs = dict(kernel_shape=_pair(a["kernel"]), strides=_pair(a["stride"]), pads=_pair(a["padding"]) * 2)
+            attrs = dict(kernel_shape=list(a["kernel"]), strides=list(a["stride"]), pads=list(a["padding"]) * 2)
             if n.op == "avgpool2d":
                 attrs["count_include_pad"] = int(bool(a["count_include_pad"]))
             return self.node("MaxPool" if n.op == "maxpool2d" else "AveragePool", [x[0]], t, label, **attrs)
@@ -342,7 +291,6 @@ class _Builder:
         opsets = [h.make_opsetid("", opset)]
         model = h.make_model(graph, opset_imports=opsets, producer_name="edgeopt",
                              ir_version=h.find_min_ir_version_for(opsets))
-        from .. import __version__
         model.producer_version = __version__
         model.doc_string = ("Input: float32 NCHW scaled to [0, 1] and normalized per channel with "
                             "metadata 'edgeopt.input_norm' (when present); output: logits.")
@@ -355,8 +303,9 @@ def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), c
     """Write `model` (an edgeopt.nn.Module) to `path` as ONNX; returns the path.
 
     scheme: "fp32", or "int8" (alias "int8-full"): a QDQ model, u8 per-tensor activations calibrated
-    on the first 256 samples of `calib` (raw data, a Dataset or an image array, preprocessed with
-    ``model.input_norm`` like ``evaluate`` does) and s8 per-channel weights.
+    on the first 256 samples of `calib` (a Dataset or a uint8 image array, preprocessed with
+    ``model.input_norm`` like ``evaluate`` does, or a float array of model inputs as they are) and
+    s8 per-channel weights (edgeopt.quant, as the int8 Engines).
     input_shape: (N, C, H, W) the model is traced at; H and W are fixed in the ONNX model, the batch
     dimension is symbolic ("batch") when dynamic_batch, else N.
     The model's input is named "input" and takes what ``model.forward`` takes (normalized float32;
@@ -379,8 +328,7 @@ def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), c
                              f"got opset={opset}")
     qparams = None
     if scheme == "int8":
-        x = _calibration_inputs(model, calib, graph.input_shape)
-        qparams = {k: _act_qparams(*r) for k, r in _calibrate(graph, x).items()}
+        qparams = {k: _act_qparams(*r) for k, r in _calibrate(graph, model, calib).items()}
         for n in graph.nodes:  # in graph order, so a chain of them resolves to its first input
             if n.op in _SAME_QPARAMS:
                 qparams[f"t{n.output}"] = qparams[f"t{n.inputs[0]}"]

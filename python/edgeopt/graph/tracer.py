@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import nn
-from .._check import check_module, check_shape
+from .._check import check_shape
+from ..nn.module import check_module
 from .._finite import check_finite
 from .ir import Graph, Node
 

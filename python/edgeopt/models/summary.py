@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import nn
-from .._check import check_module, check_shape
+from .._check import check_shape
+from ..nn.module import check_module
 
 __all__ = ["LayerRow", "ModelSummary", "summary"]
 

@@ -30,6 +30,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from .._check import show_value
 from .parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle", "StateDictError", "no_grad", "enable_grad", "is_grad_enabled"]
@@ -454,3 +455,10 @@ class Module:
         if not self._modules and len(lines) <= 1:
             return f"{type(self).__name__}({extra})"
         return type(self).__name__ + "(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def check_module(name: str, v) -> Module:
+    """`v` is an edgeopt.nn.Module (a model or a layer); for the public API's argument checks."""
+    if not isinstance(v, Module):
+        raise TypeError(f"{name}: expected an edgeopt.nn.Module, got {show_value(v)} ({type(v).__name__})")
+    return v

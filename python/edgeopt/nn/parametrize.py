@@ -26,7 +26,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .._check import check_callable, check_module, show_value
+from .._check import check_callable, show_value
+from .module import check_module
 from .module import Module
 
 __all__ = ["register_parametrization", "remove_parametrizations", "is_parametrized", "parametrizations"]

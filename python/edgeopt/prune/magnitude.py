@@ -22,7 +22,8 @@ import copy
 import numpy as np
 
 from .. import nn
-from .._check import check_choice, check_float, check_module, check_pair
+from .._check import check_choice, check_float, check_pair
+from ..nn.module import check_module
 from .mask import set_mask
 
 __all__ = ["magnitude", "sparsity", "prunable_layers", "effective_weight"]

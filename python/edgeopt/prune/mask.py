@@ -10,7 +10,7 @@ import copy
 
 import numpy as np
 
-from .._check import check_module
+from ..nn.module import check_module
 from ..nn import parametrize
 
 __all__ = ["Mask", "set_mask", "remove"]

@@ -21,7 +21,7 @@ import numpy as np
 
 from .._check import show_value, check_bool, check_dim, check_float, check_int
 
-__all__ = ["qparams", "quantize_multiplier", "qrange"]
+__all__ = ["qparams", "zero_point", "quantize_multiplier", "qrange"]
 
 
 def _check_bits(bits) -> int:
@@ -75,15 +75,20 @@ def qparams(xmin, xmax, bits: int = 8, symmetric: bool = True):
     if np.any(scale == 0.0):  # a range of a few subnormals: no positive float64 scale maps it
         raise ValueError(f"xmin, xmax: the range is too small to quantize (its scale underflows to 0), "
                          f"got {xmin!r}, {xmax!r}")
-    if symmetric:
-        zp = np.zeros_like(scale, dtype=np.int64)
-    else:
-        # Z = Qmax - Rmax / S, written as Qmin - Rmin / S (equal when the range is not empty; a
-        # degenerate all-zero range then gets Z = 0)
-        zp = np.clip(np.round(-lo / scale), 0, qmax).astype(np.int64)
+    zp = np.zeros_like(scale, dtype=np.int64) if symmetric else zero_point(lo, scale, bits)
     if scale.ndim == 0:
         return float(scale), int(zp)
     return scale, zp
+
+
+def zero_point(xmin, scale, bits: int = 8):
+    """Asymmetric Z for a range starting at xmin (<= 0) with a given scale: Z = Qmax - Rmax / S,
+    written as Qmin - Rmin / S (equal when the range is not empty; a degenerate all-zero range
+    then gets Z = 0), rounded and clamped to [0, Qmax]. Scalars give an int, arrays an int64 array.
+    A scale other than qparams' (e.g. one raised to fit a multiplier) needs its own Z."""
+    qmax = qrange(bits, False)[1]
+    z = np.clip(np.round(-_reals("xmin", xmin) / _reals("scale", scale)), 0, qmax).astype(np.int64)
+    return int(z) if z.ndim == 0 else z
 
 
 def quantize_multiplier(m: float):

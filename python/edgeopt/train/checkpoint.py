@@ -15,7 +15,8 @@ import zipfile
 
 import numpy as np
 
-from .._check import check_instances, check_module, check_path
+from .._check import check_instances, check_path
+from ..nn.module import check_module
 from .._io import MAX_JSON_BYTES, MAX_JSON_DEPTH, atomic_write, json_depth, parse_json
 from ..optim import Optimizer
 from .callbacks import Callback, call

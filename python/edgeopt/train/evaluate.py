@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from .._check import check_dataset, check_int
+from .._check import check_int
+from ..data.dataset import check_dataset
 from ..data.preprocess import input_norm, make_loader
 
 

@@ -9,8 +9,9 @@ import time
 import numpy as np
 
 from .. import _core
-from .._check import (check_bool, check_callable, check_choice, check_dataset, check_float, check_instances,
-                      check_int, check_module, check_path)
+from .._check import (check_bool, check_callable, check_choice, check_float, check_instances, check_int, check_path)
+from ..data.dataset import check_dataset
+from ..nn.module import check_module
 from .._finite import check_data, check_finite
 from .callbacks import Batch, Callback, notify
 from .checkpoint import load_checkpoint, save_checkpoint

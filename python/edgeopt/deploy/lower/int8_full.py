@@ -37,10 +37,9 @@ import dataclasses
 
 import numpy as np
 
-from .. import quant
-from .._finite import check_data, observed_range
-from .format import OpType
-from ..graph import Graph, fold_batchnorm, fuse_activation, fuse_residual, trace
+from ... import quant
+from ...graph import Graph, fold_batchnorm, fuse_activation, fuse_residual, trace
+from ..format import DType, Layout, ModelBuilder, OpType, TensorInfo
 
 __all__ = ["QS8_OPS", "QTensor", "QOp", "QGraph", "calibrate", "quantize_graph", "emit",
            "lower_int8_full", "activation_table"]
@@ -52,7 +51,6 @@ QS8_OPS = {op: getattr(OpType, "QS8_" + op.upper())
 
 _MAX_REAL = 1.0 - 2.0 ** -20   # largest rescaling factor we let through (< 1 with margin)
 _LUT_ACTS = ("hardswish", "hardsigmoid", "sigmoid")
-_FINITE = ": calibration data must be finite"
 
 
 @dataclasses.dataclass
@@ -88,48 +86,9 @@ class QGraph:
 
 
 # ---------------------------------------------------------------------------- calibration
-def _calib_batches(model, calib, num_samples: int, batch_size: int = 64):
-    from ..data import Dataset
-    from ..data.preprocess import input_norm, make_loader
-
-    if calib is None:
-        raise ValueError("calib: int8-full needs calibration data (a Dataset or an array of inputs)")
-    if isinstance(calib, np.ndarray):
-        if calib.dtype != np.uint8:  # already preprocessed float inputs, like model.forward takes
-            check_data("calib", calib[:num_samples], suffix=_FINITE)
-            x = np.ascontiguousarray(calib[:num_samples], dtype=np.float32)
-            if len(x) == 0:
-                raise ValueError("calib: the calibration array is empty")
-            for i in range(0, len(x), batch_size):
-                yield x[i:i + batch_size]
-            return
-        calib = Dataset(calib, np.zeros(len(calib), np.int64))
-    if not isinstance(calib, Dataset):
-        raise TypeError(f"calib: expected an edgeopt Dataset or a numpy array, got {type(calib).__name__}")
-    if len(calib) == 0:
-        raise ValueError("calib: the calibration dataset is empty")
-    ds = calib.subset(np.arange(min(num_samples, len(calib))))
-    check_data("calib", ds.x, suffix=_FINITE)
-    mean, std = input_norm(model, ds)
-    for x, _ in make_loader(ds, batch_size, shuffle=False, seed=0, mean=mean, std=std):
-        yield x
-
-
 def calibrate(graph: Graph, batches) -> dict:
-    """Run `graph` in fp32 over `batches`; {tensor id: (min, max)} of every tensor."""
-    ranges: dict = {}
-
-    def observe(t, v):
-        lo, hi = observed_range(v, lambda: graph.describe(t))
-        if t in ranges:
-            a, b = ranges[t]
-            ranges[t] = (min(a, lo), max(b, hi))
-        else:
-            ranges[t] = (lo, hi)
-
-    for x in batches:
-        graph.execute(x, observe=observe)
-    return ranges
+    """Run `graph` in fp32 over `batches`; {tensor id: (min, max)} of every tensor (quant.observe)."""
+    return {p: (o.min_val, o.max_val) for p, o in quant.observe(graph, batches).items()}
 
 
 # ---------------------------------------------------------------------------- arithmetic
@@ -139,7 +98,7 @@ def _asym(lo: float, hi: float, scale: float | None = None):
     lo, hi = min(lo, 0.0), max(hi, 0.0)
     if scale is None:
         return quant.qparams(lo, hi, 8, symmetric=False)
-    return scale, int(np.clip(np.round(-lo / scale), 0, 255))
+    return scale, quant.zero_point(lo, scale, 8)
 
 
 def _multiplier(real: float):
@@ -268,12 +227,9 @@ class _Lowering:
         b = np.zeros(cout) if b is None else np.asarray(b, dtype=np.float64)
         # weights: symmetric int8 per output channel; the scale grows (rarely) so the int32 bias
         # stays below 2^30 and the accumulator provably fits int32
-        amax = np.abs(w.reshape(cout, -1)).max(axis=1)
-        s_w = np.where(amax > 0, amax / 127.0, 1.0)
-        s_w = np.maximum(s_w, np.abs(b) / (s_in * 2.0 ** 30))
-        wq = np.clip(np.round(w / s_w[:, None, None, None]), -127, 127).astype(np.int8)
-        bq = np.round(b / (s_in * s_w)).astype(np.int64)
-        assert np.all(np.abs(bq) <= 2 ** 30)
+        wq, s_w = quant.quantize_per_channel(w, 0, 8, bias=b, input_scale=s_in, name=f"{n.name}.weight")
+        bq = quant.quantize_bias(b, s_in * s_w, name=f"{n.name}.bias")
+        assert np.all(np.abs(bq) <= quant.BIAS_LIMIT)
         act = a.get("activation", "none")
         if lut_node is not None:
             act = lut_node.op
@@ -297,7 +253,7 @@ class _Lowering:
             s_o, z_o = s_p, z_p
         mult, shift = zip(*[_multiplier(s_in * sw / s_p) for sw in s_w])
         qmin, qmax = (0, 255) if epilogue else _clamp(act, s_o, z_o)
-        attrs = dict(weight=wq, bias=bq.astype(np.int32), multiplier=np.array(mult, np.int32),
+        attrs = dict(weight=wq, bias=bq, multiplier=np.array(mult, np.int32),
                      shift=np.array(shift, np.int32), stride=stride, padding=padding, groups=groups,
                      requant=(z_p, qmin, qmax))
         inputs = [x]
@@ -427,14 +383,13 @@ def quantize_graph(model, calib, input_shape, num_samples: int = 256) -> QGraph:
     except NotImplementedError as e:
         raise ValueError(str(e)) from None
     gf = fuse_activation(fuse_residual(g0))
-    ranges = calibrate(g0, _calib_batches(model, calib, int(num_samples)))
+    ranges = calibrate(g0, quant.calibration_batches(model, calib, num_samples, what="int8-full"))
     return _Lowering(g0, gf, ranges).run()
 
 
 # ---------------------------------------------------------------------------- runtime ops
 def emit(qg: QGraph):
     """The QGraph as runtime ops in a ModelBuilder; returns (builder, output tensor id)."""
-    from .format import DType, Layout, ModelBuilder, TensorInfo
 
     def info(t: QTensor):
         if t.dtype == "f32":

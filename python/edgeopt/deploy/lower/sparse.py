@@ -32,9 +32,9 @@ import struct
 
 import numpy as np
 
-from .. import _core
-from .compile import _pair, lower_node
-from .format import ACTIVATION, BlobType, ModelBuilder, OpType, TensorInfo
+from ... import _core
+from ..format import ACTIVATION, BlobType, ModelBuilder, OpType, TensorInfo
+from .dense import lower_node
 
 __all__ = ["SPARSE_OPS", "AUTO_MIN_ZEROS", "BLOCK_OVERHEAD", "lower_sparse", "choose_block",
            "pack_sparse_weight", "sparse_decision"]
@@ -64,7 +64,7 @@ def _shape_reason(node):
         return f"{kh}x{kw} kernel"
     if int(a["groups"]) != 1:
         return f"groups={a['groups']}"
-    if _pair(a["padding"]) != (0, 0):
+    if tuple(a["padding"]) != (0, 0):
         return f"padding {a['padding']}"
     return None
 
@@ -113,7 +113,7 @@ def _emit_sparse(builder: ModelBuilder, n, graph, ids: dict) -> tuple:
         attrs["bias"] = builder.add_blob(np.ascontiguousarray(n.params["bias"], dtype=np.float32))
     ins = [ids[i] for i in n.inputs]
     if n.op == "conv2d":
-        attrs["stride"] = _pair(n.attrs["stride"])
+        attrs["stride"] = n.attrs["stride"]
         if n.attrs.get("residual") is not None:
             ins.append(ids[n.attrs["residual"]])
         typ = SPARSE_OPS["conv1x1"]

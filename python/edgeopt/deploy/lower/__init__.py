@@ -1,0 +1,42 @@
+"""Lowerings: a fused graph (edgeopt.graph) to the runtime's ops, one module per weight form.
+
+    scheme        module          paper code
+    fp32          dense (+ sparse ops for pruned layers, sparse.py)   NQ
+    fp16          dense           F16
+    int8-weight   dense           BLQ
+    int8-full     int8_full       FIQ
+
+``SCHEMES`` is the table ``compile`` reads: scheme -> fn(graph, *, model, calib, input_shape,
+sparse) returning (ModelBuilder, output tensor id); ``builder.metadata`` (a dict, optional) is
+merged into the file's metadata. A new scheme is a new module and one row here.
+"""
+from __future__ import annotations
+
+from .dense import lower
+from .int8_full import lower_int8_full
+from .sparse import lower_sparse
+
+
+def _fp32(graph, *, sparse, **_):
+    if sparse is not False:  # pruned 1x1 convs and linear layers as sparse ops
+        return lower_sparse(graph, sparse)
+    return lower(graph, "fp32")
+
+
+def _dense(scheme):
+    def fn(graph, **_):
+        return lower(graph, scheme)
+    return fn
+
+
+def _int8_full(graph, *, model, calib, input_shape, **_):
+    return lower_int8_full(graph, model=model, calib=calib, input_shape=input_shape)
+
+
+SCHEMES = {
+    "fp32": _fp32,
+    "fp16": _dense("fp16"),
+    "int8-weight": _dense("int8-weight"),
+    "int8-full": _int8_full,
+}
+SPARSE_SCHEMES = ("fp32",)  # schemes with sparse ops

@@ -1,0 +1,95 @@
+"""The dense lowerings: every node of a fused graph as one fp32-compute runtime op, with conv /
+linear weights stored as f32 (fp32, [NQ]), IEEE fp16 widened while packing (fp16, [F16]), or int8
+with one float32 scale per output channel (int8-weight, [BLQ]: scale = max|w| / 127, q =
+round-half-even(w / scale) in [-127, 127], by edgeopt.quant). Biases and unfolded BatchNorm
+affines stay f32. The sparse and int8-full lowerings reuse ``lower_node`` for the ops they keep
+dense.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ... import quant
+from ...graph import Graph, batchnorm_affine
+from ..format import ACTIVATION, ModelBuilder, OpType, TensorInfo
+
+__all__ = ["lower", "lower_node", "deploy_weight"]
+
+
+def deploy_weight(builder: ModelBuilder, w: np.ndarray, scheme: str, name: str = "weight") -> dict:
+    """Blob attrs for a conv / linear weight (rows = output channels) in the scheme's form:
+    {'weight': ...} or, for int8-weight, {'weight': int8, 'weight_scale': f32 per row}. The
+    int8 scales are float32 as stored; quant quantizes with exactly those."""
+    w = np.ascontiguousarray(w, dtype=np.float32)
+    if scheme == "fp32":
+        return {"weight": builder.add_blob(w)}
+    if scheme == "fp16":
+        h = w.astype(np.float16)
+        if not np.isfinite(h[np.isfinite(w)]).all():
+            raise ValueError(f"fp16: {name} exceeds the fp16 range (|w| > 65504)")
+        return {"weight": builder.add_blob(h)}
+    if scheme == "int8-weight":
+        q, scale = quant.quantize_per_channel(w, axis=0, name=name, dtype=np.float32)
+        return {"weight": builder.add_blob(q), "weight_scale": builder.add_blob(scale)}
+    raise ValueError(f"scheme: no weight form for {scheme!r}")
+
+
+# ---------------------------------------------------------------------------- graph
+def lower(graph: Graph, scheme: str = "fp32", builder: ModelBuilder | None = None, ids: dict | None = None):
+    """Emit the fp32-compute ops of `graph` (weights in `scheme`'s form) into a ModelBuilder.
+    Returns (builder, output tensor id). `ids` maps graph tensor ids to builder ids (filled in)."""
+    if builder is None:
+        builder = ModelBuilder(TensorInfo.of_shape(graph.input_shape))
+    ids = {graph.input: builder.input} if ids is None else ids
+    for node in graph.nodes:
+        lower_node(builder, node, graph, ids, scheme)
+    return builder, ids[graph.output]
+
+
+def lower_node(builder: ModelBuilder, n, graph: Graph, ids: dict, scheme: str = "fp32") -> int:
+    """One graph node as one runtime op (fp32 compute). Returns the builder tensor id."""
+    out = TensorInfo.of_shape(graph.shapes[n.output])
+    ins = [ids[i] for i in n.inputs]
+    a, p = n.attrs, n.params
+    if n.op in ("conv2d", "linear"):
+        act = a.get("activation", "none")
+        if act not in ("none", "relu", "relu6", "hardswish"):
+            raise ValueError(f"deploy: layer '{n.name}': fused activation {act!r} is not supported")
+        attrs = {"activation": ACTIVATION[act]}
+        attrs.update(deploy_weight(builder, p["weight"], scheme, f"{n.name}.weight"))
+        if p.get("bias") is not None:
+            attrs["bias"] = builder.add_blob(np.ascontiguousarray(p["bias"], dtype=np.float32))
+        if n.op == "conv2d":
+            attrs.update(stride=a["stride"], padding=a["padding"], groups=int(a["groups"]))
+            if a.get("residual") is not None:
+                ins.append(ids[a["residual"]])
+            typ = OpType.CONV2D
+        else:
+            if a.get("residual") is not None:
+                raise ValueError(f"deploy: layer '{n.name}': a residual add on a linear layer is not supported")
+            typ = OpType.LINEAR
+    elif n.op == "batchnorm2d":
+        scale, shift = batchnorm_affine(p, a["eps"])  # a BatchNorm with no conv to fold into
+        attrs = {"scale": builder.add_blob(scale.astype(np.float32)),
+                 "shift": builder.add_blob(shift.astype(np.float32))}
+        typ = OpType.CHANNEL_AFFINE
+    elif n.op in ("relu", "relu6", "hardswish", "hardsigmoid", "sigmoid"):
+        typ, attrs = OpType.ACTIVATION, {"kind": ACTIVATION[n.op]}
+    elif n.op in ("maxpool2d", "avgpool2d"):
+        attrs = {"kernel": a["kernel"], "stride": a["stride"], "padding": a["padding"]}
+        if n.op == "avgpool2d":
+            attrs["count_include_pad"] = int(bool(a.get("count_include_pad", True)))
+        typ = OpType.MAXPOOL2D if n.op == "maxpool2d" else OpType.AVGPOOL2D
+    elif n.op == "global_avgpool2d":
+        typ, attrs = OpType.GLOBAL_AVGPOOL2D, {}
+    elif n.op == "flatten":
+        typ, attrs = OpType.FLATTEN, {}
+    elif n.op == "add":
+        typ, attrs = OpType.ADD, {}
+    elif n.op == "channel_scale":
+        typ, attrs = OpType.CHANNEL_SCALE, {}
+    else:
+        raise ValueError(f"deploy: layer '{n.name}': op {n.op!r} has no runtime operator")
+    tid = builder.add_op(typ, n.name, ins, out, attrs)
+    ids[n.output] = tid
+    return tid
