@@ -118,7 +118,7 @@ std::pair<int, int> block_arg(const py::handle& obj) {
     throw py::type_error("block: expected a tuple (rows, cols), got " + std::string(py::repr(obj)));
   }
   if (!f32_spmm_block_supported(blk.first, blk.second))
-    throw py::value_error("block: expected one of (1, 1), (1, 4), (4, 1), (8, 1), got (" +
+    throw py::value_error("block: expected one of (1, 1), (4, 1), (8, 1), got (" +
                           std::to_string(blk.first) + ", " + std::to_string(blk.second) + ")");
   return blk;
 }
@@ -263,7 +263,7 @@ void register_sparse(py::module_& m) {
     return p;
   }, py::arg("w"), py::arg("block") = py::make_tuple(1, 1),
      "Pack dense weights w (Cout, Cin) or (Cout, Cin, 1, 1), keeping the blocks of block = (rows "
-     "= output channels, cols = input channels) that hold a nonzero: (1, 1), (1, 4), (4, 1), (8, 1).");
+     "= output channels, cols = input channels) that hold a nonzero: (1, 1), (4, 1), (8, 1).");
 
   m.def("spmm_pack_csr", [](py::object rp_obj, py::object col_obj, py::object val_obj,
                             std::pair<int64_t, int64_t> shape) {

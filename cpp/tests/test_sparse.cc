@@ -17,7 +17,7 @@ namespace {
 
 const int kSizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16, 17, 31, 32, 33, 63, 64, 65};
 constexpr int kNumSizes = sizeof(kSizes) / sizeof(kSizes[0]);
-const int kBlocks[][2] = {{1, 1}, {1, 4}, {4, 1}, {8, 1}};
+const int kBlocks[][2] = {{1, 1}, {4, 1}, {8, 1}};
 const double kSparsity[] = {0.0, 0.5, 0.9, 1.0};
 
 std::vector<Isa> isa_levels() {

@@ -10,7 +10,7 @@ from tolerances import TOL
 
 SIZES = [1, 2, 3, 4, 5, 7, 8, 9, 10, 15, 16, 17, 31, 32, 33, 63, 64, 65]
 SPARSITY = [0.0, 0.5, 0.9, 1.0]
-BLOCKS = [(1, 1), (1, 4), (4, 1), (8, 1)]
+BLOCKS = [(1, 1), (4, 1), (8, 1)]
 ISAS = [i for i in ("scalar", "avx2", "avx512")
         if ["scalar", "avx2", "avx512"].index(i) <= ["scalar", "avx2", "avx512"].index(_core.cpu_isa())]
 
@@ -133,8 +133,8 @@ def test_spmm_bad_input_raises(rng):
         _core.spmm(x, p, np.zeros(7, np.float32))
     with pytest.raises(ValueError, match="block"):
         _core.spmm_pack(w, (2, 2))
-    with pytest.raises(ValueError, match="Cin % 4"):
-        _core.spmm_pack(np.zeros((4, 10), np.float32), (1, 4))
+    with pytest.raises(ValueError, match="block"):  # 1x4 had kernels no lowering chose: deleted
+        _core.spmm_pack(np.zeros((4, 8), np.float32), (1, 4))
     with pytest.raises(TypeError, match="packed"):
         _core.spmm(x, None)
     with pytest.raises(ValueError, match="row_ptr"):

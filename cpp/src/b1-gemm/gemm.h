@@ -1,5 +1,7 @@
 // Binary (1-bit) inference: weights and activations in {-1, +1}, bit-packed, XNOR-popcount
 // products (ukernels.h) scaled per output channel (XNOR-Net's alpha = mean |w| of the channel).
+// The runtime op (runtime/ops_binary_b1.cc) exists, but no compile path produces it yet: the
+// quantization issue (13) owns binary weights and gives them a lowering.
 //
 //   sign(v) = +1 if v >= 0 else -1          (0 maps to +1; stored as bit 1, -1 as bit 0)
 //   linear: x (M, K) f32    W (N, K)             y[m][j] = clamp(alpha[j] * dot(sign x[m], sign W[j]) + bias[j])

@@ -12,8 +12,9 @@
 // Storage: W is cut into aligned blocks of BR output channels x BC input channels; a block is kept
 // if any of its values is nonzero (its zeros are stored). 1x1 is unstructured sparsity (CSR);
 // 4x1 / 8x1 blocks (channels pruned in groups of 4 / 8 along Cout) share each x load between 4 / 8
-// output channels; 1x4 blocks halve the index traffic. Any dense W can be packed with any block
-// shape (the block shape is a speed choice, not a precondition), but BC > 1 needs Cin % BC == 0.
+// output channels. Any dense W can be packed with any block shape (the block shape is a speed
+// choice, not a precondition). (1x4 blocks, which halve the index traffic, had kernels but no
+// lowering ever chose them: deleted. BC stays in the format for a block shape that earns its way.)
 // Unstructured weights also come as CSR (row_ptr, col, values) or as a bitmask (one bit per weight,
 // row-major, LSB first, rows padded to whole bytes, values of the set bits in row-major order),
 // the compact form at moderate sparsity (1 bit per weight vs 32 bits per nonzero).
@@ -38,7 +39,7 @@ struct F32SpmmPacked {
   int64_t nbytes() const { return int64_t(4 * (row_ptr.size() + col.size() + values.size())); }
 };
 
-// Block shapes with a kernel on every path: 1x1, 1x4, 4x1, 8x1.
+// Block shapes with a kernel on every path: 1x1, 4x1, 8x1.
 bool f32_spmm_block_supported(int br, int bc);
 
 // w: dense (cout, cin) row-major with row stride ldw. Needs a supported block and cin % bc == 0.

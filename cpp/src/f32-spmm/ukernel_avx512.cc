@@ -104,12 +104,6 @@ void f32_spmm_ukernel_64x1x1__avx512(size_t mc, size_t nbr, size_t cout, const f
                                      size_t y_stride, const struct f32_spmm_params* p) {
   spmm<1, 1, 4>(mc, nbr, cout, x, x_stride, w, col, row_ptr, bias, y, y_stride, p);
 }
-void f32_spmm_ukernel_64x1x4__avx512(size_t mc, size_t nbr, size_t cout, const float* x,
-                                     size_t x_stride, const float* w, const int32_t* col,
-                                     const int32_t* row_ptr, const float* bias, float* y,
-                                     size_t y_stride, const struct f32_spmm_params* p) {
-  spmm<1, 4, 4>(mc, nbr, cout, x, x_stride, w, col, row_ptr, bias, y, y_stride, p);
-}
 void f32_spmm_ukernel_32x4x1__avx512(size_t mc, size_t nbr, size_t cout, const float* x,
                                      size_t x_stride, const float* w, const int32_t* col,
                                      const int32_t* row_ptr, const float* bias, float* y,

@@ -48,12 +48,6 @@ void f32_spmm_ukernel_8x1x1__scalar(size_t mc, size_t nbr, size_t cout, const fl
                                     size_t y_stride, const struct f32_spmm_params* p) {
   spmm<1, 1>(mc, nbr, cout, x, x_stride, w, col, row_ptr, bias, y, y_stride, p);
 }
-void f32_spmm_ukernel_8x1x4__scalar(size_t mc, size_t nbr, size_t cout, const float* x,
-                                    size_t x_stride, const float* w, const int32_t* col,
-                                    const int32_t* row_ptr, const float* bias, float* y,
-                                    size_t y_stride, const struct f32_spmm_params* p) {
-  spmm<1, 4>(mc, nbr, cout, x, x_stride, w, col, row_ptr, bias, y, y_stride, p);
-}
 void f32_spmm_ukernel_8x4x1__scalar(size_t mc, size_t nbr, size_t cout, const float* x,
                                     size_t x_stride, const float* w, const int32_t* col,
                                     const int32_t* row_ptr, const float* bias, float* y,

@@ -3,7 +3,7 @@
 //   y[o][p] = clamp(bias[o] + sum_{k : W[o][k] != 0} W[o][k] * x[k][p], min, max)
 //
 // W (Cout x Cin) is stored as blocks of BR output channels x BC consecutive input channels
-// (BR x BC = 1x1 unstructured, 1x4, 4x1, 8x1). Block row r covers output channels r*BR ..
+// (BR x BC = 1x1 unstructured, 4x1, 8x1; BC stays a parameter of the layout, always 1 today). Block row r covers output channels r*BR ..
 // r*BR + BR - 1; its blocks are row_ptr[r] .. row_ptr[r+1] - 1, block b starts at input channel
 // col[b] and holds BR*BC values at w[b*BR*BC + c*BR + i] (input channel col[b] + c, output
 // channel r*BR + i). Output channels past `cout` in the last block row are padded with zero
@@ -41,15 +41,12 @@ typedef void (*f32_spmm_ukernel_fn)(size_t mc, size_t nbr, size_t cout, const fl
 
 // <pixels per tile>x<block rows>x<block cols>
 EO_F32_SPMM_DECL(f32_spmm_ukernel_8x1x1__scalar)
-EO_F32_SPMM_DECL(f32_spmm_ukernel_8x1x4__scalar)
 EO_F32_SPMM_DECL(f32_spmm_ukernel_8x4x1__scalar)
 EO_F32_SPMM_DECL(f32_spmm_ukernel_8x8x1__scalar)
 EO_F32_SPMM_DECL(f32_spmm_ukernel_32x1x1__avx2)
-EO_F32_SPMM_DECL(f32_spmm_ukernel_32x1x4__avx2)
 EO_F32_SPMM_DECL(f32_spmm_ukernel_16x4x1__avx2)
 EO_F32_SPMM_DECL(f32_spmm_ukernel_8x8x1__avx2)
 EO_F32_SPMM_DECL(f32_spmm_ukernel_64x1x1__avx512)
-EO_F32_SPMM_DECL(f32_spmm_ukernel_64x1x4__avx512)
 EO_F32_SPMM_DECL(f32_spmm_ukernel_32x4x1__avx512)
 EO_F32_SPMM_DECL(f32_spmm_ukernel_32x8x1__avx512)
 

@@ -67,17 +67,14 @@ const Qs8OpUkernels& qs8_op_ukernels(Isa isa) {
 const Qs8OpUkernels& qs8_op_ukernels() { return qs8_op_ukernels(active_isa()); }
 
 const F32SpmmUkernel* f32_spmm_ukernel(Isa isa, int br, int bc) {
-  static const F32SpmmUkernel table[3][4] = {
+  static const F32SpmmUkernel table[3][3] = {
       {{f32_spmm_ukernel_8x1x1__scalar, 1, 1, 8},
-       {f32_spmm_ukernel_8x1x4__scalar, 1, 4, 8},
        {f32_spmm_ukernel_8x4x1__scalar, 4, 1, 8},
        {f32_spmm_ukernel_8x8x1__scalar, 8, 1, 8}},
       {{f32_spmm_ukernel_32x1x1__avx2, 1, 1, 32},
-       {f32_spmm_ukernel_32x1x4__avx2, 1, 4, 32},
        {f32_spmm_ukernel_16x4x1__avx2, 4, 1, 16},
        {f32_spmm_ukernel_8x8x1__avx2, 8, 1, 8}},
       {{f32_spmm_ukernel_64x1x1__avx512, 1, 1, 64},
-       {f32_spmm_ukernel_64x1x4__avx512, 1, 4, 64},
        {f32_spmm_ukernel_32x4x1__avx512, 4, 1, 32},
        {f32_spmm_ukernel_32x8x1__avx512, 8, 1, 32}},
   };

@@ -1,5 +1,7 @@
 // Low-bit weights: 1-, 2- and 4-bit integer codes packed into bytes, unpacked to int8 or fp32, and
 // an fp32 GEMM that unpacks 2/4-bit weights straight into the sgemm micro-kernel's packed panels.
+// No compile path reaches these yet: the quantization issue (13: 4-bit / 2-bit / binary weights on
+// real kernels) owns multi-bit weights and gives them a lowering; until then only tests call them.
 //
 // Codes: 1 bit: {-1, +1} (bit 0 = -1, bit 1 = +1, as in b1-gemm); 2 and 4 bits: two's complement
 // in [-2^(b-1), 2^(b-1) - 1]. Real weight = scale[row] * code (symmetric per-output-channel

@@ -1,5 +1,7 @@
 // int8 sparse weights x dense activations (NCHW): the integer counterpart of f32-spmm for pruned
 // and quantized (PRQ) 1x1 convolutions and linear layers.
+// No compile path reaches this yet (no runtime op): the quantization issue (13) and PRQ in the
+// sweeps issue (14: pruned, then int8) own it; until then only tests and benchmarks call it.
 //
 //   x: (batch, Cin, HW) u8, zero point a_zp    W: (Cout, Cin) s8 sparse, symmetric per channel
 //   acc[o][p] = bias[o] + sum_k (x[k][p] - a_zp) * W[o][k]                     exact int32

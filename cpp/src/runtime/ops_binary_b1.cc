@@ -1,5 +1,7 @@
 // Binary conv (op id 300, "b1_conv2d"): XNOR-popcount convolution over sign-binarized activations
 // and weights (b1-gemm), per-output-channel scale alpha.
+// No compile path emits this op yet (tests build it by hand): the quantization issue (13) owns
+// binary weights and adds the lowering.
 //
 //   input: x f32 NCHW                      output: f32 NCHW (Cout, OH, OW)
 //   attrs: stride (2), padding (2), pad_value (-1, 0, +1; default 0 = zero padding),
