@@ -6,7 +6,7 @@ Layout: one package-less folder per package area (``tests/nn``, ``tests/deploy``
 binding-level tests in ``tests/kernels``), cross-cutting tests at this level. pytest imports test
 files by basename (its default "prepend" mode), so basenames must stay unique across folders. The
 helpers (``torch_oracle``, ``gradcheck``, ``deploy_helpers``, ``int8_sim``, ``tolerances``,
-``shapes``) live here and are imported by plain name."""
+``shapes``, ``isa_paths``) live here and are imported by plain name."""
 import pathlib
 import sys
 
@@ -21,6 +21,17 @@ try:
     import edgeopt  # noqa: F401  (an installed build wins)
 except ImportError:
     sys.path.insert(0, str(_ROOT / "python"))
+
+
+@pytest.fixture(params=__import__("isa_paths").ISAS)
+def isa(request):
+    """Runs the test once per ISA path this CPU has, with that path forced (EDGEOPT_ISA-like)."""
+    from edgeopt import _core
+
+    saved = _core.active_isa()
+    _core.set_isa(request.param)
+    yield request.param
+    _core.set_isa(saved)
 
 
 @pytest.fixture

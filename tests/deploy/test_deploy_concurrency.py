@@ -9,9 +9,8 @@ import sys
 import pytest
 
 from edgeopt import _core
+from isa_paths import ISAS
 
-LEVELS = ["scalar", "avx2", "avx512"]
-ISAS = LEVELS[: LEVELS.index(_core.cpu_isa()) + 1]
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "stress_threads.py"  # tests/deploy/ -> tests/
 
 

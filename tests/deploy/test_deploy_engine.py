@@ -10,6 +10,7 @@ import edgeopt as eo
 from edgeopt import deploy
 from deploy_helpers import MODELS, realistic, rel_err, simulate
 from tolerances import TOL
+from isa_paths import ISAS
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +56,7 @@ def test_weight_scheme_sizes(models):
 
 @pytest.mark.parametrize("scheme", ["fp32", "fp16", "int8-weight"])
 def test_every_isa_path(models, x3, scheme):
-    names = ["scalar", "avx2", "avx512"]
-    paths = names[: names.index(eo._core.cpu_isa()) + 1]
+    paths = ISAS
     saved = eo._core.active_isa()
     out = {}
     try:
@@ -104,10 +104,9 @@ def test_single_image_split_over_threads(cin, cout, hw, k, stride, pad, scheme):
     x = np.random.default_rng(3).standard_normal((1, cin, hw, hw)).astype(np.float32)
     e = deploy.compile(m, scheme, input_shape=(1, cin, hw, hw))
     ref = m.forward(x) if scheme == "fp32" else simulate(m, x, scheme, input_shape=x.shape)
-    names = ["scalar", "avx2", "avx512"]
     n, saved = eo.get_num_threads(), eo._core.active_isa()
     try:
-        for isa in names[: names.index(eo._core.cpu_isa()) + 1]:
+        for isa in ISAS:
             eo._core.set_isa(isa)
             for threads in (1, 2, 3, 4):
                 eo.set_num_threads(threads)

@@ -16,6 +16,7 @@ from edgeopt.deploy.format import ACTIVATION, BlobType, ModelBuilder, OpType, Te
 from edgeopt.nn import functional as F
 from deploy_helpers import realistic, rel_err
 from tolerances import TOL
+from isa_paths import ISAS
 
 
 def build(ops, x_info=TensorInfo(4, 9, 9), meta=None):
@@ -448,10 +449,9 @@ def test_linear_only_model_any_batch_every_isa(rng):
                   (OpType.LINEAR, [1], TensorInfo(40, rank=2), {"weight": w1, "activation": ACTIVATION["relu"]}),
                   (OpType.LINEAR, [2], TensorInfo(3, rank=2), {"weight": w2})], TensorInfo(1, 4, 4))
     e = engine(data)
-    names = ["scalar", "avx2", "avx512"]
     saved = eo._core.active_isa()
     try:
-        for isa in names[: names.index(eo._core.cpu_isa()) + 1]:
+        for isa in ISAS:
             eo._core.set_isa(isa)
             for n in (1, 4, 5, 7, 12, 13, 17, 25, 37):
                 x = rng.standard_normal((n, 1, 4, 4)).astype(np.float32)

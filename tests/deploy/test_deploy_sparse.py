@@ -13,8 +13,8 @@ from edgeopt.deploy.lower import sparse as sp
 from edgeopt.deploy.format import ACTIVATION, BlobType, ModelBuilder, OpType, TensorInfo
 from deploy_helpers import realistic, rel_err
 from tolerances import TOL
+from isa_paths import ISAS
 
-ISAS = ["scalar", "avx2", "avx512"][: ["scalar", "avx2", "avx512"].index(eo._core.cpu_isa()) + 1]
 
 
 @pytest.fixture(scope="module")

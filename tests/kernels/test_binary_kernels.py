@@ -7,17 +7,8 @@ import pytest
 
 from edgeopt import _core
 
-LEVELS = ["scalar", "avx2", "avx512"]
-ISAS = LEVELS[: LEVELS.index(_core.cpu_isa()) + 1]
 SIZES = [1, 2, 3, 4, 5, 7, 8, 9, 10, 15, 16, 17, 31, 32, 33, 63, 64, 65]
 
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    saved = _core.active_isa()
-    _core.set_isa(request.param)
-    yield request.param
-    _core.set_isa(saved)
 
 
 def sign(a):

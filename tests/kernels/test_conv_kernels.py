@@ -7,11 +7,10 @@ import torch  # the oracle: a missing torch must fail the suite, not skip it
 
 import edgeopt as eo
 from edgeopt import _core
+from isa_paths import ISAS
 from shapes import mobilenetv2_conv_shapes, resnet20_conv_shapes
 from torch_oracle import assert_close
 
-ISAS = [isa for isa in ("scalar", "avx2", "avx512")
-        if ["scalar", "avx2", "avx512"].index(isa) <= ["scalar", "avx2", "avx512"].index(_core.cpu_isa())]
 
 # (N, Cin, H, W, Cout, k, stride, padding, groups): odd sizes, stride 2, padding, groups,
 # depthwise (multiplier 1 and 2), 1x1 (no-im2col path), batch below the thread count.

@@ -11,16 +11,7 @@ from tolerances import TOL
 SIZES = [1, 2, 3, 4, 5, 7, 8, 9, 10, 15, 16, 17, 31, 32, 33, 63, 64, 65]
 SPARSITY = [0.0, 0.5, 0.9, 1.0]
 BLOCKS = [(1, 1), (4, 1), (8, 1)]
-ISAS = [i for i in ("scalar", "avx2", "avx512")
-        if ["scalar", "avx2", "avx512"].index(i) <= ["scalar", "avx2", "avx512"].index(_core.cpu_isa())]
 
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    saved = _core.active_isa()
-    _core.set_isa(request.param)
-    yield request.param
-    _core.set_isa(saved)
 
 
 def sparse_weights(rng, cout, cin, sparsity, block=(1, 1), empty_rows=False, dtype=np.float32):
