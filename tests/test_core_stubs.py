@@ -45,6 +45,11 @@ def test_stub_matches_module(gen):
     if committed == expected:
         return
     old, new = _top_level(committed), _top_level(expected)
+    if f"# {gen.PYBIND11_LINE}{core._pybind11_version}\n" not in committed:
+        # built with another pybind11 than the stub was generated with: its signature text may
+        # differ, the names may not
+        assert sorted(old) == sorted(new), f"_core.pyi names differ from the module's; regenerate: {gen.COMMAND}"
+        return
     added = sorted(new.keys() - old.keys())
     removed = sorted(old.keys() - new.keys())
     changed = sorted(n for n in old.keys() & new.keys() if old[n] != new[n])

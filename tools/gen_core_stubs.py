@@ -37,6 +37,8 @@ HEADER = (
     f"# Regenerate after changing cpp/bindings: {COMMAND}\n"
 )
 
+PYBIND11_LINE = "signatures as pybind11 "  # + version: the stub's second header line
+
 # Names pybind prints that a type checker would not resolve, and what the stub says instead.
 # Matched on the whole (dotted) name, before any other rule.
 TYPE_NAMES = {
@@ -445,7 +447,9 @@ def generate(module: types.ModuleType | None = None) -> str:
 
     # `import numpy.typing` also binds `numpy`; importing both keeps the list obvious
     imports = [f"import {m}" for m in used_modules(text)]
-    head = [HEADER.rstrip("\n"), *docstring(first_sentence(module.__doc__ or ""), ""), ""]
+    version = getattr(module, "_pybind11_version", "unknown")
+    head = [HEADER.rstrip("\n"), f"# {PYBIND11_LINE}{version}",
+            *docstring(first_sentence(module.__doc__ or ""), ""), ""]
     return "\n".join(head + imports + ["", ""]) + text
 
 

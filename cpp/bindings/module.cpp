@@ -2,6 +2,8 @@
 // (validate, release the GIL, call the kernel).
 #include <pybind11/pybind11.h>
 
+#include <string>
+
 namespace py = pybind11;
 
 namespace eo::bind {
@@ -21,6 +23,11 @@ void register_quant(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "edgeopt compiled core (kernels, runtime). Use the public API in edgeopt.*";
+  // The signatures pybind11 writes into __doc__ (which _core.pyi is generated from) vary with its
+  // version: tests/test_core_stubs.py compares the full stub only when built with the same one.
+  m.attr("_pybind11_version") = std::to_string(PYBIND11_VERSION_MAJOR) + "." +
+                                std::to_string(PYBIND11_VERSION_MINOR) + "." +
+                                std::to_string(PYBIND11_VERSION_PATCH);
   eo::bind::register_runtime(m);
   eo::bind::register_gemm(m);
   eo::bind::register_conv(m);
