@@ -18,7 +18,6 @@ import edgeopt as eo
 from edgeopt import _io, deploy
 from edgeopt.deploy.onnx_export import export_onnx
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_model():
@@ -265,7 +264,9 @@ def test_kill_9_during_saves_never_tears_the_file_and_leaves_no_temp(tmp_path):
     target = out / "m.edgeopt"
     with umask(0o022):
         engines[0].save(target)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "python"), os.environ.get("PYTHONPATH", "")]))
+    # the child imports the edgeopt this process runs (the dev tree's, or the installed package)
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(eo.__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([pkg_parent, os.environ.get("PYTHONPATH", "")]))
     helper = subprocess.Popen([sys.executable, "-c", _SAVER, str(src / "a"), str(src / "b"), str(target)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     rng = np.random.default_rng(7)
