@@ -60,8 +60,8 @@ def make_inputs(shape, rng):
 def time_edgeopt(shape, x, wt, b, dy):
     N, cin, h, w, cout, k, s, p, g, need_dx = shape
     dw, db = np.zeros_like(wt), np.zeros_like(b)
-    e_f = bench(lambda: _core.conv2d_forward(x, wt, b, (s, s), (p, p), g))
-    e_b = bench(lambda: _core.conv2d_backward(dy, x, wt, dw, db, (s, s), (p, p), g, need_dx))
+    e_f = bench(lambda: _core.conv.conv2d_forward(x, wt, b, (s, s), (p, p), g))
+    e_b = bench(lambda: _core.conv.conv2d_backward(dy, x, wt, dw, db, (s, s), (p, p), g, need_dx))
     return e_f, e_b
 
 
@@ -87,7 +87,7 @@ def main():
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     nets = {"resnet20": resnet20_conv_shapes(), "mobilenetv2": mobilenetv2_conv_shapes()}
-    print(f"threads={args.threads} isa={_core.active_isa()} torch={torch.__version__} "
+    print(f"threads={args.threads} isa={_core.runtime.active_isa()} torch={torch.__version__} "
           f"clock={'thread CPU time' if args.threads == 1 else 'wall'}")
     print("ratio = torch time / edgeopt time (> 1: edgeopt faster)")
     for name, shapes in nets.items():

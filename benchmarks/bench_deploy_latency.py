@@ -195,7 +195,7 @@ def main(argv=None):
     eo.set_num_threads(args.threads)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     print(f"# bench_deploy_latency  {datetime.datetime.now().isoformat(timespec='seconds')}")
-    print(f"# cpu: {cpu_model()} ({os.cpu_count()} logical cpus)  edgeopt ISA path: {eo._core.active_isa()}")
+    print(f"# cpu: {cpu_model()} ({os.cpu_count()} logical cpus)  edgeopt ISA path: {eo._core.runtime.active_isa()}")
     print(f"# threads: {args.threads} (edgeopt set_num_threads; ORT intra_op {args.threads}, inter_op 1, "
           f"ORT_ENABLE_ALL)")
     print(f"# edgeopt {eo.__version__}, onnxruntime {ort.__version__}, numpy {np.__version__}, "

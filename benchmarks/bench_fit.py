@@ -35,7 +35,7 @@ def main() -> None:
         eo.train.fit(model, train, None, epochs=1, batch_size=args.batch, lr=0.05, progress=False, seed=r)
         rates.append(args.images / (time.perf_counter() - t0))
         print(f"repeat {r}: {rates[-1]:.1f} img/s", flush=True)
-    print(f"{args.model} width {args.width} batch {args.batch}, {args.threads} threads, isa {eo._core.active_isa()}: "
+    print(f"{args.model} width {args.width} batch {args.batch}, {args.threads} threads, isa {eo._core.runtime.active_isa()}: "
           f"fit median {statistics.median(rates):.1f} img/s over {args.repeat} epochs of {args.images} images")
 
 

@@ -1,4 +1,4 @@
-"""int8 inference GEMM (edgeopt._core.qgemm) throughput per path, against fp32 sgemm on the same
+"""int8 inference GEMM (edgeopt._core.testing.qgemm) throughput per path, against fp32 sgemm on the same
 shapes in the same run, and as a fraction of this CPU's int8 peak.
 
 Shapes: 1024^3; CIFAR ResNet-20's 3x3 convolutions as GEMMs at batch 1 (M = H*W output pixels,
@@ -90,7 +90,7 @@ def median_seconds(fn, repeats, min_time):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--paths", nargs="+", default=_core.qgemm_paths())
+    ap.add_argument("--paths", nargs="+", default=_core.testing.qgemm_paths())
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="fewer repeats, shorter samples, no scalar")
     args = ap.parse_args()
@@ -98,28 +98,28 @@ def main():
     paths = [p for p in args.paths if not (args.quick and p == "scalar")]
     ghz, how = measure_clock_ghz()
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"int8 paths available: {_core.qgemm_paths()}")
+          f"int8 paths available: {_core.testing.qgemm_paths()}")
     print(f"# clock {ghz:.2f} GHz ({how}); GOPS = 2*M*N*K / median time; "
           f"peak = MACs/cycle/core * 2 * GHz * threads")
     rng = np.random.default_rng(0)
-    saved = _core.get_num_threads()
+    saved = _core.runtime.get_num_threads()
     hdr = f"{'shape':28s} {'M':>6s} {'N':>5s} {'K':>5s} thr " + " ".join(
         f"{p + ' GOPS (%pk)':>22s}" for p in paths) + f" {'fp32 GFLOPS':>12s} {'best int8/fp32':>15s}"
     print(hdr)
     try:
         for threads in args.threads:
-            _core.set_num_threads(threads)
+            _core.runtime.set_num_threads(threads)
             for name, M, N, K in SHAPES:
                 a = rng.integers(0, 256, (M, K), dtype=np.uint8)
                 b = rng.integers(-128, 128, (K, N), dtype=np.int8)
                 bias = rng.integers(-1000, 1000, N, dtype=np.int32)
                 mult = np.full(N, 1 << 30, np.int32)
                 shift = np.full(N, 12, np.int32)
-                packed = _core.qgemm_pack(b)
+                packed = _core.testing.qgemm_pack(b)
                 ops = 2.0 * M * N * K
                 cells, best = [], 0.0
                 for p in paths:
-                    t = median_seconds(lambda: _core.qgemm(a, packed, 128, bias, mult, shift, 0, 0, 255,
+                    t = median_seconds(lambda: _core.testing.qgemm(a, packed, 128, bias, mult, shift, 0, 0, 255,
                                                            path=p), repeats, min_time)
                     gops = ops / t / 1e9
                     best = max(best, gops)
@@ -127,12 +127,12 @@ def main():
                     frac = f"({100 * gops / (peak * 2 * ghz * threads):4.1f}%)" if peak else "(  -  )"
                     cells.append(f"{gops:14.1f} {frac}")
                 af, bf = a.astype(np.float32), b.astype(np.float32)
-                t32 = median_seconds(lambda: _core.sgemm(af, bf), repeats, min_time)
+                t32 = median_seconds(lambda: _core.testing.sgemm(af, bf), repeats, min_time)
                 gflops = ops / t32 / 1e9
                 print(f"{name:28s} {M:6d} {N:5d} {K:5d} {threads:3d} " + " ".join(cells) +
                       f" {gflops:12.1f} {best / gflops:14.1f}x", flush=True)
     finally:
-        _core.set_num_threads(saved)
+        _core.runtime.set_num_threads(saved)
 
 
 if __name__ == "__main__":

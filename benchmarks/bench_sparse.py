@@ -1,6 +1,6 @@
 """Sparse, binary and low-bit inference kernels against their dense peers, measured in the same run.
 
-  fp32:   90 %-sparse 1x1 conv (edgeopt._core.spmm, NCHW) vs the dense fp32 paths on the same
+  fp32:   90 %-sparse 1x1 conv (edgeopt._core.testing.spmm, NCHW) vs the dense fp32 paths on the same
           shape: sgemm (W (Cout, Cin) @ X (Cin, HW)) and conv2d_forward; the faster dense one is
           the baseline. Unstructured (1x1) sparsity, and 4x1 / 8x1 blocks pruned as blocks.
   int8:   90 %-sparse qspmm vs dense qgemm (u8 x s8, same requantization) on the same shape.
@@ -70,12 +70,12 @@ def bench_f32(rng, reps, sparsity):
         x2 = x.reshape(cin, h * w)
         wd = rng.standard_normal((cout, cin)).astype(np.float32)
         w4 = wd.reshape(cout, cin, 1, 1)
-        packs = [_core.spmm_pack(pruned(rng, cout, cin, sparsity, b), b) for b in [(1, 1), (4, 1), (8, 1)]]
+        packs = [_core.sparse.spmm_pack(pruned(rng, cout, cin, sparsity, b), b) for b in [(1, 1), (4, 1), (8, 1)]]
         for th in THREADS:
-            _core.set_num_threads(th)
-            fns = [lambda: _core.sgemm(wd, x2),
-                   lambda: _core.conv2d_forward(x, w4, None, (1, 1), (0, 0), 1)]
-            fns += [lambda p=p: _core.spmm(x, p) for p in packs]
+            _core.runtime.set_num_threads(th)
+            fns = [lambda: _core.testing.sgemm(wd, x2),
+                   lambda: _core.conv.conv2d_forward(x, w4, None, (1, 1), (0, 0), 1)]
+            fns += [lambda p=p: _core.testing.spmm(x, p) for p in packs]
             t = median_times(fns, reps)
             dense = min(t[0], t[1])
             sp = [dense / s for s in t[2:]]
@@ -94,13 +94,13 @@ def bench_qs8(rng, reps, sparsity):
         ws = np.where(rng.random((cout, cin)) >= sparsity, wq, 0).astype(np.int8)
         x = rng.integers(0, 256, (1, cin, h, w), dtype=np.uint8)
         a = np.ascontiguousarray(x.reshape(cin, hw).T)
-        packed_dense = _core.qgemm_pack(wq, transposed=True)
-        packed_sparse = _core.qspmm_pack(ws)
+        packed_dense = _core.testing.qgemm_pack(wq, transposed=True)
+        packed_sparse = _core.testing.qspmm_pack(ws)
         mult, shift = 1 << 30, 16
         for th in THREADS:
-            _core.set_num_threads(th)
-            t = median_times([lambda: _core.qgemm(a, packed_dense, 3, None, mult, shift, 5),
-                              lambda: _core.qspmm(x, packed_sparse, 3, None, mult, shift, 5)], reps)
+            _core.runtime.set_num_threads(th)
+            t = median_times([lambda: _core.testing.qgemm(a, packed_dense, 3, None, mult, shift, 5),
+                              lambda: _core.testing.qspmm(x, packed_sparse, 3, None, mult, shift, 5)], reps)
             print(f"{name:30s} {th:3d} {t[0]*1e6:8.1f} {t[1]*1e6:8.1f} {t[0]/t[1]:8.2f}")
 
 
@@ -110,11 +110,11 @@ def bench_b1(rng, reps):
     for name, cin, cout, h, w in B1_SHAPES:
         x = rng.standard_normal((1, cin, h, w)).astype(np.float32)
         wt = rng.standard_normal((cout, cin, 3, 3)).astype(np.float32)
-        packed = _core.b1_conv2d_pack(wt)
+        packed = _core.testing.b1_conv2d_pack(wt)
         for th in THREADS:
-            _core.set_num_threads(th)
-            t = median_times([lambda: _core.conv2d_forward(x, wt, None, (1, 1), (1, 1), 1),
-                              lambda: _core.b1_conv2d(x, packed, None, 1, 1)], reps)
+            _core.runtime.set_num_threads(th)
+            t = median_times([lambda: _core.conv.conv2d_forward(x, wt, None, (1, 1), (1, 1), 1),
+                              lambda: _core.testing.b1_conv2d(x, packed, None, 1, 1)], reps)
             print(f"{name:30s} {th:3d} {t[0]*1e6:8.1f} {t[1]*1e6:8.1f} {t[0]/t[1]:8.2f}")
 
 
@@ -127,12 +127,12 @@ def bench_lowbit(rng, reps):
         q4 = rng.integers(-8, 8, (m, k), dtype=np.int8)
         q2 = rng.integers(-2, 2, (m, k), dtype=np.int8)
         w = scale[:, None] * q4.astype(np.float32)
-        p4, p2 = _core.lowbit_pack(q4, 4), _core.lowbit_pack(q2, 2)
+        p4, p2 = _core.testing.lowbit_pack(q4, 4), _core.testing.lowbit_pack(q2, 2)
         for th in THREADS:
-            _core.set_num_threads(th)
-            t = median_times([lambda: _core.sgemm(w, b),
-                              lambda: _core.lowbit_sgemm(p4, k, 4, scale, b),
-                              lambda: _core.lowbit_sgemm(p2, k, 2, scale, b)], reps)
+            _core.runtime.set_num_threads(th)
+            t = median_times([lambda: _core.testing.sgemm(w, b),
+                              lambda: _core.testing.lowbit_sgemm(p4, k, 4, scale, b),
+                              lambda: _core.testing.lowbit_sgemm(p2, k, 2, scale, b)], reps)
             print(f"{f'{m}x{k} @ {k}x{n}':30s} {th:3d} " + " ".join(f"{v*1e6:8.1f}" for v in t))
 
 
@@ -147,7 +147,7 @@ def main():
     THREADS = args.threads
     reps = 20 if args.quick else args.reps
     rng = np.random.default_rng(0)
-    print(f"isa={_core.active_isa()} cpu_isa={_core.cpu_isa()} threads={THREADS} reps={reps}")
+    print(f"isa={_core.runtime.active_isa()} cpu_isa={_core.runtime.cpu_isa()} threads={THREADS} reps={reps}")
     rows = bench_f32(rng, reps, args.sparsity)
     bench_qs8(rng, reps, args.sparsity)
     bench_b1(rng, reps)

@@ -103,7 +103,7 @@ def main():
     a = ap.parse_args()
     if a.quick:
         a.runs, a.rounds = 80, 4
-    print(f"edgeopt {eo.__version__}  isa {eo._core.active_isa()}  cores {eo._core.get_num_threads()}  "
+    print(f"edgeopt {eo.__version__}  isa {eo._core.runtime.active_isa()}  cores {eo._core.runtime.get_num_threads()}  "
           f"runs {a.runs} in {a.rounds} rounds (medians, ms, batch 1)")
     models = model_engines(a.size)
     layers = {blk: layer_engines(blk) for blk in (None, (8, 1))}

@@ -126,7 +126,7 @@ def main():
         loss.backward()
         topt.step()
 
-    print(f"CPU: {platform.processor() or platform.machine()}  ISA path: {eo._core.active_isa()}  "
+    print(f"CPU: {platform.processor() or platform.machine()}  ISA path: {eo._core.runtime.active_isa()}  "
           f"threads: {a.threads}  torch {torch.__version__}  clock: "
           f"{'process CPU time' if a.threads == 1 else 'wall'}")
     # Each library in its own phase (idle TBB workers and OpenMP workers would spin against each other).

@@ -28,10 +28,10 @@ def isa(request):
     """Runs the test once per ISA path this CPU has, with that path forced (EDGEOPT_ISA-like)."""
     from edgeopt import _core
 
-    saved = _core.active_isa()
-    _core.set_isa(request.param)
+    saved = _core.runtime.active_isa()
+    _core.runtime.set_isa(request.param)
     yield request.param
-    _core.set_isa(saved)
+    _core.runtime.set_isa(saved)
 
 
 @pytest.fixture

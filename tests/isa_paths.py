@@ -2,4 +2,4 @@
 from edgeopt import _core
 
 LEVELS = ["scalar", "avx2", "avx512"]
-ISAS = LEVELS[: LEVELS.index(_core.cpu_isa()) + 1]
+ISAS = LEVELS[: LEVELS.index(_core.runtime.cpu_isa()) + 1]

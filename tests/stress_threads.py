@@ -66,7 +66,7 @@ def close(got, ref) -> bool:
 
 
 def stress(isa: str, seconds: float, runners: int, schemes, train: bool) -> dict:
-    eo._core.set_isa(isa)
+    eo._core.runtime.set_isa(isa)
     engs = engines(schemes)
     rng = np.random.default_rng(0)
     xs = [rng.standard_normal((b, 3, 32, 32)).astype(np.float32) for b in BATCHES]
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
     ap.add_argument("--train", action="store_true", help="also conv2d forward + backward")
     args = ap.parse_args(argv)
     levels = ["scalar", "avx2", "avx512"]
-    isas = levels[: levels.index(eo._core.cpu_isa()) + 1] if args.isa == "all" else [args.isa]
+    isas = levels[: levels.index(eo._core.runtime.cpu_isa()) + 1] if args.isa == "all" else [args.isa]
     failed = False
     for isa in isas:
         r = stress(isa, args.seconds, args.runners, args.schemes.split(","), args.train)

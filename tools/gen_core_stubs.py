@@ -1,7 +1,10 @@
-"""Write python/edgeopt/_core.pyi, the typed stub of the compiled core, from the module itself.
+"""Write python/edgeopt/_core/*.pyi, the typed stubs of the compiled core, from the module itself:
+``__init__.pyi`` for ``edgeopt._core`` and one ``<name>.pyi`` per submodule (one per
+cpp/bindings/register_<area>.cpp, and ``testing``). The stub folder sits beside the extension
+module; having no ``__init__.py``, it never shadows it at import.
 
-    PYTHONPATH=python python tools/gen_core_stubs.py          # rewrite the stub
-    PYTHONPATH=python python tools/gen_core_stubs.py --check  # exit 1 if it is stale
+    PYTHONPATH=python python tools/gen_core_stubs.py          # rewrite the stubs
+    PYTHONPATH=python python tools/gen_core_stubs.py --check  # exit 1 if they are stale
 
 pybind11 writes each function's signature, with types, as the first line of its ``__doc__``
 (``name(x: object, k: typing.SupportsInt = 1) -> numpy.typing.NDArray[numpy.float32]``); an
@@ -29,7 +32,7 @@ from pathlib import Path
 
 MODULE = "edgeopt._core"
 ROOT = Path(__file__).resolve().parents[1]
-STUB_PATH = ROOT / "python" / "edgeopt" / "_core.pyi"
+STUB_DIR = ROOT / "python" / "edgeopt" / "_core"
 COMMAND = "PYTHONPATH=python python tools/gen_core_stubs.py"
 
 HEADER = (
@@ -430,10 +433,7 @@ def generate(module: types.ModuleType | None = None) -> str:
     attributes = [n for n in names if n not in classes + functions + submodules]
     ctx = Context(module.__name__, set(classes))
 
-    body: list[str] = []
-    for n in submodules:
-        # Not described yet: a submodule would need its own stub (_core/<name>.pyi).
-        body.append(f"{n}: types.ModuleType  # submodule {objects[n].__name__}, not stubbed")
+    body: list[str] = [f"from . import {n} as {n}" for n in submodules]
     for n in attributes:
         body.append(f"{n}: {attribute_type(objects[n], ctx)}")
     if submodules or attributes:
@@ -447,27 +447,44 @@ def generate(module: types.ModuleType | None = None) -> str:
 
     # `import numpy.typing` also binds `numpy`; importing both keeps the list obvious
     imports = [f"import {m}" for m in used_modules(text)]
-    version = getattr(module, "_pybind11_version", "unknown")
+    root = importlib.import_module(module.__name__.split(".")[0] + "._core") if "._core" in module.__name__ else module
+    version = getattr(root, "_pybind11_version", "unknown")
     head = [HEADER.rstrip("\n"), f"# {PYBIND11_LINE}{version}",
             *docstring(first_sentence(module.__doc__ or ""), ""), ""]
     return "\n".join(head + imports + ["", ""]) + text
+
+
+def generate_all(module: types.ModuleType | None = None) -> dict[str, str]:
+    """{file name in the stub folder: text}: __init__.pyi and one <submodule>.pyi each."""
+    if module is None:
+        module = importlib.import_module(MODULE)
+    files = {"__init__.pyi": generate(module)}
+    for n in sorted(dir(module)):
+        sub = getattr(module, n)
+        if not n.startswith("_") and isinstance(sub, types.ModuleType):
+            files[f"{n}.pyi"] = generate(sub)
+    return files
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true",
                         help="do not write; exit 1 if the committed stub differs")
-    parser.add_argument("--output", type=Path, default=STUB_PATH)
+    parser.add_argument("--output", type=Path, default=STUB_DIR, help="the stub folder")
     args = parser.parse_args(argv)
-    text = generate()
+    files = generate_all()
+    current = {p.name: p.read_text() for p in args.output.glob("*.pyi")} if args.output.is_dir() else {}
     if args.check:
-        current = args.output.read_text() if args.output.exists() else ""
-        if current != text:
+        if current != files:
             print(f"{args.output} is stale; run: {COMMAND}", file=sys.stderr)
             return 1
         return 0
-    args.output.write_text(text)
-    print(f"wrote {args.output}")
+    args.output.mkdir(parents=True, exist_ok=True)
+    for name in current.keys() - files.keys():  # a submodule that is gone
+        (args.output / name).unlink()
+    for name, text in files.items():
+        (args.output / name).write_text(text)
+    print(f"wrote {len(files)} stubs to {args.output}")
     return 0
 
 

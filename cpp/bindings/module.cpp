@@ -9,15 +9,15 @@ namespace py = pybind11;
 namespace eo::bind {
 void register_runtime(py::module_& m);
 void register_gemm(py::module_& m);
-void register_conv(py::module_& m);
+void register_conv(py::module_& m, py::module_& testing);
 void register_linear(py::module_& m);
 void register_layers(py::module_& m);
-void register_data(py::module_& m);
+void register_data(py::module_& m, py::module_& testing);
 void register_optim(py::module_& m);
 void register_qgemm(py::module_& m);
 void register_qs8_ops(py::module_& m);
 void register_runtime_engine(py::module_& m);
-void register_sparse(py::module_& m);
+void register_sparse(py::module_& m, py::module_& testing);
 void register_quant(py::module_& m);
 }  // namespace eo::bind
 
@@ -28,16 +28,30 @@ PYBIND11_MODULE(_core, m) {
   m.attr("_pybind11_version") = std::to_string(PYBIND11_VERSION_MAJOR) + "." +
                                 std::to_string(PYBIND11_VERSION_MINOR) + "." +
                                 std::to_string(PYBIND11_VERSION_PATCH);
-  eo::bind::register_runtime(m);
-  eo::bind::register_gemm(m);
-  eo::bind::register_conv(m);
-  eo::bind::register_linear(m);
-  eo::bind::register_layers(m);
-  eo::bind::register_data(m);
-  eo::bind::register_optim(m);
-  eo::bind::register_qgemm(m);
-  eo::bind::register_qs8_ops(m);
-  eo::bind::register_runtime_engine(m);
-  eo::bind::register_sparse(m);
-  eo::bind::register_quant(m);
+  // One submodule per register_<area>.cpp; entry points only tests and benchmarks call (reference
+  // kernels, kernels no compile path reaches yet) in _core.testing.
+  auto sub = [&m](const char* name, const char* doc) { return m.def_submodule(name, doc); };
+  py::module_ testing = m.def_submodule("testing", "Test-only entry points: reference kernels and kernels "
+                                                   "no public path reaches yet. Not a public API.");
+  py::module_ runtime = sub("runtime", "Threads and the ISA path.");
+  eo::bind::register_runtime(runtime);
+  py::module_ conv = sub("conv", "fp32 conv2d forward / backward.");
+  eo::bind::register_conv(conv, testing);
+  py::module_ linear = sub("linear", "fp32 linear forward / backward.");
+  eo::bind::register_linear(linear);
+  py::module_ layers = sub("layers", "BatchNorm, activations, pooling, elementwise, losses.");
+  eo::bind::register_layers(layers);
+  py::module_ data = sub("data", "Batch assembly, dataset statistics and validation.");
+  eo::bind::register_data(data, testing);
+  py::module_ optim = sub("optim", "Optimizer steps.");
+  eo::bind::register_optim(optim);
+  py::module_ runtime_engine = sub("runtime_engine", "The deploy runtime's Engine.");
+  eo::bind::register_runtime_engine(runtime_engine);
+  py::module_ sparse = sub("sparse", "Sparse weight packing for the deploy lowering.");
+  eo::bind::register_sparse(sparse, testing);
+  py::module_ quant = sub("quant", "Quantization element loops.");
+  eo::bind::register_quant(quant);
+  eo::bind::register_gemm(testing);
+  eo::bind::register_qgemm(testing);
+  eo::bind::register_qs8_ops(testing);
 }

@@ -141,7 +141,7 @@ py::object backward(const py::object& dy_obj, const py::object& x_obj, const py:
 //   x (N, Cin, H, W), w (Cout, Cin/groups, KH, KW), b (Cout,) or None; dw, db accumulate (+=).
 //   N == 0 is allowed: y / dx are empty and dw, db are left unchanged.
 // conv2d_reference_forward / conv2d_reference_backward: the same through the plain loops (tests).
-void register_conv(py::module_& m) {
+void register_conv(py::module_& m, py::module_& testing) {
   m.def("conv2d_forward",
         [](py::object x, py::object w, py::object b, py::object stride, py::object padding,
            int64_t groups) { return forward(x, w, b, stride, padding, groups, eo::conv2d_forward); },
@@ -155,14 +155,14 @@ void register_conv(py::module_& m) {
         py::arg("dy"), py::arg("x"), py::arg("w"), py::arg("dw"), py::arg("db"),
         py::arg("stride") = py::make_tuple(1, 1), py::arg("padding") = py::make_tuple(0, 0),
         py::arg("groups") = 1, py::arg("need_dx") = true);
-  m.def("conv2d_reference_forward",
+  testing.def("conv2d_reference_forward",
         [](py::object x, py::object w, py::object b, py::object stride, py::object padding,
            int64_t groups) {
           return forward(x, w, b, stride, padding, groups, eo::reference::conv2d_forward);
         },
         py::arg("x"), py::arg("w"), py::arg("b"), py::arg("stride") = py::make_tuple(1, 1),
         py::arg("padding") = py::make_tuple(0, 0), py::arg("groups") = 1);
-  m.def("conv2d_reference_backward",
+  testing.def("conv2d_reference_backward",
         [](py::object dy, py::object x, py::object w, py::object dw, py::object db,
            py::object stride, py::object padding, int64_t groups, bool need_dx) {
           return backward(dy, x, w, dw, db, stride, padding, groups, need_dx,

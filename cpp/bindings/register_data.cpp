@@ -63,7 +63,7 @@ int64_t checked_pad(int64_t pad) {
 
 }  // namespace
 
-void register_data(py::module_& m) {
+void register_data(py::module_& m, py::module_& testing) {
   // data_assemble_batch(x, indices, mean, std, pad=0, flip=False, seed=0, epoch=0) -> (B, C, H, W)
   m.def("data_assemble_batch", [](py::object x_obj, py::object idx_obj, py::object mean_obj,
                                   py::object std_obj, int64_t pad, bool flip, uint64_t seed,
@@ -104,7 +104,7 @@ void register_data(py::module_& m) {
 
   // data_crop_flip(indices, pad, flip, seed, epoch) -> (oy, ox, flipped): the decisions
   // data_assemble_batch applies, for tests and for anyone who wants to reproduce a batch.
-  m.def("data_crop_flip", [](py::object idx_obj, int64_t pad, bool flip, uint64_t seed, uint64_t epoch) {
+  testing.def("data_crop_flip", [](py::object idx_obj, int64_t pad, bool flip, uint64_t seed, uint64_t epoch) {
     I64Array idx = indices(idx_obj, "indices", -1);
     const eo::data::BatchGeometry g{0, 0, 0, checked_pad(pad), flip, seed, epoch};
     const int64_t B = idx.shape(0);

@@ -228,7 +228,7 @@ std::vector<float> alpha_arg(const py::handle& obj, const float* w, int64_t cout
 
 }  // namespace
 
-void register_sparse(py::module_& m) {
+void register_sparse(py::module_& m, py::module_& testing) {
   using Packed = F32SpmmPacked;
   py::class_<Packed, std::shared_ptr<Packed>>(
       m, "SpmmPacked", "fp32 sparse weights (Cout, Cin) in blocks, from spmm_pack / spmm_pack_csr / "
@@ -265,7 +265,7 @@ void register_sparse(py::module_& m) {
      "Pack dense weights w (Cout, Cin) or (Cout, Cin, 1, 1), keeping the blocks of block = (rows "
      "= output channels, cols = input channels) that hold a nonzero: (1, 1), (4, 1), (8, 1).");
 
-  m.def("spmm_pack_csr", [](py::object rp_obj, py::object col_obj, py::object val_obj,
+  testing.def("spmm_pack_csr", [](py::object rp_obj, py::object col_obj, py::object val_obj,
                             std::pair<int64_t, int64_t> shape) {
     const auto [cout, cin] = shape;
     expect_nonnegative(cout, "shape[0]");
@@ -294,7 +294,7 @@ void register_sparse(py::module_& m) {
      "Unstructured sparse weights of shape (Cout, Cin) from CSR arrays (int32 row_ptr, int32 col, "
      "float32 values); repeated entries add up.");
 
-  m.def("spmm_pack_bitmask", [](py::object mask_obj, py::object val_obj,
+  testing.def("spmm_pack_bitmask", [](py::object mask_obj, py::object val_obj,
                                 std::pair<int64_t, int64_t> shape) {
     const auto [cout, cin] = shape;
     expect_nonnegative(cout, "shape[0]");
@@ -322,7 +322,7 @@ void register_sparse(py::module_& m) {
      "bit k%8 of byte k//8 set where W[o, k] is kept; numpy.packbits(..., bitorder='little')) and "
      "the kept values in row-major order.");
 
-  m.def("spmm_unpack", [](std::shared_ptr<Packed> p) {
+  testing.def("spmm_unpack", [](std::shared_ptr<Packed> p) {
     if (!p) throw py::type_error("packed: expected a SpmmPacked, got None");
     F32Array w({p->cout, p->cin});
     std::vector<float> d = f32_spmm_unpack(*p);
@@ -330,7 +330,7 @@ void register_sparse(py::module_& m) {
     return w;
   }, py::arg("packed"), "The dense (Cout, Cin) weights of a SpmmPacked.");
 
-  m.def("spmm", [](py::object x_obj, std::shared_ptr<Packed> p, py::object bias_obj,
+  testing.def("spmm", [](py::object x_obj, std::shared_ptr<Packed> p, py::object bias_obj,
                    const std::string& activation) {
     if (!p) throw py::type_error("packed: expected a SpmmPacked from spmm_pack, got None");
     const auto [lo, hi] = activation_range(activation);
@@ -354,7 +354,7 @@ void register_sparse(py::module_& m) {
      "y = act(W x + bias) for sparse W: a 1x1 conv on x (N, Cin, H, W) -> (N, Cout, H, W), or a "
      "linear layer on x (N, Cin) -> (N, Cout). activation: 'none', 'relu', 'relu6'.");
 
-  m.def("spmm_reference", [](py::object x_obj, py::object w_obj, py::object bias_obj,
+  testing.def("spmm_reference", [](py::object x_obj, py::object w_obj, py::object bias_obj,
                              const std::string& activation) {
     int64_t cout, cin;
     F32Array w = weight_2d(w_obj, "w", &cout, &cin);
@@ -374,7 +374,7 @@ void register_sparse(py::module_& m) {
      "Plain-loop spmm over dense weights (double accumulation): the oracle for tests.");
   // ------------------------------------------------------------------------------------ int8
   using QPacked = Qs8SpmmPacked;
-  py::class_<QPacked, std::shared_ptr<QPacked>>(m, "QSpmmPacked",
+  py::class_<QPacked, std::shared_ptr<QPacked>>(testing, "QSpmmPacked",
                                                 "int8 sparse weights (Cout, Cin), from qspmm_pack")
       .def_property_readonly("shape", [](const QPacked& p) { return py::make_tuple(p.cout, p.cin); })
       .def_property_readonly("block_rows", [](const QPacked& p) { return p.br; })
@@ -385,7 +385,7 @@ void register_sparse(py::module_& m) {
                "), block_rows=" + std::to_string(p.br) + ", nnz=" + std::to_string(p.nnz) + ")";
       });
 
-  m.def("qspmm_pack", [](py::object w_obj, int block_rows) {
+  testing.def("qspmm_pack", [](py::object w_obj, int block_rows) {
     int64_t cout, cin;
     auto w = int8_weight_2d(w_obj, &cout, &cin);
     if (!qs8_spmm_block_supported(block_rows))
@@ -401,7 +401,7 @@ void register_sparse(py::module_& m) {
      "Pack int8 weights (Cout, Cin) or (Cout, Cin, 1, 1), keeping their nonzeros (block_rows=4: "
      "4x1 blocks of output channels).");
 
-  m.def("qspmm_unpack", [](std::shared_ptr<QPacked> p) {
+  testing.def("qspmm_unpack", [](std::shared_ptr<QPacked> p) {
     if (!p) throw py::type_error("packed: expected a QSpmmPacked, got None");
     py::array_t<int8_t> w({p->cout, p->cin});
     std::vector<int8_t> d = qs8_spmm_unpack(*p);
@@ -409,7 +409,7 @@ void register_sparse(py::module_& m) {
     return w;
   }, py::arg("packed"));
 
-  m.def("qspmm", [](py::object x, std::shared_ptr<QPacked> p, int64_t a_zp, py::object bias,
+  testing.def("qspmm", [](py::object x, std::shared_ptr<QPacked> p, int64_t a_zp, py::object bias,
                     py::object multiplier, py::object shift, int64_t out_zp, py::object qmin,
                     py::object qmax, py::object out_dtype) {
     if (!p) throw py::type_error("packed: expected a QSpmmPacked from qspmm_pack, got None");
@@ -431,7 +431,7 @@ void register_sparse(py::module_& m) {
      "int8 sparse 1x1 conv on uint8 x (N, Cin, H, W): y = clamp(requantize((x - a_zero_point) W^T + "
      "bias)), qgemm's requantization per output channel.");
 
-  m.def("qspmm_reference", [](py::object x, py::object w_obj, int64_t a_zp, py::object bias,
+  testing.def("qspmm_reference", [](py::object x, py::object w_obj, int64_t a_zp, py::object bias,
                               py::object multiplier, py::object shift, int64_t out_zp,
                               py::object qmin, py::object qmax, py::object out_dtype) {
     int64_t cout, cin;
@@ -456,18 +456,18 @@ void register_sparse(py::module_& m) {
      "Plain-loop qspmm over dense int8 weights: the oracle for tests.");
 
   // ---------------------------------------------------------------------------------- binary
-  py::class_<B1ConvWeights, std::shared_ptr<B1ConvWeights>>(m, "B1ConvPacked",
+  py::class_<B1ConvWeights, std::shared_ptr<B1ConvWeights>>(testing, "B1ConvPacked",
                                                              "1-bit conv weights, from b1_conv2d_pack")
       .def_property_readonly("shape", [](const B1ConvWeights& p) { return py::make_tuple(p.cout, p.cin, p.kh, p.kw); })
       .def_property_readonly("alpha", [](const B1ConvWeights& p) { return to_numpy(p.alpha); })
       .def_property_readonly("nbytes", [](const B1ConvWeights& p) { return p.nbytes(); });
-  py::class_<B1LinearWeights, std::shared_ptr<B1LinearWeights>>(m, "B1LinearPacked",
+  py::class_<B1LinearWeights, std::shared_ptr<B1LinearWeights>>(testing, "B1LinearPacked",
                                                                  "1-bit linear weights, from b1_linear_pack")
       .def_property_readonly("shape", [](const B1LinearWeights& p) { return py::make_tuple(p.n, p.k); })
       .def_property_readonly("alpha", [](const B1LinearWeights& p) { return to_numpy(p.alpha); })
       .def_property_readonly("nbytes", [](const B1LinearWeights& p) { return p.nbytes(); });
 
-  m.def("b1_conv2d_pack", [](py::object w_obj, py::object alpha_obj) {
+  testing.def("b1_conv2d_pack", [](py::object w_obj, py::object alpha_obj) {
     F32Array w = f32(w_obj, "w", 4);
     const int64_t cout = w.shape(0), cin = w.shape(1), kh = w.shape(2), kw = w.shape(3);
     if (cout < 1 || cin < 1 || kh < 1 || kw < 1)
@@ -483,7 +483,7 @@ void register_sparse(py::module_& m) {
      "Binarize conv weights (Cout, Cin, KH, KW) to sign bits (+1 for w >= 0) with per-output-channel "
      "scale alpha (default mean |w| of the channel).");
 
-  m.def("b1_conv2d", [](py::object x_obj, std::shared_ptr<B1ConvWeights> p, py::object bias_obj,
+  testing.def("b1_conv2d", [](py::object x_obj, std::shared_ptr<B1ConvWeights> p, py::object bias_obj,
                         py::object stride_obj, py::object padding_obj, int pad_value,
                         const std::string& activation) {
     if (!p) throw py::type_error("packed: expected a B1ConvPacked from b1_conv2d_pack, got None");
@@ -515,7 +515,7 @@ void register_sparse(py::module_& m) {
      "Binary conv: y = act(alpha[o] * sum sign(x) sign(w) + bias[o]) with XNOR-popcount; padded "
      "positions count as pad_value (-1, 0 or +1).");
 
-  m.def("b1_conv2d_reference", [](py::object x_obj, py::object w_obj, py::object alpha_obj,
+  testing.def("b1_conv2d_reference", [](py::object x_obj, py::object w_obj, py::object alpha_obj,
                                   py::object bias_obj, py::object stride_obj, py::object padding_obj,
                                   int pad_value, const std::string& activation) {
     F32Array x = f32(x_obj, "x", 4), w = f32(w_obj, "w", 4);
@@ -545,7 +545,7 @@ void register_sparse(py::module_& m) {
      py::arg("stride") = 1, py::arg("padding") = 0, py::arg("pad_value") = 0,
      py::arg("activation") = "none", "Plain-loop binary conv over sign values: the oracle for tests.");
 
-  m.def("b1_linear_pack", [](py::object w_obj, py::object alpha_obj) {
+  testing.def("b1_linear_pack", [](py::object w_obj, py::object alpha_obj) {
     F32Array w = f32(w_obj, "w", 2);
     const int64_t n = w.shape(0), k = w.shape(1);
     std::vector<float> alpha = alpha_arg(alpha_obj, w.data(), n, k);
@@ -558,7 +558,7 @@ void register_sparse(py::module_& m) {
   }, py::arg("w"), py::arg("alpha") = py::none(),
      "Binarize linear weights (N, K) with per-output scale alpha (default mean |w| per row).");
 
-  m.def("b1_linear", [](py::object x_obj, std::shared_ptr<B1LinearWeights> p, py::object bias_obj,
+  testing.def("b1_linear", [](py::object x_obj, std::shared_ptr<B1LinearWeights> p, py::object bias_obj,
                         const std::string& activation) {
     if (!p) throw py::type_error("packed: expected a B1LinearPacked from b1_linear_pack, got None");
     F32Array x = f32(x_obj, "x", 2);
@@ -576,7 +576,7 @@ void register_sparse(py::module_& m) {
   }, py::arg("x"), py::arg("packed"), py::arg("bias") = py::none(), py::arg("activation") = "none",
      "Binary linear: y = act(alpha[j] * sign(x) . sign(w_j) + bias[j]).");
 
-  m.def("b1_linear_reference", [](py::object x_obj, py::object w_obj, py::object alpha_obj,
+  testing.def("b1_linear_reference", [](py::object x_obj, py::object w_obj, py::object alpha_obj,
                                   py::object bias_obj, const std::string& activation) {
     F32Array x = f32(x_obj, "x", 2), w = f32(w_obj, "w", 2);
     const int64_t n = w.shape(0), k = w.shape(1);
@@ -596,7 +596,7 @@ void register_sparse(py::module_& m) {
      py::arg("activation") = "none");
 
   // ---------------------------------------------------------------------------------- low-bit
-  m.def("lowbit_pack", [](py::object q_obj, int bits) {
+  testing.def("lowbit_pack", [](py::object q_obj, int bits) {
     if (!lowbit_bits_supported(bits))
       throw py::value_error("bits: expected 1, 2 or 4, got " + std::to_string(bits));
     auto q = typed<int8_t>(q_obj, "q", 2, "int8");
@@ -615,7 +615,7 @@ void register_sparse(py::module_& m) {
   }, py::arg("q"), py::arg("bits"),
      "Pack int8 codes (rows, k) into `bits`-bit fields, LSB first, each row starting on a byte.");
 
-  m.def("lowbit_unpack", [](py::object packed_obj, int64_t k, int bits, py::object scale_obj) -> py::object {
+  testing.def("lowbit_unpack", [](py::object packed_obj, int64_t k, int bits, py::object scale_obj) -> py::object {
     if (!lowbit_bits_supported(bits))
       throw py::value_error("bits: expected 1, 2 or 4, got " + std::to_string(bits));
     expect_nonnegative(k, "k");
@@ -657,11 +657,11 @@ void register_sparse(py::module_& m) {
     }
     return c;
   };
-  m.def("lowbit_sgemm", [lowbit_gemm](py::object p, int64_t k, int bits, py::object s, py::object b) {
+  testing.def("lowbit_sgemm", [lowbit_gemm](py::object p, int64_t k, int bits, py::object s, py::object b) {
     return lowbit_gemm(p, k, bits, s, b, false);
   }, py::arg("packed"), py::arg("k"), py::arg("bits"), py::arg("scale"), py::arg("b"),
      "(scale * codes) (M, k) @ b (k, N), decoding the codes while packing sgemm's panels.");
-  m.def("lowbit_sgemm_reference", [lowbit_gemm](py::object p, int64_t k, int bits, py::object s, py::object b) {
+  testing.def("lowbit_sgemm_reference", [lowbit_gemm](py::object p, int64_t k, int bits, py::object s, py::object b) {
     return lowbit_gemm(p, k, bits, s, b, true);
   }, py::arg("packed"), py::arg("k"), py::arg("bits"), py::arg("scale"), py::arg("b"));
 }

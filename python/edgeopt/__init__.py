@@ -20,9 +20,9 @@ MAX_THREADS = 1024
 
 def set_num_threads(n: int) -> None:
     """Bound the number of threads every edgeopt kernel uses (1 to MAX_THREADS)."""
-    _core.set_num_threads(_check.check_int("n", n, 1, MAX_THREADS))
+    _core.runtime.set_num_threads(_check.check_int("n", n, 1, MAX_THREADS))
 
 
 def get_num_threads() -> int:
     """Threads edgeopt kernels may use (all cores unless set_num_threads was called)."""
-    return _core.get_num_threads()
+    return _core.runtime.get_num_threads()

@@ -18,7 +18,7 @@ __all__ = ["first_nonfinite", "value_name", "check_finite", "check_data", "obser
 def first_nonfinite(arrays):
     """(position in `arrays`, flat index) of the first NaN / +-Inf over float32 C-contiguous
     arrays, or None when all are finite."""
-    return _core.data_first_nonfinite(arrays)
+    return _core.data.data_first_nonfinite(arrays)
 
 
 def value_name(v) -> str:
@@ -61,7 +61,7 @@ def check_data(name: str, x, y=None, num_classes: int | None = None, suffix: str
             bad_x = (found[1] // per, found[1] % per)
     bad_y = -1
     if y is not None and num_classes is not None:
-        bad_y = int(_core.data_first_bad_label(np.asarray(y), int(num_classes)))
+        bad_y = int(_core.data.data_first_bad_label(np.asarray(y), int(num_classes)))
     if bad_x is not None and (bad_y < 0 or bad_x[0] <= bad_y):
         i, j = bad_x
         v = x[i].flat[j]

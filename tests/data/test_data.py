@@ -540,7 +540,7 @@ def test_dataset_stats_match_numpy(rng):
 
 def reference_batch(x, idx, mean, std, pad, flip, seed, epoch):
     """numpy: scale, zero-pad in pixel space, crop at the C++ offsets, flip, normalize."""
-    oy, ox, fl = _core.data_crop_flip(np.asarray(idx, np.int64), pad, flip, seed, epoch)
+    oy, ox, fl = _core.testing.data_crop_flip(np.asarray(idx, np.int64), pad, flip, seed, epoch)
     xs = x[idx].astype(np.float64) / (255.0 if x.dtype == np.uint8 else 1.0)
     n, c, h, w = xs.shape
     padded = np.zeros((n, c, h + 2 * pad, w + 2 * pad))
@@ -609,7 +609,7 @@ def test_loader_shuffle_is_deterministic_per_seed_and_epoch(rng):
 def test_permutation_is_uniform_enough():
     counts = np.zeros((4, 4), np.int64)  # position x value over many (seed, epoch)
     for e in range(4000):
-        p = _core.data_permutation(4, 1, e)
+        p = _core.data.data_permutation(4, 1, e)
         counts[np.arange(4), p] += 1
     assert counts.min() > 850 and counts.max() < 1150  # 1000 expected each
 
@@ -632,12 +632,12 @@ def test_loader_crop_flip_matches_numpy_reference(rng, dtype, shape, pad):
 
 def test_augmentation_decisions_cover_the_range_and_differ_per_epoch():
     idx = np.arange(4000)
-    oy, ox, fl = _core.data_crop_flip(idx, 4, True, 0, 0)
+    oy, ox, fl = _core.testing.data_crop_flip(idx, 4, True, 0, 0)
     assert set(oy.tolist()) == set(range(9)) and set(ox.tolist()) == set(range(9))
     assert 0.45 < fl.mean() < 0.55
-    oy1, _, fl1 = _core.data_crop_flip(idx, 4, True, 0, 1)
+    oy1, _, fl1 = _core.testing.data_crop_flip(idx, 4, True, 0, 1)
     assert (oy1 != oy).mean() > 0.8
-    oy, ox, fl = _core.data_crop_flip(idx, 0, False, 0, 0)  # no augmentation: identity crop
+    oy, ox, fl = _core.testing.data_crop_flip(idx, 0, False, 0, 0)  # no augmentation: identity crop
     assert not oy.any() and not ox.any() and not fl.any()
 
 
@@ -719,24 +719,24 @@ def test_core_batch_binding_rejects_bad_input():
     m, s = np.zeros(1, np.float32), np.ones(1, np.float32)
     idx = np.array([0, 3])
     with pytest.raises(TypeError, match="x: expected dtype uint8 or float32"):
-        _core.data_assemble_batch(x.astype(np.float64), idx, m, s)
+        _core.data.data_assemble_batch(x.astype(np.float64), idx, m, s)
     with pytest.raises(ValueError, match="x: expected a 4-d array"):
-        _core.data_assemble_batch(x[0], idx, m, s)
+        _core.data.data_assemble_batch(x[0], idx, m, s)
     with pytest.raises(ValueError, match="C-contiguous"):
-        _core.data_assemble_batch(x[:, :, :, ::-1], idx, m, s)
+        _core.data.data_assemble_batch(x[:, :, :, ::-1], idx, m, s)
     with pytest.raises(ValueError, match="index 4 at position 1 is out of range"):
-        _core.data_assemble_batch(x, np.array([0, 4]), m, s)
+        _core.data.data_assemble_batch(x, np.array([0, 4]), m, s)
     with pytest.raises(ValueError, match="index -1"):
-        _core.data_assemble_batch(x, np.array([-1]), m, s)
+        _core.data.data_assemble_batch(x, np.array([-1]), m, s)
     with pytest.raises(TypeError, match="indices: expected an integer array"):
-        _core.data_assemble_batch(x, np.array([0.0]), m, s)
+        _core.data.data_assemble_batch(x, np.array([0.0]), m, s)
     with pytest.raises(ValueError, match=r"mean: expected shape \(1,\)"):
-        _core.data_assemble_batch(x, idx, np.zeros(2, np.float32), s)
+        _core.data.data_assemble_batch(x, idx, np.zeros(2, np.float32), s)
     with pytest.raises(ValueError, match="std: expected finite positive"):
-        _core.data_assemble_batch(x, idx, m, np.zeros(1, np.float32))
+        _core.data.data_assemble_batch(x, idx, m, np.zeros(1, np.float32))
     with pytest.raises(ValueError, match="pad"):
-        _core.data_assemble_batch(x, idx, m, s, pad=-1)
+        _core.data.data_assemble_batch(x, idx, m, s, pad=-1)
     with pytest.raises(ValueError, match="n: expected a non-negative"):
-        _core.data_permutation(-1, 0, 0)
+        _core.data.data_permutation(-1, 0, 0)
     with pytest.raises(ValueError, match="x: expected an"):
-        _core.data_channel_stats(np.zeros(3, np.uint8))
+        _core.data.data_channel_stats(np.zeros(3, np.uint8))

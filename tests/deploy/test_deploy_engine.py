@@ -57,7 +57,7 @@ def test_weight_scheme_sizes(models):
 @pytest.mark.parametrize("scheme", ["fp32", "fp16", "int8-weight"])
 def test_every_isa_path(models, x3, scheme):
     paths = ISAS
-    saved = eo._core.active_isa()
+    saved = eo._core.runtime.active_isa()
     out = {}
     try:
         for name in ("mobilenet_v3_small", "resnet20"):
@@ -65,12 +65,12 @@ def test_every_isa_path(models, x3, scheme):
             ref = m.forward(x3) if scheme == "fp32" else simulate(m, x3, scheme)
             e = deploy.compile(m, scheme)  # packed for the active path; others are packed lazily
             for isa in paths:
-                eo._core.set_isa(isa)
+                eo._core.runtime.set_isa(isa)
                 out[isa] = e.run(x3)
                 assert rel_err(out[isa], ref) < TOL["f32"].rtol, (name, isa)
                 assert rel_err(e.run(x3[:1]), ref[:1]) < TOL["f32"].rtol, (name, isa)
     finally:
-        eo._core.set_isa(saved)
+        eo._core.runtime.set_isa(saved)
 
 
 def test_threads_one_and_many(models, x3):
@@ -104,16 +104,16 @@ def test_single_image_split_over_threads(cin, cout, hw, k, stride, pad, scheme):
     x = np.random.default_rng(3).standard_normal((1, cin, hw, hw)).astype(np.float32)
     e = deploy.compile(m, scheme, input_shape=(1, cin, hw, hw))
     ref = m.forward(x) if scheme == "fp32" else simulate(m, x, scheme, input_shape=x.shape)
-    n, saved = eo.get_num_threads(), eo._core.active_isa()
+    n, saved = eo.get_num_threads(), eo._core.runtime.active_isa()
     try:
         for isa in ISAS:
-            eo._core.set_isa(isa)
+            eo._core.runtime.set_isa(isa)
             for threads in (1, 2, 3, 4):
                 eo.set_num_threads(threads)
                 assert rel_err(e.run(x), ref) < TOL["f32-op"].rtol, (isa, threads)
     finally:
         eo.set_num_threads(n)
-        eo._core.set_isa(saved)
+        eo._core.runtime.set_isa(saved)
 
 
 def test_save_load_roundtrip(models, x3, tmp_path):

@@ -449,16 +449,16 @@ def test_linear_only_model_any_batch_every_isa(rng):
                   (OpType.LINEAR, [1], TensorInfo(40, rank=2), {"weight": w1, "activation": ACTIVATION["relu"]}),
                   (OpType.LINEAR, [2], TensorInfo(3, rank=2), {"weight": w2})], TensorInfo(1, 4, 4))
     e = engine(data)
-    saved = eo._core.active_isa()
+    saved = eo._core.runtime.active_isa()
     try:
         for isa in ISAS:
-            eo._core.set_isa(isa)
+            eo._core.runtime.set_isa(isa)
             for n in (1, 4, 5, 7, 12, 13, 17, 25, 37):
                 x = rng.standard_normal((n, 1, 4, 4)).astype(np.float32)
                 ref = F.linear(F.relu(F.linear(x.reshape(n, 16), w1, None)), w2, None)
                 assert rel_err(e.run(x), ref) < TOL["f32-op"].rtol, (isa, n)
     finally:
-        eo._core.set_isa(saved)
+        eo._core.runtime.set_isa(saved)
 
 
 def test_python_op_ids_are_the_runtime_table():
@@ -467,8 +467,8 @@ def test_python_op_ids_are_the_runtime_table():
     from edgeopt.deploy.lower.int8_full import QS8_OPS
     from edgeopt.deploy.lower.sparse import SPARSE_OPS
 
-    table = dict(eo._core.runtime_op_types())  # id -> name
-    assert len(table) == len(eo._core.runtime_op_types()), "duplicate op ids in the runtime table"
+    table = dict(eo._core.runtime_engine.runtime_op_types())  # id -> name
+    assert len(table) == len(eo._core.runtime_engine.runtime_op_types()), "duplicate op ids in the runtime table"
     py = {k: v for k, v in vars(OpType).items() if k.isupper()}
     assert py == {name.upper(): i for i, name in table.items()}
     ranges = {"": (1, 100), "QS8_": (100, 200), "SPARSE_": (200, 300), "B1_": (300, 400)}

@@ -97,16 +97,16 @@ def test_int8_engine_save_load_and_thread_counts(tmp_path):
     y = engine.run(x)
     engine.save(tmp_path / "m.edgeopt")
     np.testing.assert_array_equal(eo.deploy.load(tmp_path / "m.edgeopt").run(x), y)
-    threads, isa = eo.get_num_threads(), eo._core.active_isa()
+    threads, isa = eo.get_num_threads(), eo._core.runtime.active_isa()
     try:
         eo.set_num_threads(1)
         np.testing.assert_array_equal(engine.run(x), y)
         for lower in ("avx2", "scalar"):   # other GEMM / depthwise / elementwise paths, same bytes
-            eo._core.set_isa(lower)
+            eo._core.runtime.set_isa(lower)
             np.testing.assert_array_equal(engine.run(x), y)
     finally:
         eo.set_num_threads(threads)
-        eo._core.set_isa(isa)
+        eo._core.runtime.set_isa(isa)
 
 
 def test_int8_lowering_of_pools_flatten_and_standalone_ops():

@@ -55,14 +55,14 @@ def test_sparse_engine_matches_dense_every_isa(pruned, x3, name, scope, mode):
     ref3, ref1 = dense.run(x3), dense.run(x3[:1])
     if scope == "layer":  # every layer keeps 10 %: outputs depend on the input
         assert np.abs(ref3 - ref3.mean(axis=0)).max() > 1e-3 * np.abs(ref3).max()
-    saved = eo._core.active_isa()
+    saved = eo._core.runtime.active_isa()
     try:
         for isa in ISAS:
-            eo._core.set_isa(isa)
+            eo._core.runtime.set_isa(isa)
             assert rel_err(eng.run(x3), ref3) < TOL["f32"].rtol, (isa, name, scope, mode)
             assert rel_err(eng.run(x3[:1]), ref1) < TOL["f32"].rtol, (isa, name, scope, mode)
     finally:
-        eo._core.set_isa(saved)
+        eo._core.runtime.set_isa(saved)
 
 
 def test_resnet20_shortcuts_sparse_with_stride_residual_relu(pruned, x3):
@@ -334,14 +334,14 @@ def test_b1_conv2d_matches_numpy_xnor(rng, cout, cin, hw, k, stride, padding, pa
     x[0, 0, 0, :3] = 0.0  # sign(0) = +1
     e = deploy.Engine(_b1_file(w, alpha, bias, x.shape[1:], stride, padding, pad_value, act))
     want = _b1_reference(x, w, alpha, bias, stride, padding, pad_value, act)
-    saved = eo._core.active_isa()
+    saved = eo._core.runtime.active_isa()
     try:
         for isa in ISAS:
-            eo._core.set_isa(isa)
+            eo._core.runtime.set_isa(isa)
             np.testing.assert_array_equal(e.run(x), want, err_msg=isa)  # bit for bit (b1-gemm.h)
             np.testing.assert_array_equal(e.run(x[1:2]), want[1:2], err_msg=isa)
     finally:
-        eo._core.set_isa(saved)
+        eo._core.runtime.set_isa(saved)
     assert e.summary()[0]["op"] == "b1_conv2d"
     assert e.weight_bytes == len(_b1_blob(w, alpha))  # 1 bit per weight + alpha (bias not counted)
 

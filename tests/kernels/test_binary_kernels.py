@@ -55,15 +55,15 @@ def test_b1_conv2d_matches_numpy_bit_for_bit(isa, case, rng):
     w = values(rng, (cout, cin, k, k))
     bias = rng.standard_normal(cout).astype(np.float32) if cout % 2 else None
     act, lo, hi = ("relu", 0, np.inf) if cin % 2 else ("none", -np.inf, np.inf)
-    packed = _core.b1_conv2d_pack(w)
+    packed = _core.testing.b1_conv2d_pack(w)
     alpha = np.abs(w).reshape(cout, -1).astype(np.float64).mean(1).astype(np.float32)
     np.testing.assert_array_equal(packed.alpha, alpha)
-    got = _core.b1_conv2d(x, packed, bias, stride, pad, pv, act)
+    got = _core.testing.b1_conv2d(x, packed, bias, stride, pad, pv, act)
     want = numpy_b1_conv(x, w, alpha, bias, stride, pad, pv, lo, hi)
     assert got.shape == want.shape and got.dtype == np.float32
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(
-        _core.b1_conv2d_reference(x, w, alpha, bias, stride, pad, pv, act), want)
+        _core.testing.b1_conv2d_reference(x, w, alpha, bias, stride, pad, pv, act), want)
 
 
 def test_b1_linear_matches_numpy_bit_for_bit(isa, rng):
@@ -73,7 +73,7 @@ def test_b1_linear_matches_numpy_bit_for_bit(isa, rng):
             x, w = values(rng, (m, k)), values(rng, (n, k))
             alpha = (np.abs(rng.standard_normal(n)) + 0.01).astype(np.float32)
             bias = rng.standard_normal(n).astype(np.float32) if j % 2 else None
-            got = _core.b1_linear(x, _core.b1_linear_pack(w, alpha), bias, "relu6" if i % 2 else "none")
+            got = _core.testing.b1_linear(x, _core.testing.b1_linear_pack(w, alpha), bias, "relu6" if i % 2 else "none")
             lo, hi = (0, 6) if i % 2 else (-np.inf, np.inf)
             want = epilogue(sign(x) @ sign(w).T, alpha, bias, lo, hi, axis=1)
             np.testing.assert_array_equal(got, want, err_msg=f"{isa} m={m} n={n} k={k}")
@@ -81,22 +81,22 @@ def test_b1_linear_matches_numpy_bit_for_bit(isa, rng):
 
 def test_b1_bad_input_raises(rng):
     w = values(rng, (4, 3, 3, 3))
-    p = _core.b1_conv2d_pack(w)
+    p = _core.testing.b1_conv2d_pack(w)
     x = values(rng, (1, 3, 5, 5))
     with pytest.raises(ValueError, match="pad_value"):
-        _core.b1_conv2d(x, p, None, 1, 1, 2)
+        _core.testing.b1_conv2d(x, p, None, 1, 1, 2)
     with pytest.raises(ValueError, match="x: expected 3 input channels"):
-        _core.b1_conv2d(values(rng, (1, 4, 5, 5)), p)
+        _core.testing.b1_conv2d(values(rng, (1, 4, 5, 5)), p)
     with pytest.raises(ValueError, match="stride"):
-        _core.b1_conv2d(x, p, None, 0, 1)
+        _core.testing.b1_conv2d(x, p, None, 0, 1)
     with pytest.raises(ValueError, match="smaller than the kernel"):
-        _core.b1_conv2d(values(rng, (1, 3, 1, 1)), p)
+        _core.testing.b1_conv2d(values(rng, (1, 3, 1, 1)), p)
     with pytest.raises(ValueError, match="alpha: expected shape"):
-        _core.b1_conv2d_pack(w, np.ones(3, np.float32))
+        _core.testing.b1_conv2d_pack(w, np.ones(3, np.float32))
     with pytest.raises(TypeError, match="x: expected dtype float32"):
-        _core.b1_linear(np.zeros((2, 5), np.float64), _core.b1_linear_pack(values(rng, (3, 5))))
+        _core.testing.b1_linear(np.zeros((2, 5), np.float64), _core.testing.b1_linear_pack(values(rng, (3, 5))))
     with pytest.raises(ValueError, match="x: expected shape"):
-        _core.b1_linear(np.zeros((2, 6), np.float32), _core.b1_linear_pack(values(rng, (3, 5))))
+        _core.testing.b1_linear(np.zeros((2, 6), np.float32), _core.testing.b1_linear_pack(values(rng, (3, 5))))
 
 
 # ---------------------------------------------------------------------------------------- low-bit
@@ -120,11 +120,11 @@ def random_codes(rng, shape, bits):
 def test_lowbit_pack_layout_and_round_trip(bits, rng):
     for rows, k in [(1, 1), (3, 5), (8, 17), (5, 64), (2, 65)]:
         q = random_codes(rng, (rows, k), bits)
-        packed = _core.lowbit_pack(q, bits)
+        packed = _core.testing.lowbit_pack(q, bits)
         np.testing.assert_array_equal(packed, numpy_lowbit_pack(q, bits))
-        np.testing.assert_array_equal(_core.lowbit_unpack(packed, k, bits), q)
+        np.testing.assert_array_equal(_core.testing.lowbit_unpack(packed, k, bits), q)
         scale = rng.random(rows).astype(np.float32)
-        np.testing.assert_array_equal(_core.lowbit_unpack(packed, k, bits, scale),
+        np.testing.assert_array_equal(_core.testing.lowbit_unpack(packed, k, bits, scale),
                                       scale[:, None] * q.astype(np.float32))
 
 
@@ -134,20 +134,20 @@ def test_lowbit_sgemm_matches_numpy(isa, bits, rng):
         q = random_codes(rng, (m, k), bits)
         scale = rng.random(m).astype(np.float32)
         b = rng.standard_normal((k, n)).astype(np.float32)
-        got = _core.lowbit_sgemm(_core.lowbit_pack(q, bits), k, bits, scale, b)
+        got = _core.testing.lowbit_sgemm(_core.testing.lowbit_pack(q, bits), k, bits, scale, b)
         want = (scale[:, None].astype(np.float64) * q) @ b.astype(np.float64)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * k * (1 << bits))
 
 
 def test_lowbit_bad_input_raises():
     with pytest.raises(ValueError, match="bits: expected 1, 2 or 4"):
-        _core.lowbit_pack(np.zeros((2, 2), np.int8), 3)
+        _core.testing.lowbit_pack(np.zeros((2, 2), np.int8), 3)
     with pytest.raises(ValueError, match="q: 2-bit codes must be in"):
-        _core.lowbit_pack(np.full((2, 2), 2, np.int8), 2)
+        _core.testing.lowbit_pack(np.full((2, 2), 2, np.int8), 2)
     with pytest.raises(ValueError, match="q: 1-bit codes must be -1 or"):
-        _core.lowbit_pack(np.zeros((2, 2), np.int8), 1)
+        _core.testing.lowbit_pack(np.zeros((2, 2), np.int8), 1)
     with pytest.raises(ValueError, match="packed: expected shape"):
-        _core.lowbit_unpack(np.zeros((2, 3), np.uint8), 7, 4)
+        _core.testing.lowbit_unpack(np.zeros((2, 3), np.uint8), 7, 4)
     with pytest.raises(ValueError, match="b: expected shape"):
-        _core.lowbit_sgemm(np.zeros((2, 1), np.uint8), 2, 4, np.ones(2, np.float32),
+        _core.testing.lowbit_sgemm(np.zeros((2, 1), np.uint8), 2, 4, np.ones(2, np.float32),
                            np.zeros((3, 4), np.float32))

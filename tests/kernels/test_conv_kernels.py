@@ -53,17 +53,17 @@ def check_conv_against_torch(rng, shape, bias=True):
     x, w, b, dy = make_conv(rng, shape, bias)
     s, p, g = shape[6], shape[7], shape[8]
     y_t, dx_t, dw_t, db_t = torch_conv(x, w, b, s, p, g, dy)
-    assert_close(_core.conv2d_forward(x, w, b, s, p, g), y_t, f"y {shape}")
+    assert_close(_core.conv.conv2d_forward(x, w, b, s, p, g), y_t, f"y {shape}")
     dw0 = rng.standard_normal(w.shape, dtype=np.float32)  # grads accumulate into what is there
     dw = dw0.copy()
     db = np.ones(w.shape[0], np.float32) if bias else None
-    dx = _core.conv2d_backward(dy, x, w, dw, db, s, p, g)
+    dx = _core.conv.conv2d_backward(dy, x, w, dw, db, s, p, g)
     assert_close(dx, dx_t, f"dx {shape}")
     assert_close(dw - dw0, dw_t, f"dw {shape}")
     if bias:
         assert_close(db - 1, db_t, f"db {shape}")
     dw2 = np.zeros_like(w)
-    assert _core.conv2d_backward(dy, x, w, dw2, None, s, p, g, need_dx=False) is None
+    assert _core.conv.conv2d_backward(dy, x, w, dw2, None, s, p, g, need_dx=False) is None
     assert_close(dw2, dw_t, f"dw (need_dx=False) {shape}")
 
 
@@ -98,14 +98,14 @@ def test_conv2d_matches_torch_on_network_shapes(rng, net):
 
 @pytest.mark.parametrize("isa", ISAS)
 def test_conv2d_and_linear_on_every_isa(rng, isa):
-    saved = _core.active_isa()
-    _core.set_isa(isa)
+    saved = _core.runtime.active_isa()
+    _core.runtime.set_isa(isa)
     try:
         for shape in (CONV_SHAPES[1], CONV_SHAPES[4], CONV_SHAPES[7]):
             check_conv_against_torch(rng, shape)
         check_linear_against_torch(rng, 7, 33, 13)
     finally:
-        _core.set_isa(saved)
+        _core.runtime.set_isa(saved)
 
 
 def test_conv2d_reference_matches_torch(rng):
@@ -113,9 +113,9 @@ def test_conv2d_reference_matches_torch(rng):
         x, w, b, dy = make_conv(rng, shape)
         s, p, g = shape[6], shape[7], shape[8]
         y_t, dx_t, dw_t, db_t = torch_conv(x, w, b, s, p, g, dy)
-        assert_close(_core.conv2d_reference_forward(x, w, b, s, p, g), y_t, "reference y")
+        assert_close(_core.testing.conv2d_reference_forward(x, w, b, s, p, g), y_t, "reference y")
         dw, db = np.zeros_like(w), np.zeros_like(b)
-        dx = _core.conv2d_reference_backward(dy, x, w, dw, db, s, p, g)
+        dx = _core.testing.conv2d_reference_backward(dy, x, w, dw, db, s, p, g)
         assert_close(dx, dx_t, "reference dx")
         assert_close(dw, dw_t, "reference dw")
         assert_close(db, db_t, "reference db")
@@ -133,8 +133,8 @@ def test_conv2d_is_deterministic_with_two_threads(rng):
             outs = []
             for _ in range(2):
                 dw, db = np.zeros_like(w), np.zeros_like(b)
-                dx = _core.conv2d_backward(dy, x, w, dw, db, s, p, g)
-                outs.append((_core.conv2d_forward(x, w, b, s, p, g), dx, dw, db))
+                dx = _core.conv.conv2d_backward(dy, x, w, dw, db, s, p, g)
+                outs.append((_core.conv.conv2d_forward(x, w, b, s, p, g), dx, dw, db))
             for a, c in zip(*outs):
                 np.testing.assert_array_equal(a, c)
     finally:
@@ -144,24 +144,24 @@ def test_conv2d_is_deterministic_with_two_threads(rng):
 def test_conv2d_empty_batch():
     x = np.zeros((0, 3, 5, 5), np.float32)
     w = np.ones((4, 3, 3, 3), np.float32)
-    y = _core.conv2d_forward(x, w, None, (1, 1), (1, 1), 1)
+    y = _core.conv.conv2d_forward(x, w, None, (1, 1), (1, 1), 1)
     assert y.shape == (0, 4, 5, 5)
     dw = np.full_like(w, 2.0)
-    dx = _core.conv2d_backward(np.zeros((0, 4, 5, 5), np.float32), x, w, dw, None, (1, 1), (1, 1), 1)
+    dx = _core.conv.conv2d_backward(np.zeros((0, 4, 5, 5), np.float32), x, w, dw, None, (1, 1), (1, 1), 1)
     assert dx.shape == (0, 3, 5, 5)
     assert (dw == 2.0).all()
 
 
 def test_conv2d_accepts_int_stride_and_padding(rng):
     x, w, b, _ = make_conv(rng, CONV_SHAPES[1])
-    np.testing.assert_array_equal(_core.conv2d_forward(x, w, b, 2, 1, 1),
-                                  _core.conv2d_forward(x, w, b, (2, 2), (1, 1), 1))
+    np.testing.assert_array_equal(_core.conv.conv2d_forward(x, w, b, 2, 1, 1),
+                                  _core.conv.conv2d_forward(x, w, b, (2, 2), (1, 1), 1))
 
 
 def test_conv2d_bad_arguments():
     x = np.zeros((2, 4, 6, 6), np.float32)
     w = np.zeros((8, 4, 3, 3), np.float32)
-    f = _core.conv2d_forward
+    f = _core.conv.conv2d_forward
     with pytest.raises(TypeError, match="x"):
         f(x.astype(np.float64), w, None, 1, 1, 1)
     with pytest.raises(TypeError, match="w"):
@@ -201,7 +201,7 @@ def test_conv2d_bad_arguments():
 
     dy = np.zeros((2, 8, 6, 6), np.float32)
     dw, db = np.zeros_like(w), np.zeros(8, np.float32)
-    bwd = _core.conv2d_backward
+    bwd = _core.conv.conv2d_backward
     with pytest.raises(ValueError, match="dy"):
         bwd(np.zeros((2, 8, 5, 6), np.float32), x, w, dw, db, 1, 1, 1)
     with pytest.raises(ValueError, match="dw"):
@@ -226,16 +226,16 @@ def check_linear_against_torch(rng, N, fin, fout, bias=True):
     bt = torch.tensor(b, requires_grad=True) if bias else None
     yt = torch.nn.functional.linear(xt, wt, bt)
     yt.backward(torch.tensor(dy))
-    assert_close(_core.linear_forward(x, w, b), yt, f"linear y {N, fin, fout}")
+    assert_close(_core.linear.linear_forward(x, w, b), yt, f"linear y {N, fin, fout}")
     dw0 = rng.standard_normal(w.shape, dtype=np.float32)
     dw = dw0.copy()
     db = np.ones(fout, np.float32) if bias else None
-    dx = _core.linear_backward(dy, x, w, dw, db)
+    dx = _core.linear.linear_backward(dy, x, w, dw, db)
     assert_close(dx, xt.grad, f"linear dx {N, fin, fout}")
     assert_close(dw - dw0, wt.grad, f"linear dw {N, fin, fout}")
     if bias:
         assert_close(db - 1, bt.grad, f"linear db {N, fin, fout}")
-    assert _core.linear_backward(dy, x, w, np.zeros_like(w), None, need_dx=False) is None
+    assert _core.linear.linear_backward(dy, x, w, np.zeros_like(w), None, need_dx=False) is None
 
 
 @pytest.mark.parametrize("N,fin,fout", [(1, 1, 1), (3, 7, 5), (17, 33, 10), (128, 64, 100), (64, 512, 13)])
@@ -245,28 +245,28 @@ def test_linear_matches_torch(rng, N, fin, fout):
 
 def test_linear_empty_batch():
     w = np.ones((3, 4), np.float32)
-    assert _core.linear_forward(np.zeros((0, 4), np.float32), w, None).shape == (0, 3)
+    assert _core.linear.linear_forward(np.zeros((0, 4), np.float32), w, None).shape == (0, 3)
     dw = np.zeros_like(w)
-    dx = _core.linear_backward(np.zeros((0, 3), np.float32), np.zeros((0, 4), np.float32), w, dw, None)
+    dx = _core.linear.linear_backward(np.zeros((0, 3), np.float32), np.zeros((0, 4), np.float32), w, dw, None)
     assert dx.shape == (0, 4) and (dw == 0).all()
 
 
 def test_linear_bad_arguments():
     x, w = np.zeros((2, 4), np.float32), np.zeros((3, 4), np.float32)
     with pytest.raises(TypeError, match="x"):
-        _core.linear_forward(x.astype(np.float16), w, None)
+        _core.linear.linear_forward(x.astype(np.float16), w, None)
     with pytest.raises(ValueError, match="w"):
-        _core.linear_forward(x, np.zeros((3, 5), np.float32), None)
+        _core.linear.linear_forward(x, np.zeros((3, 5), np.float32), None)
     with pytest.raises(ValueError, match="x"):
-        _core.linear_forward(x[None], w, None)
+        _core.linear.linear_forward(x[None], w, None)
     with pytest.raises(ValueError, match="b"):
-        _core.linear_forward(x, w, np.zeros(4, np.float32))
+        _core.linear.linear_forward(x, w, np.zeros(4, np.float32))
     dy, dw = np.zeros((2, 3), np.float32), np.zeros_like(w)
     with pytest.raises(ValueError, match="dy"):
-        _core.linear_backward(np.zeros((2, 4), np.float32), x, w, dw, None)
+        _core.linear.linear_backward(np.zeros((2, 4), np.float32), x, w, dw, None)
     with pytest.raises(ValueError, match="dw"):
-        _core.linear_backward(dy, x, w, np.zeros((4, 3), np.float32), None)
+        _core.linear.linear_backward(dy, x, w, np.zeros((4, 3), np.float32), None)
     with pytest.raises(ValueError, match="db"):
-        _core.linear_backward(dy, x, w, dw, np.zeros(2, np.float32))
+        _core.linear.linear_backward(dy, x, w, dw, np.zeros(2, np.float32))
     with pytest.raises(ValueError, match="x"):
-        _core.linear_backward(dy, np.asfortranarray(np.zeros((2, 4), np.float32)), w, dw, None)
+        _core.linear.linear_backward(dy, np.asfortranarray(np.zeros((2, 4), np.float32)), w, dw, None)

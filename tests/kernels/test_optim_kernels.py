@@ -46,7 +46,7 @@ def test_sgd_matches_torch(cfg, shape):
     for i, g in enumerate(grads(rng, shape, 5)):
         pt.grad = torch.from_numpy(g.copy())
         opt.step()
-        ok = C.sgd_step(param, g, buf, lr, cfg["momentum"], cfg.get("dampening", 0.0),
+        ok = C.optim.sgd_step(param, g, buf, lr, cfg["momentum"], cfg.get("dampening", 0.0),
                         cfg.get("nesterov", False), cfg.get("weight_decay", 0.0), i == 0)
         assert ok is True
         assert_close(param, pt)
@@ -80,7 +80,7 @@ def test_adam_matches_torch(cfg, shape):
     for step, g in enumerate(grads(rng, shape, 6), start=1):
         pt.grad = torch.from_numpy(g.copy())
         opt.step()
-        ok = C.adam_step(param, g, m, v, step, lr, beta1, beta2, cfg.get("eps", 1e-8),
+        ok = C.optim.adam_step(param, g, m, v, step, lr, beta1, beta2, cfg.get("eps", 1e-8),
                          cfg["weight_decay"], decoupled)
         assert ok is True
         assert_close(param, pt)
@@ -97,65 +97,65 @@ def test_non_finite_gradient_leaves_everything_untouched(bad):
     buf, m, v = (rng.standard_normal(param.shape).astype(np.float32) for _ in range(3))
     v = np.abs(v)
     before = [a.copy() for a in (param, buf, m, v)]
-    assert C.sgd_step(param, g, buf, 0.1, 0.9, 0.0, False, 1e-4, False) is False
-    assert C.sgd_step(param, g, buf, 0.1, 0.9, 0.0, False, 1e-4, True) is False
-    assert C.adam_step(param, g, m, v, 3, 1e-3, 0.9, 0.999, 1e-8, 0.0, False) is False
-    assert C.adam_step(param, g, m, v, 3, 1e-3, 0.9, 0.999, 1e-8, 0.1, True) is False
+    assert C.optim.sgd_step(param, g, buf, 0.1, 0.9, 0.0, False, 1e-4, False) is False
+    assert C.optim.sgd_step(param, g, buf, 0.1, 0.9, 0.0, False, 1e-4, True) is False
+    assert C.optim.adam_step(param, g, m, v, 3, 1e-3, 0.9, 0.999, 1e-8, 0.0, False) is False
+    assert C.optim.adam_step(param, g, m, v, 3, 1e-3, 0.9, 0.999, 1e-8, 0.1, True) is False
     for a, b in zip((param, buf, m, v), before):
         np.testing.assert_array_equal(a, b)
 
 
 def test_empty_parameter_is_a_no_op():
     e = np.zeros((0, 3), np.float32)
-    assert C.sgd_step(e, e.copy(), e.copy(), 0.1, 0.9, 0.0, False, 0.0, True) is True
-    assert C.adam_step(e, e.copy(), e.copy(), e.copy(), 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, False) is True
+    assert C.optim.sgd_step(e, e.copy(), e.copy(), 0.1, 0.9, 0.0, False, 0.0, True) is True
+    assert C.optim.adam_step(e, e.copy(), e.copy(), e.copy(), 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, False) is True
 
 
 def test_sgd_bad_input():
     p, g = np.ones((3, 4), np.float32), np.ones((3, 4), np.float32)
     buf = np.zeros_like(p)
     with pytest.raises(TypeError, match="param: expected dtype float32, got float64"):
-        C.sgd_step(p.astype(np.float64), g, buf, 0.1, 0.9, 0.0, False, 0.0, True)
+        C.optim.sgd_step(p.astype(np.float64), g, buf, 0.1, 0.9, 0.0, False, 0.0, True)
     with pytest.raises(TypeError, match="grad: expected dtype float32, got int64"):
-        C.sgd_step(p, g.astype(np.int64), buf, 0.1, 0.9, 0.0, False, 0.0, True)
+        C.optim.sgd_step(p, g.astype(np.int64), buf, 0.1, 0.9, 0.0, False, 0.0, True)
     with pytest.raises(TypeError, match="param: expected a numpy.ndarray"):
-        C.sgd_step([1.0], g, buf, 0.1, 0.9, 0.0, False, 0.0, True)
+        C.optim.sgd_step([1.0], g, buf, 0.1, 0.9, 0.0, False, 0.0, True)
     with pytest.raises(ValueError, match="grad: expected the shape of param \\(3, 4\\), got \\(4, 3\\)"):
-        C.sgd_step(p, g.reshape(4, 3), buf, 0.1, 0.9, 0.0, False, 0.0, True)
+        C.optim.sgd_step(p, g.reshape(4, 3), buf, 0.1, 0.9, 0.0, False, 0.0, True)
     with pytest.raises(ValueError, match="momentum_buf: expected the shape of param"):
-        C.sgd_step(p, g, buf[:2].copy(), 0.1, 0.9, 0.0, False, 0.0, True)
+        C.optim.sgd_step(p, g, buf[:2].copy(), 0.1, 0.9, 0.0, False, 0.0, True)
     with pytest.raises(ValueError, match="momentum_buf: required when momentum != 0"):
-        C.sgd_step(p, g, None, 0.1, 0.9, 0.0, False, 0.0, True)
+        C.optim.sgd_step(p, g, None, 0.1, 0.9, 0.0, False, 0.0, True)
     with pytest.raises(ValueError, match="C-contiguous"):
-        C.sgd_step(p.T, g.T, None, 0.1, 0.0, 0.0, False, 0.0, True)
+        C.optim.sgd_step(p.T, g.T, None, 0.1, 0.0, 0.0, False, 0.0, True)
     with pytest.raises(ValueError, match="read-only"):
         ro = p.copy()
         ro.flags.writeable = False
-        C.sgd_step(ro, g, None, 0.1, 0.0, 0.0, False, 0.0, True)
+        C.optim.sgd_step(ro, g, None, 0.1, 0.0, 0.0, False, 0.0, True)
     for name, args in [("lr", (-0.1, 0.9, 0.0, False, 0.0)), ("lr", (float("nan"), 0.9, 0.0, False, 0.0)),
                        ("momentum", (0.1, -0.9, 0.0, False, 0.0)),
                        ("weight_decay", (0.1, 0.9, 0.0, False, -1.0)),
                        ("nesterov", (0.1, 0.9, 0.5, True, 0.0)), ("nesterov", (0.1, 0.0, 0.0, True, 0.0))]:
         with pytest.raises(ValueError, match=name):
-            C.sgd_step(p, g, buf, *args, True)
+            C.optim.sgd_step(p, g, buf, *args, True)
     # momentum == 0 needs no buffer
-    assert C.sgd_step(p, g, None, 0.1, 0.0, 0.0, False, 0.0, True) is True
+    assert C.optim.sgd_step(p, g, None, 0.1, 0.0, 0.0, False, 0.0, True) is True
 
 
 def test_adam_bad_input():
     p = np.ones(5, np.float32)
     g, m, v = p.copy(), np.zeros_like(p), np.zeros_like(p)
     with pytest.raises(TypeError, match="exp_avg: expected dtype float32"):
-        C.adam_step(p, g, m.astype(np.float64), v, 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, False)
+        C.optim.adam_step(p, g, m.astype(np.float64), v, 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, False)
     with pytest.raises(ValueError, match="exp_avg_sq: expected the shape of param \\(5,\\), got \\(4,\\)"):
-        C.adam_step(p, g, m, v[:4].copy(), 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, False)
+        C.optim.adam_step(p, g, m, v[:4].copy(), 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, False)
     with pytest.raises(ValueError, match="grad: expected the shape of param"):
-        C.adam_step(p, g.reshape(5, 1), m, v, 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, False)
+        C.optim.adam_step(p, g.reshape(5, 1), m, v, 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, False)
     with pytest.raises(ValueError, match="step: expected the 1-based step count >= 1, got 0"):
-        C.adam_step(p, g, m, v, 0, 1e-3, 0.9, 0.999, 1e-8, 0.0, False)
+        C.optim.adam_step(p, g, m, v, 0, 1e-3, 0.9, 0.999, 1e-8, 0.0, False)
     for name, args in [("lr", (-1e-3, 0.9, 0.999, 1e-8, 0.0)), ("beta1", (1e-3, 1.0, 0.999, 1e-8, 0.0)),
                        ("beta2", (1e-3, 0.9, -0.1, 1e-8, 0.0)), ("eps", (1e-3, 0.9, 0.999, -1.0, 0.0)),
                        ("weight_decay", (1e-3, 0.9, 0.999, 1e-8, float("nan")))]:
         with pytest.raises(ValueError, match=name):
-            C.adam_step(p, g, m, v, 1, *args, False)
+            C.optim.adam_step(p, g, m, v, 1, *args, False)
     np.testing.assert_array_equal(p, 1.0)  # nothing above touched param

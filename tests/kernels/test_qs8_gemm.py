@@ -1,4 +1,4 @@
-"""int8 inference GEMM (edgeopt._core.qgemm): every path this CPU has must match, byte for byte, an
+"""int8 inference GEMM (edgeopt._core.testing.qgemm): every path this CPU has must match, byte for byte, an
 integer simulation written here in numpy (independent of the C++ reference), and bad input must
 raise a Python error that names the argument."""
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 from edgeopt import _core
 from shapes import QS8_GEMM_SHAPES
 
-PATHS = _core.qgemm_paths()
+PATHS = _core.testing.qgemm_paths()
 SIZES = [1, 2, 3, 4, 5, 7, 8, 9, 10, 15, 16, 17, 31, 32, 33, 63, 64, 65]
 
 
@@ -51,8 +51,8 @@ def test_matches_numpy_on_edge_sizes_uint8(path, rng):
         a, b, a_zp, bias, mult, shift = random_case(rng, M, N, K, v)
         out_zp = int(rng.integers(0, 256))
         qmin = out_zp if v % 3 == 0 else 0  # fused ReLU on every third case
-        packed = _core.qgemm_pack(b)
-        got = _core.qgemm(a, packed, a_zp, bias, mult, shift, out_zp, qmin, 255, path=path)
+        packed = _core.testing.qgemm_pack(b)
+        got = _core.testing.qgemm(a, packed, a_zp, bias, mult, shift, out_zp, qmin, 255, path=path)
         want = numpy_qgemm(a, b, a_zp, bias, mult, shift, out_zp, qmin, 255)
         assert got.dtype == np.uint8 and got.shape == (M, N)
         np.testing.assert_array_equal(got, want, err_msg=f"{path} M={M} N={N} K={K} variant={v}")
@@ -65,7 +65,7 @@ def test_matches_numpy_on_network_shapes(path, rng):
     for v, (name, M, N, K) in enumerate(s for s in QS8_GEMM_SHAPES if not s[0].startswith("square")):
         a, b, a_zp, bias, mult, shift = random_case(rng, M, N, K, v)
         out_zp = int(rng.integers(0, 256))
-        got = _core.qgemm(a, _core.qgemm_pack(b), a_zp, bias, mult, shift, out_zp, 0, 255, path=path)
+        got = _core.testing.qgemm(a, _core.testing.qgemm_pack(b), a_zp, bias, mult, shift, out_zp, 0, 255, path=path)
         want = numpy_qgemm(a, b, a_zp, bias, mult, shift, out_zp, 0, 255)
         np.testing.assert_array_equal(got, want, err_msg=f"{path} {name}")
 
@@ -76,7 +76,7 @@ def test_matches_numpy_int8_output_and_relu6_clamp(path, rng):
         a, b, a_zp, bias, mult, shift = random_case(rng, M, N, K, v)
         out_zp = int(rng.integers(-128, 128))
         qmin, qmax = (out_zp, min(127, out_zp + 50)) if v % 2 else (-128, 127)  # ReLU6-like band
-        got = _core.qgemm(a, _core.qgemm_pack(b), a_zp, bias, mult, shift, out_zp, qmin, qmax,
+        got = _core.testing.qgemm(a, _core.testing.qgemm_pack(b), a_zp, bias, mult, shift, out_zp, qmin, qmax,
                           out_dtype=np.int8, path=path)
         want = numpy_qgemm(a, b, a_zp, bias, mult, shift, out_zp, qmin, qmax, np.int8)
         assert got.dtype == np.int8
@@ -92,18 +92,18 @@ def test_extreme_values(path, a_val, b_val, a_zp):
         b = np.full((K, N), b_val, np.int8)
         bias = np.full(N, -7, np.int32)
         for mult, shift in [(2**31 - 1, 20), (1 << 30, 31), (0, 0), (2**31 - 1, 0)]:
-            got = _core.qgemm(a, _core.qgemm_pack(b), a_zp, bias, mult, shift, 128, path=path)
+            got = _core.testing.qgemm(a, _core.testing.qgemm_pack(b), a_zp, bias, mult, shift, 128, path=path)
             want = numpy_qgemm(a, b, a_zp, bias, mult, shift, 128, 0, 255)
             np.testing.assert_array_equal(got, want, err_msg=f"{path} {M}x{N}x{K} m={mult} s={shift}")
 
 
 def test_per_tensor_equals_per_channel_and_transposed_pack(rng):
     a, b, a_zp, bias, _, _ = random_case(rng, 20, 24, 50, 1)
-    packed = _core.qgemm_pack(b)
-    x = _core.qgemm(a, packed, a_zp, bias, 1518500250, 14, 3)
-    y = _core.qgemm(a, packed, a_zp, bias, np.full(24, 1518500250, np.int32),
+    packed = _core.testing.qgemm_pack(b)
+    x = _core.testing.qgemm(a, packed, a_zp, bias, 1518500250, 14, 3)
+    y = _core.testing.qgemm(a, packed, a_zp, bias, np.full(24, 1518500250, np.int32),
                     np.full(24, 14, np.int32), 3)
-    z = _core.qgemm(a, _core.qgemm_pack(np.ascontiguousarray(b.T), transposed=True), a_zp, bias,
+    z = _core.testing.qgemm(a, _core.testing.qgemm_pack(np.ascontiguousarray(b.T), transposed=True), a_zp, bias,
                     1518500250, 14, 3)
     np.testing.assert_array_equal(x, y)
     np.testing.assert_array_equal(x, z)
@@ -112,48 +112,48 @@ def test_per_tensor_equals_per_channel_and_transposed_pack(rng):
 
 def test_reference_binding_matches_numpy(rng):
     a, b, a_zp, bias, mult, shift = random_case(rng, 33, 17, 70, 2)
-    np.testing.assert_array_equal(_core.qgemm_reference(a, b, a_zp, bias, mult, shift, 9),
+    np.testing.assert_array_equal(_core.testing.qgemm_reference(a, b, a_zp, bias, mult, shift, 9),
                                   numpy_qgemm(a, b, a_zp, bias, mult, shift, 9, 0, 255))
 
 
 def test_threads_do_not_change_the_result(rng):
     a, b, a_zp, bias, mult, shift = random_case(rng, 300, 200, 257, 1)
-    packed = _core.qgemm_pack(b)
-    saved = _core.get_num_threads()
+    packed = _core.testing.qgemm_pack(b)
+    saved = _core.runtime.get_num_threads()
     try:
         outs = []
         for t in (1, 2):
-            _core.set_num_threads(t)
-            outs.append([_core.qgemm(a, packed, a_zp, bias, mult, shift, 5, path=p) for p in PATHS])
+            _core.runtime.set_num_threads(t)
+            outs.append([_core.testing.qgemm(a, packed, a_zp, bias, mult, shift, 5, path=p) for p in PATHS])
     finally:
-        _core.set_num_threads(saved)
+        _core.runtime.set_num_threads(saved)
     for x in outs[0] + outs[1]:
         np.testing.assert_array_equal(x, outs[0][0])
 
 
 def test_default_path_follows_set_isa():
-    assert _core.qgemm_default_path() in PATHS
-    assert _core.qgemm_default_path(K=16) != "amx"  # AMX only for K >= 64
-    saved = _core.active_isa()
+    assert _core.testing.qgemm_default_path() in PATHS
+    assert _core.testing.qgemm_default_path(K=16) != "amx"  # AMX only for K >= 64
+    saved = _core.runtime.active_isa()
     try:
-        _core.set_isa("scalar")
-        assert _core.qgemm_default_path() == "scalar"
+        _core.runtime.set_isa("scalar")
+        assert _core.testing.qgemm_default_path() == "scalar"
     finally:
-        _core.set_isa(saved)
+        _core.runtime.set_isa(saved)
 
 
 def test_empty_dimensions():
-    packed = _core.qgemm_pack(np.zeros((0, 5), np.int8))  # K = 0: C = requantize(bias)
-    c = _core.qgemm(np.zeros((3, 0), np.uint8), packed, 0, np.full(5, 1 << 20, np.int32), 1 << 30, 0, 0)
+    packed = _core.testing.qgemm_pack(np.zeros((0, 5), np.int8))  # K = 0: C = requantize(bias)
+    c = _core.testing.qgemm(np.zeros((3, 0), np.uint8), packed, 0, np.full(5, 1 << 20, np.int32), 1 << 30, 0, 0)
     np.testing.assert_array_equal(c, np.full((3, 5), 255, np.uint8))
-    assert _core.qgemm(np.zeros((0, 4), np.uint8), _core.qgemm_pack(np.ones((4, 2), np.int8)), 0,
+    assert _core.testing.qgemm(np.zeros((0, 4), np.uint8), _core.testing.qgemm_pack(np.ones((4, 2), np.int8)), 0,
                        None, 1 << 30, 0, 0).shape == (0, 2)
 
 
 def _bad(**over):
     a = np.zeros((4, 8), np.uint8)
     b = np.ones((8, 3), np.int8)
-    kw = dict(a=a, packed=_core.qgemm_pack(b), a_zero_point=0, bias=None, multiplier=1 << 30,
+    kw = dict(a=a, packed=_core.testing.qgemm_pack(b), a_zero_point=0, bias=None, multiplier=1 << 30,
               shift=8, out_zero_point=0)
     kw.update(over)
     return kw
@@ -184,17 +184,17 @@ def _bad(**over):
 ])
 def test_bad_input_raises_naming_the_argument(over, exc, words):
     with pytest.raises(exc) as e:
-        _core.qgemm(**_bad(**over))
+        _core.testing.qgemm(**_bad(**over))
     for w in words:
         assert w in str(e.value), (w, str(e.value))
 
 
 def test_bad_pack_and_packed_arguments():
     with pytest.raises(TypeError, match="b: expected dtype int8, got uint8"):
-        _core.qgemm_pack(np.zeros((3, 3), np.uint8))
+        _core.testing.qgemm_pack(np.zeros((3, 3), np.uint8))
     with pytest.raises(ValueError, match="b: expected a 2-d array"):
-        _core.qgemm_pack(np.zeros(3, np.int8))
+        _core.testing.qgemm_pack(np.zeros(3, np.int8))
     with pytest.raises(TypeError):
-        _core.qgemm(**_bad(packed=np.ones((8, 3), np.int8)))
+        _core.testing.qgemm(**_bad(packed=np.ones((8, 3), np.int8)))
     with pytest.raises(TypeError, match="b: expected dtype int8"):
-        _core.qgemm_reference(np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.int16), 0, None, 1, 1, 0)
+        _core.testing.qgemm_reference(np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.int16), 0, None, 1, 1, 0)

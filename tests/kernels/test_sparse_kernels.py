@@ -1,4 +1,4 @@
-"""Sparse inference kernels (edgeopt._core.spmm / qspmm): fp32 must match a numpy float64 product
+"""Sparse inference kernels (edgeopt._core.testing.spmm / qspmm): fp32 must match a numpy float64 product
 to within 1e-5 of sum |w x| on every block shape, int8 must match an integer simulation written
 here byte for byte, on edge sizes and sparsities 0 %, 50 %, 90 %, 100 % with empty rows; every ISA
 path this CPU has runs (set_isa); bad input raises a Python error naming the argument."""
@@ -56,26 +56,26 @@ def test_spmm_matches_numpy_on_edge_sizes(isa, block, rng):
         x = rng.standard_normal((1 + v % 2, cin, hw)).astype(np.float32)
         bias = rng.standard_normal(cout).astype(np.float32) if v % 2 else None
         act, (lo, hi) = [("none", (-np.inf, np.inf)), ("relu", (0, np.inf)), ("relu6", (0, 6))][v % 3]
-        packed = _core.spmm_pack(w, block)
+        packed = _core.sparse.spmm_pack(w, block)
         assert packed.nnz == np.count_nonzero(w)
-        got = _core.spmm(x, packed, bias, act)
+        got = _core.testing.spmm(x, packed, bias, act)
         assert got.shape == (x.shape[0], cout, hw) and got.dtype == np.float32
         check_f32(got, x, w, bias, lo, hi)
-        np.testing.assert_array_equal(_core.spmm_unpack(packed), w)
+        np.testing.assert_array_equal(_core.testing.spmm_unpack(packed), w)
 
 
 def test_spmm_nchw_and_linear_forms(rng):
     w = sparse_weights(rng, 24, 40, 0.8)
     x4 = rng.standard_normal((2, 40, 5, 7)).astype(np.float32)
-    p = _core.spmm_pack(w.reshape(24, 40, 1, 1))
-    y4 = _core.spmm(x4, p)
+    p = _core.sparse.spmm_pack(w.reshape(24, 40, 1, 1))
+    y4 = _core.testing.spmm(x4, p)
     assert y4.shape == (2, 24, 5, 7)
     check_f32(y4.reshape(2, 24, 35), x4.reshape(2, 40, 35), w, None, -np.inf, np.inf)
     x2 = rng.standard_normal((9, 40)).astype(np.float32)  # linear layer: (N, in) -> (N, out)
     bias = rng.standard_normal(24).astype(np.float32)
-    y2 = _core.spmm(x2, p, bias, "relu")
+    y2 = _core.testing.spmm(x2, p, bias, "relu")
     check_f32(y2.T[None], x2.T[None], w, bias, 0, np.inf)
-    np.testing.assert_allclose(y2, _core.spmm_reference(x2, w, bias, "relu"), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(y2, _core.testing.spmm_reference(x2, w, bias, "relu"), rtol=1e-5, atol=1e-5)
 
 
 def test_spmm_csr_and_bitmask_give_the_same_result(rng):
@@ -84,13 +84,13 @@ def test_spmm_csr_and_bitmask_give_the_same_result(rng):
     x = rng.standard_normal((1, cin, 50)).astype(np.float32)
     rows, cols = np.nonzero(w)
     row_ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=cout))]).astype(np.int32)
-    csr = _core.spmm_pack_csr(row_ptr, cols.astype(np.int32), w[rows, cols], (cout, cin))
+    csr = _core.testing.spmm_pack_csr(row_ptr, cols.astype(np.int32), w[rows, cols], (cout, cin))
     mask = np.packbits(w != 0, axis=1, bitorder="little")
-    bm = _core.spmm_pack_bitmask(mask, w[w != 0], (cout, cin))
-    dense = _core.spmm_pack(w)
-    want = _core.spmm(x, dense)
-    np.testing.assert_array_equal(_core.spmm(x, csr), want)
-    np.testing.assert_array_equal(_core.spmm(x, bm), want)
+    bm = _core.testing.spmm_pack_bitmask(mask, w[w != 0], (cout, cin))
+    dense = _core.sparse.spmm_pack(w)
+    want = _core.testing.spmm(x, dense)
+    np.testing.assert_array_equal(_core.testing.spmm(x, csr), want)
+    np.testing.assert_array_equal(_core.testing.spmm(x, bm), want)
     np.testing.assert_array_equal(csr.col, cols)
     assert bm.nbytes == dense.nbytes
 
@@ -98,46 +98,46 @@ def test_spmm_csr_and_bitmask_give_the_same_result(rng):
 def test_spmm_thread_count_does_not_change_results(rng):
     w = sparse_weights(rng, 130, 64, 0.9)
     x = rng.standard_normal((1, 64, 300)).astype(np.float32)
-    p = _core.spmm_pack(w)
-    saved = _core.get_num_threads()
+    p = _core.sparse.spmm_pack(w)
+    saved = _core.runtime.get_num_threads()
     try:
-        _core.set_num_threads(1)
-        a = _core.spmm(x, p)
-        _core.set_num_threads(2)
-        b = _core.spmm(x, p)
+        _core.runtime.set_num_threads(1)
+        a = _core.testing.spmm(x, p)
+        _core.runtime.set_num_threads(2)
+        b = _core.testing.spmm(x, p)
     finally:
-        _core.set_num_threads(saved)
+        _core.runtime.set_num_threads(saved)
     np.testing.assert_array_equal(a, b)
 
 
 def test_spmm_bad_input_raises(rng):
     w = sparse_weights(rng, 8, 12, 0.5)
-    p = _core.spmm_pack(w)
+    p = _core.sparse.spmm_pack(w)
     x = np.zeros((1, 12, 4), np.float32)
     with pytest.raises(TypeError, match="x: expected dtype float32"):
-        _core.spmm(x.astype(np.float64), p)
+        _core.testing.spmm(x.astype(np.float64), p)
     with pytest.raises(ValueError, match="x: expected 12 input channels"):
-        _core.spmm(np.zeros((1, 11, 4), np.float32), p)
+        _core.testing.spmm(np.zeros((1, 11, 4), np.float32), p)
     with pytest.raises(ValueError, match="activation"):
-        _core.spmm(x, p, None, "gelu")
+        _core.testing.spmm(x, p, None, "gelu")
     with pytest.raises(ValueError, match="bias: expected shape"):
-        _core.spmm(x, p, np.zeros(7, np.float32))
+        _core.testing.spmm(x, p, np.zeros(7, np.float32))
     with pytest.raises(ValueError, match="block"):
-        _core.spmm_pack(w, (2, 2))
+        _core.sparse.spmm_pack(w, (2, 2))
     with pytest.raises(ValueError, match="block"):  # 1x4 had kernels no lowering chose: deleted
-        _core.spmm_pack(np.zeros((4, 8), np.float32), (1, 4))
+        _core.sparse.spmm_pack(np.zeros((4, 8), np.float32), (1, 4))
     with pytest.raises(TypeError, match="packed"):
-        _core.spmm(x, None)
+        _core.testing.spmm(x, None)
     with pytest.raises(ValueError, match="row_ptr"):
-        _core.spmm_pack_csr(np.array([0, 2, 1], np.int32), np.zeros(1, np.int32),
+        _core.testing.spmm_pack_csr(np.array([0, 2, 1], np.int32), np.zeros(1, np.int32),
                             np.zeros(1, np.float32), (2, 4))
     with pytest.raises(ValueError, match="col: expected column indices"):
-        _core.spmm_pack_csr(np.array([0, 1], np.int32), np.array([9], np.int32),
+        _core.testing.spmm_pack_csr(np.array([0, 1], np.int32), np.array([9], np.int32),
                             np.ones(1, np.float32), (1, 4))
     with pytest.raises(ValueError, match="mask: bits past Cin"):
-        _core.spmm_pack_bitmask(np.array([[0xFF]], np.uint8), np.ones(8, np.float32), (1, 4))
+        _core.testing.spmm_pack_bitmask(np.array([[0xFF]], np.uint8), np.ones(8, np.float32), (1, 4))
     with pytest.raises(ValueError, match="values: expected shape"):
-        _core.spmm_pack_bitmask(np.array([[0x3]], np.uint8), np.ones(3, np.float32), (1, 4))
+        _core.testing.spmm_pack_bitmask(np.array([[0x3]], np.uint8), np.ones(3, np.float32), (1, 4))
 
 
 # ------------------------------------------------------------------------------------------ int8
@@ -169,27 +169,27 @@ def test_qspmm_matches_numpy_bit_for_bit(isa, block_rows, rng):
             out_zp, lo, hi, dt = int(rng.integers(0, 256)), 0, 255, np.uint8
         if v % 3 == 0:
             lo = out_zp  # fused ReLU
-        p = _core.qspmm_pack(w, block_rows)
-        got = _core.qspmm(x, p, a_zp, bias, mult, shift, out_zp, lo, hi, np.dtype(dt).name)
+        p = _core.testing.qspmm_pack(w, block_rows)
+        got = _core.testing.qspmm(x, p, a_zp, bias, mult, shift, out_zp, lo, hi, np.dtype(dt).name)
         want = numpy_qspmm(x, w, a_zp, bias, mult, shift, out_zp, lo, hi, dt)
         assert got.dtype == dt and got.shape == want.shape
         np.testing.assert_array_equal(got, want, err_msg=f"{isa} {cout}x{cin} hw={hw} v={v}")
-        np.testing.assert_array_equal(_core.qspmm_unpack(p), w)
+        np.testing.assert_array_equal(_core.testing.qspmm_unpack(p), w)
 
 
 def test_qspmm_nchw_matches_reference_and_errors(rng):
     w = sparse_weights(rng, 16, 32, 0.9, dtype=np.int8)
     x = rng.integers(0, 256, (2, 32, 6, 5), dtype=np.uint8)
-    p = _core.qspmm_pack(w.reshape(16, 32, 1, 1))
+    p = _core.testing.qspmm_pack(w.reshape(16, 32, 1, 1))
     args = (7, None, 1 << 30, 12, 3)
-    np.testing.assert_array_equal(_core.qspmm(x, p, *args), _core.qspmm_reference(x, w, *args))
+    np.testing.assert_array_equal(_core.testing.qspmm(x, p, *args), _core.testing.qspmm_reference(x, w, *args))
     with pytest.raises(TypeError, match="x: expected dtype uint8"):
-        _core.qspmm(x.astype(np.int8), p, *args)
+        _core.testing.qspmm(x.astype(np.int8), p, *args)
     with pytest.raises(ValueError, match="a_zero_point"):
-        _core.qspmm(x, p, 300, None, 1 << 30, 12, 3)
+        _core.testing.qspmm(x, p, 300, None, 1 << 30, 12, 3)
     with pytest.raises(ValueError, match="shift"):
-        _core.qspmm(x, p, 0, None, 1 << 30, 40, 3)
+        _core.testing.qspmm(x, p, 0, None, 1 << 30, 40, 3)
     with pytest.raises(ValueError, match="block_rows"):
-        _core.qspmm_pack(w, 2)
+        _core.testing.qspmm_pack(w, 2)
     with pytest.raises(ValueError, match="bias"):
-        _core.qspmm(x, p, 0, np.full(16, 2**31 - 1, np.int32), 1 << 30, 12, 3)
+        _core.testing.qspmm(x, p, 0, np.full(16, 2**31 - 1, np.int32), 1 << 30, 12, 3)

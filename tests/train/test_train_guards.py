@@ -265,7 +265,7 @@ def test_guard_restores_weights_statistics_and_optimizer_state(optimizer, good_s
         opt.zero_grad()
         logits = model(x)
         guard.check_forward(logits)
-        _, dlogits = eo._core.cross_entropy(logits, y, 0.0)
+        _, dlogits = eo._core.layers.cross_entropy(logits, y, 0.0)
         model.backward(dlogits)
         guard.check_grads()
         opt.step()

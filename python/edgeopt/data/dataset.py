@@ -112,7 +112,7 @@ class Dataset:
             x = x.reshape(len(x), 1)
         if x.dtype not in (np.uint8, np.float32):
             x = x.astype(np.float32)
-        mean, std = _core.data_channel_stats(np.ascontiguousarray(x))
+        mean, std = _core.data.data_channel_stats(np.ascontiguousarray(x))
         if x.dtype == np.uint8:
             mean, std = mean / 255.0, std / 255.0
         return mean, std

@@ -120,7 +120,7 @@ class DataLoader:
         e = self.epoch if epoch is None else check_int("epoch", epoch, 0, _SEED_MAX)
         n = len(self._y)
         if self.shuffle:
-            return _core.data_permutation(n, self.seed, e)
+            return _core.data.data_permutation(n, self.seed, e)
         return np.arange(n, dtype=np.int64)
 
     def batch(self, indices, epoch: Optional[int] = None):
@@ -130,7 +130,7 @@ class DataLoader:
         if idx.dtype.kind not in "iu":
             raise TypeError(f"indices: expected integer indices, got dtype {idx.dtype}")
         idx = idx.astype(np.int64, copy=False)
-        xb = _core.data_assemble_batch(self._x, idx, self.mean, self.std, pad=self.crop,
+        xb = _core.data.data_assemble_batch(self._x, idx, self.mean, self.std, pad=self.crop,
                                        flip=self.flip, seed=self.seed, epoch=e)
         return xb.reshape((len(idx),) + self._sample_shape), self._y[idx]
 

@@ -1,4 +1,4 @@
-"""The deployed network: ``Engine`` wraps the C++ runtime (``edgeopt._core.RuntimeEngine``).
+"""The deployed network: ``Engine`` wraps the C++ runtime (``edgeopt._core.runtime_engine.RuntimeEngine``).
 
 An Engine is always built by *loading* ``.edgeopt`` bytes, whether they come from ``compile`` or
 from a file, so compiling and loading share one path. ``engine.run(x)`` takes the same input as
@@ -26,7 +26,7 @@ class Engine:
     def __init__(self, data: bytes):
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data: expected the bytes of an .edgeopt file, got {type(data).__name__}")
-        self._core = _core.RuntimeEngine(bytes(data))  # ValueError on a bad file
+        self._core = _core.runtime_engine.RuntimeEngine(bytes(data))  # ValueError on a bad file
         meta = parse_json(self._core.metadata, "edgeopt file") if self._core.metadata else {}
         if not isinstance(meta, dict):
             raise ValueError(f"edgeopt file: metadata must be a JSON object, got {type(meta).__name__}")

@@ -53,7 +53,7 @@ class OpType:
     400..499 clustered."""
 
 
-for _id, _name in _core.runtime_op_types():
+for _id, _name in _core.runtime_engine.runtime_op_types():
     setattr(OpType, _name.upper(), int(_id))
 del _id, _name
 

@@ -34,4 +34,4 @@ def latency(engine, batch: int = 1, warmup: int = 10, runs: int = 100, seed: int
         t[i] = (time.perf_counter_ns() - t0) / 1e6
     return {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90)),
             "mean_ms": float(t.mean()), "min_ms": float(t.min()), "runs": runs, "batch": batch,
-            "threads": _core.get_num_threads(), "isa": _core.active_isa()}
+            "threads": _core.runtime.get_num_threads(), "isa": _core.runtime.active_isa()}

@@ -57,26 +57,26 @@ def _c(a):
 # ---------------------------------------------------------------- conv / linear
 def conv2d(x, weight, bias=None, stride=1, padding=0, groups: int = 1):
     """x (N, Cin, H, W), weight (Cout, Cin/groups, KH, KW), bias (Cout,) or None -> (N, Cout, OH, OW)."""
-    return _core.conv2d_forward(_c(x), _c(weight), _c(bias), check_pair("stride", stride, 1),
+    return _core.conv.conv2d_forward(_c(x), _c(weight), _c(bias), check_pair("stride", stride, 1),
                                 check_pair("padding", padding, 0), check_int("groups", groups, 1, INT32_MAX))
 
 
 def conv2d_backward(dy, x, weight, dweight, dbias=None, stride=1, padding=0, groups: int = 1,
                     need_dx: bool = True):
     """Accumulates into ``dweight`` (and ``dbias``); returns dx (or None if not ``need_dx``)."""
-    return _core.conv2d_backward(_c(dy), _c(x), _c(weight), _acc(dweight), _acc(dbias),
+    return _core.conv.conv2d_backward(_c(dy), _c(x), _c(weight), _acc(dweight), _acc(dbias),
                                  check_pair("stride", stride, 1), check_pair("padding", padding, 0),
                                  check_int("groups", groups, 1, INT32_MAX), check_bool("need_dx", need_dx))
 
 
 def linear(x, weight, bias=None):
     """x (N, in), weight (out, in), bias (out,) or None -> (N, out)."""
-    return _core.linear_forward(_c(x), _c(weight), _c(bias))
+    return _core.linear.linear_forward(_c(x), _c(weight), _c(bias))
 
 
 def linear_backward(dy, x, weight, dweight, dbias=None, need_dx: bool = True):
     """Accumulates into ``dweight`` (and ``dbias``); returns dx (or None if not ``need_dx``)."""
-    return _core.linear_backward(_c(dy), _c(x), _c(weight), _acc(dweight), _acc(dbias),
+    return _core.linear.linear_backward(_c(dy), _c(x), _c(weight), _acc(dweight), _acc(dbias),
                                  check_bool("need_dx", need_dx))
 
 
@@ -84,103 +84,103 @@ def linear_backward(dy, x, weight, dweight, dbias=None, need_dx: bool = True):
 def batch_norm_train(x, weight, bias, running_mean, running_var, momentum: float = 0.1, eps: float = 1e-5):
     """Batch statistics; updates ``running_mean``/``running_var`` in place (unbiased variance).
     Returns ``(y, save_mean, save_invstd)`` for :func:`batch_norm_backward`."""
-    return _core.batchnorm2d_forward_train(_c(x), _c(weight), _c(bias), _acc(running_mean), _acc(running_var),
+    return _core.layers.batchnorm2d_forward_train(_c(x), _c(weight), _c(bias), _acc(running_mean), _acc(running_var),
                                            check_float("momentum", momentum, 0.0, 1.0),
                                            check_float("eps", eps, 0.0))
 
 
 def batch_norm_eval(x, weight, bias, running_mean, running_var, eps: float = 1e-5):
     """Normalise with the running statistics."""
-    return _core.batchnorm2d_forward_eval(_c(x), _c(weight), _c(bias), _c(running_mean), _c(running_var),
+    return _core.layers.batchnorm2d_forward_eval(_c(x), _c(weight), _c(bias), _c(running_mean), _c(running_var),
                                           check_float("eps", eps, 0.0))
 
 
 def batch_norm_backward(dy, x, weight, save_mean, save_invstd, dweight, dbias):
     """Backward of :func:`batch_norm_train`; accumulates ``dweight``/``dbias``, returns dx."""
-    return _core.batchnorm2d_backward(_c(dy), _c(x), _c(weight), _c(save_mean), _c(save_invstd),
+    return _core.layers.batchnorm2d_backward(_c(dy), _c(x), _c(weight), _c(save_mean), _c(save_invstd),
                                       _acc(dweight), _acc(dbias))
 
 
 def batch_norm_backward_eval(dy, x, weight, running_mean, running_var, eps, dweight, dbias):
     """Backward of :func:`batch_norm_eval`; accumulates ``dweight``/``dbias``, returns dx."""
-    return _core.batchnorm2d_backward_eval(_c(dy), _c(x), _c(weight), _c(running_var),
+    return _core.layers.batchnorm2d_backward_eval(_c(dy), _c(x), _c(weight), _c(running_var),
                                            check_float("eps", eps, 0.0),
                                            _acc(dweight), _acc(dbias), _c(running_mean))
 
 
 # ---------------------------------------------------------------- activations
 def relu(x):
-    return _core.relu_forward(_c(x))
+    return _core.layers.relu_forward(_c(x))
 
 
 def relu_backward(dy, y):
     """Takes the forward *output*."""
-    return _core.relu_backward(_c(dy), _c(y))
+    return _core.layers.relu_backward(_c(dy), _c(y))
 
 
 def relu6(x):
-    return _core.relu6_forward(_c(x))
+    return _core.layers.relu6_forward(_c(x))
 
 
 def relu6_backward(dy, x):
-    return _core.relu6_backward(_c(dy), _c(x))
+    return _core.layers.relu6_backward(_c(dy), _c(x))
 
 
 def hardswish(x):
-    return _core.hardswish_forward(_c(x))
+    return _core.layers.hardswish_forward(_c(x))
 
 
 def hardswish_backward(dy, x):
-    return _core.hardswish_backward(_c(dy), _c(x))
+    return _core.layers.hardswish_backward(_c(dy), _c(x))
 
 
 def hardsigmoid(x):
-    return _core.hardsigmoid_forward(_c(x))
+    return _core.layers.hardsigmoid_forward(_c(x))
 
 
 def hardsigmoid_backward(dy, x):
-    return _core.hardsigmoid_backward(_c(dy), _c(x))
+    return _core.layers.hardsigmoid_backward(_c(dy), _c(x))
 
 
 def sigmoid(x):
-    return _core.sigmoid_forward(_c(x))
+    return _core.layers.sigmoid_forward(_c(x))
 
 
 def sigmoid_backward(dy, y):
     """Takes the forward *output*."""
-    return _core.sigmoid_backward(_c(dy), _c(y))
+    return _core.layers.sigmoid_backward(_c(dy), _c(y))
 
 
 # ---------------------------------------------------------------- pooling
 def max_pool2d(x, kernel_size, stride=None, padding=0, return_indices: bool = False):
     """``stride`` defaults to ``kernel_size``. With ``return_indices`` also returns the int32
     argmax that :func:`max_pool2d_backward` needs."""
-    y, argmax = _core.maxpool2d_forward(_c(x), *_window(kernel_size, stride, padding))
+    y, argmax = _core.layers.maxpool2d_forward(_c(x), *_window(kernel_size, stride, padding))
     return (y, argmax) if check_bool("return_indices", return_indices) else y
 
 
 def max_pool2d_backward(dy, indices, x_shape):
-    return _core.maxpool2d_backward(_c(dy), indices, check_shape("x_shape", x_shape, 4))
+    return _core.layers.maxpool2d_backward(_c(dy), indices, check_shape("x_shape", x_shape, 4))
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
-    return _core.avgpool2d_forward(_c(x), *_window(kernel_size, stride, padding),
+    return _core.layers.avgpool2d_forward(_c(x), *_window(kernel_size, stride, padding),
                                    check_bool("count_include_pad", count_include_pad))
 
 
 def avg_pool2d_backward(dy, x_shape, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
-    return _core.avgpool2d_backward(_c(dy), check_shape("x_shape", x_shape, 4),
+    return _core.layers.avgpool2d_backward(_c(dy), check_shape("x_shape", x_shape, 4),
                                     *_window(kernel_size, stride, padding),
                                     check_bool("count_include_pad", count_include_pad))
 
 
 def global_avg_pool2d(x):
     """(N, C, H, W) -> (N, C, 1, 1)."""
-    return _core.global_avgpool2d_forward(_c(x))
+    return _core.layers.global_avgpool2d_forward(_c(x))
 
 
 def global_avg_pool2d_backward(dy, x_shape):
-    return _core.global_avgpool2d_backward(_c(dy), check_shape("x_shape", x_shape, 4))
+    return _core.layers.global_avgpool2d_backward(_c(dy), check_shape("x_shape", x_shape, 4))
 
 
 # ---------------------------------------------------------------- dropout
@@ -193,33 +193,33 @@ def dropout(x, p: float = 0.5, training: bool = True, seed: int | None = None):
         return x, None
     # any int: the kernel takes it modulo 2^64
     seed = _random.next_seed() if seed is None else check_int("seed", seed)
-    return _core.dropout_forward(_c(x), p, seed)
+    return _core.layers.dropout_forward(_c(x), p, seed)
 
 
 def dropout_backward(dy, mask, p: float):
     if mask is None:
         return dy
-    return _core.dropout_backward(_c(dy), mask, check_float("p", p, 0.0, 1.0, max_open=True))
+    return _core.layers.dropout_backward(_c(dy), mask, check_float("p", p, 0.0, 1.0, max_open=True))
 
 
 # ---------------------------------------------------------------- elementwise
 def add(a, b):
     """a + b (same shapes); used for residual sums and for summing branch gradients."""
-    return _core.add_forward(_c(a), _c(b))
+    return _core.layers.add_forward(_c(a), _c(b))
 
 
 def channel_scale(x, s):
     """x (N, C, H, W) * s (N, C) per channel (squeeze-and-excitation)."""
-    return _core.channel_scale_forward(_c(x), _c(s))
+    return _core.layers.channel_scale_forward(_c(x), _c(s))
 
 
 def channel_scale_backward(dy, x, s):
     """Returns ``(dx, ds)``."""
-    return _core.channel_scale_backward(_c(dy), _c(x), _c(s))
+    return _core.layers.channel_scale_backward(_c(dy), _c(x), _c(s))
 
 
 # ---------------------------------------------------------------- losses
 def cross_entropy(logits, labels, label_smoothing: float = 0.0):
     """Mean softmax cross-entropy over the batch: logits (N, classes), labels (N,) of any integer
     dtype. Returns ``(loss, dlogits)``."""
-    return _core.cross_entropy(_c(logits), labels, check_float("label_smoothing", label_smoothing, 0.0, 1.0))
+    return _core.layers.cross_entropy(_c(logits), labels, check_float("label_smoothing", label_smoothing, 0.0, 1.0))

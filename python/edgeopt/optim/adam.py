@@ -34,7 +34,7 @@ class Adam(Optimizer):
             state.update(step=0, exp_avg=np.zeros_like(p.data), exp_avg_sq=np.zeros_like(p.data))
         b1, b2 = group["betas"]
         step = int(state["step"]) + 1
-        ok = _core.adam_step(_acc(p.data), _acc(p.grad), _acc(state["exp_avg"]), _acc(state["exp_avg_sq"]), step,
+        ok = _core.optim.adam_step(_acc(p.data), _acc(p.grad), _acc(state["exp_avg"]), _acc(state["exp_avg_sq"]), step,
                              float(group["lr"]), float(b1), float(b2), float(group["eps"]),
                              float(group["weight_decay"]), bool(group["decoupled"]))
         if ok:

@@ -2,7 +2,7 @@
 
 Parameters come as plain ``Parameter`` objects, as ``(name, Parameter)`` pairs (e.g.
 ``model.named_parameters()``, so errors can name them) or as PyTorch-style groups
-``[{"params": ..., "lr": ...}, ...]``. Updates run in C++ (``_core.sgd_step``/``adam_step``);
+``[{"params": ..., "lr": ...}, ...]``. Updates run in C++ (``_core.optim.sgd_step``/``adam_step``);
 a gradient holding NaN or Inf leaves that parameter untouched and raises ValueError naming it
 (parameters earlier in the list have been updated by then).
 """

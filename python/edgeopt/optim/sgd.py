@@ -34,7 +34,7 @@ class SGD(Optimizer):
         first = buf is None
         if first:
             buf = np.zeros_like(p.data)
-        ok = _core.sgd_step(_acc(p.data), _acc(p.grad), _acc(buf), float(group["lr"]), float(group["momentum"]),
+        ok = _core.optim.sgd_step(_acc(p.data), _acc(p.grad), _acc(buf), float(group["lr"]), float(group["momentum"]),
                             float(group["dampening"]), bool(group["nesterov"]),
                             float(group["weight_decay"]), first)
         if ok:

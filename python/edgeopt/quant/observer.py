@@ -37,7 +37,7 @@ class MinMaxObserver:
         rows, axis, shape = _rows(self.name, x, axis)
         if rows.size == 0:
             return
-        lo, hi, bad = _core.quant_row_range(rows)
+        lo, hi, bad = _core.quant.quant_row_range(rows)
         if bad >= 0:
             raise _nonfinite(self.name, rows, bad, axis, shape)
         lo, hi = lo.astype(np.float64), hi.astype(np.float64)

@@ -81,7 +81,7 @@ def quantize(x, scale, zero_point=0, bits: int = 8, symmetric: bool = True, axis
     z = _per_row("zero_point", zero_point, n, np.int64)
     if np.any((z < qmin) | (z > qmax)):
         raise ValueError(f"zero_point: expected values in [{qmin}, {qmax}], got {zero_point!r}")
-    q, bad = _core.quant_quantize_rows(rows, s, z.astype(np.int32), qmin, qmax, dtype)
+    q, bad = _core.quant.quant_quantize_rows(rows, s, z.astype(np.int32), qmin, qmax, dtype)
     if bad >= 0:
         raise _nonfinite(name, rows, bad, axis, shape)
     return _back(q, axis, shape)
@@ -102,7 +102,7 @@ def dequantize(q, scale, zero_point=0, axis=None) -> np.ndarray:
     n = rows.shape[0]
     s = _per_row("scale", scale, n, np.float64)
     z = _per_row("zero_point", zero_point, n, np.int32)
-    return _back(_core.quant_dequantize_rows(rows, s, z), axis, shape)
+    return _back(_core.quant.quant_dequantize_rows(rows, s, z), axis, shape)
 
 
 def weight_scales(w, axis: int = 0, bits: int = 8, bias=None, input_scale=None, name: str = "w",
@@ -113,7 +113,7 @@ def weight_scales(w, axis: int = 0, bits: int = 8, bias=None, input_scale=None, 
     the bias, so coarser weights cost nothing the int32 bias could have kept. Computed in float64
     and returned in ``dtype`` (float32 where the scale is stored as float32)."""
     rows, axis, shape = _rows(name, w, axis)
-    lo, hi, bad = _core.quant_row_range(rows) if rows.size else (np.zeros(len(rows)),) * 2 + (-1,)
+    lo, hi, bad = _core.quant.quant_row_range(rows) if rows.size else (np.zeros(len(rows)),) * 2 + (-1,)
     if bad >= 0:
         raise _nonfinite(name, rows, bad, axis, shape)
     qmax = qrange(bits, True)[1]
@@ -157,7 +157,7 @@ def histogram(x, bins: int = 2048, range=None, name: str = "x"):
     bins = check_int("bins", bins, 1, 1 << 24)
     rows, _, shape = _rows(name, x, None)
     if range is None:
-        lo, hi, bad = _core.quant_row_range(rows) if rows.size else (np.zeros(1), np.zeros(1), -1)
+        lo, hi, bad = _core.quant.quant_row_range(rows) if rows.size else (np.zeros(1), np.zeros(1), -1)
         if bad >= 0:
             raise _nonfinite(name, rows, bad, None, shape)
         lo, hi = float(lo[0]), float(hi[0])
@@ -166,7 +166,7 @@ def histogram(x, bins: int = 2048, range=None, name: str = "x"):
     if not lo < hi:  # a constant tensor: one bin of width 1 around it, as numpy does
         lo, hi = lo - 0.5, hi + 0.5
     counts = np.zeros(bins, np.int64)
-    bad = _core.quant_histogram(rows.reshape(-1), lo, hi, counts)
+    bad = _core.quant.quant_histogram(rows.reshape(-1), lo, hi, counts)
     if bad >= 0:
         raise _nonfinite(name, rows, bad, None, shape)
     return counts, np.linspace(lo, hi, bins + 1)

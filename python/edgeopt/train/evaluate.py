@@ -57,7 +57,7 @@ def evaluate(model_or_engine, data, batch_size: int = 256) -> dict:
         for x, y in make_loader(data, batch_size, shuffle=False, seed=0, mean=mean, std=std):
             logits = np.ascontiguousarray(_predict(model_or_engine, x), dtype=np.float32)
             logits = logits.reshape(len(y), -1)
-            loss, _ = _core.cross_entropy(logits, y, 0.0)
+            loss, _ = _core.layers.cross_entropy(logits, y, 0.0)
             loss_sum += float(loss) * len(y)
             k = min(5, logits.shape[1])
             best = np.argpartition(-logits, k - 1, axis=1)[:, :k]

@@ -144,7 +144,7 @@ def fit(model, train, val=None, epochs: int = 10, batch_size: int = 128, lr: flo
         logits = model(batch.x)
         guard.check_forward(logits)
         if loss is None:
-            value, dlogits = _core.cross_entropy(logits, batch.y, label_smoothing)
+            value, dlogits = _core.layers.cross_entropy(logits, batch.y, label_smoothing)
             guard.check_loss(value)
         else:
             value, dlogits = _loss_output(loss(logits, batch.y, batch), logits)

@@ -86,10 +86,10 @@ def choose_block(w2d: np.ndarray):
     values, else 1x1. Returns (block, packed)."""
     nnz = int(np.count_nonzero(w2d))
     for blk in ((8, 1), (4, 1)):
-        p = _core.spmm_pack(w2d, blk)
+        p = _core.sparse.spmm_pack(w2d, blk)
         if p.nblocks * blk[0] * blk[1] <= BLOCK_OVERHEAD * nnz:
             return blk, p
-    return (1, 1), _core.spmm_pack(w2d, (1, 1))
+    return (1, 1), _core.sparse.spmm_pack(w2d, (1, 1))
 
 
 def pack_sparse_weight(w2d: np.ndarray, block=None) -> bytes:
@@ -98,7 +98,7 @@ def pack_sparse_weight(w2d: np.ndarray, block=None) -> bytes:
     if block is None:
         block, p = choose_block(w2d)
     else:
-        p = _core.spmm_pack(w2d, tuple(block))
+        p = _core.sparse.spmm_pack(w2d, tuple(block))
     br, bc = p.block
     return (struct.pack("<4i", br, bc, p.nblocks, 0) + p.row_ptr.astype("<i4").tobytes()
             + p.col.astype("<i4").tobytes() + p.values.astype("<f4").tobytes())
