@@ -211,15 +211,8 @@ std::pair<int64_t, int64_t> pair_arg(const py::handle& obj, const char* name, in
 
 // alpha: None -> mean |w| per output channel (XNOR-Net), else float32 (cout,).
 std::vector<float> alpha_arg(const py::handle& obj, const float* w, int64_t cout, int64_t per) {
+  if (obj.is_none()) return b1_channel_alpha(w, cout, per);
   std::vector<float> a(static_cast<size_t>(cout));
-  if (obj.is_none()) {
-    for (int64_t o = 0; o < cout; ++o) {
-      double s = 0;
-      for (int64_t t = 0; t < per; ++t) s += std::fabs(w[o * per + t]);
-      a[o] = per ? float(s / per) : 0.f;
-    }
-    return a;
-  }
   F32Array arr = f32(obj, "alpha", 1);
   expect_shape(arr, "alpha", {cout});
   std::copy(arr.data(), arr.data() + cout, a.begin());

@@ -1,6 +1,7 @@
 #include "b1-gemm/gemm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "common/int_math.h"
@@ -97,6 +98,16 @@ void b1_gemm_dots(int64_t m, int64_t n, int64_t k, const uint64_t* a, const uint
 }
 
 // --------------------------------------------------------------------------------------- conv
+
+std::vector<float> b1_channel_alpha(const float* w, int64_t cout, int64_t per) {
+  std::vector<float> a(static_cast<size_t>(cout));
+  for (int64_t o = 0; o < cout; ++o) {
+    double s = 0;
+    for (int64_t t = 0; t < per; ++t) s += std::fabs(w[o * per + t]);
+    a[o] = per ? float(s / per) : 0.f;
+  }
+  return a;
+}
 
 B1ConvWeights b1_pack_conv_weights(int64_t cout, int64_t cin, int64_t kh, int64_t kw,
                                    const float* w, const float* alpha) {

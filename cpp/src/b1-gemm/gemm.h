@@ -42,6 +42,10 @@ struct B1ConvWeights {
   int64_t nbytes() const { return int64_t(8 * bits.size() + 4 * tapsum.size() + 4 * alpha.size()); }
 };
 
+// XNOR-Net's per-output-channel scale of binarized weights: alpha[o] = mean_t |w[o][t]| over the
+// `per` weights of channel o (0 for an empty channel), summed in double.
+std::vector<float> b1_channel_alpha(const float* w, int64_t cout, int64_t per);
+
 // w: OIHW float (only signs are kept), alpha: cout scales.
 B1ConvWeights b1_pack_conv_weights(int64_t cout, int64_t cin, int64_t kh, int64_t kw,
                                    const float* w, const float* alpha);
