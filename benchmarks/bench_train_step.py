@@ -1,9 +1,12 @@
-"""One training step (forward + backward + SGD) of CIFAR ResNet-20, batch 128, 3x32x32:
-edgeopt against PyTorch CPU, same thread count, same machine, one run. Prints images/s and the
-ratio edgeopt / PyTorch.
+"""One training step (forward + backward + SGD) per zoo model, 3x32x32 inputs: edgeopt against
+PyTorch CPU, same thread count, same machine, one run. Prints images/s and the ratio
+edgeopt / PyTorch per model. Batch: 128 for resnet / vgg, 64 for the MobileNets (--batch
+overrides). The PyTorch twin of resnet20 is written by hand (torch_twins.resnet_cifar); every
+other model's twin is built from its traced graph (torch_twins.GraphTwin: same ops, weights and
+shapes).
 
     PYTHONPATH=python:benchmarks python benchmarks/bench_train_step.py [--threads 1] [--steps 10]
-        [--profile]
+        [--models resnet20 mobilenet_v2 ...] [--profile]
 
 At --threads 1 the clock is the process's CPU time (neither library runs worker threads then, and
 CPU time leaves out the time spent waiting for a core taken by other work); otherwise wall time.
@@ -22,7 +25,7 @@ import numpy as np
 import torch
 
 import edgeopt as eo
-from torch_twins import resnet_cifar
+from torch_twins import GraphTwin, resnet_cifar
 
 
 CLOCK = time.perf_counter
@@ -87,24 +90,14 @@ def profile_torch(step):
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=14))
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--profile", action="store_true")
-    ap.add_argument("--only", choices=["edgeopt", "torch"], default=None)
-    a = ap.parse_args()
-    global CLOCK
-    CLOCK = time.process_time if a.threads == 1 else time.perf_counter
-    eo.set_num_threads(a.threads)
-    torch.set_num_threads(a.threads)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((a.batch, 3, 32, 32)).astype(np.float32)
-    y = rng.integers(0, 10, a.batch).astype(np.int64)
+MODELS = ["resnet20", "vgg11", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large"]
 
-    model = eo.models.create("resnet20", num_classes=10, in_channels=3)
+
+def bench_model(name, a, rng):
+    batch = a.batch or (64 if name.startswith("mobilenet") else 128)
+    x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 10, batch).astype(np.int64)
+    model = eo.models.create(name, num_classes=10, in_channels=3)
     model.train()
     opt = eo.optim.SGD(list(model.named_parameters()), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
@@ -115,7 +108,7 @@ def main():
         model.backward(dlogits)
         opt.step()
 
-    tm = resnet_cifar(20)
+    tm = resnet_cifar(20) if name == "resnet20" else GraphTwin(model, (1, 3, 32, 32))
     tm.train()
     topt = torch.optim.SGD(tm.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
@@ -126,26 +119,47 @@ def main():
         loss.backward()
         topt.step()
 
-    print(f"CPU: {platform.processor() or platform.machine()}  ISA path: {eo._core.runtime.active_isa()}  "
-          f"threads: {a.threads}  torch {torch.__version__}  clock: "
-          f"{'process CPU time' if a.threads == 1 else 'wall'}")
     # Each library in its own phase (idle TBB workers and OpenMP workers would spin against each other).
     t_eo = t_pt = None
     if a.only != "torch":
         t_eo = time_steps(eo_step, a.warmup, a.steps)
-        print(f"edgeopt  {a.batch / t_eo[0]:8.1f} img/s  step min {1e3 * t_eo[0]:.1f} ms  median {1e3 * t_eo[1]:.1f} ms")
+        print(f"{name:20s} edgeopt  {batch / t_eo[0]:8.1f} img/s  step min {1e3 * t_eo[0]:.1f} ms  "
+              f"median {1e3 * t_eo[1]:.1f} ms", flush=True)
     if a.only != "edgeopt":
         time.sleep(0.3)
         t_pt = time_steps(torch_step, a.warmup, a.steps)
-        print(f"PyTorch  {a.batch / t_pt[0]:8.1f} img/s  step min {1e3 * t_pt[0]:.1f} ms  median {1e3 * t_pt[1]:.1f} ms")
+        print(f"{name:20s} PyTorch  {batch / t_pt[0]:8.1f} img/s  step min {1e3 * t_pt[0]:.1f} ms  "
+              f"median {1e3 * t_pt[1]:.1f} ms", flush=True)
     if t_eo and t_pt:
-        print(f"resnet20 train step, batch {a.batch}: ratio edgeopt/PyTorch (speed) "
-              f"min {t_pt[0] / t_eo[0]:.2f}  median {t_pt[1] / t_eo[1]:.2f}")
+        print(f"{name} train step, batch {batch}: ratio edgeopt/PyTorch (speed) "
+              f"min {t_pt[0] / t_eo[0]:.2f}  median {t_pt[1] / t_eo[1]:.2f}", flush=True)
     if a.profile:
         if a.only != "torch":
             profile_edgeopt(model, eo_step, max(3, a.steps // 2))
         if a.only != "edgeopt":
             profile_torch(torch_step)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=None, help="default: 128 (resnet, vgg), 64 (MobileNets)")
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--models", nargs="+", default=["resnet20"], choices=MODELS)
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--only", choices=["edgeopt", "torch"], default=None)
+    a = ap.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if a.threads == 1 else time.perf_counter
+    eo.set_num_threads(a.threads)
+    torch.set_num_threads(a.threads)
+    print(f"CPU: {platform.processor() or platform.machine()}  ISA path: {eo._core.runtime.active_isa()}  "
+          f"threads: {a.threads}  torch {torch.__version__}  clock: "
+          f"{'process CPU time' if a.threads == 1 else 'wall'}")
+    rng = np.random.default_rng(0)
+    for name in a.models:
+        bench_model(name, a, rng)
 
 
 if __name__ == "__main__":
