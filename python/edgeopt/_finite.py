@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["first_nonfinite", "value_name", "check_finite", "check_data", "observed_range"]
+__all__ = ["first_nonfinite", "find_nonfinite", "value_name", "check_finite", "check_data"]
 
 
 def first_nonfinite(arrays):
@@ -34,15 +34,23 @@ def _at(shape, flat: int) -> str:
     return str(tuple(int(i) for i in np.unravel_index(flat, shape))) if len(shape) else "()"
 
 
+def find_nonfinite(named):
+    """(name, value in words, index) of the first NaN / +-Inf over (name, float32 C-contiguous
+    array) pairs, e.g. ("conv1.weight", "NaN", "(3, 0, 1, 2)"), or None when all are finite."""
+    bad = first_nonfinite([a for _, a in named])
+    if bad is None:
+        return None
+    name, a = named[bad[0]]
+    return name, value_name(a.flat[bad[1]]), _at(a.shape, bad[1])
+
+
 def check_finite(named, suffix: str = "") -> None:
     """Raise ValueError "<name> contains NaN at index (...)<suffix>" for the first non-finite
     value of the (name, array) pairs; arrays of other dtypes than float32 are converted."""
-    named = [(n, np.ascontiguousarray(a, dtype=np.float32)) for n, a in named]
-    bad = first_nonfinite([a for _, a in named])
-    if bad is not None:
-        name, a = named[bad[0]]
-        raise ValueError(f"{name} contains {value_name(a.flat[bad[1]])} at index "
-                         f"{_at(a.shape, bad[1])}{suffix}")
+    found = find_nonfinite([(n, np.ascontiguousarray(a, dtype=np.float32)) for n, a in named])
+    if found is not None:
+        name, value, at = found
+        raise ValueError(f"{name} contains {value} at index {at}{suffix}")
 
 
 def check_data(name: str, x, y=None, num_classes: int | None = None, suffix: str = "") -> None:
@@ -71,13 +79,3 @@ def check_data(name: str, x, y=None, num_classes: int | None = None, suffix: str
     if bad_y >= 0:
         raise ValueError(f"{name}: sample {bad_y} has label {int(np.asarray(y)[bad_y])}, outside "
                          f"[0, {int(num_classes)}) (the model has {int(num_classes)} classes){suffix}")
-
-
-def observed_range(v, what) -> tuple[float, float]:
-    """(min, max) of an activation seen during calibration; ValueError when it is not finite
-    (finite weights and data can still overflow, e.g. a 1e30 input). `what()` names the tensor."""
-    lo, hi = float(np.min(v)), float(np.max(v))
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError(f"calib: {what()} is non-finite on the calibration data (min {lo}, max {hi}); "
-                         "check the calibration data and the model's weights")
-    return lo, hi

@@ -12,10 +12,10 @@ Schemes (the paper's codes in brackets), each lowered by its module in deploy/lo
 """
 from __future__ import annotations
 
-from .._check import check_array, check_choice, check_shape
+from .. import quant
+from .._check import check_choice, check_shape
 from ..nn.module import check_module
 from .._version import __version__
-from ..data import Dataset
 from ..graph import Graph, fuse, trace
 from .engine import Engine
 from .lower import SCHEMES as _LOWERINGS, SPARSE_SCHEMES
@@ -35,7 +35,8 @@ def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
     check_module("model", model)
     check_choice("scheme", scheme, SCHEMES)
     input_shape = check_shape("input_shape", input_shape, 4)
-    _check_calib(calib, input_shape)
+    if calib is not None:
+        quant.check_calib(calib, input_shape)
     check_choice("sparse", sparse, ("auto", True, False))
     if sparse is True and scheme not in SPARSE_SCHEMES:
         raise ValueError(f"sparse=True: scheme {scheme!r} has no sparse op (fp32 only); use sparse='auto' or False")
@@ -48,20 +49,6 @@ def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
     meta = build_metadata(model, scheme, graph)
     meta.update(getattr(builder, "metadata", None) or {})
     return Engine(builder.to_bytes(output, meta))
-
-
-def _check_calib(calib, input_shape: tuple) -> None:
-    """calib, when given, is a Dataset or an array of samples shaped like the traced input, so a
-    wrong channel count is reported against calib rather than as a conv weight mismatch later."""
-    if calib is None:
-        return
-    if isinstance(calib, Dataset):
-        got = calib.shape
-    else:
-        got = check_array("calib", calib, "biuf").shape[1:]
-    if tuple(got) != input_shape[1:]:
-        raise ValueError(f"calib: expected samples of shape {input_shape[1:]} (input_shape without the batch), "
-                         f"got samples of shape {tuple(got)}")
 
 
 def build_metadata(model, scheme: str, graph: Graph) -> dict:

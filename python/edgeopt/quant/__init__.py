@@ -9,7 +9,7 @@ from .qparams import qparams, qrange, quantize_multiplier, zero_point
 from .quantize import (BIAS_LIMIT, dequantize, histogram, quantize, quantize_bias, quantize_per_channel,
                        weight_scales)
 from .observer import MinMaxObserver
-from .calibrate import calibrate, calibration_batches, observe
+from .calibrate import calibrate, calibration_batches, check_calib, observe
 
 __all__ = ["qparams", "qrange", "zero_point", "quantize_multiplier", "quantize", "dequantize", "weight_scales",
-           "quantize_per_channel", "quantize_bias", "histogram", "BIAS_LIMIT", "MinMaxObserver", "calibrate", "calibration_batches", "observe"]
+           "quantize_per_channel", "quantize_bias", "histogram", "BIAS_LIMIT", "MinMaxObserver", "calibrate", "calibration_batches", "check_calib", "observe"]

@@ -22,9 +22,24 @@ from ..data.preprocess import input_norm, make_loader
 from ..graph import fuse, trace
 from .observer import MinMaxObserver
 
-__all__ = ["calibration_batches", "observe", "calibrate"]
+__all__ = ["check_calib", "calibration_batches", "observe", "calibrate"]
 
 _FINITE = ": calibration data must be finite"
+
+
+def check_calib(calib, input_shape=None):
+    """`calib` is a Dataset or a numeric array of samples (N, C, H, W), its samples shaped like
+    ``input_shape`` without the batch when given (so a wrong channel count names calib, not a conv
+    weight later). Returns it."""
+    if not isinstance(calib, Dataset):
+        calib = check_array("calib", calib, "biuf")
+        if calib.ndim < 2:
+            raise ValueError(f"calib: expected an array of samples (N, C, H, W), got shape {calib.shape}")
+    sample = tuple(calib.shape) if isinstance(calib, Dataset) else calib.shape[1:]
+    if input_shape is not None and sample != tuple(input_shape[1:]):
+        raise ValueError(f"calib: expected samples of shape {tuple(input_shape[1:])} (input_shape without the "
+                         f"batch), got samples of shape {sample}")
+    return calib
 
 
 def calibration_batches(model, calib, num_samples: int = 256, batch_size: int = 64, what: str = "int8",
@@ -35,16 +50,9 @@ def calibration_batches(model, calib, num_samples: int = 256, batch_size: int = 
     num_samples = check_int("num_samples", num_samples, 1)
     if calib is None:
         raise ValueError(f"calib: {what} needs calibration data (a Dataset or an array of inputs), got None")
-    if not isinstance(calib, Dataset):
-        calib = check_array("calib", calib, "biuf")
-        if calib.ndim < 2:
-            raise ValueError(f"calib: expected an array of samples (N, C, H, W), got shape {calib.shape}")
+    calib = check_calib(calib, input_shape)
     if len(calib) == 0:
         raise ValueError("calib: the calibration data is empty")
-    sample = tuple(calib.shape) if isinstance(calib, Dataset) else calib.shape[1:]
-    if input_shape is not None and sample != tuple(input_shape[1:]):
-        raise ValueError(f"calib: expected samples of shape {tuple(input_shape[1:])} (input_shape without the "
-                         f"batch), got samples of shape {sample}")
     if isinstance(calib, np.ndarray) and calib.dtype != np.uint8:
         x = calib[:num_samples]
         check_data("calib", x, suffix=_FINITE)

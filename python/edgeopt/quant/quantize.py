@@ -24,11 +24,11 @@ __all__ = ["quantize", "dequantize", "weight_scales", "quantize_per_channel", "q
 BIAS_LIMIT = 2 ** 30  # |quantized bias| bound: int32 with room for the accumulated products
 
 
-def _rows(name: str, x, axis):
-    """x as a float32 (rows, cols) array with the channel axis first (rows = 1 per tensor), the
-    axis, and how to put the result back in x's shape."""
+def _rows(name: str, x, axis, dtype=np.float32):
+    """x as a (rows, cols) array of `dtype` (None: its own) with the channel axis first (rows = 1
+    per tensor), the axis, and how to put the result back in x's shape."""
     x = check_array(name, x, "biuf")
-    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    x32 = np.ascontiguousarray(x, dtype=dtype)
     if axis is None:
         return x32.reshape(1, -1), None, x32.shape
     axis = check_dim("axis", axis, x32.ndim)
@@ -92,13 +92,7 @@ def dequantize(q, scale, zero_point=0, axis=None) -> np.ndarray:
     q = check_array("q", q)
     if q.dtype not in (np.int8, np.uint8, np.int32):
         raise TypeError(f"q: expected an int8, uint8 or int32 array, got dtype {q.dtype}")
-    q = np.ascontiguousarray(q)
-    if axis is None:
-        rows, shape = q.reshape(1, -1), q.shape
-    else:
-        axis = check_dim("axis", axis, q.ndim)
-        moved = np.moveaxis(q, axis, 0)
-        rows, shape = np.ascontiguousarray(moved).reshape(moved.shape[0], -1), moved.shape
+    rows, axis, shape = _rows("q", q, axis, dtype=None)
     n = rows.shape[0]
     s = _per_row("scale", scale, n, np.float64)
     z = _per_row("zero_point", zero_point, n, np.int32)

@@ -34,7 +34,7 @@ import math
 
 import numpy as np
 
-from .._finite import first_nonfinite, value_name
+from .._finite import find_nonfinite, value_name
 
 __all__ = ["StepGuard", "Diverged"]
 
@@ -195,9 +195,7 @@ class StepGuard:
 
     @staticmethod
     def _scan(named, verb: str, where: str = "") -> None:
-        named = [(n, a) for n, a in named if _scannable(a)]
-        bad = first_nonfinite([a for _, a in named])
-        if bad is not None:
-            name, a = named[bad[0]]
-            idx = tuple(int(i) for i in np.unravel_index(bad[1], a.shape))
-            raise Diverged(f"{name} {verb} {value_name(a.flat[bad[1]])} at index {idx}{where}")
+        found = find_nonfinite([(n, a) for n, a in named if _scannable(a)])
+        if found is not None:
+            name, value, at = found
+            raise Diverged(f"{name} {verb} {value} at index {at}{where}")

@@ -101,10 +101,6 @@ def _asym(lo: float, hi: float, scale: float | None = None):
     return scale, quant.zero_point(lo, scale, 8)
 
 
-def _multiplier(real: float):
-    return quant.quantize_multiplier(real)
-
-
 _ACT_FN = {
     "relu": lambda x: np.maximum(x, 0.0),
     "relu6": lambda x: np.clip(x, 0.0, 6.0),
@@ -251,7 +247,7 @@ class _Lowering:
         s_p, z_p = self._fit(real, s_p, lo_p, hi_p, n.name)
         if not epilogue:
             s_o, z_o = s_p, z_p
-        mult, shift = zip(*[_multiplier(s_in * sw / s_p) for sw in s_w])
+        mult, shift = zip(*[quant.quantize_multiplier(s_in * sw / s_p) for sw in s_w])
         qmin, qmax = (0, 255) if epilogue else _clamp(act, s_o, z_o)
         attrs = dict(weight=wq, bias=bq, multiplier=np.array(mult, np.int32),
                      shift=np.array(shift, np.int32), stride=stride, padding=padding, groups=groups,
@@ -286,9 +282,9 @@ class _Lowering:
         """TFLite add of u8 a (s_a, z_a) and b (s_b, z_b) into y; returns (params, s_y, z_y)."""
         twice = 2.0 * max(s_a, s_b)
         s_y, z_y = self._fit(twice / (2.0 ** 20 * s_y), s_y, lo_y, hi_y, "add")
-        am, ash = _multiplier(s_a / twice)
-        bm, bsh = _multiplier(s_b / twice)
-        om, osh = _multiplier(twice / (2.0 ** 20 * s_y))
+        am, ash = quant.quantize_multiplier(s_a / twice)
+        bm, bsh = quant.quantize_multiplier(s_b / twice)
+        om, osh = quant.quantize_multiplier(twice / (2.0 ** 20 * s_y))
         qmin, qmax = _clamp(act, s_y, z_y)
         return (z_a, am, ash, z_b, bm, bsh, om, osh, z_y, qmin, qmax), s_y, z_y
 
@@ -329,7 +325,7 @@ class _Lowering:
         lo, hi = self._range(n.output)
         s_y, z_y = _asym(lo, hi)
         s_y, z_y = self._fit(tx.scale / s_y, s_y, lo, hi, n.name)   # worst case: divisor 1
-        mult, shift = zip(*[_multiplier(tx.scale / (d * s_y)) for d in range(1, kh * kw + 1)])
+        mult, shift = zip(*[quant.quantize_multiplier(tx.scale / (d * s_y)) for d in range(1, kh * kw + 1)])
         out = self._new_tensor(self.gf.shapes[n.output], "u8", s_y, z_y)
         self._emit("avgpool2d", n.name, [x], out, kernel=(kh, kw), stride=tuple(a["stride"]),
                    padding=tuple(a["padding"]), count_include_pad=int(bool(a.get("count_include_pad", True))),
@@ -343,7 +339,7 @@ class _Lowering:
         lo, hi = self._range(n.output)
         s_y, z_y = _asym(lo, hi)
         s_y, z_y = self._fit(tx.scale / (h * w * s_y), s_y, lo, hi, n.name)
-        m, sh = _multiplier(tx.scale / (h * w * s_y))
+        m, sh = quant.quantize_multiplier(tx.scale / (h * w * s_y))
         out = self._new_tensor(self.gf.shapes[n.output], "u8", s_y, z_y)
         self._emit("global_avgpool2d", n.name, [x], out, requant=(m, sh, 0, 255))
         self.ids[n.output] = out
@@ -368,7 +364,7 @@ class _Lowering:
         lo, hi = self._range(n.output)
         s_y, z_y = _asym(lo, hi)
         s_y, z_y = self._fit(tx.scale * ts.scale / s_y, s_y, lo, hi, n.name)
-        m, sh = _multiplier(tx.scale * ts.scale / s_y)
+        m, sh = quant.quantize_multiplier(tx.scale * ts.scale / s_y)
         out = self._new_tensor(self.gf.shapes[n.output], "u8", s_y, z_y)
         self._emit("channel_scale", n.name, [x, s], out, params=(m, sh, 0, 255))
         self.ids[n.output] = out
