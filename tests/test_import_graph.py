@@ -90,3 +90,13 @@ def test_no_import_cycle_in_the_package():
     assert "edgeopt.nn" in graph and graph["edgeopt.nn.conv"], "the walker found no imports"
     found = cycles(graph)
     assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
+
+
+def test_layers_below_deploy_never_import_it():
+    # ARCHITECTURE.md: deploy sits above the training engine and the techniques; an Engine is
+    # recognized where needed (train.evaluate) by its run(), never imported.
+    mods = modules()
+    below = ("nn", "optim", "data", "models", "graph", "train", "quant", "prune")
+    offenders = sorted((m, t) for m, (f, p) in mods.items() if f and m.split(".")[1:2] and m.split(".")[1] in below
+                       for t in imports_of(m, f, p, mods) if t.startswith("edgeopt.deploy"))
+    assert not offenders, f"imports of deploy from below it: {offenders}"

@@ -6,6 +6,7 @@ import numpy as np
 from .. import _core
 from .._check import check_int
 from ..data.dataset import check_dataset
+from ..nn.module import Module
 from ..data.preprocess import input_norm, make_loader
 
 
@@ -22,10 +23,8 @@ def check_model_data(model_or_engine, data, name: str = "data") -> None:
 
 
 def _check_model_or_engine(v):
-    from ..deploy.engine import Engine
-    from ..nn.module import Module
-
-    if not isinstance(v, (Module, Engine)):
+    # An Engine is recognized by its run(), not imported: train sits below deploy (ARCHITECTURE.md).
+    if not (isinstance(v, Module) or callable(getattr(v, "run", None))):
         raise TypeError(f"model_or_engine: expected an edgeopt.nn.Module or a deploy.Engine, "
                         f"got {type(v).__name__}")
     return v
