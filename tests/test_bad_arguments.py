@@ -340,6 +340,8 @@ DATA = [
     bad("data.DataLoader(ds(), 2, crop=-1)", ValueError, "crop"),
     bad("data.DataLoader(ds(), 2, flip='yes')", TypeError, "flip"),
     bad("data.DataLoader(ds(), 2, drop_last=None)", TypeError, "drop_last"),
+    bad("data.DataLoader(ds(), 2, prefetch='yes')", TypeError, "prefetch", "'yes'"),
+    bad("data.DataLoader(ds(), 2, prefetch=1)", TypeError, "prefetch"),
     bad("data.DataLoader(None, 2)", TypeError, "dataset", "Dataset"),
     bad("data.DataLoader(ds(), 2).set_epoch(-1)", ValueError, "epoch"),
     bad("data.DataLoader(ds(), 2).batch([0], epoch=1.5)", TypeError, "epoch"),
@@ -355,6 +357,7 @@ DATA = [
     bad("data.read_idx(None)", TypeError, "path"),
     bad("data.read_idx('/nonexistent', ndim=0)", ValueError, "ndim"),
     good("data.DataLoader(ds(), np.int64(2), seed=np.uint64(1), shuffle=np.bool_(True)).batch_size", 2),
+    good("data.DataLoader(ds(), 2, prefetch=np.bool_(False)).prefetch", False),
 ]
 
 # fit must reject these before its first step: untouched() also checks the model is unchanged

@@ -9,10 +9,16 @@ Randomness is counter-based: the shuffle of an epoch is a function of (seed, epo
 offsets / flip bit of an image are a function of (seed, epoch, dataset index). The same loader
 settings therefore give the same batches on any machine and for any thread count, and an image's
 augmentation does not depend on the batch size or on where the shuffle put it.
+
+Prefetch (on by default): while the caller trains on batch b, one worker thread assembles batch
+b + 1 (the core call releases the GIL, so the two overlap). It changes when a batch is made, never
+what it holds: the batches are those of `batch(order[...], epoch)` in order, with or without it.
 """
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator, Optional
 
 import numpy as np
@@ -26,6 +32,7 @@ _DEFAULT_CROP_PADDING = 4  # the usual CIFAR recipe: pad 4, crop back to 32x32
 
 
 _SEED_MAX = 2**64 - 1  # the batch kernels take uint64 seeds and epochs
+_WORKER_NAME = "edgeopt-loader"  # the prefetch thread's name prefix
 
 
 def _per_channel(v, name: str, channels: int, default: float) -> np.ndarray:
@@ -59,6 +66,11 @@ class DataLoader:
       The padding is zero in pixel space (black), so it normalizes to -mean/std, as with
       torchvision's RandomCrop followed by Normalize. Needs (N, C, H, W) images.
     - drop_last: skip the last batch when it is smaller than batch_size.
+    - prefetch: assemble the next batch in a background thread while the caller works on the
+      current one (two batches are alive at once). The batches are the same with or without it.
+      An error while assembling a batch is raised by the `next()` that asks for that batch. An
+      iterator left unfinished (a `break`) stops its thread when it is closed or garbage-collected
+      (at once in CPython), after the batch in progress, if any, is done.
 
     Each `iter(loader)` runs one epoch and advances `loader.epoch`; `set_epoch(e)` picks the epoch
     explicitly (e.g. to resume).
@@ -66,12 +78,13 @@ class DataLoader:
 
     def __init__(self, dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int = 0,
                  mean=None, std=None, augment: Optional[str] = None, crop: Optional[int] = None,
-                 flip: Optional[bool] = None, drop_last: bool = False):
+                 flip: Optional[bool] = None, drop_last: bool = False, prefetch: bool = True):
         check_dataset("dataset", dataset)
         self.batch_size = check_int("batch_size", batch_size, 1, 2**62)
         self.seed = check_int("seed", seed, 0, _SEED_MAX)
         self.shuffle = check_bool("shuffle", shuffle)
         self.drop_last = check_bool("drop_last", drop_last)
+        self.prefetch = check_bool("prefetch", prefetch)
 
         if check_choice("augment", augment, (None, "crop_flip")) is None:
             pad, do_flip = 0, False
@@ -140,10 +153,32 @@ class DataLoader:
         return self._batches(epoch)
 
     def _batches(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        order = self.order(epoch)
-        for b in range(len(self)):
-            yield self.batch(order[b * self.batch_size:(b + 1) * self.batch_size], epoch)
+        order, n, bs = self.order(epoch), len(self), self.batch_size
+
+        def make(b: int):
+            return self.batch(order[b * bs:(b + 1) * bs], epoch)
+
+        if not self.prefetch or n < 2:
+            for b in range(n):
+                yield make(b)
+            return
+        # Batch 0 is made here (nothing to overlap it with); from then on the worker makes batch
+        # b + 1 while the caller holds batch b. future.result() re-raises a worker's exception.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_WORKER_NAME)
+        pending = None
+        try:
+            for b in range(n):
+                current = make(b) if pending is None else pending.result()
+                pending = pool.submit(make, b + 1) if b + 1 < n else None
+                yield current
+        finally:  # finished, failed, or closed early (break): no thread outlives the iterator
+            if pending is not None:
+                pending.cancel()
+            # Wait for a batch in progress, unless this runs in a loader worker (a garbage
+            # collection that closes an abandoned iterator may happen there; it cannot join itself).
+            pool.shutdown(wait=not threading.current_thread().name.startswith(_WORKER_NAME))
 
     def __repr__(self) -> str:
         return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"seed={self.seed}, crop={self.crop}, flip={self.flip}, drop_last={self.drop_last})")
+                f"seed={self.seed}, crop={self.crop}, flip={self.flip}, drop_last={self.drop_last}, "
+                f"prefetch={self.prefetch})")
