@@ -168,11 +168,26 @@ F32Array unary_backward(const py::object& dy_obj, const py::object& s_obj, const
   return dx;
 }
 
+// The activation fused into batch norm; with a residual only those whose derivative is a test on
+// the output (the backward then reads the output).
+int bn_act(const std::string& act, bool residual) {
+  int a;
+  if (act == "none") a = kBnActNone;
+  else if (act == "relu") a = kBnActRelu;
+  else if (act == "relu6") a = kBnActRelu6;
+  else if (act == "hardswish") a = kBnActHardswish;
+  else throw py::value_error("act: expected 'none', 'relu', 'relu6' or 'hardswish', got '" + act + "'");
+  if (residual && a == kBnActHardswish)
+    throw py::value_error("act: 'hardswish' cannot follow a residual add (its derivative needs the "
+                          "sum, which is not kept); use 'none', 'relu' or 'relu6'");
+  return a;
+}
+
 void register_batchnorm(py::module_& m) {
   m.def("batchnorm2d_forward_train", [](py::object x_obj, py::object gamma_obj, py::object beta_obj,
                                         py::object rm_obj, py::object rv_obj, double momentum,
-                                        double eps) {
-    F32Array x = f32(x_obj, "x", 4), gamma, beta, rm, rv;
+                                        double eps, const std::string& act, py::object res_obj) {
+    F32Array x = f32(x_obj, "x", 4), gamma, beta, rm, rv, res;
     const int64_t N = x.shape(0), C = x.shape(1), HW = x.shape(2) * x.shape(3);
     const float* g = opt_in(gamma_obj, "gamma", C, &gamma);
     const float* b = opt_in(beta_obj, "beta", C, &beta);
@@ -182,6 +197,11 @@ void register_batchnorm(py::module_& m) {
       throw py::value_error("running_mean, running_var: pass both arrays or both None");
     expect_finite_range(momentum, "momentum", 0.0, 1.0, false);
     expect_finite_range(eps, "eps", 0.0, std::numeric_limits<double>::max(), false);
+    const int a = bn_act(act, !res_obj.is_none());
+    if (!res_obj.is_none()) {
+      res = f32(res_obj, "residual", 4);
+      same_shape(res, "residual", x, "x");
+    }
     if (N * HW <= 1)
       throw py::value_error("x: Expected more than 1 value per channel when training, got input size " +
                             shape_str(x));
@@ -190,12 +210,14 @@ void register_batchnorm(py::module_& m) {
       const ComputeScope compute;
       batchnorm2d_forward_train(x.data(), g, b, rmp, rvp, y.mutable_data(), mean.mutable_data(),
                                 invstd.mutable_data(), N, C, HW, static_cast<float>(momentum),
-                                static_cast<float>(eps));
+                                static_cast<float>(eps), a, res_obj.is_none() ? nullptr : res.data());
     }
     return py::make_tuple(y, mean, invstd);
   }, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("running_mean"),
      py::arg("running_var"), py::arg("momentum") = 0.1, py::arg("eps") = 1e-5,
-     "Training batch norm: returns (y, save_mean, save_invstd); updates the running stats in place.");
+     py::arg("act") = "none", py::arg("residual") = py::none(),
+     "Training batch norm, y = act(bn(x) (+ residual)): returns (y, save_mean, save_invstd); "
+     "updates the running stats in place.");
 
   m.def("batchnorm2d_forward_eval", [](py::object x_obj, py::object gamma_obj, py::object beta_obj,
                                        py::object rm_obj, py::object rv_obj, double eps) {
@@ -219,25 +241,39 @@ void register_batchnorm(py::module_& m) {
 
   m.def("batchnorm2d_backward", [](py::object dy_obj, py::object x_obj, py::object gamma_obj,
                                    py::object mean_obj, py::object invstd_obj, py::object dg_obj,
-                                   py::object db_obj) {
-    F32Array dy = f32(dy_obj, "dy", 4), x = f32(x_obj, "x", 4), gamma, dgamma, dbeta;
+                                   py::object db_obj, py::object beta_obj, const std::string& act,
+                                   py::object y_obj, bool need_dres) {
+    F32Array dy = f32(dy_obj, "dy", 4), x = f32(x_obj, "x", 4), gamma, beta, dgamma, dbeta, y;
     same_shape(dy, "dy", x, "x");
     const int64_t N = x.shape(0), C = x.shape(1), HW = x.shape(2) * x.shape(3);
     const float* g = opt_in(gamma_obj, "gamma", C, &gamma);
+    const float* b = opt_in(beta_obj, "beta", C, &beta);
     F32Array mean = f32(mean_obj, "save_mean", 1), invstd = f32(invstd_obj, "save_invstd", 1);
     expect_shape(mean, "save_mean", {C});
     expect_shape(invstd, "save_invstd", {C});
     float* dg = opt_out(dg_obj, "dgamma", C, &dgamma);
     float* db = opt_out(db_obj, "dbeta", C, &dbeta);
-    F32Array dx(shape_of(x));
+    const int a = bn_act(act, !y_obj.is_none());
+    if (!y_obj.is_none()) {
+      y = f32(y_obj, "y", 4);
+      same_shape(y, "y", x, "x");
+    }
+    F32Array dx(shape_of(x)), dres;
+    if (need_dres) dres = F32Array(shape_of(x));
     {
       const ComputeScope compute;
-      batchnorm2d_backward(dy.data(), x.data(), g, mean.data(), invstd.data(), dx.mutable_data(),
-                           dg, db, N, C, HW);
+      batchnorm2d_backward(dy.data(), x.data(), y_obj.is_none() ? nullptr : y.data(), g, b,
+                           mean.data(), invstd.data(), dx.mutable_data(), dg, db,
+                           need_dres ? dres.mutable_data() : nullptr, N, C, HW, a);
     }
-    return dx;
+    if (need_dres) return py::object(py::make_tuple(dx, dres));
+    return py::object(dx);
   }, py::arg("dy"), py::arg("x"), py::arg("gamma"), py::arg("save_mean"), py::arg("save_invstd"),
-     py::arg("dgamma"), py::arg("dbeta"));
+     py::arg("dgamma"), py::arg("dbeta"), py::arg("beta") = py::none(), py::arg("act") = "none",
+     py::arg("y") = py::none(), py::arg("need_dres") = false,
+     "Backward of batchnorm2d_forward_train with the same act (and beta, which the activation's "
+     "derivative needs). y: the forward's output, required when it had a residual. Returns dx, or "
+     "(dx, dresidual) with need_dres.");
 
   m.def("batchnorm2d_backward_eval", [](py::object dy_obj, py::object x_obj, py::object gamma_obj,
                                         py::object rv_obj, double eps, py::object dg_obj,

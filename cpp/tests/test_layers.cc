@@ -49,8 +49,8 @@ TEST(batchnorm_train_matches_two_pass_double_loops) {
     std::vector<float> dx(x.size()), dgamma(C, 1.f), dbeta(C, 0.f);
     batchnorm2d_forward_train(x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), y.data(),
                               mean.data(), invstd.data(), N, C, HW, 0.1f, 1e-5f);
-    batchnorm2d_backward(dy.data(), x.data(), gamma.data(), mean.data(), invstd.data(), dx.data(),
-                         dgamma.data(), dbeta.data(), N, C, HW);
+    batchnorm2d_backward(dy.data(), x.data(), nullptr, gamma.data(), beta.data(), mean.data(), invstd.data(), dx.data(),
+                         dgamma.data(), dbeta.data(), nullptr, N, C, HW);
     for (int64_t c = 0; c < C; ++c) {
       auto at = [&](int64_t n, int64_t i) { return (n * C + c) * HW + i; };
       double mu = 0, var = 0, sdy = 0, sdyxh = 0;

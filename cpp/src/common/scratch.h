@@ -16,6 +16,10 @@ enum ScratchSlot : int {
   kScratchConvDyA,   //   dY packed as A
   kScratchConvDyB,   //   dY packed as B
   kScratchConvDcol,  //   data-gradient wide output
+  kScratchDwSrc,     // f32-dwconv (training): source planes of x
+  kScratchDwDy,      //   dy dilated / padded for the data gradient
+  kScratchDwDySrc,   //   source planes of that
+  kScratchDwPart,    //   per-image weight-gradient sums; one dx plane (channel multiplier > 1)
   kScratchRtCol,     // runtime f32 conv drivers (f32-conv2d/layer.h): wide output / packed col
   kScratchRtA,       //   widened f16 / int8 weights
   kScratchRtPad,     //   phase planes, private input windows, depthwise planes

@@ -18,6 +18,7 @@
 #include "common/scratch.h"
 #include "f32-conv2d/conv2d.h"
 #include "f32-conv2d/im2col.h"
+#include "f32-dwconv/train.h"
 #include "f32-gemm/gemm.h"
 #include "isa/dispatch.h"
 
@@ -385,7 +386,7 @@ void conv2d_bias_backward(int64_t N, int64_t C, int64_t P, const float* dy, floa
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
   if (s.N <= 0 || s.Cout <= 0) return;
-  if (s.Cin == s.groups) conv2d_depthwise_forward(s, x, w, b, y);
+  if (s.Cin == s.groups) dwconv_train_forward(s, x, w, b, y);
   else if (implicit_applies(s)) forward_implicit(s, x, w, b, y);
   else forward_gemm(s, x, w, b, y);
 }
@@ -394,7 +395,7 @@ void conv2d_backward(const Conv2dShape& s, const float* dy, const float* x, cons
                      float* dw, float* db, float* dx) {
   if (s.N <= 0 || s.Cout <= 0) return;
   if (db) conv2d_bias_backward(s.N, s.Cout, s.OH() * s.OW(), dy, db);
-  if (s.Cin == s.groups) conv2d_depthwise_backward(s, dy, x, w, dw, dx);
+  if (s.Cin == s.groups) dwconv_train_backward(s, dy, x, w, dw, dx);
   else if (implicit_applies(s)) backward_implicit(s, dy, x, w, dw, dx);
   else backward_gemm(s, dy, x, w, dw, dx);
 }

@@ -21,17 +21,12 @@ struct Conv2dShape {
   int64_t OW() const { return (W + 2 * pw - KW) / sw + 1; }
 };
 
-// Fast paths: im2col + packed GEMM (any shape), direct loops for depthwise (Cin/G == 1).
+// Fast paths: im2col + packed GEMM (any shape), implicit GEMM (stride 1), the f32-dwconv kernels
+// for depthwise (Cin/G == 1, f32-dwconv/train.h).
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y);
 // dw (+=), db (+=, may be null), dx (=, may be null to skip the input gradient).
 void conv2d_backward(const Conv2dShape& s, const float* dy, const float* x, const float* w,
                      float* dw, float* db, float* dx);
-
-// The direct depthwise kernels (Cin/G == 1, any channel multiplier Cout/G), used by the above.
-void conv2d_depthwise_forward(const Conv2dShape& s, const float* x, const float* w, const float* b,
-                              float* y);
-void conv2d_depthwise_backward(const Conv2dShape& s, const float* dy, const float* x,
-                               const float* w, float* dw, float* dx);
 
 // db[o] += sum over n, oh, ow of dy[n, o, oh, ow] (double accumulation, parallel over channels).
 void conv2d_bias_backward(int64_t N, int64_t C, int64_t P, const float* dy, float* db);

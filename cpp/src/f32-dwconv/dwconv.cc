@@ -6,10 +6,6 @@
 #include "common/int_math.h"
 
 namespace eo {
-namespace {
-
-
-}  // namespace
 
 DwconvPlan DwconvPlan::make(const Conv2dShape& s) {
   DwconvPlan g;
@@ -93,31 +89,54 @@ void DwconvPlan::fill_sources(const float* x, int64_t n, float* src, f32_dwconv_
   }
 }
 
-void f32_dwconv_forward(const DwconvPlan& g, const F32DwconvUkernels& uk, const f32_dwconv_params& p,
-                        int64_t mult, const float* x, const float* w, const float* bias, float* y,
-                        int64_t o0, int64_t o1, float* scratch) {
-  const int64_t HW = g.H * g.W, taps = g.KH * g.KW;
-  auto conv = [&](int64_t o, int64_t n, const float* src, int64_t src_stride) {
-    uk.conv(static_cast<size_t>(n), src, static_cast<size_t>(src_stride), w + o * taps,
-            bias ? bias + o : nullptr, y + o * g.P, static_cast<size_t>(g.P), &p);
-  };
-  if (g.direct && mult == 1) return conv(o0, o1 - o0, x + o0 * HW, HW);
+namespace {
+
+// Calls f(o, n, src, src_stride) so that output channels [o, o + n) of [o0, o1) read their
+// sources at src + i * src_stride: the input planes themselves when direct, else source planes
+// built a block (or, with a channel multiplier, one input channel) at a time in scratch.
+template <class F>
+void for_each_source(const DwconvPlan& g, f32_dwconv_split2_fn split2, int64_t mult, const float* x,
+                     int64_t o0, int64_t o1, float* scratch, F f) {
+  const int64_t HW = g.H * g.W;
+  if (g.direct && mult == 1) return f(o0, o1 - o0, x + o0 * HW, HW);
   if (g.direct) {
-    for (int64_t o = o0; o < o1; ++o) conv(o, 1, x + (o / mult) * HW, 0);
+    for (int64_t o = o0; o < o1; ++o) f(o, 1, x + (o / mult) * HW, 0);
     return;
   }
-  if (mult == 1) {  // a block of channels' sources, then one kernel call
+  if (mult == 1) {
     for (int64_t b0 = o0; b0 < o1; b0 += g.block()) {
       const int64_t n = std::min(g.block(), o1 - b0);
-      g.fill_sources(x + b0 * HW, n, scratch, uk.split2);
-      conv(b0, n, scratch, g.plane);
+      g.fill_sources(x + b0 * HW, n, scratch, split2);
+      f(b0, n, scratch, g.plane);
     }
     return;
   }
   for (int64_t o = o0; o < o1; ++o) {
-    if (o == o0 || o % mult == 0) g.fill_sources(x + (o / mult) * HW, 1, scratch, uk.split2);
-    conv(o, 1, scratch, 0);
+    if (o == o0 || o % mult == 0) g.fill_sources(x + (o / mult) * HW, 1, scratch, split2);
+    f(o, 1, scratch, 0);
   }
+}
+
+}  // namespace
+
+void f32_dwconv_forward(const DwconvPlan& g, const F32DwconvUkernels& uk, const f32_dwconv_params& p,
+                        int64_t mult, const float* x, const float* w, const float* bias, float* y,
+                        int64_t o0, int64_t o1, float* scratch) {
+  const int64_t taps = g.KH * g.KW;
+  for_each_source(g, uk.split2, mult, x, o0, o1, scratch, [&](int64_t o, int64_t n, const float* src, int64_t stride) {
+    uk.conv(static_cast<size_t>(n), src, static_cast<size_t>(stride), w + o * taps,
+            bias ? bias + o : nullptr, y + o * g.P, static_cast<size_t>(g.P), &p);
+  });
+}
+
+void f32_dwconv_wgrad(const DwconvPlan& g, const F32DwconvUkernels& uk, const f32_dwconv_params& p,
+                      int64_t mult, const float* x, const float* dy, int64_t o0, int64_t o1,
+                      float* scratch, float* part) {
+  const int64_t taps = g.KH * g.KW;
+  for_each_source(g, uk.split2, mult, x, o0, o1, scratch, [&](int64_t o, int64_t n, const float* src, int64_t stride) {
+    uk.wgrad(static_cast<size_t>(n), src, static_cast<size_t>(stride), dy + o * g.P,
+             static_cast<size_t>(g.P), part + (o - o0) * taps, &p);
+  });
 }
 
 }  // namespace eo

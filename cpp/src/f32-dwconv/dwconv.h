@@ -61,9 +61,16 @@ struct DwconvPlan {
 };
 
 // Output channels [o0, o1) of one image (x, y point at the image). scratch: scratch_floats().
-// mult = Cout / Cin.
+// mult = Cout / Cin. p.act and p.lo/hi set the activation.
 void f32_dwconv_forward(const DwconvPlan& plan, const F32DwconvUkernels& uk, const f32_dwconv_params& p,
                         int64_t mult, const float* x, const float* w, const float* bias, float* y,
                         int64_t o0, int64_t o1, float* scratch);
+
+// The weight gradient's per-image part (training): part[(o - o0) * taps + t] = the plane sum of
+// output channel o's tap t for output channels [o0, o1) of one image (x, dy point at the image),
+// read through the same sources and masks as the forward. scratch: scratch_floats().
+void f32_dwconv_wgrad(const DwconvPlan& plan, const F32DwconvUkernels& uk, const f32_dwconv_params& p,
+                      int64_t mult, const float* x, const float* dy, int64_t o0, int64_t o1,
+                      float* scratch, float* part);
 
 }  // namespace eo

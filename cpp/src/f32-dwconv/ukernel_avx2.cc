@@ -66,7 +66,58 @@ void channels_t(size_t channels, const float* src, size_t src_stride, const floa
   }
 }
 
+// Weight gradient of taps [t0, t0 + TB), as the AVX-512 kernel with two ymm halves per vector.
+template <int TB>
+void wgrad_taps(size_t t0, const float* s, const float* d, const struct f32_dwconv_params* p,
+                float* dw) {
+  const size_t nt = p->ntaps, P = p->npix, nv = (P + 15) / 16;
+  ptrdiff_t off[TB];
+  for (int i = 0; i < TB; ++i) off[i] = p->off[t0 + i];
+  __m256 a0[TB], a1[TB];
+#pragma GCC unroll 16
+  for (int i = 0; i < TB; ++i) a0[i] = a1[i] = _mm256_setzero_ps();
+  for (size_t v = 0; v < nv; ++v) {
+    const size_t n = P - 16 * v;
+    const unsigned live = n >= 16 ? 0xFFFFu : (1u << n) - 1;
+    const __m256 d0 = _mm256_maskload_ps(d + 16 * v, vmask(live & 0xFF));
+    const __m256 d1 = _mm256_maskload_ps(d + 16 * v + 8, vmask(live >> 8));
+    const uint16_t* m = p->mask + v * nt + t0;
+    const float* sv = s + 16 * v;
+#pragma GCC unroll 16
+    for (int i = 0; i < TB; ++i) {
+      a0[i] = _mm256_fmadd_ps(_mm256_maskload_ps(sv + off[i], vmask(m[i] & 0xFF)), d0, a0[i]);
+      a1[i] = _mm256_fmadd_ps(_mm256_maskload_ps(sv + off[i] + 8, vmask(m[i] >> 8)), d1, a1[i]);
+    }
+  }
+  for (int i = 0; i < TB; ++i) {
+    alignas(32) float lane[8];
+    _mm256_store_ps(lane, _mm256_add_ps(a0[i], a1[i]));
+    dw[t0 + i] = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+  }
+}
+
 }  // namespace
+
+// Taps in blocks of up to 6: 2 x 6 accumulators and the two dy halves fit the 16 ymm registers.
+void f32_dwconv_wgrad__avx2(size_t channels, const float* src, size_t src_stride, const float* dy,
+                            size_t dy_stride, float* dw, const struct f32_dwconv_params* p) {
+  const size_t nt = p->ntaps;
+  for (size_t c = 0; c < channels; ++c) {
+    const float* s = src + c * src_stride;
+    const float* d = dy + c * dy_stride;
+    float* dwc = dw + c * nt;
+    for (size_t t0 = 0; t0 < nt; t0 += 6) {
+      switch (nt - t0 < 6 ? nt - t0 : 6) {
+        case 6: wgrad_taps<6>(t0, s, d, p, dwc); break;
+        case 5: wgrad_taps<5>(t0, s, d, p, dwc); break;
+        case 4: wgrad_taps<4>(t0, s, d, p, dwc); break;
+        case 3: wgrad_taps<3>(t0, s, d, p, dwc); break;
+        case 2: wgrad_taps<2>(t0, s, d, p, dwc); break;
+        default: wgrad_taps<1>(t0, s, d, p, dwc); break;
+      }
+    }
+  }
+}
 
 void f32_dwconv_ukernel__avx2(size_t channels, const float* src, size_t src_stride,
                               const float* w, const float* bias, float* y, size_t y_stride,

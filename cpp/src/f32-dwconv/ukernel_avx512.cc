@@ -13,6 +13,7 @@
 // GCC 12 flags the _mm512_undefined_ps() pass-through inside _mm512_min_ps / _mm512_max_ps once
 // they are inlined here (a known false positive of -Wmaybe-uninitialized).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"  // the same inside _mm512_reduce_add_ps
 
 namespace eo {
 namespace {
@@ -83,6 +84,57 @@ void f32_dwconv_ukernel__avx512(size_t channels, const float* src, size_t src_st
   if (p->ntaps == 9) channels_t<9>(channels, src, src_stride, w, bias, y, y_stride, p);
   else if (p->ntaps == 25) channels_t<25>(channels, src, src_stride, w, bias, y, y_stride, p);
   else channels_t<0>(channels, src, src_stride, w, bias, y, y_stride, p);
+}
+
+namespace {
+
+// Weight gradient of taps [t0, t0 + TB): one accumulator per tap, dy loaded once per vector.
+template <int TB>
+void wgrad_taps(size_t t0, const float* s, const float* d, const struct f32_dwconv_params* p,
+                float* dw) {
+  const size_t nt = p->ntaps, P = p->npix, nv = (P + 15) / 16;
+  const __mmask16 tail = (P % 16) ? (__mmask16)((1u << (P % 16)) - 1) : (__mmask16)0xFFFF;
+  ptrdiff_t off[TB];
+  for (int i = 0; i < TB; ++i) off[i] = p->off[t0 + i];
+  __m512 acc[TB];
+#pragma GCC unroll 16
+  for (int i = 0; i < TB; ++i) acc[i] = _mm512_setzero_ps();
+  for (size_t v = 0; v < nv; ++v) {
+    const __m512 dv = _mm512_maskz_loadu_ps(v + 1 == nv ? tail : (__mmask16)0xFFFF, d + 16 * v);
+    const uint16_t* m = p->mask + v * nt + t0;
+    const float* sv = s + 16 * v;
+#pragma GCC unroll 16
+    for (int i = 0; i < TB; ++i) acc[i] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m[i], sv + off[i]), dv, acc[i]);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < TB; ++i) dw[t0 + i] = _mm512_reduce_add_ps(acc[i]);
+}
+
+}  // namespace
+
+// Taps in blocks of up to 9 (3x3: one block; 5x5: 9 + 9 + 7): the block's accumulators and the
+// dy vector stay in registers, and dy is read once per block.
+void f32_dwconv_wgrad__avx512(size_t channels, const float* src, size_t src_stride, const float* dy,
+                              size_t dy_stride, float* dw, const struct f32_dwconv_params* p) {
+  const size_t nt = p->ntaps;
+  for (size_t c = 0; c < channels; ++c) {
+    const float* s = src + c * src_stride;
+    const float* d = dy + c * dy_stride;
+    float* dwc = dw + c * nt;
+    for (size_t t0 = 0; t0 < nt; t0 += 9) {
+      switch (nt - t0 < 9 ? nt - t0 : 9) {
+        case 9: wgrad_taps<9>(t0, s, d, p, dwc); break;
+        case 8: wgrad_taps<8>(t0, s, d, p, dwc); break;
+        case 7: wgrad_taps<7>(t0, s, d, p, dwc); break;
+        case 6: wgrad_taps<6>(t0, s, d, p, dwc); break;
+        case 5: wgrad_taps<5>(t0, s, d, p, dwc); break;
+        case 4: wgrad_taps<4>(t0, s, d, p, dwc); break;
+        case 3: wgrad_taps<3>(t0, s, d, p, dwc); break;
+        case 2: wgrad_taps<2>(t0, s, d, p, dwc); break;
+        default: wgrad_taps<1>(t0, s, d, p, dwc); break;
+      }
+    }
+  }
 }
 
 static inline __mmask16 lanes(size_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }

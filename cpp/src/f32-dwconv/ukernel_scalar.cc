@@ -44,6 +44,32 @@ void f32_dwconv_ukernel__scalar(size_t channels, const float* src, size_t src_st
   }
 }
 
+void f32_dwconv_wgrad__scalar(size_t channels, const float* src, size_t src_stride, const float* dy,
+                              size_t dy_stride, float* dw, const struct f32_dwconv_params* p) {
+  const size_t nt = p->ntaps, P = p->npix;
+  for (size_t c = 0; c < channels; ++c) {
+    const float* s = src + c * src_stride;
+    const float* d = dy + c * dy_stride;
+    for (size_t t = 0; t < nt; ++t) {
+      float lane[16] = {0.f};
+      for (size_t v = 0; v * 16 < P; ++v) {
+        const uint16_t m = p->mask[v * nt + t];
+        const float* st = s + p->off[t] + 16 * v;
+        const float* dv = d + 16 * v;
+        if (m == 0xFFFF) {
+          for (int i = 0; i < 16; ++i) lane[i] += dv[i] * st[i];
+        } else {
+          for (int i = 0; i < 16; ++i)
+            if (m >> i & 1) lane[i] += dv[i] * st[i];
+        }
+      }
+      float sum = 0.f;
+      for (int i = 0; i < 16; ++i) sum += lane[i];
+      dw[c * nt + t] = sum;
+    }
+  }
+}
+
 void f32_dwconv_split2__scalar(size_t rows, size_t w, const float* x, size_t x_stride, float* even,
                                float* odd, size_t pitch) {
   const size_t ne = (w + 1) / 2 < pitch ? (w + 1) / 2 : pitch, no = w / 2 < pitch ? w / 2 : pitch;

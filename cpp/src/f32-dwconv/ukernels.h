@@ -1,4 +1,5 @@
-// f32 depthwise convolution micro-kernels for inference (CHW planes, one channel = one plane).
+// f32 depthwise convolution micro-kernels (CHW planes, one channel = one plane): the inference
+// forward and the weight gradient of training.
 //
 //   y[c][p] = act( sum_t w[c][t] * (bit p%16 of mask[p/16][t] ? src_c[off[t] + p] : 0) + bias[c] )
 //
@@ -14,6 +15,13 @@
 // The split2 helper builds stride-2 column phases for the driver: for each of `rows` rows of x
 // (row stride x_stride, w floats), even[i*pitch + C] = x[2C] for C < min(ceil(w/2), pitch) and
 // odd[i*pitch + C] = x[2C + 1] for C < min(floor(w/2), pitch); nothing else is written.
+//
+// The weight-gradient kernel (training) reads the same sources, offsets and masks:
+//
+//   dw[c][t] = sum_{p < npix} dy_c[p] * (bit p%16 of mask[p/16][t] ? src_c[off[t] + p] : 0)
+//
+// assigned (not accumulated), summed in float lanes of 16 in a fixed order (the caller adds the
+// per-plane results across images in double). dy_c lanes p >= npix are never read.
 //
 // act: F32_DWCONV_CLAMP min(max(v, lo), hi) (none / relu / relu6), F32_DWCONV_HARDSWISH
 // v * min(max(v + 3, 0), 6) * (1/6), both in the order of the runtime's scalar epilogue, NaN
@@ -41,6 +49,11 @@ typedef void (*f32_dwconv_ukernel_fn)(size_t channels, const float* src, size_t 
                                       const float* w, const float* bias, float* y, size_t y_stride,
                                       const struct f32_dwconv_params* p);
 
+// channels planes: source c at src + c * src_stride, dy_c at dy + c * dy_stride, dw + c * ntaps.
+typedef void (*f32_dwconv_wgrad_fn)(size_t channels, const float* src, size_t src_stride,
+                                    const float* dy, size_t dy_stride, float* dw,
+                                    const struct f32_dwconv_params* p);
+
 typedef void (*f32_dwconv_split2_fn)(size_t rows, size_t w, const float* x, size_t x_stride,
                                      float* even, float* odd, size_t pitch);
 
@@ -53,6 +66,13 @@ void f32_dwconv_ukernel__avx2(size_t channels, const float* src, size_t src_stri
 void f32_dwconv_ukernel__avx512(size_t channels, const float* src, size_t src_stride,
                                 const float* w, const float* bias, float* y, size_t y_stride,
                                 const struct f32_dwconv_params* p);
+
+void f32_dwconv_wgrad__scalar(size_t channels, const float* src, size_t src_stride, const float* dy,
+                              size_t dy_stride, float* dw, const struct f32_dwconv_params* p);
+void f32_dwconv_wgrad__avx2(size_t channels, const float* src, size_t src_stride, const float* dy,
+                            size_t dy_stride, float* dw, const struct f32_dwconv_params* p);
+void f32_dwconv_wgrad__avx512(size_t channels, const float* src, size_t src_stride, const float* dy,
+                              size_t dy_stride, float* dw, const struct f32_dwconv_params* p);
 
 void f32_dwconv_split2__scalar(size_t rows, size_t w, const float* x, size_t x_stride, float* even,
                                float* odd, size_t pitch);

@@ -104,11 +104,12 @@ const B1GemmUkernel& b1_gemm_ukernel(Isa isa);
 // The runtime's clamp epilogue (f32-epilogue/ukernels.h): AVX-512 or scalar.
 f32_epilogue_minmax_fn f32_epilogue_minmax_ukernel(Isa isa);
 
-// f32 depthwise conv for inference (f32-dwconv/ukernels.h): the plane kernel and its stride-2
-// column splitter: scalar, AVX2 (plane kernel only; its split is the scalar one), AVX-512.
+// f32 depthwise conv (f32-dwconv/ukernels.h): the plane kernel, its stride-2 column splitter and
+// the training weight gradient: scalar, AVX2 (its split is the scalar one), AVX-512.
 struct F32DwconvUkernels {
   f32_dwconv_ukernel_fn conv;
   f32_dwconv_split2_fn split2;
+  f32_dwconv_wgrad_fn wgrad;
 };
 const F32DwconvUkernels& f32_dwconv_ukernels(Isa isa);
 

@@ -31,7 +31,12 @@ def batchnorm2d_backward(
     save_invstd: typing.Any,
     dgamma: typing.Any,
     dbeta: typing.Any,
-) -> numpy.typing.NDArray[numpy.float32]: ...
+    beta: typing.Any = None,
+    act: str = 'none',
+    y: typing.Any = None,
+    need_dres: bool = False,
+) -> typing.Any:
+    """Backward of batchnorm2d_forward_train with the same act (and beta, which the activation's derivative needs). y: the forward's output, required when it had a residual."""
 def batchnorm2d_backward_eval(
     dy: typing.Any,
     x: typing.Any,
@@ -58,8 +63,10 @@ def batchnorm2d_forward_train(
     running_var: typing.Any,
     momentum: typing.SupportsFloat | typing.SupportsIndex = 0.1,
     eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05,
+    act: str = 'none',
+    residual: typing.Any = None,
 ) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.float32]]:
-    """Training batch norm: returns (y, save_mean, save_invstd); updates the running stats in place."""
+    """Training batch norm, y = act(bn(x) (+ residual)): returns (y, save_mean, save_invstd); updates the running stats in place."""
 def channel_scale_backward(
     dy: typing.Any,
     x: typing.Any,

@@ -9,6 +9,9 @@ from .module import Module
 __all__ = ["ReLU", "ReLU6", "HardSwish", "Hardswish", "HardSigmoid", "Hardsigmoid", "Sigmoid"]
 
 
+_FUSED = object()  # what a fused activation saves for backward
+
+
 class _Elementwise(Module):
     # Subclasses set: _fwd(x) -> y, _bwd(dy, saved) -> dx, and whether backward needs y or x.
     _needs_output = False
@@ -25,7 +28,14 @@ class _Elementwise(Module):
 
     def backward(self, dy):
         dy, (saved,) = self._saved_for_backward(dy)
+        if saved is _FUSED:
+            return dy  # the BatchNorm before it applied the derivative
         return type(self)._bwd(dy, saved)
+
+    def _mark_fused(self, y) -> None:
+        """Record a forward that the preceding BatchNorm2d ran fused (nn/container.py): backward
+        then passes dy through."""
+        self._save_for_backward(y, _FUSED)
 
 
 class ReLU(_Elementwise):

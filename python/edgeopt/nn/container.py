@@ -1,11 +1,44 @@
-"""Containers: Sequential, and ResidualBlock for act(body(x) + shortcut(x))."""
+"""Containers: Sequential, and ResidualBlock for act(body(x) + shortcut(x)).
+
+Training-time fusion. A BatchNorm2d that uses batch statistics runs the activation after it (ReLU,
+ReLU6, HardSwish) inside its own passes over memory, and a ResidualBlock whose body ends in such a
+BatchNorm has it add the shortcut (and apply a ReLU / ReLU6 activation) there too: one pass forward
+and one backward instead of three. The modules stay as they are (parameters, state dicts, tracing,
+backward order); a fused activation's backward passes dy through. A module with forward hooks is
+never fused, so hooks see every call they would see unfused.
+"""
 from __future__ import annotations
 
 from collections import OrderedDict
 
 from .._check import check_int
 from . import functional as F
+from .activation import HardSwish, ReLU, ReLU6
 from .module import Module
+from .norm import BatchNorm2d
+
+_FUSABLE_ACTS = {ReLU: "relu", ReLU6: "relu6", HardSwish: "hardswish"}
+
+
+def _unhooked(m: Module) -> bool:
+    return not m._forward_pre_hooks and not m._forward_hooks
+
+
+def _fusable_bn(m) -> bool:
+    return type(m) is BatchNorm2d and _unhooked(m) and m._uses_batch_stats()
+
+
+def _fused_act(bn, act) -> str | None:
+    """The kernel's name of ``act`` if ``bn`` can run it fused, else None."""
+    name = _FUSABLE_ACTS.get(type(act))
+    return name if name is not None and _unhooked(act) and _fusable_bn(bn) else None
+
+
+def _tail_bn(m) -> bool:
+    """Whether ``m`` ends in a fusable BatchNorm2d (through nested plain Sequentials)."""
+    while type(m) is Sequential and _unhooked(m) and len(m):
+        m = list(m._modules.values())[-1]
+    return _fusable_bn(m)
 
 __all__ = ["Sequential", "ResidualBlock"]
 
@@ -48,14 +81,45 @@ class Sequential(Module):
         return list(self._modules.values())[idx % n]
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
+        return self._forward(x)
+
+    def _forward(self, x, residual=None, act: str = "none"):
+        """Runs the children, fusing BatchNorm + activation pairs; with ``residual`` the last child
+        (a BatchNorm, or a Sequential ending in one: see ``_tail_bn``) adds it and applies ``act``."""
+        mods = list(self._modules.values())
+        i, n = 0, len(mods)
+        while i < n:
+            m = mods[i]
+            if residual is not None and i == n - 1:
+                if type(m) is Sequential:
+                    x = m._forward(x, residual, act)
+                else:  # the BatchNorm keeps its input's shape: check it against the shortcut's
+                    ResidualBlock._check_shapes(x, residual)
+                    x = m._forward(x, act, residual)
+                i += 1
+                continue
+            fused = _fused_act(m, mods[i + 1]) if i + 1 < n else None
+            if fused is not None:
+                x = m._forward(x, fused)
+                mods[i + 1]._mark_fused(x)
+                i += 2
+            else:
+                x = m(x)
+                i += 1
         return x
 
     def backward(self, dy):
-        for m in reversed(list(self._modules.values())):
-            dy = m.backward(dy)
-        return dy
+        return self._backward(dy)
+
+    def _backward(self, dy, need_dresidual: bool = False):
+        """Reverse order; after a fused residual returns ``(dx, dresidual)``."""
+        dres = None
+        for k, m in enumerate(reversed(list(self._modules.values()))):
+            if need_dresidual and k == 0:
+                dy, dres = m._backward(dy, True)
+            else:
+                dy = m.backward(dy)
+        return dy if not need_dresidual else (dy, dres)
 
 
 class ResidualBlock(Module):
@@ -73,22 +137,43 @@ class ResidualBlock(Module):
         self.add_module("shortcut", shortcut)
         self.add_module("activation", activation)
 
+    def _fusable(self) -> bool:
+        a = self.activation
+        return (_tail_bn(self.body) and
+                (a is None or (type(a) in (ReLU, ReLU6) and _unhooked(a))))
+
     def forward(self, x):
+        if self._fusable():
+            skip = x if self.shortcut is None else self.shortcut(x)
+            act = "none" if self.activation is None else _FUSABLE_ACTS[type(self.activation)]
+            y = self.body._forward(x, skip, act)
+            if self.activation is not None:
+                self.activation._mark_fused(y)
+            self._save_for_backward(y, True)
+            return y
         out = self.body(x)
         skip = x if self.shortcut is None else self.shortcut(x)
-        if getattr(out, "shape", None) != getattr(skip, "shape", None):
-            raise ValueError(f"ResidualBlock: body output shape {getattr(out, 'shape', None)} does not "
-                             f"match shortcut output shape {getattr(skip, 'shape', None)}")
+        self._check_shapes(out, skip)
         y = F.add(out, skip)
         if self.activation is not None:
             y = self.activation(y)
-        self._save_for_backward(y)
+        self._save_for_backward(y, False)
         return y
 
+    @staticmethod
+    def _check_shapes(out, skip) -> None:
+        if getattr(out, "shape", None) != getattr(skip, "shape", None):
+            raise ValueError(f"ResidualBlock: body output shape {getattr(out, 'shape', None)} does not "
+                             f"match shortcut output shape {getattr(skip, 'shape', None)}")
+
     def backward(self, dy):
-        dy, _ = self._saved_for_backward(dy)
+        dy, (fused,) = self._saved_for_backward(dy)
         if self.activation is not None:
-            dy = self.activation.backward(dy)
-        dx = self.body.backward(dy)
-        dskip = dy if self.shortcut is None else self.shortcut.backward(dy)
+            dy = self.activation.backward(dy)  # passes dy through when fused
+        if fused:
+            dx, dskip = self.body._backward(dy, True)
+        else:
+            dx, dskip = self.body.backward(dy), dy
+        if self.shortcut is not None:
+            dskip = self.shortcut.backward(dskip)
         return F.add(dx, dskip)

@@ -81,12 +81,15 @@ def linear_backward(dy, x, weight, dweight, dbias=None, need_dx: bool = True):
 
 
 # ---------------------------------------------------------------- batch norm
-def batch_norm_train(x, weight, bias, running_mean, running_var, momentum: float = 0.1, eps: float = 1e-5):
+def batch_norm_train(x, weight, bias, running_mean, running_var, momentum: float = 0.1, eps: float = 1e-5,
+                     act: str = "none", residual=None):
     """Batch statistics; updates ``running_mean``/``running_var`` in place (unbiased variance).
-    Returns ``(y, save_mean, save_invstd)`` for :func:`batch_norm_backward`."""
+    Fused in the same passes: ``y = act(bn(x) + residual)``, ``act`` one of "none", "relu",
+    "relu6", "hardswish" (not after a residual). Returns ``(y, save_mean, save_invstd)`` for
+    :func:`batch_norm_backward`."""
     return _core.layers.batchnorm2d_forward_train(_c(x), _c(weight), _c(bias), _acc(running_mean), _acc(running_var),
                                            check_float("momentum", momentum, 0.0, 1.0),
-                                           check_float("eps", eps, 0.0))
+                                           check_float("eps", eps, 0.0), act=act, residual=_c(residual))
 
 
 def batch_norm_eval(x, weight, bias, running_mean, running_var, eps: float = 1e-5):
@@ -95,10 +98,14 @@ def batch_norm_eval(x, weight, bias, running_mean, running_var, eps: float = 1e-
                                           check_float("eps", eps, 0.0))
 
 
-def batch_norm_backward(dy, x, weight, save_mean, save_invstd, dweight, dbias):
-    """Backward of :func:`batch_norm_train`; accumulates ``dweight``/``dbias``, returns dx."""
+def batch_norm_backward(dy, x, weight, save_mean, save_invstd, dweight, dbias, bias=None,
+                        act: str = "none", y=None, need_dresidual: bool = False):
+    """Backward of :func:`batch_norm_train` (pass its ``act``, and ``bias``, which the activation's
+    derivative depends on; with a residual also its output ``y``). Accumulates
+    ``dweight``/``dbias``; returns dx, or ``(dx, dresidual)`` with ``need_dresidual``."""
     return _core.layers.batchnorm2d_backward(_c(dy), _c(x), _c(weight), _c(save_mean), _c(save_invstd),
-                                      _acc(dweight), _acc(dbias))
+                                      _acc(dweight), _acc(dbias), beta=_c(bias), act=act, y=_c(y),
+                                      need_dres=check_bool("need_dresidual", need_dresidual))
 
 
 def batch_norm_backward_eval(dy, x, weight, running_mean, running_var, eps, dweight, dbias):

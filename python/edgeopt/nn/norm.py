@@ -54,11 +54,19 @@ class BatchNorm2d(Module):
             self.running_var.fill(1.0)
             self.num_batches_tracked.fill(0)
 
+    def _uses_batch_stats(self) -> bool:
+        return self.training or not self.track_running_stats
+
     def forward(self, x):
+        return self._forward(x)
+
+    def _forward(self, x, act: str = "none", residual=None):
+        """forward, with the activation that follows (``act``: "relu", "relu6", "hardswish") and a
+        residual add before it fused into the same passes over memory. Containers call this when
+        the graph allows (nn/container.py); only with batch statistics."""
         x = self._check_input(x, 4, self.num_features)
         gamma, beta = (self._tensor("weight"), self.bias.data) if self.affine else (self._unit, self._zero)
-        use_batch_stats = self.training or not self.track_running_stats
-        if use_batch_stats:
+        if self._uses_batch_stats():
             n, _, h, w = x.shape
             if n * h * w <= 1:
                 raise ValueError(f"{self._short_name()}: expected more than 1 value per channel when "
@@ -71,26 +79,39 @@ class BatchNorm2d(Module):
             else:  # batch statistics without tracking: the kernel's running update goes to scratch
                 momentum = 0.0
                 rmean, rvar = np.zeros(self.num_features, np.float32), np.ones(self.num_features, np.float32)
-            y, save_mean, save_invstd = F.batch_norm_train(x, gamma, beta, rmean, rvar, momentum, self.eps)
-            self._save_for_backward(y, True, x, gamma, save_mean, save_invstd)
+            y, save_mean, save_invstd = F.batch_norm_train(x, gamma, beta, rmean, rvar, momentum, self.eps,
+                                                           act, residual)
+            # After a residual the activation's derivative is read from the output.
+            y_kept = y if residual is not None and act != "none" else None
+            self._save_for_backward(y, True, x, gamma, beta, save_mean, save_invstd, act, y_kept)
         else:
+            if act != "none" or residual is not None:
+                raise RuntimeError(f"{self._short_name()}: fusion needs batch statistics")
             y = F.batch_norm_eval(x, gamma, beta, self.running_mean, self.running_var, self.eps)
-            self._save_for_backward(y, False, x, gamma, self.running_mean.copy(), self.running_var.copy())
+            self._save_for_backward(y, False, x, gamma, beta, self.running_mean.copy(),
+                                    self.running_var.copy(), act, None)
         return y
 
     def backward(self, dy):
-        dy, (batch_stats, x, gamma, a, b) = self._saved_for_backward(dy)
+        return self._backward(dy)
+
+    def _backward(self, dy, need_dresidual: bool = False):
+        """backward; with ``need_dresidual`` (after a fused residual) returns ``(dx, dresidual)``."""
+        dy, (batch_stats, x, gamma, beta, a, b, act, y) = self._saved_for_backward(dy)
         if self.affine:
             dgamma, dbeta = self._grad_sink("weight", gamma), self.bias.grad
         else:  # gradients of the fixed identity transform are discarded into scratch arrays
             dgamma, dbeta = np.zeros_like(gamma), np.zeros_like(gamma)
         if batch_stats:
-            dx = F.batch_norm_backward(dy, x, gamma, a, b, dgamma, dbeta)
+            out = F.batch_norm_backward(dy, x, gamma, a, b, dgamma, dbeta, beta, act, y,
+                                        need_dresidual and act != "none")
+            if need_dresidual and act == "none":
+                out = (out, dy)  # the residual's gradient is dy itself
         else:
-            dx = F.batch_norm_backward_eval(dy, x, gamma, a, b, self.eps, dgamma, dbeta)
+            out = F.batch_norm_backward_eval(dy, x, gamma, a, b, self.eps, dgamma, dbeta)
         if self.affine:
             self._grad_done("weight", dgamma)
-        return dx
+        return out
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
