@@ -10,8 +10,8 @@ namespace eo::act {
 
 // Branch-free select. GCC will not if-convert a chain of float `?:` whose operands are computed
 // values (a float compare or op may not be made unconditional), and the loop then stays scalar; a
-// select done on the bit patterns has no such restriction and vectorizes to and/andnot/or. Plain
-// `c ? g : 0.f` selects vectorize as they are.
+// select done on the bit patterns has no such restriction and vectorizes to and/andnot/or. (Plain
+// `c ? g : 0.f` vectorizes in a simple loop but not once inlined into the fused BatchNorm loops.)
 inline float select(bool c, float a, float b) {
   uint32_t ua, ub;
   std::memcpy(&ua, &a, 4);
@@ -30,11 +30,11 @@ inline float clamp06(float v) {
 }
 
 inline float relu(float v) { return v < 0.f ? 0.f : v; }
-inline float relu_grad_from_output(float g, float y) { return y > 0.f ? g : 0.f; }
+inline float relu_grad_from_output(float g, float y) { return select(y > 0.f, g, 0.f); }
 
 inline float relu6(float v) { return clamp06(v); }
 // From the input; from the output it is the same test (0 < y < 6 exactly when 0 < x < 6).
-inline float relu6_grad(float g, float v) { return ((v > 0.f) & (v < 6.f)) ? g : 0.f; }
+inline float relu6_grad(float g, float v) { return select((v > 0.f) & (v < 6.f), g, 0.f); }
 
 inline float hardswish(float v) { return v * clamp06(v + 3.f) * (1.f / 6.f); }  // as PyTorch's SIMD path
 inline float hardswish_grad(float g, float v) {

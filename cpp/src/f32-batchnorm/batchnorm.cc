@@ -51,10 +51,10 @@ inline float act_of(float v) {
 // g = dy * act'(u), u = z (+ residual), z = (x - mean) * scale + shift written exactly as the
 // forward computes it (so the same float). With a residual the derivative is read from the output
 // y instead (relu / relu6: 0 < y (< 6) exactly when 0 < u (< 6)).
-template <int A>
+template <int A, bool FromY>
 inline float grad_at(float g, float z, const float* y, int64_t i) {
   if (A == kBnActNone) return g;
-  const float u = y ? y[i] : z;
+  const float u = FromY ? y[i] : z;
   if (A == kBnActRelu) return act::relu_grad_from_output(g, u);  // u > 0 iff relu(u) > 0
   if (A == kBnActRelu6) return act::relu6_grad(g, u);
   return act::hardswish_grad(g, u);
@@ -72,7 +72,7 @@ void affine(const float* x, const float* r, float* y, int64_t n, float mean, flo
 }
 
 // sum(g) and sum(g * (x - mean)) over one contiguous run.
-template <int A>
+template <int A, bool FromY>
 void grad_sums(const float* dy, const float* x, const float* y, int64_t n, float mean, float scale,
                float shift, double& sg, double& sgx) {
   int64_t i = 0;
@@ -82,13 +82,13 @@ void grad_sums(const float* dy, const float* x, const float* y, int64_t n, float
     for (; i + 8 <= end; i += 8)
       for (int j = 0; j < 8; ++j) {
         const float xc = x[i + j] - mean;
-        const float g = grad_at<A>(dy[i + j], xc * scale + shift, y, i + j);
+        const float g = grad_at<A, FromY>(dy[i + j], xc * scale + shift, y, i + j);
         a[j] += g;
         b[j] += g * xc;
       }
     for (; i < end; ++i) {
       const float xc = x[i] - mean;
-      const float g = grad_at<A>(dy[i], xc * scale + shift, y, i);
+      const float g = grad_at<A, FromY>(dy[i], xc * scale + shift, y, i);
       a[0] += g;
       b[0] += g * xc;
     }
@@ -100,20 +100,20 @@ void grad_sums(const float* dy, const float* x, const float* y, int64_t n, float
 }
 
 // dx = fa * (g - mg) - fk * (x - mean), and dres = g when asked, over one contiguous run.
-template <int A>
+template <int A, bool FromY>
 void grad_apply(const float* dy, const float* x, const float* y, int64_t n, float mean, float scale,
                 float shift, float fa, float mg, float fk, float* dx, float* dres) {
   if (dres) {
     for (int64_t i = 0; i < n; ++i) {
       const float xc = x[i] - mean;
-      const float g = grad_at<A>(dy[i], xc * scale + shift, y, i);
+      const float g = grad_at<A, FromY>(dy[i], xc * scale + shift, y, i);
       dx[i] = fa * (g - mg) - fk * xc;
       dres[i] = g;
     }
   } else {
     for (int64_t i = 0; i < n; ++i) {
       const float xc = x[i] - mean;
-      dx[i] = fa * (grad_at<A>(dy[i], xc * scale + shift, y, i) - mg) - fk * xc;
+      dx[i] = fa * (grad_at<A, FromY>(dy[i], xc * scale + shift, y, i) - mg) - fk * xc;
     }
   }
 }
@@ -186,7 +186,8 @@ void batchnorm2d_backward(const float* dy, const float* x, const float* y, const
         double sg = 0, sgx = 0;  // sum(g), sum(g * (x - mean))
         for (int64_t n = 0; n < N; ++n) {
           const int64_t off = (n * C + c) * HW;
-          grad_sums<A>(dy + off, x + off, y ? y + off : nullptr, HW, fmean, scale, shift, sg, sgx);
+          if (y) grad_sums<A, true>(dy + off, x + off, y + off, HW, fmean, scale, shift, sg, sgx);
+          else grad_sums<A, false>(dy + off, x + off, nullptr, HW, fmean, scale, shift, sg, sgx);
         }
         if (dgamma) dgamma[c] += static_cast<float>(sgx * invstd);  // sum(g * xhat)
         if (dbeta) dbeta[c] += static_cast<float>(sg);
@@ -199,8 +200,9 @@ void batchnorm2d_backward(const float* dy, const float* x, const float* y, const
         const float fmg = static_cast<float>(sg / M);
         for (int64_t n = 0; n < N; ++n) {
           const int64_t off = (n * C + c) * HW;
-          grad_apply<A>(dy + off, x + off, y ? y + off : nullptr, HW, fmean, scale, shift, fa, fmg, fk,
-                        dx + off, dres ? dres + off : nullptr);
+          float* dr = dres ? dres + off : nullptr;
+          if (y) grad_apply<A, true>(dy + off, x + off, y + off, HW, fmean, scale, shift, fa, fmg, fk, dx + off, dr);
+          else grad_apply<A, false>(dy + off, x + off, nullptr, HW, fmean, scale, shift, fa, fmg, fk, dx + off, dr);
         }
       }
     });
@@ -231,7 +233,7 @@ void batchnorm2d_backward_eval(const float* dy, const float* x, const float* gam
       double sdy = 0, sdyx = 0;
       for (int64_t n = 0; n < N; ++n) {
         const int64_t off = (n * C + c) * HW;
-        if (dgamma || dbeta) grad_sums<kBnActNone>(dy + off, x + off, nullptr, HW, running_mean[c], 1.f, 0.f, sdy, sdyx);
+        if (dgamma || dbeta) grad_sums<kBnActNone, false>(dy + off, x + off, nullptr, HW, running_mean[c], 1.f, 0.f, sdy, sdyx);
         const float* g = dy + off;
         float* o = dx + off;
         for (int64_t i = 0; i < HW; ++i) o[i] = g[i] * scale;
