@@ -13,6 +13,7 @@
 #include "f32-elementwise/elementwise.h"
 #include "f32-loss/cross_entropy.h"
 #include "f32-pool/pool.h"
+#include "f32-squeeze-excite/squeeze_excite.h"
 
 namespace eo::bind {
 namespace {
@@ -499,6 +500,79 @@ void register_elementwise(py::module_& m) {
   }, py::arg("dy"), py::arg("x"), py::arg("s"), "Returns (dx, ds).");
 }
 
+// Squeeze-and-excitation's FC weights: w1 (S, C), w2 (C, S) (1x1 conv weights reshaped), biases
+// (S,) / (C,) or None.
+struct SeWeights {
+  F32Array w1, w2, b1, b2;
+  int64_t S;
+  const float* b1p = nullptr;
+  const float* b2p = nullptr;
+};
+SeWeights se_weights(const py::object& w1_obj, const py::object& b1_obj, const py::object& w2_obj,
+                     const py::object& b2_obj, int64_t C) {
+  SeWeights w{f32(w1_obj, "w1", 2), f32(w2_obj, "w2", 2), {}, {}, 0};
+  w.S = w.w1.shape(0);
+  if (w.w1.shape(1) != C)
+    throw py::value_error("w1: expected shape (squeeze, " + std::to_string(C) + ") for x with " +
+                          std::to_string(C) + " channels, got " + shape_str(w.w1));
+  if (w.S == 0) throw py::value_error("w1: expected at least one squeeze channel, got shape " + shape_str(w.w1));
+  expect_shape(w.w2, "w2", {C, w.S});
+  w.b1p = opt_in(b1_obj, "b1", w.S, &w.b1);
+  w.b2p = opt_in(b2_obj, "b2", C, &w.b2);
+  return w;
+}
+
+void register_squeeze_excite(py::module_& m) {
+  m.def("squeeze_excite_forward", [](py::object x_obj, py::object w1_obj, py::object b1_obj,
+                                     py::object w2_obj, py::object b2_obj) {
+    F32Array x = f32(x_obj, "x", 4);
+    const int64_t N = x.shape(0), C = x.shape(1), HW = x.shape(2) * x.shape(3);
+    if (N * C * HW == 0) throw py::value_error("x: expected a non-empty input, got shape " + shape_str(x));
+    const SeWeights w = se_weights(w1_obj, b1_obj, w2_obj, b2_obj, C);
+    F32Array y(shape_of(x)), pooled(Shape{N, C}), a1(Shape{N, w.S}), a2(Shape{N, C}), s(Shape{N, C});
+    {
+      const ComputeScope compute;
+      squeeze_excite_forward(x.data(), w.w1.data(), w.b1p, w.w2.data(), w.b2p, y.mutable_data(),
+                             pooled.mutable_data(), a1.mutable_data(), a2.mutable_data(), s.mutable_data(),
+                             N, C, w.S, HW);
+    }
+    return py::make_tuple(y, py::make_tuple(pooled, a1, a2, s));
+  }, py::arg("x"), py::arg("w1"), py::arg("b1"), py::arg("w2"), py::arg("b2"),
+     "y = x * hardsigmoid(w2 relu(w1 mean_hw(x) + b1) + b2): returns (y, saved) for "
+     "squeeze_excite_backward.");
+
+  m.def("squeeze_excite_backward", [](py::object dy_obj, py::object x_obj, py::object w1_obj,
+                                      py::object w2_obj, py::tuple saved, py::object dw1_obj,
+                                      py::object db1_obj, py::object dw2_obj, py::object db2_obj) {
+    F32Array dy = f32(dy_obj, "dy", 4), x = f32(x_obj, "x", 4);
+    same_shape(dy, "dy", x, "x");
+    const int64_t N = x.shape(0), C = x.shape(1), HW = x.shape(2) * x.shape(3);
+    const SeWeights w = se_weights(w1_obj, py::none(), w2_obj, py::none(), C);
+    if (saved.size() != 4) throw py::value_error("saved: expected the 4 arrays squeeze_excite_forward returned");
+    F32Array pooled = f32(saved[0], "saved[0]", 2), a1 = f32(saved[1], "saved[1]", 2);
+    F32Array a2 = f32(saved[2], "saved[2]", 2), s = f32(saved[3], "saved[3]", 2);
+    expect_shape(pooled, "saved[0]", {N, C});
+    expect_shape(a1, "saved[1]", {N, w.S});
+    expect_shape(a2, "saved[2]", {N, C});
+    expect_shape(s, "saved[3]", {N, C});
+    F32Array dw1 = f32_out(dw1_obj, "dw1", 2), dw2 = f32_out(dw2_obj, "dw2", 2), db1, db2;
+    expect_shape(dw1, "dw1", {w.S, C});
+    expect_shape(dw2, "dw2", {C, w.S});
+    float* db1p = opt_out(db1_obj, "db1", w.S, &db1);
+    float* db2p = opt_out(db2_obj, "db2", C, &db2);
+    F32Array dx(shape_of(x));
+    {
+      const ComputeScope compute;
+      squeeze_excite_backward(dy.data(), x.data(), w.w1.data(), w.w2.data(), pooled.data(), a1.data(),
+                              a2.data(), s.data(), dx.mutable_data(), dw1.mutable_data(), db1p,
+                              dw2.mutable_data(), db2p, N, C, w.S, HW);
+    }
+    return dx;
+  }, py::arg("dy"), py::arg("x"), py::arg("w1"), py::arg("w2"), py::arg("saved"), py::arg("dw1"),
+     py::arg("db1"), py::arg("dw2"), py::arg("db2"),
+     "Backward of squeeze_excite_forward: accumulates dw1, db1, dw2, db2 (db may be None); returns dx.");
+}
+
 void register_loss(py::module_& m) {
   m.def("cross_entropy", [](py::object logits_obj, py::object labels_obj, double label_smoothing) {
     F32Array z = f32(logits_obj, "logits", 2);
@@ -534,6 +608,7 @@ void register_layers(py::module_& m) {
   register_activations(m);
   register_pooling(m);
   register_elementwise(m);
+  register_squeeze_excite(m);
   register_loss(m);
 }
 

@@ -1,4 +1,5 @@
-// f32-dwconv: the inference depthwise kernels (every ISA path) against the reference conv, on edge
+// f32-dwconv: the inference depthwise kernels and the training weight-gradient kernel (every ISA
+// path) against the reference conv, on edge
 // plane sizes (1..9, 15/16/17, 31/32/33: one partial vector, planes that span vectors, rows that
 // straddle them), 3x3 and 5x5, stride 1 and 2, padding 0/1/2 (direct, phase-plane and per-tap
 // sources), channel blocks, channel multiplier 1 and 2, bias with none / relu / relu6 / hardswish. Guard values
@@ -60,6 +61,48 @@ void check(Isa isa, int64_t H, int64_t W, int64_t k, int64_t st, int64_t pad, in
 }
 
 }  // namespace
+
+// The weight gradient of one image through the plan's sources (f32_dwconv_wgrad), all channels
+// in one call and the last one alone, against the reference conv's dw.
+void check_wgrad(Isa isa, int64_t H, int64_t W, int64_t k, int64_t st, int64_t pad, int64_t mult,
+                 std::mt19937& rng, int64_t C = 3) {
+  const int64_t Cout = C * mult;
+  const Conv2dShape s{1, C, H, W, Cout, k, k, st, st, pad, pad, C};
+  if (H + 2 * pad < k || W + 2 * pad < k) return;
+  const int64_t P = s.OH() * s.OW(), KK = k * k;
+  auto x = test::random_vec(C * H * W, rng), w = test::random_vec(Cout * KK, rng);
+  auto dy = test::random_vec(Cout * P, rng);
+  std::vector<float> ref(Cout * KK, 0.f), dx(C * H * W);
+  reference::conv2d_backward(s, dy.data(), x.data(), w.data(), ref.data(), nullptr, dx.data());
+  const DwconvPlan plan = DwconvPlan::make(s);
+  const f32_dwconv_params p = plan.params(F32_DWCONV_CLAMP, -1.f, 1.f);  // act unused by wgrad
+  std::vector<float> scratch(static_cast<size_t>(plan.scratch_floats()) + 1);
+  char what[160];
+  std::snprintf(what, sizeof what, "wgrad %s C%ld %ldx%ld k%ld s%ld p%ld m%ld", isa_name(isa), (long)C,
+                (long)H, (long)W, (long)k, (long)st, (long)pad, (long)mult);
+  for (int64_t o0 : {int64_t(0), Cout - 1}) {
+    std::vector<float> part((Cout - o0) * KK + 5, -777.f);
+    f32_dwconv_wgrad(plan, f32_dwconv_ukernels(isa), p, mult, x.data(), dy.data(), o0, Cout, scratch.data(),
+                     part.data());
+    test::expect_close(part.data(), ref.data() + o0 * KK, (Cout - o0) * KK, 1e-5f, 1e-5f * P, what);
+    for (int64_t i = 0; i < 5; ++i) CHECK(part[(Cout - o0) * KK + i] == -777.f, std::string(what) + ": wrote past the end");
+  }
+}
+
+TEST(f32_dwconv_wgrad_matches_reference) {
+  std::mt19937 rng(11);
+  for (int i = 0; i <= static_cast<int>(cpu_isa()); ++i) {
+    const Isa isa = static_cast<Isa>(i);
+    for (int64_t H : {1, 4, 7, 8, 9, 16, 17, 32})
+      for (int64_t k : {3, 5, 7})
+        for (int64_t st : {1, 2})
+          for (int64_t pad : {int64_t(0), (k - 1) / 2, k - 1}) {
+            check_wgrad(isa, H, H, k, st, pad, 1, rng);
+            check_wgrad(isa, H, H + 2, k, st, pad, 2, rng);
+          }
+    check_wgrad(isa, 8, 8, 3, 2, 1, 1, rng, 70);  // a partial block of copied sources
+  }
+}
 
 TEST(f32_dwconv_matches_reference) {
   std::mt19937 rng(7);

@@ -50,18 +50,10 @@ void hardswish_backward(const float* dy, const float* x, float* dx, int64_t n) {
 }
 
 void hardsigmoid_forward(const float* x, float* y, int64_t n) {
-  // min(max(x + 3, 0), 6) / 6, with the scaling before the clamp (the same values) so that it is
-  // not folded into a branch; times 1/6 like PyTorch's vectorized kernel.
-  unary(x, y, n, [](float v) {
-    const float t = (v + 3.f) * (1.f / 6.f);
-    const float lo = t < 0.f ? 0.f : t;
-    return lo > 1.f ? 1.f : lo;
-  });
+  unary(x, y, n, [](float v) { return act::hardsigmoid(v); });
 }
 void hardsigmoid_backward(const float* dy, const float* x, float* dx, int64_t n) {
-  binary(dy, x, dx, n, [](float g, float v) {
-    return act::select((v > -3.f) & (v < 3.f), g * (1.f / 6.f), 0.f);
-  });
+  binary(dy, x, dx, n, [](float g, float v) { return act::hardsigmoid_grad(g, v); });
 }
 
 void sigmoid_forward(const float* x, float* y, int64_t n) {

@@ -41,4 +41,13 @@ inline float hardswish_grad(float g, float v) {
   return select(v <= -3.f, 0.f, select(v < 3.f, g * (v / 3.f + 0.5f), g));
 }
 
+// min(max(x + 3, 0), 6) / 6, with the scaling before the clamp (the same values) so that it is not
+// folded into a branch; times 1/6 like PyTorch's vectorized kernel.
+inline float hardsigmoid(float v) {
+  const float t = (v + 3.f) * (1.f / 6.f);
+  const float lo = t < 0.f ? 0.f : t;
+  return lo > 1.f ? 1.f : lo;
+}
+inline float hardsigmoid_grad(float g, float v) { return select((v > -3.f) & (v < 3.f), g * (1.f / 6.f), 0.f); }
+
 }  // namespace eo::act

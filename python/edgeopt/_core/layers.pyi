@@ -122,3 +122,23 @@ def relu_forward(x: typing.Any) -> numpy.typing.NDArray[numpy.float32]: ...
 def sigmoid_backward(dy: typing.Any, y: typing.Any) -> numpy.typing.NDArray[numpy.float32]:
     """Gradient from the forward *output* y: dy * (1 - y) * y."""
 def sigmoid_forward(x: typing.Any) -> numpy.typing.NDArray[numpy.float32]: ...
+def squeeze_excite_backward(
+    dy: typing.Any,
+    x: typing.Any,
+    w1: typing.Any,
+    w2: typing.Any,
+    saved: tuple,
+    dw1: typing.Any,
+    db1: typing.Any,
+    dw2: typing.Any,
+    db2: typing.Any,
+) -> numpy.typing.NDArray[numpy.float32]:
+    """Backward of squeeze_excite_forward: accumulates dw1, db1, dw2, db2 (db may be None); returns dx."""
+def squeeze_excite_forward(
+    x: typing.Any,
+    w1: typing.Any,
+    b1: typing.Any,
+    w2: typing.Any,
+    b2: typing.Any,
+) -> tuple[numpy.typing.NDArray[numpy.float32], tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.float32]]]:
+    """y = x * hardsigmoid(w2 relu(w1 mean_hw(x) + b1) + b2): returns (y, saved) for squeeze_excite_backward."""

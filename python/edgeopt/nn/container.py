@@ -20,23 +20,19 @@ from .norm import BatchNorm2d
 _FUSABLE_ACTS = {ReLU: "relu", ReLU6: "relu6", HardSwish: "hardswish"}
 
 
-def _unhooked(m: Module) -> bool:
-    return not m._forward_pre_hooks and not m._forward_hooks
-
-
 def _fusable_bn(m) -> bool:
-    return type(m) is BatchNorm2d and _unhooked(m) and m._uses_batch_stats()
+    return type(m) is BatchNorm2d and not m._hooked() and m._uses_batch_stats()
 
 
 def _fused_act(bn, act) -> str | None:
     """The kernel's name of ``act`` if ``bn`` can run it fused, else None."""
     name = _FUSABLE_ACTS.get(type(act))
-    return name if name is not None and _unhooked(act) and _fusable_bn(bn) else None
+    return name if name is not None and not act._hooked() and _fusable_bn(bn) else None
 
 
 def _tail_bn(m) -> bool:
     """Whether ``m`` ends in a fusable BatchNorm2d (through nested plain Sequentials)."""
-    while type(m) is Sequential and _unhooked(m) and len(m):
+    while type(m) is Sequential and not m._hooked() and len(m):
         m = list(m._modules.values())[-1]
     return _fusable_bn(m)
 
@@ -140,7 +136,7 @@ class ResidualBlock(Module):
     def _fusable(self) -> bool:
         a = self.activation
         return (_tail_bn(self.body) and
-                (a is None or (type(a) in (ReLU, ReLU6) and _unhooked(a))))
+                (a is None or (type(a) in (ReLU, ReLU6) and not a._hooked())))
 
     def forward(self, x):
         if self._fusable():

@@ -24,7 +24,8 @@ __all__ = [
     "hardsigmoid", "hardsigmoid_backward", "sigmoid", "sigmoid_backward",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
     "global_avg_pool2d", "global_avg_pool2d_backward", "dropout", "dropout_backward",
-    "add", "channel_scale", "channel_scale_backward", "cross_entropy",
+    "add", "channel_scale", "channel_scale_backward", "squeeze_excite", "squeeze_excite_backward",
+    "cross_entropy",
 ]
 
 
@@ -223,6 +224,19 @@ def channel_scale(x, s):
 def channel_scale_backward(dy, x, s):
     """Returns ``(dx, ds)``."""
     return _core.layers.channel_scale_backward(_c(dy), _c(x), _c(s))
+
+
+def squeeze_excite(x, w1, b1, w2, b2):
+    """Squeeze-and-excitation in one call: ``x * hardsigmoid(w2 relu(w1 mean_hw(x) + b1) + b2)``
+    per image and channel; w1 (squeeze, C), w2 (C, squeeze), biases or None. Returns ``(y, saved)``
+    for :func:`squeeze_excite_backward` (small: pooled input, both pre-activations, the scale)."""
+    return _core.layers.squeeze_excite_forward(_c(x), _c(w1), _c(b1), _c(w2), _c(b2))
+
+
+def squeeze_excite_backward(dy, x, w1, w2, saved, dw1, db1, dw2, db2):
+    """Accumulates into ``dw1``, ``db1``, ``dw2``, ``db2`` (biases may be None); returns dx."""
+    return _core.layers.squeeze_excite_backward(_c(dy), _c(x), _c(w1), _c(w2), saved, _acc(dw1), _acc(db1),
+                                                _acc(dw2), _acc(db2))
 
 
 # ---------------------------------------------------------------- losses

@@ -154,6 +154,11 @@ class Module:
         self._forward_hooks[handle.id] = hook
         return handle
 
+    def _hooked(self) -> bool:
+        """Whether forward hooks are registered (fused paths then run the module unfused, so hooks
+        see every call)."""
+        return bool(self._forward_pre_hooks or self._forward_hooks)
+
     # What backward needs is kept by forward through these two.
     def _save_for_backward(self, y, *values) -> None:
         """Called by forward with its output ``y`` (whose shape dy must have) and the ``values``

@@ -28,18 +28,44 @@ class SqueezeExcitation(Module):
         self.activation = activation()
         self.scale_activation = scale_activation()
 
+    def _fusable(self) -> bool:
+        """ReLU and HardSigmoid with no hooks on any part: one C++ call forward and one backward
+        (nn.functional.squeeze_excite) instead of five layers through Python."""
+        return (type(self.activation) is ReLU and type(self.scale_activation) is HardSigmoid and
+                not any(m._hooked() for m in (self.avgpool, self.fc1, self.fc2, self.activation,
+                                             self.scale_activation)))
+
     def forward(self, x):
         x = self._check_input(x, 4, self.fc1.in_channels)
+        if self._fusable():
+            c, sq = self.fc1.in_channels, self.fc1.out_channels
+            w1, w2 = self.fc1._tensor("weight"), self.fc2._tensor("weight")
+            b1 = None if self.fc1.bias is None else self.fc1.bias.data
+            b2 = None if self.fc2.bias is None else self.fc2.bias.data
+            y, saved = F.squeeze_excite(x, w1.reshape(sq, c), b1, w2.reshape(c, sq), b2)
+            self._save_for_backward(y, True, x, (w1, w2, saved))
+            return y
         s = self.avgpool(x)
         s = self.scale_activation(self.fc2(self.activation(self.fc1(s))))
         s2 = s.reshape(s.shape[0], s.shape[1])
         y = F.channel_scale(x, s2)
-        self._save_for_backward(y, x, s2)
+        self._save_for_backward(y, False, x, s2)
         return y
 
     def backward(self, dy):
-        dy, (x, s2) = self._saved_for_backward(dy)
-        dx_direct, ds = F.channel_scale_backward(dy, x, s2)
+        dy, (fused, x, kept) = self._saved_for_backward(dy)
+        if fused:
+            w1, w2, saved = kept
+            c, sq = self.fc1.in_channels, self.fc1.out_channels
+            dw1, dw2 = self.fc1._grad_sink("weight", w1), self.fc2._grad_sink("weight", w2)
+            db1 = None if self.fc1.bias is None else self.fc1.bias.grad
+            db2 = None if self.fc2.bias is None else self.fc2.bias.grad
+            dx = F.squeeze_excite_backward(dy, x, w1.reshape(sq, c), w2.reshape(c, sq), saved,
+                                           dw1.reshape(sq, c), db1, dw2.reshape(c, sq), db2)
+            self.fc1._grad_done("weight", dw1)
+            self.fc2._grad_done("weight", dw2)
+            return dx
+        dx_direct, ds = F.channel_scale_backward(dy, x, kept)
         d = ds.reshape(ds.shape[0], ds.shape[1], 1, 1)
         for m in (self.scale_activation, self.fc2, self.activation, self.fc1, self.avgpool):
             d = m.backward(d)
