@@ -3,7 +3,8 @@
 benchmarks (benchmarks/bench_conv_shapes.py, benchmarks/bench_qs8_gemm.py, which put tests/ on
 sys.path). Edge sizes (1..10, 15/16/17, 31/32/33, 63/64/65) stay in the tests that sweep them.
 
-- conv: every distinct conv of CIFAR ResNet-20 and of MobileNetV2 (CIFAR variant, 32x32 input), as
+- conv: every distinct conv of CIFAR ResNet-20, of MobileNetV2 (CIFAR variant, 32x32 input) and of
+  VGG-11 (32x32 input), as
   (N, Cin, H, W, Cout, k, stride, pad, groups, need_dx) -> how often it occurs in the network;
   need_dx is False for the stem (no input gradient).
 - qs8 GEMM: (name, M, N, K): a 1024^3 square (a throughput reference, not a layer), ResNet-20's
@@ -46,6 +47,18 @@ def mobilenetv2_conv_shapes(batch=32):
             c[(batch, hid, h, h, cout, 1, 1, 0, 1, True)] += 1
             cin = cout
     c[(batch, cin, h, h, 1280, 1, 1, 0, 1, True)] += 1
+    return c
+
+
+def vgg11_conv_shapes(batch=128):
+    c = Counter()
+    h, cin = 32, 3
+    for v in (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"):
+        if v == "M":
+            h //= 2
+            continue
+        c[(batch, cin, h, h, v, 3, 1, 1, 1, cin != 3)] += 1
+        cin = v
     return c
 
 

@@ -1,6 +1,7 @@
 #include <string>
 #include <utility>
 
+#include "array_pool.h"
 #include "check.h"
 #include "compute_scope.h"
 #include "f32-conv2d/conv2d.h"
@@ -90,7 +91,7 @@ F32Array forward(const py::object& x_obj, const py::object& w_obj, const py::obj
                  const py::object& stride, const py::object& padding, int64_t groups, Kernel kernel) {
   ConvArgs a = conv_args(x_obj, w_obj, b_obj, stride, padding, groups);
   const Conv2dShape s = a.s;
-  F32Array y({s.N, s.Cout, s.OH(), s.OW()});
+  F32Array y = new_f32({s.N, s.Cout, s.OH(), s.OW()});
   const float* b = a.b.is_none() ? nullptr : a.b.cast<F32Array>().data();
   const float *x = a.x.data(), *w = a.w.data();
   float* yp = y.mutable_data();
@@ -121,7 +122,7 @@ py::object backward(const py::object& dy_obj, const py::object& x_obj, const py:
   py::object result = py::none();
   float* dx = nullptr;
   if (need_dx) {
-    F32Array dx_arr({s.N, s.Cin, s.H, s.W});
+    F32Array dx_arr = new_f32({s.N, s.Cin, s.H, s.W});
     dx = dx_arr.mutable_data();
     result = dx_arr;
   }

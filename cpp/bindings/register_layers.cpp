@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "array_pool.h"
 #include "check.h"
 #include "compute_scope.h"
 #include "f32-activation/activation.h"
@@ -148,7 +149,7 @@ Pool2d pool_geometry(const Shape& x, const py::handle& kernel, const py::handle&
 template <void (*Kernel)(const float*, float*, int64_t)>
 F32Array unary(const py::object& x_obj) {
   F32Array x = f32(x_obj, "x");
-  F32Array y(shape_of(x));
+  F32Array y = new_f32(shape_of(x));
   {
     const ComputeScope compute;
     Kernel(x.data(), y.mutable_data(), x.size());
@@ -161,7 +162,7 @@ template <void (*Kernel)(const float*, const float*, float*, int64_t)>
 F32Array unary_backward(const py::object& dy_obj, const py::object& s_obj, const char* s_name) {
   F32Array dy = f32(dy_obj, "dy"), s = f32(s_obj, s_name);
   same_shape(dy, "dy", s, s_name);
-  F32Array dx(shape_of(dy));
+  F32Array dx = new_f32(shape_of(dy));
   {
     const ComputeScope compute;
     Kernel(dy.data(), s.data(), dx.mutable_data(), dy.size());
@@ -206,7 +207,7 @@ void register_batchnorm(py::module_& m) {
     if (N * HW <= 1)
       throw py::value_error("x: Expected more than 1 value per channel when training, got input size " +
                             shape_str(x));
-    F32Array y(shape_of(x)), mean(Shape{C}), invstd(Shape{C});
+    F32Array y = new_f32(shape_of(x)), mean(Shape{C}), invstd(Shape{C});
     {
       const ComputeScope compute;
       batchnorm2d_forward_train(x.data(), g, b, rmp, rvp, y.mutable_data(), mean.mutable_data(),
@@ -230,7 +231,7 @@ void register_batchnorm(py::module_& m) {
     expect_shape(rm, "running_mean", {C});
     expect_shape(rv, "running_var", {C});
     expect_finite_range(eps, "eps", 0.0, std::numeric_limits<double>::max(), false);
-    F32Array y(shape_of(x));
+    F32Array y = new_f32(shape_of(x));
     {
       const ComputeScope compute;
       batchnorm2d_forward_eval(x.data(), g, b, rm.data(), rv.data(), y.mutable_data(), N, C, HW,
@@ -259,8 +260,8 @@ void register_batchnorm(py::module_& m) {
       y = f32(y_obj, "y", 4);
       same_shape(y, "y", x, "x");
     }
-    F32Array dx(shape_of(x)), dres;
-    if (need_dres) dres = F32Array(shape_of(x));
+    F32Array dx = new_f32(shape_of(x)), dres;
+    if (need_dres) dres = new_f32(shape_of(x));
     {
       const ComputeScope compute;
       batchnorm2d_backward(dy.data(), x.data(), y_obj.is_none() ? nullptr : y.data(), g, b,
@@ -290,7 +291,7 @@ void register_batchnorm(py::module_& m) {
     float* db = opt_out(db_obj, "dbeta", C, &dbeta);
     const float* rmp = opt_in(rm_obj, "running_mean", C, &rm);
     if (dg && !rmp) throw py::value_error("running_mean: required to accumulate dgamma, got None");
-    F32Array dx(shape_of(x));
+    F32Array dx = new_f32(shape_of(x));
     {
       const ComputeScope compute;
       batchnorm2d_backward_eval(dy.data(), x.data(), g, rmp, rv.data(), dx.mutable_data(), dg, db,
@@ -333,7 +334,7 @@ void register_pooling(py::module_& m) {
       throw py::value_error("x: an input plane of " + std::to_string(p.H * p.W) +
                             " values does not fit int32 argmax indices");
     const Shape ys{p.N, p.C, p.OH(), p.OW()};
-    F32Array y(ys);
+    F32Array y = new_f32(ys);
     py::array_t<int32_t> argmax(ys);
     {
       const ComputeScope compute;
@@ -350,7 +351,7 @@ void register_pooling(py::module_& m) {
     const Shape xs = shape4_arg(x_shape, "x_shape");
     expect_shape(dy, "dy", {xs[0], xs[1], -1, -1});
     const int64_t HW = xs[2] * xs[3], OHW = dy.shape(2) * dy.shape(3);
-    F32Array dx(xs);
+    F32Array dx = new_f32(xs);
     bool ok;
     {
       const ComputeScope compute;
@@ -366,7 +367,7 @@ void register_pooling(py::module_& m) {
                                 py::object padding, bool count_include_pad) {
     F32Array x = f32(x_obj, "x", 4);
     const Pool2d p = pool_geometry(shape_of(x), kernel, stride, padding);
-    F32Array y(Shape{p.N, p.C, p.OH(), p.OW()});
+    F32Array y = new_f32(Shape{p.N, p.C, p.OH(), p.OW()});
     {
       const ComputeScope compute;
       avgpool2d_forward(x.data(), y.mutable_data(), p, count_include_pad);
@@ -381,7 +382,7 @@ void register_pooling(py::module_& m) {
     const Shape xs = shape4_arg(x_shape, "x_shape");
     const Pool2d p = pool_geometry(xs, kernel, stride, padding);
     expect_shape(dy, "dy", {p.N, p.C, p.OH(), p.OW()});
-    F32Array dx(xs);
+    F32Array dx = new_f32(xs);
     {
       const ComputeScope compute;
       avgpool2d_backward(dy.data(), dx.mutable_data(), p, count_include_pad);
@@ -394,7 +395,7 @@ void register_pooling(py::module_& m) {
     F32Array x = f32(x_obj, "x", 4);
     const int64_t N = x.shape(0), C = x.shape(1), HW = x.shape(2) * x.shape(3);
     if (HW == 0) throw py::value_error("x: expected non-empty planes, got shape " + shape_str(x));
-    F32Array y(Shape{N, C, 1, 1});
+    F32Array y = new_f32(Shape{N, C, 1, 1});
     {
       const ComputeScope compute;
       global_avgpool2d_forward(x.data(), y.mutable_data(), N, C, HW);
@@ -412,7 +413,7 @@ void register_pooling(py::module_& m) {
                             std::to_string(xs[1]) + " from x_shape, got shape " + shape_str(dy));
     const int64_t HW = xs[2] * xs[3];
     if (HW == 0) throw py::value_error("x_shape: expected non-empty planes");
-    F32Array dx(xs);
+    F32Array dx = new_f32(xs);
     {
       const ComputeScope compute;
       global_avgpool2d_backward(dy.data(), dx.mutable_data(), xs[0], xs[1], HW);
@@ -428,7 +429,7 @@ void register_elementwise(py::module_& m) {
     if (PyErr_Occurred()) throw py::error_already_set();
     F32Array x = f32(x_obj, "x");
     expect_finite_range(p, "p", 0.0, 1.0, true);
-    F32Array y(shape_of(x));
+    F32Array y = new_f32(shape_of(x));
     py::array_t<uint8_t> mask(shape_of(x));
     {
       const ComputeScope compute;
@@ -444,7 +445,7 @@ void register_elementwise(py::module_& m) {
     auto mask = exact<uint8_t>(mask_obj, "mask");
     same_shape(mask, "mask", dy, "dy");
     expect_finite_range(p, "p", 0.0, 1.0, true);
-    F32Array dx(shape_of(dy));
+    F32Array dx = new_f32(shape_of(dy));
     {
       const ComputeScope compute;
       dropout_backward(dy.data(), mask.data(), dx.mutable_data(), dy.size(), static_cast<float>(p));
@@ -455,7 +456,7 @@ void register_elementwise(py::module_& m) {
   m.def("add_forward", [](py::object a_obj, py::object b_obj) {
     F32Array a = f32(a_obj, "a"), b = f32(b_obj, "b");
     same_shape(b, "b", a, "a");
-    F32Array y(shape_of(a));
+    F32Array y = new_f32(shape_of(a));
     {
       const ComputeScope compute;
       add_forward(a.data(), b.data(), y.mutable_data(), a.size());
@@ -477,7 +478,7 @@ void register_elementwise(py::module_& m) {
   m.def("channel_scale_forward", [scale_arg](py::object x_obj, py::object s_obj) {
     F32Array x = f32(x_obj, "x", 4);
     F32Array s = scale_arg(s_obj, x);
-    F32Array y(shape_of(x));
+    F32Array y = new_f32(shape_of(x));
     {
       const ComputeScope compute;
       channel_scale_forward(x.data(), s.data(), y.mutable_data(), x.shape(0), x.shape(1),
@@ -490,7 +491,7 @@ void register_elementwise(py::module_& m) {
     F32Array dy = f32(dy_obj, "dy", 4), x = f32(x_obj, "x", 4);
     same_shape(dy, "dy", x, "x");
     F32Array s = scale_arg(s_obj, x);
-    F32Array dx(shape_of(x)), ds(shape_of(s));
+    F32Array dx = new_f32(shape_of(x)), ds(shape_of(s));
     {
       const ComputeScope compute;
       channel_scale_backward(dy.data(), x.data(), s.data(), dx.mutable_data(), ds.mutable_data(),
@@ -529,7 +530,7 @@ void register_squeeze_excite(py::module_& m) {
     const int64_t N = x.shape(0), C = x.shape(1), HW = x.shape(2) * x.shape(3);
     if (N * C * HW == 0) throw py::value_error("x: expected a non-empty input, got shape " + shape_str(x));
     const SeWeights w = se_weights(w1_obj, b1_obj, w2_obj, b2_obj, C);
-    F32Array y(shape_of(x)), pooled(Shape{N, C}), a1(Shape{N, w.S}), a2(Shape{N, C}), s(Shape{N, C});
+    F32Array y = new_f32(shape_of(x)), pooled(Shape{N, C}), a1(Shape{N, w.S}), a2(Shape{N, C}), s(Shape{N, C});
     {
       const ComputeScope compute;
       squeeze_excite_forward(x.data(), w.w1.data(), w.b1p, w.w2.data(), w.b2p, y.mutable_data(),
@@ -560,7 +561,7 @@ void register_squeeze_excite(py::module_& m) {
     expect_shape(dw2, "dw2", {C, w.S});
     float* db1p = opt_out(db1_obj, "db1", w.S, &db1);
     float* db2p = opt_out(db2_obj, "db2", C, &db2);
-    F32Array dx(shape_of(x));
+    F32Array dx = new_f32(shape_of(x));
     {
       const ComputeScope compute;
       squeeze_excite_backward(dy.data(), x.data(), w.w1.data(), w.w2.data(), pooled.data(), a1.data(),
@@ -587,7 +588,7 @@ void register_loss(py::module_& m) {
       if (yp[i] < 0 || yp[i] >= C)
         throw py::value_error("labels: expected class indices in [0, " + std::to_string(C) +
                               "), got " + std::to_string(yp[i]) + " at index " + std::to_string(i));
-    F32Array dz(Shape{N, C});
+    F32Array dz = new_f32(Shape{N, C});
     CrossEntropyResult r;
     {
       const ComputeScope compute;

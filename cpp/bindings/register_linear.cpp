@@ -1,5 +1,6 @@
 #include <string>
 
+#include "array_pool.h"
 #include "check.h"
 #include "compute_scope.h"
 #include "f32-linear/linear.h"
@@ -20,7 +21,7 @@ void register_linear(py::module_& m) {
       expect_shape(b_arr, "b", {out});
       b = b_arr.data();
     }
-    F32Array y({N, out});
+    F32Array y = new_f32({N, out});
     const float *xp = x.data(), *wp = w.data();
     float* yp = y.mutable_data();
     {
@@ -49,7 +50,7 @@ void register_linear(py::module_& m) {
     py::object result = py::none();
     float* dx = nullptr;
     if (need_dx) {
-      F32Array dx_arr({N, in});
+      F32Array dx_arr = new_f32({N, in});
       dx = dx_arr.mutable_data();
       result = dx_arr;
     }

@@ -1,5 +1,6 @@
 #include <pybind11/pybind11.h>
 
+#include "array_pool.h"
 #include "common/parallel.h"
 #include "isa/isa.h"
 
@@ -26,6 +27,22 @@ void register_runtime(py::module_& m) {
       throw py::value_error(e.what());
     }
   }, py::arg("isa"), "Force an ISA path (at most cpu_isa()); used by tests to check every path.");
+  m.def("buffer_pool_info", [] {
+    const ArrayPoolInfo i = array_pool_info();
+    py::dict d;
+    d["idle_bytes"] = i.idle_bytes;
+    d["limit_bytes"] = i.limit_bytes;
+    d["live_buffers"] = i.live_buffers;
+    d["hits"] = i.hits;
+    d["misses"] = i.misses;
+    return d;
+  }, "The pool that training kernels' output arrays come from (cpp/bindings/array_pool.h): idle and "
+     "limit bytes, buffers held by live arrays, and how many requests reused a buffer (hits).");
+  m.def("buffer_pool_set_limit", [](int64_t bytes) {
+    if (bytes < 0) throw py::value_error("bytes: expected >= 0, got " + std::to_string(bytes));
+    array_pool_set_limit(static_cast<size_t>(bytes));
+  }, py::arg("bytes"), "Cap the idle bytes kept for reuse (0 keeps none); frees idle buffers past it.");
+  m.def("buffer_pool_clear", &array_pool_clear, "Return every idle buffer to the system.");
 }
 
 }  // namespace eo::bind

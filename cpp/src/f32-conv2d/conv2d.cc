@@ -26,10 +26,10 @@ namespace eo {
 namespace {
 
 
-// Images below this many pixels take the batched 1x1 path (measured on MobileNetV2's shapes, one
+// Outputs below this many pixels take the batched path (measured on MobileNetV2's 1x1 shapes, one
 // thread: at 4x4 the per-image GEMMs run at half PyTorch's speed and the batched one at 0.9x; at
 // 8x8 the per-image ones win, 1.1x against 0.9x).
-constexpr int64_t kPointwiseBatchedBelow = 64;
+constexpr int64_t kBatchedBelow = 64;
 
 struct Dims {
   int64_t G, Cg, Mg, Kg, P, HW;
@@ -246,26 +246,74 @@ void backward_implicit(const Conv2dShape& s, const float* dy, const float* x, co
   });
 }
 
-// ---------------------------------------------------------------- 1x1 over the whole batch
-// A 1x1, stride-1, unpadded convolution is one GEMM over every pixel of the batch once x is
-// channel-major (CNHW):
-//   forward      Y (Cout x NP)  = W (Cout x Cin) X (Cin x NP)
-//   data grad    dX (Cin x NP)  = W^T dY
-//   weight grad  dW (Cout x Cin) += dY X^T                       (depth NP: every image at once)
-// On small images (the last stages of a MobileNet: 4x4, 8x8) the per-image GEMMs have N = P
-// columns, a fraction of a register tile and of a thread's share; here N = N*P. The transposes
-// to and from CNHW copy tensors that are small exactly when this path is taken. The GEMMs split
-// only rows and columns over threads, so every sum runs in one order: results do not depend on
+// ---------------------------------------------------------------- small images: one GEMM over the batch
+// On small images (a VGG's or MobileNet's last stages: 4x4, 2x2) the per-image GEMMs have N = P
+// columns, a fraction of a register tile and of a thread's share. There the convolution runs as
+// one GEMM over every pixel of the batch, with the patch matrix col channel-major (CNHW):
+//   col (Cin*KH*KW x N*P), row (c, kh, kw), column (n, oh, ow) = x[n, c, oh*sh-ph+kh, ow*sw-pw+kw]
+//   forward      Y (Cout x NP)   = W (Cout x Cin*KK) col           then back to NCHW (+ bias)
+//   weight grad  dW              += dY col^T                        (depth NP: every image at once)
+//   data grad    dcol            = W^T dY, dx = col2im(dcol)
+// For a 1x1 stride-1 conv col is x transposed to CNHW. The copies are of tensors that are small
+// exactly when this path is taken. The GEMMs split only rows and columns over threads and col2im
+// gives each input channel to one task, so every sum runs in one order: results do not depend on
 // the thread count.
 
-bool pointwise_batched(const Conv2dShape& s) {
-  const Dims d = dims(s);
-  return d.pointwise && d.G == 1 && d.P < kPointwiseBatchedBelow;
+bool batched_applies(const Conv2dShape& s) {
+  return s.groups == 1 && s.OH() * s.OW() < kBatchedBelow;
 }
 
 // Heap buffers without std::vector's zero fill (every element is written before it is read).
 // Not per-thread scratch: this thread waits on parallel loops while they live (common/parallel.h).
 std::unique_ptr<float[]> uninitialized(int64_t n) { return std::unique_ptr<float[]>(new float[static_cast<size_t>(n)]); }
+
+void im2col_batched(const Conv2dShape& s, const float* x, float* col) {
+  const int64_t OH = s.OH(), OW = s.OW(), P = OH * OW, NP = s.N * P, KK = s.KH * s.KW;
+  parallel_for(s.Cin, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t kh = 0; kh < s.KH; ++kh)
+        for (int64_t kw = 0; kw < s.KW; ++kw) {
+          float* row = col + (c * KK + kh * s.KW + kw) * NP;
+          for (int64_t n = 0; n < s.N; ++n) {
+            const float* xc = x + (n * s.Cin + c) * s.H * s.W;
+            for (int64_t oh = 0; oh < OH; ++oh) {
+              const int64_t ih = oh * s.sh - s.ph + kh;
+              float* d = row + n * P + oh * OW;
+              for (int64_t ow = 0; ow < OW; ++ow) {
+                const int64_t iw = ow * s.sw - s.pw + kw;
+                d[ow] = (ih >= 0 && ih < s.H && iw >= 0 && iw < s.W) ? xc[ih * s.W + iw] : 0.f;
+              }
+            }
+          }
+        }
+  });
+}
+
+// dx[n, c] = the sum of dcol's entries that read each of its pixels (each channel by one task).
+void col2im_batched(const Conv2dShape& s, const float* col, float* dx) {
+  const int64_t OH = s.OH(), OW = s.OW(), P = OH * OW, NP = s.N * P, KK = s.KH * s.KW;
+  parallel_for(s.Cin, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      for (int64_t n = 0; n < s.N; ++n) std::memset(dx + (n * s.Cin + c) * s.H * s.W, 0, s.H * s.W * sizeof(float));
+      for (int64_t kh = 0; kh < s.KH; ++kh)
+        for (int64_t kw = 0; kw < s.KW; ++kw) {
+          const float* row = col + (c * KK + kh * s.KW + kw) * NP;
+          for (int64_t n = 0; n < s.N; ++n) {
+            float* xc = dx + (n * s.Cin + c) * s.H * s.W;
+            for (int64_t oh = 0; oh < OH; ++oh) {
+              const int64_t ih = oh * s.sh - s.ph + kh;
+              if (ih < 0 || ih >= s.H) continue;
+              const float* d = row + n * P + oh * OW;
+              for (int64_t ow = 0; ow < OW; ++ow) {
+                const int64_t iw = ow * s.sw - s.pw + kw;
+                if (iw >= 0 && iw < s.W) xc[ih * s.W + iw] += d[ow];
+              }
+            }
+          }
+        }
+    }
+  });
+}
 
 // dst[c][n*P + p] = src[n][c][p] (to CNHW) or the reverse.
 void nchw_to_cnhw(int64_t N, int64_t C, int64_t P, const float* src, float* dst) {
@@ -283,30 +331,42 @@ void cnhw_to_nchw(int64_t N, int64_t C, int64_t P, const float* src, float* dst)
   });
 }
 
-void forward_pointwise_batched(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
-  const int64_t NP = s.N * s.H * s.W, P = s.H * s.W;
-  const std::unique_ptr<float[]> xt = uninitialized(s.Cin * NP), yt = uninitialized(s.Cout * NP);
-  nchw_to_cnhw(s.N, s.Cin, P, x, xt.get());
-  sgemm(s.Cout, NP, s.Cin, row_major(w, s.Cin), row_major(xt.get(), NP), yt.get(), NP, false, true);
-  cnhw_to_nchw(s.N, s.Cout, P, yt.get(), y);
+// col of x: x itself transposed when pointwise.
+std::unique_ptr<float[]> batched_col(const Conv2dShape& s, const float* x) {
+  const Dims d = dims(s);
+  std::unique_ptr<float[]> col = uninitialized(d.Kg * s.N * d.P);
+  if (d.pointwise) nchw_to_cnhw(s.N, s.Cin, d.P, x, col.get());
+  else im2col_batched(s, x, col.get());
+  return col;
+}
+
+void forward_batched(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
+  const Dims d = dims(s);
+  const int64_t NP = s.N * d.P;
+  const std::unique_ptr<float[]> col = batched_col(s, x), yt = uninitialized(s.Cout * NP);
+  sgemm(s.Cout, NP, d.Kg, row_major(w, d.Kg), row_major(col.get(), NP), yt.get(), NP, false, true);
+  cnhw_to_nchw(s.N, s.Cout, d.P, yt.get(), y);
   if (b)
     parallel_for(s.N * s.Cout, 64, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t)
-        for (int64_t p = 0; p < P; ++p) y[t * P + p] += b[t % s.Cout];
+        for (int64_t p = 0; p < d.P; ++p) y[t * d.P + p] += b[t % s.Cout];
     });
 }
 
-void backward_pointwise_batched(const Conv2dShape& s, const float* dy, const float* x, const float* w,
-                                float* dw, float* dx) {
-  const int64_t NP = s.N * s.H * s.W, P = s.H * s.W;
-  const std::unique_ptr<float[]> xt = uninitialized(s.Cin * NP), dyt = uninitialized(s.Cout * NP);
-  nchw_to_cnhw(s.N, s.Cin, P, x, xt.get());
-  nchw_to_cnhw(s.N, s.Cout, P, dy, dyt.get());
-  sgemm(s.Cout, s.Cin, NP, row_major(dyt.get(), NP), transposed(xt.get(), NP), dw, s.Cin, true, true);
+void backward_batched(const Conv2dShape& s, const float* dy, const float* x, const float* w, float* dw,
+                      float* dx) {
+  const Dims d = dims(s);
+  const int64_t NP = s.N * d.P;
+  std::unique_ptr<float[]> col = batched_col(s, x);
+  const std::unique_ptr<float[]> dyt = uninitialized(s.Cout * NP);
+  nchw_to_cnhw(s.N, s.Cout, d.P, dy, dyt.get());
+  // dw is (Cout, Cin, KH, KW): its rows are col's rows in the same (c, kh, kw) order.
+  sgemm(s.Cout, d.Kg, NP, row_major(dyt.get(), NP), transposed(col.get(), NP), dw, d.Kg, true, true);
   if (!dx) return;
-  float* dxt = xt.get();  // x^T is no longer needed
-  sgemm(s.Cin, NP, s.Cout, transposed(w, s.Cin), row_major(dyt.get(), NP), dxt, NP, false, true);
-  cnhw_to_nchw(s.N, s.Cin, P, dxt, dx);
+  float* dcol = col.get();  // col is no longer needed
+  sgemm(d.Kg, NP, s.Cout, transposed(w, d.Kg), row_major(dyt.get(), NP), dcol, NP, false, true);
+  if (d.pointwise) cnhw_to_nchw(s.N, s.Cin, d.P, dcol, dx);
+  else col2im_batched(s, dcol, dx);
 }
 
 // ---------------------------------------------------------------- im2col + packed GEMM
@@ -455,7 +515,7 @@ void conv2d_bias_backward(int64_t N, int64_t C, int64_t P, const float* dy, floa
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
   if (s.N <= 0 || s.Cout <= 0) return;
   if (s.Cin == s.groups) dwconv_train_forward(s, x, w, b, y);
-  else if (pointwise_batched(s)) forward_pointwise_batched(s, x, w, b, y);
+  else if (batched_applies(s)) forward_batched(s, x, w, b, y);
   else if (implicit_applies(s)) forward_implicit(s, x, w, b, y);
   else forward_gemm(s, x, w, b, y);
 }
@@ -465,7 +525,7 @@ void conv2d_backward(const Conv2dShape& s, const float* dy, const float* x, cons
   if (s.N <= 0 || s.Cout <= 0) return;
   if (db) conv2d_bias_backward(s.N, s.Cout, s.OH() * s.OW(), dy, db);
   if (s.Cin == s.groups) dwconv_train_backward(s, dy, x, w, dw, dx);
-  else if (pointwise_batched(s)) backward_pointwise_batched(s, dy, x, w, dw, dx);
+  else if (batched_applies(s)) backward_batched(s, dy, x, w, dw, dx);
   else if (implicit_applies(s)) backward_implicit(s, dy, x, w, dw, dx);
   else backward_gemm(s, dy, x, w, dw, dx);
 }

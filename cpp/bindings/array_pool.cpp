@@ -1,0 +1,122 @@
+#include "array_pool.h"
+
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <new>
+
+namespace eo::bind {
+namespace {
+
+constexpr size_t kMinPooled = 64 * 1024;
+constexpr size_t kHeader = 64;  // holds the block's size; keeps the data 64-byte aligned
+
+struct Pool {
+  std::mutex m;
+  std::map<size_t, std::deque<char*>> idle;  // by data size; oldest first
+  std::deque<std::pair<size_t, char*>> order;  // every idle block, oldest first (for trimming)
+  size_t idle_bytes = 0, limit = size_t{2} << 30, live = 0;
+  uint64_t hits = 0, misses = 0;
+
+  // Frees the oldest idle blocks until idle_bytes <= target. Holds m.
+  void trim(size_t target) {
+    while (idle_bytes > target && !order.empty()) {
+      const auto [bytes, block] = order.front();
+      order.pop_front();
+      auto& q = idle[bytes];
+      for (auto it = q.begin(); it != q.end(); ++it)
+        if (*it == block) {
+          q.erase(it);
+          break;
+        }
+      idle_bytes -= bytes;
+      std::free(block);
+    }
+  }
+};
+
+Pool& pool() {
+  static Pool* p = new Pool;  // never destroyed: arrays may outlive static destruction
+  return *p;
+}
+
+char* acquire(size_t bytes) {
+  Pool& p = pool();
+  {
+    std::lock_guard<std::mutex> lock(p.m);
+    auto it = p.idle.find(bytes);
+    if (it != p.idle.end() && !it->second.empty()) {
+      char* block = it->second.back();
+      it->second.pop_back();
+      for (auto o = p.order.begin(); o != p.order.end(); ++o)
+        if (o->second == block) {
+          p.order.erase(o);
+          break;
+        }
+      p.idle_bytes -= bytes;
+      ++p.hits;
+      ++p.live;
+      return block;
+    }
+    ++p.misses;
+    ++p.live;
+  }
+  void* block = std::aligned_alloc(64, kHeader + (bytes + 63) / 64 * 64);
+  if (!block) {
+    std::lock_guard<std::mutex> lock(pool().m);
+    --pool().live;
+    throw std::bad_alloc();
+  }
+  *static_cast<size_t*>(block) = bytes;
+  return static_cast<char*>(block);
+}
+
+void release(void* data) {
+  char* block = static_cast<char*>(data) - kHeader;
+  const size_t bytes = *reinterpret_cast<size_t*>(block);
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.m);
+  --p.live;
+  if (bytes > p.limit) {
+    std::free(block);
+    return;
+  }
+  p.idle[bytes].push_back(block);
+  p.order.emplace_back(bytes, block);
+  p.idle_bytes += bytes;
+  p.trim(p.limit);
+}
+
+}  // namespace
+
+F32Array new_f32(const std::vector<py::ssize_t>& shape) {
+  size_t n = 1;
+  for (py::ssize_t d : shape) n *= static_cast<size_t>(d);
+  const size_t bytes = n * sizeof(float);
+  if (bytes < kMinPooled) return F32Array(shape);
+  float* data = reinterpret_cast<float*>(acquire(bytes) + kHeader);
+  py::capsule owner(data, [](void* d) { release(d); });
+  return F32Array(shape, data, owner);
+}
+
+ArrayPoolInfo array_pool_info() {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.m);
+  return {p.idle_bytes, p.limit, p.live, p.hits, p.misses};
+}
+
+void array_pool_set_limit(size_t bytes) {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.m);
+  p.limit = bytes;
+  p.trim(bytes);
+}
+
+void array_pool_clear() {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.m);
+  p.trim(0);
+}
+
+}  // namespace eo::bind

@@ -1,0 +1,29 @@
+// Output arrays of the training bindings (conv, linear, layers) come from a pool of freed buffers
+// keyed by byte size. A training step allocates the same shapes every step, so from the second
+// step on its activations and gradients reuse the previous step's memory: no fresh pages for the
+// kernel to zero and fault in (measured: a first write to fresh memory costs more than the op
+// that writes it). Arrays under 64 KB stay with numpy's allocator.
+//
+// Idle buffers are capped (default 2 GiB; set_limit): past it a freed buffer goes back to the
+// system. The pool is process-wide and thread-safe; a buffer returns when its last numpy view dies.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "check.h"
+
+namespace eo::bind {
+
+// A C-contiguous float32 array of `shape`, uninitialized, from the pool.
+F32Array new_f32(const std::vector<py::ssize_t>& shape);
+
+struct ArrayPoolInfo {
+  size_t idle_bytes, limit_bytes, live_buffers;
+  uint64_t hits, misses;
+};
+ArrayPoolInfo array_pool_info();
+void array_pool_set_limit(size_t bytes);  // frees idle buffers past the new limit
+void array_pool_clear();                  // frees every idle buffer
+
+}  // namespace eo::bind
