@@ -156,8 +156,10 @@ def instrument(model, by_leaf, by_type, clock):
         for name, d in (("forward", "fwd"), ("backward", "bwd")):
             targets = ([(by_leaf, (leaf_kind(m), d))] if leaf else []) + \
                       ([(by_type, (layer_type(m), d))] if whole else [])
+            # A BatchNorm run fused by its container is entered through _forward / _backward
+            # (forward / backward call them too): time those.
             if targets:
-                wrap(m, name, targets)
+                wrap(m, "_" + name if hasattr(m, "_" + name) else name, targets)
 
     def remove():
         for m, name in wrapped:

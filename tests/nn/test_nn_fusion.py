@@ -49,8 +49,11 @@ def _assert_same_as_unfused(model, x, rng, tol=1e-5):
     plain = _run(model, x, dy)
     for h in handles:
         h.remove()
+    # atol: the bias gradient of a BatchNorm whose output is normalized again downstream is 0 up
+    # to rounding (~1e-5 of the model's gradients); its relative error is noise
+    scale = max(float(np.abs(g).max()) for g in plain[2:])
     for i, (a, b) in enumerate(zip(fused, plain)):
-        assert_close(a, b, f"fused vs unfused, item {i}", tol)
+        np.testing.assert_allclose(a, b, rtol=tol, atol=1e-4 * scale, err_msg=f"fused vs unfused, item {i}")
 
 
 @pytest.mark.parametrize("eo_act,torch_act", ACTS)
@@ -107,7 +110,10 @@ def test_fused_equals_unfused_on_zoo_blocks(rng):
                         ("mobilenet_v3_small", (2, 3, 16, 16))):
         m = models.create(name, width_mult=0.5)
         m.train()
-        _assert_same_as_unfused(m, _randn(rng, *shape), rng, tol=1e-4)
+        # The fused and unfused passes round differently (FMA contraction in the ISA loops, lane
+        # order of the sums); BatchNorm weight gradients that cancel to ~1e-4 of their terms show
+        # it at a few 1e-4.
+        _assert_same_as_unfused(m, _randn(rng, *shape), rng, tol=2e-3)
 
 
 def test_hooks_turn_fusion_off(rng):

@@ -131,6 +131,16 @@ const F32DwconvUkernels& f32_dwconv_ukernels(Isa isa) {
   return isa == Isa::avx512 ? avx512 : isa == Isa::avx2 ? avx2 : scalar;
 }
 
+const F32BatchnormUkernels& f32_batchnorm_ukernels(Isa isa) {
+  static const F32BatchnormUkernels scalar{f32_bn_sums__scalar, f32_bn_apply__scalar,
+                                            f32_bn_grad_sums__scalar, f32_bn_grad_apply__scalar};
+  static const F32BatchnormUkernels avx2{f32_bn_sums__avx2, f32_bn_apply__avx2, f32_bn_grad_sums__avx2,
+                                          f32_bn_grad_apply__avx2};
+  static const F32BatchnormUkernels avx512{f32_bn_sums__avx512, f32_bn_apply__avx512,
+                                            f32_bn_grad_sums__avx512, f32_bn_grad_apply__avx512};
+  return isa == Isa::avx512 ? avx512 : isa == Isa::avx2 ? avx2 : scalar;
+}
+
 const F32DirectConvUkernel* f32_directconv_ukernel(Isa isa) {
   static const F32DirectConvUkernel avx512{f32_directconv_ukernel_8x48__avx512, 8, 48};
   return isa == Isa::avx512 ? &avx512 : nullptr;

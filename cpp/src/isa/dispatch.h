@@ -6,6 +6,7 @@
 
 #include "b1-gemm/ukernels.h"
 #include "packed-weights/ukernels.h"
+#include "f32-batchnorm/ukernels.h"
 #include "f32-conv2d/ukernels.h"
 #include "f32-dwconv/ukernels.h"
 #include "f32-gemm/ukernels.h"
@@ -112,6 +113,15 @@ struct F32DwconvUkernels {
   f32_dwconv_wgrad_fn wgrad;
 };
 const F32DwconvUkernels& f32_dwconv_ukernels(Isa isa);
+
+// Training batch norm's run loops (f32-batchnorm/ukernels.h): scalar, AVX2, AVX-512.
+struct F32BatchnormUkernels {
+  f32_bn_sums_fn sums;
+  f32_bn_apply_fn apply;
+  f32_bn_grad_sums_fn grad_sums;
+  f32_bn_grad_apply_fn grad_apply;
+};
+const F32BatchnormUkernels& f32_batchnorm_ukernels(Isa isa);
 
 // f32 direct conv for inference (stride 1, same-width rows: 1x1, 3x3/p1, ...;
 // f32-directconv/ukernels.h): AVX-512 only; nullptr on other paths, where the runtime runs 1x1
