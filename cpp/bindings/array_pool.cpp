@@ -1,5 +1,7 @@
 #include "array_pool.h"
 
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <deque>
 #include <map>
@@ -10,6 +12,22 @@ namespace eo::bind {
 namespace {
 
 constexpr size_t kMinPooled = 64 * 1024;
+// tracemalloc sees pooled arrays as it sees numpy's own data: numpy reports its array memory in
+// this domain (NPY_TRACE_DOMAIN), so tracemalloc peaks measure live arrays either way.
+constexpr unsigned int kTraceDomain = 389047;
+
+// CPython 3.11's tracemalloc.h declares these without extern "C" (they would be looked up under
+// C++-mangled names), so they are found by their C names at run time.
+using TrackFn = int (*)(unsigned int, uintptr_t, size_t);
+using UntrackFn = int (*)(unsigned int, uintptr_t);
+TrackFn trace_track() {
+  static const TrackFn f = reinterpret_cast<TrackFn>(dlsym(RTLD_DEFAULT, "PyTraceMalloc_Track"));
+  return f;
+}
+UntrackFn trace_untrack() {
+  static const UntrackFn f = reinterpret_cast<UntrackFn>(dlsym(RTLD_DEFAULT, "PyTraceMalloc_Untrack"));
+  return f;
+}
 constexpr size_t kHeader = 64;  // holds the block's size; keeps the data 64-byte aligned
 
 struct Pool {
@@ -96,7 +114,11 @@ F32Array new_f32(const std::vector<py::ssize_t>& shape) {
   const size_t bytes = n * sizeof(float);
   if (bytes < kMinPooled) return F32Array(shape);
   float* data = reinterpret_cast<float*>(acquire(bytes) + kHeader);
-  py::capsule owner(data, [](void* d) { release(d); });
+  if (TrackFn track = trace_track()) track(kTraceDomain, reinterpret_cast<uintptr_t>(data), bytes);
+  py::capsule owner(data, [](void* d) {
+    if (UntrackFn untrack = trace_untrack()) untrack(kTraceDomain, reinterpret_cast<uintptr_t>(d));
+    release(d);
+  });
   return F32Array(shape, data, owner);
 }
 

@@ -4,6 +4,8 @@
 // kernel to zero and fault in (measured: a first write to fresh memory costs more than the op
 // that writes it). Arrays under 64 KB stay with numpy's allocator.
 //
+// Live pooled arrays are reported to tracemalloc like numpy's own array data.
+//
 // Idle buffers are capped (default 2 GiB; set_limit): past it a freed buffer goes back to the
 // system. The pool is process-wide and thread-safe; a buffer returns when its last numpy view dies.
 #pragma once

@@ -87,3 +87,21 @@ def test_concurrent_threads(rng):
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_tracemalloc_sees_pooled_arrays(rng):
+    import tracemalloc
+    x = rng.standard_normal((64, 32, 16, 16)).astype(np.float32)
+    F.relu(x)  # warm the pool: the next array reuses a buffer
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        y = F.relu(x)
+        during = tracemalloc.get_traced_memory()[0]
+        del y
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert during - before >= x.nbytes
+    assert after - before < x.nbytes // 10
