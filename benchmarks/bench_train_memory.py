@@ -64,34 +64,16 @@ def reset_peak_rss():
 
 def edgeopt_step(name, x, y):
     import edgeopt as eo
-    model = eo.models.create(name, num_classes=10, in_channels=3)
-    model.train()
-    opt = eo.optim.SGD(list(model.named_parameters()), lr=0.01, momentum=0.9, weight_decay=5e-4)
-
-    def step():
-        opt.zero_grad()
-        logits = model(x)
-        _, dlogits = eo.nn.functional.cross_entropy(logits, y)
-        model.backward(dlogits)
-        opt.step()
-    return step
+    from train_steps import edgeopt_sgd_step
+    return edgeopt_sgd_step(eo.models.create(name, num_classes=10, in_channels=3), x, y)
 
 
 def torch_step(name, x, y):
-    import torch
     import edgeopt as eo
     from torch_twins import GraphTwin, resnet_cifar
-
+    from train_steps import torch_sgd_step
     tm = resnet_cifar(20) if name == "resnet20" else GraphTwin(eo.models.create(name, num_classes=10), (1, 3, 32, 32))
-    tm.train()
-    opt = torch.optim.SGD(tm.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step():
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(tm(tx), ty).backward()
-        opt.step()
-    return step
+    return torch_sgd_step(tm, x, y)
 
 
 def torch_allocator_peak(step, steps):

@@ -41,6 +41,7 @@ import torch
 
 import edgeopt as eo
 from torch_twins import GraphTwin, resnet_cifar
+from train_steps import edgeopt_sgd_step, torch_sgd_step
 
 MODELS = ["resnet20", "vgg11", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large"]
 
@@ -264,27 +265,9 @@ def build(name, batch, rng):
     x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
     y = rng.integers(0, 10, batch).astype(np.int64)
     model = eo.models.create(name, num_classes=10, in_channels=3)
-    model.train()
-    opt = eo.optim.SGD(list(model.named_parameters()), lr=0.01, momentum=0.9, weight_decay=5e-4)
-
-    def eo_step():
-        opt.zero_grad()
-        logits = model(x)
-        _, dlogits = eo.nn.functional.cross_entropy(logits, y)
-        model.backward(dlogits)
-        opt.step()
-
+    eo_step = edgeopt_sgd_step(model, x, y)
     tm = resnet_cifar(20) if name == "resnet20" else GraphTwin(model, (1, 3, 32, 32))
-    tm.train()
-    topt = torch.optim.SGD(tm.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-
-    def torch_step():
-        topt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(tm(tx), ty)
-        loss.backward()
-        topt.step()
-
+    torch_step = torch_sgd_step(tm, x, y)
     return Case(name, batch, model, eo_step, torch_step, train_macs(model, batch))
 
 
