@@ -16,8 +16,8 @@ spinning. Min and median over the measured steps are printed (noise only adds ti
 threads the ratio is sensitive to load (PyTorch's OpenMP threads spin and degrade badly when a
 core is taken), so compare at 1 thread first.
 
-fp32 FMA peak = FMA lanes of the active ISA path (avx512 16, avx2 8, scalar 1) x 2 FMA ports x
-clock x threads; the work of a step is counted as 3 x the forward MACs of edgeopt.models.summary
+fp32 FMA peak = FMA lanes of the active ISA path (avx512 16, avx2 8, scalar 1; at most 8 on AMD
+Zen 2-4, whose FMA units are 256 bits wide) x 2 FMA ports x clock x threads; the work of a step is counted as 3 x the forward MACs of edgeopt.models.summary
 (forward, input gradient, weight gradient: each as many MACs as the forward; BN, activations and
 pooling count 0). The clock is --ghz, else cpufreq's cpuinfo_max_freq, else /proc/cpuinfo's
 "cpu MHz" (on VMs often the nominal clock, below the real one: bench_qs8_gemm.py measures it with
@@ -89,9 +89,24 @@ def clock_ghz(given):
     return max(mhz) / 1e3, "/proc/cpuinfo cpu MHz (may be the nominal clock)"
 
 
+def fma_lanes_per_port():
+    """fp32 lanes one FMA port retires per cycle on the active path: the ISA's vector width, but at
+    most 8 on AMD Zen 2-4 (family 23, 25), whose FMA units are 256 bits wide (an AVX-512 FMA
+    takes two of them)."""
+    lanes = FMA_LANES[eo._core.runtime.active_isa()]
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = dict(line.split(":", 1) for line in f if ":" in line)
+        amd = info.get("vendor_id\t", "").strip() == "AuthenticAMD"
+        family = int(info.get("cpu family\t", "0").strip())
+    except (OSError, ValueError):
+        return lanes
+    return min(lanes, 8) if amd and family in (23, 25) else lanes
+
+
 def fma_peak_per_s(ghz, threads):
     """fp32 FMAs per second of `threads` cores on the active ISA path."""
-    return FMA_LANES[eo._core.runtime.active_isa()] * FMA_PORTS * ghz * 1e9 * threads
+    return fma_lanes_per_port() * FMA_PORTS * ghz * 1e9 * threads
 
 
 def train_macs(model, batch):
@@ -318,7 +333,7 @@ def print_table(rows, a):
     isa = eo._core.runtime.active_isa()
     print(f"\nimg/s: batch / fastest step; ratio: PyTorch step time / edgeopt step time (> 1: edgeopt "
           f"faster); % of peak: 3 x forward MACs per step (forward, input gradient, weight gradient) / "
-          f"fastest step / ({FMA_LANES[isa]} fp32 lanes ({isa}) x {FMA_PORTS} FMA ports x {a.ghz:.2f} GHz "
+          f"fastest step / ({fma_lanes_per_port()} fp32 lanes per port ({isa}) x {FMA_PORTS} FMA ports x {a.ghz:.2f} GHz "
           f"x threads); {a.steps} timed steps after {a.warmup} warmup.")
 
 

@@ -40,14 +40,14 @@ void batchnorm2d_forward_train(const float* x, const float* gamma, const float* 
   const size_t run = static_cast<size_t>(HW);
   for_channel_blocks(N, C, HW, [&](int64_t c0, int64_t c1) {
     // Each channel's sums run over the images in order, whatever the blocking.
-    std::vector<double> s1(static_cast<size_t>(c1 - c0), 0.0), s2(s1);
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = c0; c < c1; ++c)
-        uk.sums(x + (n * C + c) * HW, run, x[c * HW], &s1[c - c0], &s2[c - c0]);  // shift: x[0, c, 0]
-    std::vector<float> mean(s1.size()), scale(s1.size()), shift(s1.size());
+    const size_t nb = static_cast<size_t>(c1 - c0);
+    std::vector<float> k(nb), mean(nb), scale(nb), shift(nb);
+    for (int64_t c = c0; c < c1; ++c) k[c - c0] = x[c * HW];  // shift: a value of the channel
+    std::vector<double> s1(nb, 0.0), s2(nb, 0.0);
+    for (int64_t n = 0; n < N; ++n) uk.sums(x + (n * C + c0) * HW, run, nb, k.data(), s1.data(), s2.data());
     for (int64_t c = c0; c < c1; ++c) {
-      const double k = x[c * HW], d = s1[c - c0] / M;
-      const double mu = k + d;
+      const double d = s1[c - c0] / M;
+      const double mu = k[c - c0] + d;
       const double var = std::max(0.0, s2[c - c0] / M - d * d);  // biased
       const double invstd = 1.0 / std::sqrt(var + static_cast<double>(eps));
       save_mean[c] = mean[c - c0] = static_cast<float>(mu);
@@ -60,12 +60,11 @@ void batchnorm2d_forward_train(const float* x, const float* gamma, const float* 
       scale[c - c0] = static_cast<float>((gamma ? gamma[c] : 1.0) * invstd);
       shift[c - c0] = beta ? beta[c] : 0.f;
     }
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = c0; c < c1; ++c) {
-        const int64_t off = (n * C + c) * HW;
-        uk.apply(x + off, residual ? residual + off : nullptr, y + off, run, mean[c - c0], scale[c - c0],
-                 shift[c - c0], act);
-      }
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t off = (n * C + c0) * HW;
+      uk.apply(x + off, residual ? residual + off : nullptr, y + off, run, nb, mean.data(), scale.data(),
+               shift.data(), act);
+    }
   });
 }
 
@@ -80,17 +79,17 @@ void batchnorm2d_backward(const float* dy, const float* x, const float* y, const
     const size_t nb = static_cast<size_t>(c1 - c0);
     // z as the forward computed it (its scale, shift and mean are these floats)
     std::vector<float> scale(nb), shift(nb), fa(nb), fmg(nb), fk(nb);
+    const float* mean = save_mean + c0;
     for (int64_t c = c0; c < c1; ++c) {
       scale[c - c0] = static_cast<float>((gamma ? gamma[c] : 1.0) * static_cast<double>(save_invstd[c]));
       shift[c - c0] = beta ? beta[c] : 0.f;
     }
     std::vector<double> sg(nb, 0.0), sgx(nb, 0.0);  // sum(g), sum(g * (x - mean))
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = c0; c < c1; ++c) {
-        const int64_t off = (n * C + c) * HW;
-        uk.grad_sums(dy + off, x + off, y ? y + off : nullptr, run, save_mean[c], scale[c - c0],
-                     shift[c - c0], act, &sg[c - c0], &sgx[c - c0]);
-      }
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t off = (n * C + c0) * HW;
+      uk.grad_sums(dy + off, x + off, y ? y + off : nullptr, run, nb, mean, scale.data(), shift.data(), act,
+                   sg.data(), sgx.data());
+    }
     for (int64_t c = c0; c < c1; ++c) {
       const double invstd = save_invstd[c];
       if (dgamma) dgamma[c] += static_cast<float>(sgx[c - c0] * invstd);  // sum(g * xhat)
@@ -104,12 +103,11 @@ void batchnorm2d_backward(const float* dy, const float* x, const float* y, const
       fk[c - c0] = static_cast<float>(a * kx);
       fmg[c - c0] = static_cast<float>(sg[c - c0] / M);
     }
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = c0; c < c1; ++c) {
-        const int64_t off = (n * C + c) * HW, i = c - c0;
-        uk.grad_apply(dy + off, x + off, y ? y + off : nullptr, run, save_mean[c], scale[i], shift[i], act,
-                      fa[i], fmg[i], fk[i], dx + off, dres ? dres + off : nullptr);
-      }
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t off = (n * C + c0) * HW;
+      uk.grad_apply(dy + off, x + off, y ? y + off : nullptr, run, nb, mean, scale.data(), shift.data(), act,
+                    fa.data(), fmg.data(), fk.data(), dx + off, dres ? dres + off : nullptr);
+    }
   });
 }
 
@@ -117,12 +115,17 @@ void batchnorm2d_forward_eval(const float* x, const float* gamma, const float* b
                               const float* running_mean, const float* running_var, float* y,
                               int64_t N, int64_t C, int64_t HW, float eps) {
   const F32BatchnormUkernels& uk = f32_batchnorm_ukernels(active_isa());
-  parallel_for(N * C, HW >= 16384 ? 1 : 16384 / (HW > 0 ? HW : 1), [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t c = p % C;
-      const double invstd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps);
-      uk.apply(x + p * HW, nullptr, y + p * HW, static_cast<size_t>(HW), running_mean[c],
-               static_cast<float>((gamma ? gamma[c] : 1.0) * invstd), beta ? beta[c] : 0.f, kBnActNone);
+  std::vector<float> scale(static_cast<size_t>(C)), shift(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) {
+    const double invstd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps);
+    scale[c] = static_cast<float>((gamma ? gamma[c] : 1.0) * invstd);
+    shift[c] = beta ? beta[c] : 0.f;
+  }
+  for_channel_blocks(N, C, HW, [&](int64_t c0, int64_t c1) {
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t off = (n * C + c0) * HW;
+      uk.apply(x + off, nullptr, y + off, static_cast<size_t>(HW), static_cast<size_t>(c1 - c0),
+               running_mean + c0, scale.data() + c0, shift.data() + c0, kBnActNone);
     }
   });
 }
@@ -132,22 +135,23 @@ void batchnorm2d_backward_eval(const float* dy, const float* x, const float* gam
                                float* dgamma, float* dbeta, int64_t N, int64_t C, int64_t HW,
                                float eps) {
   const F32BatchnormUkernels& uk = f32_batchnorm_ukernels(active_isa());
-  parallel_for(C, channel_grain(N, HW), [&](int64_t c0, int64_t c1) {
+  std::vector<float> scale(static_cast<size_t>(C)), one(static_cast<size_t>(C), 1.f), zero(static_cast<size_t>(C), 0.f);
+  for (int64_t c = 0; c < C; ++c)
+    scale[c] = static_cast<float>((gamma ? gamma[c] : 1.0) / std::sqrt(static_cast<double>(running_var[c]) + eps));
+  for_channel_blocks(N, C, HW, [&](int64_t c0, int64_t c1) {
+    const size_t nb = static_cast<size_t>(c1 - c0);
+    std::vector<double> sdy(nb, 0.0), sdyx(nb, 0.0);
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t off = (n * C + c0) * HW;
+      if (dgamma || dbeta)
+        uk.grad_sums(dy + off, x + off, nullptr, static_cast<size_t>(HW), nb, running_mean + c0, one.data(),
+                     zero.data(), kBnActNone, sdy.data(), sdyx.data());
+      for (int64_t i = 0; i < static_cast<int64_t>(nb) * HW; ++i) dx[off + i] = dy[off + i] * scale[c0 + i / HW];
+    }
     for (int64_t c = c0; c < c1; ++c) {
       const double invstd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps);
-      const float scale = static_cast<float>((gamma ? gamma[c] : 1.0) * invstd);
-      double sdy = 0, sdyx = 0;
-      for (int64_t n = 0; n < N; ++n) {
-        const int64_t off = (n * C + c) * HW;
-        if (dgamma || dbeta)
-          uk.grad_sums(dy + off, x + off, nullptr, static_cast<size_t>(HW), running_mean[c], 1.f, 0.f,
-                       kBnActNone, &sdy, &sdyx);
-        const float* g = dy + off;
-        float* o = dx + off;
-        for (int64_t i = 0; i < HW; ++i) o[i] = g[i] * scale;
-      }
-      if (dgamma) dgamma[c] += static_cast<float>(sdyx * invstd);
-      if (dbeta) dbeta[c] += static_cast<float>(sdy);
+      if (dgamma) dgamma[c] += static_cast<float>(sdyx[c - c0] * invstd);
+      if (dbeta) dbeta[c] += static_cast<float>(sdy[c - c0]);
     }
   });
 }
