@@ -174,3 +174,51 @@ def test_squeeze_excitation_bad_arguments(rng):
         F.squeeze_excite(x, w1, _randn(rng, 4), w2, None)
     with pytest.raises(TypeError, match="x"):
         F.squeeze_excite(x.astype(np.float64), w1, None, w2, None)
+
+
+def _bn_act_reference(x, gamma, beta, act, residual, dy):
+    """float64 numpy: y = act(bn(x) + residual) and the gradients of sum(y * dy)."""
+    x64 = x.astype(np.float64)
+    mean = x64.mean((0, 2, 3), keepdims=True)
+    var = x64.var((0, 2, 3), keepdims=True)
+    xhat = (x64 - mean) / np.sqrt(var + 1e-5)
+    u = xhat * gamma[None, :, None, None] + beta[None, :, None, None]
+    if residual is not None:
+        u = u + residual
+    if act == "relu":
+        y, du = np.maximum(u, 0), (u > 0)
+    elif act == "relu6":
+        y, du = np.clip(u, 0, 6), (u > 0) & (u < 6)
+    elif act == "hardswish":
+        y = u * np.clip(u + 3, 0, 6) / 6
+        du = np.where(u <= -3, 0.0, np.where(u < 3, u / 3 + 0.5, 1.0))
+    else:
+        y, du = u, np.ones_like(u)
+    g = dy * du
+    m = x.shape[0] * x.shape[2] * x.shape[3]
+    dgamma = (g * xhat).sum((0, 2, 3))
+    dbeta = g.sum((0, 2, 3))
+    dx = gamma[None, :, None, None] / np.sqrt(var + 1e-5) / m * (
+        m * g - dbeta[None, :, None, None] - xhat * dgamma[None, :, None, None])
+    return y, dx, dgamma, dbeta, g
+
+
+@pytest.mark.parametrize("act,res", [("none", False), ("relu", False), ("relu6", False), ("hardswish", False),
+                                     ("none", True), ("relu", True), ("relu6", True)])
+@pytest.mark.parametrize("shape", [(4, 5, 7, 9), (2, 24, 4, 4), (3, 3, 2, 2), (2, 16, 16, 16)])
+def test_fused_batchnorm_every_isa_matches_float64_reference(isa, act, res, shape, rng):
+    x = _randn(rng, *shape, scale=3.0) + 1.0
+    c = shape[1]
+    gamma, beta = _randn(rng, c) * 2, _randn(rng, c)
+    r = _randn(rng, *shape) if res else None
+    dy = _randn(rng, *shape)
+    y, m, s = F.batch_norm_train(x, gamma, beta, None, None, act=act, residual=r)
+    dgamma, dbeta = np.zeros(c, np.float32), np.zeros(c, np.float32)
+    out = F.batch_norm_backward(dy, x, gamma, m, s, dgamma, dbeta, beta, act, y if res else None, res)
+    dx, dres = out if res else (out, None)
+    want = _bn_act_reference(x, gamma, beta, act, r, dy)
+    for name, got, ref in (("y", y, want[0]), ("dx", dx, want[1]), ("dgamma", dgamma, want[2]),
+                           ("dbeta", dbeta, want[3])):
+        assert_close(got, ref, f"{name} {act} residual={res} {isa}", 1e-4)
+    if res:
+        assert_close(dres if act != "none" else dy, want[4], f"dresidual {act} {isa}", 1e-4)
