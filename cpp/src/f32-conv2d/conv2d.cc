@@ -435,14 +435,23 @@ void backward_gemm(const Conv2dShape& s, const float* dy, const float* x, const 
   const int nchunks = image_parallel ? reduction_chunks(s.N) : 1;
   std::vector<float> partial(static_cast<size_t>(nchunks * wsize), 0.f);
 
+  // A 1x1 conv's weight gradient needs no patch matrix: dW_g += dY_g x_g^T in one GEMM as deep as
+  // the image (x_g read transposed while packing).
+  const PackedA LAp = packed_a_layout(d.Mg, d.P);
+  const PackedB LBp = packed_b_layout(d.P, d.Kg);
   auto image = [&](int64_t n, bool scratch, bool par, float* dwp, Buffers& heap) {
-    float* xh = heap.get(scratch, kScratchConvHwc, s.Cin * d.HW);
-    float* pbx = heap.get(scratch, kScratchConvCol, LBx.size());
-    float* pay = heap.get(scratch, kScratchConvDyA, LAy.size());
-    chw_to_hwc(s.Cin, d.HW, x + n * s.Cin * d.HW, xh);
+    float* xh = d.pointwise ? nullptr : heap.get(scratch, kScratchConvHwc, s.Cin * d.HW);
+    float* pbx = heap.get(scratch, kScratchConvCol, d.pointwise ? LBp.size() : LBx.size());
+    float* pay = heap.get(scratch, kScratchConvDyA, d.pointwise ? LAp.size() : LAy.size());
+    if (!d.pointwise) chw_to_hwc(s.Cin, d.HW, x + n * s.Cin * d.HW, xh);
     for (int64_t g = 0; g < d.G; ++g) {
       const float* dyg = dy + (n * s.Cout + g * d.Mg) * d.P;
-      for (int64_t p0 = 0; p0 < d.P; p0 += pblock) {
+      if (d.pointwise) {
+        pack_a(LAp, row_major(dyg, d.P), pay);
+        pack_b(LBp, transposed(x + (n * s.Cin + g * d.Cg) * d.HW, d.P), pbx);
+        sgemm_packed(LAp, pay, LBp, pbx, dwp + g * d.Mg * d.Kg, d.Kg, true, par);
+      }
+      for (int64_t p0 = 0; p0 < (d.pointwise ? 0 : d.P); p0 += pblock) {
         const int64_t len = std::min(pblock, d.P - p0);
         const PackedA La = packed_a_layout(d.Mg, len);
         const PackedB Lb = packed_b_layout(len, d.Kg);
