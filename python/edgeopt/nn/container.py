@@ -17,6 +17,8 @@ from .activation import HardSwish, ReLU, ReLU6
 from .module import Module
 from .norm import BatchNorm2d
 
+__all__ = ["Sequential", "ResidualBlock"]
+
 _FUSABLE_ACTS = {ReLU: "relu", ReLU6: "relu6", HardSwish: "hardswish"}
 
 
@@ -35,8 +37,6 @@ def _tail_bn(m) -> bool:
     while type(m) is Sequential and not m._hooked() and len(m):
         m = list(m._modules.values())[-1]
     return _fusable_bn(m)
-
-__all__ = ["Sequential", "ResidualBlock"]
 
 
 class Sequential(Module):
