@@ -14,19 +14,14 @@ import torch
 import edgeopt as eo
 from edgeopt import _core
 from edgeopt.nn import functional as F
+from bench_train_step import time_steps
 
 TORCH_ACTS = {"none": torch.nn.Identity, "relu": torch.nn.ReLU, "relu6": torch.nn.ReLU6,
               "hardswish": torch.nn.Hardswish}
 
 
-def best_ms(f, clock, reps=7):
-    f()
-    times = []
-    for _ in range(reps):
-        t = clock()
-        f()
-        times.append(clock() - t)
-    return 1e3 * min(times)
+def best_ms(f, clock):
+    return 1e3 * time_steps(f, 1, 7, clock)[0]
 
 
 def main():

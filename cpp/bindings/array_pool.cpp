@@ -4,7 +4,7 @@
 
 #include <cstdlib>
 #include <deque>
-#include <map>
+#include <iterator>
 #include <mutex>
 #include <new>
 
@@ -32,24 +32,16 @@ constexpr size_t kHeader = 64;  // holds the block's size; keeps the data 64-byt
 
 struct Pool {
   std::mutex m;
-  std::map<size_t, std::deque<char*>> idle;  // by data size; oldest first
-  std::deque<std::pair<size_t, char*>> order;  // every idle block, oldest first (for trimming)
+  std::deque<std::pair<size_t, char*>> idle;  // (data size, block), oldest first
   size_t idle_bytes = 0, limit = size_t{2} << 30, live = 0;
   uint64_t hits = 0, misses = 0;
 
   // Frees the oldest idle blocks until idle_bytes <= target. Holds m.
   void trim(size_t target) {
-    while (idle_bytes > target && !order.empty()) {
-      const auto [bytes, block] = order.front();
-      order.pop_front();
-      auto& q = idle[bytes];
-      for (auto it = q.begin(); it != q.end(); ++it)
-        if (*it == block) {
-          q.erase(it);
-          break;
-        }
-      idle_bytes -= bytes;
-      std::free(block);
+    while (idle_bytes > target && !idle.empty()) {
+      idle_bytes -= idle.front().first;
+      std::free(idle.front().second);
+      idle.pop_front();
     }
   }
 };
@@ -63,15 +55,11 @@ char* acquire(size_t bytes) {
   Pool& p = pool();
   {
     std::lock_guard<std::mutex> lock(p.m);
-    auto it = p.idle.find(bytes);
-    if (it != p.idle.end() && !it->second.empty()) {
-      char* block = it->second.back();
-      it->second.pop_back();
-      for (auto o = p.order.begin(); o != p.order.end(); ++o)
-        if (o->second == block) {
-          p.order.erase(o);
-          break;
-        }
+    // The newest idle block of this size (the likeliest to be still in cache).
+    for (auto it = p.idle.rbegin(); it != p.idle.rend(); ++it) {
+      if (it->first != bytes) continue;
+      char* block = it->second;
+      p.idle.erase(std::next(it).base());
       p.idle_bytes -= bytes;
       ++p.hits;
       ++p.live;
@@ -100,8 +88,7 @@ void release(void* data) {
     std::free(block);
     return;
   }
-  p.idle[bytes].push_back(block);
-  p.order.emplace_back(bytes, block);
+  p.idle.emplace_back(bytes, block);
   p.idle_bytes += bytes;
   p.trim(p.limit);
 }
