@@ -12,7 +12,9 @@ namespace {
 
 // Edge shapes: odd sizes, stride 2, padding, grouped, depthwise (multiplier 1 and 2), 1x1 (the
 // no-im2col path), a kernel as large as the padded input, batches below and above the thread
-// count (parallel GEMM vs parallel images), Cout around the 12-row tile, P around the 32 panel.
+// count (parallel GEMM vs parallel images), Cout around the 12-row tile, P around the 32 panel;
+// small images on the by-kernel-column path (4x4, 2x2, 8x8 from 128 channels, 3x5 kernels with
+// uneven padding, a 1-pixel image).
 // {N, Cin, H, W, Cout, KH, KW, sh, sw, ph, pw, groups}
 const Conv2dShape kShapes[] = {
     {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1},     {2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1, 1},
@@ -21,6 +23,9 @@ const Conv2dShape kShapes[] = {
     {2, 8, 5, 6, 16, 1, 1, 2, 2, 0, 0, 1},    {1, 5, 11, 10, 25, 5, 3, 2, 1, 2, 1, 1},
     {4, 3, 4, 4, 2, 6, 6, 1, 1, 1, 1, 1},     {2, 12, 6, 6, 24, 3, 3, 1, 1, 0, 0, 3},
     {1, 16, 33, 17, 17, 3, 3, 1, 1, 1, 1, 1}, {3, 2, 3, 3, 4, 1, 2, 3, 2, 0, 1, 2},
+    {3, 9, 4, 4, 10, 3, 3, 1, 1, 1, 1, 1},    {2, 7, 2, 2, 13, 3, 3, 1, 1, 1, 1, 1},
+    {2, 130, 8, 8, 6, 3, 3, 1, 1, 1, 1, 1},   {2, 4, 5, 3, 3, 3, 5, 1, 1, 0, 2, 1},
+    {3, 5, 1, 1, 4, 3, 3, 1, 1, 1, 1, 1},     {2, 3, 6, 5, 4, 5, 5, 1, 1, 2, 1, 1},
 };
 
 std::string name(const Conv2dShape& s) {
@@ -83,7 +88,8 @@ TEST(f32_conv2d_backward_is_deterministic) {
   const int saved_threads = get_num_threads();
   set_num_threads(2);
   for (const Conv2dShape& s : {Conv2dShape{5, 8, 9, 9, 8, 3, 3, 1, 1, 1, 1, 1},
-                               Conv2dShape{5, 8, 9, 9, 8, 3, 3, 2, 2, 1, 1, 8}}) {
+                               Conv2dShape{5, 8, 9, 9, 8, 3, 3, 2, 2, 1, 1, 8},
+                               Conv2dShape{5, 8, 4, 4, 8, 3, 3, 1, 1, 1, 1, 1}}) {
     const size_t nx = s.N * s.Cin * s.H * s.W, nw = s.Cout * (s.Cin / s.groups) * s.KH * s.KW;
     auto x = test::random_vec(nx, rng), w = test::random_vec(nw, rng);
     auto dy = test::random_vec(s.N * s.Cout * s.OH() * s.OW(), rng);
