@@ -14,7 +14,8 @@ namespace {
 // no-im2col path), a kernel as large as the padded input, batches below and above the thread
 // count (parallel GEMM vs parallel images), Cout around the 12-row tile, P around the 32 panel;
 // small images on the by-kernel-column path (4x4, 2x2, 8x8 from 128 channels, 3x5 kernels with
-// uneven padding, a 1-pixel image).
+// uneven padding, a 1-pixel image); the implicit GEMM with few input channels (weight gradient
+// over patches) and with 16 (over padded planes).
 // {N, Cin, H, W, Cout, KH, KW, sh, sw, ph, pw, groups}
 const Conv2dShape kShapes[] = {
     {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1},     {2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1, 1},
@@ -26,6 +27,8 @@ const Conv2dShape kShapes[] = {
     {3, 9, 4, 4, 10, 3, 3, 1, 1, 1, 1, 1},    {2, 7, 2, 2, 13, 3, 3, 1, 1, 1, 1, 1},
     {2, 130, 8, 8, 6, 3, 3, 1, 1, 1, 1, 1},   {2, 4, 5, 3, 3, 3, 5, 1, 1, 0, 2, 1},
     {3, 5, 1, 1, 4, 3, 3, 1, 1, 1, 1, 1},     {2, 3, 6, 5, 4, 5, 5, 1, 1, 2, 1, 1},
+    {2, 3, 12, 10, 7, 3, 3, 1, 1, 1, 1, 1},   {2, 2, 9, 8, 5, 5, 5, 1, 1, 2, 2, 1},
+    {3, 16, 9, 9, 8, 3, 3, 1, 1, 1, 1, 1},
 };
 
 std::string name(const Conv2dShape& s) {

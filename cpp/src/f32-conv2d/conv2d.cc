@@ -171,6 +171,26 @@ void forward_implicit(const Conv2dShape& s, const float* x, const float* w, cons
   });
 }
 
+// xh[p*Kp + (c, kh, kw)] = the patch of output pixel p of channels x[0..C) (stride 1), zero past C*KH*KW.
+void patch_rows(const Conv2dShape& s, const float* x, int64_t C, int64_t Kp, float* xh) {
+  const int64_t OH = s.OH(), OW = s.OW();
+  std::memset(xh, 0, static_cast<size_t>(OH * OW * Kp) * sizeof(float));
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    float* row = xh + oh * OW * Kp;
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t kh = 0; kh < s.KH; ++kh) {
+        const int64_t ih = oh - s.ph + kh;
+        if (ih < 0 || ih >= s.H) continue;
+        const float* src = x + (c * s.H + ih) * s.W - s.pw;
+        for (int64_t kw = 0; kw < s.KW; ++kw) {
+          float* d = row + (c * s.KH + kh) * s.KW + kw;
+          const int64_t ow0 = std::max<int64_t>(0, s.pw - kw), ow1 = std::min(OW, s.W + s.pw - kw);
+          for (int64_t ow = ow0; ow < ow1; ++ow) d[ow * Kp] = src[ow + kw];
+        }
+      }
+  }
+}
+
 // dW[o, c, kh, kw] += sum over images of dY_g colT_g, and dx (if not null) = the data gradient.
 void backward_implicit(const Conv2dShape& s, const float* dy, const float* x, const float* w,
                        float* dw, float* dx) {
@@ -197,49 +217,58 @@ void backward_implicit(const Conv2dShape& s, const float* dy, const float* x, co
   }
   // Weight gradient over the wide pixels of x's padded geometry, channels padded to Cp (a multiple
   // of 16, the kernel's column group): columns (kh, kw, c) of KK*Cp, depth = wide pixels.
+  // With few channels (a stem's 3) that padding would be most of the work: then the columns are
+  // the patches themselves, (c, kh, kw) padded once to Kp, and the depth the output pixels.
   const WideGeometry gx = WideGeometry::of(s.H, s.W, s.KH, s.KW, s.ph, s.pw);
-  const int64_t Cp = (d.Cg + 15) / 16 * 16, Kw = KK * Cp, ncols = (Kw + nr - 1) / nr * nr;
+  const int64_t Cp = (d.Cg + 15) / 16 * 16, Kp = (d.Kg + 15) / 16 * 16;
+  const bool patches = 2 * Kp < KK * Cp;
+  const int64_t Kw = patches ? Kp : KK * Cp, ncols = (Kw + nr - 1) / nr * nr;
   const int64_t xslack = (s.KH - 1) * gx.Wq + s.KW;  // pixels read past the plane by the last taps
   std::vector<int32_t> boff(static_cast<size_t>(ncols / 16));
   for (int64_t j = 0; j < ncols; j += 16) {
     const int64_t jj = std::min(j, Kw - 16);  // groups past Kw: any valid address (not stored)
     const int64_t tap = jj / Cp, c = jj % Cp;
-    boff[j / 16] = static_cast<int32_t>(((tap / s.KW) * gx.Wq + tap % s.KW) * Cp + c);
+    boff[j / 16] = static_cast<int32_t>(patches ? jj : ((tap / s.KW) * gx.Wq + tap % s.KW) * Cp + c);
   }
-  const int64_t wsize = s.Cout * Kw;  // one partial dW, (o, (kh, kw, c)) order
+  const int64_t wsize = s.Cout * Kw;  // one partial dW, (o, (kh, kw, c)) or (o, (c, kh, kw)) order
   const int nchunks = reduction_chunks(s.N);
   std::vector<float> partial(static_cast<size_t>(nchunks * wsize), 0.f);
 
   parallel_chunks(s.N, nchunks, [&](int ch, int64_t n0, int64_t n1) {
-    float* xh = scratch_f32((gx.plane + xslack) * Cp, kScratchConvHwc);
+    float* xh = scratch_f32(patches ? d.P * Kp : (gx.plane + xslack) * Cp, kScratchConvHwc);
     float* dq = dx ? scratch_f32(dconv->xq_size(), kScratchConvDyB) : nullptr;
     float* cw = dx ? scratch_f32(dconv->cw_size(), kScratchConvDcol) : nullptr;
     float* dwp = partial.data() + ch * wsize;
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t g = 0; g < d.G; ++g) {
         const float* dyg = dy + (n * s.Cout + g * d.Mg) * d.P;
-        hwc_planes_wide(gx, s.H, s.W, s.ph, s.pw, x + (n * s.Cin + g * d.Cg) * d.HW, d.Cg, Cp, xslack, xh);
+        const float* xg = x + (n * s.Cin + g * d.Cg) * d.HW;
+        if (patches) patch_rows(s, xg, d.Cg, Kp, xh);
+        else hwc_planes_wide(gx, s.H, s.W, s.ph, s.pw, xg, d.Cg, Cp, xslack, xh);
+        // Patches: one column per (c, kh, kw), pixel pitch Kp; planes: taps as offsets (boff).
+        const int64_t ldb = patches ? Kp : Cp, b_row = patches ? gx.OW * Kp : gx.Wq * Cp;
         float* dwg = dwp + g * d.Mg * Kw;
         for (int64_t i0 = 0; i0 < d.Mg; i0 += mr)
           for (int64_t j0 = 0; j0 < Kw; j0 += nr)
             uk.strided(static_cast<size_t>(std::min(mr, d.Mg - i0)), static_cast<size_t>(std::min(nr, Kw - j0)),
                        static_cast<size_t>(gx.OH), static_cast<size_t>(gx.OW), dyg + i0 * d.P,
                        static_cast<size_t>(d.P), static_cast<size_t>(gx.OW), xh, boff.data() + j0 / 16,
-                       static_cast<size_t>(Cp), static_cast<size_t>(gx.Wq * Cp), dwg + i0 * Kw + j0,
+                       static_cast<size_t>(ldb), static_cast<size_t>(b_row), dwg + i0 * Kw + j0,
                        static_cast<size_t>(Kw), 1);
         if (dx)
           dconv->run(uk, wtp.data() + g * apd, dyg, nullptr, dx + (n * s.Cin + g * d.Cg) * d.HW, dq, cw);
       }
   });
 
-  // dw[o, c, kh, kw] += sum over chunks (in order) of partial[g, o, (kh, kw, c)].
+  // dw[o, c, kh, kw] += sum over chunks (in order) of partial[g, o, (kh, kw, c) or (c, kh, kw)].
   parallel_for(s.Cout, 1, [&](int64_t o0, int64_t o1) {
     for (int64_t o = o0; o < o1; ++o) {
       const int64_t base = o * Kw;
       for (int64_t c = 0; c < d.Cg; ++c)
         for (int64_t k = 0; k < KK; ++k) {
+          const int64_t col = patches ? c * KK + k : k * Cp + c;
           float sum = 0.f;
-          for (int ch = 0; ch < nchunks; ++ch) sum += partial[ch * wsize + base + k * Cp + c];
+          for (int ch = 0; ch < nchunks; ++ch) sum += partial[ch * wsize + base + col];
           dw[(o * d.Cg + c) * KK + k] += sum;
         }
     }
