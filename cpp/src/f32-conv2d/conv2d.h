@@ -21,8 +21,9 @@ struct Conv2dShape {
   int64_t OW() const { return (W + 2 * pw - KW) / sw + 1; }
 };
 
-// Fast paths: im2col + packed GEMM (any shape), implicit GEMM (stride 1), the f32-dwconv kernels
-// for depthwise (Cin/G == 1, f32-dwconv/train.h).
+// Fast paths: im2col + packed GEMM (any shape), implicit GEMM (stride 1), GEMMs over the batch for
+// small images (by kernel column when stride 1, else one im2col GEMM), the f32-dwconv kernels for
+// depthwise (Cin/G == 1, f32-dwconv/train.h).
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y);
 // dw (+=), db (+=, may be null), dx (=, may be null to skip the input gradient).
 void conv2d_backward(const Conv2dShape& s, const float* dy, const float* x, const float* w,
