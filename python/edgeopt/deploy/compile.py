@@ -18,26 +18,37 @@ from ..nn.module import check_module
 from .._version import __version__
 from ..graph import Graph, fuse, trace
 from .engine import Engine
-from .lower import SCHEMES as _LOWERINGS, SPARSE_SCHEMES
+from .lower import CALIBRATED_SCHEMES, SCHEMES as _LOWERINGS, SPARSE_SCHEMES
 
 __all__ = ["compile", "SCHEMES", "build_metadata"]
 
 SCHEMES = tuple(_LOWERINGS)
 
 
-def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None, sparse="auto") -> Engine:
+def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None, sparse="auto",
+            observer: str | None = None, progress: bool = False) -> Engine:
     """Compile `model` (an edgeopt.nn.Module) for the C++ runtime and return the loaded Engine.
 
     input_shape: (N, C, H, W) used to trace; the Engine then runs any batch size at that C, H, W.
     calib: calibration data for int8-full (an edgeopt Dataset or an array of inputs).
     sparse: fp32 only (deploy/sparse.py): "auto" runs 1x1 convs and linear layers with >= 70 %
-    zero weights as sparse ops, True every such layer, False none."""
+    zero weights as sparse ops, True every such layer, False none.
+    observer: int8-full only, how activation ranges are chosen from the calibration data (default
+    'minmax'; 'moving_average', 'percentile', 'mse', 'kl', see edgeopt.quant.observer), or 'auto':
+    per tensor, the rule whose integer Engine agrees best with the fp32 model on the calibration
+    data (the survey's verify-and-retry); its choices are in ``engine.metadata['int8_full']``
+    and ``engine.report()``. progress: a progress bar over that search."""
     check_module("model", model)
     check_choice("scheme", scheme, SCHEMES)
     input_shape = check_shape("input_shape", input_shape, 4)
     if calib is not None:
         quant.check_calib(calib, input_shape)
     check_choice("sparse", sparse, ("auto", True, False))
+    if observer is not None:
+        check_choice("observer", observer, quant.OBSERVER_CHOICES)
+        if scheme not in CALIBRATED_SCHEMES:
+            raise ValueError(f"observer={observer!r}: scheme {scheme!r} does not calibrate activations "
+                             f"(only {', '.join(CALIBRATED_SCHEMES)})")
     if sparse is True and scheme not in SPARSE_SCHEMES:
         raise ValueError(f"sparse=True: scheme {scheme!r} has no sparse op (fp32 only); use sparse='auto' or False")
     try:
@@ -45,7 +56,7 @@ def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
     except NotImplementedError as e:
         raise ValueError(str(e)) from None
     builder, output = _LOWERINGS[scheme](graph, model=model, calib=calib, input_shape=input_shape,
-                                         sparse=sparse)
+                                         sparse=sparse, observer=observer or "minmax", progress=progress)
     meta = build_metadata(model, scheme, graph)
     meta.update(getattr(builder, "metadata", None) or {})
     return Engine(builder.to_bytes(output, meta))

@@ -120,6 +120,30 @@ class Engine:
         bytes, output bytes, arena offset; prints as a table."""
         return EngineSummary(self._core.summary(), self)
 
+    def report(self) -> str:
+        """What compilation decided, as text: the scheme and, for int8-full, the observer and (with
+        observer='auto') each tensor's chosen rule with the logit error of every rule tried."""
+        lines = [f"scheme {self.scheme}"]
+        q = self.metadata.get("int8_full")
+        if isinstance(q, dict) and "observer" in q:
+            lines.append(f"activation ranges: observer={_short(q['observer'])}")
+            rows = q.get("observers")
+            if isinstance(rows, list) and rows:
+                rules = ("minmax", "percentile", "mse", "kl")
+                w = max(len(str(r.get("tensor", ""))) for r in rows if isinstance(r, dict))
+                lines.append(f"  {'tensor':<{w}}  {'chosen':<10}" + "".join(f" {m + ' MSE':>14}" for m in rules))
+                for r in rows:
+                    if not isinstance(r, dict):
+                        continue
+                    err = r.get("logit_mse") if isinstance(r.get("logit_mse"), dict) else {}
+                    cells = "".join(f" {err[m]:>14.4g}" if _finite_number(err.get(m)) else f" {'(same)':>14}"
+                                    for m in rules)
+                    lines.append(f"  {str(r.get('tensor', '')):<{w}}  {str(r.get('chosen', '')):<10}{cells}")
+                lines.append("  (logit MSE: mean squared difference of the int8 Engine's logits from the fp32 "
+                             "model's on the calibration data; '(same)': that rule gave the range of one tried "
+                             "before)")
+        return "\n".join(lines)
+
     def __repr__(self) -> str:
         return (f"Engine(scheme={self.scheme!r}, input={self.input_shape}, classes={self.num_classes}, "
                 f"ops={self._core.num_ops}, size={self.size_bytes} B, "

@@ -8,8 +8,11 @@ by construction; the element loops run in C++ (cpp/src/f32-quantize).
 from .qparams import qparams, qrange, quantize_multiplier, zero_point
 from .quantize import (BIAS_LIMIT, dequantize, histogram, quantize, quantize_bias, quantize_per_channel,
                        weight_scales)
-from .observer import MinMaxObserver
-from .calibrate import calibrate, calibration_batches, check_calib, observe
+from .observer import (OBSERVERS, HistogramObserver, KLObserver, MinMaxObserver, MovingAverageMinMaxObserver,
+                       MSEObserver, PercentileObserver, observer)
+from .calibrate import OBSERVER_CHOICES, calibrate, calibration_batches, check_calib, observe
 
 __all__ = ["qparams", "qrange", "zero_point", "quantize_multiplier", "quantize", "dequantize", "weight_scales",
-           "quantize_per_channel", "quantize_bias", "histogram", "BIAS_LIMIT", "MinMaxObserver", "calibrate", "calibration_batches", "check_calib", "observe"]
+           "quantize_per_channel", "quantize_bias", "histogram", "BIAS_LIMIT", "MinMaxObserver",
+           "MovingAverageMinMaxObserver", "HistogramObserver", "PercentileObserver", "MSEObserver", "KLObserver",
+           "OBSERVERS", "observer", "calibrate", "OBSERVER_CHOICES", "calibration_batches", "check_calib", "observe"]

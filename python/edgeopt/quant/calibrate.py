@@ -3,7 +3,7 @@
 calibrate here, so they read the same inputs the same way.
 
     batches = calibration_batches(model, calib, num_samples)    float32 model inputs
-    observers = observe(graph, batches, points)                  {point: MinMaxObserver}
+    observers = observe(graph, batches, points, observer)        {point: observer}
     observers = calibrate(model, calib, input_shape)             the same over the fused graph,
                                                                  keyed by layer name
 
@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._check import check_array, check_int
+from .._check import check_array, check_choice, check_int
 from .._finite import check_data
 from ..data.dataset import Dataset
 from ..data.preprocess import input_norm, make_loader
 from ..graph import fuse, trace
-from .observer import MinMaxObserver
+from .observer import OBSERVERS, HistogramObserver
+
+# What calibrating callers accept: a rule, or 'auto' (deploy's per-tensor verify-and-retry).
+OBSERVER_CHOICES = tuple(OBSERVERS) + ("auto",)
 
 __all__ = ["check_calib", "calibration_batches", "observe", "calibrate"]
 
@@ -66,12 +69,14 @@ def calibration_batches(model, calib, num_samples: int = 256, batch_size: int = 
     return (x for x, _ in make_loader(ds, batch_size, shuffle=False, seed=0, mean=mean, std=std))
 
 
-def observe(graph, batches, points=None) -> dict:
-    """Run ``graph`` in fp32 over ``batches``; a MinMaxObserver per point (every point of
-    ``graph.points()`` by default: tensor ids, and (id, 'conv') / (id, 'sum') inside fused nodes).
-    A tensor that turns non-finite on finite data (an overflow) raises naming it."""
+def observe(graph, batches, points=None, observer: str = "minmax") -> dict:
+    """Run ``graph`` in fp32 over ``batches``; an observer per point (every point of
+    ``graph.points()`` by default: tensor ids, and (id, 'conv') / (id, 'sum') inside fused nodes),
+    of the kind named by ``observer`` (OBSERVERS), or 'auto': a HistogramObserver, which gives every
+    rule's range. A tensor that turns non-finite on finite data (an overflow) raises naming it."""
     points = list(graph.points()) if points is None else list(points)
-    obs = {p: MinMaxObserver(name=graph.describe(p)) for p in points}
+    kind = HistogramObserver if observer == "auto" else OBSERVERS[check_choice("observer", observer, OBSERVER_CHOICES)]
+    obs = {p: kind(name=graph.describe(p)) for p in points}
 
     def watcher(o):
         def watch(v):
@@ -88,14 +93,15 @@ def observe(graph, batches, points=None) -> dict:
     return obs
 
 
-def calibrate(model, calib, input_shape=(1, 3, 32, 32), num_samples: int = 256) -> dict:
-    """{name: MinMaxObserver} over the fused graph of ``model`` (a layer's name for its output,
+def calibrate(model, calib, input_shape=(1, 3, 32, 32), num_samples: int = 256, observer: str = "minmax") -> dict:
+    """{name: observer} over the fused graph of ``model`` (a layer's name for its output,
     'input', '<layer>.conv' / '<layer>.sum' inside fused nodes) (BatchNorm folded,
     activations and residual adds fused: the tensors an int8 Engine quantizes), from the first
     ``num_samples`` samples of ``calib``. ``observer.calculate_qparams()`` gives each tensor's
     (scale, zero point)."""
     graph = fuse(trace(model, input_shape))
-    obs = observe(graph, calibration_batches(model, calib, num_samples, what="calibrate", input_shape=input_shape))
+    obs = observe(graph, calibration_batches(model, calib, num_samples, what="calibrate", input_shape=input_shape),
+                  observer=observer)
     return {_name(graph, p): o for p, o in obs.items()}
 
 

@@ -1,16 +1,33 @@
 """Observers: they watch the values a tensor takes (during calibration or quantization-aware
 training) and turn them into quantization parameters with ``calculate_qparams()``, as in
-torch.ao.quantization. Their element loops run in C++ (quant/quantize.py)."""
+torch.ao.quantization. Each chooses a clipping range [lo, hi] (``clip_range()``) by its own rule;
+``qparams`` turns it into (scale, zero_point). Their element loops (ranges, histograms) run in C++
+(quant/quantize.py); what is left in Python works on at most ``bins`` numbers per channel.
+
+    MinMaxObserver               the running min and max
+    MovingAverageMinMaxObserver  min and max averaged over batches (weight ``averaging_constant``)
+    PercentileObserver           the ``percentile`` and 100 - ``percentile`` points of a histogram
+    MSEObserver                  the clipping range with the least expected squared error
+    KLObserver                   the clipping threshold whose quantized histogram keeps the most
+                                 information (least KL divergence; TensorRT's entropy calibration)
+
+``observer(name)`` makes one by name (``OBSERVERS``). Every histogram observer also gives every other
+rule's range (``candidate_ranges()``): one calibration pass serves the survey's verify-and-retry
+(``observer="auto"`` in deploy), which picks among them per tensor.
+
+Per channel (``axis``), every rule is applied to each channel on its own.
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import _core
-from .._check import check_bool, check_dim, check_int
-from .qparams import _check_bits, qparams
+from .._check import check_bool, check_choice, check_dim, check_float, check_int
+from .qparams import _check_bits, qparams, qrange
 from .quantize import _nonfinite, _rows
 
-__all__ = ["MinMaxObserver"]
+__all__ = ["MinMaxObserver", "MovingAverageMinMaxObserver", "HistogramObserver", "PercentileObserver",
+           "MSEObserver", "KLObserver", "OBSERVERS", "observer"]
 
 
 class MinMaxObserver:
@@ -22,6 +39,8 @@ class MinMaxObserver:
     >>> scale, zp = obs.calculate_qparams()
     """
 
+    method = "minmax"
+
     def __init__(self, bits: int = 8, symmetric: bool = False, axis=None, name: str = "x"):
         self.bits = _check_bits(bits)
         self.symmetric = check_bool("symmetric", symmetric)
@@ -30,29 +49,252 @@ class MinMaxObserver:
         self.min_val = None
         self.max_val = None
 
-    def __call__(self, x) -> None:
+    def _rows(self, x):
+        """x as (rows, cols) float32 with its per-row min and max (float64), or None when empty."""
         x = np.asarray(x)
         # an out-of-range axis is an IndexError, as in PyTorch's per-channel observers (never wrapped)
         axis = None if self.axis is None else check_dim("axis", self.axis, x.ndim)
         rows, axis, shape = _rows(self.name, x, axis)
         if rows.size == 0:
-            return
+            return None
         lo, hi, bad = _core.quant.quant_row_range(rows)
         if bad >= 0:
             raise _nonfinite(self.name, rows, bad, axis, shape)
-        lo, hi = lo.astype(np.float64), hi.astype(np.float64)
-        if axis is None:
-            lo, hi = float(lo[0]), float(hi[0])
+        return rows, lo.astype(np.float64), hi.astype(np.float64)
+
+    def _scalar(self, v):
+        return float(v[0]) if self.axis is None else v
+
+    def __call__(self, x) -> None:
+        seen = self._rows(x)
+        if seen is None:
+            return
+        _, lo, hi = seen
+        lo, hi = self._scalar(lo), self._scalar(hi)
         self.min_val = lo if self.min_val is None else np.minimum(self.min_val, lo)
         self.max_val = hi if self.max_val is None else np.maximum(self.max_val, hi)
 
     observe = __call__
 
-    def calculate_qparams(self):
+    def _check_seen(self):
         if self.min_val is None:
-            raise RuntimeError(f"MinMaxObserver({self.name}): no values observed yet (empty calibration set?)")
-        return qparams(self.min_val, self.max_val, self.bits, self.symmetric)
+            raise RuntimeError(f"{type(self).__name__}({self.name}): no values observed yet (empty calibration set?)")
+
+    def clip_range(self):
+        """(lo, hi): the range this observer's rule keeps (floats, or arrays per channel)."""
+        self._check_seen()
+        return self.min_val, self.max_val
+
+    def calculate_qparams(self):
+        lo, hi = self.clip_range()
+        return qparams(lo, hi, self.bits, self.symmetric)
 
     def __repr__(self) -> str:
-        return (f"MinMaxObserver(bits={self.bits}, symmetric={self.symmetric}, min={self.min_val}, "
+        return (f"{type(self).__name__}(bits={self.bits}, symmetric={self.symmetric}, min={self.min_val}, "
                 f"max={self.max_val})")
+
+
+class MovingAverageMinMaxObserver(MinMaxObserver):
+    """min and max as exponential moving averages over the batches seen (the first batch sets
+    them): m <- m + c (batch_m - m) with c = ``averaging_constant``. Outliers of single batches
+    widen the range less than with MinMaxObserver; used by quantization-aware training."""
+
+    method = "moving_average"
+
+    def __init__(self, bits: int = 8, symmetric: bool = False, axis=None, name: str = "x",
+                 averaging_constant: float = 0.01):
+        super().__init__(bits, symmetric, axis, name)
+        self.averaging_constant = check_float("averaging_constant", averaging_constant, 0.0, 1.0, min_open=True)
+
+    def __call__(self, x) -> None:
+        seen = self._rows(x)
+        if seen is None:
+            return
+        _, lo, hi = seen
+        lo, hi = self._scalar(lo), self._scalar(hi)
+        if self.min_val is None:
+            self.min_val, self.max_val = lo, hi
+            return
+        c = self.averaging_constant
+        self.min_val = self.min_val + c * (lo - self.min_val)
+        self.max_val = self.max_val + c * (hi - self.max_val)
+
+    observe = __call__
+
+
+class HistogramObserver(MinMaxObserver):
+    """A histogram of ``bins`` equal bins per channel over the range seen so far, plus the exact
+    min / max. When a batch falls outside the range, the range grows to cover it and the old
+    counts move to the new bins that hold their bins' centres (an error of at most one new bin).
+
+    ``clip_range()`` applies ``method`` (default: the class's): 'minmax', 'percentile', 'mse' or
+    'kl'; ``candidate_ranges()`` gives them all."""
+
+    method = "mse"
+    METHODS = ("minmax", "percentile", "mse", "kl")
+
+    def __init__(self, bits: int = 8, symmetric: bool = False, axis=None, name: str = "x", bins: int = 2048,
+                 percentile: float = 99.99):
+        super().__init__(bits, symmetric, axis, name)
+        self.bins = check_int("bins", bins, 16, 1 << 20)
+        self.percentile = check_float("percentile", percentile, 50.0, 100.0, min_open=True)
+        self.counts = None   # (rows, bins) float64
+        self.edges = None    # (rows, 2): lo, hi of each row's histogram
+
+    def __call__(self, x) -> None:
+        seen = self._rows(x)
+        if seen is None:
+            return
+        rows, lo, hi = seen
+        if self.counts is not None and len(lo) != len(self.counts):
+            raise ValueError(f"{self.name}: expected {len(self.counts)} channels along axis {self.axis}, "
+                             f"got {len(lo)}")
+        if self.counts is None:
+            self.counts = np.zeros((len(lo), self.bins))
+            self.edges = np.stack([lo, hi], axis=1)
+        else:
+            self._grow(np.minimum(self.edges[:, 0], lo), np.maximum(self.edges[:, 1], hi))
+        for r in range(len(rows)):
+            a, b = self._span(r)
+            c = np.zeros(self.bins, np.int64)
+            _core.quant.quant_histogram(rows[r], a, b, c)
+            self.counts[r] += c
+        self._minmax(lo, hi)
+
+    observe = __call__
+
+    def _minmax(self, lo, hi):
+        lo, hi = self._scalar(lo), self._scalar(hi)
+        self.min_val = lo if self.min_val is None else np.minimum(self.min_val, lo)
+        self.max_val = hi if self.max_val is None else np.maximum(self.max_val, hi)
+
+    def _span(self, r):
+        """Row r's histogram range as C++'s histogram takes it: a constant row gets width 1."""
+        a, b = float(self.edges[r, 0]), float(self.edges[r, 1])
+        return (a - 0.5, b + 0.5) if not a < b else (a, b)
+
+    def _grow(self, lo, hi):
+        for r in range(len(self.counts)):
+            if lo[r] >= self.edges[r, 0] and hi[r] <= self.edges[r, 1]:
+                continue
+            a, b = self._span(r)
+            centres = a + (np.arange(self.bins) + 0.5) * (b - a) / self.bins
+            self.edges[r] = lo[r], hi[r]
+            na, nb = self._span(r)
+            idx = np.clip(((centres - na) / (nb - na) * self.bins).astype(np.int64), 0, self.bins - 1)
+            self.counts[r] = np.bincount(idx, weights=self.counts[r], minlength=self.bins)
+
+    # --- clipping rules, one row (channel) at a time; v: bin centres, c: counts
+    def _row(self, r):
+        a, b = self._span(r)
+        v = a + (np.arange(self.bins) + 0.5) * (b - a) / self.bins
+        return v, self.counts[r], float(self.edges[r, 0]), float(self.edges[r, 1]), (b - a) / self.bins
+
+    def _percentile(self, r):
+        v, c, lo, hi, w = self._row(r)
+        cdf = np.cumsum(c) / max(c.sum(), 1.0)
+        q = self.percentile / 100.0
+        a = v[min(int(np.searchsorted(cdf, 1.0 - q, "left")), self.bins - 1)] - w / 2
+        b = v[min(int(np.searchsorted(cdf, q, "left")), self.bins - 1)] + w / 2
+        return max(a, lo), min(b, hi)
+
+    def _mse(self, r):
+        """Least expected error of quantize-dequantize: S^2 / 12 per value inside the range
+        (uniform rounding), the squared distance to the nearer end outside it. The ends are
+        searched as fractions of the observed ones, on a 24-step grid and then a finer one around
+        its best point."""
+        v, c, lo, hi, _ = self._row(r)
+        qmin, qmax = qrange(self.bits, self.symmetric)
+        if self.symmetric:
+            lo0 = -max(abs(lo), abs(hi))
+            hi0 = -lo0
+        else:
+            lo0, hi0 = min(lo, 0.0), max(hi, 0.0)
+
+        def best(fa, fb):
+            fa, fb = (fb, fb) if self.symmetric else np.meshgrid(fa, fb, indexing="ij")
+            a, b = (lo0 * fa).reshape(-1, 1), (hi0 * fb).reshape(-1, 1)
+            s = np.maximum(b - a, 1e-300) / (qmax - qmin)
+            err = np.where(v < a, (v - a) ** 2, np.where(v > b, (v - b) ** 2, s * s / 12.0)) @ c
+            k = int(np.argmin(err))
+            return float(fa.reshape(-1)[k]), float(fb.reshape(-1)[k])
+
+        step = 1.0 / 24
+        grid = np.linspace(step, 1.0, 24)
+        fa, fb = best(grid, grid)
+        fine = np.linspace(-step, step, 17)
+        fa, fb = best(np.clip(fa + fine, step / 8, 1.0), np.clip(fb + fine, step / 8, 1.0))
+        if self.symmetric:
+            return lo0 * fb, hi0 * fb
+        return max(lo0 * fa, lo), min(hi0 * fb, hi)
+
+    def _kl(self, r):
+        """The threshold t over |x| (or x >= 0) whose histogram, merged into the quantized levels
+        and spread back, diverges least from the original with the tail folded into its last bin."""
+        v, c, lo, hi, _ = self._row(r)
+        nonneg = lo >= 0.0 and not self.symmetric
+        amax = max(abs(lo), abs(hi))
+        if amax == 0.0 or c.sum() == 0:
+            return lo, hi
+        nb = self.bins
+        h, _ = np.histogram(np.abs(v), bins=nb, range=(0.0, amax), weights=c)
+        levels = (qrange(self.bits, False)[1] + 1) if nonneg else (qrange(self.bits, True)[1] + 1)
+        best, best_i = np.inf, nb
+        for i in np.unique(np.linspace(min(levels, nb), nb, 160).astype(np.int64)):
+            p = h[:i].copy()
+            p[-1] += h[i:].sum()
+            nz = p > 0
+            group = np.minimum((np.arange(i) * levels) // i, levels - 1)
+            sums = np.bincount(group, weights=h[:i], minlength=levels)
+            live = np.bincount(group, weights=nz.astype(np.float64), minlength=levels)
+            q = np.where(nz, sums[group] / np.maximum(live[group], 1.0), 0.0)
+            ps, qs = p.sum(), q.sum()
+            if qs <= 0:
+                continue
+            pn, qn = p[nz] / ps, q[nz] / qs
+            kl = float(np.sum(pn * np.log(pn / np.maximum(qn, 1e-12))))
+            if kl < best:
+                best, best_i = kl, int(i)
+        t = best_i * amax / nb
+        if self.symmetric:
+            return -t, t
+        return (0.0, min(t, hi)) if nonneg else (max(-t, lo), min(t, hi))
+
+    def _rule(self, method):
+        self._check_seen()
+        if method == "minmax":
+            return self.min_val, self.max_val
+        fn = {"percentile": self._percentile, "mse": self._mse, "kl": self._kl}[method]
+        lo, hi = zip(*(fn(r) for r in range(len(self.counts))))
+        return self._scalar(np.array(lo)), self._scalar(np.array(hi))
+
+    def clip_range(self, method: str | None = None):
+        return self._rule(check_choice("method", method or self.method, self.METHODS))
+
+    def candidate_ranges(self) -> dict:
+        """{method: (lo, hi)} for every rule of METHODS."""
+        return {m: self._rule(m) for m in self.METHODS}
+
+
+class PercentileObserver(HistogramObserver):
+    """Clips at the ``percentile`` (default 99.99) and 100 - ``percentile`` points of the values."""
+    method = "percentile"
+
+
+class MSEObserver(HistogramObserver):
+    """Clips where the expected squared quantization error over the histogram is least."""
+    method = "mse"
+
+
+class KLObserver(HistogramObserver):
+    """Clips at the threshold of least KL divergence between the histogram and its quantized form."""
+    method = "kl"
+
+
+OBSERVERS = {"minmax": MinMaxObserver, "moving_average": MovingAverageMinMaxObserver,
+             "percentile": PercentileObserver, "mse": MSEObserver, "kl": KLObserver}
+
+
+def observer(method: str = "minmax", **kwargs):
+    """An observer by name (``OBSERVERS``): observer('kl', symmetric=True)."""
+    return OBSERVERS[check_choice("observer", method, tuple(OBSERVERS))](**kwargs)

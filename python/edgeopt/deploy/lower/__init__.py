@@ -7,7 +7,7 @@
     int8-full     int8_full       FIQ
 
 ``SCHEMES`` is the table ``compile`` reads: scheme -> fn(graph, *, model, calib, input_shape,
-sparse) returning (ModelBuilder, output tensor id); ``builder.metadata`` (a dict, optional) is
+sparse, observer, progress) returning (ModelBuilder, output tensor id); ``builder.metadata`` (a dict, optional) is
 merged into the file's metadata. A new scheme is a new module and one row here.
 """
 from __future__ import annotations
@@ -29,8 +29,9 @@ def _dense(scheme):
     return fn
 
 
-def _int8_full(graph, *, model, calib, input_shape, **_):
-    return lower_int8_full(graph, model=model, calib=calib, input_shape=input_shape)
+def _int8_full(graph, *, model, calib, input_shape, observer="minmax", progress=False, **_):
+    return lower_int8_full(graph, model=model, calib=calib, input_shape=input_shape, observer=observer,
+                           progress=progress)
 
 
 SCHEMES = {
@@ -40,3 +41,4 @@ SCHEMES = {
     "int8-full": _int8_full,
 }
 SPARSE_SCHEMES = ("fp32",)  # schemes with sparse ops
+CALIBRATED_SCHEMES = ("int8-full",)  # schemes that take calib and observer

@@ -38,6 +38,7 @@ import dataclasses
 import numpy as np
 
 from ... import quant
+from ..._check import check_choice
 from ...graph import Graph, fold_batchnorm, fuse_activation, fuse_residual, trace
 from ..format import DType, Layout, ModelBuilder, OpType, TensorInfo
 
@@ -86,9 +87,75 @@ class QGraph:
 
 
 # ---------------------------------------------------------------------------- calibration
-def calibrate(graph: Graph, batches) -> dict:
-    """Run `graph` in fp32 over `batches`; {tensor id: (min, max)} of every tensor (quant.observe)."""
-    return {p: (o.min_val, o.max_val) for p, o in quant.observe(graph, batches).items()}
+def calibrate(graph: Graph, batches, observer: str = "minmax") -> dict:
+    """Run `graph` in fp32 over `batches`; {tensor id: (lo, hi)} of every tensor, the clipping range
+    of the ``observer`` rule (quant.observe)."""
+    return {p: o.clip_range() for p, o in quant.observe(graph, batches, observer=observer).items()}
+
+
+class _Logged(dict):
+    """A dict that remembers which keys were read (the tensors a lowering quantizes)."""
+
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.read = []
+
+    def __getitem__(self, k):
+        if k not in self.read:
+            self.read.append(k)
+        return super().__getitem__(k)
+
+
+def auto_ranges(g0: Graph, gf: Graph, batches: list, progress: bool = False):
+    """The survey's Algorithm 1 with its retry, per tensor: calibrate once with histogram
+    observers, start from every tensor's min / max range, then visit the quantized tensors in graph
+    order and try each other rule's range (percentile, MSE, KL); keep one where the integer
+    Engine's logits on the calibration batches come closer to the fp32 graph's (mean squared
+    difference). Returns ({tensor id: (lo, hi)}, report rows
+    (tensor, chosen rule, {rule: logit MSE})) with the rules tried for that tensor."""
+    from ..engine import Engine
+    obs = quant.observe(g0, batches, observer="auto")
+    x = np.concatenate(batches)
+    ref = np.concatenate([g0.execute(b) for b in batches]).astype(np.float64)
+
+    def error(ranges):
+        builder, out = emit(_Lowering(g0, gf, ranges).run())
+        got = Engine(builder.to_bytes(out, {"scheme": "int8-full"})).run(x)
+        return float(np.mean((got - ref) ** 2))
+
+    ranges = _Logged({p: o.clip_range("minmax") for p, o in obs.items()})
+    best = error(ranges)
+    used, rows = list(ranges.read), []
+    cands = {p: obs[p].candidate_ranges() for p in used}
+    bar = None
+    if progress:
+        try:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=len(used), desc="int8-full observer=auto", leave=False, unit="tensor")
+        except ImportError:  # tqdm is a dependency, but a progress bar is not worth failing for
+            pass
+    for p in used:
+        tried, pick = {"minmax": best}, "minmax"   # ranges[p] holds the best range found so far
+        for m, r in cands[p].items():
+            if any(_same(r, cands[p][k]) for k in tried):
+                continue
+            prev, ranges[p] = ranges[p], r
+            tried[m] = e = error(ranges)
+            if e < best:
+                best, pick = e, m
+            else:
+                ranges[p] = prev
+        rows.append((g0.describe(p), pick, tried))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return dict(ranges), rows
+
+
+def _same(a, b) -> bool:
+    return bool(np.allclose(np.asarray(a[0]), np.asarray(b[0]), rtol=1e-3, atol=1e-9)
+                and np.allclose(np.asarray(a[1]), np.asarray(b[1]), rtol=1e-3, atol=1e-9))
 
 
 # ---------------------------------------------------------------------------- arithmetic
@@ -370,8 +437,11 @@ class _Lowering:
         self.ids[n.output] = out
 
 
-def quantize_graph(model, calib, input_shape, num_samples: int = 256) -> QGraph:
-    """Calibrate `model` on `calib` and return its int8-full QGraph."""
+def quantize_graph(model, calib, input_shape, num_samples: int = 256, observer: str = "minmax",
+                   report: list | None = None, progress: bool = False) -> QGraph:
+    """Calibrate `model` on `calib` with the ``observer`` rule (or 'auto': auto_ranges, whose
+    per-tensor rows are appended to ``report`` when given) and return its int8-full QGraph."""
+    check_choice("observer", observer, quant.OBSERVER_CHOICES)
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
         raise ValueError(f"num_samples: expected a positive int, got {num_samples!r}")
     try:
@@ -379,7 +449,13 @@ def quantize_graph(model, calib, input_shape, num_samples: int = 256) -> QGraph:
     except NotImplementedError as e:
         raise ValueError(str(e)) from None
     gf = fuse_activation(fuse_residual(g0))
-    ranges = calibrate(g0, quant.calibration_batches(model, calib, num_samples, what="int8-full"))
+    batches = quant.calibration_batches(model, calib, num_samples, what="int8-full")
+    if observer == "auto":
+        ranges, rows = auto_ranges(g0, gf, list(batches), progress)
+        if report is not None:
+            report.extend(rows)
+    else:
+        ranges = calibrate(g0, batches, observer)
     return _Lowering(g0, gf, ranges).run()
 
 
@@ -410,11 +486,18 @@ def emit(qg: QGraph):
     return builder, ids[qg.output]
 
 
-def lower_int8_full(graph: Graph = None, model=None, calib=None, input_shape=None, num_samples: int = 256):
+def lower_int8_full(graph: Graph = None, model=None, calib=None, input_shape=None, num_samples: int = 256,
+                    observer: str = "minmax", progress: bool = False):
     """compile()'s hook for scheme 'int8-full': (ModelBuilder, output id). The model is re-traced
     (the fused `graph` hides the intermediate ranges calibration needs)."""
     if model is None:
         raise ValueError("int8-full: needs the model (for calibration)")
     if input_shape is None:
         input_shape = graph.input_shape
-    return emit(quantize_graph(model, calib, input_shape, num_samples))
+    rows = []
+    builder, out = emit(quantize_graph(model, calib, input_shape, num_samples, observer, rows, progress))
+    builder.metadata["int8_full"]["observer"] = observer
+    if rows:
+        builder.metadata["int8_full"]["observers"] = [
+            {"tensor": t, "chosen": m, "logit_mse": {k: float(v) for k, v in e.items()}} for t, m, e in rows]
+    return builder, out
