@@ -3,6 +3,8 @@
 //   q, bad = quant_quantize_rows(x, scale, zp, qmin, qmax, dtype)   scale float64 (rows,), zp int32 (rows,) or None
 //   x = quant_dequantize_rows(q, scale, zp)              q: int8 / uint8 / int32 (rows, cols)
 //   bad = quant_histogram(x, lo, hi, counts)             counts: int64 (nbins,), accumulated
+//   y, bad = quant_fake_quantize_rows(x, scale, zp, qmin, qmax)        scale float32 (rows,), zp int32 (rows,)
+//   dx = quant_fake_quantize_backward_rows(x, dy, scale, zp, qmin, qmax)
 // `bad` is the flat index of the first NaN / Inf (-1: none); Python names the tensor in its error.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -120,6 +122,55 @@ void register_quant(py::module_& m) {
     return x;
   }, py::arg("q"), py::arg("scale"), py::arg("zero_point"),
      "x = float32(scale[r] * (q - zero_point[r])) per row.");
+
+  // Per-row float32 scales (finite, > 0) and int32 zero points of a fake quantization.
+  auto fq_params = [](const py::handle& scale, const py::handle& zp, int64_t rows) {
+    auto s = typed<float>(scale, "scale", 1, "float32");
+    expect_shape(s, "scale", {rows});
+    for (int64_t r = 0; r < rows; ++r)
+      if (!(std::isfinite(s.data()[r]) && s.data()[r] > 0))
+        throw py::value_error("scale[" + std::to_string(r) + "]: expected a finite value > 0, got " +
+                              std::to_string(s.data()[r]));
+    I32Array z = typed<int32_t>(zp, "zero_point", 1, "int32");
+    expect_shape(z, "zero_point", {rows});
+    return std::make_pair(s, z);
+  };
+
+  m.def("quant_fake_quantize_rows", [fq_params](py::object x_obj, py::object scale, py::object zp, int64_t qmin,
+                                                int64_t qmax) {
+    F32Array x = f32(x_obj, "x", 2);
+    const int64_t rows = x.shape(0), cols = x.shape(1);
+    auto [s, z] = fq_params(scale, zp, rows);
+    expect_range(qmin, -(int64_t(1) << 20), int64_t(1) << 20, "qmin");
+    expect_range(qmax, qmin, int64_t(1) << 20, "qmax");
+    F32Array y({rows, cols});
+    int64_t bad;
+    {
+      const ComputeScope compute;
+      bad = quant::fake_quantize_rows(x.data(), rows, cols, s.data(), z.data(), int32_t(qmin), int32_t(qmax),
+                                      y.mutable_data());
+    }
+    return py::make_tuple(y, bad);
+  }, py::arg("x"), py::arg("scale"), py::arg("zero_point"), py::arg("qmin"), py::arg("qmax"),
+     "y = scale * (clamp(rint(x * (1/scale)) + zp, qmin, qmax) - zp) per row, in float32; the first non-finite index.");
+
+  m.def("quant_fake_quantize_backward_rows", [fq_params](py::object x_obj, py::object dy_obj, py::object scale,
+                                                         py::object zp, int64_t qmin, int64_t qmax) {
+    F32Array x = f32(x_obj, "x", 2), dy = f32(dy_obj, "dy", 2);
+    const int64_t rows = x.shape(0), cols = x.shape(1);
+    expect_shape(dy, "dy", {rows, cols});
+    auto [s, z] = fq_params(scale, zp, rows);
+    expect_range(qmin, -(int64_t(1) << 20), int64_t(1) << 20, "qmin");
+    expect_range(qmax, qmin, int64_t(1) << 20, "qmax");
+    F32Array dx({rows, cols});
+    {
+      const ComputeScope compute;
+      quant::fake_quantize_backward_rows(x.data(), dy.data(), rows, cols, s.data(), z.data(), int32_t(qmin),
+                                         int32_t(qmax), dx.mutable_data());
+    }
+    return dx;
+  }, py::arg("x"), py::arg("dy"), py::arg("scale"), py::arg("zero_point"), py::arg("qmin"), py::arg("qmax"),
+     "dx = dy where x * (1/scale) + zp rounds into [qmin, qmax], else 0 (straight-through with clipping).");
 
   m.def("quant_histogram", [](py::object x_obj, double lo, double hi, py::object counts_obj) {
     F32Array x = f32(x_obj, "x");

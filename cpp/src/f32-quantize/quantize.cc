@@ -57,7 +57,56 @@ void dequantize_rows(const T* q, int64_t rows, int64_t cols, const double* scale
   });
 }
 
+// f(r, j0, j1) over the elements of a rows x cols array in parallel chunks that may split rows.
+template <class F>
+void over_elements(int64_t rows, int64_t cols, F f) {
+  parallel_for(rows * cols, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t r = b / cols; r * cols < e; ++r) f(r, std::max(b, r * cols) - r * cols, std::min(e, (r + 1) * cols) - r * cols);
+  });
+}
+
+constexpr float kRound = 12582912.f;  // 1.5 * 2^23: (t + kRound) - kRound = rint(t) for |t| < 2^22
+
 }  // namespace
+
+int64_t fake_quantize_rows(const float* x, int64_t rows, int64_t cols, const float* scale, const int32_t* zp,
+                           int32_t qmin, int32_t qmax, float* y) {
+  std::atomic<int64_t> first{-1};
+  over_elements(rows, cols, [&](int64_t r, int64_t j0, int64_t j1) {
+    const float s = scale[r], inv = 1.f / s, z = static_cast<float>(zp[r]);
+    const float lo = static_cast<float>(qmin) - z, hi = static_cast<float>(qmax) - z;
+    const float* p = x + r * cols;
+    float* o = y + r * cols;
+    bool finite = true;
+    for (int64_t j = j0; j < j1; ++j) {
+      const float t = std::min(hi, std::max(lo, p[j] * inv));  // NaN -> lo: caught below
+      o[j] = ((t + kRound) - kRound) * s;
+      finite &= std::isfinite(p[j]);
+    }
+    if (!finite)
+      for (int64_t j = j0; j < j1; ++j)
+        if (!std::isfinite(p[j])) {
+          int64_t cur = first.load(), bad = r * cols + j;
+          while ((cur < 0 || bad < cur) && !first.compare_exchange_weak(cur, bad)) {
+          }
+          break;
+        }
+  });
+  return first.load();
+}
+
+void fake_quantize_backward_rows(const float* x, const float* dy, int64_t rows, int64_t cols, const float* scale,
+                                 const int32_t* zp, int32_t qmin, int32_t qmax, float* dx) {
+  over_elements(rows, cols, [&](int64_t r, int64_t j0, int64_t j1) {
+    const float inv = 1.f / scale[r], z = static_cast<float>(zp[r]);
+    const float lo = static_cast<float>(qmin) - z - 0.5f, hi = static_cast<float>(qmax) - z + 0.5f;
+    const float* p = x + r * cols;
+    for (int64_t j = j0; j < j1; ++j) {
+      const float t = p[j] * inv;
+      dx[r * cols + j] = t >= lo && t <= hi ? dy[r * cols + j] : 0.f;
+    }
+  });
+}
 
 int64_t row_range(const float* x, int64_t rows, int64_t cols, float* lo, float* hi) {
   return over_rows(rows, cols, [&](int64_t r0, int64_t r1) -> int64_t {

@@ -6,6 +6,10 @@
 //   dequantize  x[r, j] = (float) (scale[r] * (q[r, j] - zp[r]))
 //   histogram   counts[b] += #{x : lo + b w <= x < lo + (b + 1) w}, w = (hi - lo) / nbins, x = hi in the
 //               last bin, values outside [lo, hi] not counted
+//   fake quantize (training; float32 arithmetic, see below)
+//               y[r, j] = scale[r] * (clamp(rint(x[r, j] * inv[r]) + zp[r], qmin, qmax) - zp[r]),
+//               inv[r] = 1 / scale[r] in float32; backward dx = dy where the unclamped
+//               x * inv + zp lies in [qmin - 1/2, qmax + 1/2], else 0 (straight-through with clipping)
 //
 // x is a rows x cols row-major float32 array (rows = 1 for per-tensor). Division, rounding and the
 // dequantized product are in double: x / scale is exactly numpy's float64 `x / scale`, and rint
@@ -37,6 +41,14 @@ void dequantize_rows_s8(const int8_t* q, int64_t rows, int64_t cols, const doubl
 void dequantize_rows_u8(const uint8_t* q, int64_t rows, int64_t cols, const double* scale, const int32_t* zp, float* x);
 void dequantize_rows_s32(const int32_t* q, int64_t rows, int64_t cols, const double* scale, const int32_t* zp,
                          float* x);
+
+// Fake quantization runs every training step over every quantized activation, so unlike the loops
+// above it is float32, vectorizable (rounding by the 1.5 * 2^23 trick after clamping) and split
+// within rows. x, y, dy, dx: (rows, cols)  scale: (rows,) float32 > 0  zp: (rows,)
+int64_t fake_quantize_rows(const float* x, int64_t rows, int64_t cols, const float* scale, const int32_t* zp,
+                           int32_t qmin, int32_t qmax, float* y);
+void fake_quantize_backward_rows(const float* x, const float* dy, int64_t rows, int64_t cols, const float* scale,
+                                 const int32_t* zp, int32_t qmin, int32_t qmax, float* dx);
 
 // x: (n,)  counts: (nbins,) accumulated (+=); lo < hi finite, nbins >= 1.
 int64_t histogram(const float* x, int64_t n, double lo, double hi, int64_t nbins, int64_t* counts);

@@ -13,6 +13,23 @@ def quant_dequantize_rows(
     zero_point: typing.Any,
 ) -> numpy.typing.NDArray[numpy.float32]:
     """x = float32(scale[r] * (q - zero_point[r])) per row."""
+def quant_fake_quantize_backward_rows(
+    x: typing.Any,
+    dy: typing.Any,
+    scale: typing.Any,
+    zero_point: typing.Any,
+    qmin: typing.SupportsInt | typing.SupportsIndex,
+    qmax: typing.SupportsInt | typing.SupportsIndex,
+) -> numpy.typing.NDArray[numpy.float32]:
+    """dx = dy where x * (1/scale) + zp rounds into [qmin, qmax], else 0 (straight-through with clipping)."""
+def quant_fake_quantize_rows(
+    x: typing.Any,
+    scale: typing.Any,
+    zero_point: typing.Any,
+    qmin: typing.SupportsInt | typing.SupportsIndex,
+    qmax: typing.SupportsInt | typing.SupportsIndex,
+) -> tuple[numpy.typing.NDArray[numpy.float32], int]:
+    """y = scale * (clamp(rint(x * (1/scale)) + zp, qmin, qmax) - zp) per row, in float32; the first non-finite index."""
 def quant_histogram(
     x: typing.Any,
     lo: typing.SupportsFloat | typing.SupportsIndex,

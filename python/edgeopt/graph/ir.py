@@ -57,6 +57,9 @@ class Graph:
     shapes: dict          # tensor id -> shape (batch dim as traced)
     output: int
     input: int = 0
+    # tensor id -> (scale, zero_point) learned by quantization-aware training (a FakeQuantize
+    # module on that tensor, quant/qat.py); the int8-full lowering uses them instead of calibrating
+    qparams: dict = dataclasses.field(default_factory=dict)
 
     def consumers(self, tensor: int) -> list:
         return [n for n in self.nodes if tensor in n.inputs or n.attrs.get("residual") == tensor]

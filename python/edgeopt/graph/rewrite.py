@@ -36,7 +36,7 @@ def _clone(g: Graph) -> Graph:
         n.attrs = dict(n.attrs)
         n.params = dict(n.params)
         n.inputs = list(n.inputs)
-    return Graph(nodes, g.input_shape, dict(g.shapes), g.output, g.input)
+    return Graph(nodes, g.input_shape, dict(g.shapes), g.output, g.input, dict(g.qparams))
 
 
 def _uses(g: Graph, t: int) -> int:
@@ -46,6 +46,8 @@ def _uses(g: Graph, t: int) -> int:
 def _absorb(g: Graph, keep: Node, gone: Node) -> None:
     """`keep` now also computes `gone` (fused into it): readers of gone's output read keep's."""
     keep.name = f"{keep.name}+{gone.name}"
+    if gone.output in g.qparams:  # keep's output is gone's value now
+        g.qparams[keep.output] = g.qparams.pop(gone.output)
     _replace(g, gone.output, keep.output)
     g.shapes.pop(gone.output, None)
 

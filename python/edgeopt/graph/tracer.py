@@ -2,7 +2,9 @@
 
 The tracer walks the module tree (Sequential, ResidualBlock, SqueezeExcitation and leaf layers),
 runs each leaf once on a sample input to learn every tensor's shape, and records one Node per
-operator. The runtime compiler, the ONNX exporter and calibration all read this one graph, so they
+operator. A module with a ``trace_qparams()`` method (quantization-aware training's FakeQuantize)
+is no operator: it passes its tensor on and, once it has learned them, records that tensor's
+(scale, zero point) in ``Graph.qparams``. The runtime compiler, the ONNX exporter and calibration all read this one graph, so they
 agree on what the model computes.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ ACTIVATIONS = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.HardSwish: "hardswish",
 class _Tracer:
     def __init__(self):
         self.nodes, self.shapes, self.next_id = [], {}, 1
+        self.qparams = {}
 
     def emit(self, op, inputs, value, name, attrs=None, params=None, module=None) -> int:
         out = self.next_id
@@ -55,6 +58,11 @@ class _Tracer:
             return self.emit("channel_scale", [t, ts], y, prefix + "scale"), y
         if isinstance(m, (nn.Dropout, nn.Identity)):
             return t, x
+        if hasattr(type(m), "trace_qparams"):  # a fake quantizer (quant/qat.py): no operator
+            q = m.trace_qparams()
+            if q is not None:
+                self.qparams[t] = q
+            return t, m.forward(x)
         op, attrs, params = _leaf(m, name)
         _check_params(name, params)
         y = m.forward(x)
@@ -126,4 +134,4 @@ def trace(model, input_shape) -> Graph:
         model.train(was_training)
     shapes = dict(tr.shapes)
     shapes[0] = input_shape
-    return Graph(tr.nodes, input_shape, shapes, out)
+    return Graph(tr.nodes, input_shape, shapes, out, 0, tr.qparams)

@@ -30,6 +30,9 @@ class BatchNorm2d(Module):
         self.momentum = None if momentum is None else check_float("BatchNorm2d.momentum", momentum, 0.0, 1.0)
         self.affine = check_bool("BatchNorm2d.affine", affine)
         self.track_running_stats = check_bool("BatchNorm2d.track_running_stats", track_running_stats)
+        # Quantization-aware training freezes the statistics: training then normalizes with the
+        # running ones and stops updating them, as a folded conv will (quant/qat.py).
+        self.stats_frozen = False
         if affine:
             self.weight = Parameter(np.ones(c, np.float32))
             self.bias = Parameter(np.zeros(c, np.float32))
@@ -55,7 +58,7 @@ class BatchNorm2d(Module):
             self.num_batches_tracked.fill(0)
 
     def _uses_batch_stats(self) -> bool:
-        return self.training or not self.track_running_stats
+        return (self.training and not self.stats_frozen) or not self.track_running_stats
 
     def forward(self, x):
         return self._forward(x)

@@ -106,6 +106,18 @@ class _Logged(dict):
         return super().__getitem__(k)
 
 
+def quantize_points(g0: Graph) -> list:
+    """The tensors of the BN-folded graph ``g0`` that the int8-full lowering quantizes, in the
+    order it reads them (found by lowering once over placeholder ranges)."""
+    gf = fuse_activation(fuse_residual(g0))
+    ranges = _Logged({t: (-1.0, 1.0) for t in g0.shapes})
+    _Lowering(g0, gf, ranges).run()
+    return list(ranges.read)
+
+
+quant.qat.register_quantize_points(quantize_points)
+
+
 def auto_ranges(g0: Graph, gf: Graph, batches: list, progress: bool = False):
     """The survey's Algorithm 1 with its retry, per tensor: calibrate once with histogram
     observers, start from every tensor's min / max range, then visit the quantized tensors in graph
@@ -196,6 +208,7 @@ def _clamp(act: str, s: float, z: int):
 class _Lowering:
     def __init__(self, g0: Graph, gf: Graph, ranges: dict):
         self.g0, self.gf, self.ranges = g0, gf, ranges
+        self.fixed = g0.qparams   # learned by quantization-aware training: used as they are
         self.tensors: dict = {}
         self.ops: list = []
         self.ids: dict = {}          # graph tensor id -> QGraph tensor id
@@ -211,9 +224,22 @@ class _Lowering:
         raise RuntimeError(f"int8-full: no {ops} consumer of %{t} in the unfused graph")
 
     def _range(self, t: int):
+        if t in self.fixed:
+            s, z = self.fixed[t]
+            return s * (0 - z), s * (255 - z)
         if t not in self.ranges:
+            if not self.ranges:
+                raise ValueError(f"int8-full: {self.g0.describe(t)} has no learned scale and no calibration "
+                                 "data was given (calib=...)")
             raise RuntimeError(f"int8-full: no calibration range for tensor %{t}")
         return self.ranges[t]
+
+    def _qp(self, t: int):
+        """(scale, zero point) of tensor t: learned, or from its calibrated range."""
+        if t in self.fixed:
+            s, z = self.fixed[t]
+            return float(s), int(z)
+        return _asym(*self._range(t))
 
     def _new_tensor(self, shape, dtype="u8", scale=1.0, zp=0, tid=None) -> int:
         if tid is None:
@@ -234,8 +260,7 @@ class _Lowering:
     def run(self):
         gf = self.gf
         # graph input: f32 -> u8
-        lo, hi = self._range(gf.input)
-        s, z = _asym(lo, hi)
+        s, z = self._qp(gf.input)
         self._new_tensor(gf.shapes[gf.input], "f32", tid=gf.input)
         q_in = self._new_tensor(gf.shapes[gf.input], "u8", s, z)
         self._emit("quantize", "input", [gf.input], q_in, inv_scale=np.float32(1.0 / s))
@@ -305,11 +330,11 @@ class _Lowering:
             t_o = lut_node.output
         final = t_o if t_o is not None else (t_a if t_a is not None else t_c)
         lo_f, hi_f = self._range(final)
-        s_o, z_o = _asym(lo_f, hi_f)
+        s_o, z_o = self._qp(final)
         epilogue = res is not None or act in _LUT_ACTS
         # stage 1: requantize the accumulator to `pre` (the final tensor if there is no epilogue)
         lo_p, hi_p = self._range(t_c) if epilogue else (lo_f, hi_f)
-        s_p, z_p = _asym(lo_p, hi_p) if epilogue else (s_o, z_o)
+        s_p, z_p = self._qp(t_c) if epilogue else (s_o, z_o)
         real = s_in * s_w.max() / s_p
         s_p, z_p = self._fit(real, s_p, lo_p, hi_p, n.name)
         if not epilogue:
@@ -326,7 +351,7 @@ class _Lowering:
             tr = self.tensors[r]
             if act in _LUT_ACTS:
                 lo_a, hi_a = self._range(t_a)
-                s_a, z_a = _asym(lo_a, hi_a)
+                s_a, z_a = self._qp(t_a)
             else:
                 lo_a, hi_a, s_a, z_a = lo_f, hi_f, s_o, z_o
             add, s_a, z_a = self._add_params(s_p, z_p, tr.scale, tr.zero_point, s_a, lo_a, hi_a,
@@ -359,7 +384,7 @@ class _Lowering:
         a, b = self.ids[n.inputs[0]], self.ids[n.inputs[1]]
         ta, tb = self.tensors[a], self.tensors[b]
         lo, hi = self._range(n.output)
-        s_y, _z = _asym(lo, hi)
+        s_y, _z = self._qp(n.output)
         add, s_y, z_y = self._add_params(ta.scale, ta.zero_point, tb.scale, tb.zero_point, s_y, lo, hi, "none")
         out = self._new_tensor(self.gf.shapes[n.output], "u8", s_y, z_y)
         self._emit("add", n.name, [a, b], out, add=add)
@@ -368,7 +393,7 @@ class _Lowering:
     def _activation(self, n, _=None):
         x = self.ids[n.inputs[0]]
         tx = self.tensors[x]
-        s, z = _asym(*self._range(n.output))
+        s, z = self._qp(n.output)
         out = self._new_tensor(self.gf.shapes[n.output], "u8", s, z)
         self._emit("lut", n.name, [x], out, table=activation_table(n.op, tx.scale, tx.zero_point, s, z))
         self.ids[n.output] = out
@@ -390,7 +415,7 @@ class _Lowering:
         a = n.attrs
         kh, kw = a["kernel"]
         lo, hi = self._range(n.output)
-        s_y, z_y = _asym(lo, hi)
+        s_y, z_y = self._qp(n.output)
         s_y, z_y = self._fit(tx.scale / s_y, s_y, lo, hi, n.name)   # worst case: divisor 1
         mult, shift = zip(*[quant.quantize_multiplier(tx.scale / (d * s_y)) for d in range(1, kh * kw + 1)])
         out = self._new_tensor(self.gf.shapes[n.output], "u8", s_y, z_y)
@@ -404,7 +429,7 @@ class _Lowering:
         tx = self.tensors[x]
         _, _, h, w = self.gf.shapes[n.inputs[0]]
         lo, hi = self._range(n.output)
-        s_y, z_y = _asym(lo, hi)
+        s_y, z_y = self._qp(n.output)
         s_y, z_y = self._fit(tx.scale / (h * w * s_y), s_y, lo, hi, n.name)
         m, sh = quant.quantize_multiplier(tx.scale / (h * w * s_y))
         out = self._new_tensor(self.gf.shapes[n.output], "u8", s_y, z_y)
@@ -429,7 +454,7 @@ class _Lowering:
         x, s = self.ids[n.inputs[0]], self.ids[n.inputs[1]]
         tx, ts = self.tensors[x], self.tensors[s]
         lo, hi = self._range(n.output)
-        s_y, z_y = _asym(lo, hi)
+        s_y, z_y = self._qp(n.output)
         s_y, z_y = self._fit(tx.scale * ts.scale / s_y, s_y, lo, hi, n.name)
         m, sh = quant.quantize_multiplier(tx.scale * ts.scale / s_y)
         out = self._new_tensor(self.gf.shapes[n.output], "u8", s_y, z_y)
@@ -449,6 +474,8 @@ def quantize_graph(model, calib, input_shape, num_samples: int = 256, observer: 
     except NotImplementedError as e:
         raise ValueError(str(e)) from None
     gf = fuse_activation(fuse_residual(g0))
+    if calib is None and g0.qparams:   # a converted QAT model: its learned scales only
+        return _Lowering(g0, gf, {}).run()
     batches = quant.calibration_batches(model, calib, num_samples, what="int8-full")
     if observer == "auto":
         ranges, rows = auto_ranges(g0, gf, list(batches), progress)

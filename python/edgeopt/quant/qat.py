@@ -1,0 +1,320 @@
+"""Quantization-aware training: the model trains with the rounding its int8 Engine will apply.
+
+    model = quant.prepare_qat(model, input_shape)      # in place: fake quantization inserted
+    fit(model, ..., callbacks=[quant.FreezeBatchNorm(at_step), quant.FreezeObservers(at_step)])
+    model = quant.convert(model)                        # scales fixed, weights baked
+    engine = deploy.compile(model, scheme="int8-full")  # uses the learned scales: no calibration
+
+Where. ``prepare_qat`` asks the int8-full lowering itself which tensors it quantizes (it lowers
+the traced, BN-folded graph once and records every range it reads) and puts a ``FakeQuantize``
+exactly there: the graph input, each conv's or linear layer's output after BN and the fused
+activation, the conv output and the sum inside a residual block, pooling outputs. A module with
+such a point gets a ``FakeQuantize`` right after it (a sibling in its Sequential, or the two
+wrapped in a Sequential where the parent is not one); a residual sum gets one in front of the
+block's activation. The tracer reads each one's (scale, zero point) back (graph.qparams) and the
+lowering uses them instead of calibrated ranges, so both quantize the same tensors.
+
+Weights. Every conv and linear weight is fake-quantized per output channel, symmetric, through
+``nn.parametrize`` (``FakeQuantWeight``). A conv followed by a BatchNorm is quantized as the
+lowering will see it, folded: w -> fq(w * f) / f with f = gamma / sqrt(running_var + eps). The
+BatchNorm after it then computes BN(conv(x, fq(w f) / f)); once its statistics are frozen
+(``FreezeBatchNorm``: running statistics, no more updates) that is exactly the folded conv with
+fq(w f) as its weights, which is what the Engine runs.
+
+Activations. ``FakeQuantize`` observes with a MovingAverageMinMaxObserver (asymmetric uint8, as
+the int8 Engine's activations) until ``FreezeObservers``; forward and backward (straight-through,
+zero outside the clipping range) are C++ loops (quant.fake_quantize).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from .. import _core, nn
+from .._check import check_int, check_shape
+from ..graph import fold_batchnorm, trace
+from ..nn.module import Module, check_module
+from ..nn.parametrize import is_parametrized, register_parametrization, remove_parametrizations
+from ..train.callbacks import Callback
+from .observer import MovingAverageMinMaxObserver
+from .qparams import _check_bits, qrange
+from .quantize import _nonfinite
+
+__all__ = ["fake_quantize", "FakeQuantize", "FakeQuantWeight", "prepare_qat", "convert", "FreezeObservers",
+           "FreezeBatchNorm"]
+
+
+def _as_rows(x, axis):
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if axis is None:
+        return x.reshape(1, -1)
+    if axis != 0:
+        raise ValueError(f"axis: fake quantization is per tensor (None) or per channel along axis 0, got {axis}")
+    return x.reshape(x.shape[0], -1)
+
+
+def _params(scale, zero_point, rows):
+    s = np.broadcast_to(np.asarray(scale, np.float32), (rows,)).copy()
+    z = np.broadcast_to(np.asarray(zero_point, np.int32), (rows,)).copy()
+    return s, z
+
+
+def fake_quantize(x, scale, zero_point=0, qmin: int = 0, qmax: int = 255, axis=None, name: str = "x"):
+    """y = scale * (clamp(rint(x / scale) + zero_point, qmin, qmax) - zero_point), in float32 (x times
+    float32(1 / scale), as the Engine's quantize op), per tensor or per channel along axis 0."""
+    rows = _as_rows(x, axis)
+    s, z = _params(scale, zero_point, len(rows))
+    y, bad = _core.quant.quant_fake_quantize_rows(rows, s, z, int(qmin), int(qmax))
+    if bad >= 0:
+        raise _nonfinite(name, rows, bad, None, np.shape(x))
+    return y.reshape(np.shape(x))
+
+
+def _fake_quantize_backward(x, dy, scale, zero_point, qmin, qmax, axis=None):
+    rows = _as_rows(x, axis)
+    s, z = _params(scale, zero_point, len(rows))
+    dx = _core.quant.quant_fake_quantize_backward_rows(rows, _as_rows(dy, axis), s, z, int(qmin), int(qmax))
+    return dx.reshape(np.shape(x))
+
+
+class FakeQuantize(Module):
+    """Fake-quantizes the tensor passing through: observes it (in training, until
+    ``observer_enabled`` is turned off), keeps (scale, zero_point) as buffers, and rounds with them.
+    Backward: dy where the value was inside the clipping range, else 0. Before anything was
+    observed (scale 0) it passes values through."""
+
+    def __init__(self, bits: int = 8, observer=None):
+        super().__init__()
+        self.bits = _check_bits(bits)
+        self.observer = observer if observer is not None else MovingAverageMinMaxObserver(bits=bits, symmetric=False)
+        self.observer_enabled = True
+        self.fake_quant_enabled = True
+        self.register_buffer("scale", np.zeros(1, np.float32))
+        self.register_buffer("zero_point", np.zeros(1, np.int32))
+
+    def qparams(self):
+        """(scale, zero_point), or None before any observation."""
+        return None if self.scale[0] == 0 else (float(self.scale[0]), int(self.zero_point[0]))
+
+    trace_qparams = qparams  # the tracer's protocol (graph/tracer.py): no operator, these qparams
+
+    def forward(self, x):
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if self.training and self.observer_enabled:
+            self.observer.name = self._short_name()
+            self.observer(x)
+            s, z = self.observer.calculate_qparams()
+            self.scale[0], self.zero_point[0] = np.float32(s), z
+        qmin, qmax = qrange(self.bits, False)
+        on = self.fake_quant_enabled and self.scale[0] > 0
+        y = fake_quantize(x, self.scale, self.zero_point, qmin, qmax, name=self._short_name()) if on else x
+        self._save_for_backward(y, x if on else None, self.scale.copy(), self.zero_point.copy())
+        return y
+
+    def backward(self, dy):
+        dy, (x, s, z) = self._saved_for_backward(dy)
+        if x is None:
+            return dy
+        return _fake_quantize_backward(x, dy, s, z, *qrange(self.bits, False))
+
+    def extra_repr(self) -> str:
+        q = self.qparams()
+        return f"bits={self.bits}, " + ("not observed yet" if q is None else f"scale={q[0]:.6g}, zero_point={q[1]}")
+
+
+class FakeQuantWeight:
+    """Parametrization: a weight fake-quantized per output channel, symmetric, with the scale
+    max |w_c| / Qmax of the current weights (so nothing is clipped and the straight-through
+    gradient is dw itself). With ``bn`` (the BatchNorm after a conv), the weight is quantized
+    folded: fq(w f) / f, f = gamma / sqrt(running_var + eps) per channel."""
+
+    def __init__(self, bits: int = 8, bn=None):
+        self.bits = _check_bits(bits)
+        self.bn = bn
+
+    def _fold(self, w):
+        if self.bn is None:
+            return None
+        bn = self.bn
+        gamma = bn.weight.data if bn.affine else np.ones(bn.num_features, np.float32)
+        f = (gamma.astype(np.float64) / np.sqrt(bn.running_var.astype(np.float64) + bn.eps)).astype(np.float32)
+        f = np.where(f == 0, np.float32(1), f)  # a zeroed channel: nothing to fold
+        return f.reshape((-1,) + (1,) * (w.ndim - 1))
+
+    def forward(self, w):
+        f = self._fold(w)
+        wf = w * f if f is not None else w
+        qmax = qrange(self.bits, True)[1]
+        amax = np.abs(wf.reshape(len(wf), -1)).max(axis=1)
+        s = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
+        q = fake_quantize(wf, s, 0, -qmax, qmax, axis=0, name="weight")
+        return (q / f).astype(np.float32) if f is not None else q
+
+    def backward(self, dw):
+        return dw
+
+
+def _resolve(model, path: str):
+    """(parent, key, module) for a dotted module path."""
+    parent, key = None, None
+    m = model
+    for part in path.split(".") if path else []:
+        parent, key = m, part
+        m = m._modules[part]
+    return parent, key, m
+
+
+def _insert_after(parent, key: str, fq: FakeQuantize) -> None:
+    """A FakeQuantize right after parent.<key>: a sibling in a Sequential, else the two wrapped."""
+    if isinstance(parent, nn.Sequential):
+        items = []
+        for k, v in parent._modules.items():
+            items.append((k, v))
+            if k == key:
+                items.append((f"{k}_fake_quant", fq))
+        parent._modules.clear()
+        parent._modules.update(items)
+    else:
+        m = parent._modules[key]
+        setattr(parent, key, nn.Sequential(OrderedDict([("module", m), ("fake_quant", fq)])))
+
+
+def _prepend(seq, name: str, fq: FakeQuantize) -> None:
+    items = [(name, fq)] + list(seq._modules.items())
+    seq._modules.clear()
+    seq._modules.update(items)
+
+
+# How the int8-full lowering picks the tensors it quantizes: fn(BN-folded graph) -> [tensor id].
+# deploy (a layer above quant) registers it when it is imported, so the rule has one home.
+_quantize_points = None
+
+
+def register_quantize_points(fn) -> None:
+    global _quantize_points
+    _quantize_points = fn
+
+
+def prepare_qat(model, input_shape=(1, 3, 32, 32)) -> Module:
+    """Insert fake quantization where the int8-full Engine quantizes (module docstring) and
+    parametrize every conv / linear weight; modifies ``model`` in place and returns it."""
+
+    check_module("model", model)
+    input_shape = check_shape("input_shape", input_shape, 4)
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"model: prepare_qat needs a Sequential model (every zoo model is one), got "
+                        f"{type(model).__name__}")
+    if any(isinstance(m, FakeQuantize) for m in model.modules()):
+        raise ValueError("model: already prepared for quantization-aware training")
+    if any(isinstance(m, nn.SqueezeExcitation) for m in model.modules()):
+        raise NotImplementedError("prepare_qat: squeeze-excitation blocks are not supported yet "
+                                  "(mobilenet_v3); use post-training int8-full for them")
+    try:
+        g0 = fold_batchnorm(trace(model, input_shape))
+    except NotImplementedError as e:
+        raise ValueError(str(e)) from None
+    # weights: every conv / linear, folded with the BatchNorm a conv feeds
+    folded = {n.name.split("+")[0]: n.name.split("+")[1] for n in g0.nodes if n.op == "conv2d" and "+" in n.name}
+    for n in g0.nodes:
+        if n.op in ("conv2d", "linear"):
+            layer_path = n.name.split("+")[0]
+            layer = _resolve(model, layer_path)[2]
+            bn = _resolve(model, folded[layer_path])[2] if layer_path in folded else None
+            if is_parametrized(layer, "weight"):
+                raise ValueError(f"model: layer '{layer_path}' already has a weight parametrization")
+            register_parametrization(layer, "weight", FakeQuantWeight(8, bn))
+    # activations: the points the lowering quantizes, resolved before any module moves
+    after, sums, input_point = [], [], False
+    if _quantize_points is None:
+        raise RuntimeError("prepare_qat: the int8-full lowering is not loaded (import edgeopt.deploy)")
+    for t in _quantize_points(g0):
+        node = g0.producer(t)
+        if node is None:
+            input_point = True
+        elif node.op == "add":
+            sums.append(_resolve(model, node.name[:-len(".add")] if node.name != "add" else "")[2])
+        else:
+            after.append(_resolve(model, node.name.split("+")[-1])[:2])
+    for parent, key in after:
+        _insert_after(parent, key, FakeQuantize())
+    for block in sums:
+        act = block.activation
+        if isinstance(act, nn.Sequential) and "fake_quant" in act._modules:
+            _prepend(act, "sum_fake_quant", FakeQuantize())
+        else:
+            block.activation = nn.Sequential(OrderedDict(
+                [("sum_fake_quant", FakeQuantize())] + ([("module", act)] if act is not None else [])))
+    if input_point:
+        _prepend(model, "input_fake_quant", FakeQuantize())
+    return model
+
+
+def _fake_quantizers(model) -> list:
+    return [m for m in model.modules() if isinstance(m, FakeQuantize)]
+
+
+def convert(model) -> Module:
+    """The end of QAT, in place: observers stop, BatchNorm statistics freeze and every fake-quantized
+    weight becomes a plain Parameter holding its fake-quantized value. ``deploy.compile(model,
+    scheme='int8-full')`` then lowers with the learned scales (no calibration data needed)."""
+    check_module("model", model)
+    fqs = _fake_quantizers(model)
+    if not fqs:
+        raise ValueError("model: not prepared for quantization-aware training (run quant.prepare_qat first)")
+    missing = [m._short_name() for m in fqs if m.qparams() is None]
+    if missing:
+        raise ValueError(f"model: {len(missing)} fake quantizer(s) never observed a value (train the model "
+                         "before convert)")
+    for m in fqs:
+        m.observer_enabled = False
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.stats_frozen = True
+        if is_parametrized(m, "weight") and any(isinstance(p, FakeQuantWeight)
+                                                for p in m._parametrizations["weight"].items):
+            remove_parametrizations(m, "weight")
+    return model
+
+
+class _AtStep(Callback):
+    """Acts once, when ``at_step`` training steps of this fit have run (0: before the first)."""
+
+    def __init__(self, at_step: int):
+        self.at_step = check_int("at_step", at_step, 0)
+        self.steps = 0
+        self.model = None
+
+    def on_train_begin(self, model, optimizer, total_steps: int) -> None:
+        self.model = model
+        if self.steps >= self.at_step:
+            self.apply(model)
+
+    def on_step_end(self, batch, loss, logits) -> None:
+        self.steps += 1
+        if self.steps == self.at_step:
+            self.apply(self.model)
+
+    def state_dict(self) -> dict:
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps = check_int("steps", state["steps"], 0)
+
+
+class FreezeObservers(_AtStep):
+    """From step ``at_step`` on, the fake quantizers keep their scales (observers stop)."""
+
+    def apply(self, model) -> None:
+        for m in _fake_quantizers(model):
+            m.observer_enabled = False
+
+
+class FreezeBatchNorm(_AtStep):
+    """From step ``at_step`` on, every BatchNorm uses and keeps its running statistics, so the
+    folded, fake-quantized conv weights are the deployed ones."""
+
+    def apply(self, model) -> None:
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.stats_frozen = True

@@ -1,0 +1,170 @@
+"""Quantization-aware training: the fake-quantization kernels against numpy, the straight-through
+gradient, the folded weight quantizer, where prepare_qat puts fake quantizers (exactly the int8
+lowering's points), the freeze callbacks, and the end-to-end promise: a converted QAT model and
+its int8-full Engine (compiled from the learned scales, no calibration) compute the same thing."""
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+
+import edgeopt as eo
+from edgeopt import nn, quant
+from edgeopt.deploy.lower.int8_full import quantize_graph, quantize_points
+from edgeopt.graph import fold_batchnorm, trace
+
+
+def _fq_ref(x, s, z, qmin, qmax):
+    """The formula in numpy float32: x times float32(1 / s), rounded half to even."""
+    s = np.float32(s)
+    t = np.clip(np.round(x * (np.float32(1) / s)) + np.float32(z), qmin, qmax)
+    return ((t - np.float32(z)) * s).astype(np.float32)
+
+
+def test_fake_quantize_matches_numpy_per_tensor_and_per_channel():
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((4, 3, 33, 17)) * 3).astype(np.float32)
+    x.flat[:4] = [0.5 * 0.05, 1.5 * 0.05, -2.5 * 0.05, 1e6]   # ties (half to even) and saturation
+    y = quant.fake_quantize(x, 0.05, 100, 0, 255)
+    np.testing.assert_array_equal(y, _fq_ref(x, 0.05, 100, 0, 255))
+    s = np.array([0.01, 0.1, 0.02, 0.5], np.float32)
+    y = quant.fake_quantize(x, s, 0, -127, 127, axis=0)
+    for c in range(4):
+        np.testing.assert_array_equal(y[c], _fq_ref(x[c], s[c], 0, -127, 127))
+
+
+def test_fake_quantize_bad_input():
+    x = np.ones((2, 3), np.float32)
+    x[1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"act contains NaN at index \(1, 2\)"):
+        quant.fake_quantize(x, 0.1, 0, name="act")
+    with pytest.raises(ValueError, match="scale"):
+        quant.fake_quantize(np.ones(3, np.float32), 0.0)
+    with pytest.raises(ValueError, match="axis"):
+        quant.fake_quantize(np.ones((2, 3), np.float32), 0.1, axis=1)
+
+
+def test_straight_through_gradient_is_zero_outside_the_range():
+    fq = quant.FakeQuantize()
+    fq.train()
+    x = np.linspace(-2, 6, 801, dtype=np.float32).reshape(1, 1, 1, -1)
+    fq(np.array([[[[0.0, 4.0]]]], np.float32))        # observed range [0, 4]
+    fq.observer_enabled = False
+    s, z = fq.qparams()
+    y = fq(x)
+    np.testing.assert_array_equal(y, _fq_ref(x, s, z, 0, 255))
+    dy = np.random.default_rng(1).standard_normal(x.shape).astype(np.float32)
+    dx = fq.backward(dy)
+    t = x * (np.float32(1) / np.float32(s)) + z
+    inside = (t >= -0.5) & (t <= 255.5)
+    np.testing.assert_array_equal(dx, np.where(inside, dy, 0))
+    assert inside.any() and (~inside).any()
+
+
+def test_folded_weight_quantizer_is_on_the_folded_grid():
+    conv, bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+    rng = np.random.default_rng(2)
+    bn.weight.data[:] = [0.5, -2.0, 1.0, 3.0]
+    bn.running_var[:] = [0.3, 2.0, 1.0, 0.01]
+    p = quant.FakeQuantWeight(8, bn)
+    w = rng.standard_normal(conv.weight.shape).astype(np.float32)
+    wq = p.forward(w)
+    f = bn.weight.data / np.sqrt(bn.running_var + bn.eps)
+    folded = wq * f[:, None, None, None]
+    s = np.abs(w * f[:, None, None, None]).reshape(4, -1).max(1) / 127
+    k = folded / s[:, None, None, None]
+    np.testing.assert_allclose(k, np.round(k), atol=1e-3)     # integers: what int8 lowering stores
+    assert np.abs(np.round(k)).max() == 127
+    dw = rng.standard_normal(w.shape).astype(np.float32)
+    assert p.backward(dw) is dw
+
+
+def _tiny():
+    eo.manual_seed(3)
+    return eo.models.create("resnet20", num_classes=10, in_channels=1, width_mult=0.25)
+
+
+def test_prepare_qat_puts_fake_quantizers_at_the_lowering_points():
+    m = _tiny()
+    shape = (1, 1, 16, 16)
+    points = quantize_points(fold_batchnorm(trace(m, shape)))
+    quant.prepare_qat(m, shape)
+    fqs = [x for x in m.modules() if isinstance(x, quant.FakeQuantize)]
+    assert len(fqs) == len(points)
+    assert isinstance(list(m._modules.values())[0], quant.FakeQuantize)   # the input
+    convs = [x for x in m.modules() if isinstance(x, (nn.Conv2d, nn.Linear))]
+    assert all(nn.parametrize.is_parametrized(c, "weight") for c in convs)
+    with pytest.raises(ValueError, match="already prepared"):
+        quant.prepare_qat(m, shape)
+    with pytest.raises(NotImplementedError, match="squeeze-excitation"):
+        quant.prepare_qat(eo.models.create("mobilenet_v3_small", width_mult=0.25), (1, 3, 32, 32))
+    with pytest.raises(ValueError, match="never observed"):
+        quant.convert(m)
+    with pytest.raises(ValueError, match="not prepared"):
+        quant.convert(_tiny())
+
+
+def test_frozen_batchnorm_uses_and_keeps_running_statistics():
+    bn = nn.BatchNorm2d(3)
+    bn.running_mean[:] = [0.1, -0.2, 0.3]
+    bn.running_var[:] = [2.0, 0.5, 1.0]
+    bn.stats_frozen = True
+    bn.train()
+    x = np.random.default_rng(4).standard_normal((2, 3, 4, 4)).astype(np.float32)
+    y = bn(x)
+    assert bn.running_mean.tolist() == pytest.approx([0.1, -0.2, 0.3])
+    bn.eval()
+    np.testing.assert_array_equal(y, bn(x))
+
+
+def _qat_run(m, shape, steps_before_freeze=6):
+    rng = np.random.default_rng(5)
+    ds = eo.data.Dataset((rng.random((192,) + shape[1:]) * 255).astype(np.uint8), rng.integers(0, 10, 192))
+    eo.train.fit(m, ds, epochs=1, batch_size=32, lr=0.05, progress=False)
+    quant.prepare_qat(m, shape)
+    freeze_obs, freeze_bn = quant.FreezeObservers(steps_before_freeze), quant.FreezeBatchNorm(steps_before_freeze - 2)
+    eo.train.fit(m, ds, epochs=1, batch_size=32, lr=0.005, progress=False, callbacks=[freeze_bn, freeze_obs])
+    return ds
+
+
+def test_freeze_callbacks_stop_observers_and_statistics():
+    m = _tiny()
+    shape = (1, 1, 16, 16)
+    _qat_run(m, shape, steps_before_freeze=6)   # 6 steps in the epoch: frozen at the end
+    scales = [f.scale.copy() for f in m.modules() if isinstance(f, quant.FakeQuantize)]
+    bns = [b for b in m.modules() if isinstance(b, nn.BatchNorm2d)]
+    stats = [b.running_mean.copy() for b in bns]
+    rng = np.random.default_rng(6)
+    ds = eo.data.Dataset((rng.random((64,) + shape[1:]) * 255).astype(np.uint8), rng.integers(0, 10, 64))
+    eo.train.fit(m, ds, epochs=1, batch_size=32, lr=0.005, progress=False,
+                 callbacks=[quant.FreezeObservers(0), quant.FreezeBatchNorm(0)])
+    assert all(np.array_equal(a, f.scale) for a, f in zip(scales, [f for f in m.modules() if isinstance(f, quant.FakeQuantize)]))
+    assert all(np.array_equal(a, b.running_mean) for a, b in zip(stats, bns))
+
+
+def test_converted_qat_model_and_its_engine_agree():
+    m = _tiny()
+    shape = (1, 1, 16, 16)
+    ds = _qat_run(m, shape)
+    quant.convert(m)
+    assert not any(nn.parametrize.is_parametrized(c, "weight") for c in m.modules()
+                   if isinstance(c, (nn.Conv2d, nn.Linear)))
+    engine = eo.deploy.compile(m, "int8-full", input_shape=shape)   # no calib: the learned scales
+    mean, std = m.input_norm["mean"], m.input_norm["std"]
+    x = ((ds.x[:96].astype(np.float32) / 255 - np.float32(mean[0])) / np.float32(std[0])).astype(np.float32)
+    m.eval()
+    a, b = m(x), engine.run(x)
+    out_scale = [f for f in m.modules() if isinstance(f, quant.FakeQuantize)][-1].qparams()[0]
+    # both round the same tensors with the same scales; they differ where the Engine's fixed-point
+    # requantization rounds a value the other way than float arithmetic, and that propagates (in
+    # this 4-channel model by up to a few output steps)
+    steps = np.abs(a - b) / out_scale
+    assert steps.mean() <= 1.5 and steps.max() <= 10
+    assert np.mean(a.argmax(1) == b.argmax(1)) >= 0.95
+    # every point the lowering quantizes has a learned scale, and the Engine's tensors carry them
+    g0 = fold_batchnorm(trace(m, shape))
+    assert set(quantize_points(g0)) <= set(g0.qparams)
+    qg = quantize_graph(m, None, shape)
+    used = {(t.scale, t.zero_point) for t in qg.tensors.values() if t.dtype == "u8"}
+    assert used <= set(g0.qparams.values())
+    with pytest.raises(ValueError, match="calib"):
+        eo.deploy.compile(_tiny(), "int8-full", input_shape=shape)
