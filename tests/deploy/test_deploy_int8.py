@@ -160,3 +160,26 @@ def test_int8_accuracy_close_to_fp32_on_fashion_mnist():
     int8 = eo.train.evaluate(eo.deploy.compile(model, "int8-full", (1, 1, 28, 28), calib=sub), val)["acc"]
     assert fp32 > 0.6, fp32                 # the model learned something
     assert abs(int8 - fp32) <= 0.015, (fp32, int8)
+
+
+def test_int8_full_runs_an_op_without_integer_kernel_in_float_and_reports_it():
+    """A BatchNorm after a ReLU has no conv to fold into and no integer operator: it runs in f32
+    between a dequantize and a quantize, and the Engine says so."""
+    eo.manual_seed(0)
+    nn = eo.nn
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(8), nn.Conv2d(8, 8, 3, padding=1),
+                      nn.ReLU(), nn.GlobalAvgPool2d(), nn.Flatten(), nn.Linear(8, 4))
+    rng = np.random.default_rng(0)
+    bn = m[2]
+    bn.running_mean[:] = rng.random(8)
+    bn.running_var[:] = rng.random(8) + 0.5
+    bn.weight.data[:] = rng.random(8) + 0.5
+    m.eval()
+    x = rng.standard_normal((64, 3, 16, 16)).astype(np.float32)
+    e = eo.deploy.compile(m, "int8-full", input_shape=(1, 3, 16, 16), calib=x)
+    assert e.metadata["int8_full"]["fallbacks"] == ["2 (batchnorm2d)"]
+    assert "float fallbacks (1" in e.report() and "2 (batchnorm2d)" in e.report()
+    ops = [r["op"] for r in e.summary()]
+    assert ops[2:5] == ["qs8_dequantize", "channel_affine", "qs8_quantize"]
+    a, b = m(x), e.run(x)
+    assert np.abs(a - b).max() <= 0.05 * np.ptp(a)

@@ -121,10 +121,16 @@ class Engine:
         return EngineSummary(self._core.summary(), self)
 
     def report(self) -> str:
-        """What compilation decided, as text: the scheme and, for int8-full, the observer and (with
-        observer='auto') each tensor's chosen rule with the logit error of every rule tried."""
+        """What compilation decided, as text: the scheme and, for int8-full, the ops that fell back
+        to float, the observer and (with observer='auto') each tensor's chosen rule with the logit
+        error of every rule tried."""
         lines = [f"scheme {self.scheme}"]
         q = self.metadata.get("int8_full")
+        fallbacks = q.get("fallbacks") if isinstance(q, dict) else None
+        if isinstance(fallbacks, list) and fallbacks:
+            lines.append(f"float fallbacks ({len(fallbacks)}: no integer operator, run in f32 between "
+                         "dequantize and quantize):")
+            lines += [f"  {f[:120]}" if isinstance(f, str) else f"  {_short(f)}" for f in fallbacks]
         if isinstance(q, dict) and "observer" in q:
             lines.append(f"activation ranges: observer={_short(q['observer'])}")
             rows = q.get("observers")

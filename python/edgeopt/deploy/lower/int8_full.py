@@ -26,6 +26,9 @@ Integer graph. Activations are u8 NHWC. Per op:
   flatten        no data movement (NHWC order); a following linear layer's weight columns are
                  permuted from the NCHW flatten order instead
   dequantize     logits u8 -> f32: (q - Z) * float32(S)
+  float          an op with no integer operator (e.g. a BatchNorm that follows no conv): its
+                 inputs dequantized, the f32 runtime op, its output quantized with its own range;
+                 the Engine's metadata and report() list every such fallback
 Every rescaling factor must be < 1 (the Q31 form has no left shift): where calibration would give
 a larger one (e.g. an output range narrower than one step of the input), the output scale is
 widened just enough. All integer parameters are computed here once; tests/int8_sim.py replays the
@@ -41,6 +44,7 @@ from ... import quant
 from ..._check import check_choice
 from ...graph import Graph, fold_batchnorm, fuse_activation, fuse_residual, trace
 from ..format import DType, Layout, ModelBuilder, OpType, TensorInfo
+from .dense import lower_node
 
 __all__ = ["QS8_OPS", "QTensor", "QOp", "QGraph", "calibrate", "quantize_graph", "emit",
            "lower_int8_full", "activation_table"]
@@ -81,6 +85,7 @@ class QGraph:
     ops: list              # QOp in execution order
     input: int
     output: int
+    fallbacks: list = dataclasses.field(default_factory=list)   # names of the ops run in float
 
     def __str__(self) -> str:
         return "\n".join(repr(o) for o in self.ops)
@@ -215,6 +220,7 @@ class _Lowering:
         self.flat_src: dict = {}     # flatten output (QGraph id) -> NCHW source shape (C, H, W)
         self.next_id = max(list(gf.shapes) + list(g0.shapes)) + 1
         self.by_out0 = {n.output: n for n in g0.nodes}
+        self.fallbacks: list = []    # ops run in float (_fallback)
 
     # --- ranges of the pre-fusion tensors behind a fused node
     def _consumer0(self, t: int, ops) -> int:
@@ -283,16 +289,33 @@ class _Lowering:
             if n.output in skip:
                 self.ids[n.output] = self.ids[by_out[n.inputs[0]].output]
                 continue
-            getattr(self, "_" + n.op, self._unsupported)(n, lut_fused.get(n.output))
+            getattr(self, "_" + n.op, self._fallback)(n, lut_fused.get(n.output))
         # logits: u8 -> f32
         q_out = self.ids[gf.output]
         out = self._new_tensor(gf.shapes[gf.output], "f32")
         self._emit("dequantize", "output", [q_out], out)
-        return QGraph(self.tensors, self.ops, gf.input, out)
+        return QGraph(self.tensors, self.ops, gf.input, out, self.fallbacks)
 
-    def _unsupported(self, n, _=None):
-        raise ValueError(f"int8-full: layer '{n.name}': op {n.op!r} has no integer operator "
-                         "(supported: conv2d, linear, pooling, add, activations, channel_scale, flatten)")
+    def _fallback(self, n, _=None):
+        """An op with no integer operator runs in float: its inputs dequantized, the f32 runtime
+        op, its output quantized with its calibrated (or learned) range. Listed in the Engine's
+        metadata (``int8_full.fallbacks``) and ``report()``."""
+        ins = []
+        for i in n.inputs:
+            q = self.ids[i]
+            if q in self.flat_src:
+                raise ValueError(f"int8-full: layer '{n.name}': op {n.op!r} has no integer operator and "
+                                 "cannot run in float after a flatten")
+            f = self._new_tensor(self.gf.shapes[i], "f32")
+            self._emit("dequantize", f"{n.name}/dequantize", [q], f)
+            ins.append(f)
+        y = self._new_tensor(self.gf.shapes[n.output], "f32")
+        self._emit("float", n.name, ins, y, node=n)
+        s, z = self._qp(n.output)
+        out = self._new_tensor(self.gf.shapes[n.output], "u8", s, z)
+        self._emit("quantize", f"{n.name}/quantize", [y], out, inv_scale=np.float32(1.0 / s))
+        self.ids[n.output] = out
+        self.fallbacks.append(f"{n.name} ({n.op})")
 
     # --- conv2d / linear
     def _conv2d(self, n, lut_node=None):
@@ -499,6 +522,11 @@ def emit(qg: QGraph):
     builder = ModelBuilder(info(qg.tensors[qg.input]))
     ids = {qg.input: builder.input}
     for op in qg.ops:
+        if op.op == "float":   # a fallback: the dense f32 op, on and to QGraph tensors
+            n = dataclasses.replace(op.attrs["node"], inputs=list(op.inputs), output=op.output)
+            shapes = Graph([], (), {op.output: qg.tensors[op.output].shape}, op.output)
+            lower_node(builder, n, shapes, ids, "fp32")
+            continue
         attrs = {}
         for k, v in op.attrs.items():
             if isinstance(v, np.ndarray) and v.ndim >= 1:
@@ -509,7 +537,7 @@ def emit(qg: QGraph):
                 attrs[k] = v
         ids[op.output] = builder.add_op(QS8_OPS[op.op], op.name, [ids[i] for i in op.inputs],
                                         info(qg.tensors[op.output]), attrs)
-    builder.metadata = {"int8_full": {"ops": len(qg.ops)}}
+    builder.metadata = {"int8_full": {"ops": len(qg.ops), "fallbacks": list(qg.fallbacks)}}
     return builder, ids[qg.output]
 
 
