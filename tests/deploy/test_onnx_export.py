@@ -4,6 +4,7 @@ Oracles: the edgeopt model's eval forward for fp32; for the int8 QDQ model a num
 QDQ written here from the rule in onnx_export's docstring (quantize -> dequantize at every
 quantization point, fp32 compute in between), with the scales and zero points read from the file.
 """
+import copy
 import os
 
 import numpy as np
@@ -397,3 +398,35 @@ def test_missing_onnx_is_a_clear_import_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` now raises ImportError
     with pytest.raises(ImportError, match="pip install onnx"):
         export_onnx(eo.models.create("resnet20", width_mult=0.25), tmp_path / "m.onnx")
+
+
+def test_int8_observer_choice_and_learned_scales(tmp_path, trained):
+    """observer= picks the calibrated ranges as in deploy.compile; a model converted after
+    quantization-aware training exports the scales it learned (no calib), the Engine's."""
+    model, train, test = trained
+    x = _normalized(model, test)
+    init = {}
+    for obs in ("minmax", "percentile"):
+        proto = onnx.load(export_onnx(model, tmp_path / f"{obs}.onnx", scheme="int8", calib=train, observer=obs))
+        init[obs] = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    scales = [k for k, v in init["minmax"].items() if k.endswith(".scale") and np.ndim(v) == 0]
+    assert all(init["percentile"][k] <= init["minmax"][k] * (1 + 1e-6) for k in scales)
+    assert any(init["percentile"][k] < init["minmax"][k] for k in scales)
+    with pytest.raises(ValueError, match="observer"):
+        export_onnx(model, tmp_path / "bad.onnx", scheme="int8", calib=train, observer="auto")
+    qat = copy.deepcopy(model)
+    qat.train()
+    eo.quant.prepare_qat(qat, (1, 3, 32, 32))
+    eo.train.fit(qat, train, epochs=1, batch_size=64, lr=0.005, progress=False,
+                 callbacks=[eo.quant.FreezeBatchNorm(4), eo.quant.FreezeObservers(6)])
+    eo.quant.convert(qat)
+    path = export_onnx(qat, tmp_path / "qat.onnx", scheme="int8")
+    got = {i.name: numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer}
+    fqs = [q for q in qat.modules() if isinstance(q, eo.quant.FakeQuantize)]
+    learned = {q.qparams() for q in fqs[:-1]}   # not the logits': they stay float in ONNX
+    pairs = {(float(got[k]), int(got[k[:-len("scale")] + "zero_point"])) for k in got if k.endswith(".scale")
+             and np.ndim(got[k]) == 0 and k[:-len("scale")] + "zero_point" in got}
+    assert pairs == {(float(np.float32(s)), z) for s, z in learned}
+    engine = eo.deploy.compile(qat, "int8-full")
+    y = _session(path).run(None, {"input": x})[0]
+    assert (y.argmax(1) == engine.run(x).argmax(1)).mean() >= 0.95

@@ -44,7 +44,7 @@ import os
 import numpy as np
 
 from .. import quant
-from .._check import check_bool, check_int, check_path
+from .._check import check_bool, check_choice, check_int, check_path
 from ..nn.module import check_module
 from .._io import atomic_write_bytes
 from .._version import __version__
@@ -116,16 +116,41 @@ def _internal_points(n) -> tuple:
     return pts
 
 
-def _calibrate(graph: Graph, model, calib) -> dict:
-    """Observed (min, max) of every quantization point over the first CALIB_SAMPLES samples of
-    calib (quant.calibration_batches, as int8-full): 't<id>' for graph tensors, 't<id>.conv' and
-    't<id>.sum' for the points inside fused nodes (the executor's (id, 'conv') / (id, 'sum'))."""
+def _key(p) -> str:
+    return f"t{p[0]}.{p[1]}" if isinstance(p, tuple) else f"t{p}"
+
+
+def _qat_qparams(graph: Graph) -> dict | None:
+    """{key: (scale float32, zero point uint8)} of every quantization point from the scales a
+    quantization-aware-trained model learned (graph.qparams), or None if it has none. A point
+    without one is an error: the export would silently mix learned and made-up scales."""
+    if not graph.qparams:
+        return None
+    inner = {(n.output, q) for n in graph.nodes for q in _internal_points(n)}
+    out = {}
+    for p in graph.points():
+        if isinstance(p, tuple) and p not in inner:
+            continue
+        if p not in graph.qparams:
+            if any(n.output == p and n.op in _SAME_QPARAMS for n in graph.nodes):
+                continue  # takes its input's (below)
+            raise ValueError(f"export_onnx: {graph.describe(p)} has no learned scale (was the model "
+                             "converted after quantization-aware training?)")
+        s, z = graph.qparams[p]
+        out[_key(p)] = (np.float32(s), np.uint8(z))
+    return out
+
+
+def _calibrate(graph: Graph, model, calib, observer: str = "minmax") -> dict:
+    """The ``observer`` rule's range of every quantization point over the first CALIB_SAMPLES
+    samples of calib (quant.calibration_batches, as int8-full): 't<id>' for graph tensors,
+    't<id>.conv' and 't<id>.sum' for the points inside fused nodes (the executor's (id, 'conv') /
+    (id, 'sum'))."""
     inner = {(n.output, q) for n in graph.nodes for q in _internal_points(n)}
     points = [p for p in graph.points() if not isinstance(p, tuple) or p in inner]
     batches = quant.calibration_batches(model, calib, CALIB_SAMPLES, what="scheme 'int8'",
                                         input_shape=graph.input_shape)
-    return {(f"t{p[0]}.{p[1]}" if isinstance(p, tuple) else f"t{p}"): (o.min_val, o.max_val)
-            for p, o in quant.observe(graph, batches, points).items()}
+    return {_key(p): o.clip_range() for p, o in quant.observe(graph, batches, points, observer=observer).items()}
 
 
 def _act_qparams(lo: float, hi: float) -> tuple:
@@ -299,13 +324,16 @@ class _Builder:
 
 
 def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
-                opset: int = 17, dynamic_batch: bool = True) -> str:
+                opset: int = 17, dynamic_batch: bool = True, observer: str = "minmax") -> str:
     """Write `model` (an edgeopt.nn.Module) to `path` as ONNX; returns the path.
 
     scheme: "fp32", or "int8" (alias "int8-full"): a QDQ model, u8 per-tensor activations calibrated
     on the first 256 samples of `calib` (a Dataset or a uint8 image array, preprocessed with
     ``model.input_norm`` like ``evaluate`` does, or a float array of model inputs as they are) and
-    s8 per-channel weights (edgeopt.quant, as the int8 Engines).
+    s8 per-channel weights (edgeopt.quant, as the int8 Engines). ``observer`` picks the activation
+    ranges from the calibration data as in ``deploy.compile`` ('minmax', 'moving_average',
+    'percentile', 'mse', 'kl'). A model converted after quantization-aware training (quant.convert)
+    is exported with the scales it learned, the ones its int8-full Engine uses; no calib needed.
     input_shape: (N, C, H, W) the model is traced at; H and W are fixed in the ONNX model, the batch
     dimension is symbolic ("batch") when dynamic_batch, else N.
     The model's input is named "input" and takes what ``model.forward`` takes (normalized float32;
@@ -327,8 +355,11 @@ def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), c
             raise ValueError(f"opset: the model uses hard-swish ({n.name!r}), which ONNX has from opset 14; "
                              f"got opset={opset}")
     qparams = None
+    check_choice("observer", observer, tuple(quant.OBSERVERS))
     if scheme == "int8":
-        qparams = {k: _act_qparams(*r) for k, r in _calibrate(graph, model, calib).items()}
+        qparams = _qat_qparams(graph) if calib is None else None
+        if qparams is None:
+            qparams = {k: _act_qparams(*r) for k, r in _calibrate(graph, model, calib, observer).items()}
         for n in graph.nodes:  # in graph order, so a chain of them resolves to its first input
             if n.op in _SAME_QPARAMS:
                 qparams[f"t{n.output}"] = qparams[f"t{n.inputs[0]}"]

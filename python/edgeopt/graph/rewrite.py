@@ -43,10 +43,15 @@ def _uses(g: Graph, t: int) -> int:
     return sum(n.inputs.count(t) + (n.attrs.get("residual") == t) for n in g.nodes) + (g.output == t)
 
 
-def _absorb(g: Graph, keep: Node, gone: Node) -> None:
-    """`keep` now also computes `gone` (fused into it): readers of gone's output read keep's."""
+def _absorb(g: Graph, keep: Node, gone: Node, inner: str | None = None) -> None:
+    """`keep` now also computes `gone` (fused into it): readers of gone's output read keep's.
+    Learned quantization parameters follow the values: gone's to keep's output, keep's own to the
+    inner point ``(keep.output, inner)`` that now names its former value (None: dropped)."""
     keep.name = f"{keep.name}+{gone.name}"
-    if gone.output in g.qparams:  # keep's output is gone's value now
+    own = g.qparams.pop(keep.output, None)
+    if own is not None and inner is not None:
+        g.qparams[(keep.output, inner)] = own
+    if gone.output in g.qparams:
         g.qparams[keep.output] = g.qparams.pop(gone.output)
     _replace(g, gone.output, keep.output)
     g.shapes.pop(gone.output, None)
@@ -93,7 +98,7 @@ def fuse_residual(graph: Graph) -> Graph:
                         and c.attrs.get("activation", "none") == "none" and _uses(g, conv_t) == 1
                         and order[skip_t] < order[conv_t] and g.shapes[skip_t] == g.shapes[conv_t]):
                     c.attrs["residual"] = skip_t
-                    _absorb(g, c, n)
+                    _absorb(g, c, n, "conv")
                     break
             else:
                 out.append(n)
@@ -112,7 +117,7 @@ def fuse_activation(graph: Graph) -> Graph:
         if (src is not None and src.op in ("conv2d", "linear") and src.attrs.get("activation", "none") == "none"
                 and _uses(g, src.output) == 1):
             src.attrs["activation"] = n.op
-            _absorb(g, src, n)
+            _absorb(g, src, n, "sum" if src.attrs.get("residual") is not None else "conv")
             continue
         out.append(n)
     g.nodes = out
