@@ -173,9 +173,9 @@ def test_int8_full_observer_choice_and_auto_report():
     assert rows == b.metadata["int8_full"]["observers"]   # reproducible
     assert rows and rows[0]["tensor"] == "the graph input"
     for r in rows:   # each choice is the best of what was tried for its tensor
-        assert r["logit_mse"][r["chosen"]] == min(r["logit_mse"].values())
+        assert r["divergence"][r["chosen"]] == min(r["divergence"].values())
     # the search only keeps improvements: the final error is at most min-max everywhere
-    assert rows[-1]["logit_mse"][rows[-1]["chosen"]] <= rows[0]["logit_mse"]["minmax"]
+    assert rows[-1]["divergence"][rows[-1]["chosen"]] <= rows[0]["divergence"]["minmax"]
     np.testing.assert_array_equal(a.run(x), b.run(x))
 
 

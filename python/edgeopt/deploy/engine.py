@@ -122,8 +122,8 @@ class Engine:
 
     def report(self) -> str:
         """What compilation decided, as text: the scheme and, for int8-full, the ops that fell back
-        to float, the observer and (with observer='auto') each tensor's chosen rule with the logit
-        error of every rule tried."""
+        to float, the observer and (with observer='auto') each tensor's chosen rule with the
+        prediction divergence of every rule tried."""
         lines = [f"scheme {self.scheme}"]
         q = self.metadata.get("int8_full")
         fallbacks = q.get("fallbacks") if isinstance(q, dict) else None
@@ -137,17 +137,17 @@ class Engine:
             if isinstance(rows, list) and rows:
                 rules = ("minmax", "percentile", "mse", "kl")
                 w = max(len(str(r.get("tensor", ""))) for r in rows if isinstance(r, dict))
-                lines.append(f"  {'tensor':<{w}}  {'chosen':<10}" + "".join(f" {m + ' MSE':>14}" for m in rules))
+                lines.append(f"  {'tensor':<{w}}  {'chosen':<10}" + "".join(f" {m:>14}" for m in rules))
                 for r in rows:
                     if not isinstance(r, dict):
                         continue
-                    err = r.get("logit_mse") if isinstance(r.get("logit_mse"), dict) else {}
+                    err = r.get("divergence") if isinstance(r.get("divergence"), dict) else {}
                     cells = "".join(f" {err[m]:>14.4g}" if _finite_number(err.get(m)) else f" {'(same)':>14}"
                                     for m in rules)
                     lines.append(f"  {str(r.get('tensor', '')):<{w}}  {str(r.get('chosen', '')):<10}{cells}")
-                lines.append("  (logit MSE: mean squared difference of the int8 Engine's logits from the fp32 "
-                             "model's on the calibration data; '(same)': that rule gave the range of one tried "
-                             "before)")
+                lines.append("  (per rule: the mean KL divergence of the int8 Engine's softmax from the fp32 "
+                             "model's on the calibration data with that tensor's range from the rule; '(same)': "
+                             "the rule gave the range of one tried before)")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

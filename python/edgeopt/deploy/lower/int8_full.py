@@ -127,18 +127,21 @@ def auto_ranges(g0: Graph, gf: Graph, batches: list, progress: bool = False):
     """The survey's Algorithm 1 with its retry, per tensor: calibrate once with histogram
     observers, start from every tensor's min / max range, then visit the quantized tensors in graph
     order and try each other rule's range (percentile, MSE, KL); keep one where the integer
-    Engine's logits on the calibration batches come closer to the fp32 graph's (mean squared
-    difference). Returns ({tensor id: (lo, hi)}, report rows
-    (tensor, chosen rule, {rule: logit MSE})) with the rules tried for that tensor."""
+    Engine's predictions on the calibration batches come closer to the fp32 graph's (the mean
+    KL divergence of its softmax from the fp32 softmax: agreement on what the model predicts,
+    not on logits nobody reads). Returns ({tensor id: (lo, hi)}, report rows
+    (tensor, chosen rule, {rule: divergence})) with the rules tried for that tensor."""
     from ..engine import Engine
     obs = quant.observe(g0, batches, observer="auto")
     x = np.concatenate(batches)
     ref = np.concatenate([g0.execute(b) for b in batches]).astype(np.float64)
 
+    p_ref = _softmax(ref)
+
     def error(ranges):
         builder, out = emit(_Lowering(g0, gf, ranges).run())
-        got = Engine(builder.to_bytes(out, {"scheme": "int8-full"})).run(x)
-        return float(np.mean((got - ref) ** 2))
+        got = Engine(builder.to_bytes(out, {"scheme": "int8-full"})).run(x).astype(np.float64)
+        return float(np.mean(np.sum(p_ref * (np.log(p_ref + 1e-12) - _log_softmax(got)), axis=1)))
 
     ranges = _Logged({p: o.clip_range("minmax") for p, o in obs.items()})
     best = error(ranges)
@@ -168,6 +171,15 @@ def auto_ranges(g0: Graph, gf: Graph, batches: list, progress: bool = False):
     if bar is not None:
         bar.close()
     return dict(ranges), rows
+
+
+def _log_softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def _softmax(z):
+    return np.exp(_log_softmax(z))
 
 
 def _same(a, b) -> bool:
@@ -554,5 +566,5 @@ def lower_int8_full(graph: Graph = None, model=None, calib=None, input_shape=Non
     builder.metadata["int8_full"]["observer"] = observer
     if rows:
         builder.metadata["int8_full"]["observers"] = [
-            {"tensor": t, "chosen": m, "logit_mse": {k: float(v) for k, v in e.items()}} for t, m, e in rows]
+            {"tensor": t, "chosen": m, "divergence": {k: float(v) for k, v in e.items()}} for t, m, e in rows]
     return builder, out

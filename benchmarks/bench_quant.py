@@ -1,0 +1,134 @@
+"""Quantization schemes on a trained checkpoint, measured the honest way: accuracy of the deployed
+Engine on the full test set, size of the saved file, batch-1 latency and the time to classify the
+whole test set ("Lat" in the study), for
+
+    fp32, fp16, int8-weight, int8-full with each observer (minmax, percentile, mse, kl, auto),
+    onnxruntime's own static int8 quantization (QDQ, MinMax, the same calibration images),
+    and quantization-aware training (int8) fine-tuned from the checkpoint.
+
+    edgeopt train --model resnet20 --dataset fashion-mnist --epochs 10 --save r20.npz
+    PYTHONPATH=python:benchmarks python benchmarks/bench_quant.py r20.npz [--model resnet20]
+        [--calib 256] [--qat-epochs 1] [--threads 2]
+
+Prints a markdown table (the one in benchmarks/README.md).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+
+import edgeopt as eo
+from edgeopt.data.preprocess import input_norm, make_loader
+
+
+def test_set_seconds(engine, data) -> float:
+    """Wall time to classify every test image with the Engine (batches of 256, preprocessing included)."""
+    t0 = time.perf_counter()
+    eo.train.evaluate(engine, data)
+    return time.perf_counter() - t0
+
+
+def row(name, engine_or_acc, fp32_acc, size, lat=None, total=None, note=""):
+    acc = engine_or_acc
+    drop = 100 * (fp32_acc - acc)
+    lat_s = f"{lat['median_ms']:.3f}" if lat else "—"
+    tot_s = f"{total:.2f}" if total is not None else "—"
+    size_s = f"{size / 1024:.1f}" if size else "—"
+    print(f"| {name} | {100 * acc:.2f} | {drop:+.2f} | {size_s} | {lat_s} | {tot_s} | {note} |", flush=True)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint")
+    ap.add_argument("--model", default="resnet20")
+    ap.add_argument("--width", type=float, default=1.0)
+    ap.add_argument("--calib", type=int, default=256, help="calibration images (from the training set)")
+    ap.add_argument("--qat-epochs", type=int, default=1)
+    ap.add_argument("--qat-lr", type=float, default=0.005)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--skip-ort", action="store_true")
+    args = ap.parse_args(argv)
+    eo.set_num_threads(args.threads)
+    train, test = eo.data.fashion_mnist()
+    shape = (1, 1, 28, 28)
+    model = eo.models.create(args.model, num_classes=10, in_channels=1, width_mult=args.width)
+    meta = eo.train.load_checkpoint(args.checkpoint, model)
+    model.input_norm = meta["input_norm"]
+    calib = train.subset(np.arange(args.calib))
+    lat = eo.deploy.latency(eo.deploy.compile(model, "fp32", input_shape=shape), batch=1, runs=5)
+    print(f"{args.model} from {args.checkpoint}; calibration: first {args.calib} training images; "
+          f"test: {len(test)} images; {lat['threads']} threads, ISA path {lat['isa']}")
+    print("| scheme | acc % | drop (pt) | size KB | batch-1 ms (median) | 10k test set s | notes |")
+    print("|---|---|---|---|---|---|---|")
+    tmp = tempfile.mkdtemp()
+
+    def measure(name, engine, note=""):
+        path = os.path.join(tmp, name.replace(" ", "_") + ".edgeopt")
+        engine.save(path)
+        size = os.path.getsize(path)
+        acc = eo.train.evaluate(engine, test)["acc"]
+        lat = eo.deploy.latency(engine, batch=1, runs=200)
+        total = test_set_seconds(engine, test)
+        return acc, size, lat, total, note
+
+    results = {}
+    fp32 = eo.deploy.compile(model, "fp32", input_shape=shape)
+    results["fp32"] = measure("fp32", fp32)
+    fp32_acc = results["fp32"][0]
+    row("fp32 (NQ)", fp32_acc, fp32_acc, *results["fp32"][1:])
+    for scheme, label in (("fp16", "fp16 (F16)"), ("int8-weight", "int8-weight (BLQ)")):
+        r = measure(scheme, eo.deploy.compile(model, scheme, input_shape=shape))
+        row(label, r[0], fp32_acc, *r[1:])
+    for obs in ("minmax", "percentile", "mse", "kl", "auto"):
+        t0 = time.perf_counter()
+        e = eo.deploy.compile(model, "int8-full", input_shape=shape, calib=calib, observer=obs)
+        took = time.perf_counter() - t0
+        note = f"compile {took:.1f} s"
+        if obs == "auto":
+            rows = e.metadata["int8_full"]["observers"]
+            picks = {}
+            for r in rows:
+                picks[r["chosen"]] = picks.get(r["chosen"], 0) + 1
+            note += "; chose " + ", ".join(f"{k} x{v}" for k, v in sorted(picks.items()))
+        r = measure(f"int8-full {obs}", e, note)
+        row(f"int8-full (FIQ), observer={obs}", r[0], fp32_acc, *r[1:])
+    if not args.skip_ort:
+        import onnxruntime as ort
+        from ort_quantize import quantize as ort_quantize
+        f32 = eo.deploy.export_onnx(model, os.path.join(tmp, "m.onnx"), input_shape=shape)
+        mean, std = input_norm(model, calib)
+        cx = np.concatenate([x for x, _ in make_loader(calib, 256, False, 0, mean, std)])
+        q = ort_quantize(f32, os.path.join(tmp, "m_int8.onnx"), cx)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = args.threads
+        sess = ort.InferenceSession(q, so, providers=["CPUExecutionProvider"])
+        mean, std = input_norm(model, test)
+        correct = 0
+        for x, y in make_loader(test, 256, False, 0, mean, std):
+            correct += int((sess.run(None, {"input": x})[0].argmax(1) == y).sum())
+        row("onnxruntime static int8 (QDQ, MinMax)", correct / len(test), fp32_acc, os.path.getsize(q),
+            note="same calibration images")
+    # quantization-aware training from the checkpoint
+    qat = eo.models.create(args.model, num_classes=10, in_channels=1, width_mult=args.width)
+    eo.train.load_checkpoint(args.checkpoint, qat)
+    qat.input_norm = meta["input_norm"]
+    eo.quant.prepare_qat(qat, shape)
+    epochs = args.qat_epochs
+    steps = int(np.ceil(len(train) / 128)) * epochs
+    t0 = time.perf_counter()
+    eo.train.fit(qat, train, epochs=epochs, batch_size=128, lr=args.qat_lr, progress=False,
+                 callbacks=[eo.quant.FreezeBatchNorm(int(0.8 * steps)), eo.quant.FreezeObservers(int(0.9 * steps))])
+    took = time.perf_counter() - t0
+    eo.quant.convert(qat)
+    fake = eo.train.evaluate(qat, test)["acc"]
+    e = eo.deploy.compile(qat, "int8-full", input_shape=shape)
+    r = measure("qat", e, f"QAT {epochs} epoch(s) lr {args.qat_lr}, {took:.0f} s; fake-quant model {100 * fake:.2f} %")
+    row("QAT int8", r[0], fp32_acc, *r[1:])
+
+
+if __name__ == "__main__":
+    main()
