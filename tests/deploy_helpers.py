@@ -31,15 +31,16 @@ def realistic(model, seed: int = 0, in_channels: int = 3, size: int = 32):
 def simulate(model, x, scheme: str, input_shape=(1, 3, 32, 32)):
     """What the engine should compute for `scheme`: the fused graph run with edgeopt's fp32
     kernels, with conv / linear weights replaced by their deployed values (fp16-rounded, or
-    int8 * per-channel scale)."""
+    8 / 4 / 2-bit codes * per-channel scale)."""
     g = eo.graph.fuse(eo.graph.trace(model, input_shape))
     for n in g.nodes:
         if n.op in ("conv2d", "linear"):
             w = n.params["weight"]
             if scheme == "fp16":
                 n.params["weight"] = w.astype(np.float16).astype(np.float32)
-            elif scheme == "int8-weight":
-                q, s = quant.quantize_per_channel(w, dtype=np.float32)
+            elif scheme in ("int8-weight", "int4-weight", "int2-weight"):
+                bits = {"int8-weight": 8, "int4-weight": 4, "int2-weight": 2}[scheme]
+                q, s = quant.quantize_per_channel(w, bits=bits, dtype=np.float32)
                 n.params["weight"] = quant.dequantize(q, s, 0, axis=0)
     return g.execute(x)
 

@@ -5,6 +5,7 @@
 //   bad = quant_histogram(x, lo, hi, counts)             counts: int64 (nbins,), accumulated
 //   y, bad = quant_fake_quantize_rows(x, scale, zp, qmin, qmax)        scale float32 (rows,), zp int32 (rows,)
 //   dx = quant_fake_quantize_backward_rows(x, dy, scale, zp, qmin, qmax)
+//   packed = quant_pack_codes(q, bits)                  q int8 (rows, k) codes -> uint8 (rows, row bytes)
 // `bad` is the flat index of the first NaN / Inf (-1: none); Python names the tensor in its error.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -16,6 +17,7 @@
 #include "check.h"
 #include "compute_scope.h"
 #include "f32-quantize/quantize.h"
+#include "lowbit/lowbit.h"
 
 namespace eo::bind {
 namespace {
@@ -171,6 +173,21 @@ void register_quant(py::module_& m) {
     return dx;
   }, py::arg("x"), py::arg("dy"), py::arg("scale"), py::arg("zero_point"), py::arg("qmin"), py::arg("qmax"),
      "dx = dy where x * (1/scale) + zp rounds into [qmin, qmax], else 0 (straight-through with clipping).");
+
+  m.def("quant_pack_codes", [](py::object q_obj, int bits) {
+    auto q = typed<int8_t>(q_obj, "q", 2, "int8");
+    if (bits != 2 && bits != 4) throw py::value_error("bits: expected 2 or 4, got " + std::to_string(bits));
+    const int64_t rows = q.shape(0), k = q.shape(1), lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1;
+    for (int64_t i = 0; i < rows * k; ++i)
+      if (q.data()[i] < lo || q.data()[i] > hi)
+        throw py::value_error("q: code " + std::to_string(int(q.data()[i])) + " at flat index " + std::to_string(i) +
+                              " is outside the " + std::to_string(bits) + "-bit range [" + std::to_string(lo) + ", " +
+                              std::to_string(hi) + "]");
+    py::array_t<uint8_t> out({rows, lowbit_row_bytes(k, bits)});
+    lowbit_pack(rows, k, bits, q.data(), out.mutable_data());
+    return out;
+  }, py::arg("q"), py::arg("bits"),
+     "Rows of b-bit two's complement codes bit-packed LSB first, each row from a new byte (lowbit.h).");
 
   m.def("quant_histogram", [](py::object x_obj, double lo, double hi, py::object counts_obj) {
     F32Array x = f32(x_obj, "x");

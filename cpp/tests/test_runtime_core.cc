@@ -1,5 +1,6 @@
 // The deploy runtime's building blocks: stored-weight conversion kernels on every ISA path against
-// the scalar reference (all 65536 f16 bit patterns, all 256 int8 values), packed-weight panels,
+// the scalar reference (all 65536 f16 bit patterns, all 256 int8 values, 4- and 2-bit codes at every
+// offset), packed-weight panels,
 // the memory planner's invariant, CRC32, and the loader on garbage (FormatError, never a crash;
 // this file also runs under tools/sanitize.sh). Whole engines are tested from Python.
 #include <cstring>
@@ -11,6 +12,7 @@
 #include "harness.h"
 #include "isa/dispatch.h"
 #include "isa/isa.h"
+#include "lowbit/lowbit.h"
 #include "runtime/engine.h"
 #include "runtime/format.h"
 #include "runtime/plan.h"
@@ -57,6 +59,31 @@ TEST(runtime_s8_to_f32_every_isa) {
   }
 }
 
+TEST(runtime_lowbit_to_f32_every_isa_and_offset) {
+  std::mt19937 rng(5);
+  for (int b : {4, 2}) {
+    const int lo = -(1 << (b - 1)), hi = (1 << (b - 1)) - 1;
+    std::vector<int8_t> codes(203);
+    for (auto& c : codes) c = static_cast<int8_t>(lo + static_cast<int>(rng() % (hi - lo + 1)));
+    codes[0] = static_cast<int8_t>(lo), codes[1] = static_cast<int8_t>(hi);  // both ends of the range
+    std::vector<uint8_t> packed(lowbit_row_bytes(203, b) + 8, 0);
+    lowbit_pack(1, 203, b, codes.data(), packed.data());
+    for (int isa = 0; isa <= static_cast<int>(cpu_isa()); ++isa) {
+      const auto& cv = weight_convert_ukernels(static_cast<Isa>(isa));
+      for (int64_t first : {0, 1, 2, 3, 5, 16, 33})
+        for (size_t n : {size_t(0), size_t(1), size_t(7), size_t(16), size_t(17), size_t(100)}) {
+          if (first + int64_t(n) > 203) continue;
+          std::vector<float> got(n + 1, -99.f);
+          (b == 4 ? cv.s4_to_f32 : cv.s2_to_f32)(packed.data(), first, got.data(), n);
+          for (size_t i = 0; i < n; ++i)
+            CHECK(got[i] == float(codes[first + i]), std::string(isa_name(static_cast<Isa>(isa))) + " s" +
+                                                          std::to_string(b) + " code " + std::to_string(first + i));
+          CHECK(got[n] == -99.f, "wrote past n");
+        }
+    }
+  }
+}
+
 TEST(runtime_packed_weight_panels) {
   std::mt19937 rng(3);
   for (int isa = 0; isa <= static_cast<int>(cpu_isa()); ++isa) {
@@ -70,10 +97,21 @@ TEST(runtime_packed_weight_panels) {
           q[i] = static_cast<int8_t>(static_cast<int>(w[i] * 127));
           h[i] = static_cast<uint16_t>(0x3c00 + (i % 1000));  // 1 + i/1024: exact in f32
         }
-        for (WDtype dt : {WDtype::f32, WDtype::f16, WDtype::s8}) {
-          const void* src = dt == WDtype::f32 ? static_cast<const void*>(w.data())
+        // 4- and 2-bit codes of the same weights, rows bit-packed as the file stores them
+        std::vector<int8_t> q4(M * K), q2(M * K);
+        for (int64_t i = 0; i < M * K; ++i) {
+          q4[i] = static_cast<int8_t>(std::max(-8, std::min(7, static_cast<int>(w[i] * 8))));
+          q2[i] = static_cast<int8_t>(std::max(-2, std::min(1, static_cast<int>(w[i] * 2))));
+        }
+        std::vector<uint8_t> p4(M * lowbit_row_bytes(K, 4)), p2(M * lowbit_row_bytes(K, 2));
+        lowbit_pack(M, K, 4, q4.data(), p4.data());
+        lowbit_pack(M, K, 2, q2.data(), p2.data());
+        for (WDtype dt : {WDtype::f32, WDtype::f16, WDtype::s8, WDtype::s4, WDtype::s2}) {
+          const void* src = dt == WDtype::f32   ? static_cast<const void*>(w.data())
                             : dt == WDtype::f16 ? static_cast<const void*>(h.data())
-                                                : static_cast<const void*>(q.data());
+                            : dt == WDtype::s8  ? static_cast<const void*>(q.data())
+                            : dt == WDtype::s4  ? static_cast<const void*>(p4.data())
+                                                : static_cast<const void*>(p2.data());
           const PackedWeights P = pack_weights(dt, src, M, K, mr);
           for (int64_t p0 : {int64_t(0), P.panels() / 2}) {
             const int64_t p1 = P.panels();
@@ -88,7 +126,9 @@ TEST(runtime_packed_weight_panels) {
                     const float want = row >= M ? 0.f
                                        : dt == WDtype::f32 ? w[row * K + k0 + k]
                                        : dt == WDtype::f16 ? f16_to_f32_value(h[row * K + k0 + k])
-                                                           : float(q[row * K + k0 + k]);
+                                       : dt == WDtype::s8  ? float(q[row * K + k0 + k])
+                                       : dt == WDtype::s4  ? float(q4[row * K + k0 + k])
+                                                           : float(q2[row * K + k0 + k]);
                     CHECK(V.at(k0, kcb, p)[k * mr + i] == want, "panel element");
                   }
             }

@@ -19,12 +19,22 @@ from tolerances import TOL
 from isa_paths import ISAS
 
 
+class fmt_blob:
+    """A blob given as its type tag, dims and raw bytes (the bit-packed encodings)."""
+
+    def __init__(self, tag, dims, data):
+        self.tag, self.dims, self.data = tag, dims, data
+
+
 def build(ops, x_info=TensorInfo(4, 9, 9), meta=None):
-    """ModelBuilder from [(type, inputs, TensorInfo, attrs)] where blob attrs are numpy arrays."""
+    """ModelBuilder from [(type, inputs, TensorInfo, attrs)] where blob attrs are numpy arrays
+    (or fmt_blob)."""
     b = ModelBuilder(x_info)
     t = 0
     for typ, inputs, out, attrs in ops:
-        attrs = {k: (b.add_blob(v) if isinstance(v, np.ndarray) else v) for k, v in attrs.items()}
+        attrs = {k: (b.add_blob(v) if isinstance(v, np.ndarray)
+                     else b.add_blob(type=v.tag, dims=v.dims, data=v.data) if isinstance(v, fmt_blob) else v)
+                 for k, v in attrs.items()}
         t = b.add_op(typ, f"op{len(b.ops)}", inputs, out, attrs)
     return b.to_bytes(t, meta or {"scheme": "test"})
 
@@ -133,6 +143,20 @@ def test_weight_dtypes_in_ops(rng):
         engine(conv(q))
     with pytest.raises(ValueError, match="weight_scale"):
         engine(conv(w, weight_scale=sc))
+    # 4- and 2-bit codes, bit-packed rows
+    for bits, tag in ((4, BlobType.I4), (2, BlobType.I2)):
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        c = rng.integers(lo, hi + 1, w.shape).astype(np.int8)
+        packed = eo._core.quant.quant_pack_codes(c.reshape(6, -1), bits).tobytes()
+        wc = c.astype(np.float32) * sc[:, None, None, None]
+        blob = fmt_blob(tag, w.shape, packed)
+        assert rel_err(engine(conv(blob, weight_scale=sc)).run(x), F.conv2d(x, wc, None, 1, 1, 1)) < TOL["f32-op"].rtol
+        with pytest.raises(ValueError, match="bytes for 6 rows"):
+            engine(conv(fmt_blob(tag, w.shape, packed[:-1]), weight_scale=sc))
+        with pytest.raises(ValueError, match="weight_scale"):
+            engine(conv(blob))
+    with pytest.raises(ValueError, match="outside the 4-bit range"):
+        eo._core.quant.quant_pack_codes(np.full((2, 3), 8, np.int8), 4)
 
 
 # ---------------------------------------------------------------------------- loader checks

@@ -14,9 +14,18 @@ F32DepthwiseConv f32_depthwise_conv_create(const F32ConvLayer& cl, const void* w
   dw.plan = DwconvPlan::make(cl.s);
   dw.w.resize(static_cast<size_t>(n));
   const WeightConvertUkernels& cv = weight_convert_ukernels(Isa::scalar);
-  if (cl.wdt == WDtype::f32) std::memcpy(dw.w.data(), w, static_cast<size_t>(n) * 4);
-  else if (cl.wdt == WDtype::f16) cv.f16_to_f32(static_cast<const uint16_t*>(w), dw.w.data(), static_cast<size_t>(n));
-  else cv.s8_to_f32(static_cast<const int8_t*>(w), dw.w.data(), static_cast<size_t>(n));
+  switch (cl.wdt) {
+    case WDtype::f32: std::memcpy(dw.w.data(), w, static_cast<size_t>(n) * 4); break;
+    case WDtype::f16: cv.f16_to_f32(static_cast<const uint16_t*>(w), dw.w.data(), static_cast<size_t>(n)); break;
+    case WDtype::s8: cv.s8_to_f32(static_cast<const int8_t*>(w), dw.w.data(), static_cast<size_t>(n)); break;
+    case WDtype::s4:
+    case WDtype::s2:  // one row of KK codes per channel, each starting on a byte
+      for (int64_t o = 0; o < cl.s.Cout; ++o)
+        (cl.wdt == WDtype::s4 ? cv.s4_to_f32 : cv.s2_to_f32)(
+            static_cast<const uint8_t*>(w) + o * wdtype_row_bytes(cl.wdt, KK), 0, dw.w.data() + o * KK,
+            static_cast<size_t>(KK));
+      break;
+  }
   if (cl.scale)
     for (int64_t i = 0; i < n; ++i) dw.w[i] *= cl.scale[i / KK];
   return dw;

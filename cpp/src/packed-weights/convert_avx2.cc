@@ -1,5 +1,6 @@
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "packed-weights/ukernels.h"
 
@@ -33,5 +34,28 @@ void s8_to_f32__avx2(const int8_t* src, float* dst, size_t n) {
   }
   for (; i < n; ++i) dst[i] = (float)src[i];
 }
+
+// 8 codes of b bits (b = 2: 2 bytes, b = 4: 4 bytes) from byte-aligned src (see convert_avx512.cc).
+static inline __m256 lowbit8(const uint8_t* src, int b) {
+  uint32_t w = 0;
+  memcpy(&w, src, (size_t)b);
+  const __m256i shifts = b == 4 ? _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)
+                                : _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+  const __m256i half = _mm256_set1_epi32(1 << (b - 1));
+  __m256i v = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)w), shifts), _mm256_set1_epi32((1 << b) - 1));
+  v = _mm256_sub_epi32(_mm256_xor_si256(v, half), half);
+  return _mm256_cvtepi32_ps(v);
+}
+
+static void lowbit_to_f32(const uint8_t* packed, int64_t first, float* dst, size_t n, int b) {
+  const int64_t per_byte = 8 / b;
+  size_t i = 0;
+  for (; i < n && (first + (int64_t)i) % per_byte != 0; ++i) dst[i] = (float)lowbit_stream_code(packed, first + (int64_t)i, b);
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, lowbit8(packed + (first + (int64_t)i) / per_byte, b));
+  for (; i < n; ++i) dst[i] = (float)lowbit_stream_code(packed, first + (int64_t)i, b);
+}
+
+void s4_to_f32__avx2(const uint8_t* packed, int64_t first, float* dst, size_t n) { lowbit_to_f32(packed, first, dst, n, 4); }
+void s2_to_f32__avx2(const uint8_t* packed, int64_t first, float* dst, size_t n) { lowbit_to_f32(packed, first, dst, n, 2); }
 
 }  // namespace eo

@@ -1,5 +1,6 @@
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "packed-weights/ukernels.h"
 
@@ -28,5 +29,37 @@ void s8_to_f32__avx512(const int8_t* src, float* dst, size_t n) {
     _mm512_mask_storeu_ps(dst + i, m, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
   }
 }
+
+// 16 codes of b bits (b = 2: 4 bytes, b = 4: 8 bytes) from byte-aligned src: each lane shifts its
+// 32-bit word right by its code's offset, masks, and sign-extends by (v ^ half) - half.
+static inline __m512 lowbit16(const uint8_t* src, int b) {
+  __m512i words, shifts;
+  if (b == 4) {
+    uint32_t w[2];
+    memcpy(w, src, 8);
+    words = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32((int)w[0])), _mm256_set1_epi32((int)w[1]), 1);
+    shifts = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+  } else {
+    uint32_t w;
+    memcpy(&w, src, 4);
+    words = _mm512_set1_epi32((int)w);
+    shifts = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  }
+  const __m512i half = _mm512_set1_epi32(1 << (b - 1));
+  __m512i v = _mm512_and_si512(_mm512_srlv_epi32(words, shifts), _mm512_set1_epi32((1 << b) - 1));
+  v = _mm512_sub_epi32(_mm512_xor_si512(v, half), half);
+  return _mm512_cvtepi32_ps(v);
+}
+
+static void lowbit_to_f32(const uint8_t* packed, int64_t first, float* dst, size_t n, int b) {
+  const int64_t per_byte = 8 / b;
+  size_t i = 0;
+  for (; i < n && (first + (int64_t)i) % per_byte != 0; ++i) dst[i] = (float)lowbit_stream_code(packed, first + (int64_t)i, b);
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, lowbit16(packed + (first + (int64_t)i) / per_byte, b));
+  for (; i < n; ++i) dst[i] = (float)lowbit_stream_code(packed, first + (int64_t)i, b);
+}
+
+void s4_to_f32__avx512(const uint8_t* packed, int64_t first, float* dst, size_t n) { lowbit_to_f32(packed, first, dst, n, 4); }
+void s2_to_f32__avx512(const uint8_t* packed, int64_t first, float* dst, size_t n) { lowbit_to_f32(packed, first, dst, n, 2); }
 
 }  // namespace eo

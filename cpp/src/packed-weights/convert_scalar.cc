@@ -38,4 +38,12 @@ void s8_to_f32__scalar(const int8_t* src, float* dst, size_t n) {
   for (size_t i = 0; i < n; ++i) dst[i] = (float)src[i];
 }
 
+void s4_to_f32__scalar(const uint8_t* packed, int64_t first, float* dst, size_t n) {
+  for (size_t i = 0; i < n; ++i) dst[i] = (float)lowbit_stream_code(packed, first + (int64_t)i, 4);
+}
+
+void s2_to_f32__scalar(const uint8_t* packed, int64_t first, float* dst, size_t n) {
+  for (size_t i = 0; i < n; ++i) dst[i] = (float)lowbit_stream_code(packed, first + (int64_t)i, 2);
+}
+
 }  // namespace eo

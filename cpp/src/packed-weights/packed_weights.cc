@@ -4,8 +4,11 @@
 #include <cstring>
 #include <new>
 
+#include <vector>
+
 #include "f32-gemm/gemm.h"
 #include "isa/dispatch.h"
+#include "lowbit/lowbit.h"
 
 namespace eo {
 namespace {
@@ -33,14 +36,18 @@ void pack_panels(const T* w, int64_t M, int64_t K, int64_t kc, int64_t mr, int64
 
 }  // namespace
 
-size_t wdtype_size(WDtype t) {
+int wdtype_bits(WDtype t) {
   switch (t) {
-    case WDtype::f32: return 4;
-    case WDtype::f16: return 2;
-    case WDtype::s8: return 1;
+    case WDtype::f32: return 32;
+    case WDtype::f16: return 16;
+    case WDtype::s8: return 8;
+    case WDtype::s4: return 4;
+    case WDtype::s2: return 2;
   }
   return 0;
 }
+
+int64_t wdtype_row_bytes(WDtype t, int64_t k) { return (k * wdtype_bits(t) + 7) / 8; }
 
 PackedWeights pack_weights(WDtype dt, const void* w, int64_t M, int64_t K, int64_t mr, int64_t kc) {
   PackedWeights p;
@@ -65,6 +72,16 @@ PackedWeights pack_weights(WDtype dt, const void* w, int64_t M, int64_t K, int64
     case WDtype::s8:
       pack_panels(static_cast<const int8_t*>(w), M, K, p.kc, mr, p.mpad, reinterpret_cast<int8_t*>(mem));
       break;
+    case WDtype::s4:
+    case WDtype::s2: {
+      // codes to int8, into panel order, then back into one bit stream (load time only)
+      const int bits = wdtype_bits(dt);
+      std::vector<int8_t> q(static_cast<size_t>(M * K)), panels(static_cast<size_t>(p.mpad * K));
+      lowbit_unpack_s8(M, K, bits, static_cast<const uint8_t*>(w), q.data());
+      pack_panels(q.data(), M, K, p.kc, mr, p.mpad, panels.data());
+      lowbit_pack(1, p.mpad * K, bits, panels.data(), static_cast<uint8_t*>(mem));
+      break;
+    }
   }
   return p;
 }
@@ -79,10 +96,17 @@ PanelView weight_panels(const PackedWeights& w, int64_t p0, int64_t p1, float* b
     const int64_t kcb = w.K - k0 < w.kc ? w.K - k0 : w.kc;
     const int64_t src = k0 * w.mpad + p0 * kcb * w.mr, n = rows * kcb;
     float* dst = buf + k0 * rows;
-    if (w.dtype == WDtype::f16)
-      cv.f16_to_f32(reinterpret_cast<const uint16_t*>(w.bytes()) + src, dst, static_cast<size_t>(n));
-    else
-      cv.s8_to_f32(reinterpret_cast<const int8_t*>(w.bytes()) + src, dst, static_cast<size_t>(n));
+    switch (w.dtype) {
+      case WDtype::f16:
+        cv.f16_to_f32(reinterpret_cast<const uint16_t*>(w.bytes()) + src, dst, static_cast<size_t>(n));
+        break;
+      case WDtype::s8:
+        cv.s8_to_f32(reinterpret_cast<const int8_t*>(w.bytes()) + src, dst, static_cast<size_t>(n));
+        break;
+      case WDtype::s4: cv.s4_to_f32(w.bytes(), src, dst, static_cast<size_t>(n)); break;
+      case WDtype::s2: cv.s2_to_f32(w.bytes(), src, dst, static_cast<size_t>(n)); break;
+      case WDtype::f32: break;  // read in place above
+    }
   }
   return {buf, rows, p0, w.mr};
 }

@@ -1,15 +1,16 @@
-// The weight operand of an inference GEMM kept in its deployed dtype: f32, f16, or s8 (symmetric,
-// one scale per output channel). The runtime's conv2d / linear ops compute in f32 with the f32
+// The weight operand of an inference GEMM kept in its deployed dtype: f32, f16, or s8 / s4 / s2
+// (symmetric, one scale per output channel; s4 and s2 bit-packed, two and four codes per byte). The runtime's conv2d / linear ops compute in f32 with the f32
 // micro-kernels (f32-gemm/ukernels.h), so only the *storage* differs:
 //
 //   W (M x K, M = output channels) is reordered once, at load, into the micro-kernel's A-panel
 //   order (f32-gemm/gemm.h PackedA: per depth block, MR-row panels, k-major), but kept in its
 //   stored dtype. At run time a task widens the panels it is about to use into per-thread scratch
-//   with one contiguous conversion (vcvtph2ps / vpmovsxbd), then the f32 micro-kernel reads them
-//   from L1/L2. No f32 copy of the weights is ever kept: f16 engines hold half, s8 a quarter of
-//   the f32 bytes. f32 weights are read in place (no conversion).
+//   with one contiguous conversion (vcvtph2ps / vpmovsxbd / shift-and-mask of packed codes), then
+//   the f32 micro-kernel reads them from L1/L2. No wider copy of the weights is ever kept: f16
+//   engines hold half, s8 a quarter, s4 an eighth and s2 a sixteenth of the f32 bytes. f32
+//   weights are read in place (no conversion). s4 / s2 panels are one bit stream in panel order.
 //
-//   s8: W = diag(scale) Q, so W B = diag(scale) (Q B): the per-row scale is applied to the GEMM
+//   s8 / s4 / s2: W = diag(scale) Q, so W B = diag(scale) (Q B): the per-row scale is applied to the GEMM
 //   result in the epilogue (one multiply per output element instead of one per weight per call).
 //   That is the same product as "dequantize the weights, then f32 GEMM" up to f32 rounding.
 //
@@ -25,8 +26,11 @@
 
 namespace eo {
 
-enum class WDtype : uint8_t { f32 = 0, f16 = 1, s8 = 2 };
-size_t wdtype_size(WDtype t);
+enum class WDtype : uint8_t { f32 = 0, f16 = 1, s8 = 2, s4 = 3, s2 = 4 };
+int wdtype_bits(WDtype t);
+// Bytes of one stored row of k weights: k elements, or ceil(k * bits / 8) for s4 / s2 (each row
+// starts on a byte, as in lowbit/lowbit.h).
+int64_t wdtype_row_bytes(WDtype t, int64_t k);
 
 struct PackedWeights {
   WDtype dtype = WDtype::f32;
@@ -35,10 +39,11 @@ struct PackedWeights {
 
   int64_t panels() const { return mr ? mpad / mr : 0; }
   const uint8_t* bytes() const { return data.get(); }
-  size_t size_bytes() const { return static_cast<size_t>(mpad * K) * wdtype_size(dtype); }
+  size_t size_bytes() const { return static_cast<size_t>((mpad * K * wdtype_bits(dtype) + 7) / 8); }
 };
 
-// w: M x K row-major in dtype `dt` (f32: float, f16: uint16_t bits, s8: int8_t), packed for a
+// w: M x K row-major in dtype `dt` (f32: float, f16: uint16_t bits, s8: int8_t, s4 / s2: rows of
+// wdtype_row_bytes packed codes), packed for a
 // micro-kernel with `mr` rows (depth blocks of kc, default packed_kc(K); rows past M zero). The
 // implicit-GEMM conv path asks for kc = K: its A panel (mr x K) stays in L1 and C never leaves
 // the registers between depth blocks.

@@ -38,6 +38,8 @@ const char* blob_type_name(BlobType t) {
     case BlobType::i8: return "i8";
     case BlobType::u8: return "u8";
     case BlobType::i32: return "i32";
+    case BlobType::i4: return "i4";
+    case BlobType::i2: return "i2";
     case BlobType::sparse_f32: return "sparse_f32";
     case BlobType::bitpacked_b1: return "bitpacked_b1";
     case BlobType::clustered: return "clustered";

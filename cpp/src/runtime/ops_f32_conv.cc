@@ -50,8 +50,28 @@ namespace {
 
 
 WDtype wdtype_of(const Blob& w) {
-  return w.type == BlobType::f16 ? WDtype::f16 : w.type == BlobType::i8 ? WDtype::s8 : WDtype::f32;
+  switch (w.type) {
+    case BlobType::f16: return WDtype::f16;
+    case BlobType::i8: return WDtype::s8;
+    case BlobType::i4: return WDtype::s4;
+    case BlobType::i2: return WDtype::s2;
+    default: return WDtype::f32;
+  }
 }
+
+const char* wdtype_name(WDtype t) {
+  switch (t) {
+    case WDtype::f16: return "f16";
+    case WDtype::s8: return "i8";
+    case WDtype::s4: return "i4";
+    case WDtype::s2: return "i2";
+    default: return "f32";
+  }
+}
+
+// Weight blob types of the f32-compute conv / linear; the integer ones carry per-row scales.
+constexpr std::initializer_list<BlobType> kWeightTypes = {BlobType::f32, BlobType::f16, BlobType::i8, BlobType::i4,
+                                                          BlobType::i2};
 
 // Weights in their stored dtype, packed lazily once per ISA (engines survive set_isa).
 // Roles: the GEMM's A operand (mr-row panels, depth blocks of packed_kc), its B operand (nr-column
@@ -76,7 +96,7 @@ class WeightCache {
                            : r == WRole::conv_a ? f32_conv2d_ukernels_for(isa).mr
                            : r == WRole::direct ? dk->mr
                                                 : uk.mr;
-      const size_t gbytes = static_cast<size_t>(rows_ * cols_) * wdtype_size(dt_);
+      const size_t gbytes = static_cast<size_t>(rows_ * wdtype_row_bytes(dt_, cols_));
       for (int64_t g = 0; g < groups_; ++g)
         packed_[i].push_back(pack_weights(dt_, w_ + g * gbytes, rows_, cols_, tile, one_block ? cols_ : 0));
     });
@@ -112,7 +132,7 @@ class ConvOp : public Op {
     const Conv2dShape& s = L_.s;
     std::string r = std::to_string(s.KH) + "x" + std::to_string(s.KW) + " s" + std::to_string(s.sh) +
                     " p" + std::to_string(s.ph) + (s.groups > 1 ? " g" + std::to_string(s.groups) : "") +
-                    " w:" + (L_.wdt == WDtype::f32 ? "f32" : L_.wdt == WDtype::f16 ? "f16" : "i8");
+                    " w:" + wdtype_name(L_.wdt);
     if (L_.residual) r += " +res";
     if (L_.act != Act::none) r += std::string(" ") + act_name(L_.act);
     return r;
@@ -157,7 +177,7 @@ class LinearOp : public Op {
   int64_t macs_per_image() const override { return in_ * out_; }
   int64_t weight_bytes() const override { return wbytes_; }
   std::string info() const override {
-    return std::string("w:") + (wdt_ == WDtype::f32 ? "f32" : wdt_ == WDtype::f16 ? "f16" : "i8") +
+    return std::string("w:") + wdtype_name(wdt_) +
            (act_ != Act::none ? std::string(" ") + act_name(act_) : "");
   }
   size_t workspace_bytes(int64_t batch) const override {
@@ -208,8 +228,8 @@ class LinearOp : public Op {
   WeightCache cache_;
 };
 
-// The weight blob (f32 | f16 | i8 with dims `dims`), its scale (f32 (rows), required for i8 and
-// only then), and an optional f32 bias (rows).
+// The weight blob (f32 | f16 | i8 | i4 | i2 with dims `dims`), its scale (f32 (rows), required for
+// the integer types and only then), and an optional f32 bias (rows).
 struct Weights {
   const Blob* w;
   const float* scale;
@@ -217,10 +237,11 @@ struct Weights {
 };
 Weights read_weights(const BuildContext& ctx, std::initializer_list<int64_t> dims, int64_t rows) {
   Weights r;
-  r.w = &ctx.blob("weight", {BlobType::f32, BlobType::f16, BlobType::i8}, dims);
+  r.w = &ctx.blob("weight", kWeightTypes, dims);
   const Blob* s = ctx.optional_blob("weight_scale", {BlobType::f32}, {rows});
-  if ((r.w->type == BlobType::i8) != (s != nullptr))
-    ctx.fail("blob 'weight_scale' is required with i8 weights and only with them");
+  const bool integer = r.w->type == BlobType::i8 || r.w->type == BlobType::i4 || r.w->type == BlobType::i2;
+  if (integer != (s != nullptr))
+    ctx.fail("blob 'weight_scale' is required with i8 / i4 / i2 weights and only with them");
   r.scale = s ? s->as<float>() : nullptr;
   // a scale multiplies every weight of its row: a non-finite one would make the whole output channel
   // NaN / inf without a word (the writer stores max|w| / 127, or 1 for an all-zero row)
@@ -252,7 +273,7 @@ std::unique_ptr<Op> make_conv2d(const BuildContext& ctx) {
   if (x.c % groups != 0) ctx.fail("groups " + std::to_string(groups) + " does not divide Cin " + std::to_string(x.c));
   const int64_t cout = ctx.output().c;
   if (cout % groups != 0) ctx.fail("groups does not divide Cout");
-  const Blob& wb = ctx.blob("weight", {BlobType::f32, BlobType::f16, BlobType::i8}, {cout, x.c / groups, -1, -1});
+  const Blob& wb = ctx.blob("weight", kWeightTypes, {cout, x.c / groups, -1, -1});
   const int64_t kh = wb.dims[2], kw = wb.dims[3];
   if (kh > 64 || kw > 64) ctx.fail("kernel larger than 64");
   const Weights w = read_weights(ctx, {cout, x.c / groups, kh, kw}, cout);

@@ -37,6 +37,11 @@ def quant_histogram(
     counts: typing.Any,
 ) -> int:
     """Adds the counts of x over nbins equal bins of [lo, hi] to counts; the first non-finite index."""
+def quant_pack_codes(
+    q: typing.Any,
+    bits: typing.SupportsInt | typing.SupportsIndex,
+) -> numpy.typing.NDArray[numpy.uint8]:
+    """Rows of b-bit two's complement codes bit-packed LSB first, each row from a new byte (lowbit.h)."""
 def quant_quantize_rows(
     x: typing.Any,
     scale: typing.Any,

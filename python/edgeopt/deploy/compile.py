@@ -9,6 +9,8 @@ Schemes (the paper's codes in brackets), each lowered by its module in deploy/lo
   fp16         weights stored as IEEE fp16, widened to f32 while packing; f32 compute [F16]
   int8-weight  weights int8, symmetric, one scale per output channel; f32 compute     [BLQ]
   int8-full    int8 weights and activations from calibration data (lower/int8_full.py) [FIQ]
+  int4-weight  weights as 4-bit codes (q in [-7, 7], one scale per output channel), bit-packed in the
+  int2-weight  file and in memory, widened while packing; f32 compute (2-bit: q in [-1, 1])
 """
 from __future__ import annotations
 

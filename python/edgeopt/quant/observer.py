@@ -229,16 +229,20 @@ class HistogramObserver(MinMaxObserver):
         return max(lo0 * fa, lo), min(hi0 * fb, hi)
 
     def _kl(self, r):
-        """The threshold t over |x| (or x >= 0) whose histogram, merged into the quantized levels
-        and spread back, diverges least from the original with the tail folded into its last bin."""
+        """The threshold t whose histogram, merged into the quantized levels and spread back,
+        diverges least from the original with the tail beyond t folded into its last bin:
+        symmetric: over |x|, range [-t, t]; otherwise over x - min (one-sided: the upper tail is
+        clipped, the minimum kept; a mostly-negative tensor such as a normalized image background
+        must not be clipped from below), range [min, min + t]."""
         v, c, lo, hi, _ = self._row(r)
-        nonneg = lo >= 0.0 and not self.symmetric
-        amax = max(abs(lo), abs(hi))
-        if amax == 0.0 or c.sum() == 0:
+        base = 0.0 if self.symmetric else min(lo, 0.0)
+        vals = np.abs(v) if self.symmetric else v - base
+        amax = float(vals.max()) if len(vals) else 0.0
+        if amax <= 0.0 or c.sum() == 0:
             return lo, hi
         nb = self.bins
-        h, _ = np.histogram(np.abs(v), bins=nb, range=(0.0, amax), weights=c)
-        levels = (qrange(self.bits, False)[1] + 1) if nonneg else (qrange(self.bits, True)[1] + 1)
+        h, _ = np.histogram(vals, bins=nb, range=(0.0, amax), weights=c)
+        levels = qrange(self.bits, self.symmetric)[1] + 1
         best, best_i = np.inf, nb
         for i in np.unique(np.linspace(min(levels, nb), nb, 160).astype(np.int64)):
             p = h[:i].copy()
@@ -258,7 +262,7 @@ class HistogramObserver(MinMaxObserver):
         t = best_i * amax / nb
         if self.symmetric:
             return -t, t
-        return (0.0, min(t, hi)) if nonneg else (max(-t, lo), min(t, hi))
+        return base, min(base + t, hi)
 
     def _rule(self, method):
         self._check_seen()

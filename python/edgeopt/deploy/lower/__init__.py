@@ -4,6 +4,8 @@
     fp32          dense (+ sparse ops for pruned layers, sparse.py)   NQ
     fp16          dense           F16
     int8-weight   dense           BLQ
+    int4-weight   dense           (4-bit weights, f32 compute)
+    int2-weight   dense           (2-bit weights, f32 compute)
     int8-full     int8_full       FIQ
 
 ``SCHEMES`` is the table ``compile`` reads: scheme -> fn(graph, *, model, calib, input_shape,
@@ -38,6 +40,8 @@ SCHEMES = {
     "fp32": _fp32,
     "fp16": _dense("fp16"),
     "int8-weight": _dense("int8-weight"),
+    "int4-weight": _dense("int4-weight"),
+    "int2-weight": _dense("int2-weight"),
     "int8-full": _int8_full,
 }
 SPARSE_SCHEMES = ("fp32",)  # schemes with sparse ops

@@ -1,7 +1,9 @@
 """The dense lowerings: every node of a fused graph as one fp32-compute runtime op, with conv /
 linear weights stored as f32 (fp32, [NQ]), IEEE fp16 widened while packing (fp16, [F16]), or int8
 with one float32 scale per output channel (int8-weight, [BLQ]: scale = max|w| / 127, q =
-round-half-even(w / scale) in [-127, 127], by edgeopt.quant). Biases and unfolded BatchNorm
+round-half-even(w / scale) in [-127, 127], by edgeopt.quant), or the same with 4- or 2-bit codes
+(int4-weight: scale = max|w| / 7, q in [-7, 7]; int2-weight: max|w| / 1, q in [-1, 1]) stored
+bit-packed and widened while packing (the runtime keeps them packed). Biases and unfolded BatchNorm
 affines stay f32. The sparse and int8-full lowerings reuse ``lower_node`` for the ops they keep
 dense.
 """
@@ -11,9 +13,13 @@ import numpy as np
 
 from ... import quant
 from ...graph import Graph, batchnorm_affine
-from ..format import ACTIVATION, ModelBuilder, OpType, TensorInfo
+from ... import _core
+from ..format import ACTIVATION, BlobType, ModelBuilder, OpType, TensorInfo
 
-__all__ = ["lower", "lower_node", "deploy_weight"]
+__all__ = ["lower", "lower_node", "deploy_weight", "LOWBIT"]
+
+# scheme -> (bits, blob tag) of the bit-packed weight forms
+LOWBIT = {"int4-weight": (4, BlobType.I4), "int2-weight": (2, BlobType.I2)}
 
 
 def deploy_weight(builder: ModelBuilder, w: np.ndarray, scheme: str, name: str = "weight") -> dict:
@@ -31,6 +37,12 @@ def deploy_weight(builder: ModelBuilder, w: np.ndarray, scheme: str, name: str =
     if scheme == "int8-weight":
         q, scale = quant.quantize_per_channel(w, axis=0, name=name, dtype=np.float32)
         return {"weight": builder.add_blob(q), "weight_scale": builder.add_blob(scale)}
+    if scheme in LOWBIT:
+        bits, tag = LOWBIT[scheme]
+        q, scale = quant.quantize_per_channel(w, axis=0, bits=bits, name=name, dtype=np.float32)
+        packed = _core.quant.quant_pack_codes(q.reshape(len(q), -1), bits)
+        return {"weight": builder.add_blob(type=tag, dims=w.shape, data=packed.tobytes()),
+                "weight_scale": builder.add_blob(scale)}
     raise ValueError(f"scheme: no weight form for {scheme!r}")
 
 
