@@ -2,9 +2,10 @@
 Engine on the full test set, size of the saved file, batch-1 latency and the time to classify the
 whole test set ("Lat" in the study), for
 
-    fp32, fp16, int8-weight, int8-full with each observer (minmax, percentile, mse, kl, auto),
-    onnxruntime's own static int8 quantization (QDQ, MinMax, the same calibration images),
-    and quantization-aware training (int8) fine-tuned from the checkpoint.
+    fp32, fp16, int8-weight, int4-weight, int2-weight, int8-full with each observer (minmax,
+    percentile, mse, kl, auto), onnxruntime's own static int8 quantization (QDQ, MinMax, the same
+    calibration images), and quantization-aware training fine-tuned from the checkpoint (int8;
+    weight-only 4 and 2 bits).
 
     edgeopt train --model resnet20 --dataset fashion-mnist --epochs 10 --save r20.npz
     PYTHONPATH=python:benchmarks python benchmarks/bench_quant.py r20.npz [--model resnet20]
@@ -80,7 +81,8 @@ def main(argv=None):
     results["fp32"] = measure("fp32", fp32)
     fp32_acc = results["fp32"][0]
     row("fp32 (NQ)", fp32_acc, fp32_acc, *results["fp32"][1:])
-    for scheme, label in (("fp16", "fp16 (F16)"), ("int8-weight", "int8-weight (BLQ)")):
+    for scheme, label in (("fp16", "fp16 (F16)"), ("int8-weight", "int8-weight (BLQ)"),
+                          ("int4-weight", "int4-weight (PTQ)"), ("int2-weight", "int2-weight (PTQ)")):
         r = measure(scheme, eo.deploy.compile(model, scheme, input_shape=shape))
         row(label, r[0], fp32_acc, *r[1:])
     for obs in ("minmax", "percentile", "mse", "kl", "auto"):
@@ -112,22 +114,26 @@ def main(argv=None):
             correct += int((sess.run(None, {"input": x})[0].argmax(1) == y).sum())
         row("onnxruntime static int8 (QDQ, MinMax)", correct / len(test), fp32_acc, os.path.getsize(q),
             note="same calibration images")
-    # quantization-aware training from the checkpoint
-    qat = eo.models.create(args.model, num_classes=10, in_channels=1, width_mult=args.width)
-    eo.train.load_checkpoint(args.checkpoint, qat)
-    qat.input_norm = meta["input_norm"]
-    eo.quant.prepare_qat(qat, shape)
-    epochs = args.qat_epochs
-    steps = int(np.ceil(len(train) / 128)) * epochs
-    t0 = time.perf_counter()
-    eo.train.fit(qat, train, epochs=epochs, batch_size=128, lr=args.qat_lr, progress=False,
-                 callbacks=[eo.quant.FreezeBatchNorm(int(0.8 * steps)), eo.quant.FreezeObservers(int(0.9 * steps))])
-    took = time.perf_counter() - t0
-    eo.quant.convert(qat)
-    fake = eo.train.evaluate(qat, test)["acc"]
-    e = eo.deploy.compile(qat, "int8-full", input_shape=shape)
-    r = measure("qat", e, f"QAT {epochs} epoch(s) lr {args.qat_lr}, {took:.0f} s; fake-quant model {100 * fake:.2f} %")
-    row("QAT int8", r[0], fp32_acc, *r[1:])
+    # quantization-aware training from the checkpoint: int8 (weights and activations), then
+    # weight-only at 4 and 2 bits
+    for label, scheme, kwargs in (("QAT int8", "int8-full", {}),
+                                  ("QAT int4-weight", "int4-weight", {"weight_bits": 4, "activations": False}),
+                                  ("QAT int2-weight", "int2-weight", {"weight_bits": 2, "activations": False})):
+        qat = eo.models.create(args.model, num_classes=10, in_channels=1, width_mult=args.width)
+        eo.train.load_checkpoint(args.checkpoint, qat)
+        qat.input_norm = meta["input_norm"]
+        eo.quant.prepare_qat(qat, shape, **kwargs)
+        epochs = args.qat_epochs
+        steps = int(np.ceil(len(train) / 128)) * epochs
+        t0 = time.perf_counter()
+        eo.train.fit(qat, train, epochs=epochs, batch_size=128, lr=args.qat_lr, progress=False,
+                     callbacks=[eo.quant.FreezeBatchNorm(int(0.8 * steps)), eo.quant.FreezeObservers(int(0.9 * steps))])
+        took = time.perf_counter() - t0
+        eo.quant.convert(qat)
+        fake = eo.train.evaluate(qat, test)["acc"]
+        e = eo.deploy.compile(qat, scheme, input_shape=shape)
+        r = measure(label, e, f"{epochs} epoch(s) lr {args.qat_lr}, {took:.0f} s; the QAT model itself {100 * fake:.2f} %")
+        row(label, r[0], fp32_acc, *r[1:])
 
 
 if __name__ == "__main__":

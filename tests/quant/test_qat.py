@@ -168,3 +168,35 @@ def test_converted_qat_model_and_its_engine_agree():
     assert used <= set(g0.qparams.values())
     with pytest.raises(ValueError, match="calib"):
         eo.deploy.compile(_tiny(), "int8-full", input_shape=shape)
+
+
+@pytest.mark.parametrize("bits,scheme", [(4, "int4-weight"), (2, "int2-weight")])
+def test_weight_only_low_bit_qat_deploys_exactly(bits, scheme):
+    """Weight-only QAT at 4 / 2 bits: the converted weights (BN folded) are on the grid the
+    int{4,2}-weight scheme stores, so its Engine computes what the model does."""
+    m = _tiny()
+    shape = (1, 1, 16, 16)
+    rng = np.random.default_rng(8)
+    ds = eo.data.Dataset((rng.random((128,) + shape[1:]) * 255).astype(np.uint8), rng.integers(0, 10, 128))
+    eo.train.fit(m, ds, epochs=1, batch_size=32, lr=0.05, progress=False)
+    with pytest.raises(ValueError, match="activations=False"):
+        quant.prepare_qat(m, shape, weight_bits=bits)
+    quant.prepare_qat(m, shape, weight_bits=bits, activations=False)
+    assert not any(isinstance(x, quant.FakeQuantize) for x in m.modules())
+    eo.train.fit(m, ds, epochs=1, batch_size=32, lr=0.01, progress=False, callbacks=[quant.FreezeBatchNorm(2)])
+    quant.convert(m)
+    e = eo.deploy.compile(m, scheme, input_shape=shape)
+    x = rng.standard_normal((16,) + shape[1:]).astype(np.float32)
+    m.eval()
+    a = m(x)
+    assert np.abs(e.run(x) - a).max() <= 1e-4 * np.abs(a).max()
+    # and the weights are really on the b-bit grid: another quantization changes nothing
+    g = fold_batchnorm(trace(m, shape))
+    for n in g.nodes:
+        if n.op in ("conv2d", "linear"):
+            w = n.params["weight"].astype(np.float64)
+            s = np.abs(w.reshape(len(w), -1)).max(1) / (2 ** (bits - 1) - 1)
+            k = w / s.reshape((-1,) + (1,) * (w.ndim - 1))
+            assert np.abs(k - np.round(k)).max() < 1e-3
+    with pytest.raises(ValueError, match="weight_bits"):
+        quant.prepare_qat(_tiny(), shape, weight_bits=3, activations=False)

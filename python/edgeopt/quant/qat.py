@@ -32,7 +32,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import _core, nn
-from .._check import check_int, check_shape
+from .._check import check_bool, check_int, check_shape
 from ..graph import fold_batchnorm, trace
 from ..nn.module import Module, check_module
 from ..nn.parametrize import is_parametrized, register_parametrization, remove_parametrizations
@@ -196,16 +196,27 @@ def register_quantize_points(fn) -> None:
     _quantize_points = fn
 
 
-def prepare_qat(model, input_shape=(1, 3, 32, 32)) -> Module:
+def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activations: bool = True) -> Module:
     """Insert fake quantization where the int8-full Engine quantizes (module docstring) and
-    parametrize every conv / linear weight; modifies ``model`` in place and returns it."""
+    parametrize every conv / linear weight; modifies ``model`` in place and returns it.
+
+    weight_bits: 8 (int8-full / int8-weight), 4 or 2 (int4-weight / int2-weight: weight-only, so
+    with ``activations=False``; the runtime has no integer kernel for low-bit weights yet).
+    activations: fake-quantize activations too (int8-full); False trains weights only."""
 
     check_module("model", model)
     input_shape = check_shape("input_shape", input_shape, 4)
+    weight_bits = check_int("weight_bits", weight_bits, 2, 8)
+    if weight_bits not in (2, 4, 8):
+        raise ValueError(f"weight_bits: expected 8, 4 or 2 (the deployable weight forms), got {weight_bits}")
+    activations = check_bool("activations", activations)
+    if weight_bits < 8 and activations:
+        raise ValueError(f"weight_bits={weight_bits} with activations=True: low-bit weights deploy with f32 "
+                         "compute (scheme 'int4-weight' / 'int2-weight'), so train them with activations=False")
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"model: prepare_qat needs a Sequential model (every zoo model is one), got "
                         f"{type(model).__name__}")
-    if any(isinstance(m, FakeQuantize) for m in model.modules()):
+    if _fake_quantizers(model) or _fake_quantized_layers(model):
         raise ValueError("model: already prepared for quantization-aware training")
     if any(isinstance(m, nn.SqueezeExcitation) for m in model.modules()):
         raise NotImplementedError("prepare_qat: squeeze-excitation blocks are not supported yet "
@@ -223,7 +234,9 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32)) -> Module:
             bn = _resolve(model, folded[layer_path])[2] if layer_path in folded else None
             if is_parametrized(layer, "weight"):
                 raise ValueError(f"model: layer '{layer_path}' already has a weight parametrization")
-            register_parametrization(layer, "weight", FakeQuantWeight(8, bn))
+            register_parametrization(layer, "weight", FakeQuantWeight(weight_bits, bn))
+    if not activations:
+        return model
     # activations: the points the lowering quantizes, resolved before any module moves
     after, sums, input_point = [], [], False
     if _quantize_points is None:
@@ -254,13 +267,21 @@ def _fake_quantizers(model) -> list:
     return [m for m in model.modules() if isinstance(m, FakeQuantize)]
 
 
+def _fake_quantized_layers(model) -> list:
+    """The layers whose weight goes through a FakeQuantWeight."""
+    return [m for m in model.modules() if is_parametrized(m, "weight")
+            and any(isinstance(p, FakeQuantWeight) for p in m._parametrizations["weight"].items)]
+
+
 def convert(model) -> Module:
     """The end of QAT, in place: observers stop, BatchNorm statistics freeze and every fake-quantized
     weight becomes a plain Parameter holding its fake-quantized value. ``deploy.compile(model,
-    scheme='int8-full')`` then lowers with the learned scales (no calibration data needed)."""
+    scheme='int8-full')`` then lowers with the learned scales (no calibration data needed); after
+    weight-only QAT at 4 / 2 bits, scheme 'int4-weight' / 'int2-weight' stores exactly those weights."""
     check_module("model", model)
     fqs = _fake_quantizers(model)
-    if not fqs:
+    weights = _fake_quantized_layers(model)
+    if not fqs and not weights:
         raise ValueError("model: not prepared for quantization-aware training (run quant.prepare_qat first)")
     missing = [m._short_name() for m in fqs if m.qparams() is None]
     if missing:
@@ -271,9 +292,8 @@ def convert(model) -> Module:
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.stats_frozen = True
-        if is_parametrized(m, "weight") and any(isinstance(p, FakeQuantWeight)
-                                                for p in m._parametrizations["weight"].items):
-            remove_parametrizations(m, "weight")
+    for m in weights:
+        remove_parametrizations(m, "weight")
     return model
 
 
