@@ -33,13 +33,28 @@ def test_set_seconds(engine, data) -> float:
     return time.perf_counter() - t0
 
 
-def row(name, engine_or_acc, fp32_acc, size, lat=None, total=None, note=""):
-    acc = engine_or_acc
-    drop = 100 * (fp32_acc - acc)
-    lat_s = f"{lat['median_ms']:.3f}" if lat else "—"
-    tot_s = f"{total:.2f}" if total is not None else "—"
-    size_s = f"{size / 1024:.1f}" if size else "—"
-    print(f"| {name} | {100 * acc:.2f} | {drop:+.2f} | {size_s} | {lat_s} | {tot_s} | {note} |", flush=True)
+ROWS = []   # (label, engine or None, acc, size, note): printed once every latency is measured
+
+
+def row(name, engine, acc, size, note=""):
+    ROWS.append((name, engine, acc, size, note))
+    print(f"  measured {name}: acc {100 * acc:.2f} %, {size} B", flush=True)
+
+
+def print_table(fp32_acc, test, rounds: int = 3, runs: int = 200):
+    """Latencies last, round-robin over the Engines (each row's median is the lowest of its
+    rounds): a row measured right after training shares the cores with threads still winding down."""
+    lat = {i: [] for i, r in enumerate(ROWS) if r[1] is not None}
+    for _ in range(rounds):
+        for i in lat:
+            lat[i].append(eo.deploy.latency(ROWS[i][1], batch=1, runs=runs)["median_ms"])
+    total = {i: test_set_seconds(ROWS[i][1], test) for i in lat}
+    print("| scheme | acc % | drop (pt) | size KB | batch-1 ms (median) | 10k test set s | notes |")
+    print("|---|---|---|---|---|---|---|")
+    for i, (name, _, acc, size, note) in enumerate(ROWS):
+        lat_s = f"{min(lat[i]):.3f}" if i in lat else "—"
+        tot_s = f"{total[i]:.2f}" if i in total else "—"
+        print(f"| {name} | {100 * acc:.2f} | {100 * (fp32_acc - acc):+.2f} | {size / 1024:.1f} | {lat_s} | {tot_s} | {note} |")
 
 
 def main(argv=None):
@@ -63,28 +78,17 @@ def main(argv=None):
     lat = eo.deploy.latency(eo.deploy.compile(model, "fp32", input_shape=shape), batch=1, runs=5)
     print(f"{args.model} from {args.checkpoint}; calibration: first {args.calib} training images; "
           f"test: {len(test)} images; {lat['threads']} threads, ISA path {lat['isa']}")
-    print("| scheme | acc % | drop (pt) | size KB | batch-1 ms (median) | 10k test set s | notes |")
-    print("|---|---|---|---|---|---|---|")
     tmp = tempfile.mkdtemp()
 
     def measure(name, engine, note=""):
         path = os.path.join(tmp, name.replace(" ", "_") + ".edgeopt")
         engine.save(path)
-        size = os.path.getsize(path)
-        acc = eo.train.evaluate(engine, test)["acc"]
-        lat = eo.deploy.latency(engine, batch=1, runs=200)
-        total = test_set_seconds(engine, test)
-        return acc, size, lat, total, note
+        row(name, engine, eo.train.evaluate(engine, test)["acc"], os.path.getsize(path), note)
 
-    results = {}
-    fp32 = eo.deploy.compile(model, "fp32", input_shape=shape)
-    results["fp32"] = measure("fp32", fp32)
-    fp32_acc = results["fp32"][0]
-    row("fp32 (NQ)", fp32_acc, fp32_acc, *results["fp32"][1:])
+    measure("fp32 (NQ)", eo.deploy.compile(model, "fp32", input_shape=shape))
     for scheme, label in (("fp16", "fp16 (F16)"), ("int8-weight", "int8-weight (BLQ)"),
                           ("int4-weight", "int4-weight (PTQ)"), ("int2-weight", "int2-weight (PTQ)")):
-        r = measure(scheme, eo.deploy.compile(model, scheme, input_shape=shape))
-        row(label, r[0], fp32_acc, *r[1:])
+        measure(label, eo.deploy.compile(model, scheme, input_shape=shape))
     for obs in ("minmax", "percentile", "mse", "kl", "auto"):
         t0 = time.perf_counter()
         e = eo.deploy.compile(model, "int8-full", input_shape=shape, calib=calib, observer=obs)
@@ -96,8 +100,7 @@ def main(argv=None):
             for r in rows:
                 picks[r["chosen"]] = picks.get(r["chosen"], 0) + 1
             note += "; chose " + ", ".join(f"{k} x{v}" for k, v in sorted(picks.items()))
-        r = measure(f"int8-full {obs}", e, note)
-        row(f"int8-full (FIQ), observer={obs}", r[0], fp32_acc, *r[1:])
+        measure(f"int8-full (FIQ), observer={obs}", e, note)
     if not args.skip_ort:
         import onnxruntime as ort
         from ort_quantize import quantize as ort_quantize
@@ -112,7 +115,7 @@ def main(argv=None):
         correct = 0
         for x, y in make_loader(test, 256, False, 0, mean, std):
             correct += int((sess.run(None, {"input": x})[0].argmax(1) == y).sum())
-        row("onnxruntime static int8 (QDQ, MinMax)", correct / len(test), fp32_acc, os.path.getsize(q),
+        row("onnxruntime static int8 (QDQ, MinMax)", None, correct / len(test), os.path.getsize(q),
             note="same calibration images")
     # quantization-aware training from the checkpoint: int8 (weights and activations), then
     # weight-only at 4 and 2 bits
@@ -132,8 +135,8 @@ def main(argv=None):
         eo.quant.convert(qat)
         fake = eo.train.evaluate(qat, test)["acc"]
         e = eo.deploy.compile(qat, scheme, input_shape=shape)
-        r = measure(label, e, f"{epochs} epoch(s) lr {args.qat_lr}, {took:.0f} s; the QAT model itself {100 * fake:.2f} %")
-        row(label, r[0], fp32_acc, *r[1:])
+        measure(label, e, f"{epochs} epoch(s) lr {args.qat_lr}, {took:.0f} s; the QAT model itself {100 * fake:.2f} %")
+    print_table(ROWS[0][2], test)
 
 
 if __name__ == "__main__":

@@ -242,6 +242,10 @@ class HistogramObserver(MinMaxObserver):
             return lo, hi
         nb = self.bins
         h, _ = np.histogram(vals, bins=nb, range=(0.0, amax), weights=c)
+        # The first bin holds the exact zeros (half of a ReLU's output): any range represents
+        # them, but merged into a level and spread back they would dominate the divergence and
+        # push t far below where the values are (measured: to a quarter of a ReLU output's max).
+        h[0] = 0.0
         levels = qrange(self.bits, self.symmetric)[1] + 1
         best, best_i = np.inf, nb
         for i in np.unique(np.linspace(min(levels, nb), nb, 160).astype(np.int64)):
