@@ -11,7 +11,7 @@ Runtimes:
   ORT int8 QOperator onnxruntime's own quantize_static, QOperator format
   ORT int8           the faster of the two above: the peer for edgeopt int8
   ORT int8 (eo QDQ)  edgeopt.deploy.export_onnx(scheme="int8") run by onnxruntime (for reference)
-  edgeopt fp32 / fp16 / int8-weight / int8-full   edgeopt.deploy.compile(...) timed with edgeopt.deploy.latency(engine,
+  edgeopt fp32 / fp16 / int8-weight / int4-weight / int8-full   edgeopt.deploy.compile(...) timed with edgeopt.deploy.latency(engine,
                              batch=1); "n/a" when this build has no compile/latency yet
 onnxruntime sessions: CPUExecutionProvider, intra_op_num_threads = --threads, inter_op 1,
 ORT_ENABLE_ALL, sequential execution; edgeopt: eo.set_num_threads(--threads).
@@ -132,7 +132,7 @@ def recalibrate_batchnorm(model, x):
     model.eval()
 
 
-EO_SCHEMES = ("fp32", "fp16", "int8-weight", "int8-full")
+EO_SCHEMES = ("fp32", "fp16", "int8-weight", "int4-weight", "int8-full")
 
 
 def build(name, threads, calib_raw, calib_x, tmp, log):

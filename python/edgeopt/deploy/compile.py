@@ -9,6 +9,8 @@ Schemes (the paper's codes in brackets), each lowered by its module in deploy/lo
   fp16         weights stored as IEEE fp16, widened to f32 while packing; f32 compute [F16]
   int8-weight  weights int8, symmetric, one scale per output channel; f32 compute     [BLQ]
   int8-full    int8 weights and activations from calibration data (lower/int8_full.py) [FIQ]
+  a MixedPrecisionPlan (quant.mixed_precision): each conv / linear layer's weights at its own
+               8, 4 or 2 bits, as the three weight schemes store them; f32 compute     ["mixed"]
   int4-weight  weights as 4-bit codes (q in [-7, 7], one scale per output channel), bit-packed in the
   int2-weight  file and in memory, widened while packing; f32 compute (2-bit: q in [-1, 1])
 """
@@ -20,7 +22,7 @@ from ..nn.module import check_module
 from .._version import __version__
 from ..graph import Graph, fuse, trace
 from .engine import Engine
-from .lower import CALIBRATED_SCHEMES, SCHEMES as _LOWERINGS, SPARSE_SCHEMES
+from .lower import CALIBRATED_SCHEMES, SCHEMES as _LOWERINGS, SPARSE_SCHEMES, lower_mixed
 
 __all__ = ["compile", "SCHEMES", "build_metadata"]
 
@@ -41,11 +43,16 @@ def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
     data (the survey's verify-and-retry); its choices are in ``engine.metadata['int8_full']``
     and ``engine.report()``. progress: a progress bar over that search."""
     check_module("model", model)
-    check_choice("scheme", scheme, SCHEMES)
+    plan = scheme if isinstance(scheme, quant.MixedPrecisionPlan) else None
+    if plan is None:
+        check_choice("scheme", scheme, SCHEMES)
     input_shape = check_shape("input_shape", input_shape, 4)
     if calib is not None:
         quant.check_calib(calib, input_shape)
     check_choice("sparse", sparse, ("auto", True, False))
+    if plan is not None and (calib is not None or observer is not None or sparse is True):
+        raise ValueError("scheme: a mixed-precision plan stores weights only (f32 compute); calib, observer "
+                         "and sparse=True do not apply")
     if observer is not None:
         check_choice("observer", observer, quant.OBSERVER_CHOICES)
         if scheme not in CALIBRATED_SCHEMES:
@@ -57,8 +64,12 @@ def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
         graph = fuse(trace(model, input_shape))
     except NotImplementedError as e:
         raise ValueError(str(e)) from None
-    builder, output = _LOWERINGS[scheme](graph, model=model, calib=calib, input_shape=input_shape,
-                                         sparse=sparse, observer=observer or "minmax", progress=progress)
+    if plan is not None:
+        builder, output = lower_mixed(graph, plan)
+        scheme = "mixed"
+    else:
+        builder, output = _LOWERINGS[scheme](graph, model=model, calib=calib, input_shape=input_shape,
+                                             sparse=sparse, observer=observer or "minmax", progress=progress)
     meta = build_metadata(model, scheme, graph)
     meta.update(getattr(builder, "metadata", None) or {})
     return Engine(builder.to_bytes(output, meta))
@@ -79,3 +90,6 @@ def build_metadata(model, scheme: str, graph: Graph) -> dict:
         "input_norm": norm,
         "input_norm_applied": False,  # run() takes normalized input, like model.forward
     }
+
+
+quant.hooks.register(compile=compile)

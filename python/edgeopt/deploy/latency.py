@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from .. import _core
+from .. import _core, quant
 from .._check import INT32_MAX, check_int
 
 __all__ = ["latency"]
@@ -35,3 +35,6 @@ def latency(engine, batch: int = 1, warmup: int = 10, runs: int = 100, seed: int
     return {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90)),
             "mean_ms": float(t.mean()), "min_ms": float(t.min()), "runs": runs, "batch": batch,
             "threads": _core.runtime.get_num_threads(), "isa": _core.runtime.active_isa()}
+
+
+quant.hooks.register(latency=latency)

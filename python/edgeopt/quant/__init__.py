@@ -10,7 +10,8 @@ from .quantize import (BIAS_LIMIT, dequantize, histogram, quantize, quantize_bia
                        weight_scales)
 from .observer import (OBSERVERS, HistogramObserver, KLObserver, MinMaxObserver, MovingAverageMinMaxObserver,
                        MSEObserver, PercentileObserver, observer)
-from . import qat
+from . import hooks, qat
+from .mixed import MixedPrecisionPlan, mixed_precision
 from .qat import FakeQuantize, FakeQuantWeight, FreezeBatchNorm, FreezeObservers, convert, fake_quantize, prepare_qat
 from .calibrate import OBSERVER_CHOICES, calibrate, calibration_batches, check_calib, observe
 
@@ -18,4 +19,4 @@ __all__ = ["qparams", "qrange", "zero_point", "quantize_multiplier", "quantize",
            "quantize_per_channel", "quantize_bias", "histogram", "BIAS_LIMIT", "MinMaxObserver",
            "MovingAverageMinMaxObserver", "HistogramObserver", "PercentileObserver", "MSEObserver", "KLObserver",
            "OBSERVERS", "observer", "fake_quantize", "FakeQuantize", "FakeQuantWeight", "prepare_qat", "convert",
-           "FreezeObservers", "FreezeBatchNorm", "calibrate", "OBSERVER_CHOICES", "calibration_batches", "check_calib", "observe"]
+           "FreezeObservers", "FreezeBatchNorm", "MixedPrecisionPlan", "mixed_precision", "calibrate", "OBSERVER_CHOICES", "calibration_batches", "check_calib", "observe"]

@@ -37,6 +37,7 @@ from ..graph import fold_batchnorm, trace
 from ..nn.module import Module, check_module
 from ..nn.parametrize import is_parametrized, register_parametrization, remove_parametrizations
 from ..train.callbacks import Callback
+from . import hooks
 from .observer import MovingAverageMinMaxObserver
 from .qparams import _check_bits, qrange
 from .quantize import _nonfinite
@@ -186,16 +187,6 @@ def _prepend(seq, name: str, fq: FakeQuantize) -> None:
     seq._modules.update(items)
 
 
-# How the int8-full lowering picks the tensors it quantizes: fn(BN-folded graph) -> [tensor id].
-# deploy (a layer above quant) registers it when it is imported, so the rule has one home.
-_quantize_points = None
-
-
-def register_quantize_points(fn) -> None:
-    global _quantize_points
-    _quantize_points = fn
-
-
 def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activations: bool = True) -> Module:
     """Insert fake quantization where the int8-full Engine quantizes (module docstring) and
     parametrize every conv / linear weight; modifies ``model`` in place and returns it.
@@ -239,9 +230,7 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
         return model
     # activations: the points the lowering quantizes, resolved before any module moves
     after, sums, input_point = [], [], False
-    if _quantize_points is None:
-        raise RuntimeError("prepare_qat: the int8-full lowering is not loaded (import edgeopt.deploy)")
-    for t in _quantize_points(g0):
+    for t in hooks.quantize_points(g0):
         node = g0.producer(t)
         if node is None:
             input_point = True

@@ -19,6 +19,16 @@ from .int8_full import lower_int8_full
 from .sparse import lower_sparse
 
 
+def lower_mixed(graph, plan):
+    """A MixedPrecisionPlan: each conv / linear node's weights in its planned form, the rest f32."""
+    missing = [n.name for n in graph.nodes if n.op in ("conv2d", "linear") and n.name not in plan.bits]
+    unknown = set(plan.bits) - {n.name for n in graph.nodes}
+    if missing or unknown:
+        raise ValueError(f"scheme: the mixed-precision plan does not fit this model (layers without bits: "
+                         f"{missing[:3]}, unknown layers: {sorted(unknown)[:3]})")
+    return lower(graph, plan.schemes())
+
+
 def _fp32(graph, *, sparse, **_):
     if sparse is not False:  # pruned 1x1 convs and linear layers as sparse ops
         return lower_sparse(graph, sparse)

@@ -47,14 +47,15 @@ def deploy_weight(builder: ModelBuilder, w: np.ndarray, scheme: str, name: str =
 
 
 # ---------------------------------------------------------------------------- graph
-def lower(graph: Graph, scheme: str = "fp32", builder: ModelBuilder | None = None, ids: dict | None = None):
-    """Emit the fp32-compute ops of `graph` (weights in `scheme`'s form) into a ModelBuilder.
-    Returns (builder, output tensor id). `ids` maps graph tensor ids to builder ids (filled in)."""
+def lower(graph: Graph, scheme="fp32", builder: ModelBuilder | None = None, ids: dict | None = None):
+    """Emit the fp32-compute ops of `graph` (weights in `scheme`'s form, or per node: a dict
+    {node name: scheme}) into a ModelBuilder. Returns (builder, output tensor id). `ids` maps graph
+    tensor ids to builder ids (filled in)."""
     if builder is None:
         builder = ModelBuilder(TensorInfo.of_shape(graph.input_shape))
     ids = {graph.input: builder.input} if ids is None else ids
     for node in graph.nodes:
-        lower_node(builder, node, graph, ids, scheme)
+        lower_node(builder, node, graph, ids, scheme if isinstance(scheme, str) else scheme.get(node.name, "fp32"))
     return builder, ids[graph.output]
 
 

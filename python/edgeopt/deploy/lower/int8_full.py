@@ -120,7 +120,7 @@ def quantize_points(g0: Graph) -> list:
     return list(ranges.read)
 
 
-quant.qat.register_quantize_points(quantize_points)
+quant.hooks.register(quantize_points=quantize_points)
 
 
 def auto_ranges(g0: Graph, gf: Graph, batches: list, progress: bool = False):
