@@ -51,10 +51,29 @@ static inline __m512 lowbit16(const uint8_t* src, int b) {
   return _mm512_cvtepi32_ps(v);
 }
 
+// 64 4-bit codes from 32 bytes: the nibbles split into two byte vectors, interleaved back into
+// code order (unpack works within 128-bit lanes, hence the lane permutes), sign-extended as bytes,
+// then widened 16 at a time: about a third of lowbit16's instructions per code.
+static inline void s4_64(const uint8_t* src, float* dst) {
+  const __m256i b = _mm256_loadu_si256((const __m256i*)src);
+  const __m256i m = _mm256_set1_epi8(0x0f), h = _mm256_set1_epi8(8);
+  const __m256i lo = _mm256_and_si256(b, m), hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), m);
+  const __m256i a = _mm256_unpacklo_epi8(lo, hi), c = _mm256_unpackhi_epi8(lo, hi);
+  __m256i q0 = _mm256_permute2x128_si256(a, c, 0x20), q1 = _mm256_permute2x128_si256(a, c, 0x31);
+  q0 = _mm256_sub_epi8(_mm256_xor_si256(q0, h), h);
+  q1 = _mm256_sub_epi8(_mm256_xor_si256(q1, h), h);
+  _mm512_storeu_ps(dst, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q0))));
+  _mm512_storeu_ps(dst + 16, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q0, 1))));
+  _mm512_storeu_ps(dst + 32, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q1))));
+  _mm512_storeu_ps(dst + 48, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q1, 1))));
+}
+
 static void lowbit_to_f32(const uint8_t* packed, int64_t first, float* dst, size_t n, int b) {
   const int64_t per_byte = 8 / b;
   size_t i = 0;
   for (; i < n && (first + (int64_t)i) % per_byte != 0; ++i) dst[i] = (float)lowbit_stream_code(packed, first + (int64_t)i, b);
+  if (b == 4)
+    for (; i + 64 <= n; i += 64) s4_64(packed + (first + (int64_t)i) / 2, dst + i);
   for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, lowbit16(packed + (first + (int64_t)i) / per_byte, b));
   for (; i < n; ++i) dst[i] = (float)lowbit_stream_code(packed, first + (int64_t)i, b);
 }
