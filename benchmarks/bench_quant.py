@@ -9,7 +9,7 @@ whole test set ("Lat" in the study), for
 
     edgeopt train --model resnet20 --dataset fashion-mnist --epochs 10 --save r20.npz
     PYTHONPATH=python:benchmarks python benchmarks/bench_quant.py r20.npz [--model resnet20]
-        [--calib 256] [--qat-epochs 1] [--threads 2]
+        [--calib 256] [--qat-epochs 1] [--qat int8 int4 int2] [--threads 2]
 
 Prints a markdown table (the one in benchmarks/README.md).
 """
@@ -67,6 +67,8 @@ def main(argv=None):
     ap.add_argument("--qat-lr", type=float, default=0.005)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-ort", action="store_true")
+    ap.add_argument("--qat", nargs="*", default=["int8", "int4", "int2"], choices=["int8", "int4", "int2"],
+                    help="which QAT rows to train (each is --qat-epochs epochs)")
     args = ap.parse_args(argv)
     eo.set_num_threads(args.threads)
     train, test = eo.data.fashion_mnist()
@@ -119,9 +121,11 @@ def main(argv=None):
             note="same calibration images")
     # quantization-aware training from the checkpoint: int8 (weights and activations), then
     # weight-only at 4 and 2 bits
-    for label, scheme, kwargs in (("QAT int8", "int8-full", {}),
-                                  ("QAT int4-weight", "int4-weight", {"weight_bits": 4, "activations": False}),
-                                  ("QAT int2-weight", "int2-weight", {"weight_bits": 2, "activations": False})):
+    for key, label, scheme, kwargs in (("int8", "QAT int8", "int8-full", {}),
+                                       ("int4", "QAT int4-weight", "int4-weight", {"weight_bits": 4, "activations": False}),
+                                       ("int2", "QAT int2-weight", "int2-weight", {"weight_bits": 2, "activations": False})):
+        if key not in args.qat:
+            continue
         qat = eo.models.create(args.model, num_classes=10, in_channels=1, width_mult=args.width)
         eo.train.load_checkpoint(args.checkpoint, qat)
         qat.input_norm = meta["input_norm"]
