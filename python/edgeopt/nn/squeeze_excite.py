@@ -22,6 +22,7 @@ class SqueezeExcitation(Module):
         squeeze_channels = check_int("SqueezeExcitation.squeeze_channels", squeeze_channels, 1, INT32_MAX)
         check_callable("SqueezeExcitation.activation", activation)
         check_callable("SqueezeExcitation.scale_activation", scale_activation)
+        self.input_channels = input_channels
         self.avgpool = GlobalAvgPool2d()
         self.fc1 = Conv2d(input_channels, squeeze_channels, 1)
         self.fc2 = Conv2d(squeeze_channels, input_channels, 1)
@@ -29,14 +30,16 @@ class SqueezeExcitation(Module):
         self.scale_activation = scale_activation()
 
     def _fusable(self) -> bool:
-        """ReLU and HardSigmoid with no hooks on any part: one C++ call forward and one backward
-        (nn.functional.squeeze_excite) instead of five layers through Python."""
-        return (type(self.activation) is ReLU and type(self.scale_activation) is HardSigmoid and
+        """1x1 convs, ReLU and HardSigmoid (not wrapped, e.g. with a fake quantizer) with no hooks
+        on any part: one C++ call forward and one backward (nn.functional.squeeze_excite) instead
+        of five layers through Python."""
+        return (type(self.fc1) is Conv2d and type(self.fc2) is Conv2d and type(self.activation) is ReLU
+                and type(self.scale_activation) is HardSigmoid and
                 not any(m._hooked() for m in (self.avgpool, self.fc1, self.fc2, self.activation,
                                              self.scale_activation)))
 
     def forward(self, x):
-        x = self._check_input(x, 4, self.fc1.in_channels)
+        x = self._check_input(x, 4, self.input_channels)
         if self._fusable():
             c, sq = self.fc1.in_channels, self.fc1.out_channels
             w1, w2 = self.fc1._tensor("weight"), self.fc2._tensor("weight")

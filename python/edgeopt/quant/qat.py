@@ -209,9 +209,6 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
                         f"{type(model).__name__}")
     if _fake_quantizers(model) or _fake_quantized_layers(model):
         raise ValueError("model: already prepared for quantization-aware training")
-    if any(isinstance(m, nn.SqueezeExcitation) for m in model.modules()):
-        raise NotImplementedError("prepare_qat: squeeze-excitation blocks are not supported yet "
-                                  "(mobilenet_v3); use post-training int8-full for them")
     try:
         g0 = fold_batchnorm(trace(model, input_shape))
     except NotImplementedError as e:
@@ -236,6 +233,8 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
             input_point = True
         elif node.op == "add":
             sums.append(_resolve(model, node.name[:-len(".add")] if node.name != "add" else "")[2])
+        elif node.op == "channel_scale":  # a squeeze-excitation's output: after the whole block
+            after.append(_resolve(model, node.name[:-len(".scale")] if node.name != "scale" else "")[:2])
         else:
             after.append(_resolve(model, node.name.split("+")[-1])[:2])
     for parent, key in after:
