@@ -31,12 +31,21 @@ def realistic(model, seed: int = 0, in_channels: int = 3, size: int = 32):
 def simulate(model, x, scheme: str, input_shape=(1, 3, 32, 32)):
     """What the engine should compute for `scheme`: the fused graph run with edgeopt's fp32
     kernels, with conv / linear weights replaced by their deployed values (fp16-rounded, or
-    8 / 4 / 2-bit codes * per-channel scale)."""
+    8 / 4 / 2-bit codes * per-channel scale, or binary: sign * mean|w| with the first and last
+    layers at 8 bits)."""
     g = eo.graph.fuse(eo.graph.trace(model, input_shape))
+    layers = [n.name for n in g.nodes if n.op in ("conv2d", "linear")]
     for n in g.nodes:
         if n.op in ("conv2d", "linear"):
             w = n.params["weight"]
-            if scheme == "fp16":
+            if scheme == "binary" and n.name not in (layers[0], layers[-1]):  # sign(w) * mean|w| per channel
+                rows = w.reshape(len(w), -1)
+                alpha = np.abs(rows).mean(axis=1, keepdims=True).astype(np.float32)
+                n.params["weight"] = (np.where(rows >= 0, 1.0, -1.0).astype(np.float32) * alpha).reshape(w.shape)
+            elif scheme == "binary":
+                q, s = quant.quantize_per_channel(w, dtype=np.float32)
+                n.params["weight"] = quant.dequantize(q, s, 0, axis=0)
+            elif scheme == "fp16":
                 n.params["weight"] = w.astype(np.float16).astype(np.float32)
             elif scheme in ("int8-weight", "int4-weight", "int2-weight"):
                 bits = {"int8-weight": 8, "int4-weight": 4, "int2-weight": 2}[scheme]

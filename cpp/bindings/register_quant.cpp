@@ -176,18 +176,20 @@ void register_quant(py::module_& m) {
 
   m.def("quant_pack_codes", [](py::object q_obj, int bits) {
     auto q = typed<int8_t>(q_obj, "q", 2, "int8");
-    if (bits != 2 && bits != 4) throw py::value_error("bits: expected 2 or 4, got " + std::to_string(bits));
-    const int64_t rows = q.shape(0), k = q.shape(1), lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1;
+    if (bits != 1 && bits != 2 && bits != 4) throw py::value_error("bits: expected 1, 2 or 4, got " + std::to_string(bits));
+    // 1 bit: the binary codes -1 and +1; 2 and 4 bits: two's complement
+    const int64_t rows = q.shape(0), k = q.shape(1), lo = bits == 1 ? -1 : -(1 << (bits - 1)),
+                  hi = bits == 1 ? 1 : (1 << (bits - 1)) - 1;
     for (int64_t i = 0; i < rows * k; ++i)
-      if (q.data()[i] < lo || q.data()[i] > hi)
+      if (q.data()[i] < lo || q.data()[i] > hi || (bits == 1 && q.data()[i] == 0))
         throw py::value_error("q: code " + std::to_string(int(q.data()[i])) + " at flat index " + std::to_string(i) +
-                              " is outside the " + std::to_string(bits) + "-bit range [" + std::to_string(lo) + ", " +
-                              std::to_string(hi) + "]");
+                              " is outside the " + std::to_string(bits) + "-bit codes [" + std::to_string(lo) + ", " +
+                              std::to_string(hi) + "]" + (bits == 1 ? " without 0" : ""));
     py::array_t<uint8_t> out({rows, lowbit_row_bytes(k, bits)});
     lowbit_pack(rows, k, bits, q.data(), out.mutable_data());
     return out;
   }, py::arg("q"), py::arg("bits"),
-     "Rows of b-bit two's complement codes bit-packed LSB first, each row from a new byte (lowbit.h).");
+     "Rows of b-bit codes (two's complement; 1 bit: -1 / +1) bit-packed LSB first, each row from a new byte (lowbit.h).");
 
   m.def("quant_histogram", [](py::object x_obj, double lo, double hi, py::object counts_obj) {
     F32Array x = f32(x_obj, "x");

@@ -84,6 +84,25 @@ TEST(runtime_lowbit_to_f32_every_isa_and_offset) {
   }
 }
 
+TEST(runtime_binary_to_f32_every_isa_and_offset) {
+  std::mt19937 rng(6);
+  std::vector<int8_t> codes(203);
+  for (auto& c : codes) c = rng() % 2 ? 1 : -1;
+  std::vector<uint8_t> packed(lowbit_row_bytes(203, 1) + 8, 0);
+  lowbit_pack(1, 203, 1, codes.data(), packed.data());
+  for (int isa = 0; isa <= static_cast<int>(cpu_isa()); ++isa)
+    for (int64_t first : {0, 1, 7, 8, 13, 40})
+      for (size_t n : {size_t(0), size_t(1), size_t(9), size_t(16), size_t(33), size_t(150)}) {
+        if (first + int64_t(n) > 203) continue;
+        std::vector<float> got(n + 1, -99.f);
+        weight_convert_ukernels(static_cast<Isa>(isa)).s1_to_f32(packed.data(), first, got.data(), n);
+        for (size_t i = 0; i < n; ++i)
+          CHECK(got[i] == float(codes[first + i]), std::string(isa_name(static_cast<Isa>(isa))) + " s1 code " +
+                                                       std::to_string(first + i));
+        CHECK(got[n] == -99.f, "wrote past n");
+      }
+}
+
 TEST(runtime_packed_weight_panels) {
   std::mt19937 rng(3);
   for (int isa = 0; isa <= static_cast<int>(cpu_isa()); ++isa) {
@@ -103,15 +122,19 @@ TEST(runtime_packed_weight_panels) {
           q4[i] = static_cast<int8_t>(std::max(-8, std::min(7, static_cast<int>(w[i] * 8))));
           q2[i] = static_cast<int8_t>(std::max(-2, std::min(1, static_cast<int>(w[i] * 2))));
         }
-        std::vector<uint8_t> p4(M * lowbit_row_bytes(K, 4)), p2(M * lowbit_row_bytes(K, 2));
+        std::vector<int8_t> q1(M * K);
+        for (int64_t i = 0; i < M * K; ++i) q1[i] = w[i] >= 0 ? 1 : -1;
+        std::vector<uint8_t> p4(M * lowbit_row_bytes(K, 4)), p2(M * lowbit_row_bytes(K, 2)), p1(M * lowbit_row_bytes(K, 1));
         lowbit_pack(M, K, 4, q4.data(), p4.data());
         lowbit_pack(M, K, 2, q2.data(), p2.data());
-        for (WDtype dt : {WDtype::f32, WDtype::f16, WDtype::s8, WDtype::s4, WDtype::s2}) {
+        lowbit_pack(M, K, 1, q1.data(), p1.data());
+        for (WDtype dt : {WDtype::f32, WDtype::f16, WDtype::s8, WDtype::s4, WDtype::s2, WDtype::s1}) {
           const void* src = dt == WDtype::f32   ? static_cast<const void*>(w.data())
                             : dt == WDtype::f16 ? static_cast<const void*>(h.data())
                             : dt == WDtype::s8  ? static_cast<const void*>(q.data())
                             : dt == WDtype::s4  ? static_cast<const void*>(p4.data())
-                                                : static_cast<const void*>(p2.data());
+                            : dt == WDtype::s2  ? static_cast<const void*>(p2.data())
+                                                : static_cast<const void*>(p1.data());
           const PackedWeights P = pack_weights(dt, src, M, K, mr);
           for (int64_t p0 : {int64_t(0), P.panels() / 2}) {
             const int64_t p1 = P.panels();
@@ -123,12 +146,14 @@ TEST(runtime_packed_weight_panels) {
                 for (int64_t k = 0; k < kcb; ++k)
                   for (int64_t i = 0; i < mr; ++i) {
                     const int64_t row = p * mr + i;
+                    if (row >= M && dt == WDtype::s1) continue;  // no 0 among binary codes: padding rows feed only C rows never stored
                     const float want = row >= M ? 0.f
                                        : dt == WDtype::f32 ? w[row * K + k0 + k]
                                        : dt == WDtype::f16 ? f16_to_f32_value(h[row * K + k0 + k])
                                        : dt == WDtype::s8  ? float(q[row * K + k0 + k])
                                        : dt == WDtype::s4  ? float(q4[row * K + k0 + k])
-                                                           : float(q2[row * K + k0 + k]);
+                                       : dt == WDtype::s2  ? float(q2[row * K + k0 + k])
+                                                           : float(q1[row * K + k0 + k]);
                     CHECK(V.at(k0, kcb, p)[k * mr + i] == want, "panel element");
                   }
             }

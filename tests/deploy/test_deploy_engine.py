@@ -36,7 +36,7 @@ def test_fp32_engine_matches_model(models, x3, name):
 
 
 @pytest.mark.parametrize("name", MODELS)
-@pytest.mark.parametrize("scheme", ["fp16", "int8-weight", "int4-weight", "int2-weight"])
+@pytest.mark.parametrize("scheme", ["fp16", "int8-weight", "int4-weight", "int2-weight", "binary"])
 def test_weight_schemes_match_simulation(models, x3, name, scheme):
     m = models[name]
     e = deploy.compile(m, scheme)
@@ -44,7 +44,8 @@ def test_weight_schemes_match_simulation(models, x3, name, scheme):
     # 2-bit weights make mobilenet_v3_small (random BN statistics, SE, hard-swish) ill-conditioned:
     # even the fp32 Engine of its dequantized weights is 8e-4 off this simulation (measured), the
     # int2 Engine 5e-4; resnet20 and mobilenet_v2 stay within 5e-6
-    tol = 2e-3 if (scheme, name) == ("int2-weight", "mobilenet_v3_small") else TOL["f32"].rtol
+    tol = 2e-3 if (scheme, name) in (("int2-weight", "mobilenet_v3_small"), ("binary", "mobilenet_v3_small")) \
+        else TOL["f32"].rtol
     assert rel_err(e.run(x3), sim) < tol
     assert rel_err(e.run(x3[1:2]), sim[1:2]) < tol
     # and close to the fp32 model (the error the scheme itself costs; 4 / 2 bits cost far more)
@@ -54,24 +55,26 @@ def test_weight_schemes_match_simulation(models, x3, name, scheme):
 
 def test_weight_scheme_sizes(models):
     m = models["resnet20"]
-    sizes = {s: deploy.compile(m, s).size_bytes for s in ("fp32", "fp16", "int8-weight", "int4-weight", "int2-weight")}
+    sizes = {s: deploy.compile(m, s).size_bytes
+             for s in ("fp32", "fp16", "int8-weight", "int4-weight", "int2-weight", "binary")}
     assert 0.45 < sizes["fp16"] / sizes["fp32"] < 0.55
     assert 0.22 < sizes["int8-weight"] / sizes["fp32"] < 0.3
     # codes at 1/8 and 1/16 of f32, plus per-channel scales, biases and the graph
     assert 0.11 < sizes["int4-weight"] / sizes["fp32"] < 0.15
     assert 0.05 < sizes["int2-weight"] / sizes["fp32"] < 0.09
+    assert sizes["binary"] / sizes["fp32"] < 0.06   # the issue asks <= 8 % (8-bit first and last layers)
     summary = deploy.compile(m, "int4-weight").summary()
     assert any("w:i4" in r["info"] for r in summary)
 
 
-@pytest.mark.parametrize("scheme", ["fp32", "fp16", "int8-weight", "int4-weight", "int2-weight"])
+@pytest.mark.parametrize("scheme", ["fp32", "fp16", "int8-weight", "int4-weight", "int2-weight", "binary"])
 def test_every_isa_path(models, x3, scheme):
     paths = ISAS
     saved = eo._core.runtime.active_isa()
     out = {}
     try:
         for name in ("mobilenet_v3_small", "resnet20"):
-            if (scheme, name) == ("int2-weight", "mobilenet_v3_small"):
+            if scheme in ("int2-weight", "binary") and name == "mobilenet_v3_small":
                 continue  # ill-conditioned at 2 bits (test_weight_schemes_match_simulation)
             m = models[name]
             ref = m.forward(x3) if scheme == "fp32" else simulate(m, x3, scheme)

@@ -155,7 +155,7 @@ def test_weight_dtypes_in_ops(rng):
             engine(conv(fmt_blob(tag, w.shape, packed[:-1]), weight_scale=sc))
         with pytest.raises(ValueError, match="weight_scale"):
             engine(conv(blob))
-    with pytest.raises(ValueError, match="outside the 4-bit range"):
+    with pytest.raises(ValueError, match="outside the 4-bit codes"):
         eo._core.quant.quant_pack_codes(np.full((2, 3), 8, np.int8), 4)
 
 
@@ -505,3 +505,20 @@ def test_python_op_ids_are_the_runtime_table():
             assert table.get(i) is not None, f"{lowering} op {op!r} writes id {i}, which the runtime cannot run"
     assert {table[i] for i in QS8_OPS.values()} == {"qs8_" + op for op in QS8_OPS}
     assert {table[i] for i in SPARSE_OPS.values()} == {"sparse_" + op for op in SPARSE_OPS}
+
+
+def test_binary_weight_blobs(rng):
+    """1-bit codes (bit 1 = +1) with per-channel alpha in a conv, and their packing's checks."""
+    w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
+    x = rng.standard_normal((2, 4, 9, 9)).astype(np.float32)
+    c = np.where(w >= 0, 1, -1).astype(np.int8)
+    alpha = np.abs(w).reshape(6, -1).mean(1).astype(np.float32)
+    packed = eo._core.quant.quant_pack_codes(c.reshape(6, -1), 1).tobytes()
+    assert len(packed) == 6 * 5   # 36 codes -> 5 bytes per row
+    conv = build([(OpType.CONV2D, [0], TensorInfo(6, 9, 9),
+                   {"weight": fmt_blob(BlobType.I1, w.shape, packed), "weight_scale": alpha, "stride": (1, 1),
+                    "padding": (1, 1), "groups": 1})])
+    ref = F.conv2d(x, c.astype(np.float32) * alpha[:, None, None, None], None, 1, 1, 1)
+    assert rel_err(engine(conv).run(x), ref) < TOL["f32-op"].rtol
+    with pytest.raises(ValueError, match="without 0"):
+        eo._core.quant.quant_pack_codes(np.zeros((2, 3), np.int8), 1)

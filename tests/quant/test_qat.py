@@ -228,3 +228,29 @@ def test_qat_on_mobilenet_v3_with_squeeze_excitation_and_hardswish():
     # agree to a few steps of the logits' learned scale (measured: at most 2)
     steps = np.abs(a - b) / [f for f in m.modules() if isinstance(f, quant.FakeQuantize)][-1].qparams()[0]
     assert steps.max() <= 4.01 and steps.mean() <= 1.0
+
+
+def test_binary_qat_deploys_exactly():
+    """Weight-only binary QAT: sign weights with alpha = mean|w| per channel (first and last
+    layers at 8 bits), what the 'binary' scheme stores, so its Engine computes what the model does."""
+    m = _tiny()
+    shape = (1, 1, 16, 16)
+    rng = np.random.default_rng(10)
+    ds = eo.data.Dataset((rng.random((128,) + shape[1:]) * 255).astype(np.uint8), rng.integers(0, 10, 128))
+    eo.train.fit(m, ds, epochs=1, batch_size=32, lr=0.05, progress=False)
+    quant.prepare_qat(m, shape, weight_bits=1, activations=False)
+    kinds = [type(c._parametrizations["weight"].items[0]).__name__ for c in m.modules()
+             if isinstance(c, (nn.Conv2d, nn.Linear))]
+    assert kinds[0] == kinds[-1] == "FakeQuantWeight" and set(kinds[1:-1]) == {"BinaryWeight"}
+    eo.train.fit(m, ds, epochs=1, batch_size=32, lr=0.01, progress=False, callbacks=[quant.FreezeBatchNorm(2)])
+    quant.convert(m)
+    e = eo.deploy.compile(m, "binary", input_shape=shape)
+    x = rng.standard_normal((16,) + shape[1:]).astype(np.float32)
+    m.eval()
+    a = m(x)
+    assert np.abs(e.run(x) - a).max() <= 1e-4 * np.abs(a).max()
+    g = fold_batchnorm(trace(m, shape))
+    convs = [n for n in g.nodes if n.op in ("conv2d", "linear")]
+    for n in convs[1:-1]:   # every channel is +-alpha
+        w = np.abs(n.params["weight"].reshape(len(n.params["weight"]), -1))
+        np.testing.assert_allclose(w, w[:, :1].repeat(w.shape[1], 1), rtol=1e-5)

@@ -19,9 +19,10 @@ F32DepthwiseConv f32_depthwise_conv_create(const F32ConvLayer& cl, const void* w
     case WDtype::f16: cv.f16_to_f32(static_cast<const uint16_t*>(w), dw.w.data(), static_cast<size_t>(n)); break;
     case WDtype::s8: cv.s8_to_f32(static_cast<const int8_t*>(w), dw.w.data(), static_cast<size_t>(n)); break;
     case WDtype::s4:
-    case WDtype::s2:  // one row of KK codes per channel, each starting on a byte
+    case WDtype::s2:
+    case WDtype::s1:  // one row of KK codes per channel, each starting on a byte
       for (int64_t o = 0; o < cl.s.Cout; ++o)
-        (cl.wdt == WDtype::s4 ? cv.s4_to_f32 : cv.s2_to_f32)(
+        (cl.wdt == WDtype::s4 ? cv.s4_to_f32 : cl.wdt == WDtype::s2 ? cv.s2_to_f32 : cv.s1_to_f32)(
             static_cast<const uint8_t*>(w) + o * wdtype_row_bytes(cl.wdt, KK), 0, dw.w.data() + o * KK,
             static_cast<size_t>(KK));
       break;

@@ -17,9 +17,9 @@ const F32GemmUkernel& f32_gemm_ukernel_for(Isa isa) {
 
 const WeightConvertUkernels& weight_convert_ukernels(Isa isa) {
   static const WeightConvertUkernels table[] = {
-      {f16_to_f32__scalar, s8_to_f32__scalar, s4_to_f32__scalar, s2_to_f32__scalar},
-      {f16_to_f32__avx2, s8_to_f32__avx2, s4_to_f32__avx2, s2_to_f32__avx2},
-      {f16_to_f32__avx512, s8_to_f32__avx512, s4_to_f32__avx512, s2_to_f32__avx512},
+      {f16_to_f32__scalar, s8_to_f32__scalar, s4_to_f32__scalar, s2_to_f32__scalar, s1_to_f32__scalar},
+      {f16_to_f32__avx2, s8_to_f32__avx2, s4_to_f32__avx2, s2_to_f32__avx2, s1_to_f32__avx2},
+      {f16_to_f32__avx512, s8_to_f32__avx512, s4_to_f32__avx512, s2_to_f32__avx512, s1_to_f32__avx512},
   };
   return table[static_cast<int>(isa)];
 }

@@ -34,7 +34,7 @@ const F32GemmUkernel& f32_gemm_ukernel_for(Isa isa);
 struct WeightConvertUkernels {
   f16_to_f32_fn f16_to_f32;
   s8_to_f32_fn s8_to_f32;
-  lowbit_to_f32_fn s4_to_f32, s2_to_f32;
+  lowbit_to_f32_fn s4_to_f32, s2_to_f32, s1_to_f32;
 };
 const WeightConvertUkernels& weight_convert_ukernels(Isa isa);
 

@@ -55,6 +55,20 @@ static void lowbit_to_f32(const uint8_t* packed, int64_t first, float* dst, size
   for (; i < n; ++i) dst[i] = (float)lowbit_stream_code(packed, first + (int64_t)i, b);
 }
 
+// 8 binary codes are one byte: each lane tests its bit and picks +1 or -1.
+void s1_to_f32__avx2(const uint8_t* packed, int64_t first, float* dst, size_t n) {
+  size_t i = 0;
+  for (; i < n && (first + (int64_t)i) % 8 != 0; ++i) dst[i] = binary_stream_code(packed, first + (int64_t)i);
+  const __m256i lanes = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  const __m256 plus = _mm256_set1_ps(1.f), minus = _mm256_set1_ps(-1.f);
+  for (; i + 8 <= n; i += 8) {
+    const __m256i b = _mm256_set1_epi32(packed[(first + (int64_t)i) / 8]);
+    const __m256i on = _mm256_cmpeq_epi32(_mm256_and_si256(b, lanes), lanes);
+    _mm256_storeu_ps(dst + i, _mm256_blendv_ps(minus, plus, _mm256_castsi256_ps(on)));
+  }
+  for (; i < n; ++i) dst[i] = binary_stream_code(packed, first + (int64_t)i);
+}
+
 void s4_to_f32__avx2(const uint8_t* packed, int64_t first, float* dst, size_t n) { lowbit_to_f32(packed, first, dst, n, 4); }
 void s2_to_f32__avx2(const uint8_t* packed, int64_t first, float* dst, size_t n) { lowbit_to_f32(packed, first, dst, n, 2); }
 

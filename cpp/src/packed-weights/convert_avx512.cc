@@ -78,6 +78,19 @@ static void lowbit_to_f32(const uint8_t* packed, int64_t first, float* dst, size
   for (; i < n; ++i) dst[i] = (float)lowbit_stream_code(packed, first + (int64_t)i, b);
 }
 
+// 16 binary codes are 16 bits: a mask that picks +1 or -1 per lane.
+void s1_to_f32__avx512(const uint8_t* packed, int64_t first, float* dst, size_t n) {
+  size_t i = 0;
+  for (; i < n && (first + (int64_t)i) % 8 != 0; ++i) dst[i] = binary_stream_code(packed, first + (int64_t)i);
+  const __m512 plus = _mm512_set1_ps(1.f), minus = _mm512_set1_ps(-1.f);
+  for (; i + 16 <= n; i += 16) {
+    uint16_t bits;
+    memcpy(&bits, packed + (first + (int64_t)i) / 8, 2);
+    _mm512_storeu_ps(dst + i, _mm512_mask_blend_ps((__mmask16)bits, minus, plus));
+  }
+  for (; i < n; ++i) dst[i] = binary_stream_code(packed, first + (int64_t)i);
+}
+
 void s4_to_f32__avx512(const uint8_t* packed, int64_t first, float* dst, size_t n) { lowbit_to_f32(packed, first, dst, n, 4); }
 void s2_to_f32__avx512(const uint8_t* packed, int64_t first, float* dst, size_t n) { lowbit_to_f32(packed, first, dst, n, 2); }
 

@@ -42,6 +42,10 @@ void s4_to_f32__scalar(const uint8_t* packed, int64_t first, float* dst, size_t 
   for (size_t i = 0; i < n; ++i) dst[i] = (float)lowbit_stream_code(packed, first + (int64_t)i, 4);
 }
 
+void s1_to_f32__scalar(const uint8_t* packed, int64_t first, float* dst, size_t n) {
+  for (size_t i = 0; i < n; ++i) dst[i] = binary_stream_code(packed, first + (int64_t)i);
+}
+
 void s2_to_f32__scalar(const uint8_t* packed, int64_t first, float* dst, size_t n) {
   for (size_t i = 0; i < n; ++i) dst[i] = (float)lowbit_stream_code(packed, first + (int64_t)i, 2);
 }

@@ -43,6 +43,7 @@ int wdtype_bits(WDtype t) {
     case WDtype::s8: return 8;
     case WDtype::s4: return 4;
     case WDtype::s2: return 2;
+    case WDtype::s1: return 1;
   }
   return 0;
 }
@@ -73,7 +74,8 @@ PackedWeights pack_weights(WDtype dt, const void* w, int64_t M, int64_t K, int64
       pack_panels(static_cast<const int8_t*>(w), M, K, p.kc, mr, p.mpad, reinterpret_cast<int8_t*>(mem));
       break;
     case WDtype::s4:
-    case WDtype::s2: {
+    case WDtype::s2:
+    case WDtype::s1: {
       // codes to int8, into panel order, then back into one bit stream (load time only)
       const int bits = wdtype_bits(dt);
       std::vector<int8_t> q(static_cast<size_t>(M * K)), panels(static_cast<size_t>(p.mpad * K));
@@ -105,6 +107,7 @@ PanelView weight_panels(const PackedWeights& w, int64_t p0, int64_t p1, float* b
         break;
       case WDtype::s4: cv.s4_to_f32(w.bytes(), src, dst, static_cast<size_t>(n)); break;
       case WDtype::s2: cv.s2_to_f32(w.bytes(), src, dst, static_cast<size_t>(n)); break;
+      case WDtype::s1: cv.s1_to_f32(w.bytes(), src, dst, static_cast<size_t>(n)); break;
       case WDtype::f32: break;  // read in place above
     }
   }

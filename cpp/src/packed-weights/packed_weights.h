@@ -1,5 +1,5 @@
-// The weight operand of an inference GEMM kept in its deployed dtype: f32, f16, or s8 / s4 / s2
-// (symmetric, one scale per output channel; s4 and s2 bit-packed, two and four codes per byte). The runtime's conv2d / linear ops compute in f32 with the f32
+// The weight operand of an inference GEMM kept in its deployed dtype: f32, f16, or s8 / s4 / s2 / s1
+// (symmetric, one scale per output channel; s4, s2 and s1 (binary, +-1) bit-packed). The runtime's conv2d / linear ops compute in f32 with the f32
 // micro-kernels (f32-gemm/ukernels.h), so only the *storage* differs:
 //
 //   W (M x K, M = output channels) is reordered once, at load, into the micro-kernel's A-panel
@@ -26,7 +26,7 @@
 
 namespace eo {
 
-enum class WDtype : uint8_t { f32 = 0, f16 = 1, s8 = 2, s4 = 3, s2 = 4 };
+enum class WDtype : uint8_t { f32 = 0, f16 = 1, s8 = 2, s4 = 3, s2 = 4, s1 = 5 };  // s1: {-1, +1}
 int wdtype_bits(WDtype t);
 // Bytes of one stored row of k weights: k elements, or ceil(k * bits / 8) for s4 / s2 (each row
 // starts on a byte, as in lowbit/lowbit.h).

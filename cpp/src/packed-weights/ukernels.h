@@ -8,6 +8,7 @@
 //   s4_to_f32, s2_to_f32:  dst[i] = (float) code(first + i) of a bit-packed code stream: code t
 //                at bits [t*b, (t+1)*b) counted LSB first from packed[0], b-bit two's complement
 //                (the lowbit/lowbit.h code layout, read as one stream)
+//   s1_to_f32:   the same for 1-bit codes, bit 1 = +1, bit 0 = -1 (binary weights)
 //
 // Contiguous arrays of n elements; no alignment required. Plain C declarations only: this header
 // is included by ISA-specific files.
@@ -34,6 +35,13 @@ void s4_to_f32__avx512(const uint8_t* packed, int64_t first, float* dst, size_t 
 void s2_to_f32__scalar(const uint8_t* packed, int64_t first, float* dst, size_t n);
 void s2_to_f32__avx2(const uint8_t* packed, int64_t first, float* dst, size_t n);
 void s2_to_f32__avx512(const uint8_t* packed, int64_t first, float* dst, size_t n);
+void s1_to_f32__scalar(const uint8_t* packed, int64_t first, float* dst, size_t n);
+void s1_to_f32__avx2(const uint8_t* packed, int64_t first, float* dst, size_t n);
+void s1_to_f32__avx512(const uint8_t* packed, int64_t first, float* dst, size_t n);
+
+static inline float binary_stream_code(const uint8_t* packed, int64_t t) {
+  return ((packed[t >> 3] >> (t & 7)) & 1) ? 1.f : -1.f;
+}
 
 // Code t of a b-bit stream (the scalar path, and the head / tail of the SIMD ones).
 static inline int lowbit_stream_code(const uint8_t* packed, int64_t t, int b) {

@@ -74,9 +74,9 @@ void parse_blobs(const uint8_t* file, const Section& s, ModelFile& m) {
         nbytes != static_cast<uint64_t>(count_elems) * blob_elem_size(b.type))
       bad(what + ": " + std::to_string(nbytes) + " bytes for " + std::to_string(count_elems) + " " +
           blob_type_name(b.type) + " elements");
-    if (b.type == BlobType::i4 || b.type == BlobType::i2) {  // rows of bit-packed codes
+    if (b.type == BlobType::i4 || b.type == BlobType::i2 || b.type == BlobType::i1) {  // rows of bit-packed codes
       if (rank < 1) bad(what + ": a low-bit blob needs dims");
-      const int64_t bits = b.type == BlobType::i4 ? 4 : 2, row = count_elems / dims[0];
+      const int64_t bits = b.type == BlobType::i4 ? 4 : b.type == BlobType::i2 ? 2 : 1, row = count_elems / dims[0];
       if (nbytes != static_cast<uint64_t>(dims[0] * ((row * bits + 7) / 8)))
         bad(what + ": " + std::to_string(nbytes) + " bytes for " + std::to_string(dims[0]) + " rows of " +
             std::to_string(row) + " " + blob_type_name(b.type) + " codes");

@@ -40,6 +40,7 @@ const char* blob_type_name(BlobType t) {
     case BlobType::i32: return "i32";
     case BlobType::i4: return "i4";
     case BlobType::i2: return "i2";
+    case BlobType::i1: return "i1";
     case BlobType::sparse_f32: return "sparse_f32";
     case BlobType::bitpacked_b1: return "bitpacked_b1";
     case BlobType::clustered: return "clustered";

@@ -69,6 +69,7 @@ enum class BlobType : uint8_t {
   i32 = 5,   // e.g. int8 biases
   i4 = 6,    // 4-bit two's complement codes, bit-packed per row (dims[0] rows of prod(dims[1:]) codes,
   i2 = 7,    // ceil(codes * bits / 8) bytes each, lowbit/lowbit.h layout); scales in an f32 blob
+  i1 = 8,    // the same with 1-bit {-1, +1} codes (bit 1 = +1): binary weights
   // reserved encodings (layout defined by their ops):
   sparse_f32 = 16,    // sparse-packed f32 weights (e.g. CSR / block-sparse)
   bitpacked_b1 = 17,  // 1-bit weights, bit-packed, with scales

@@ -55,6 +55,7 @@ WDtype wdtype_of(const Blob& w) {
     case BlobType::i8: return WDtype::s8;
     case BlobType::i4: return WDtype::s4;
     case BlobType::i2: return WDtype::s2;
+    case BlobType::i1: return WDtype::s1;
     default: return WDtype::f32;
   }
 }
@@ -65,13 +66,14 @@ const char* wdtype_name(WDtype t) {
     case WDtype::s8: return "i8";
     case WDtype::s4: return "i4";
     case WDtype::s2: return "i2";
+    case WDtype::s1: return "i1";
     default: return "f32";
   }
 }
 
 // Weight blob types of the f32-compute conv / linear; the integer ones carry per-row scales.
 constexpr std::initializer_list<BlobType> kWeightTypes = {BlobType::f32, BlobType::f16, BlobType::i8, BlobType::i4,
-                                                          BlobType::i2};
+                                                          BlobType::i2, BlobType::i1};
 
 // Weights in their stored dtype, packed lazily once per ISA (engines survive set_isa).
 // Roles: the GEMM's A operand (mr-row panels, depth blocks of packed_kc), its B operand (nr-column
@@ -228,7 +230,7 @@ class LinearOp : public Op {
   WeightCache cache_;
 };
 
-// The weight blob (f32 | f16 | i8 | i4 | i2 with dims `dims`), its scale (f32 (rows), required for
+// The weight blob (f32 | f16 | i8 | i4 | i2 | i1 with dims `dims`), its scale (f32 (rows), required for
 // the integer types and only then), and an optional f32 bias (rows).
 struct Weights {
   const Blob* w;
@@ -239,9 +241,10 @@ Weights read_weights(const BuildContext& ctx, std::initializer_list<int64_t> dim
   Weights r;
   r.w = &ctx.blob("weight", kWeightTypes, dims);
   const Blob* s = ctx.optional_blob("weight_scale", {BlobType::f32}, {rows});
-  const bool integer = r.w->type == BlobType::i8 || r.w->type == BlobType::i4 || r.w->type == BlobType::i2;
+  const bool integer = r.w->type == BlobType::i8 || r.w->type == BlobType::i4 || r.w->type == BlobType::i2 ||
+                       r.w->type == BlobType::i1;
   if (integer != (s != nullptr))
-    ctx.fail("blob 'weight_scale' is required with i8 / i4 / i2 weights and only with them");
+    ctx.fail("blob 'weight_scale' is required with i8 / i4 / i2 / i1 weights and only with them");
   r.scale = s ? s->as<float>() : nullptr;
   // a scale multiplies every weight of its row: a non-finite one would make the whole output channel
   // NaN / inf without a word (the writer stores max|w| / 127, or 1 for an all-zero row)

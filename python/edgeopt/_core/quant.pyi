@@ -41,7 +41,7 @@ def quant_pack_codes(
     q: typing.Any,
     bits: typing.SupportsInt | typing.SupportsIndex,
 ) -> numpy.typing.NDArray[numpy.uint8]:
-    """Rows of b-bit two's complement codes bit-packed LSB first, each row from a new byte (lowbit.h)."""
+    """Rows of b-bit codes (two's complement; 1 bit: -1 / +1) bit-packed LSB first, each row from a new byte (lowbit.h)."""
 def quant_quantize_rows(
     x: typing.Any,
     scale: typing.Any,

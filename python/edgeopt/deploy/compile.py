@@ -11,6 +11,8 @@ Schemes (the paper's codes in brackets), each lowered by its module in deploy/lo
   int8-full    int8 weights and activations from calibration data (lower/int8_full.py) [FIQ]
   a MixedPrecisionPlan (quant.mixed_precision): each conv / linear layer's weights at its own
                8, 4 or 2 bits, as the three weight schemes store them; f32 compute     ["mixed"]
+  binary       binary weights, sign(w) with alpha = mean|w| per output channel, bit-packed; the
+               first and last conv / linear layers at int8-weight; f32 compute
   int4-weight  weights as 4-bit codes (q in [-7, 7], one scale per output channel), bit-packed in the
   int2-weight  file and in memory, widened while packing; f32 compute (2-bit: q in [-1, 1])
 """

@@ -33,6 +33,7 @@ class BlobType:
     """Blob dtype tags (cpp/src/runtime/op.h BlobType). Dense types hold prod(dims) elements."""
     F32, F16, I8, U8, I32 = 1, 2, 3, 4, 5
     I4, I2 = 6, 7   # bit-packed codes: dims[0] rows of prod(dims[1:]) codes, ceil(codes * bits / 8) bytes each
+    I1 = 8          # the same with binary codes (bit 1 = +1, 0 = -1)
     # reserved encodings, byte layout defined by the ops that read them:
     SPARSE_F32, BITPACKED_B1, CLUSTERED, SPARSE_I8, OPAQUE = 16, 17, 18, 19, 31
 

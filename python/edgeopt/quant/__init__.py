@@ -12,11 +12,11 @@ from .observer import (OBSERVERS, HistogramObserver, KLObserver, MinMaxObserver,
                        MSEObserver, PercentileObserver, observer)
 from . import hooks, qat
 from .mixed import MixedPrecisionPlan, mixed_precision
-from .qat import FakeQuantize, FakeQuantWeight, FreezeBatchNorm, FreezeObservers, convert, fake_quantize, prepare_qat
+from .qat import BinaryWeight, FakeQuantize, FakeQuantWeight, FreezeBatchNorm, FreezeObservers, convert, fake_quantize, prepare_qat
 from .calibrate import OBSERVER_CHOICES, calibrate, calibration_batches, check_calib, observe
 
 __all__ = ["qparams", "qrange", "zero_point", "quantize_multiplier", "quantize", "dequantize", "weight_scales",
            "quantize_per_channel", "quantize_bias", "histogram", "BIAS_LIMIT", "MinMaxObserver",
            "MovingAverageMinMaxObserver", "HistogramObserver", "PercentileObserver", "MSEObserver", "KLObserver",
-           "OBSERVERS", "observer", "fake_quantize", "FakeQuantize", "FakeQuantWeight", "prepare_qat", "convert",
+           "OBSERVERS", "observer", "fake_quantize", "FakeQuantize", "FakeQuantWeight", "BinaryWeight", "prepare_qat", "convert",
            "FreezeObservers", "FreezeBatchNorm", "MixedPrecisionPlan", "mixed_precision", "calibrate", "OBSERVER_CHOICES", "calibration_batches", "check_calib", "observe"]

@@ -42,7 +42,7 @@ from .observer import MovingAverageMinMaxObserver
 from .qparams import _check_bits, qrange
 from .quantize import _nonfinite
 
-__all__ = ["fake_quantize", "FakeQuantize", "FakeQuantWeight", "prepare_qat", "convert", "FreezeObservers",
+__all__ = ["fake_quantize", "FakeQuantize", "FakeQuantWeight", "BinaryWeight", "prepare_qat", "convert", "FreezeObservers",
            "FreezeBatchNorm"]
 
 
@@ -156,6 +156,24 @@ class FakeQuantWeight:
         return dw
 
 
+class BinaryWeight(FakeQuantWeight):
+    """Parametrization: binary weights, alpha * sign(w) per output channel with alpha = mean |w_c|
+    (XNOR-Net), folded with ``bn`` like FakeQuantWeight; straight-through gradient. What the
+    'binary' deploy scheme stores (sign(w) >= 0 is +1)."""
+
+    def __init__(self, bn=None):
+        self.bits = 1
+        self.bn = bn
+
+    def forward(self, w):
+        f = self._fold(w)
+        wf = w * f if f is not None else w
+        rows = wf.reshape(len(wf), -1)
+        alpha = np.abs(rows).mean(axis=1, keepdims=True)
+        q = (np.where(rows >= 0, 1.0, -1.0) * alpha).reshape(w.shape).astype(np.float32)
+        return (q / f).astype(np.float32) if f is not None else q
+
+
 def _resolve(model, path: str):
     """(parent, key, module) for a dotted module path."""
     parent, key = None, None
@@ -192,18 +210,21 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
     parametrize every conv / linear weight; modifies ``model`` in place and returns it.
 
     weight_bits: 8 (int8-full / int8-weight), 4 or 2 (int4-weight / int2-weight: weight-only, so
-    with ``activations=False``; the runtime has no integer kernel for low-bit weights yet).
+    with ``activations=False``; the runtime has no integer kernel for low-bit weights yet), or 1
+    (scheme 'binary': sign weights with alpha = mean|w| per channel, the first and last conv /
+    linear layers kept at 8 bits; weight-only too).
     activations: fake-quantize activations too (int8-full); False trains weights only."""
 
     check_module("model", model)
     input_shape = check_shape("input_shape", input_shape, 4)
-    weight_bits = check_int("weight_bits", weight_bits, 2, 8)
-    if weight_bits not in (2, 4, 8):
-        raise ValueError(f"weight_bits: expected 8, 4 or 2 (the deployable weight forms), got {weight_bits}")
+    weight_bits = check_int("weight_bits", weight_bits, 1, 8)
+    if weight_bits not in (1, 2, 4, 8):
+        raise ValueError(f"weight_bits: expected 8, 4, 2 or 1 (the deployable weight forms), got {weight_bits}")
     activations = check_bool("activations", activations)
     if weight_bits < 8 and activations:
         raise ValueError(f"weight_bits={weight_bits} with activations=True: low-bit weights deploy with f32 "
-                         "compute (scheme 'int4-weight' / 'int2-weight'), so train them with activations=False")
+                         "compute (scheme 'int4-weight' / 'int2-weight' / 'binary'), so train them with "
+                         "activations=False")
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"model: prepare_qat needs a Sequential model (every zoo model is one), got "
                         f"{type(model).__name__}")
@@ -215,14 +236,18 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
         raise ValueError(str(e)) from None
     # weights: every conv / linear, folded with the BatchNorm a conv feeds
     folded = {n.name.split("+")[0]: n.name.split("+")[1] for n in g0.nodes if n.op == "conv2d" and "+" in n.name}
-    for n in g0.nodes:
-        if n.op in ("conv2d", "linear"):
-            layer_path = n.name.split("+")[0]
-            layer = _resolve(model, layer_path)[2]
-            bn = _resolve(model, folded[layer_path])[2] if layer_path in folded else None
-            if is_parametrized(layer, "weight"):
-                raise ValueError(f"model: layer '{layer_path}' already has a weight parametrization")
-            register_parametrization(layer, "weight", FakeQuantWeight(weight_bits, bn))
+    layers = [n for n in g0.nodes if n.op in ("conv2d", "linear")]
+    for i, n in enumerate(layers):
+        layer_path = n.name.split("+")[0]
+        layer = _resolve(model, layer_path)[2]
+        bn = _resolve(model, folded[layer_path])[2] if layer_path in folded else None
+        if is_parametrized(layer, "weight"):
+            raise ValueError(f"model: layer '{layer_path}' already has a weight parametrization")
+        if weight_bits == 1:   # binary networks keep the first and last layers at 8 bits
+            p = FakeQuantWeight(8, bn) if i in (0, len(layers) - 1) else BinaryWeight(bn)
+        else:
+            p = FakeQuantWeight(weight_bits, bn)
+        register_parametrization(layer, "weight", p)
     if not activations:
         return model
     # activations: the points the lowering quantizes, resolved before any module moves
@@ -265,7 +290,8 @@ def convert(model) -> Module:
     """The end of QAT, in place: observers stop, BatchNorm statistics freeze and every fake-quantized
     weight becomes a plain Parameter holding its fake-quantized value. ``deploy.compile(model,
     scheme='int8-full')`` then lowers with the learned scales (no calibration data needed); after
-    weight-only QAT at 4 / 2 bits, scheme 'int4-weight' / 'int2-weight' stores exactly those weights."""
+    weight-only QAT at 4 / 2 / 1 bits, scheme 'int4-weight' / 'int2-weight' / 'binary' stores
+    exactly those weights."""
     check_module("model", model)
     fqs = _fake_quantizers(model)
     weights = _fake_quantized_layers(model)

@@ -6,6 +6,8 @@
     int8-weight   dense           BLQ
     int4-weight   dense           (4-bit weights, f32 compute)
     int2-weight   dense           (2-bit weights, f32 compute)
+    binary        dense           (binary weights, alpha = mean|w| per channel; first and last
+                                  conv / linear at int8-weight; f32 compute)
     int8-full     int8_full       FIQ
 
 ``SCHEMES`` is the table ``compile`` reads: scheme -> fn(graph, *, model, calib, input_shape,
@@ -27,6 +29,14 @@ def lower_mixed(graph, plan):
         raise ValueError(f"scheme: the mixed-precision plan does not fit this model (layers without bits: "
                          f"{missing[:3]}, unknown layers: {sorted(unknown)[:3]})")
     return lower(graph, plan.schemes())
+
+
+def _binary(graph, **_):
+    """Every conv / linear layer binary except the first and the last (kept at 8 bits, as binary
+    networks do: they see the raw input and produce the logits)."""
+    layers = [n.name for n in graph.nodes if n.op in ("conv2d", "linear")]
+    kept = {layers[0], layers[-1]} if layers else set()
+    return lower(graph, {k: "int8-weight" if k in kept else "binary-weight" for k in layers})
 
 
 def _fp32(graph, *, sparse, **_):
@@ -52,6 +62,7 @@ SCHEMES = {
     "int8-weight": _dense("int8-weight"),
     "int4-weight": _dense("int4-weight"),
     "int2-weight": _dense("int2-weight"),
+    "binary": _binary,
     "int8-full": _int8_full,
 }
 SPARSE_SCHEMES = ("fp32",)  # schemes with sparse ops

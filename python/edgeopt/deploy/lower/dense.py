@@ -2,8 +2,9 @@
 linear weights stored as f32 (fp32, [NQ]), IEEE fp16 widened while packing (fp16, [F16]), or int8
 with one float32 scale per output channel (int8-weight, [BLQ]: scale = max|w| / 127, q =
 round-half-even(w / scale) in [-127, 127], by edgeopt.quant), or the same with 4- or 2-bit codes
-(int4-weight: scale = max|w| / 7, q in [-7, 7]; int2-weight: max|w| / 1, q in [-1, 1]) stored
-bit-packed and widened while packing (the runtime keeps them packed). Biases and unfolded BatchNorm
+(int4-weight: scale = max|w| / 7, q in [-7, 7]; int2-weight: max|w| / 1, q in [-1, 1]), or
+binary (binary-weight: sign(w) with alpha = mean |w| per output channel), stored bit-packed and
+widened while packing (the runtime keeps them packed). Biases and unfolded BatchNorm
 affines stay f32. The sparse and int8-full lowerings reuse ``lower_node`` for the ops they keep
 dense.
 """
@@ -37,6 +38,14 @@ def deploy_weight(builder: ModelBuilder, w: np.ndarray, scheme: str, name: str =
     if scheme == "int8-weight":
         q, scale = quant.quantize_per_channel(w, axis=0, name=name, dtype=np.float32)
         return {"weight": builder.add_blob(q), "weight_scale": builder.add_blob(scale)}
+    if scheme == "binary-weight":  # sign(w) with alpha = mean |w| per output channel (XNOR-Net's)
+        rows = w.reshape(len(w), -1)
+        alpha = np.abs(rows).mean(axis=1).astype(np.float32)
+        # an all-zero channel: the runtime wants scales > 0, and the smallest one keeps it zero
+        alpha = np.where(alpha > 0, alpha, np.finfo(np.float32).tiny).astype(np.float32)
+        packed = _core.quant.quant_pack_codes(np.where(rows >= 0, 1, -1).astype(np.int8), 1)
+        return {"weight": builder.add_blob(type=BlobType.I1, dims=w.shape, data=packed.tobytes()),
+                "weight_scale": builder.add_blob(alpha)}
     if scheme in LOWBIT:
         bits, tag = LOWBIT[scheme]
         q, scale = quant.quantize_per_channel(w, axis=0, bits=bits, name=name, dtype=np.float32)
