@@ -25,14 +25,21 @@ namespace {
 using F64Array = py::array_t<double, py::array::c_style>;
 using I32Array = py::array_t<int32_t, py::array::c_style>;
 
-// Per-row scales (finite, > 0) and zero points (None: 0) for `rows` rows.
-std::pair<F64Array, py::object> row_params(const py::handle& scale, const py::handle& zp, int64_t rows) {
-  F64Array s = typed<double>(scale, "scale", 1, "float64");
+// `rows` per-row scales of type T, each finite and > 0.
+template <class T>
+py::array_t<T, py::array::c_style> checked_scales(const py::handle& scale, int64_t rows, const char* dtype) {
+  auto s = typed<T>(scale, "scale", 1, dtype);
   expect_shape(s, "scale", {rows});
   for (int64_t r = 0; r < rows; ++r)
     if (!(std::isfinite(s.data()[r]) && s.data()[r] > 0))
       throw py::value_error("scale[" + std::to_string(r) + "]: expected a finite value > 0, got " +
                             std::to_string(s.data()[r]));
+  return s;
+}
+
+// Per-row scales (finite, > 0) and zero points (None: 0) for `rows` rows.
+std::pair<F64Array, py::object> row_params(const py::handle& scale, const py::handle& zp, int64_t rows) {
+  F64Array s = checked_scales<double>(scale, rows, "float64");
   if (zp.is_none()) return {s, py::none()};
   I32Array z = typed<int32_t>(zp, "zero_point", 1, "int32");
   expect_shape(z, "zero_point", {rows});
@@ -127,12 +134,7 @@ void register_quant(py::module_& m) {
 
   // Per-row float32 scales (finite, > 0) and int32 zero points of a fake quantization.
   auto fq_params = [](const py::handle& scale, const py::handle& zp, int64_t rows) {
-    auto s = typed<float>(scale, "scale", 1, "float32");
-    expect_shape(s, "scale", {rows});
-    for (int64_t r = 0; r < rows; ++r)
-      if (!(std::isfinite(s.data()[r]) && s.data()[r] > 0))
-        throw py::value_error("scale[" + std::to_string(r) + "]: expected a finite value > 0, got " +
-                              std::to_string(s.data()[r]));
+    auto s = checked_scales<float>(scale, rows, "float32");
     I32Array z = typed<int32_t>(zp, "zero_point", 1, "int32");
     expect_shape(z, "zero_point", {rows});
     return std::make_pair(s, z);

@@ -65,14 +65,16 @@ class MinMaxObserver:
     def _scalar(self, v):
         return float(v[0]) if self.axis is None else v
 
-    def __call__(self, x) -> None:
-        seen = self._rows(x)
-        if seen is None:
-            return
-        _, lo, hi = seen
+    def _update(self, lo, hi) -> None:
+        """Widen the running min / max by a batch's (per-row arrays)."""
         lo, hi = self._scalar(lo), self._scalar(hi)
         self.min_val = lo if self.min_val is None else np.minimum(self.min_val, lo)
         self.max_val = hi if self.max_val is None else np.maximum(self.max_val, hi)
+
+    def __call__(self, x) -> None:
+        seen = self._rows(x)
+        if seen is not None:
+            self._update(seen[1], seen[2])
 
     observe = __call__
 
@@ -159,14 +161,9 @@ class HistogramObserver(MinMaxObserver):
             c = np.zeros(self.bins, np.int64)
             _core.quant.quant_histogram(rows[r], a, b, c)
             self.counts[r] += c
-        self._minmax(lo, hi)
+        self._update(lo, hi)
 
     observe = __call__
-
-    def _minmax(self, lo, hi):
-        lo, hi = self._scalar(lo), self._scalar(hi)
-        self.min_val = lo if self.min_val is None else np.minimum(self.min_val, lo)
-        self.max_val = hi if self.max_val is None else np.maximum(self.max_val, hi)
 
     def _span(self, r):
         """Row r's histogram range as C++'s histogram takes it: a constant row gets width 1."""
