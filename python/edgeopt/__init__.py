@@ -8,6 +8,7 @@ from . import nn, optim, random
 from . import data, models, train, graph, deploy
 from . import quant
 from . import prune
+from . import sweep
 from .random import manual_seed
 
 from ._version import __version__  # noqa: F401

@@ -1,9 +1,11 @@
-"""The `edgeopt` command line: train, summary (sweep, report and bench come with their issues)."""
+"""The `edgeopt` command line: train, summary, sweep, report, bench (also `python -m edgeopt`)."""
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+
+import numpy as np
 
 
 def _dataset(name: str, root: str | None, seed: int):
@@ -58,6 +60,70 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from . import sweep
+
+    if args.spec is None and args.preset is None:
+        raise ValueError("sweep: give a SPEC file or --preset quick|study")
+    if args.threads:
+        from . import set_num_threads
+
+        set_num_threads(args.threads)
+    s = sweep.run(args.spec, db=args.db, executor=args.executor, preset=args.preset, progress=not args.quiet)
+    print(f"{s['cells']} cells: {s['skipped']} already in {args.db}, {s['ran']} run ({s['failed']} failed) "
+          f"in {s['seconds']:.0f} s")
+    if not args.no_report:
+        paths = sweep.report(args.db, format="all", out=args.out or args.db + ".report")
+        print(sweep.tables_markdown(args.db))
+        print("written: " + ", ".join(sorted(str(p) for p in _flat(paths))))
+    return 1 if s["failed"] else 0
+
+
+def _flat(paths):
+    if isinstance(paths, dict):
+        for v in paths.values():
+            yield from _flat(v)
+    elif isinstance(paths, (list, tuple)):
+        for v in paths:
+            yield from _flat(v)
+    else:
+        yield paths
+
+
+def cmd_report(args) -> int:
+    from . import sweep
+
+    paths = sweep.report(args.db, format=args.format, out=args.out or args.db + ".report")
+    if args.format in ("md", "all"):
+        print(sweep.tables_markdown(args.db))
+    print("written: " + ", ".join(sorted(str(p) for p in _flat(paths))))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    """Batch-1 latency of zoo models on this CPU per deploy scheme (untrained weights: speed only)."""
+    import edgeopt as eo
+
+    if args.threads:
+        eo.set_num_threads(args.threads)
+    from . import _core
+
+    print(f"CPU: {eo.sweep.cell.environment(eo.get_num_threads())['cpu']}; ISA {_core.runtime.active_isa()}; "
+          f"{eo.get_num_threads()} threads; batch 1, {args.runs} runs, median ms")
+    shape = (1, args.in_channels, args.size, args.size)
+    calib = np.random.default_rng(0).standard_normal((32,) + shape[1:]).astype(np.float32)
+    print(f"{'model':<22}" + "".join(f"{s:>13}" for s in args.schemes))
+    for name in args.models:
+        model = eo.models.create(name, num_classes=10, in_channels=args.in_channels)
+        row = []
+        for scheme in args.schemes:
+            e = eo.deploy.compile(model, scheme=scheme, input_shape=shape,
+                                  calib=calib if scheme == "int8-full" else None)
+            row.append(eo.deploy.latency(e, batch=1, runs=args.runs)["median_ms"])
+        print(f"{name:<22}" + "".join(f"{v:>13.3f}" for v in row))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edgeopt", description="Make CNNs small and fast on edge CPUs.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -90,6 +156,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--size", type=int, default=32)
     s.add_argument("--width", type=float, default=1.0)
     s.set_defaults(func=cmd_summary)
+
+    w = sub.add_parser("sweep", help="run a sweep of models x datasets x techniques into a results database")
+    w.add_argument("spec", nargs="?", default=None, help="sweep spec (TOML); optional with --preset")
+    w.add_argument("--db", default="results.db", help="results database (SQLite; finished cells are skipped)")
+    w.add_argument("--executor", default="local", help="local | processes[:N] | dask | dask://host:port")
+    w.add_argument("--preset", default=None, choices=["quick", "study"])
+    w.add_argument("--threads", type=int, default=0, help="threads per cell (default: the spec's, else all cores)")
+    w.add_argument("--out", default=None, help="report folder (default: DB.report)")
+    w.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    w.add_argument("--quiet", action="store_true", help="no progress bar")
+    w.set_defaults(func=cmd_sweep)
+
+    r = sub.add_parser("report", help="tables, plots, advisor and HTML page from a results database")
+    r.add_argument("db")
+    r.add_argument("--format", default="all", choices=["md", "csv", "html", "all"])
+    r.add_argument("--out", default=None, help="report folder (default: DB.report)")
+    r.set_defaults(func=cmd_report)
+
+    b = sub.add_parser("bench", help="batch-1 latency of zoo models per deploy scheme on this CPU")
+    b.add_argument("--models", nargs="+", default=["resnet20", "mobilenet_v2", "vgg11"])
+    b.add_argument("--schemes", nargs="+", default=["fp32", "fp16", "int8-weight", "int8-full"])
+    b.add_argument("--in-channels", type=int, default=3)
+    b.add_argument("--size", type=int, default=32)
+    b.add_argument("--runs", type=int, default=100)
+    b.add_argument("--threads", type=int, default=0)
+    b.set_defaults(func=cmd_bench)
     return p
 
 
@@ -97,9 +189,12 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as e:
+    except (ValueError, TypeError, FileNotFoundError, ConnectionError, TimeoutError, RuntimeError) as e:
         print(f"edgeopt: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("edgeopt: interrupted; finished cells are saved, rerun to continue", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

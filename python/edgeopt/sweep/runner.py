@@ -1,0 +1,190 @@
+"""Run a sweep: every cell not yet in the results database, on the executor asked for.
+
+Executors:
+  "local"            cells one after another in this process (the default; honest timings,
+                     since nothing else runs beside the cell being measured);
+  "processes[:N]"    a pool of N worker processes (default 2), started fresh (spawn);
+  "dask"             a distributed LocalCluster on this machine (loopback);
+  "dask://host:port" an existing Dask cluster (its workers need edgeopt, the datasets, and the
+                     store folder on a shared path to share stages; otherwise each trains its own).
+
+Only this process writes the database, one transaction per finished cell, as results come back
+(db.py), so Ctrl-C or kill -9 of the sweep or of a worker loses no finished cell and leaves no
+partial one; a rerun finds the finished keys and runs the rest. A cell that raises is recorded
+'failed' with its traceback and the sweep goes on (a failed cell runs again on the next sweep).
+Workers running side by side share the CPU: their latency figures are noisier than local ones,
+and the environment recorded with each cell says how many workers ran.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from .. import _check
+from . import presets
+from .cell import environment, run_cell, run_cell_job
+from .db import ResultsDB
+from .spec import load_spec
+
+__all__ = ["run", "parse_executor"]
+
+DASK_CONNECT_TIMEOUT = 20  # seconds to reach an existing scheduler
+
+
+def parse_executor(executor: str) -> tuple:
+    """("local", None) | ("processes", n) | ("dask", None or address)."""
+    if not isinstance(executor, str):
+        raise TypeError(f"executor: expected a string, got {type(executor).__name__}")
+    if executor == "local":
+        return "local", None
+    if executor == "processes" or executor.startswith("processes:"):
+        n = executor.partition(":")[2] or "2"
+        if not n.isdigit() or int(n) < 1:
+            raise ValueError(f"executor: expected 'processes:N' with N >= 1, got {executor!r}")
+        return "processes", int(n)
+    if executor == "dask":
+        return "dask", None
+    if executor.startswith("dask://") or executor.startswith("tcp://"):
+        addr = executor[len("dask://"):] if executor.startswith("dask://") else executor
+        if ":" not in addr:
+            raise ValueError(f"executor: expected dask://host:port, got {executor!r}")
+        return "dask", "tcp://" + addr
+    raise ValueError(f"executor: expected 'local', 'processes[:N]', 'dask' or 'dask://host:port', got {executor!r}")
+
+
+def _resolve_spec(spec, preset):
+    if preset is not None:
+        base = presets.get(preset)
+        if spec is None:
+            return base
+        if not isinstance(spec, dict):
+            raise TypeError("spec: with a preset, pass the overrides as a dict")
+        return {**base, **spec}
+    if spec is None:
+        raise ValueError("spec: give a spec (a TOML path or a dict) or a preset")
+    return spec
+
+
+def run(spec=None, db="results.db", executor: str = "local", preset: str | None = None, store=None,
+        progress: bool = True, timeout: float = 30.0, workers_env=None) -> dict:
+    """Run the cells of `spec` (a TOML path, a dict, or None with a preset) that `db` lacks.
+
+    store: the folder for shared stages and deployed engines (default: ``<db>.store`` beside the
+    database). timeout: seconds to wait for a database another writer holds. Returns {'cells',
+    'skipped', 'ran', 'failed', 'db', 'store', 'seconds'}."""
+    t_start = time.perf_counter()
+    spec = load_spec(_resolve_spec(spec, preset))       # everything validated before any work
+    kind, arg = parse_executor(executor)
+    _check.check_bool("progress", progress)
+    results = ResultsDB(db, timeout=timeout)
+    store = os.path.abspath(os.fspath(store) if store is not None else os.fspath(db) + ".store")
+    cells = spec.cells()
+    done = results.finished_keys()
+    todo = [c for c in cells if c.key not in done]
+    summary = {"cells": len(cells), "skipped": len(cells) - len(todo), "ran": 0, "failed": 0,
+               "db": os.path.abspath(os.fspath(db)), "store": store}
+    bar = _bar(progress, len(todo))
+
+    def record(cell, out):
+        if "error" in out:
+            results.put_cell(cell.key, cell.coords, cell.config, "failed", error=out["error"], env=out.get("env"),
+                             finished=out.get("finished"))
+            summary["failed"] += 1
+            if bar is None:
+                print(f"edgeopt sweep: {cell} failed:\n{out['error']}", file=sys.stderr)
+        else:
+            for rec in out["stages"]:
+                results.put_stage(rec["key"], rec["kind"], rec["path"], rec["sha256"], rec["seconds"], rec["config"])
+            env = dict(out["env"], workers=1 if kind == "local" else (arg or "cluster"))
+            results.put_cell(cell.key, cell.coords, cell.config, "ok", metrics=out["metrics"], env=env,
+                             started=out["started"], finished=out["finished"])
+        summary["ran"] += 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"done {cell}" + (f" ({summary['failed']} failed)" if summary["failed"] else ""))
+
+    try:
+        if kind == "local":
+            _run_local(todo, store, bar, record)
+        elif kind == "processes":
+            _run_pool(todo, store, arg, record)
+        else:
+            _run_dask(todo, store, arg, record, workers_env)
+    finally:
+        if bar is not None:
+            bar.close()
+        results.close()
+    summary["seconds"] = time.perf_counter() - t_start
+    return summary
+
+
+def _bar(enabled: bool, total: int):
+    if not enabled or total == 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="sweep", unit="cell", dynamic_ncols=True)
+
+
+def _run_local(todo, store, bar, record) -> None:
+    import traceback
+
+    for cell in todo:
+        def stage(text, cell=cell):
+            if bar is not None:
+                bar.set_postfix_str(f"{cell}: {text}")
+        try:
+            out = run_cell(cell.config, store, cell.datasets, stage=stage)
+        except Exception:  # noqa: BLE001 - recorded, the sweep goes on
+            out = {"error": traceback.format_exc(), "env": environment(cell.config["threads"]),
+                   "finished": time.time()}
+        record(cell, out)
+
+
+def _run_pool(todo, store, n, record) -> None:
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    # spawn: a forked child would inherit the parent's thread pools mid-state
+    with cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(run_cell_job, c.config, store, c.datasets): c for c in todo}
+        try:
+            for f in cf.as_completed(futures):
+                try:
+                    out = f.result()
+                except cf.process.BrokenProcessPool:
+                    raise RuntimeError("a sweep worker process died (killed, or out of memory); the finished "
+                                       "cells are saved, rerun the sweep to run the rest") from None
+                record(futures[f], out)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _run_dask(todo, store, address, record, workers_env) -> None:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise ImportError("executor 'dask' needs Dask's distributed scheduler: pip install 'dask[distributed]'") from None
+    cluster = None
+    if address is None:
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None, env=workers_env or {})
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(address, timeout=f"{DASK_CONNECT_TIMEOUT}s")
+        except OSError as e:
+            raise ConnectionError(f"executor: no Dask scheduler at {address} ({e})") from None
+    try:
+        futures = {client.submit(run_cell_job, c.config, store, c.datasets, pure=False, key=f"cell-{c.key}"): c
+                   for c in todo}
+        for f in as_completed(futures):
+            record(futures[f], f.result())
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+

@@ -1,0 +1,182 @@
+"""The technique registry: every compression setup a sweep can run, in one table.
+
+A technique is a named pipeline step ``step(model, data, params) -> (model, deploy)``:
+
+- ``model``: a trained model to start from, the technique's own copy (the fp32 baseline, or the
+  output of its ``parent`` technique, e.g. PRQ starts from PRN's pruned model);
+- ``data``: a ``StepData`` (train / test / calibration sets, the training budget, the seed, the
+  input shape, a ``stage(text)`` callback for the progress bar);
+- ``params``: the technique's parameters, its defaults overridden by the spec;
+- ``deploy``: the keyword arguments of ``deploy.compile`` (``scheme`` and, for int8-full, the
+  ``calib`` / ``observer`` it needs). A technique that is a parent keeps its output as a shared
+  stage, so its ``deploy`` must be JSON-able (it is stored with the stage).
+
+Register a technique once with ``register``; the sweep spec names it, the runner calls it, the
+report orders its rows by registration order. Names follow the study (NQ, BLQ, FIQ, F16, QAT, PRN,
+PRQ, ...); the pruning, clustering, distillation and NAS issues add theirs the same way.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable
+
+from .. import prune, quant, train
+
+__all__ = ["Technique", "StepData", "register", "get", "names", "TECHNIQUES"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Technique:
+    name: str
+    step: Callable
+    defaults: dict
+    description: str
+    parent: str | None = None      # a technique whose output model this one starts from
+    cached: bool = False           # its output model is a shared stage (a parent of others)
+
+
+@dataclasses.dataclass
+class StepData:
+    train: object                  # Dataset: the training subset the budget allows
+    test: object                   # Dataset: the test set the Engine is measured on
+    calib: object                  # Dataset: calibration images (from train)
+    budget: dict                   # epochs, batch_size, lr, ... (spec.py)
+    seed: int
+    input_shape: tuple             # (1, C, H, W)
+    stage: Callable = lambda text: None
+    progress: bool = False
+
+
+TECHNIQUES: dict = {}
+
+
+def register(name: str, step: Callable, defaults: dict | None = None, description: str = "",
+             parent: str | None = None, cached: bool = False) -> Technique:
+    """Add a technique (a name registered twice is an error: one row per name)."""
+    if not isinstance(name, str) or not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"name: expected a short identifier, got {name!r}")
+    if name in TECHNIQUES:
+        raise ValueError(f"technique {name!r} is already registered")
+    if parent is not None and (parent not in TECHNIQUES or TECHNIQUES[parent].parent is not None):
+        raise ValueError(f"parent: {parent!r} is not a registered technique without a parent of its own")
+    t = Technique(name, step, dict(defaults or {}), description, parent, cached)
+    TECHNIQUES[name] = t
+    if parent is not None and not TECHNIQUES[parent].cached:
+        TECHNIQUES[parent] = dataclasses.replace(TECHNIQUES[parent], cached=True)
+    return t
+
+
+def get(name: str) -> Technique:
+    try:
+        return TECHNIQUES[name]
+    except KeyError:
+        raise ValueError(f"unknown technique {name!r}; registered: {', '.join(TECHNIQUES)}") from None
+
+
+def names() -> list:
+    """Registered technique names, in registration order (the report's row order)."""
+    return list(TECHNIQUES)
+
+
+# ---------------------------------------------------------------------------------- helpers
+def _fine_tune(model, data: StepData, epochs: float, lr: float, callbacks=()) -> None:
+    """Train `model` for `epochs` (fractions allowed: that share of the training set) at `lr`."""
+    if epochs <= 0:
+        return
+    whole, part = int(math.floor(epochs)), epochs - math.floor(epochs)
+    b = data.budget
+    kw = dict(batch_size=b["batch_size"], lr=lr, weight_decay=b["weight_decay"], seed=data.seed,
+              progress=data.progress, callbacks=callbacks)
+    if whole:
+        train.fit(model, data.train, epochs=whole, **kw)
+    if part > 0:
+        n = max(b["batch_size"], int(round(part * len(data.train))))
+        train.fit(model, data.train.subset(range(min(n, len(data.train)))), epochs=1, **kw)
+
+
+def _steps(data: StepData, epochs: float) -> int:
+    per_epoch = -(-len(data.train) // data.budget["batch_size"])
+    return max(1, int(round(epochs * per_epoch)))
+
+
+# ---------------------------------------------------------------------------------- the study's rows
+def _nq(model, data, p):
+    return model, {"scheme": "fp32", "sparse": False}
+
+
+def _blq(model, data, p):
+    return model, {"scheme": "int8-weight"}
+
+
+def _fiq(model, data, p):
+    data.stage(f"calibrating ({p['observer']})")
+    return model, {"scheme": "int8-full", "calib": data.calib, "observer": p["observer"]}
+
+
+def _f16(model, data, p):
+    return model, {"scheme": "fp16"}
+
+
+def _qat(model, data, p):
+    """Fake-quantize where int8-full quantizes, fine-tune, freeze BN then observers late (freezing
+    early at a high lr is unstable), deploy with the learned scales."""
+    data.stage("quantization-aware fine-tuning")
+    quant.prepare_qat(model, input_shape=data.input_shape)
+    steps = _steps(data, p["epochs"])
+    cbs = [quant.FreezeBatchNorm(int(p["freeze_bn"] * steps)), quant.FreezeObservers(int(p["freeze_observers"] * steps))]
+    _fine_tune(model, data, p["epochs"], p["lr"], cbs)
+    return quant.convert(model), {"scheme": "int8-full"}
+
+
+def _low_bit(bits: int, scheme: str):
+    def step(model, data, p):
+        if p["qat_epochs"] > 0:
+            data.stage(f"{bits}-bit weight QAT")
+            quant.prepare_qat(model, input_shape=data.input_shape, weight_bits=bits, activations=False)
+            _fine_tune(model, data, p["qat_epochs"], p["lr"])
+            model = quant.convert(model)
+        return model, {"scheme": scheme}
+    return step
+
+
+def _mix(model, data, p):
+    data.stage(f"mixed precision search (size {p['size']:.0%})")
+    plan = quant.mixed_precision(model, data.calib, data.test.subset(range(min(p["val_images"], len(data.test)))),
+                                 budget={"size": p["size"]}, input_shape=data.input_shape)
+    return model, {"scheme": plan}
+
+
+def _prn(model, data, p):
+    """The survey's Algorithm 2: prune by global |w| in `steps` rounds up to `sparsity` (cubic
+    schedule: big cuts first), fine-tuning after each round with the masks held."""
+    s_final, n = p["sparsity"], p["steps"]
+    for i in range(1, n + 1):
+        s = s_final * (1.0 - (1.0 - i / n) ** 3)
+        data.stage(f"pruning {i}/{n} to {s:.0%}, fine-tuning")
+        model = prune.magnitude(model, sparsity=s, scope="global")
+        _fine_tune(model, data, p["finetune_epochs"], p["lr"])
+    return prune.remove(model), {"scheme": "fp32", "sparse": "auto"}
+
+
+def _prq(model, data, p):
+    return model, {"scheme": p["scheme"], **({"calib": data.calib} if p["scheme"] == "int8-full" else {})}
+
+
+register("NQ", _nq, description="no compression: the fp32 baseline deployed as it is")
+register("BLQ", _blq, description="post-training int8 weights, float compute (int8-weight)")
+register("FIQ", _fiq, {"observer": "minmax"},
+         "post-training full-integer int8 from calibration images (int8-full)")
+register("F16", _f16, description="fp16 weights (fp16)")
+register("QAT", _qat, {"epochs": 1.0, "lr": 0.005, "freeze_bn": 0.8, "freeze_observers": 0.9},
+         "quantization-aware fine-tuning, deployed int8-full with the learned scales")
+register("INT4", _low_bit(4, "int4-weight"), {"qat_epochs": 0.0, "lr": 0.005},
+         "4-bit weights (int4-weight), post-training or with weight QAT")
+register("BIN", _low_bit(1, "binary"), {"qat_epochs": 1.0, "lr": 0.005},
+         "binary weights (alpha = mean|w| per channel; first and last layers 8-bit) after weight QAT")
+register("MIX", _mix, {"size": 0.18, "val_images": 1000},
+         "mixed 8/4/2-bit weights from measured sensitivity, to a file-size budget")
+register("PRN", _prn, {"sparsity": 0.8, "steps": 2, "finetune_epochs": 0.5, "lr": 0.01},
+         "global magnitude pruning, iterative prune -> fine-tune (Algorithm 2)")
+register("PRQ", _prq, {"scheme": "int8-weight"}, "PRN, then int8 weights (the study's PRN + BLQ)",
+         parent="PRN")

@@ -1,0 +1,248 @@
+"""Running sweeps: what a cell records, resuming, failures, kill -9, the Dask executor, the database."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import edgeopt as eo
+from edgeopt.sweep import ResultsDB, run, runner, techniques
+from edgeopt.sweep.db import METRICS, SCHEMA_VERSION, DatabaseLocked
+
+from sweep_helpers import EXACT, TINY
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def tiny_db(tmp_path_factory):
+    db = str(tmp_path_factory.mktemp("sweep") / "r.db")
+    summary = run(TINY, db=db, progress=False)
+    return db, summary
+
+
+def test_every_cell_is_measured_on_the_deployed_engine(tiny_db):
+    db, summary = tiny_db
+    assert summary["ran"] == 7 and summary["failed"] == 0
+    rows = {r["technique"]: r for r in ResultsDB(db).cells()}
+    for t, r in rows.items():
+        assert r["status"] == "ok", r["error"]
+        assert all(r[k] is not None for k in METRICS), t
+        # size is the saved file's bytes; the engine is kept for the user
+        path = os.path.join(summary["store"], "engines", f"{r['key']}.edgeopt")
+        assert os.path.getsize(path) == r["size_bytes"]
+        e = eo.deploy.load(path)
+        assert e.peak_activation_bytes == r["peak_activation_bytes"]
+        # accuracy is the engine's on the test set the cell used
+        tr, te = eo.data.synthetic(shape=(1, 16, 16), n_train=512, n_test=128)
+        assert r["test_images"] == len(te)
+        assert abs(100 * eo.train.evaluate(e, te)["acc"] - r["acc"]) < 1e-9
+        assert r["env"]["isa"] and r["env"]["cpu"] and r["env"]["threads"] == 2
+    assert rows["NQ"]["size_bytes"] > rows["F16"]["size_bytes"] > rows["BLQ"]["size_bytes"]
+    assert rows["PRN"]["nonzero_params"] < 0.4 * rows["PRN"]["params"]      # 80 % of the weights pruned
+    assert rows["PRQ"]["nonzero_params"] == rows["PRN"]["nonzero_params"]   # PRQ starts from PRN's model
+    assert rows["PRQ"]["train_s"] > rows["PRN"]["train_s"]                  # baseline + the PRN stage
+    stages = ResultsDB(db).stages()
+    assert sorted(s["kind"] for s in stages) == ["PRN", "baseline"]
+
+
+def test_rerun_skips_finished_cells_and_a_change_reruns_only_what_it_reaches(tiny_db, tmp_path):
+    db, _ = tiny_db
+    copy_db = str(tmp_path / "r.db")
+    with sqlite3.connect(db) as src, sqlite3.connect(copy_db) as dst:
+        src.backup(dst)
+    store = os.fspath(db) + ".store"
+    assert run(TINY, db=copy_db, store=store, progress=False)["ran"] == 0
+    spec = json.loads(json.dumps(TINY))
+    spec["techniques"][1] = {"name": "BLQ"}
+    spec["techniques"][4] = {"name": "QAT", "epochs": 0.5}
+    s = run(spec, db=copy_db, store=store, progress=False)
+    assert s["ran"] == 1 and s["skipped"] == 6
+
+
+def test_a_failing_cell_is_recorded_and_the_sweep_goes_on(tmp_path, tiny_spec):
+    def broken(model, data, params):
+        raise RuntimeError("deliberately broken technique")
+
+    techniques.register("BROKEN_TEST", broken)
+    try:
+        tiny_spec["techniques"] = ["NQ", "BROKEN_TEST", "F16"]
+        s = run(tiny_spec, db=str(tmp_path / "r.db"), progress=False)
+        assert s["ran"] == 3 and s["failed"] == 1
+        rows = {r["technique"]: r for r in ResultsDB(str(tmp_path / "r.db")).cells()}
+        assert rows["BROKEN_TEST"]["status"] == "failed"
+        assert "deliberately broken technique" in rows["BROKEN_TEST"]["error"]
+        assert "Traceback" in rows["BROKEN_TEST"]["error"]
+        assert rows["BROKEN_TEST"]["acc"] is None
+        assert rows["NQ"]["status"] == rows["F16"]["status"] == "ok"
+        # a failed cell runs again on the next sweep; the finished ones do not
+        assert run(tiny_spec, db=str(tmp_path / "r.db"), progress=False)["ran"] == 1
+    finally:
+        del techniques.TECHNIQUES["BROKEN_TEST"]
+
+
+def _cli(args, **kw):
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.Popen([sys.executable, "-m", "edgeopt", *args], env=env, start_new_session=True, **kw)
+
+
+def _toml(spec, path):
+    """The tiny spec as TOML (only the shapes it uses)."""
+    def val(v):
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, list):
+            return "[" + ", ".join(val(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {val(x)}" for k, x in v.items()) + "}"
+        return repr(v)
+    lines = [f"{k} = {val(v)}" for k, v in spec.items() if not isinstance(v, dict)]
+    lines += [f"{k} = {val(v)}" for k, v in spec.items() if isinstance(v, dict)]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_kill_9_mid_sweep_loses_no_finished_cell_and_the_rerun_completes(tmp_path, tiny_spec):
+    tiny_spec["latency"] = {"runs": 400, "warmup": 1}     # slow cells, so the kill lands mid-sweep
+    spec = _toml(tiny_spec, tmp_path / "s.toml")
+    db = str(tmp_path / "r.db")
+    err = tmp_path / "stderr.txt"
+    with open(err, "wb") as f:
+        p = _cli(["sweep", spec, "--db", db, "--no-report", "--quiet"], stdout=subprocess.DEVNULL, stderr=f)
+    deadline = time.time() + 120
+    finished = 0
+    while time.time() < deadline and p.poll() is None:
+        if os.path.exists(db):
+            try:
+                with sqlite3.connect(db, timeout=1) as con:
+                    finished = con.execute("SELECT count(*) FROM cells").fetchone()[0]
+            except sqlite3.OperationalError:
+                finished = 0
+            if finished >= 2:
+                break
+        time.sleep(0.02)
+    assert p.poll() is None, f"the sweep ended before the kill: {err.read_text()[-2000:]}"
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    rows = ResultsDB(db).cells()
+    assert 2 <= len(rows) < 7
+    assert len({r["key"] for r in rows}) == len(rows)
+    assert all(r["status"] == "ok" and all(r[k] is not None for k in METRICS) for r in rows)
+    before = {r["key"]: r["finished"] for r in rows}
+    s = run(tiny_spec, db=db, progress=False)
+    assert s["skipped"] == len(rows) and s["ran"] == 7 - len(rows) and s["failed"] == 0
+    after = ResultsDB(db).cells()
+    assert len(after) == 7 == len({r["key"] for r in after})
+    assert all(before[r["key"]] == r["finished"] for r in after if r["key"] in before)  # not redone
+    leftovers = [f for root, _, files in os.walk(tmp_path) for f in files if f.endswith(".tmp")]
+    assert leftovers == []
+
+
+def test_dask_local_cluster_gives_the_local_runner_s_results(tiny_db, tmp_path):
+    db, _ = tiny_db
+    ddb = str(tmp_path / "dask.db")
+    # workers get the PYTHONPATH of this test run (edgeopt may not be installed)
+    env = {"PYTHONPATH": os.path.join(ROOT, "python") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    s = run(TINY, db=ddb, executor="dask", progress=False, workers_env=env)
+    assert s["ran"] == 7 and s["failed"] == 0, [r["error"] for r in ResultsDB(ddb).cells()]
+    local = {r["key"]: r for r in ResultsDB(db).cells()}
+    remote = {r["key"]: r for r in ResultsDB(ddb).cells()}
+    assert local.keys() == remote.keys()
+    for k in local:
+        assert {m: local[k][m] for m in EXACT} == {m: remote[k][m] for m in EXACT}, local[k]["technique"]
+
+
+def test_process_pool_executor(tmp_path, tiny_spec):
+    tiny_spec["techniques"] = ["NQ", "BLQ"]
+    s = run(tiny_spec, db=str(tmp_path / "r.db"), executor="processes:2", progress=False)
+    assert s["ran"] == 2 and s["failed"] == 0
+
+
+def test_executor_strings_are_checked(tiny_spec, tmp_path, monkeypatch):
+    for bad in ("threads", "processes:0", "dask://nohost", 3):
+        with pytest.raises((ValueError, TypeError), match="executor"):
+            run(tiny_spec, db=str(tmp_path / "r.db"), executor=bad, progress=False)
+    assert not os.path.exists(tmp_path / "r.db")   # refused before any work
+    monkeypatch.setattr(runner, "DASK_CONNECT_TIMEOUT", 1)
+    with pytest.raises(ConnectionError, match="127.0.0.1:1"):
+        run(tiny_spec, db=str(tmp_path / "r.db"), executor="dask://127.0.0.1:1", progress=False)
+
+
+# ----------------------------------------------------------------------------- the database
+def test_database_from_a_newer_schema_is_refused(tmp_path):
+    db = str(tmp_path / "r.db")
+    ResultsDB(db).close()
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(ValueError, match=f"schema version {SCHEMA_VERSION + 1}.*upgrade"):
+        ResultsDB(db)
+
+
+def test_other_files_are_refused(tmp_path):
+    p = tmp_path / "junk.db"
+    p.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(ValueError, match="junk.db"):
+        ResultsDB(str(p))
+    other = str(tmp_path / "other.db")
+    with sqlite3.connect(other) as con:
+        con.execute("CREATE TABLE t (x)")
+    with pytest.raises(ValueError, match="not an edgeopt results database"):
+        ResultsDB(other)
+
+
+def test_a_locked_database_waits_then_errors(tmp_path):
+    db = str(tmp_path / "r.db")
+    ResultsDB(db).close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")           # another writer holds the write lock
+    try:
+        r = ResultsDB(db, timeout=0.5)
+        t0 = time.perf_counter()
+        with pytest.raises(DatabaseLocked, match="locked by another writer"):
+            r.put_cell("k", {"sweep": "s", "model": "m", "dataset": "d", "technique": "t", "seed": 0}, {}, "ok")
+        assert time.perf_counter() - t0 >= 0.45     # it waited
+        holder.execute("ROLLBACK")
+        r.put_cell("k", {"sweep": "s", "model": "m", "dataset": "d", "technique": "t", "seed": 0}, {}, "ok")
+        assert [c["key"] for c in r.cells()] == ["k"]
+    finally:
+        holder.close()
+
+
+def test_wal_journal_and_one_row_per_key(tmp_path):
+    db = str(tmp_path / "r.db")
+    r = ResultsDB(db)
+    coords = {"sweep": "s", "model": "m", "dataset": "d", "technique": "t", "seed": 0}
+    r.put_cell("k", coords, {"a": 1}, "failed", error="boom")
+    r.put_cell("k", coords, {"a": 1}, "ok", metrics={"acc": 50.0})
+    assert [(c["status"], c["acc"]) for c in r.cells()] == [("ok", 50.0)]
+    assert r.finished_keys() == {"k"}
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with pytest.raises(ValueError, match="unknown names"):
+        r.put_cell("k2", coords, {}, "ok", metrics={"accuracy": 1.0})
+
+
+def test_stage_checkpoint_that_no_longer_matches_its_hash_is_remade(tmp_path, tiny_spec):
+    tiny_spec["techniques"] = ["NQ"]
+    db = str(tmp_path / "r.db")
+    run(tiny_spec, db=db, progress=False)
+    store = db + ".store"
+    ckpt = next(os.path.join(store, f) for f in os.listdir(store) if f.startswith("baseline") and f.endswith(".npz"))
+    with open(ckpt, "r+b") as f:
+        f.seek(os.path.getsize(ckpt) // 2)
+        b = f.read(1)[0]
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([b ^ 0xFF]))
+    tiny_spec["latency"] = {"runs": 6, "warmup": 1}            # a new cell on the same stage
+    run(tiny_spec, db=db, progress=False)
+    rows = ResultsDB(db).cells()
+    assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
+    assert rows[0]["acc"] == rows[1]["acc"]                      # the remade baseline is the same
+    np.testing.assert_equal(rows[0]["size_bytes"], rows[1]["size_bytes"])
