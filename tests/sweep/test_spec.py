@@ -57,6 +57,7 @@ def test_toml_file(tmp_path):
     (lambda s: s["techniques"].append("XYZ"), "spec.techniques[7].name"),
     (lambda s: s["techniques"].append({"name": "PRN", "sparsity": "high", "label": "p2"}), "spec.techniques[7].sparsity"),
     (lambda s: s["techniques"].append({"name": "FIQ", "bogus": 1, "label": "f2"}), "spec.techniques[7]"),
+    (lambda s: s["techniques"].append({"name": "FIQ", "observer": "best", "label": "f3"}), "spec.techniques[7].observer"),
     (lambda s: s["budget"].update(epochs=-1), "spec.budget.epochs"),
     (lambda s: s["budget"].update(epochs=1.5), "spec.budget.epochs"),
     (lambda s: s["budget"].update(batch_size="64"), "spec.budget.batch_size"),

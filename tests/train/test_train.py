@@ -37,6 +37,18 @@ def test_fit_reaches_80_percent_on_fashion_mnist_subset(fmnist):
     assert 0 <= r["loss"] < 1.0 and r["top5"] >= r["acc"]
 
 
+def test_per_image_evaluation_classifies_like_batches(fmnist):
+    train, test = fmnist
+    model = tiny_cnn()
+    eo.train.fit(model, train.subset(np.arange(512)), epochs=1, batch_size=64, lr=0.01, seed=0, progress=False)
+    engine = eo.deploy.compile(model, input_shape=(1, 1, 28, 28))
+    small = test.subset(np.arange(300))
+    whole, single = eo.train.evaluate(engine, small, batch_size=128), eo.train.evaluate(engine, small, per_image=True)
+    assert single["acc"] == whole["acc"] and single["top5"] == whole["top5"] and single["n"] == 300
+    assert single["loss"] == pytest.approx(whole["loss"], rel=1e-5)
+    assert single["run_ms"] > 0 and whole["run_ms"] > 0
+
+
 def test_fit_is_deterministic_for_a_seed(fmnist):
     train, _ = fmnist
     small = train.subset(np.arange(512))

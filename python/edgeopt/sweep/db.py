@@ -32,7 +32,7 @@ METRICS = {
     "size_bytes": ("INTEGER", "bytes of the saved .edgeopt file"),
     "lat_median_ms": ("REAL", "batch-1 latency of the Engine, median, ms"),
     "lat_p90_ms": ("REAL", "batch-1 latency of the Engine, 90th percentile, ms"),
-    "test_time_ms": ("REAL", "time to classify the whole test set (the study's Lat), ms"),
+    "test_time_ms": ("REAL", "time the Engine takes to classify the whole test set one image per call (the study's Lat), ms"),
     "test_images": ("INTEGER", "images in the test set that test_time_ms classified"),
     "macs": ("INTEGER", "multiply-accumulates per image of the deployed model"),
     "params": ("INTEGER", "parameters of the deployed model"),

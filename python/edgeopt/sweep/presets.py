@@ -13,13 +13,13 @@ PRESETS = {
     # README's 15-minute budget on 2 cores; accuracies are those of short training.
     "quick": {
         "name": "quick",
-        "models": [{"name": "resnet20", "budget": {"epochs": 1, "subset": 12000}},
-                   {"name": "mobilenet_v2", "width": 0.5, "budget": {"epochs": 1, "subset": 8000}},
-                   {"name": "vgg11", "width": 0.25, "budget": {"epochs": 1, "subset": 12000}}],
+        "models": [{"name": "resnet20", "budget": {"epochs": 2, "subset": 16000}},
+                   {"name": "mobilenet_v2", "width": 0.5, "budget": {"epochs": 2, "subset": 12000}},
+                   {"name": "vgg11", "width": 0.25, "budget": {"epochs": 2, "subset": 16000}}],
         "datasets": ["fashion-mnist"],
         "techniques": ["NQ", "BLQ", {"name": "FIQ", "observer": "auto"}, "F16",
-                       {"name": "QAT", "epochs": 0.25}, {"name": "PRN", "finetune_epochs": 0.25},
-                       "PRQ"],
+                       {"name": "QAT", "epochs": 0.25},
+                       {"name": "PRN", "sparsity": 0.5, "steps": 2, "finetune_epochs": 0.25}, "PRQ"],
         "budget": {"batch_size": 128, "lr": 0.1},
         "calibration": 200,
         "seeds": [0],

@@ -143,7 +143,7 @@ def _results_blocks(agg: list) -> list:
     seeds = sorted({s for a in agg for s in a["seeds"]})
     out = [_h(2, "Results"), _p(
         "Acc: top-1 accuracy of the deployed Engine. Size: bytes of the .edgeopt file / 1000. "
-        f"Lat: time to classify the whole test set ({', '.join(f'{n:,}' for n in images) or '?'} images; the "
+        f"Lat: time to classify the whole test set one image at a time ({', '.join(f'{n:,}' for n in images) or '?'} images; the "
         "study's Lat). Lat@1: batch-1 latency, median. Mean over the seeds that finished "
         f"(seeds {', '.join(map(str, seeds)) or 'none'}), ± sample std when more than one.")]
     by_key = {(a["model"], a["dataset"], a["technique"]): a for a in agg}

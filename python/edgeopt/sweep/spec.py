@@ -237,6 +237,8 @@ def _technique(field, t):
             merged[k] = _number(f, v, 0)
         else:
             merged[k] = _type(f, v, type(d), type(d).__name__)
+        if k in tech.choices and merged[k] not in tech.choices[k]:
+            raise SpecError(f"{f}: expected one of {', '.join(map(repr, tech.choices[k]))}, got {v!r}")
     label = _type(f"{field}.label", t.get("label", name), str, "a string")
     return {"name": name, "label": label, "params": merged}
 

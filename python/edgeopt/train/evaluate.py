@@ -1,10 +1,12 @@
 """Accuracy, top-5 and loss of a model (or a deployed Engine) on a dataset."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from .. import _core
-from .._check import check_int
+from .._check import check_bool, check_int
 from ..data.dataset import check_dataset
 from ..nn.module import Module
 from ..data.preprocess import input_norm, make_loader
@@ -37,12 +39,17 @@ def _predict(model_or_engine, x: np.ndarray) -> np.ndarray:
     return model_or_engine.forward(x)
 
 
-def evaluate(model_or_engine, data, batch_size: int = 256) -> dict:
-    """{'acc', 'top5', 'loss', 'n'} on `data`, with the same input preprocessing the model was
-    trained with (recorded by fit) so a model and its deployed Engine see identical inputs."""
+def evaluate(model_or_engine, data, batch_size: int = 256, per_image: bool = False) -> dict:
+    """{'acc', 'top5', 'loss', 'n', 'run_ms'} on `data`, with the same input preprocessing the
+    model was trained with (recorded by fit) so a model and its deployed Engine see identical
+    inputs. run_ms: wall time inside the model's forward / the Engine's run calls (input
+    normalization excluded). per_image: run one image per call, as a device classifying a stream
+    does (the reference study's Lat is this time over the test set); batches of `batch_size` are
+    still what the loader prepares."""
     _check_model_or_engine(model_or_engine)
     check_dataset("data", data)
     batch_size = check_int("batch_size", batch_size, 1, 2**62)
+    per_image = check_bool("per_image", per_image)
     if len(data) == 0:
         raise ValueError("data: the dataset is empty")
     check_model_data(model_or_engine, data)
@@ -52,9 +59,16 @@ def evaluate(model_or_engine, data, batch_size: int = 256) -> dict:
     mean, std = input_norm(model_or_engine, data)
     correct = top5 = 0
     loss_sum = 0.0
+    run_ns = 0
     try:
         for x, y in make_loader(data, batch_size, shuffle=False, seed=0, mean=mean, std=std):
-            logits = np.ascontiguousarray(_predict(model_or_engine, x), dtype=np.float32)
+            t0 = time.perf_counter_ns()
+            if per_image:
+                out = [_predict(model_or_engine, x[i:i + 1]) for i in range(len(x))]
+            else:
+                out = _predict(model_or_engine, x)
+            run_ns += time.perf_counter_ns() - t0
+            logits = np.ascontiguousarray(np.concatenate(out) if per_image else out, dtype=np.float32)
             logits = logits.reshape(len(y), -1)
             loss, _ = _core.layers.cross_entropy(logits, y, 0.0)
             loss_sum += float(loss) * len(y)
@@ -66,4 +80,4 @@ def evaluate(model_or_engine, data, batch_size: int = 256) -> dict:
         if was_training and hasattr(model_or_engine, "train"):
             model_or_engine.train()
     n = len(data)
-    return {"acc": correct / n, "top5": top5 / n, "loss": loss_sum / n, "n": n}
+    return {"acc": correct / n, "top5": top5 / n, "loss": loss_sum / n, "n": n, "run_ms": run_ns / 1e6}
