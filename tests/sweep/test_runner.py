@@ -246,3 +246,16 @@ def test_stage_checkpoint_that_no_longer_matches_its_hash_is_remade(tmp_path, ti
     assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
     assert rows[0]["acc"] == rows[1]["acc"]                      # the remade baseline is the same
     np.testing.assert_equal(rows[0]["size_bytes"], rows[1]["size_bytes"])
+
+
+def test_an_existing_dask_cluster_by_address(tmp_path, tiny_spec):
+    from distributed import LocalCluster
+
+    env = {"PYTHONPATH": os.path.join(ROOT, "python") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    tiny_spec["techniques"] = ["NQ", "BLQ"]
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, env=env) as cluster:
+        address = cluster.scheduler_address.replace("tcp://", "dask://")
+        s = run(tiny_spec, db=str(tmp_path / "r.db"), executor=address, progress=False)
+    assert s["ran"] == 2 and s["failed"] == 0
+    assert {r["env"]["workers"] for r in ResultsDB(str(tmp_path / "r.db")).cells()} == {"tcp://" + address[7:]}
