@@ -4,7 +4,9 @@ whole test set ("Lat" in the study), for
 
     fp32, fp16, int8-weight, int4-weight, int2-weight, int8-full with each observer (minmax,
     percentile, mse, kl, auto), onnxruntime's own static int8 quantization (QDQ, MinMax, the same
-    calibration images), and quantization-aware training fine-tuned from the checkpoint (int8;
+    calibration images), edgeopt's QDQ export (the minmax int8-full Engine's scales) run by
+    onnxruntime, with how many of its logits are within one step of that Engine's (one step = the
+    Engine's output scale), and quantization-aware training fine-tuned from the checkpoint (int8;
     weight-only 4 and 2 bits).
 
     edgeopt train --model resnet20 --dataset fashion-mnist --epochs 10 --save r20.npz
@@ -57,6 +59,31 @@ def print_table(fp32_acc, test, rounds: int = 3, runs: int = 200):
         print(f"| {name} | {100 * acc:.2f} | {100 * (fp32_acc - acc):+.2f} | {size / 1024:.1f} | {lat_s} | {tot_s} | {note} |")
 
 
+def ort_logits(path, data, model, threads: int) -> np.ndarray:
+    """onnxruntime's logits (default graph optimizations) for every image of `data`."""
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    mean, std = input_norm(model, data)
+    return np.concatenate([sess.run(None, {"input": x})[0] for x, _ in make_loader(data, 256, False, 0, mean, std)])
+
+
+def logit_steps(path, engine, data, model, threads: int):
+    """(onnxruntime logits - Engine logits) in steps of the Engine's output scale (the scale of the
+    DequantizeLinear that writes "logits" in edgeopt's QDQ export), and onnxruntime's logits."""
+    import onnx
+    from onnx import numpy_helper
+    proto = onnx.load(path)
+    init = {i.name: i for i in proto.graph.initializer}
+    dq = next(n for n in proto.graph.node if n.output[0] == "logits")
+    scale = float(numpy_helper.to_array(init[dq.input[1]]))
+    y = ort_logits(path, data, model, threads)
+    mean, std = input_norm(model, data)
+    ye = np.concatenate([engine.run(x) for x, _ in make_loader(data, 256, False, 0, mean, std)])
+    return np.rint((y.astype(np.float64) - ye) / scale), y
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoint")
@@ -91,9 +118,10 @@ def main(argv=None):
     for scheme, label in (("fp16", "fp16 (F16)"), ("int8-weight", "int8-weight (BLQ)"),
                           ("int4-weight", "int4-weight (PTQ)"), ("int2-weight", "int2-weight (PTQ)")):
         measure(label, eo.deploy.compile(model, scheme, input_shape=shape))
+    int8_full = {}
     for obs in ("minmax", "percentile", "mse", "kl", "auto"):
         t0 = time.perf_counter()
-        e = eo.deploy.compile(model, "int8-full", input_shape=shape, calib=calib, observer=obs)
+        e = int8_full[obs] = eo.deploy.compile(model, "int8-full", input_shape=shape, calib=calib, observer=obs)
         took = time.perf_counter() - t0
         note = f"compile {took:.1f} s"
         if obs == "auto":
@@ -104,21 +132,18 @@ def main(argv=None):
             note += "; chose " + ", ".join(f"{k} x{v}" for k, v in sorted(picks.items()))
         measure(f"int8-full (FIQ), observer={obs}", e, note)
     if not args.skip_ort:
-        import onnxruntime as ort
         from ort_quantize import quantize as ort_quantize
         f32 = eo.deploy.export_onnx(model, os.path.join(tmp, "m.onnx"), input_shape=shape)
         mean, std = input_norm(model, calib)
         cx = np.concatenate([x for x, _ in make_loader(calib, 256, False, 0, mean, std)])
         q = ort_quantize(f32, os.path.join(tmp, "m_int8.onnx"), cx)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = args.threads
-        sess = ort.InferenceSession(q, so, providers=["CPUExecutionProvider"])
-        mean, std = input_norm(model, test)
-        correct = 0
-        for x, y in make_loader(test, 256, False, 0, mean, std):
-            correct += int((sess.run(None, {"input": x})[0].argmax(1) == y).sum())
-        row("onnxruntime static int8 (QDQ, MinMax)", None, correct / len(test), os.path.getsize(q),
-            note="same calibration images")
+        acc = float((ort_logits(q, test, model, args.threads).argmax(1) == test.y).mean())
+        row("onnxruntime static int8 (QDQ, MinMax)", None, acc, os.path.getsize(q), note="same calibration images")
+        qdq = eo.deploy.export_onnx(model, os.path.join(tmp, "m_qdq.onnx"), "int8", shape, calib=calib)
+        steps, y = logit_steps(qdq, int8_full["minmax"], test, model, args.threads)
+        row("edgeopt QDQ export on onnxruntime", None, float((y.argmax(1) == test.y).mean()), os.path.getsize(qdq),
+            note=f"logits within 1 step of int8-full minmax: {100 * (np.abs(steps) <= 1).mean():.2f} % "
+                 f"(max {int(np.abs(steps).max())} steps, {steps.size} logits)")
     # quantization-aware training from the checkpoint: int8 (weights and activations), then
     # weight-only at 4 and 2 bits
     for key, label, scheme, kwargs in (("int8", "QAT int8", "int8-full", {}),

@@ -25,7 +25,8 @@ Integer graph. Activations are u8 NHWC. Per op:
                  requantization by S_in / (count * S_out)
   flatten        no data movement (NHWC order); a following linear layer's weight columns are
                  permuted from the NCHW flatten order instead
-  dequantize     logits u8 -> f32: (q - Z) * float32(S)
+  dequantize     logits u8 -> f32: (q - Z) * float32(S): the logits come out on the u8 grid of
+                 the last layer's output scale (its requantization), not from its int32 accumulator
   float          an op with no integer operator (e.g. a BatchNorm that follows no conv): its
                  inputs dequantized, the f32 runtime op, its output quantized with its own range;
                  the Engine's metadata and report() list every such fallback
@@ -33,6 +34,12 @@ Every rescaling factor must be < 1 (the Q31 form has no left shift): where calib
 a larger one (e.g. an output range narrower than one step of the input), the output scale is
 widened just enough. All integer parameters are computed here once; tests/int8_sim.py replays the
 QGraph in numpy and must match the Engine bit for bit.
+
+``QGraph.points`` keeps the (scale, zero point) each quantized value of the fused graph ended up
+with (after any widening), keyed like ``Graph.points()``: the graph input, every node's output (the
+logits included) and, inside a fused conv, (id, 'conv') for the requantized accumulator in front
+of a residual add or activation table and (id, 'sum') for the sum in front of a table. The ONNX
+QDQ export writes exactly these, so onnxruntime and the Engine quantize on the same grids.
 """
 from __future__ import annotations
 
@@ -86,6 +93,7 @@ class QGraph:
     input: int
     output: int
     fallbacks: list = dataclasses.field(default_factory=list)   # names of the ops run in float
+    points: dict = dataclasses.field(default_factory=dict)      # fused-graph point -> (scale, zero point)
 
     def __str__(self) -> str:
         return "\n".join(repr(o) for o in self.ops)
@@ -233,6 +241,7 @@ class _Lowering:
         self.next_id = max(list(gf.shapes) + list(g0.shapes)) + 1
         self.by_out0 = {n.output: n for n in g0.nodes}
         self.fallbacks: list = []    # ops run in float (_fallback)
+        self.points: dict = {}       # fused-graph point -> (scale, zp) where ids does not tell (_conv2d)
 
     # --- ranges of the pre-fusion tensors behind a fused node
     def _consumer0(self, t: int, ops) -> int:
@@ -306,7 +315,10 @@ class _Lowering:
         q_out = self.ids[gf.output]
         out = self._new_tensor(gf.shapes[gf.output], "f32")
         self._emit("dequantize", "output", [q_out], out)
-        return QGraph(self.tensors, self.ops, gf.input, out, self.fallbacks)
+        for t, q in self.ids.items():
+            if t not in self.points and self.tensors[q].dtype == "u8":
+                self.points[t] = (self.tensors[q].scale, self.tensors[q].zero_point)
+        return QGraph(self.tensors, self.ops, gf.input, out, self.fallbacks, self.points)
 
     def _fallback(self, n, _=None):
         """An op with no integer operator runs in float: its inputs dequantized, the f32 runtime
@@ -402,6 +414,13 @@ class _Lowering:
         out = self._new_tensor(shape, "u8", s_o, z_o)
         self._emit("conv2d", n.name + (f"+{lut_node.name}" if lut_node is not None else ""), inputs, out, **attrs)
         self.ids[n.output] = out
+        # the grids of the values inside this op, by their fused-graph points (QGraph.points)
+        if lut_node is not None:   # a separate node in the fused graph: the conv's output is `pre`
+            self.points[n.output], self.points[lut_node.output] = (s_p, z_p), (s_o, z_o)
+        elif epilogue:
+            self.points[(n.output, "conv")] = (s_p, z_p)
+            if res is not None and act in _LUT_ACTS:
+                self.points[(n.output, "sum")] = (src_s, src_z)
 
     _linear = _conv2d
 
