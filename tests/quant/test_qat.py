@@ -147,6 +147,7 @@ def test_converted_qat_model_and_its_engine_agree():
     assert not any(nn.parametrize.is_parametrized(c, "weight") for c in m.modules()
                    if isinstance(c, (nn.Conv2d, nn.Linear)))
     engine = eo.deploy.compile(m, "int8-full", input_shape=shape)   # no calib: the learned scales
+    assert engine.metadata["int8_full"]["observer"] == "learned (QAT)"
     mean, std = m.input_norm["mean"], m.input_norm["std"]
     x = ((ds.x[:96].astype(np.float32) / 255 - np.float32(mean[0])) / np.float32(std[0])).astype(np.float32)
     m.eval()

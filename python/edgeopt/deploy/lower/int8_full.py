@@ -582,8 +582,10 @@ def lower_int8_full(graph: Graph = None, model=None, calib=None, input_shape=Non
         input_shape = graph.input_shape
     rows = []
     builder, out = emit(quantize_graph(model, calib, input_shape, num_samples, observer, rows, progress))
-    builder.metadata["int8_full"]["observer"] = observer
-    if rows:
+    # without calibration data the ranges are the ones a converted QAT model learned
+    builder.metadata["int8_full"]["observer"] = "learned (QAT)" if calib is None else observer
+    if rows:  # 4 significant digits: the report's precision, and the file stays small
         builder.metadata["int8_full"]["observers"] = [
-            {"tensor": t, "chosen": m, "divergence": {k: float(v) for k, v in e.items()}} for t, m, e in rows]
+            {"tensor": t, "chosen": m, "divergence": {k: float(f"{v:.4g}") for k, v in e.items()}}
+            for t, m, e in rows]
     return builder, out
