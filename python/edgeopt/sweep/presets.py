@@ -10,12 +10,13 @@ _STUDY_TECHNIQUES = ["NQ", "BLQ", "FIQ", "F16", "QAT", "PRN", "PRQ"]
 
 PRESETS = {
     # Widths and training subsets chosen so the whole grid (3 baselines, 21 cells) fits the
-    # README's 15-minute budget on 2 cores; accuracies are those of short training.
+    # README's 15-minute budget on 2 cores with room to spare (install + sweep measured ~9 min,
+    # README "Measured"); accuracies are those of short training.
     "quick": {
         "name": "quick",
-        "models": [{"name": "resnet20", "budget": {"epochs": 2, "subset": 16000}},
-                   {"name": "mobilenet_v2", "width": 0.5, "budget": {"epochs": 2, "subset": 12000}},
-                   {"name": "vgg11", "width": 0.25, "budget": {"epochs": 2, "subset": 16000}}],
+        "models": [{"name": "resnet20", "budget": {"epochs": 3, "subset": 16000}},
+                   {"name": "mobilenet_v2", "width": 0.5, "budget": {"epochs": 3, "subset": 12000}},
+                   {"name": "vgg11", "width": 0.25, "budget": {"epochs": 3, "subset": 16000}}],
         "datasets": ["fashion-mnist"],
         "techniques": ["NQ", "BLQ", {"name": "FIQ", "observer": "auto"}, "F16",
                        {"name": "QAT", "epochs": 0.25},

@@ -349,14 +349,22 @@ def _plots(agg: list) -> dict:
         xs, ys = [a[metric] / div for a in pts], [a["acc"] for a in pts]
         fig = Figure(figsize=(7.5, 4.8))
         ax = fig.add_subplot()
-        for i, m in enumerate(models):
-            sel = [k for k, a in enumerate(pts) if a["model"] == m]
-            if sel:
-                ax.scatter([xs[k] for k in sel], [ys[k] for k in sel], s=22, color=f"C{i % 10}", label=m, zorder=3)
-        for x, y, a in zip(xs, ys, pts):
-            ax.annotate(f"{a['model']}/{a['technique']}", (x, y), xytext=(3, 3), textcoords="offset points", fontsize=6)
+        # colour = model, marker = technique; only the Pareto points are named (the rest would
+        # pile up where techniques share a size)
+        marks = "osD^vP*XhH<>p"
+        techs = sorted({a["technique"] for a in pts}, key=_technique_key)
+        for k, a in enumerate(pts):
+            ax.scatter(xs[k], ys[k], s=30, color=f"C{models.index(a['model']) % 10}",
+                       marker=marks[techs.index(a["technique"]) % len(marks)], zorder=3)
+        handles = [ax.scatter([], [], s=30, color=f"C{i % 10}", marker="o", label=m) for i, m in enumerate(models)]
+        handles += [ax.scatter([], [], s=30, color="grey", marker=marks[i % len(marks)], label=t)
+                    for i, t in enumerate(techs)]
         front = sorted(pareto_front(list(zip(xs, ys))), key=lambda k: xs[k])
-        ax.step([xs[k] for k in front], [ys[k] for k in front], where="post", color="k", lw=1, label="Pareto front")
+        for k in front:
+            ax.annotate(f"{pts[k]['model']}/{pts[k]['technique']}", (xs[k], ys[k]), xytext=(4, -9),
+                        textcoords="offset points", fontsize=6)
+        handles += ax.step([xs[k] for k in front], [ys[k] for k in front], where="post", color="k", lw=1,
+                           label="Pareto front")
         ax.scatter([xs[k] for k in front], [ys[k] for k in front], s=80, facecolors="none", edgecolors="k", zorder=4)
         if xs and min(xs) > 0 and max(xs) / min(xs) > 20:
             ax.set_xscale("log")
@@ -364,7 +372,7 @@ def _plots(agg: list) -> dict:
         ax.set_ylabel("Acc (%)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         png, svg = io.BytesIO(), io.BytesIO()
         fig.savefig(png, format="png", dpi=100, bbox_inches="tight")
         fig.savefig(svg, format="svg", bbox_inches="tight", metadata={"Date": None})
