@@ -117,16 +117,7 @@ def test_kill_9_mid_sweep_loses_no_finished_cell_and_the_rerun_completes(tmp_pat
     with open(err, "wb") as f:
         p = _cli(["sweep", spec, "--db", db, "--no-report", "--quiet"], stdout=subprocess.DEVNULL, stderr=f)
     deadline = time.time() + 120
-    finished = 0
-    while time.time() < deadline and p.poll() is None:
-        if os.path.exists(db):
-            try:
-                with sqlite3.connect(db, timeout=1) as con:
-                    finished = con.execute("SELECT count(*) FROM cells").fetchone()[0]
-            except sqlite3.OperationalError:
-                finished = 0
-            if finished >= 2:
-                break
+    while time.time() < deadline and p.poll() is None and len(_ok_keys(db)) < 2:
         time.sleep(0.02)
     assert p.poll() is None, f"the sweep ended before the kill: {err.read_text()[-2000:]}"
     os.killpg(p.pid, signal.SIGKILL)
@@ -143,6 +134,42 @@ def test_kill_9_mid_sweep_loses_no_finished_cell_and_the_rerun_completes(tmp_pat
     assert all(before[r["key"]] == r["finished"] for r in after if r["key"] in before)  # not redone
     leftovers = [f for root, _, files in os.walk(tmp_path) for f in files if f.endswith(".tmp")]
     assert leftovers == []
+
+
+def test_a_pool_worker_killed_mid_sweep_loses_no_finished_cell(tmp_path, tiny_spec):
+    import psutil
+
+    tiny_spec["latency"] = {"runs": 400, "warmup": 1}
+    spec = _toml(tiny_spec, tmp_path / "s.toml")
+    db = str(tmp_path / "r.db")
+    err = tmp_path / "stderr.txt"
+    with open(err, "wb") as f:
+        p = _cli(["sweep", spec, "--db", db, "--no-report", "--quiet", "--executor", "processes:1"],
+                 stdout=subprocess.DEVNULL, stderr=f)
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None and len(_ok_keys(db)) < 2:
+        time.sleep(0.02)
+    workers = [c for c in psutil.Process(p.pid).children(recursive=True) if "resource_tracker" not in " ".join(c.cmdline())]
+    assert p.poll() is None and workers, f"the sweep ended before the kill: {err.read_text()[-2000:]}"
+    for w in workers:
+        w.send_signal(signal.SIGKILL)
+    assert p.wait(timeout=60) == 2
+    assert "worker process died" in err.read_text()
+    rows = ResultsDB(db).cells()
+    assert 2 <= len(rows) < 7 and len({r["key"] for r in rows}) == len(rows)
+    assert all(r["status"] == "ok" and all(r[k] is not None for k in METRICS) for r in rows)
+    s = run(tiny_spec, db=db, progress=False)
+    assert s["skipped"] == len(rows) and s["ran"] == 7 - len(rows) and s["failed"] == 0
+
+
+def _ok_keys(db):
+    if not os.path.exists(db):
+        return []
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            return con.execute("SELECT key FROM cells WHERE status='ok'").fetchall()
+    except sqlite3.OperationalError:
+        return []
 
 
 def test_dask_local_cluster_gives_the_local_runner_s_results(tiny_db, tmp_path):
