@@ -109,6 +109,23 @@ def test_int8_engine_save_load_and_thread_counts(tmp_path):
         eo._core.runtime.set_isa(isa)
 
 
+def test_conv_shifts_are_stored_as_bytes_and_int32_files_still_load():
+    model, calib = _model("resnet20", width_mult=0.5)
+    qg = quantize_graph(model, calib, (1, 3, 32, 32))
+    convs = [op for op in qg.ops if op.op == "conv2d"]
+    assert all(op.attrs["shift"].dtype == np.uint8 for op in convs)
+    builder, out = emit(qg)
+    small = eo.deploy.Engine(builder.to_bytes(out, {}))
+    for op in convs:   # the layout older files have: one int32 per shift
+        op.attrs["shift"] = op.attrs["shift"].astype(np.int32)
+    builder, out = emit(qg)
+    wide = eo.deploy.Engine(builder.to_bytes(out, {}))
+    x = np.random.default_rng(5).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    np.testing.assert_array_equal(small.run(x), wide.run(x))
+    cout = sum(op.attrs["weight"].shape[0] for op in convs)
+    assert 3 * cout - 64 * len(convs) <= wide.size_bytes - small.size_bytes <= 3 * cout + 64 * len(convs)
+
+
 def test_int8_lowering_of_pools_flatten_and_standalone_ops():
     """maxpool, avgpool (padding, both divisor modes), a standalone add, an unfused activation
     table and a flatten of a 2x2 map in front of a linear layer (weights permuted to NHWC)."""

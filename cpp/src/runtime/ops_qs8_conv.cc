@@ -6,7 +6,7 @@
 // File: inputs x [, residual]; ints stride (2), padding (2), groups, requant (out_zp, qmin, qmax) of
 // the conv's own requantization, optional add (a_zp, a_mult, a_shift, b_zp, b_mult, b_shift,
 // out_mult, out_shift, out_zp, qmin, qmax) which needs the residual input; blobs weight i8
-// (cout, kh, kw, cin/groups), bias i32 (cout), multiplier i32 (cout), shift i32 (cout), optional
+// (cout, kh, kw, cin/groups), bias i32 (cout), multiplier i32 (cout), shift u8 or i32 (cout), optional
 // lut u8 (256). The input's zero point comes from its tensor description.
 #include <stdexcept>
 
@@ -79,9 +79,13 @@ std::unique_ptr<Op> make_qs8_conv2d(const BuildContext& ctx) {
     ctx.fail("padding must be smaller than the kernel and the padded input must hold the kernel");
   const Blob& bias = ctx.blob("bias", {BlobType::i32}, {s.cout});
   const Blob& mult = ctx.blob("multiplier", {BlobType::i32}, {s.cout});
-  const Blob& shift = ctx.blob("shift", {BlobType::i32}, {s.cout});
+  // shifts fit a byte: files store them u8 (i32 accepted too), the kernel takes int32
+  const Blob& shift_blob = ctx.blob("shift", {BlobType::i32, BlobType::u8}, {s.cout});
+  std::vector<int32_t> shift(static_cast<size_t>(s.cout));
   for (int64_t j = 0; j < s.cout; ++j)
-    if (mult.as<int32_t>()[j] < 0 || shift.as<int32_t>()[j] < 0 || shift.as<int32_t>()[j] > 31)
+    shift[j] = shift_blob.type == BlobType::u8 ? shift_blob.as<uint8_t>()[j] : shift_blob.as<int32_t>()[j];
+  for (int64_t j = 0; j < s.cout; ++j)
+    if (mult.as<int32_t>()[j] < 0 || shift[j] < 0 || shift[j] > 31)
       ctx.fail("multiplier/shift: expected multipliers >= 0 and shifts in [0, 31] (channel " +
                std::to_string(j) + ")");
   const auto rq = at.get_ints("requant", 3, 0, 255);
@@ -121,7 +125,7 @@ std::unique_ptr<Op> make_qs8_conv2d(const BuildContext& ctx) {
   Qs8Conv2d conv;
   try {
     conv = qs8_conv2d_create(s, wb.as<int8_t>(), bias.as<int32_t>(), mult.as<int32_t>(),
-                             shift.as<int32_t>(), x.zero_point, int32_t(rq[0]), int32_t(rq[1]),
+                             shift.data(), x.zero_point, int32_t(rq[0]), int32_t(rq[1]),
                              int32_t(rq[2]), epi);
   } catch (const std::invalid_argument& e) {
     ctx.fail(e.what());

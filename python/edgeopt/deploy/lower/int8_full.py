@@ -388,8 +388,9 @@ class _Lowering:
             s_o, z_o = s_p, z_p
         mult, shift = zip(*[quant.quantize_multiplier(s_in * sw / s_p) for sw in s_w])
         qmin, qmax = (0, 255) if epilogue else _clamp(act, s_o, z_o)
+        # shifts are in [0, 31]: a byte each in the file
         attrs = dict(weight=wq, bias=bq, multiplier=np.array(mult, np.int32),
-                     shift=np.array(shift, np.int32), stride=stride, padding=padding, groups=groups,
+                     shift=np.array(shift, np.uint8), stride=stride, padding=padding, groups=groups,
                      requant=(z_p, qmin, qmax))
         inputs = [x]
         src_s, src_z = s_p, z_p
