@@ -16,7 +16,9 @@ from edgeopt.sweep.db import METRICS, SCHEMA_VERSION, DatabaseLocked
 
 from sweep_helpers import EXACT, TINY
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# the folder the imported edgeopt lives in (the source tree's python/ in development, site-packages
+# after pip install): subprocesses and Dask workers must import the same build
+PKG_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(eo.__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +89,7 @@ def test_a_failing_cell_is_recorded_and_the_sweep_goes_on(tmp_path, tiny_spec):
 
 
 def _cli(args, **kw):
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=PKG_PARENT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.Popen([sys.executable, "-m", "edgeopt", *args], env=env, start_new_session=True, **kw)
 
 
@@ -176,7 +178,7 @@ def test_dask_local_cluster_gives_the_local_runner_s_results(tiny_db, tmp_path):
     db, _ = tiny_db
     ddb = str(tmp_path / "dask.db")
     # workers get the PYTHONPATH of this test run (edgeopt may not be installed)
-    env = {"PYTHONPATH": os.path.join(ROOT, "python") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {"PYTHONPATH": PKG_PARENT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     s = run(TINY, db=ddb, executor="dask", progress=False, workers_env=env)
     assert s["ran"] == 7 and s["failed"] == 0, [r["error"] for r in ResultsDB(ddb).cells()]
     local = {r["key"]: r for r in ResultsDB(db).cells()}
@@ -278,7 +280,7 @@ def test_stage_checkpoint_that_no_longer_matches_its_hash_is_remade(tmp_path, ti
 def test_an_existing_dask_cluster_by_address(tmp_path, tiny_spec):
     from distributed import LocalCluster
 
-    env = {"PYTHONPATH": os.path.join(ROOT, "python") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {"PYTHONPATH": PKG_PARENT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     tiny_spec["techniques"] = ["NQ", "BLQ"]
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None, env=env) as cluster:
