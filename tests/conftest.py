@@ -23,6 +23,21 @@ except ImportError:
     sys.path.insert(0, str(_ROOT / "python"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _stage_cache(tmp_path_factory):
+    """Sweeps cache trained stages machine-wide ($EDGEOPT_CACHE); tests (and the processes they
+    start, which inherit the environment) use a cache of their own."""
+    import os
+
+    old = os.environ.get("EDGEOPT_CACHE")
+    os.environ["EDGEOPT_CACHE"] = str(tmp_path_factory.mktemp("edgeopt-cache"))
+    yield
+    if old is None:
+        del os.environ["EDGEOPT_CACHE"]
+    else:
+        os.environ["EDGEOPT_CACHE"] = old
+
+
 @pytest.fixture(params=__import__("isa_paths").ISAS)
 def isa(request):
     """Runs the test once per ISA path this CPU has, with that path forced (EDGEOPT_ISA-like)."""

@@ -36,7 +36,7 @@ def test_every_cell_is_measured_on_the_deployed_engine(tiny_db):
         assert r["status"] == "ok", r["error"]
         assert all(r[k] is not None for k in METRICS), t
         # size is the saved file's bytes; the engine is kept for the user
-        path = os.path.join(summary["store"], "engines", f"{r['key']}.edgeopt")
+        path = os.path.join(summary["engines"], f"{r['key']}.edgeopt")
         assert os.path.getsize(path) == r["size_bytes"]
         e = eo.deploy.load(path)
         assert e.peak_activation_bytes == r["peak_activation_bytes"]
@@ -58,12 +58,11 @@ def test_rerun_skips_finished_cells_and_a_change_reruns_only_what_it_reaches(tin
     copy_db = str(tmp_path / "r.db")
     with sqlite3.connect(db) as src, sqlite3.connect(copy_db) as dst:
         src.backup(dst)
-    store = os.fspath(db) + ".store"
-    assert run(TINY, db=copy_db, store=store, progress=False)["ran"] == 0
+    assert run(TINY, db=copy_db, progress=False)["ran"] == 0
     spec = json.loads(json.dumps(TINY))
     spec["techniques"][1] = {"name": "BLQ"}
     spec["techniques"][4] = {"name": "QAT", "epochs": 0.5}
-    s = run(spec, db=copy_db, store=store, progress=False)
+    s = run(spec, db=copy_db, progress=False)
     assert s["ran"] == 1 and s["skipped"] == 6
 
 
@@ -261,8 +260,7 @@ def test_wal_journal_and_one_row_per_key(tmp_path):
 def test_stage_checkpoint_that_no_longer_matches_its_hash_is_remade(tmp_path, tiny_spec):
     tiny_spec["techniques"] = ["NQ"]
     db = str(tmp_path / "r.db")
-    run(tiny_spec, db=db, progress=False)
-    store = db + ".store"
+    store = run(tiny_spec, db=db, stages=tmp_path / "stages", progress=False)["stages"]
     ckpt = next(os.path.join(store, f) for f in os.listdir(store) if f.startswith("baseline") and f.endswith(".npz"))
     with open(ckpt, "r+b") as f:
         f.seek(os.path.getsize(ckpt) // 2)
@@ -270,7 +268,7 @@ def test_stage_checkpoint_that_no_longer_matches_its_hash_is_remade(tmp_path, ti
         f.seek(-1, os.SEEK_CUR)
         f.write(bytes([b ^ 0xFF]))
     tiny_spec["latency"] = {"runs": 6, "warmup": 1}            # a new cell on the same stage
-    run(tiny_spec, db=db, progress=False)
+    run(tiny_spec, db=db, stages=tmp_path / "stages", progress=False)
     rows = ResultsDB(db).cells()
     assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
     assert rows[0]["acc"] == rows[1]["acc"]                      # the remade baseline is the same
@@ -288,3 +286,18 @@ def test_an_existing_dask_cluster_by_address(tmp_path, tiny_spec):
         s = run(tiny_spec, db=str(tmp_path / "r.db"), executor=address, progress=False)
     assert s["ran"] == 2 and s["failed"] == 0
     assert {r["env"]["workers"] for r in ResultsDB(str(tmp_path / "r.db")).cells()} == {"tcp://" + address[7:]}
+
+
+def test_a_later_sweep_with_another_database_reuses_the_trained_stages(tmp_path, tiny_spec):
+    tiny_spec["techniques"] = ["NQ", {"name": "PRN", "finetune_epochs": 0.25}, "PRQ"]
+    first = run(tiny_spec, db=str(tmp_path / "a.db"), stages=tmp_path / "stages", progress=False)
+    made = {f: os.stat(os.path.join(first["stages"], f)).st_mtime_ns for f in os.listdir(first["stages"])
+            if f.endswith(".npz")}
+    assert sorted(f.split("-")[0] for f in made) == ["PRN", "baseline"]
+    tiny_spec["techniques"] = ["BLQ", "PRQ"]
+    run(tiny_spec, db=str(tmp_path / "b.db"), stages=tmp_path / "stages", progress=False)
+    assert {f: os.stat(os.path.join(first["stages"], f)).st_mtime_ns for f in made} == made   # nothing retrained
+    a = {r["technique"]: r for r in ResultsDB(str(tmp_path / "a.db")).cells()}
+    b = {r["technique"]: r for r in ResultsDB(str(tmp_path / "b.db")).cells()}
+    assert {m: a["PRQ"][m] for m in EXACT} == {m: b["PRQ"][m] for m in EXACT}
+    assert b["BLQ"]["train_s"] == a["NQ"]["train_s"]      # the baseline's recorded training time

@@ -1,13 +1,13 @@
 """One cell, start to finish: its stages, its technique, the deployed Engine and its measurements.
 
 Everything a cell reports is measured on what would ship: accuracy and top-5 are the deployed
-Engine's on the test set, size is the bytes of the saved .edgeopt file (kept beside the stages as
-``engines/<cell key>.edgeopt``), latency is the Engine timed on this CPU at batch 1, and the
+Engine's on the test set, size is the bytes of the saved .edgeopt file (kept as
+``<engines>/<cell key>.edgeopt``), latency is the Engine timed on this CPU at batch 1, and the
 study's "Lat" is the wall time to classify the whole test set with it.
 
 ``run_cell`` runs in whatever process the executor picked (the sweep's own, a pool worker, a Dask
-worker): it takes only the cell's JSON config, the store folder and any Dataset objects the spec
-passed, and returns plain data.
+worker): it takes only the cell's JSON config, the stage and engine folders and any Dataset
+objects the spec passed, and returns plain data.
 """
 from __future__ import annotations
 
@@ -98,15 +98,15 @@ def _count_params(model) -> tuple:
     return total, nonzero
 
 
-def run_cell(config: dict, store_root: str, given: dict | None = None, stage=lambda text: None,
-             progress: bool = False) -> dict:
+def run_cell(config: dict, stages_dir: str, engines_dir: str, given: dict | None = None,
+             stage=lambda text: None, progress: bool = False) -> dict:
     """Run one cell; returns {'metrics', 'env', 'stages', 'started', 'finished'}. Raises on failure
     (the runner records the traceback)."""
     given = given or {}
     started = time.time()
     threads = config["threads"]
     _core.runtime.set_num_threads(threads)
-    store = StageStore(store_root)
+    store = StageStore(stages_dir)
     tr, te, calib, input_shape, classes = _data(config, given)
     mc, b, seed = config["model"], config["budget"], config["seed"]
 
@@ -160,7 +160,7 @@ def run_cell(config: dict, store_root: str, given: dict | None = None, stage=lam
     t0 = time.perf_counter()
     engine = deploy.compile(model, input_shape=input_shape, **deploy_kw)
     deploy_s = time.perf_counter() - t0
-    engine_path = os.path.join(store.root, "engines", f"{config_hash(config)}.edgeopt")
+    engine_path = os.path.join(engines_dir, f"{config_hash(config)}.edgeopt")
     engine.save(engine_path)
     size = os.path.getsize(engine_path)
 
@@ -184,13 +184,13 @@ def run_cell(config: dict, store_root: str, given: dict | None = None, stage=lam
             "finished": time.time(), "engine": engine_path}
 
 
-def run_cell_job(config: dict, store_root: str, given: dict | None = None) -> dict:
+def run_cell_job(config: dict, stages_dir: str, engines_dir: str, given: dict | None = None) -> dict:
     """run_cell for a worker: failures come back as data ({'error': traceback}) so one bad cell
     never breaks the pool, and the traceback is formatted where it happened."""
     import traceback
 
     try:
-        return run_cell(config, store_root, given)
+        return run_cell(config, stages_dir, engines_dir, given)
     except Exception:  # noqa: BLE001 - every failure is recorded with its traceback
         return {"error": traceback.format_exc(), "env": environment(config["threads"]), "finished": time.time()}
 

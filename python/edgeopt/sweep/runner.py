@@ -6,7 +6,12 @@ Executors:
   "processes[:N]"    a pool of N worker processes (default 2), started fresh (spawn);
   "dask"             a distributed LocalCluster on this machine (loopback);
   "dask://host:port" an existing Dask cluster (its workers need edgeopt, the datasets, and the
-                     store folder on a shared path to share stages; otherwise each trains its own).
+                     stage cache and engine folder on a shared path to share them; otherwise each
+                     worker trains its own stages).
+
+Trained stages live in a cache shared by every sweep on the machine (``$EDGEOPT_CACHE/stages``,
+default ``~/.cache/edgeopt/stages``), so a later sweep with another database reuses a baseline it
+already has; the deployed engines of a database go beside it (``<db>.engines/<cell key>.edgeopt``).
 
 Only this process writes the database, one transaction per finished cell, as results come back
 (db.py), so Ctrl-C or kill -9 of the sweep or of a worker loses no finished cell and leaves no
@@ -27,7 +32,7 @@ from .cell import environment, run_cell, run_cell_job
 from .db import ResultsDB
 from .spec import load_spec
 
-__all__ = ["run", "parse_executor"]
+__all__ = ["run", "parse_executor", "default_stage_cache"]
 
 DASK_CONNECT_TIMEOUT = 20  # seconds to reach an existing scheduler
 
@@ -66,24 +71,32 @@ def _resolve_spec(spec, preset):
     return spec
 
 
-def run(spec=None, db="results.db", executor: str = "local", preset: str | None = None, store=None,
+def default_stage_cache() -> str:
+    root = os.environ.get("EDGEOPT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "edgeopt")
+    return os.path.join(root, "stages")
+
+
+def run(spec=None, db="results.db", executor: str = "local", preset: str | None = None, stages=None,
         progress: bool = True, timeout: float = 30.0, workers_env=None) -> dict:
     """Run the cells of `spec` (a TOML path, a dict, or None with a preset) that `db` lacks.
 
-    store: the folder for shared stages and deployed engines (default: ``<db>.store`` beside the
-    database). timeout: seconds to wait for a database another writer holds. Returns {'cells',
-    'skipped', 'ran', 'failed', 'db', 'store', 'seconds'}."""
+    stages: the folder of trained stages (default: the machine-wide cache, module docstring).
+    timeout: seconds to wait for a database another writer holds. workers_env: environment
+    variables for Dask LocalCluster workers. Returns {'cells', 'skipped', 'ran', 'failed', 'db',
+    'stages', 'engines', 'seconds'}."""
     t_start = time.perf_counter()
     spec = load_spec(_resolve_spec(spec, preset))       # everything validated before any work
     kind, arg = parse_executor(executor)
     _check.check_bool("progress", progress)
     results = ResultsDB(db, timeout=timeout)
-    store = os.path.abspath(os.fspath(store) if store is not None else os.fspath(db) + ".store")
+    store = (os.path.abspath(os.fspath(stages)) if stages is not None else default_stage_cache(),
+             os.path.abspath(os.fspath(db)) + ".engines")
     cells = spec.cells()
     done = results.finished_keys()
     todo = [c for c in cells if c.key not in done]
     summary = {"cells": len(cells), "skipped": len(cells) - len(todo), "ran": 0, "failed": 0,
-               "db": os.path.abspath(os.fspath(db)), "store": store}
+               "db": os.path.abspath(os.fspath(db)), "stages": store[0], "engines": store[1]}
     bar = _bar(progress, len(todo))
 
     def record(cell, out):
@@ -135,7 +148,7 @@ def _run_local(todo, store, bar, record) -> None:
             if bar is not None:
                 bar.set_postfix_str(f"{cell}: {text}")
         try:
-            out = run_cell(cell.config, store, cell.datasets, stage=stage)
+            out = run_cell(cell.config, *store, cell.datasets, stage=stage)
         except Exception:  # noqa: BLE001 - recorded, the sweep goes on
             out = {"error": traceback.format_exc(), "env": environment(cell.config["threads"]),
                    "finished": time.time()}
@@ -148,7 +161,7 @@ def _run_pool(todo, store, n, record) -> None:
 
     # spawn: a forked child would inherit the parent's thread pools mid-state
     with cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(run_cell_job, c.config, store, c.datasets): c for c in todo}
+        futures = {pool.submit(run_cell_job, c.config, *store, c.datasets): c for c in todo}
         try:
             for f in cf.as_completed(futures):
                 try:
@@ -178,7 +191,7 @@ def _run_dask(todo, store, address, record, workers_env) -> None:
         except OSError as e:
             raise ConnectionError(f"executor: no Dask scheduler at {address} ({e})") from None
     try:
-        futures = {client.submit(run_cell_job, c.config, store, c.datasets, pure=False, key=f"cell-{c.key}"): c
+        futures = {client.submit(run_cell_job, c.config, *store, c.datasets, pure=False, key=f"cell-{c.key}"): c
                    for c in todo}
         for f in as_completed(futures):
             record(futures[f], f.result())
