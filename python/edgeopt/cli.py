@@ -65,16 +65,13 @@ def cmd_sweep(args) -> int:
 
     if args.spec is None and args.preset is None:
         raise ValueError("sweep: give a SPEC file or --preset quick|study")
-    if args.threads:
-        from . import set_num_threads
-
-        set_num_threads(args.threads)
-    s = sweep.run(args.spec, db=args.db, executor=args.executor, preset=args.preset, progress=not args.quiet)
+    s = sweep.run(args.spec, db=args.db, executor=args.executor, preset=args.preset, progress=not args.quiet,
+                  threads=args.threads or None)
     print(f"{s['cells']} cells: {s['skipped']} already in {args.db}, {s['ran']} run ({s['failed']} failed) "
           f"in {s['seconds']:.0f} s")
     if not args.no_report:
-        paths = sweep.report(args.db, format="all", out=args.out or args.db + ".report")
-        print(sweep.tables_markdown(args.db))
+        paths = sweep.report(args.db, format="all", out=args.out or args.db + ".report", sweep=s["sweep"])
+        print(sweep.tables_markdown(args.db, sweep=s["sweep"]))
         print("written: " + ", ".join(sorted(str(p) for p in _flat(paths))))
     return 1 if s["failed"] else 0
 
@@ -162,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--db", default="results.db", help="results database (SQLite; finished cells are skipped)")
     w.add_argument("--executor", default="local", help="local | processes[:N] | dask | dask://host:port")
     w.add_argument("--preset", default=None, choices=["quick", "study"])
-    w.add_argument("--threads", type=int, default=0, help="threads per cell (default: the spec's, else all cores)")
+    w.add_argument("--threads", type=int, default=0, help="threads per cell, overriding the spec's (default: the spec's, else the cores per worker)")
     w.add_argument("--out", default=None, help="report folder (default: DB.report)")
     w.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     w.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -189,7 +186,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, ConnectionError, TimeoutError, RuntimeError) as e:
+    except (ValueError, TypeError, FileNotFoundError, ConnectionError, TimeoutError, RuntimeError, ImportError) as e:
         print(f"edgeopt: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

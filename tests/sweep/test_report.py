@@ -259,3 +259,15 @@ def test_bad_input(db, tmp_path):
 def test_aggregate_counts_seeds(db):
     [a] = [a for a in aggregate(db.cells()) if (a["model"], a["dataset"], a["technique"]) == HALF_FAILED[:3]]
     assert (a["n_ok"], a["n_failed"], a["seeds"], a["acc_std"]) == (1, 1, [0], None)
+
+
+def test_a_remeasured_coordinate_counts_once_with_its_newest_row(tmp_path):
+    db = ResultsDB(str(tmp_path / "r.db"))
+    coords = {"sweep": "s", "model": "resnet20", "dataset": "cifar10", "technique": "PRN", "seed": 0}
+    rng = np.random.default_rng(0)
+    old, new = _cell("resnet20", "cifar10", "PRN", 0, rng), _cell("resnet20", "cifar10", "PRN", 0, rng)
+    old["acc"], new["acc"] = 90.0, 70.0
+    db.put_cell("prn-sparsity-0.5", coords, {"p": 0.5}, "ok", metrics=old, finished=100.0)
+    db.put_cell("prn-sparsity-0.9", coords, {"p": 0.9}, "ok", metrics=new, finished=200.0)
+    (a,) = aggregate(db.cells())
+    assert a["acc"] == 70.0 and a["seeds"] == [0] and a["acc_std"] is None

@@ -14,7 +14,7 @@ import edgeopt as eo
 from edgeopt.sweep import ResultsDB, run, runner, techniques
 from edgeopt.sweep.db import METRICS, SCHEMA_VERSION, DatabaseLocked
 
-from sweep_helpers import EXACT, TINY
+from sweep_helpers import EXACT, TINY, fp16_step, make_stage_concurrently
 
 # the folder the imported edgeopt lives in (the source tree's python/ in development, site-packages
 # after pip install): subprocesses and Dask workers must import the same build
@@ -159,8 +159,11 @@ def test_a_pool_worker_killed_mid_sweep_loses_no_finished_cell(tmp_path, tiny_sp
     rows = ResultsDB(db).cells()
     assert 2 <= len(rows) < 7 and len({r["key"] for r in rows}) == len(rows)
     assert all(r["status"] == "ok" and all(r[k] is not None for k in METRICS) for r in rows)
+    before = {r["key"]: r["finished"] for r in rows}
     s = run(tiny_spec, db=db, progress=False)
     assert s["skipped"] == len(rows) and s["ran"] == 7 - len(rows) and s["failed"] == 0
+    after = ResultsDB(db).cells()
+    assert len(after) == 7 and all(before[r["key"]] == r["finished"] for r in after if r["key"] in before)
 
 
 def _ok_keys(db):
@@ -178,7 +181,8 @@ def test_dask_local_cluster_gives_the_local_runner_s_results(tiny_db, tmp_path):
     ddb = str(tmp_path / "dask.db")
     # workers get the PYTHONPATH of this test run (edgeopt may not be installed)
     env = {"PYTHONPATH": PKG_PARENT + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    s = run(TINY, db=ddb, executor="dask", progress=False, workers_env=env)
+    # a stage cache of its own: the workers train the stages again rather than load the local run's
+    s = run(TINY, db=ddb, executor="dask", stages=tmp_path / "dask-stages", progress=False, workers_env=env)
     assert s["ran"] == 7 and s["failed"] == 0, [r["error"] for r in ResultsDB(ddb).cells()]
     local = {r["key"]: r for r in ResultsDB(db).cells()}
     remote = {r["key"]: r for r in ResultsDB(ddb).cells()}
@@ -301,3 +305,25 @@ def test_a_later_sweep_with_another_database_reuses_the_trained_stages(tmp_path,
     b = {r["technique"]: r for r in ResultsDB(str(tmp_path / "b.db")).cells()}
     assert {m: a["PRQ"][m] for m in EXACT} == {m: b["PRQ"][m] for m in EXACT}
     assert b["BLQ"]["train_s"] == a["NQ"]["train_s"]      # the baseline's recorded training time
+
+
+def test_a_user_technique_reaches_spawned_workers(tmp_path, tiny_spec):
+    techniques.register("USER_F16_TEST", fp16_step)
+    try:
+        tiny_spec["techniques"] = ["USER_F16_TEST"]
+        s = run(tiny_spec, db=str(tmp_path / "r.db"), executor="processes:1", progress=False)
+        (row,) = ResultsDB(str(tmp_path / "r.db")).cells()
+        assert s["failed"] == 0, row["error"]
+        assert eo.deploy.load(os.path.join(s["engines"], row["key"] + ".edgeopt")).scheme == "fp16"
+    finally:
+        del techniques.TECHNIQUES["USER_F16_TEST"]
+
+
+def test_two_processes_asking_for_one_stage_train_it_once(tmp_path):
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    counter = tmp_path / "made.txt"
+    with cf.ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as pool:
+        shas = list(pool.map(make_stage_concurrently, [str(tmp_path / "st")] * 2, [str(counter)] * 2))
+    assert counter.read_text() == "made\n" and shas[0] == shas[1]

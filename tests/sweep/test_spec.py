@@ -40,6 +40,13 @@ def test_a_changed_parameter_changes_only_the_cells_it_reaches(tiny_spec):
     assert len({stage_key(c.config) for c in cells}) == 1
 
 
+def test_prq_starts_from_the_spec_s_prn_setting_whatever_its_label(tiny_spec):
+    tiny_spec["techniques"][5] = {"name": "PRN", "label": "PRN-90", "sparsity": 0.9}
+    cells = {c.coords["technique"]: c.config for c in load_spec(tiny_spec).cells()}
+    assert cells["PRQ"]["parent"]["params"]["sparsity"] == 0.9
+    assert stage_key(cells["PRQ"], cells["PRQ"]["parent"]) == stage_key(cells["PRN-90"], cells["PRN-90"]["technique"])
+
+
 def test_toml_file(tmp_path):
     p = tmp_path / "s.toml"
     p.write_text('name = "t"\ntechniques = ["NQ", {name = "PRN", sparsity = 0.5}]\n'
@@ -56,7 +63,14 @@ def test_toml_file(tmp_path):
     (lambda s: s["models"].append({"name": "resnet21"}), "spec.models[1].name"),
     (lambda s: s["techniques"].append("XYZ"), "spec.techniques[7].name"),
     (lambda s: s["techniques"].append({"name": "PRN", "sparsity": "high", "label": "p2"}), "spec.techniques[7].sparsity"),
-    (lambda s: s["techniques"].append({"name": "FIQ", "bogus": 1, "label": "f2"}), "spec.techniques[7]"),
+    (lambda s: s["techniques"].append({"name": "FIQ", "bogus": 1, "label": "f2"}), "'bogus'"),
+    (lambda s: s["techniques"].__setitem__(5, {"name": "PRN", "sparsity": 1.5}), "spec.techniques[5].sparsity"),
+    (lambda s: s["techniques"].__setitem__(5, {"name": "PRN", "steps": 0}), "spec.techniques[5].steps"),
+    (lambda s: s["techniques"].__setitem__(4, {"name": "QAT", "freeze_bn": 1.5}), "spec.techniques[4].freeze_bn"),
+    (lambda s: s["techniques"].append({"name": "PRN", "sparsity": 0.5, "label": "PRN-50"}), "settings of PRN"),
+    (lambda s: s["models"][0].update(in_channels=3), "spec.models[0].in_channels"),
+    (lambda s: s["models"][0].update(num_classes=5), "spec.models[0].num_classes"),
+    (lambda s: s["budget"].update(epochs=0), "spec.budget.epochs"),
     (lambda s: s["techniques"].append({"name": "FIQ", "observer": "best", "label": "f3"}), "spec.techniques[7].observer"),
     (lambda s: s["budget"].update(epochs=-1), "spec.budget.epochs"),
     (lambda s: s["budget"].update(epochs=1.5), "spec.budget.epochs"),
@@ -65,7 +79,7 @@ def test_toml_file(tmp_path):
     (lambda s: s.update(calibration=0), "spec.calibration"),
     (lambda s: s.update(threads=True), "spec.threads"),
     (lambda s: s.update(models=[]), "spec.models"),
-    (lambda s: s.update(colour="red"), "spec"),
+    (lambda s: s.update(colour="red"), "'colour'"),
     (lambda s: s["datasets"].append({"name": "cifar10", "root": "/nonexistent/cifar"}), "spec.datasets[1].root"),
     (lambda s: s["datasets"].append({"name": "imagenet"}), "spec.datasets[1].name"),
     (lambda s: s["datasets"].append({"name": "mine", "train": np.zeros(3), "test": None}), "spec.datasets[1].train"),

@@ -16,10 +16,13 @@ from .spec import SpecError, load_spec
 from .techniques import StepData, Technique, register
 
 
-def tables_markdown(db) -> str:
-    """The study-layout tables of a results database (a path or a ResultsDB), as markdown."""
-    rows = (db if isinstance(db, ResultsDB) else ResultsDB(db, create=False)).cells()
-    return _tables(rows)
+def tables_markdown(db, sweep: str | None = None) -> str:
+    """The study-layout tables of a results database (a path or a ResultsDB), as markdown; sweep:
+    only that sweep's cells."""
+    if isinstance(db, ResultsDB):
+        return _tables(db.cells(sweep=sweep))
+    with ResultsDB(db, create=False) as r:
+        return _tables(r.cells(sweep=sweep))
 
 
 __all__ = ["run", "report", "tables_markdown", "load_spec", "SpecError", "ResultsDB", "DatabaseLocked",

@@ -45,14 +45,18 @@ def _cpu_model() -> str:
 @functools.lru_cache(maxsize=1)
 def _git_revision():
     """The source checkout's commit, when edgeopt runs from one (None for an installed wheel)."""
-    here = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # .../python/edgeopt
     try:
-        out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "-C", package, "rev-parse", "--show-toplevel", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    if out.returncode != 0:
+    lines = out.stdout.split()
+    # an installed package inside some other repository (a venv in a project) is not a checkout
+    if out.returncode != 0 or len(lines) != 2 or \
+            os.path.realpath(os.path.join(lines[0], "python", "edgeopt")) != os.path.realpath(package):
         return None
-    return out.stdout.strip() or None
+    return lines[1]
 
 
 def environment(threads: int) -> dict:
@@ -65,28 +69,30 @@ def environment(threads: int) -> dict:
 
 
 def _data(cfg: dict, given: dict):
-    """(train subset, test subset, calibration set, input shape, classes) of a cell."""
+    """(train subset, held-out validation images, test subset, calibration set, input shape,
+    classes) of a cell. Validation (what MIX chooses bit-widths on) comes from the training images
+    the subset leaves out, else from the end of the subset, never from the test set."""
     d, b = cfg["dataset"], cfg["budget"]
-    tr, te = load_dataset(d, given.get(d["name"]))
-    if b["subset"]:
-        tr = tr.subset(range(min(b["subset"], len(tr))))
+    full, te = load_dataset(d, given.get(d["name"]))
+    tr = full.subset(range(min(b["subset"], len(full)))) if b["subset"] else full
+    val = full.subset(range(len(tr), len(full))) if len(tr) < len(full) else tr.subset(range(len(tr) // 2, len(tr)))
     if b["test_subset"]:
         te = te.subset(range(min(b["test_subset"], len(te))))
     # calibration images: a seeded draw from the training subset, the same for every technique
     pick = np.random.default_rng(cfg["seed"]).permutation(len(tr))[:cfg["calibration"]]
     calib = tr.subset(np.sort(pick))
     classes = cfg["model"]["num_classes"] or int(max(tr.y.max(), te.y.max())) + 1
-    return tr, te, calib, (1,) + tuple(tr.x.shape[1:]), classes
+    return tr, val, te, calib, (1,) + tuple(tr.x.shape[1:]), classes
 
 
-def _fit_budget(model, tr, b: dict, seed: int, progress: bool) -> None:
+def _fit_budget(model, tr, b: dict, seed: int) -> None:
     """Train for the budget's epochs; a fraction below 1 is one epoch over that share of `tr`."""
     epochs = b["epochs"]
     if epochs < 1:
         tr = tr.subset(range(max(1, int(round(epochs * len(tr))))))
     train.fit(model, tr, epochs=max(1, int(epochs)), batch_size=b["batch_size"], lr=b["lr"],
               schedule=b["schedule"], weight_decay=b["weight_decay"], seed=seed,
-              augment="crop_flip" if b["augment"] else None, progress=progress)
+              augment="crop_flip" if b["augment"] else None, progress=False)
 
 
 def _count_params(model) -> tuple:
@@ -99,7 +105,7 @@ def _count_params(model) -> tuple:
 
 
 def run_cell(config: dict, stages_dir: str, engines_dir: str, given: dict | None = None,
-             stage=lambda text: None, progress: bool = False) -> dict:
+             stage=lambda text: None) -> dict:
     """Run one cell; returns {'metrics', 'env', 'stages', 'started', 'finished'}. Raises on failure
     (the runner records the traceback)."""
     given = given or {}
@@ -107,7 +113,7 @@ def run_cell(config: dict, stages_dir: str, engines_dir: str, given: dict | None
     threads = config["threads"]
     _core.runtime.set_num_threads(threads)
     store = StageStore(stages_dir)
-    tr, te, calib, input_shape, classes = _data(config, given)
+    tr, val, te, calib, input_shape, classes = _data(config, given)
     mc, b, seed = config["model"], config["budget"], config["seed"]
 
     def new_model():
@@ -116,15 +122,15 @@ def run_cell(config: dict, stages_dir: str, engines_dir: str, given: dict | None
 
     def make_baseline():
         m = new_model()
-        _fit_budget(m, tr, b, seed, progress)
+        _fit_budget(m, tr, b, seed)
         return m
 
-    step_data = techniques.StepData(train=tr, test=te, calib=calib, budget=b, seed=seed,
-                                    input_shape=input_shape, stage=stage, progress=progress)
+    step_data = techniques.StepData(train=tr, val=val, test=te, calib=calib, budget=b, seed=seed,
+                                    input_shape=input_shape, stage=stage)
     model, rec = store.get("baseline", stage_key(config), {k: config[k] for k in ("model", "dataset", "budget", "seed")},
                            new_model, make_baseline, stage)
     records = [rec]
-    arch = copy.deepcopy(model)
+    macs = models.summary(model, input_shape).macs   # the architecture's (pruning zeros still multiply)
 
     def technique_stage(start, tconf: dict):
         """(model, deploy kwargs, seconds, record) of a technique whose output other cells share."""
@@ -170,11 +176,10 @@ def run_cell(config: dict, stages_dir: str, engines_dir: str, given: dict | None
     test_ms = r["run_ms"]
     lat = deploy.latency(engine, batch=1, warmup=config["latency"]["warmup"], runs=config["latency"]["runs"],
                          seed=seed)
-    summ = models.summary(arch, input_shape)
     params, nonzero = _count_params(model)
     metrics = {"acc": 100.0 * r["acc"], "top5": 100.0 * r["top5"], "size_bytes": size,
                "lat_median_ms": lat["median_ms"], "lat_p90_ms": lat["p90_ms"], "test_time_ms": test_ms,
-               "test_images": len(te), "macs": summ.macs, "params": params, "nonzero_params": nonzero,
+               "test_images": len(te), "macs": macs, "params": params, "nonzero_params": nonzero,
                "peak_activation_bytes": engine.peak_activation_bytes,
                "train_s": sum(rec["seconds"] for rec in records), "technique_s": technique_s, "deploy_s": deploy_s}
     bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
@@ -184,13 +189,21 @@ def run_cell(config: dict, stages_dir: str, engines_dir: str, given: dict | None
             "finished": time.time(), "engine": engine_path}
 
 
-def run_cell_job(config: dict, stages_dir: str, engines_dir: str, given: dict | None = None) -> dict:
-    """run_cell for a worker: failures come back as data ({'error': traceback}) so one bad cell
-    never breaks the pool, and the traceback is formatted where it happened."""
+def run_cell_job(config: dict, stages_dir: str, engines_dir: str, given: dict | None = None,
+                 stage=lambda text: None, extra_techniques: dict | None = None) -> dict:
+    """run_cell for any executor: failures come back as data ({'error': traceback}) so one bad
+    cell never stops the sweep, with the traceback formatted where it happened. extra_techniques:
+    techniques registered in the driver that a fresh worker process does not know."""
     import traceback
 
+    for name, t in (extra_techniques or {}).items():
+        techniques.TECHNIQUES.setdefault(name, t)
     try:
-        return run_cell(config, stages_dir, engines_dir, given)
+        return run_cell(config, stages_dir, engines_dir, given, stage)
     except Exception:  # noqa: BLE001 - every failure is recorded with its traceback
-        return {"error": traceback.format_exc(), "env": environment(config["threads"]), "finished": time.time()}
+        return failure(traceback.format_exc(), config)
+
+
+def failure(error: str, config: dict) -> dict:
+    return {"error": error, "env": environment(config["threads"]), "finished": time.time()}
 

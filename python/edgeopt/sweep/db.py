@@ -137,8 +137,9 @@ class ResultsDB:
     # --------------------------------------------------------------------------------- cells
     def put_cell(self, key: str, coords: dict, config: dict, status: str, metrics: dict | None = None,
                  error: str | None = None, env: dict | None = None, started: float | None = None,
-                 finished: float | None = None) -> None:
-        """Write one cell's row (replacing an earlier row of the same key) in one transaction."""
+                 finished: float | None = None, stages=()) -> None:
+        """Write one cell's row (replacing an earlier row of the same key), with the records of
+        the stages it used (stages.py), in one transaction."""
         metrics = metrics or {}
         unknown = set(metrics) - set(METRICS)
         if unknown:
@@ -148,7 +149,7 @@ class ResultsDB:
                 *(metrics.get(k) for k in METRICS), error, json.dumps(env or {}, sort_keys=True),
                 started, finished if finished is not None else time.time()]
         sql = f"INSERT OR REPLACE INTO cells ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-        self._transaction([(sql, vals)])
+        self._transaction([(sql, vals)] + [self._stage_row(s) for s in stages])
 
     def finished_keys(self) -> set:
         """Keys of the cells that finished ('ok'); a failed cell runs again on the next sweep."""
@@ -175,9 +176,14 @@ class ResultsDB:
         return rows
 
     # --------------------------------------------------------------------------------- stages
-    def put_stage(self, key: str, kind: str, path: str, sha256: str, seconds: float, config: dict) -> None:
-        self._transaction([("INSERT OR REPLACE INTO stages VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (key, kind, path, sha256, seconds, json.dumps(config, sort_keys=True), time.time()))])
+    @staticmethod
+    def _stage_row(s: dict):
+        """A stage record as an upsert that keeps its first 'created' unless it was remade."""
+        return ("INSERT INTO stages VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+                "path=excluded.path, sha256=excluded.sha256, seconds=excluded.seconds, config=excluded.config, "
+                "created=excluded.created WHERE stages.sha256 != excluded.sha256",
+                (s["key"], s["kind"], s["path"], s["sha256"], s["seconds"], json.dumps(s["config"], sort_keys=True),
+                 time.time()))
 
     def stages(self) -> list:
         cur = self._execute("SELECT * FROM stages ORDER BY rowid")

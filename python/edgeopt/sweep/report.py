@@ -52,9 +52,16 @@ def _cell_key(r):
 def aggregate(rows: list) -> list:
     """One dict per (model, dataset, technique): every metric's mean over the seeds that finished
     (None when none did) and ``<metric>_std`` (sample std, None for fewer than two), with
-    ``n_ok``, ``n_failed``, ``seeds`` and ``model_name`` (the zoo name behind the model label)."""
-    groups: dict = {}
+    ``n_ok``, ``n_failed``, ``seeds`` and ``model_name`` (the zoo name behind the model label).
+    A coordinate (model, dataset, technique, seed) measured more than once (a parameter changed,
+    so the cell key did) counts once: its newest row."""
+    newest: dict = {}
     for r in rows:
+        k = (r["model"], r["dataset"], r["technique"], r["seed"])
+        if k not in newest or (r["finished"] or 0) >= (newest[k]["finished"] or 0):
+            newest[k] = r
+    groups: dict = {}
+    for r in newest.values():
         groups.setdefault((r["model"], r["dataset"], r["technique"]), []).append(r)
     out = []
     for (model, dataset, tech), cells in groups.items():

@@ -28,7 +28,9 @@ import time
 
 from .. import _check
 from . import presets
-from .cell import environment, run_cell, run_cell_job
+from .. import _core
+from . import techniques
+from .cell import failure, run_cell_job
 from .db import ResultsDB
 from .spec import load_spec
 
@@ -77,25 +79,37 @@ def default_stage_cache() -> str:
     return os.path.join(root, "stages")
 
 
+LOCAL_DASK_WORKERS = 2
+
+
 def run(spec=None, db="results.db", executor: str = "local", preset: str | None = None, stages=None,
-        progress: bool = True, timeout: float = 30.0, workers_env=None) -> dict:
+        threads: int | None = None, progress: bool = True, timeout: float = 30.0, workers_env=None) -> dict:
     """Run the cells of `spec` (a TOML path, a dict, or None with a preset) that `db` lacks.
 
     stages: the folder of trained stages (default: the machine-wide cache, module docstring).
-    timeout: seconds to wait for a database another writer holds. workers_env: environment
-    variables for Dask LocalCluster workers. Returns {'cells', 'skipped', 'ran', 'failed', 'db',
-    'stages', 'engines', 'seconds'}."""
+    threads: per cell, overriding the spec's; by default the spec's, else the cores divided among
+    the executor's workers. timeout: seconds to wait for a database another writer holds.
+    workers_env: environment variables for Dask LocalCluster workers. Returns {'sweep', 'cells',
+    'skipped', 'ran', 'failed', 'db', 'stages', 'engines', 'seconds'}."""
     t_start = time.perf_counter()
-    spec = load_spec(_resolve_spec(spec, preset))       # everything validated before any work
     kind, arg = parse_executor(executor)
+    if kind == "dask":
+        _require_distributed()
     _check.check_bool("progress", progress)
+    raw = _resolve_spec(spec, preset)
+    if threads is not None:
+        threads = _check.check_int("threads", threads, 1, 1024)
+    elif kind != "local" and not (isinstance(raw, dict) and "threads" in raw):
+        workers = arg if kind == "processes" else LOCAL_DASK_WORKERS if arg is None else 1
+        threads = max(1, (os.cpu_count() or 1) // workers)
+    spec = load_spec(raw, threads=threads)       # everything validated before any work
     results = ResultsDB(db, timeout=timeout)
     store = (os.path.abspath(os.fspath(stages)) if stages is not None else default_stage_cache(),
              os.path.abspath(os.fspath(db)) + ".engines")
     cells = spec.cells()
     done = results.finished_keys()
     todo = [c for c in cells if c.key not in done]
-    summary = {"cells": len(cells), "skipped": len(cells) - len(todo), "ran": 0, "failed": 0,
+    summary = {"sweep": spec.name, "cells": len(cells), "skipped": len(cells) - len(todo), "ran": 0, "failed": 0,
                "db": os.path.abspath(os.fspath(db)), "stages": store[0], "engines": store[1]}
     bar = _bar(progress, len(todo))
 
@@ -107,16 +121,15 @@ def run(spec=None, db="results.db", executor: str = "local", preset: str | None 
             if bar is None:
                 print(f"edgeopt sweep: {cell} failed:\n{out['error']}", file=sys.stderr)
         else:
-            for rec in out["stages"]:
-                results.put_stage(rec["key"], rec["kind"], rec["path"], rec["sha256"], rec["seconds"], rec["config"])
             env = dict(out["env"], workers=1 if kind == "local" else (arg or "cluster"))
             results.put_cell(cell.key, cell.coords, cell.config, "ok", metrics=out["metrics"], env=env,
-                             started=out["started"], finished=out["finished"])
+                             started=out["started"], finished=out["finished"], stages=out["stages"])
         summary["ran"] += 1
         if bar is not None:
             bar.update(1)
             bar.set_postfix_str(f"done {cell}" + (f" ({summary['failed']} failed)" if summary["failed"] else ""))
 
+    threads_before = _core.runtime.get_num_threads()
     try:
         if kind == "local":
             _run_local(todo, store, bar, record)
@@ -125,6 +138,7 @@ def run(spec=None, db="results.db", executor: str = "local", preset: str | None 
         else:
             _run_dask(todo, store, arg, record, workers_env)
     finally:
+        _core.runtime.set_num_threads(threads_before)   # cells set theirs
         if bar is not None:
             bar.close()
         results.close()
@@ -140,19 +154,18 @@ def _bar(enabled: bool, total: int):
     return tqdm(total=total, desc="sweep", unit="cell", dynamic_ncols=True)
 
 
-def _run_local(todo, store, bar, record) -> None:
-    import traceback
+def _extra_techniques() -> dict:
+    """Techniques registered after import (by the user): a spawned or remote worker imports only
+    the built-in ones, so these travel with each job."""
+    return {n: t for n, t in techniques.TECHNIQUES.items() if n not in techniques.BUILTIN}
 
+
+def _run_local(todo, store, bar, record) -> None:
     for cell in todo:
         def stage(text, cell=cell):
             if bar is not None:
                 bar.set_postfix_str(f"{cell}: {text}")
-        try:
-            out = run_cell(cell.config, *store, cell.datasets, stage=stage)
-        except Exception:  # noqa: BLE001 - recorded, the sweep goes on
-            out = {"error": traceback.format_exc(), "env": environment(cell.config["threads"]),
-                   "finished": time.time()}
-        record(cell, out)
+        record(cell, run_cell_job(cell.config, *store, cell.datasets, stage))
 
 
 def _run_pool(todo, store, n, record) -> None:
@@ -160,29 +173,41 @@ def _run_pool(todo, store, n, record) -> None:
     import multiprocessing as mp
 
     # spawn: a forked child would inherit the parent's thread pools mid-state
-    with cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(run_cell_job, c.config, *store, c.datasets): c for c in todo}
-        try:
-            for f in cf.as_completed(futures):
-                try:
-                    out = f.result()
-                except cf.process.BrokenProcessPool:
-                    raise RuntimeError("a sweep worker process died (killed, or out of memory); the finished "
-                                       "cells are saved, rerun the sweep to run the rest") from None
-                record(futures[f], out)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"))
+    extra = _extra_techniques()
+    try:
+        futures = {pool.submit(run_cell_job, c.config, *store, c.datasets, extra_techniques=extra): c for c in todo}
+        for f in cf.as_completed(futures):
+            try:
+                out = f.result()
+            except cf.process.BrokenProcessPool:
+                raise RuntimeError("a sweep worker process died (killed, or out of memory); the finished "
+                                   "cells are saved, rerun the sweep to run the rest") from None
+            record(futures[f], out)
+    except BaseException:
+        # do not wait for running cells (minutes of training whose results would be dropped)
+        for p in list(getattr(pool, "_processes", {}).values()):
+            p.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def _require_distributed():
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ImportError("executor 'dask' needs Dask's distributed scheduler: pip install 'dask[distributed]'") from None
 
 
 def _run_dask(todo, store, address, record, workers_env) -> None:
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise ImportError("executor 'dask' needs Dask's distributed scheduler: pip install 'dask[distributed]'") from None
+    import traceback
+
+    from distributed import Client, LocalCluster, as_completed
+
     cluster = None
     if address is None:
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        cluster = LocalCluster(n_workers=LOCAL_DASK_WORKERS, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None, env=workers_env or {})
         client = Client(cluster)
     else:
@@ -190,14 +215,17 @@ def _run_dask(todo, store, address, record, workers_env) -> None:
             client = Client(address, timeout=f"{DASK_CONNECT_TIMEOUT}s")
         except OSError as e:
             raise ConnectionError(f"executor: no Dask scheduler at {address} ({e})") from None
+    extra = _extra_techniques()
     try:
-        futures = {client.submit(run_cell_job, c.config, *store, c.datasets, pure=False, key=f"cell-{c.key}"): c
-                   for c in todo}
+        futures = {client.submit(run_cell_job, c.config, *store, c.datasets, extra_techniques=extra, pure=False,
+                                 key=f"cell-{c.key}"): c for c in todo}
         for f in as_completed(futures):
-            record(futures[f], f.result())
+            try:
+                out = f.result()
+            except Exception:  # noqa: BLE001 - a worker lost or killed: the cell is recorded, the rest go on
+                out = failure(traceback.format_exc(), futures[f].config)
+            record(futures[f], out)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
-
-

@@ -61,7 +61,8 @@ def config_hash(obj) -> str:
 def stage_key(cell_config: dict, technique: dict | None = None) -> str:
     """Key of a trained model cells share: the fp32 baseline (technique=None) or the output of a
     technique ({name, params}) run on it. Timing settings are left out: they change no weights."""
-    base = {k: cell_config[k] for k in ("model", "dataset", "budget", "seed", "threads", "version")}
+    base = {k: cell_config[k] for k in ("model", "dataset", "seed", "threads", "version")}
+    base["budget"] = {k: v for k, v in cell_config["budget"].items() if k != "test_subset"}
     if technique is not None:
         base["technique"] = {"name": technique["name"], "params": technique["params"]}
     return config_hash(base)
@@ -124,6 +125,8 @@ def _budget(field, b, base):
             out[k] = _number(f, v, 0 if k != "batch_size" else 1, integer=True)
         elif k == "epochs":
             out[k] = _number(f, v, 0)
+            if out[k] == 0:
+                raise SpecError(f"{f}: expected more than 0 epochs, got {v!r}")
             if out[k] > 1 and out[k] != int(out[k]):
                 raise SpecError(f"{f}: expected a whole number of epochs, or a fraction below 1, got {v!r}")
         elif k in ("lr", "weight_decay"):
@@ -166,11 +169,8 @@ def _dataset(field, d):
         for k in ("train", "test"):
             if not isinstance(d.get(k), Dataset):
                 raise SpecError(f"{field}.{k}: expected an edgeopt.data.Dataset, got {type(d.get(k)).__name__}")
-        fp = hashlib.sha256()
-        for ds in (d["train"], d["test"]):
-            fp.update(np.ascontiguousarray(ds.x).tobytes())
-            fp.update(np.ascontiguousarray(ds.y).tobytes())
-        return {"name": name, "fingerprint": fp.hexdigest()[:20]}, (d["train"], d["test"])
+        given = (d["train"], d["test"])
+        return {"name": name, "fingerprint": _fingerprint(given)}, given, _facts(given)
     if name not in DATASETS:
         raise SpecError(f"{field}.name: unknown dataset {name!r}; expected one of {', '.join(DATASETS)} "
                         f"or a table with 'train' and 'test' Datasets")
@@ -183,7 +183,7 @@ def _dataset(field, d):
         if len(shape) != 3:
             raise SpecError(f"{field}.shape: expected [C, H, W], got {shape!r}")
         out["shape"] = [_number(f"{field}.shape[{i}]", s, 1, integer=True) for i, s in enumerate(shape)]
-        return out, None
+        return out, None, _facts(load_dataset(out))
     _keys(field, d, {"name", "root"})
     root = d.get("root")
     if root is not None:
@@ -195,10 +195,26 @@ def _dataset(field, d):
         raise SpecError(f"{field}.root: {name} needs the folder holding its files (no downloads at run time)")
     out = {"name": name, "root": root}
     try:  # a missing dataset fails here, before any work
-        load_dataset(out)
+        data = load_dataset(out)
     except (FileNotFoundError, ValueError, OSError) as e:
         raise SpecError(f"{field}: {e}") from None
-    return out, None
+    # the files found (root, $EDGEOPT_DATA or the system copy) are part of what a cell depends on
+    out["fingerprint"] = _fingerprint(data)
+    return out, None, _facts(data)
+
+
+def _fingerprint(data) -> str:
+    fp = hashlib.sha256()
+    for ds in data:
+        fp.update(np.ascontiguousarray(ds.x).tobytes())
+        fp.update(np.ascontiguousarray(ds.y).tobytes())
+    return fp.hexdigest()[:20]
+
+
+def _facts(data) -> dict:
+    """What a model must fit: image channels and the number of classes (largest label + 1)."""
+    train, test = data
+    return {"channels": int(train.x.shape[1]), "classes": int(max(train.y.max(), test.y.max())) + 1}
 
 
 def load_dataset(d: dict, given=None):
@@ -237,6 +253,8 @@ def _technique(field, t):
             merged[k] = _number(f, v, 0)
         else:
             merged[k] = _type(f, v, type(d), type(d).__name__)
+        if k in tech.ranges and not tech.ranges[k][0] <= merged[k] <= tech.ranges[k][1]:
+            raise SpecError(f"{f}: expected a value in [{tech.ranges[k][0]:g}, {tech.ranges[k][1]:g}], got {v!r}")
         if k in tech.choices and merged[k] not in tech.choices[k]:
             raise SpecError(f"{f}: expected one of {', '.join(map(repr, tech.choices[k]))}, got {v!r}")
     label = _type(f"{field}.label", t.get("label", name), str, "a string")
@@ -248,7 +266,7 @@ def _technique(field, t):
 class Spec:
     name: str
     models: list             # [(model config, budget)]
-    datasets: list           # [(dataset config, given (train, test) or None)]
+    datasets: list           # [(dataset config, given (train, test) or None, {channels, classes})]
     techniques: list         # [technique config]
     seeds: list
     calibration: int
@@ -260,10 +278,10 @@ class Spec:
         are adjacent, parents before children."""
         order = {n: i for i, n in enumerate(techniques.names())}
         techs = sorted(self.techniques, key=lambda t: order[t["name"]])
-        by_name = {t["label"]: t for t in self.techniques}
+        by_name = {t["name"]: t for t in self.techniques}   # load_spec refuses two settings of a parent
         out = []
         for (m, budget) in self.models:
-            for (d, given) in self.datasets:
+            for (d, given, _) in self.datasets:
                 for seed in self.seeds:
                     for t in techs:
                         parent = techniques.get(t["name"]).parent
@@ -278,16 +296,17 @@ class Spec:
         return out
 
 
-def load_spec(spec) -> Spec:
-    """A Spec from a TOML path, a TOML string's dict, or a dict; SpecError names the bad field."""
+def load_spec(spec, threads: int | None = None) -> Spec:
+    """A Spec from a TOML path or a dict; SpecError names the bad field. threads: overrides the
+    spec's threads per cell."""
     if isinstance(spec, (str, os.PathLike)):
         path = os.fspath(spec)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"spec: no file at {path!r}")
         try:
             import tomllib
-        except ImportError:  # Python < 3.11
-            raise SpecError("spec: reading TOML needs Python >= 3.11 (tomllib); pass a dict instead") from None
+        except ImportError:  # Python < 3.11: the same parser, from PyPI (a dependency there)
+            import tomli as tomllib
         with open(path, "rb") as f:
             try:
                 spec = tomllib.load(f)
@@ -302,22 +321,39 @@ def load_spec(spec) -> Spec:
     models = [_model(f"spec.models[{i}]", m, budget) for i, m in enumerate(spec["models"])]
     datasets = [_dataset(f"spec.datasets[{i}]", d) for i, d in enumerate(spec["datasets"])]
     techs = [_technique(f"spec.techniques[{i}]", t) for i, t in enumerate(spec["techniques"])]
-    for what, labels in (("models", [m["label"] for m, _ in models]), ("datasets", [d["name"] for d, _ in datasets]),
+    for what, labels in (("models", [m["label"] for m, _ in models]), ("datasets", [d["name"] for d, _, _ in datasets]),
                          ("techniques", [t["label"] for t in techs])):
         dup = sorted({x for x in labels if labels.count(x) > 1})
         if dup:
             raise SpecError(f"spec.{what}: {', '.join(dup)} listed twice (give each setting its own 'label')")
+    for i, (m, _) in enumerate(models):
+        for d, _, facts in datasets:
+            if m["in_channels"] is not None and m["in_channels"] != facts["channels"]:
+                raise SpecError(f"spec.models[{i}].in_channels: {m['in_channels']}, but {d['name']} images have "
+                                f"{facts['channels']} channel(s)")
+            if m["num_classes"] is not None and m["num_classes"] < facts["classes"]:
+                raise SpecError(f"spec.models[{i}].num_classes: {m['num_classes']}, but {d['name']} has labels up to "
+                                f"{facts['classes'] - 1}")
+    parents = {techniques.get(t["name"]).parent for t in techs} - {None}
+    for p in sorted(parents):
+        settings = [t["label"] for t in techs if t["name"] == p]
+        if len(settings) > 1:
+            raise SpecError(f"spec.techniques: {', '.join(settings)} are settings of {p}, which "
+                            f"{', '.join(t['label'] for t in techs if techniques.get(t['name']).parent == p)} "
+                            f"starts from; keep one {p} setting per spec")
     seeds = spec.get("seeds", [0])
     _type("spec.seeds", seeds, (list, tuple), "a list of integers")
     seeds = [_number(f"spec.seeds[{i}]", s, 0, integer=True) for i, s in enumerate(seeds)]
     if not seeds:
         raise SpecError("spec.seeds: expected at least one seed")
     calibration = _number("spec.calibration", spec.get("calibration", 200), 1, integer=True)
-    threads = _number("spec.threads", spec.get("threads", _core.runtime.get_num_threads()), 1, integer=True)
-    if threads > 1024:
-        raise SpecError(f"spec.threads: expected at most 1024, got {threads}")
+    n_threads = _number("spec.threads", spec.get("threads", _core.runtime.get_num_threads()), 1, integer=True)
+    if threads is not None:
+        n_threads = threads
+    if n_threads > 1024:
+        raise SpecError(f"spec.threads: expected at most 1024, got {n_threads}")
     lat = spec.get("latency", {})
     _keys("spec.latency", lat, DEFAULT_LATENCY)
     latency = {k: _number(f"spec.latency.{k}", lat.get(k, v), 1 if k == "runs" else 0, integer=True)
                for k, v in DEFAULT_LATENCY.items()}
-    return Spec(name, models, datasets, techs, seeds, calibration, threads, latency)
+    return Spec(name, models, datasets, techs, seeds, calibration, n_threads, latency)

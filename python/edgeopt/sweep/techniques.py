@@ -4,8 +4,8 @@ A technique is a named pipeline step ``step(model, data, params) -> (model, depl
 
 - ``model``: a trained model to start from, the technique's own copy (the fp32 baseline, or the
   output of its ``parent`` technique, e.g. PRQ starts from PRN's pruned model);
-- ``data``: a ``StepData`` (train / test / calibration sets, the training budget, the seed, the
-  input shape, a ``stage(text)`` callback for the progress bar);
+- ``data``: a ``StepData`` (train / held-out validation / test / calibration sets, the training
+  budget, the seed, the input shape, a ``stage(text)`` callback for the progress bar);
 - ``params``: the technique's parameters, its defaults overridden by the spec;
 - ``deploy``: the keyword arguments of ``deploy.compile`` (``scheme`` and, for int8-full, the
   ``calib`` / ``observer`` it needs). A technique that is a parent keeps its output as a shared
@@ -35,25 +35,27 @@ class Technique:
     parent: str | None = None      # a technique whose output model this one starts from
     cached: bool = False           # its output model is a shared stage (a parent of others)
     choices: dict = dataclasses.field(default_factory=dict)   # param -> allowed values
+    ranges: dict = dataclasses.field(default_factory=dict)    # param -> (lowest, highest) allowed
 
 
 @dataclasses.dataclass
 class StepData:
     train: object                  # Dataset: the training subset the budget allows
-    test: object                   # Dataset: the test set the Engine is measured on
+    val: object                    # Dataset: held-out images for choices a technique makes
+    test: object                   # Dataset: the test set the Engine is measured on (not for choices)
     calib: object                  # Dataset: calibration images (from train)
     budget: dict                   # epochs, batch_size, lr, ... (spec.py)
     seed: int
     input_shape: tuple             # (1, C, H, W)
     stage: Callable = lambda text: None
-    progress: bool = False
 
 
 TECHNIQUES: dict = {}
 
 
 def register(name: str, step: Callable, defaults: dict | None = None, description: str = "",
-             parent: str | None = None, cached: bool = False, choices: dict | None = None) -> Technique:
+             parent: str | None = None, cached: bool = False, choices: dict | None = None,
+             ranges: dict | None = None) -> Technique:
     """Add a technique (a name registered twice is an error: one row per name)."""
     if not isinstance(name, str) or not name or not name.replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"name: expected a short identifier, got {name!r}")
@@ -61,7 +63,8 @@ def register(name: str, step: Callable, defaults: dict | None = None, descriptio
         raise ValueError(f"technique {name!r} is already registered")
     if parent is not None and (parent not in TECHNIQUES or TECHNIQUES[parent].parent is not None):
         raise ValueError(f"parent: {parent!r} is not a registered technique without a parent of its own")
-    t = Technique(name, step, dict(defaults or {}), description, parent, cached, dict(choices or {}))
+    t = Technique(name, step, dict(defaults or {}), description, parent, cached, dict(choices or {}),
+                  dict(ranges or {}))
     TECHNIQUES[name] = t
     if parent is not None and not TECHNIQUES[parent].cached:
         TECHNIQUES[parent] = dataclasses.replace(TECHNIQUES[parent], cached=True)
@@ -88,7 +91,7 @@ def _fine_tune(model, data: StepData, epochs: float, lr: float, callbacks=()) ->
     whole, part = int(math.floor(epochs)), epochs - math.floor(epochs)
     b = data.budget
     kw = dict(batch_size=b["batch_size"], lr=lr, weight_decay=b["weight_decay"], seed=data.seed,
-              progress=data.progress, callbacks=callbacks)
+              progress=False, callbacks=callbacks)
     if whole:
         train.fit(model, data.train, epochs=whole, **kw)
     if part > 0:
@@ -143,17 +146,17 @@ def _low_bit(bits: int, scheme: str):
 
 def _mix(model, data, p):
     data.stage(f"mixed precision search (size {p['size']:.0%})")
-    plan = quant.mixed_precision(model, data.calib, data.test.subset(range(min(p["val_images"], len(data.test)))),
+    plan = quant.mixed_precision(model, data.calib, data.val.subset(range(min(p["val_images"], len(data.val)))),
                                  budget={"size": p["size"]}, input_shape=data.input_shape)
     return model, {"scheme": plan}
 
 
 def _prn(model, data, p):
     """The survey's Algorithm 2: prune by |w| in `steps` rounds up to `sparsity` (cubic schedule:
-    big cuts first), fine-tuning after each round with the masks held. scope "layer" (the
-    default, as TF-MOT's prune_low_magnitude, which the study used) gives every layer the same
-    sparsity; "global" one threshold for the network, which can empty a wide layer of small
-    weights (mobilenet_v2's last 1x1 conv loses 99.8 % at 80 % global)."""
+    big cuts first), fine-tuning after each round with the masks held. scope "global" (the
+    default): one threshold for the network, so layers of small weights lose more (at 80 % it can
+    empty one: mobilenet_v2's last 1x1 conv loses 99.8 %); "layer": every layer the same
+    sparsity, as TF-MOT's prune_low_magnitude (which the study used)."""
     s_final, n = p["sparsity"], p["steps"]
     for i in range(1, n + 1):
         s = s_final * (1.0 - (1.0 - i / n) ** 3)
@@ -174,14 +177,19 @@ register("FIQ", _fiq, {"observer": "minmax"},
          choices={"observer": quant.OBSERVER_CHOICES})
 register("F16", _f16, description="fp16 weights (fp16)")
 register("QAT", _qat, {"epochs": 1.0, "lr": 0.005, "freeze_bn": 0.8, "freeze_observers": 0.9},
-         "quantization-aware fine-tuning, deployed int8-full with the learned scales")
+         "quantization-aware fine-tuning, deployed int8-full with the learned scales",
+         ranges={"epochs": (1e-3, 1e3), "freeze_bn": (0.0, 1.0), "freeze_observers": (0.0, 1.0)})
 register("INT4", _low_bit(4, "int4-weight"), {"qat_epochs": 0.0, "lr": 0.005},
          "4-bit weights (int4-weight), post-training or with weight QAT")
 register("BIN", _low_bit(1, "binary"), {"qat_epochs": 1.0, "lr": 0.005},
          "binary weights (alpha = mean|w| per channel; first and last layers 8-bit) after weight QAT")
 register("MIX", _mix, {"size": 0.18, "val_images": 1000},
-         "mixed 8/4/2-bit weights from measured sensitivity, to a file-size budget")
-register("PRN", _prn, {"sparsity": 0.8, "steps": 2, "finetune_epochs": 0.5, "lr": 0.01, "scope": "layer"},
-         "magnitude pruning, iterative prune -> fine-tune (Algorithm 2)", choices={"scope": ("layer", "global")})
+         "mixed 8/4/2-bit weights from measured sensitivity, to a file-size budget",
+         ranges={"size": (0.01, 1.0), "val_images": (1, 10**7)})
+register("PRN", _prn, {"sparsity": 0.8, "steps": 2, "finetune_epochs": 0.5, "lr": 0.01, "scope": "global"},
+         "magnitude pruning, iterative prune -> fine-tune (Algorithm 2)", choices={"scope": ("global", "layer")},
+         ranges={"sparsity": (0.0, 0.999), "steps": (1, 1000)})
 register("PRQ", _prq, {"scheme": "int8-weight"}, "PRN, then int8 weights (the study's PRN + BLQ)",
          parent="PRN", choices={"scheme": ("int8-weight", "int8-full", "fp16")})
+
+BUILTIN = frozenset(TECHNIQUES)   # what every worker process knows after import
