@@ -327,3 +327,17 @@ def test_two_processes_asking_for_one_stage_train_it_once(tmp_path):
     with cf.ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as pool:
         shas = list(pool.map(make_stage_concurrently, [str(tmp_path / "st")] * 2, [str(counter)] * 2))
     assert counter.read_text() == "made\n" and shas[0] == shas[1]
+
+
+@pytest.mark.parametrize("executor", ["local", "processes:1", "dask"])
+def test_the_progress_bar_shows_each_cell_s_stage(tmp_path, tiny_spec, capfd, monkeypatch, executor):
+    monkeypatch.setenv("COLUMNS", "200")       # room for the whole postfix
+    tiny_spec["techniques"] = ["NQ", "F16"]
+    env = {"PYTHONPATH": PKG_PARENT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    run(tiny_spec, db=str(tmp_path / "r.db"), stages=tmp_path / "stages", executor=executor, progress=True,
+        workers_env=env)
+    err = capfd.readouterr().err
+    assert "2/2" in err and "done resnet20-w0.25/synthetic/" in err
+    if executor != "dask":   # Dask delivers a worker's queue messages late at times: best effort there
+        assert "resnet20-w0.25/synthetic/NQ/s0: training baseline" in err
+        assert "resnet20-w0.25/synthetic/F16/s0: measuring" in err

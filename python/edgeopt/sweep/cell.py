@@ -190,7 +190,7 @@ def run_cell(config: dict, stages_dir: str, engines_dir: str, given: dict | None
 
 
 def run_cell_job(config: dict, stages_dir: str, engines_dir: str, given: dict | None = None,
-                 stage=lambda text: None, extra_techniques: dict | None = None) -> dict:
+                 stage=None, extra_techniques: dict | None = None) -> dict:
     """run_cell for any executor: failures come back as data ({'error': traceback}) so one bad
     cell never stops the sweep, with the traceback formatted where it happened. extra_techniques:
     techniques registered in the driver that a fresh worker process does not know."""
@@ -199,7 +199,7 @@ def run_cell_job(config: dict, stages_dir: str, engines_dir: str, given: dict | 
     for name, t in (extra_techniques or {}).items():
         techniques.TECHNIQUES.setdefault(name, t)
     try:
-        return run_cell(config, stages_dir, engines_dir, given, stage)
+        return run_cell(config, stages_dir, engines_dir, given, stage or (lambda text: None))
     except Exception:  # noqa: BLE001 - every failure is recorded with its traceback
         return failure(traceback.format_exc(), config)
 

@@ -22,8 +22,10 @@ and the environment recorded with each cell says how many workers ran.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 import time
 
 from .. import _check
@@ -134,9 +136,9 @@ def run(spec=None, db="results.db", executor: str = "local", preset: str | None 
         if kind == "local":
             _run_local(todo, store, bar, record)
         elif kind == "processes":
-            _run_pool(todo, store, arg, record)
+            _run_pool(todo, store, arg, record, bar)
         else:
-            _run_dask(todo, store, arg, record, workers_env)
+            _run_dask(todo, store, arg, record, bar, workers_env)
     finally:
         _core.runtime.set_num_threads(threads_before)   # cells set theirs
         if bar is not None:
@@ -160,6 +162,45 @@ def _extra_techniques() -> dict:
     return {n: t for n, t in techniques.TECHNIQUES.items() if n not in techniques.BUILTIN}
 
 
+class _QueueStage:
+    """A worker's stage callback: (cell, text) into a queue the driver's progress bar reads."""
+
+    def __init__(self, queue, cell: str):
+        self.queue, self.cell = queue, cell
+
+    def __call__(self, text: str) -> None:
+        try:
+            self.queue.put((self.cell, text))
+        except Exception:  # noqa: BLE001 - a lost progress message must never fail a cell
+            pass
+
+
+@contextlib.contextmanager
+def _stages_to_bar(bar, get):
+    """While the block runs, a thread shows the stages workers report (get(timeout) -> (cell,
+    text), raising on timeout) in the bar's postfix."""
+    if bar is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def pump():
+        while not stop.is_set():
+            try:
+                cell, text = get(0.2)
+            except Exception:  # noqa: BLE001 - a timeout (queue.Empty, Dask's TimeoutError), or the queue closed
+                continue
+            bar.set_postfix_str(f"{cell}: {text}")
+
+    th = threading.Thread(target=pump, daemon=True)
+    th.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        th.join(timeout=2)
+
+
 def _run_local(todo, store, bar, record) -> None:
     for cell in todo:
         def stage(text, cell=cell):
@@ -168,28 +209,36 @@ def _run_local(todo, store, bar, record) -> None:
         record(cell, run_cell_job(cell.config, *store, cell.datasets, stage))
 
 
-def _run_pool(todo, store, n, record) -> None:
+def _run_pool(todo, store, n, record, bar) -> None:
     import concurrent.futures as cf
     import multiprocessing as mp
 
     # spawn: a forked child would inherit the parent's thread pools mid-state
-    pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"))
+    ctx = mp.get_context("spawn")
+    pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx)
+    manager = ctx.Manager() if bar is not None else None
+    queue = manager.Queue() if manager is not None else None
     extra = _extra_techniques()
     try:
-        futures = {pool.submit(run_cell_job, c.config, *store, c.datasets, extra_techniques=extra): c for c in todo}
-        for f in cf.as_completed(futures):
-            try:
-                out = f.result()
-            except cf.process.BrokenProcessPool:
-                raise RuntimeError("a sweep worker process died (killed, or out of memory); the finished "
-                                   "cells are saved, rerun the sweep to run the rest") from None
-            record(futures[f], out)
+        futures = {pool.submit(run_cell_job, c.config, *store, c.datasets,
+                               _QueueStage(queue, str(c)) if queue is not None else None, extra): c for c in todo}
+        with _stages_to_bar(bar, lambda timeout: queue.get(timeout=timeout)):
+            for f in cf.as_completed(futures):
+                try:
+                    out = f.result()
+                except cf.process.BrokenProcessPool:
+                    raise RuntimeError("a sweep worker process died (killed, or out of memory); the finished "
+                                       "cells are saved, rerun the sweep to run the rest") from None
+                record(futures[f], out)
     except BaseException:
         # do not wait for running cells (minutes of training whose results would be dropped)
         for p in list(getattr(pool, "_processes", {}).values()):
             p.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
+    finally:
+        if manager is not None:
+            manager.shutdown()
     pool.shutdown()
 
 
@@ -200,10 +249,11 @@ def _require_distributed():
         raise ImportError("executor 'dask' needs Dask's distributed scheduler: pip install 'dask[distributed]'") from None
 
 
-def _run_dask(todo, store, address, record, workers_env) -> None:
+def _run_dask(todo, store, address, record, bar, workers_env) -> None:
     import traceback
+    import uuid
 
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, LocalCluster, Queue, as_completed
 
     cluster = None
     if address is None:
@@ -217,14 +267,17 @@ def _run_dask(todo, store, address, record, workers_env) -> None:
             raise ConnectionError(f"executor: no Dask scheduler at {address} ({e})") from None
     extra = _extra_techniques()
     try:
-        futures = {client.submit(run_cell_job, c.config, *store, c.datasets, extra_techniques=extra, pure=False,
-                                 key=f"cell-{c.key}"): c for c in todo}
-        for f in as_completed(futures):
-            try:
-                out = f.result()
-            except Exception:  # noqa: BLE001 - a worker lost or killed: the cell is recorded, the rest go on
-                out = failure(traceback.format_exc(), futures[f].config)
-            record(futures[f], out)
+        queue = Queue(f"edgeopt-sweep-{uuid.uuid4().hex}", client=client) if bar is not None else None
+        futures = {client.submit(run_cell_job, c.config, *store, c.datasets,
+                                 _QueueStage(queue, str(c)) if queue is not None else None, extra,
+                                 pure=False, key=f"cell-{c.key}"): c for c in todo}
+        with _stages_to_bar(bar, lambda timeout: queue.get(timeout=timeout)):
+            for f in as_completed(futures):
+                try:
+                    out = f.result()
+                except Exception:  # noqa: BLE001 - a worker lost or killed: the cell is recorded, the rest go on
+                    out = failure(traceback.format_exc(), futures[f].config)
+                record(futures[f], out)
     finally:
         client.close()
         if cluster is not None:
