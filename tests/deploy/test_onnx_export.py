@@ -415,7 +415,7 @@ def test_int8_observer_choice_and_learned_scales(tmp_path, trained):
     assert all(init["percentile"][k] <= init["minmax"][k] * (1 + 1e-6) for k in scales)
     assert any(init["percentile"][k] < init["minmax"][k] for k in scales)
     with pytest.raises(ValueError, match="observer"):
-        export_onnx(model, tmp_path / "bad.onnx", scheme="int8", calib=train, observer="auto")
+        export_onnx(model, tmp_path / "bad.onnx", scheme="int8", calib=train, observer="best")
     qat = copy.deepcopy(model)
     qat.train()
     eo.quant.prepare_qat(qat, (1, 3, 32, 32))
@@ -558,3 +558,19 @@ def test_int8_logit_step_check_catches_a_wrong_scale(tmp_path, lsb_resnet20):
     out_scale = next(n for n in proto.graph.node if n.output[0] == "logits").input[1]
     _, off = _logit_steps(_with_scale(proto, out_scale, 1.001), y, x)
     assert off > 0.02
+
+
+def test_int8_export_with_the_auto_observer_carries_the_auto_engine_s_scales(tmp_path, lsb_resnet20):
+    model, calib, x, _ = lsb_resnet20
+    engine = eo.deploy.compile(model, "int8-full", calib=calib, observer="auto")
+    proto = onnx.load(export_onnx(model, tmp_path / "q.onnx", scheme="int8", calib=calib, observer="auto"))
+    init = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    auto = quantize_graph(model, calib, (1, 3, 32, 32), observer="auto").points
+    minmax = quantize_graph(model, calib, (1, 3, 32, 32)).points
+    assert auto != minmax   # the auto search moved some ranges, so the check below tells them apart
+    for p, (s, z) in auto.items():
+        k = f"t{p[0]}.{p[1]}" if isinstance(p, tuple) else f"t{p}"
+        if k + ".scale" in init:
+            assert (init[k + ".scale"], int(init[k + ".zero_point"])) == (np.float32(s), z), k
+    steps, _ = _logit_steps(proto, engine.run(x), x)
+    assert (np.abs(steps) <= 1).mean() >= 0.999

@@ -303,7 +303,8 @@ def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), c
     image array, preprocessed with ``model.input_norm`` like ``evaluate`` does, or a float array of
     model inputs as they are) and s8 per-channel weights (edgeopt.quant, as the int8 Engines).
     ``observer`` picks the activation ranges as in ``deploy.compile`` ('minmax', 'moving_average',
-    'percentile', 'mse', 'kl'). A model converted after quantization-aware training (quant.convert)
+    'percentile', 'mse', 'kl', or 'auto': the per-tensor choice, made on the integer Engine, that
+    ``deploy.compile`` makes for the same model and calib). A model converted after quantization-aware training (quant.convert)
     is exported with the scales it learned, the ones its int8-full Engine uses; no calib needed.
     onnxruntime's logits are then on that Engine's output grid (see "int8 (QDQ)" above for how
     close they come).
@@ -328,7 +329,7 @@ def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), c
             raise ValueError(f"opset: the model uses hard-swish ({n.name!r}), which ONNX has from opset 14; "
                              f"got opset={opset}")
     qparams = None
-    check_choice("observer", observer, tuple(quant.OBSERVERS))
+    check_choice("observer", observer, quant.OBSERVER_CHOICES)
     if scheme == "int8":
         if calib is not None:
             quant.check_calib(calib, graph.input_shape)
