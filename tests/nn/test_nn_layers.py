@@ -96,6 +96,25 @@ def test_activation(eo_cls, torch_cls, shape, rng):
     compare_layer(eo_cls(), torch_cls(), x)
 
 
+def test_binary_sign_against_torch_straight_through_estimator(rng):
+    """Forward sign (0 -> +1, the runtime XNOR conv's rule); backward the clipped STE, written in
+    torch as sign(x) + (hardtanh(x) - hardtanh(x).detach())."""
+    x = randn(rng, 2, 3, 5, 7, scale=2.0)
+    x[0, 0, 0, :3] = [0.0, 1.0, -1.0]
+    dy = randn(rng, *x.shape)
+    m = nn.BinarySign()
+    y = m(x)
+    np.testing.assert_array_equal(y, np.where(x >= 0, 1.0, -1.0))
+    xt = torch.tensor(x, requires_grad=True)
+    ht = torch.nn.functional.hardtanh(xt)
+    yt = torch.where(xt >= 0, 1.0, -1.0) + (ht - ht.detach())
+    yt.backward(torch.tensor(dy))
+    dx = m.backward(dy)
+    inside = np.abs(x) != 1   # torch's hardtanh passes no gradient at exactly +-1; the STE here does
+    np.testing.assert_array_equal(dx[inside], xt.grad.numpy()[inside])
+    np.testing.assert_array_equal(dx[~inside], dy[~inside])
+
+
 # (kernel, stride, padding)
 POOL_CASES = [(2, None, 0), (3, 2, 1), (3, 1, 1), ((3, 2), (2, 1), (1, 0)), (2, 2, 1), (5, 3, 2)]
 

@@ -4,6 +4,8 @@ lowering's points), the freeze callbacks, and the end-to-end promise: a converte
 its int8-full Engine (compiled from the learned scales, no calibration) compute the same thing."""
 from collections import OrderedDict
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -255,3 +257,32 @@ def test_binary_qat_deploys_exactly():
     for n in convs[1:-1]:   # every channel is +-alpha
         w = np.abs(n.params["weight"].reshape(len(n.params["weight"]), -1))
         np.testing.assert_allclose(w, w[:, :1].repeat(w.shape[1], 1), rtol=1e-5)
+
+
+def test_binary_activations_deploy_as_xnor_convs():
+    """binary_activations=True: the activation a binarized conv alone reads becomes a sign
+    (clipped STE), and the 'binary' Engine runs each (sign, conv) pair as one XNOR-popcount op
+    that computes what the model does: alpha * (sign x . sign w) + folded bias."""
+    m = _tiny()
+    shape = (1, 1, 16, 16)
+    rng = np.random.default_rng(11)
+    ds = eo.data.Dataset((rng.random((128,) + shape[1:]) * 255).astype(np.uint8), rng.integers(0, 10, 128))
+    eo.train.fit(m, ds, epochs=1, batch_size=32, lr=0.05, progress=False)
+    with pytest.raises(ValueError, match="binary_activations"):
+        quant.prepare_qat(copy.deepcopy(m), shape, weight_bits=4, activations=False, binary_activations=True)
+    quant.prepare_qat(m, shape, weight_bits=1, activations=False, binary_activations=True)
+    signs = [name for name, c in m.named_modules() if isinstance(c, nn.BinarySign)]
+    assert len(signs) == 9 and all(s.endswith("body.relu1") for s in signs)   # conv2's input in each block
+    eo.train.fit(m, ds, epochs=1, batch_size=32, lr=0.01, progress=False, callbacks=[quant.FreezeBatchNorm(2)])
+    quant.convert(m)
+    e = eo.deploy.compile(m, "binary", input_shape=shape)
+    assert [r["op"] for r in e.summary()].count("b1_conv2d") == 9
+    x = rng.standard_normal((16,) + shape[1:]).astype(np.float32)
+    m.eval()
+    a, b = m(x), e.run(x)
+    # the integer dot is exact in the Engine and a float sum of +-alpha in the model: they differ by
+    # float rounding, which can flip a later sign only for an input within rounding of 0
+    assert np.abs(b - a).max() <= 1e-3 * np.abs(a).max()
+    assert (a.argmax(1) == b.argmax(1)).all()
+    with pytest.raises(ValueError, match="binary activation"):
+        eo.deploy.compile(m, "fp32", input_shape=shape)

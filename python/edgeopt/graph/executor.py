@@ -65,6 +65,8 @@ def _eval_node(n, args, vals, emit):
         y = F.batch_norm_eval(args[0], p["weight"], p["bias"], p["running_mean"], p["running_var"], a["eps"])
     elif n.op in ("relu", "relu6", "hardswish", "hardsigmoid", "sigmoid"):
         y = getattr(F, n.op)(args[0])
+    elif n.op == "sign":
+        y = F.binary_sign(args[0])
     elif n.op == "maxpool2d":
         y = F.max_pool2d(args[0], a["kernel"], a["stride"], a["padding"])
     elif n.op == "avgpool2d":

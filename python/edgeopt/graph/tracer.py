@@ -18,7 +18,7 @@ from .._finite import check_finite
 from .ir import Graph, Node
 
 ACTIVATIONS = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.HardSwish: "hardswish",
-               nn.HardSigmoid: "hardsigmoid", nn.Sigmoid: "sigmoid"}
+               nn.HardSigmoid: "hardsigmoid", nn.Sigmoid: "sigmoid", nn.BinarySign: "sign"}
 
 
 class _Tracer:

@@ -4,7 +4,7 @@ See :mod:`edgeopt.nn.module` for the gradient policy (parameter gradients accumu
 ``p.grad``; ``backward(dy)`` returns ``dx``).
 """
 from . import functional, init, parametrize
-from .activation import HardSigmoid, Hardsigmoid, HardSwish, Hardswish, ReLU, ReLU6, Sigmoid
+from .activation import BinarySign, HardSigmoid, Hardsigmoid, HardSwish, Hardswish, ReLU, ReLU6, Sigmoid
 from .container import ResidualBlock, Sequential
 from .conv import Conv2d
 from .dropout import Dropout
@@ -18,7 +18,7 @@ from .squeeze_excite import SqueezeExcitation
 __all__ = [
     "functional", "init", "parametrize", "Module", "Parameter", "RemovableHandle", "StateDictError",
     "no_grad", "enable_grad", "is_grad_enabled",
-    "Conv2d", "Linear", "BatchNorm2d", "ReLU", "ReLU6", "HardSwish", "Hardswish", "HardSigmoid",
+    "Conv2d", "Linear", "BatchNorm2d", "BinarySign", "ReLU", "ReLU6", "HardSwish", "Hardswish", "HardSigmoid",
     "Hardsigmoid", "Sigmoid", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "AdaptiveAvgPool2d",
     "Flatten", "Dropout", "Identity", "Sequential", "ResidualBlock", "SqueezeExcitation",
 ]

@@ -6,7 +6,7 @@ from .._check import check_bool
 from . import functional as F
 from .module import Module
 
-__all__ = ["ReLU", "ReLU6", "HardSwish", "Hardswish", "HardSigmoid", "Hardsigmoid", "Sigmoid"]
+__all__ = ["ReLU", "ReLU6", "HardSwish", "Hardswish", "HardSigmoid", "Hardsigmoid", "Sigmoid", "BinarySign"]
 
 
 _FUSED = object()  # what a fused activation saves for backward
@@ -61,6 +61,14 @@ class HardSigmoid(_Elementwise):
 class Sigmoid(_Elementwise):
     """1 / (1 + exp(-x))."""
     _fwd, _bwd, _needs_output = staticmethod(F.sigmoid), staticmethod(F.sigmoid_backward), True
+
+
+class BinarySign(_Elementwise):
+    """Binary activation: +1 where x >= 0, else -1; backward is the clipped straight-through
+    estimator (dy where |x| <= 1). A binary-weight conv reading it deploys as the runtime's
+    XNOR-popcount conv (scheme 'binary'); quant.prepare_qat(..., binary_activations=True) puts it
+    in place of the activation before each binarized conv."""
+    _fwd, _bwd = staticmethod(F.binary_sign), staticmethod(F.binary_sign_backward)
 
 
 # PyTorch's spellings.

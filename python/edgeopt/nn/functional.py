@@ -134,6 +134,16 @@ def relu6_backward(dy, x):
     return _core.layers.relu6_backward(_c(dy), _c(x))
 
 
+def binary_sign(x):
+    """sign(x) with 0 -> +1: the activation binarization of the runtime's XNOR conv (b1-gemm)."""
+    return np.where(_c(x) >= 0, np.float32(1), np.float32(-1))
+
+
+def binary_sign_backward(dy, x):
+    """The clipped straight-through estimator: dy where |x| <= 1, else 0 (hard-tanh's derivative)."""
+    return np.where(np.abs(_c(x)) <= 1, _c(dy), np.float32(0))
+
+
 def hardswish(x):
     return _core.layers.hardswish_forward(_c(x))
 

@@ -12,7 +12,8 @@ from .observer import (OBSERVERS, HistogramObserver, KLObserver, MinMaxObserver,
                        MSEObserver, PercentileObserver, observer)
 from . import hooks, qat
 from .mixed import MixedPrecisionPlan, mixed_precision
-from .qat import BinaryWeight, FakeQuantize, FakeQuantWeight, FreezeBatchNorm, FreezeObservers, convert, fake_quantize, prepare_qat
+from .qat import (BinaryWeight, FakeQuantize, FakeQuantWeight, FreezeBatchNorm, FreezeObservers, binary_activation_points,
+                  convert, fake_quantize, prepare_qat)
 from .calibrate import OBSERVER_CHOICES, calibrate, calibration_batches, check_calib, observe
 
 __all__ = ["qparams", "qrange", "zero_point", "quantize_multiplier", "quantize", "dequantize", "weight_scales",

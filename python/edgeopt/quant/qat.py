@@ -205,7 +205,8 @@ def _prepend(seq, name: str, fq: FakeQuantize) -> None:
     seq._modules.update(items)
 
 
-def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activations: bool = True) -> Module:
+def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activations: bool = True,
+                binary_activations: bool = False) -> Module:
     """Insert fake quantization where the int8-full Engine quantizes (module docstring) and
     parametrize every conv / linear weight; modifies ``model`` in place and returns it.
 
@@ -213,7 +214,12 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
     with ``activations=False``; the runtime has no integer kernel for low-bit weights yet), or 1
     (scheme 'binary': sign weights with alpha = mean|w| per channel, the first and last conv /
     linear layers kept at 8 bits; weight-only too).
-    activations: fake-quantize activations too (int8-full); False trains weights only."""
+    activations: fake-quantize activations too (int8-full); False trains weights only.
+    binary_activations: with weight_bits=1, binarize activations too where a binarized conv reads
+    an activation of its own (a ReLU / ReLU6 / hard-swish module whose output only that conv
+    reads): that module becomes ``nn.BinarySign`` (sign, clipped straight-through estimator), and
+    scheme 'binary' deploys the pair as the runtime's XNOR-popcount conv. Convs reading a residual
+    sum, a pool or the input keep real-valued inputs."""
 
     check_module("model", model)
     input_shape = check_shape("input_shape", input_shape, 4)
@@ -221,6 +227,9 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
     if weight_bits not in (1, 2, 4, 8):
         raise ValueError(f"weight_bits: expected 8, 4, 2 or 1 (the deployable weight forms), got {weight_bits}")
     activations = check_bool("activations", activations)
+    binary_activations = check_bool("binary_activations", binary_activations)
+    if binary_activations and weight_bits != 1:
+        raise ValueError(f"binary_activations=True: needs binary weights (weight_bits=1), got weight_bits={weight_bits}")
     if weight_bits < 8 and activations:
         raise ValueError(f"weight_bits={weight_bits} with activations=True: low-bit weights deploy with f32 "
                          "compute (scheme 'int4-weight' / 'int2-weight' / 'binary'), so train them with "
@@ -248,6 +257,10 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
         else:
             p = FakeQuantWeight(weight_bits, bn)
         register_parametrization(layer, "weight", p)
+    if binary_activations:
+        for act, _ in binary_activation_points(g0):
+            parent, key, _ = _resolve(model, act.name)
+            parent._modules[key] = nn.BinarySign()
     if not activations:
         return model
     # activations: the points the lowering quantizes, resolved before any module moves
@@ -274,6 +287,24 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
     if input_point:
         _prepend(model, "input_fake_quant", FakeQuantize())
     return model
+
+
+def binary_activation_points(graph) -> list:
+    """[(activation node, conv node)]: the binarized convs (not the first or last conv / linear
+    layer, groups 1) whose input is an activation that nothing else reads. prepare_qat makes those
+    activations signs; the 'binary' lowering fuses each (sign, conv) pair into one XNOR conv."""
+    layers = [n for n in graph.nodes if n.op in ("conv2d", "linear")]
+    readers: dict = {}
+    for n in graph.nodes:
+        for t in list(n.inputs) + ([n.attrs["residual"]] if n.attrs.get("residual") is not None else []):
+            readers.setdefault(t, []).append(n)
+    out = []
+    for n in layers[1:-1]:
+        p = graph.producer(n.inputs[0])
+        if (n.op == "conv2d" and int(n.attrs["groups"]) == 1 and p is not None
+                and p.op in ("relu", "relu6", "hardswish", "sign") and readers.get(p.output) == [n]):
+            out.append((p, n))
+    return out
 
 
 def _fake_quantizers(model) -> list:

@@ -7,7 +7,8 @@
     int4-weight   dense           (4-bit weights, f32 compute)
     int2-weight   dense           (2-bit weights, f32 compute)
     binary        dense           (binary weights, alpha = mean|w| per channel; first and last
-                                  conv / linear at int8-weight; f32 compute)
+                                  conv / linear at int8-weight; f32 compute, or XNOR-popcount
+                                  where activations are binary too)
     int8-full     int8_full       FIQ
 
 ``SCHEMES`` is the table ``compile`` reads: scheme -> fn(graph, *, model, calib, input_shape,
@@ -16,6 +17,7 @@ merged into the file's metadata. A new scheme is a new module and one row here.
 """
 from __future__ import annotations
 
+from ... import quant
 from .dense import lower
 from .int8_full import lower_int8_full
 from .sparse import lower_sparse
@@ -33,10 +35,16 @@ def lower_mixed(graph, plan):
 
 def _binary(graph, **_):
     """Every conv / linear layer binary except the first and the last (kept at 8 bits, as binary
-    networks do: they see the raw input and produce the logits)."""
+    networks do: they see the raw input and produce the logits). A binary conv that reads a sign
+    (binary activations, quant.prepare_qat(binary_activations=True)) runs as one XNOR-popcount
+    op with the sign folded in (dense.lower_b1_conv)."""
     layers = [n.name for n in graph.nodes if n.op in ("conv2d", "linear")]
     kept = {layers[0], layers[-1]} if layers else set()
-    return lower(graph, {k: "int8-weight" if k in kept else "binary-weight" for k in layers})
+    schemes = {k: "int8-weight" if k in kept else "binary-weight" for k in layers}
+    pairs = [(s, c) for s, c in quant.binary_activation_points(graph) if s.op == "sign"]
+    for s, c in pairs:
+        schemes[s.name], schemes[c.name] = "fused-sign", "b1"
+    return lower(graph, schemes)
 
 
 def _fp32(graph, *, sparse, **_):

@@ -68,8 +68,40 @@ def lower(graph: Graph, scheme="fp32", builder: ModelBuilder | None = None, ids:
     return builder, ids[graph.output]
 
 
+def lower_b1_conv(builder: ModelBuilder, n, graph: Graph, ids: dict) -> int:
+    """A binary conv reading a sign (node `n`'s input comes from a 'sign' node that only it reads)
+    as the runtime's b1_conv2d on the sign's input, which binarizes it the same way (x >= 0 ->
+    +1): y = alpha * XNOR-popcount(sign x, sign w) + bias, alpha = mean|w| per output channel of
+    the BatchNorm-folded weight (what BinaryWeight trained). A fused residual add and an
+    activation the op cannot apply run as ops after it."""
+    a, p = n.attrs, n.params
+    w = np.ascontiguousarray(p["weight"], dtype=np.float32)
+    rows = w.reshape(len(w), -1)
+    alpha = np.abs(rows).mean(axis=1).astype("<f4")
+    bits = np.packbits((rows >= 0).astype(np.uint8), axis=1, bitorder="little")
+    sign = graph.producer(n.inputs[0])
+    act = a.get("activation", "none")
+    own_act = act if act in ("none", "relu", "relu6") and a.get("residual") is None else "none"
+    attrs = {"weight": builder.add_blob(type=BlobType.BITPACKED_B1, dims=w.shape, data=alpha.tobytes() + bits.tobytes()),
+             "stride": a["stride"], "padding": a["padding"], "pad_value": 0, "activation": ACTIVATION[own_act]}
+    if p.get("bias") is not None:
+        attrs["bias"] = builder.add_blob(np.ascontiguousarray(p["bias"], dtype=np.float32))
+    out = TensorInfo.of_shape(graph.shapes[n.output])
+    tid = builder.add_op(OpType.B1_CONV2D, n.name, [ids[sign.inputs[0]]], out, attrs)
+    if a.get("residual") is not None:
+        tid = builder.add_op(OpType.ADD, n.name + ".add", [tid, ids[a["residual"]]], out, {})
+    if act != own_act:
+        tid = builder.add_op(OpType.ACTIVATION, n.name + "." + act, [tid], out, {"kind": ACTIVATION[act]})
+    ids[n.output] = tid
+    return tid
+
+
 def lower_node(builder: ModelBuilder, n, graph: Graph, ids: dict, scheme: str = "fp32") -> int:
     """One graph node as one runtime op (fp32 compute). Returns the builder tensor id."""
+    if scheme == "fused-sign":   # folded into the b1 conv that reads it
+        return -1
+    if scheme == "b1":
+        return lower_b1_conv(builder, n, graph, ids)
     out = TensorInfo.of_shape(graph.shapes[n.output])
     ins = [ids[i] for i in n.inputs]
     a, p = n.attrs, n.params
@@ -97,6 +129,9 @@ def lower_node(builder: ModelBuilder, n, graph: Graph, ids: dict, scheme: str = 
         typ = OpType.CHANNEL_AFFINE
     elif n.op in ("relu", "relu6", "hardswish", "hardsigmoid", "sigmoid"):
         typ, attrs = OpType.ACTIVATION, {"kind": ACTIVATION[n.op]}
+    elif n.op == "sign":
+        raise ValueError(f"deploy: layer '{n.name}': a binary activation runs only inside a binary conv "
+                         f"(scheme 'binary', a conv that alone reads it)")
     elif n.op in ("maxpool2d", "avgpool2d"):
         attrs = {"kernel": a["kernel"], "stride": a["stride"], "padding": a["padding"]}
         if n.op == "avgpool2d":
