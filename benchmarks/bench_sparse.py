@@ -34,6 +34,7 @@ SPMM_SHAPES = [  # (name, Cin, Cout, H, W)
 ]
 B1_SHAPES = [  # (name, Cin, Cout, H, W), 3x3, stride 1, padding 1
     ("resnet20 3x3 16->16 @32", 16, 16, 32, 32),
+    ("resnet20 3x3 32->32 @16", 32, 32, 16, 16),   # the middle stage (issue 13's shape)
     ("resnet20 3x3 64->64 @8", 64, 64, 8, 8),
     ("resnet 3x3 128->128 @16", 128, 128, 16, 16),
     ("resnet 3x3 256->256 @8", 256, 256, 8, 8),

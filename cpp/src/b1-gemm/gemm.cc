@@ -149,9 +149,17 @@ void b1_conv2d(const B1ConvWeights& wt, const B1Conv& cv, int64_t batch, int64_t
     const float* xn = x + n * cin * h * w;
     if (binarize) {
       std::fill(xb.begin(), xb.end(), 0);
-      for (int64_t c = 0; c < cin; ++c)
-        for (int64_t s = 0; s < h * w; ++s)
-          xb[s * cw + c / 64] |= uint64_t(xn[c * h * w + s] >= 0.f) << (c % 64);
+      if (cw == 1) {  // one word per pixel: a contiguous select-or per channel, which vectorizes
+        for (int64_t c = 0; c < cin; ++c) {
+          const float* xc = xn + c * h * w;
+          const uint64_t bit = uint64_t(1) << c;
+          for (int64_t s = 0; s < h * w; ++s) xb[s] |= xc[s] >= 0.f ? bit : 0;
+        }
+      } else {
+        for (int64_t c = 0; c < cin; ++c)
+          for (int64_t s = 0; s < h * w; ++s)
+            xb[s * cw + c / 64] |= uint64_t(xn[c * h * w + s] >= 0.f) << (c % 64);
+      }
     }
     for (int64_t p = q0 * 8; p < q1 * 8; ++p) {
       uint64_t* dst = col.data() + (p / 8) * kwd * 8 + p % 8;
