@@ -187,3 +187,19 @@ def test_engine_report_names_the_choices():
     assert len(text.splitlines()) == len(e.metadata["int8_full"]["observers"]) + 4
     assert "observer='kl'" in eo.deploy.compile(m, "int8-full", calib=calib, observer="kl").report()
     assert eo.deploy.compile(m, "fp32").report() == "scheme fp32"
+
+
+def test_mse_range_error_from_prefix_sums_equals_the_pass_over_the_bins(rng):
+    """The MSE search's error of a clipping range, computed from prefix sums, against the direct
+    sum over every bin (the definition)."""
+    from edgeopt.quant.observer import _clip_error
+
+    v = np.sort(rng.standard_normal(300)) * 3
+    c = rng.integers(0, 50, 300).astype(np.float64)
+    a = -np.abs(rng.standard_normal(200)) * 3
+    b = np.abs(rng.standard_normal(200)) * 3
+    a[0], b[0] = v[10], v[-5]                   # ends on bin centres
+    a[1], b[1] = v[0] - 1, v[-1] + 1            # the whole data inside
+    direct = [float(np.where(v < x, (v - x) ** 2, np.where(v > y, (v - y) ** 2, ((y - x) / 255) ** 2 / 12)) @ c)
+              for x, y in zip(a, b)]
+    np.testing.assert_allclose(_clip_error(v, c, 255)(a, b), direct, rtol=1e-9, atol=1e-9)
