@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "common/int_math.h"
 #include "common/parallel.h"
@@ -143,33 +144,50 @@ void b1_conv2d(const B1ConvWeights& wt, const B1Conv& cv, int64_t batch, int64_t
   const B1GemmUkernel& uk = b1_gemm_ukernel(active_isa());
   const int32_t pad_mult = cv.pad_value + 1;  // padded taps hold -1; add (pad_value + 1) * sum w
 
+  // The binarized image sits in a plane with a zero-word border (bit 0 = -1, as padded taps are
+  // in the im2col), so the im2col copies words without bounds checks.
+  const int64_t hp = h + 2 * cv.pad_h, wp = w + 2 * cv.pad_w;
+  // Output pixels whose window reaches the padding get (pad_value + 1) * sum of sign(W) over the
+  // padded taps: each such pixel's padded-tap mask, found once per call.
+  std::vector<std::pair<int64_t, uint64_t>> border;
+  if (pad_mult != 0)
+    for (int64_t p = 0; p < P; ++p) {
+      const int64_t ih0 = (p / ow) * cv.stride_h - cv.pad_h, iw0 = (p % ow) * cv.stride_w - cv.pad_w;
+      uint64_t mask = 0;
+      for (int64_t a = 0; a < kh; ++a)
+        for (int64_t b = 0; b < kw; ++b)
+          if (ih0 + a < 0 || ih0 + a >= h || iw0 + b < 0 || iw0 + b >= w) mask |= uint64_t(1) << (a * kw + b);
+      if (mask) border.emplace_back(p, mask);
+    }
+
   // One image: binarized NHWC words, then panels [q0, q1) of its im2col, kernel and epilogue.
   auto image = [&](int64_t n, std::vector<uint64_t>& xb, std::vector<uint64_t>& col, int64_t q0,
                    int64_t q1, bool binarize) {
     const float* xn = x + n * cin * h * w;
     if (binarize) {
       std::fill(xb.begin(), xb.end(), 0);
-      if (cw == 1) {  // one word per pixel: a contiguous select-or per channel, which vectorizes
-        for (int64_t c = 0; c < cin; ++c) {
-          const float* xc = xn + c * h * w;
-          const uint64_t bit = uint64_t(1) << c;
-          for (int64_t s = 0; s < h * w; ++s) xb[s] |= xc[s] >= 0.f ? bit : 0;
+      for (int64_t c = 0; c < cin; ++c) {
+        const uint64_t bit = uint64_t(1) << (c % 64);
+        for (int64_t r = 0; r < h; ++r) {
+          const float* xr = xn + (c * h + r) * w;
+          uint64_t* dst = xb.data() + ((r + cv.pad_h) * wp + cv.pad_w) * cw + c / 64;
+          if (cw == 1)  // contiguous words: a select-or per pixel, which vectorizes
+            for (int64_t s = 0; s < w; ++s) dst[s] |= xr[s] >= 0.f ? bit : 0;
+          else
+            for (int64_t s = 0; s < w; ++s) dst[s * cw] |= xr[s] >= 0.f ? bit : 0;
         }
-      } else {
-        for (int64_t c = 0; c < cin; ++c)
-          for (int64_t s = 0; s < h * w; ++s)
-            xb[s * cw + c / 64] |= uint64_t(xn[c * h * w + s] >= 0.f) << (c % 64);
       }
     }
     for (int64_t p = q0 * 8; p < q1 * 8; ++p) {
       uint64_t* dst = col.data() + (p / 8) * kwd * 8 + p % 8;
-      const int64_t ih0 = (p / ow) * cv.stride_h - cv.pad_h, iw0 = (p % ow) * cv.stride_w - cv.pad_w;
+      if (p >= P) {
+        for (int64_t t = 0; t < kwd; ++t) dst[t * 8] = 0;
+        continue;
+      }
+      const uint64_t* src = xb.data() + ((p / ow) * cv.stride_h * wp + (p % ow) * cv.stride_w) * cw;
       for (int64_t i = 0; i < kh; ++i)
-        for (int64_t j = 0; j < kw; ++j) {
-          const int64_t ih = ih0 + i, iw = iw0 + j, t = i * kw + j;
-          const bool inside = p < P && ih >= 0 && ih < h && iw >= 0 && iw < w;
-          for (int64_t c = 0; c < cw; ++c) dst[(t * cw + c) * 8] = inside ? xb[(ih * w + iw) * cw + c] : 0;
-        }
+        for (int64_t j = 0; j < kw; ++j)
+          for (int64_t c = 0; c < cw; ++c) dst[((i * kw + j) * cw + c) * 8] = src[(i * wp + j) * cw + c];
     }
     constexpr int64_t kRows = 64, kPanels = 8;
     int32_t pc[kRows * kPanels * 8];
@@ -177,28 +195,22 @@ void b1_conv2d(const B1ConvWeights& wt, const B1Conv& cv, int64_t batch, int64_t
     for (int64_t qb = q0; qb < q1; qb += kPanels) {
       const int64_t j0 = qb * 8, nc = std::min(P, std::min(q1, qb + kPanels) * 8) - j0;
       if (nc <= 0) break;
+      const auto b0 = std::lower_bound(border.begin(), border.end(), std::make_pair(j0, uint64_t(0)));
       for (int64_t o0 = 0; o0 < cout; o0 += kRows) {
         const int64_t mc = std::min(kRows, cout - o0);
         uk.fn(size_t(mc), size_t(nc), size_t(kwd), wt.bits.data() + o0 * kwd, size_t(kwd),
               col.data() + qb * kwd * 8, pc, size_t(nc));
-        for (int64_t j = 0; j < nc; ++j) {
-          const int64_t p = j0 + j;
-          const int64_t ih0 = (p / ow) * cv.stride_h - cv.pad_h, iw0 = (p % ow) * cv.stride_w - cv.pad_w;
-          const bool border = ih0 < 0 || ih0 + kh > h || iw0 < 0 || iw0 + kw > w;
-          for (int64_t i = 0; i < mc; ++i) {
-            const int64_t o = o0 + i;
-            int32_t dot = int32_t(K) - 2 * pc[i * nc + j];
-            if (border && pad_mult != 0) {
-              int32_t s = 0;
-              for (int64_t a = 0; a < kh; ++a)
-                for (int64_t b = 0; b < kw; ++b) {
-                  const int64_t ih = ih0 + a, iw = iw0 + b;
-                  if (ih < 0 || ih >= h || iw < 0 || iw >= w) s += wt.tapsum[o * taps + a * kw + b];
-                }
-              dot += pad_mult * s;
-            }
-            yn[o * P + p] = epilogue(dot, wt.alpha[o], bias, o, out_min, out_max);
+        for (int64_t i = 0; i < mc; ++i) {
+          int32_t* pci = pc + i * nc;
+          for (int64_t j = 0; j < nc; ++j) pci[j] = int32_t(K) - 2 * pci[j];   // popcounts -> dots
+          const int32_t* ts = wt.tapsum.data() + (o0 + i) * taps;
+          for (auto it = b0; it != border.end() && it->first < j0 + nc; ++it) {
+            int32_t s = 0;
+            for (uint64_t m = it->second; m; m &= m - 1) s += ts[__builtin_ctzll(m)];
+            pci[it->first - j0] += pad_mult * s;
           }
+          float* yo = yn + (o0 + i) * P + j0;
+          for (int64_t j = 0; j < nc; ++j) yo[j] = epilogue(pci[j], wt.alpha[o0 + i], bias, o0 + i, out_min, out_max);
         }
       }
     }
@@ -208,12 +220,12 @@ void b1_conv2d(const B1ConvWeights& wt, const B1Conv& cv, int64_t batch, int64_t
   const bool big = cout * P * kwd >= (1 << 14);
   if (threads > 1 && big && batch >= threads) {
     parallel_chunks(batch, threads, [&](int, int64_t n0, int64_t n1) {
-      std::vector<uint64_t> xb(size_t(h * w * cw)), col(size_t(np * kwd * 8));
+      std::vector<uint64_t> xb(size_t(hp * wp * cw)), col(size_t(np * kwd * 8));
       for (int64_t n = n0; n < n1; ++n) image(n, xb, col, 0, np, true);
     });
     return;
   }
-  std::vector<uint64_t> xb(size_t(h * w * cw)), col(size_t(np * kwd * 8));
+  std::vector<uint64_t> xb(size_t(hp * wp * cw)), col(size_t(np * kwd * 8));
   for (int64_t n = 0; n < batch; ++n) {
     if (threads > 1 && big && np >= 2) {
       image(n, xb, col, 0, 0, true);  // binarize once; each chunk builds its own panels
