@@ -47,17 +47,6 @@ SHAPE = (1, 3, 32, 32)
 MODELS = ("resnet20", "mobilenet_v2")
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def ort_session(path, threads):
     import onnxruntime as ort
     so = ort.SessionOptions()
@@ -195,7 +184,7 @@ def main(argv=None):
     eo.set_num_threads(args.threads)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     print(f"# bench_deploy_latency  {datetime.datetime.now().isoformat(timespec='seconds')}")
-    print(f"# cpu: {cpu_model()} ({os.cpu_count()} logical cpus)  edgeopt ISA path: {eo._core.runtime.active_isa()}")
+    print(f"# cpu: {eo.sweep.cell.cpu_model()} ({os.cpu_count()} logical cpus)  edgeopt ISA path: {eo._core.runtime.active_isa()}")
     print(f"# threads: {args.threads} (edgeopt set_num_threads; ORT intra_op {args.threads}, inter_op 1, "
           f"ORT_ENABLE_ALL)")
     print(f"# edgeopt {eo.__version__}, onnxruntime {ort.__version__}, numpy {np.__version__}, "

@@ -105,7 +105,7 @@ def cmd_bench(args) -> int:
         eo.set_num_threads(args.threads)
     from . import _core
 
-    print(f"CPU: {eo.sweep.cell.environment(eo.get_num_threads())['cpu']}; ISA {_core.runtime.active_isa()}; "
+    print(f"CPU: {eo.sweep.cell.cpu_model()}; ISA {_core.runtime.active_isa()}; "
           f"{eo.get_num_threads()} threads; batch 1, {args.runs} runs, median ms")
     shape = (1, args.in_channels, args.size, args.size)
     calib = np.random.default_rng(0).standard_normal((32,) + shape[1:]).astype(np.float32)

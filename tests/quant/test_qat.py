@@ -116,6 +116,16 @@ def test_frozen_batchnorm_uses_and_keeps_running_statistics():
     np.testing.assert_array_equal(y, bn(x))
 
 
+def _pretrained_tiny(seed):
+    """(model, input shape, rng, dataset): _tiny after one epoch on 128 random 16x16 images."""
+    m = _tiny()
+    shape = (1, 1, 16, 16)
+    rng = np.random.default_rng(seed)
+    ds = eo.data.Dataset((rng.random((128,) + shape[1:]) * 255).astype(np.uint8), rng.integers(0, 10, 128))
+    eo.train.fit(m, ds, epochs=1, batch_size=32, lr=0.05, progress=False)
+    return m, shape, rng, ds
+
+
 def _qat_run(m, shape, steps_before_freeze=6):
     rng = np.random.default_rng(5)
     ds = eo.data.Dataset((rng.random((192,) + shape[1:]) * 255).astype(np.uint8), rng.integers(0, 10, 192))
@@ -175,11 +185,7 @@ def test_converted_qat_model_and_its_engine_agree():
 def test_weight_only_low_bit_qat_deploys_exactly(bits, scheme):
     """Weight-only QAT at 4 / 2 bits: the converted weights (BN folded) are on the grid the
     int{4,2}-weight scheme stores, so its Engine computes what the model does."""
-    m = _tiny()
-    shape = (1, 1, 16, 16)
-    rng = np.random.default_rng(8)
-    ds = eo.data.Dataset((rng.random((128,) + shape[1:]) * 255).astype(np.uint8), rng.integers(0, 10, 128))
-    eo.train.fit(m, ds, epochs=1, batch_size=32, lr=0.05, progress=False)
+    m, shape, rng, ds = _pretrained_tiny(8)
     with pytest.raises(ValueError, match="activations=False"):
         quant.prepare_qat(m, shape, weight_bits=bits)
     quant.prepare_qat(m, shape, weight_bits=bits, activations=False)
@@ -236,11 +242,7 @@ def test_qat_on_mobilenet_v3_with_squeeze_excitation_and_hardswish():
 def test_binary_qat_deploys_exactly():
     """Weight-only binary QAT: sign weights with alpha = mean|w| per channel (first and last
     layers at 8 bits), what the 'binary' scheme stores, so its Engine computes what the model does."""
-    m = _tiny()
-    shape = (1, 1, 16, 16)
-    rng = np.random.default_rng(10)
-    ds = eo.data.Dataset((rng.random((128,) + shape[1:]) * 255).astype(np.uint8), rng.integers(0, 10, 128))
-    eo.train.fit(m, ds, epochs=1, batch_size=32, lr=0.05, progress=False)
+    m, shape, rng, ds = _pretrained_tiny(10)
     quant.prepare_qat(m, shape, weight_bits=1, activations=False)
     kinds = [type(c._parametrizations["weight"].items[0]).__name__ for c in m.modules()
              if isinstance(c, (nn.Conv2d, nn.Linear))]
@@ -263,11 +265,7 @@ def test_binary_activations_deploy_as_xnor_convs():
     """binary_activations=True: the activation a binarized conv alone reads becomes a sign
     (clipped STE), and the 'binary' Engine runs each (sign, conv) pair as one XNOR-popcount op
     that computes what the model does: alpha * (sign x . sign w) + folded bias."""
-    m = _tiny()
-    shape = (1, 1, 16, 16)
-    rng = np.random.default_rng(11)
-    ds = eo.data.Dataset((rng.random((128,) + shape[1:]) * 255).astype(np.uint8), rng.integers(0, 10, 128))
-    eo.train.fit(m, ds, epochs=1, batch_size=32, lr=0.05, progress=False)
+    m, shape, rng, ds = _pretrained_tiny(11)
     with pytest.raises(ValueError, match="binary_activations"):
         quant.prepare_qat(copy.deepcopy(m), shape, weight_bits=4, activations=False, binary_activations=True)
     quant.prepare_qat(m, shape, weight_bits=1, activations=False, binary_activations=True)

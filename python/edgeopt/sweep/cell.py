@@ -27,11 +27,12 @@ from . import techniques
 from .spec import config_hash, load_dataset, stage_key
 from .stages import StageStore
 
-__all__ = ["run_cell", "environment"]
+__all__ = ["run_cell", "environment", "cpu_model"]
 
 
 @functools.lru_cache(maxsize=1)
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (what results and benchmark notes say they ran on)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -62,7 +63,7 @@ def _git_revision():
 def environment(threads: int) -> dict:
     from .._version import __version__
 
-    return {"cpu": _cpu_model(), "isa": _core.runtime.active_isa(), "threads": threads,
+    return {"cpu": cpu_model(), "isa": _core.runtime.active_isa(), "threads": threads,
             "cores": os.cpu_count(), "host": platform.node(),
             "versions": {"edgeopt": __version__, "numpy": np.__version__, "python": platform.python_version()},
             "git": _git_revision()}
@@ -186,7 +187,7 @@ def run_cell(config: dict, stages_dir: str, engines_dir: str, given: dict | None
     if bad:
         raise FloatingPointError(f"non-finite measurement(s): {', '.join(bad)}")
     return {"metrics": metrics, "env": environment(threads), "stages": records + shared, "started": started,
-            "finished": time.time(), "engine": engine_path}
+            "finished": time.time()}
 
 
 def run_cell_job(config: dict, stages_dir: str, engines_dir: str, given: dict | None = None,

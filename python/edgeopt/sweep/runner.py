@@ -28,10 +28,8 @@ import sys
 import threading
 import time
 
-from .. import _check
-from . import presets
-from .. import _core
-from . import techniques
+from .. import _check, _core
+from . import presets, techniques
 from .cell import failure, run_cell_job
 from .db import ResultsDB
 from .spec import load_spec

@@ -23,6 +23,14 @@ __all__ = ["lower", "lower_node", "deploy_weight", "LOWBIT"]
 LOWBIT = {"int4-weight": (4, BlobType.I4), "int2-weight": (2, BlobType.I2)}
 
 
+def binary_form(w: np.ndarray) -> tuple:
+    """XNOR-Net's binary weights: (alpha = mean |w| per output channel, float32; the rows' sign
+    bits, bit 1 = +1 for w >= 0, packed LSB first per row as lowbit/lowbit.h lays them out)."""
+    rows = np.ascontiguousarray(w, dtype=np.float32).reshape(len(w), -1)
+    alpha = np.abs(rows).mean(axis=1).astype(np.float32)
+    return alpha, _core.quant.quant_pack_codes(np.where(rows >= 0, 1, -1).astype(np.int8), 1).tobytes()
+
+
 def deploy_weight(builder: ModelBuilder, w: np.ndarray, scheme: str, name: str = "weight") -> dict:
     """Blob attrs for a conv / linear weight (rows = output channels) in the scheme's form:
     {'weight': ...} or, for int8-weight, {'weight': int8, 'weight_scale': f32 per row}. The
@@ -38,13 +46,11 @@ def deploy_weight(builder: ModelBuilder, w: np.ndarray, scheme: str, name: str =
     if scheme == "int8-weight":
         q, scale = quant.quantize_per_channel(w, axis=0, name=name, dtype=np.float32)
         return {"weight": builder.add_blob(q), "weight_scale": builder.add_blob(scale)}
-    if scheme == "binary-weight":  # sign(w) with alpha = mean |w| per output channel (XNOR-Net's)
-        rows = w.reshape(len(w), -1)
-        alpha = np.abs(rows).mean(axis=1).astype(np.float32)
+    if scheme == "binary-weight":
+        alpha, packed = binary_form(w)
         # an all-zero channel: the runtime wants scales > 0, and the smallest one keeps it zero
         alpha = np.where(alpha > 0, alpha, np.finfo(np.float32).tiny).astype(np.float32)
-        packed = _core.quant.quant_pack_codes(np.where(rows >= 0, 1, -1).astype(np.int8), 1)
-        return {"weight": builder.add_blob(type=BlobType.I1, dims=w.shape, data=packed.tobytes()),
+        return {"weight": builder.add_blob(type=BlobType.I1, dims=w.shape, data=packed),
                 "weight_scale": builder.add_blob(alpha)}
     if scheme in LOWBIT:
         bits, tag = LOWBIT[scheme]
@@ -75,14 +81,12 @@ def lower_b1_conv(builder: ModelBuilder, n, graph: Graph, ids: dict) -> int:
     the BatchNorm-folded weight (what BinaryWeight trained). A fused residual add and an
     activation the op cannot apply run as ops after it."""
     a, p = n.attrs, n.params
-    w = np.ascontiguousarray(p["weight"], dtype=np.float32)
-    rows = w.reshape(len(w), -1)
-    alpha = np.abs(rows).mean(axis=1).astype("<f4")
-    bits = np.packbits((rows >= 0).astype(np.uint8), axis=1, bitorder="little")
+    w = p["weight"]
+    alpha, bits = binary_form(w)
     sign = graph.producer(n.inputs[0])
     act = a.get("activation", "none")
     own_act = act if act in ("none", "relu", "relu6") and a.get("residual") is None else "none"
-    attrs = {"weight": builder.add_blob(type=BlobType.BITPACKED_B1, dims=w.shape, data=alpha.tobytes() + bits.tobytes()),
+    attrs = {"weight": builder.add_blob(type=BlobType.BITPACKED_B1, dims=w.shape, data=alpha.astype("<f4").tobytes() + bits),
              "stride": a["stride"], "padding": a["padding"], "pad_value": 0, "activation": ACTIVATION[own_act]}
     if p.get("bias") is not None:
         attrs["bias"] = builder.add_blob(np.ascontiguousarray(p["bias"], dtype=np.float32))
