@@ -13,6 +13,14 @@ Runtimes:
   ORT int8 (eo QDQ)  edgeopt.deploy.export_onnx(scheme="int8") run by onnxruntime (for reference)
   edgeopt fp32 / fp16 / int8-weight / int4-weight / int8-full   edgeopt.deploy.compile(...) timed with edgeopt.deploy.latency(engine,
                              batch=1); "n/a" when this build has no compile/latency yet
+Layers (--layers): one conv as a one-op Engine, the same way, fp32 `conv2d` against the binary
+`b1_conv2d` (binarize, XNOR-popcount, scale, bias, ReLU), at resnet20's middle-stage 3x3 shape
+(32 -> 32 channels at 16x16, stride 1, padding 1). The weights are alpha * sign and the inputs
++-1, so both compute the same function and "rel err" compares them. Two times per layer: the
+whole call (Engine.run, with its ~3 us of fixed cost: the Python call and the input and output
+copies), and the op alone from the Engine's per-op profile (Engine.profile: the mean over each
+round's calls, median over rounds), which is the layer's own time and the figure for "layer X
+times faster".
 onnxruntime sessions: CPUExecutionProvider, intra_op_num_threads = --threads, inter_op 1,
 ORT_ENABLE_ALL, sequential execution; edgeopt: eo.set_num_threads(--threads).
 
@@ -45,6 +53,7 @@ import ort_quantize  # noqa: E402
 
 SHAPE = (1, 3, 32, 32)
 MODELS = ("resnet20", "mobilenet_v2")
+LAYERS = {"3x3 32->32 @16": (32, 32, 16)}  # name: (Cin, Cout, H = W)
 
 
 def ort_session(path, threads):
@@ -167,6 +176,34 @@ def build(name, threads, calib_raw, calib_x, tmp, log):
     return timers, notes, err
 
 
+def build_layer(name):
+    """fp32 and binary one-conv Engines computing the same function, and their relative error."""
+    from edgeopt.deploy.format import ACTIVATION, BlobType, ModelBuilder, OpType, TensorInfo
+    from edgeopt.deploy.lower.dense import binary_form
+    cin, cout, hw = LAYERS[name]
+    rng = np.random.default_rng(0)
+    w = np.sign(rng.standard_normal((cout, cin, 3, 3))).astype(np.float32)
+    w *= rng.uniform(0.5, 1.5, (cout, 1, 1, 1)).astype(np.float32)
+    bias = rng.standard_normal(cout).astype(np.float32)
+    engines = {}
+    for label in ("fp32", "binary"):
+        b = ModelBuilder(TensorInfo(cin, hw, hw))
+        attrs = {"stride": (1, 1), "padding": (1, 1), "activation": ACTIVATION["relu"], "bias": b.add_blob(bias)}
+        if label == "fp32":
+            attrs.update(weight=b.add_blob(w), groups=1)
+            y = b.add_op(OpType.CONV2D, "conv", [b.input], TensorInfo(cout, hw, hw), attrs)
+        else:
+            alpha, bits = binary_form(w)
+            attrs.update(weight=b.add_blob(type=BlobType.BITPACKED_B1, dims=w.shape,
+                                           data=alpha.astype("<f4").tobytes() + bits), pad_value=0)
+            y = b.add_op(OpType.B1_CONV2D, "conv", [b.input], TensorInfo(cout, hw, hw), attrs)
+        engines[f"edgeopt {label} layer"] = eo.deploy.Engine(b.to_bytes(y, {}))
+    x = np.sign(rng.standard_normal((32, cin, hw, hw))).astype(np.float32)
+    ref = engines["edgeopt fp32 layer"].run(x)
+    err = {k: float(np.abs(e.run(x) - ref).max() / np.abs(ref).max()) for k, e in engines.items()}
+    return {k: EngineTimer(e) for k, e in engines.items()}, {}, err
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -174,7 +211,9 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=3, help="round-robin rounds the runs are split into")
     ap.add_argument("--warmup", type=int, default=20, help="untimed calls before each round")
     ap.add_argument("--calib", type=int, default=300, help="calibration samples")
-    ap.add_argument("--models", nargs="+", default=list(MODELS))
+    ap.add_argument("--models", nargs="*", default=list(MODELS), help="none: --models with no names")
+    ap.add_argument("--layers", nargs="*", default=list(LAYERS), choices=list(LAYERS),
+                    help="one-conv Engines, fp32 against binary (none: --layers with no names)")
     ap.add_argument("--quick", action="store_true", help="few runs, for a smoke test (not a measurement)")
     args = ap.parse_args(argv)
     if args.quick:
@@ -194,7 +233,7 @@ def main(argv=None):
           f"(+{args.warmup} warm-up each), calibration {args.calib} synthetic samples")
     train, _ = eo.data.synthetic(num_classes=10, shape=SHAPE[1:], n_train=args.calib, n_test=0, seed=0)
     calib_x = (train.x.astype(np.float32) / 255.0)  # models without input_norm take [0, 1] pixels
-    rows = []
+    rows, layer_rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
             timers, notes, err = build(name, args.threads, train, calib_x, tmp, log)
@@ -206,19 +245,34 @@ def main(argv=None):
                 log(f"  {name}: round {r + 1}/{args.rounds} done")
             res = {k: summarize(v) for k, v in samples.items()}
             rows.append((name, res, notes, err))
+        for name in args.layers:
+            timers, notes, err = build_layer(name)
+            samples = {k: [] for k in timers}
+            op_ms = {k: [] for k in timers}
+            x = np.sign(np.random.default_rng(1).standard_normal((1,) + timers["edgeopt fp32 layer"].engine.input_shape))
+            for r in range(args.rounds):
+                for label, t in timers.items():
+                    samples[label] += t.time(max(1, args.runs // args.rounds), args.warmup)
+                    prof = t.engine.profile(x.astype(np.float32), runs=max(1, args.runs // args.rounds),
+                                            warmup=args.warmup)
+                    op_ms[label].append(prof[0]["ms"])
+            res = {k: summarize(v) for k, v in samples.items()}
+            res.update({f"{k} (op)": (float(np.median(v)), float(np.max(v))) for k, v in op_ms.items()})
+            layer_rows.append((name, res, notes, err))
 
     print(f"# load average at end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print()
     print(f"{'model':<13} {'runtime':<19} {'median ms':>10} {'p90 ms':>9} {'rel err':>9}")
-    for name, res, notes, err in rows:
+    for name, res, notes, err in rows + layer_rows:
         for label, (med, p90) in res.items():
-            print(f"{name:<13} {label:<19} {med:>10.3f} {p90:>9.3f} {err.get(label, float('nan')):>9.1e}")
+            print(f"{name:<13} {label:<19} {med:>10.4f} {p90:>9.4f} {err.get(label, float('nan')):>9.1e}")
         for label, note in notes.items():
             print(f"{name:<13} {label:<19} {note}")
     print()
-    print("ratios (edgeopt median / onnxruntime median; < 1 means edgeopt is faster)")
-    print(f"{'model':<13} {'ORT int8 best':<20} {'eo fp32/ORT fp32':>17} {'eo int8/ORT int8':>17} "
-          f"{'ORT int8/ORT fp32':>18} {'eo int8/eo fp32':>16} {'eo fp16/eo fp32':>16}")
+    if rows:
+        print("ratios (edgeopt median / onnxruntime median; < 1 means edgeopt is faster)")
+        print(f"{'model':<13} {'ORT int8 best':<20} {'eo fp32/ORT fp32':>17} {'eo int8/ORT int8':>17} "
+              f"{'ORT int8/ORT fp32':>18} {'eo int8/eo fp32':>16} {'eo fp16/eo fp32':>16}")
     for name, res, notes, err in rows:
         q = {f: res[f"ORT int8 {f}"][0] for f in ort_quantize.FORMATS if f"ORT int8 {f}" in res}
         best = min(q, key=q.get) if q else None
@@ -232,6 +286,16 @@ def main(argv=None):
             return f"{a / b:.2f}" if a is not None and b else "n/a"
         print(f"{name:<13} {str(best):<20} {ratio(e32, ort32):>17} {ratio(e8, ort8):>17} "
               f"{ratio(ort8, ort32):>18} {ratio(e8, e32):>16} {ratio(e16, e32):>16}")
+
+    if layer_rows:
+        print()
+        print("layers: edgeopt fp32 / edgeopt binary (> 1 means binary is faster); '(op)' rows: median "
+              "and max over rounds of the per-op profile's mean")
+        print(f"{'layer':<20} {'op alone':>9} {'whole call':>11}")
+        for name, res, notes, err in layer_rows:
+            op = res["edgeopt fp32 layer (op)"][0] / res["edgeopt binary layer (op)"][0]
+            call = res["edgeopt fp32 layer"][0] / res["edgeopt binary layer"][0]
+            print(f"{name:<20} {op:>8.2f}x {call:>10.2f}x")
 
 
 if __name__ == "__main__":

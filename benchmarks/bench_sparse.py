@@ -4,7 +4,9 @@
           shape: sgemm (W (Cout, Cin) @ X (Cin, HW)) and conv2d_forward; the faster dense one is
           the baseline. Unstructured (1x1) sparsity, and 4x1 / 8x1 blocks pruned as blocks.
   int8:   90 %-sparse qspmm vs dense qgemm (u8 x s8, same requantization) on the same shape.
-  binary: b1_conv2d (binarize + bit im2col + XNOR-popcount, per call) vs fp32 conv2d_forward, 3x3.
+  binary: b1_conv2d (binarize, XNOR-popcount: the direct stride-1 kernel where the CPU has
+          VPOPCNTDQ, else bit im2col + GEMM; planned per call) vs fp32 conv2d_forward, 3x3. The
+          layer as deployed (one-op Engines) is in bench_deploy_latency.py --layers.
   2/4-bit: lowbit_sgemm (decode while packing) vs sgemm on the fp32 weights.
 
 Shapes (batch 1): ResNet 1x1 convs (Cin = Cout = 256 at 8x8 and 16x16, bottleneck 64 -> 256 at
@@ -106,7 +108,7 @@ def bench_qs8(rng, reps, sparsity):
 
 
 def bench_b1(rng, reps):
-    print("\nbinary 3x3 conv (b1_conv2d, incl. binarize + bit im2col) vs fp32 conv2d_forward, median us")
+    print("\nbinary 3x3 conv (b1_conv2d, incl. binarize and planning) vs fp32 conv2d_forward, median us")
     print(f"{'shape':30s} {'thr':>3s} {'fp32':>8s} {'binary':>8s} {'speedup':>8s}")
     for name, cin, cout, h, w in B1_SHAPES:
         x = rng.standard_normal((1, cin, h, w)).astype(np.float32)

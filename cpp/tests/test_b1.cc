@@ -139,6 +139,12 @@ TEST(b1_conv2d_matches_reference_bit_for_bit_every_path_padding_and_thread_count
       {1, 128, 6, 6, 64, 3, 3, 1, 1, 0},  {3, 8, 15, 17, 5, 5, 5, 2, 2, 1},
       {1, 32, 16, 16, 32, 3, 3, 1, 1, 0}, {1, 10, 4, 4, 3, 3, 3, 1, 2, -1},
       {1, 64, 32, 32, 64, 3, 3, 1, 1, 0}, {1, 5, 3, 3, 2, 3, 3, 1, 3, 1},
+      // the direct stride-1 path: row tails (17, 33 columns), 1-4 words per pixel, every output
+      // channel remainder of 8, wide kernels and pads beyond the kernel
+      {3, 31, 9, 17, 15, 3, 3, 1, 1, 1},  {1, 100, 5, 33, 7, 3, 3, 1, 1, -1},
+      {1, 32, 16, 16, 13, 5, 5, 1, 2, 0}, {2, 96, 7, 7, 11, 7, 7, 1, 3, 1},
+      {1, 20, 6, 40, 9, 1, 1, 1, 0, 0},   {1, 48, 11, 12, 6, 3, 3, 1, 0, 0},
+      {1, 8, 2, 2, 10, 3, 3, 1, 2, 1},
   };
   int variant = 0;
   for (int threads : {1, 2}) {

@@ -232,6 +232,23 @@ def test_summary_and_memory_plan(models):
     assert e.activation_bytes(4) >= 4 * e.peak_activation_bytes
 
 
+def test_profile_times_every_op(models):
+    e = deploy.compile(models["resnet20"])
+    p = e.profile(runs=3, warmup=1)
+    assert [r["name"] for r in p] == [r["name"] for r in e.summary()]
+    assert all(r["ms"] >= 0 for r in p) and sum(r["ms"] for r in p) > 0  # a view op may take 0
+    # the ops' times add up to no more than a whole call (which adds the copies and the call)
+    assert sum(r["ms"] for r in p) <= deploy.latency(e, runs=5)["median_ms"] * 3
+    convs = [r["ms"] for r in p if r["op"] == "conv2d"]
+    assert max(convs) > min(r["ms"] for r in p if r["op"] != "conv2d")  # a conv outweighs the cheapest op
+    text = str(p)
+    assert " ms " in text.splitlines()[0] + " " and "ms in ops" in text
+    with pytest.raises(ValueError, match="runs"):
+        e.profile(runs=0)
+    with pytest.raises(ValueError, match="x"):
+        e.profile(np.zeros((1, 3, 8, 8), np.float32))
+
+
 def test_latency_report(models):
     e = deploy.compile(models["resnet20"])
     r = deploy.latency(e, batch=2, warmup=1, runs=5)

@@ -132,16 +132,116 @@ B1ConvWeights b1_pack_conv_weights(int64_t cout, int64_t cin, int64_t kh, int64_
   return p;
 }
 
-void b1_conv2d(const B1ConvWeights& wt, const B1Conv& cv, int64_t batch, int64_t h, int64_t w,
-               const float* x, const float* bias, float out_min, float out_max, float* y,
-               bool parallel) {
+B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, int64_t w) {
+  B1ConvPlan p;
+  p.wt = &wt;
+  p.cv = cv;
+  p.h = h;
+  p.w = w;
+  p.oh = (h + 2 * cv.pad_h - wt.kh) / cv.stride_h + 1;
+  p.ow = (w + 2 * cv.pad_w - wt.kw) / cv.stride_w + 1;
+  p.nw = ceil_div(wt.cin, 32);
+  // Rows narrower than 16 leave lanes idle; from 3 words per pixel the GEMM's 64-bit words win
+  // there (resnet's 256 channels at 8x8 measured level or slower on the direct path).
+  p.direct = cv.stride_h == 1 && cv.stride_w == 1 && p.oh > 0 && p.ow > 0 && wt.cout > 0 &&
+             (p.ow >= 16 || p.nw <= 2);
+  if (!p.direct) return p;
+  const int64_t kh = wt.kh, kw = wt.kw, taps = kh * kw, cout = wt.cout;
+  p.ldp = ceil_div(p.ow, 16) * 16 + kw;  // covers w + 2 pad_w = ow + kw - 1, plus the last block's slack
+  p.ldb = ceil_div(p.ow, 16) * 16;
+  auto word = [&](int64_t o, int64_t i, int64_t j, int64_t c) {
+    return uint32_t(wt.bits[o * wt.kwords() + (i * kw + j) * wt.cw + c / 2] >> (32 * (c % 2)));
+  };
+  p.wstride = kh * p.nw * ((kw / 3) * 4 + kw % 3);
+  p.w32.reserve(size_t(cout * p.wstride));
+  for (int64_t o = 0; o < cout; ++o)
+    for (int64_t i = 0; i < kh; ++i) {
+      int64_t j = 0;
+      for (; j + 3 <= kw; j += 3)
+        for (int64_t c = 0; c < p.nw; ++c) {
+          const uint32_t w1 = word(o, i, j, c), w2 = word(o, i, j + 1, c), w3 = word(o, i, j + 2, c);
+          p.w32.insert(p.w32.end(), {w1, w1 ^ w2, w1 ^ w3, w1 ^ w2 ^ w3});
+        }
+      for (; j < kw; ++j)
+        for (int64_t c = 0; c < p.nw; ++c) p.w32.push_back(word(o, i, j, c));
+    }
+  // Padded taps of output row r / column s, as kernel-row / kernel-column masks; rows with the
+  // same mask share a class.
+  auto outside = [](int64_t pos, int64_t k, int64_t pad, int64_t n) {
+    uint64_t m = 0;
+    for (int64_t i = 0; i < k; ++i)
+      if (pos - pad + i < 0 || pos - pad + i >= n) m |= uint64_t(1) << i;
+    return m;
+  };
+  std::vector<uint64_t> cls_mask;
+  p.rowcls.resize(size_t(p.oh));
+  for (int64_t r = 0; r < p.oh; ++r) {
+    const uint64_t m = outside(r, kh, cv.pad_h, h);
+    const auto it = std::find(cls_mask.begin(), cls_mask.end(), m);
+    p.rowcls[r] = int32_t(it - cls_mask.begin());
+    if (it == cls_mask.end()) cls_mask.push_back(m);
+  }
+  p.ncls = int64_t(cls_mask.size());
+  const int32_t K = int32_t(wt.cin * taps), pad_mult = cv.pad_value + 1;
+  std::vector<int32_t> base(size_t(cout * p.ncls * p.ldb), K);
+  for (int64_t s = 0; s < p.ow; ++s) {
+    const uint64_t cm = outside(s, kw, cv.pad_w, w);
+    for (int64_t k = 0; k < p.ncls; ++k)
+      for (int64_t i = 0; i < kh; ++i)
+        for (int64_t j = 0; j < kw; ++j)
+          if (((cls_mask[k] >> i) | (cm >> j)) & 1)
+            for (int64_t o = 0; o < cout; ++o)
+              base[(o * p.ncls + k) * p.ldb + s] += pad_mult * wt.tapsum[o * taps + i * kw + j];
+  }
+  p.base.assign(base.begin(), base.end());  // |base| <= 2 K, exact in float
+  return p;
+}
+
+namespace {
+
+// The direct path (ukernels.h), one image at a time: binarize into the zero-bordered planes, then
+// output rows split over the threads (each writes its own rows).
+void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, const float* x,
+                 const float* bias, float out_min, float out_max, float* y, bool parallel) {
+  const B1ConvWeights& wt = *p.wt;
+  const int64_t hp = p.h + 2 * p.cv.pad_h, plane = hp * p.ldp;
+  // Below this many popcount vectors per image a second thread costs more than it saves.
+  const int64_t vectors = wt.cout * p.oh * ceil_div(p.ow, 16) * wt.kh * wt.kw * p.nw;
+  const int64_t groups = ceil_div(wt.cout, 8);  // the kernel's 8-channel blocks
+  const int parts = parallel && vectors >= 4096 ? int(std::min<int64_t>(get_num_threads(), groups)) : 1;
+  std::vector<uint32_t> planes(size_t(parts * p.nw * plane), 0);
+  // Part `part` computes output channels [o0, o1) of every image. Each part binarizes the whole
+  // image into planes of its own: binarizing is a small share of the work, and measured faster
+  // than binarizing once and moving the planes to the other core (or than splitting it).
+  auto run = [&](int part, int64_t n) {
+    uint32_t* pl = planes.data() + part * p.nw * plane;
+    uk.binarize(x + n * wt.cin * p.h * p.w, size_t(wt.cin), size_t(p.h), size_t(p.w), 0, size_t(p.h),
+                pl, size_t(plane), size_t(p.ldp), size_t(p.cv.pad_h), size_t(p.cv.pad_w));
+    const b1_direct_params prm{pl, size_t(plane), size_t(p.ldp), size_t(p.nw), size_t(wt.kh),
+                               size_t(wt.kw), p.w32.data(), size_t(p.wstride), p.base.data(), size_t(p.ncls),
+                               size_t(p.ldb), p.rowcls.data(), wt.alpha.data(), bias, out_min,
+                               out_max, y + n * wt.cout * p.oh * p.ow, size_t(p.oh), size_t(p.ow)};
+    const int64_t o0 = std::min(wt.cout, groups * part / parts * 8);
+    const int64_t o1 = std::min(wt.cout, groups * (part + 1) / parts * 8);
+    uk.direct(&prm, size_t(o0), size_t(o1), 0, size_t(p.oh));
+  };
+  if (parts > 1)
+    parallel_parts(parts, [&](int part) {
+      for (int64_t n = 0; n < batch; ++n) run(part, n);
+    });
+  else
+    for (int64_t n = 0; n < batch; ++n) run(0, n);
+}
+
+// im2col + GEMM: any stride, every path.
+void gemm_conv(const B1ConvPlan& plan, const B1GemmUkernel& uk, int64_t batch, const float* x,
+               const float* bias, float out_min, float out_max, float* y, bool parallel) {
+  const B1ConvWeights& wt = *plan.wt;
+  const B1Conv& cv = plan.cv;
+  const int64_t h = plan.h, w = plan.w, oh = plan.oh, ow = plan.ow;
   const int64_t cout = wt.cout, cin = wt.cin, kh = wt.kh, kw = wt.kw, cw = wt.cw;
   const int64_t kwd = wt.kwords(), taps = kh * kw, K = cin * taps;
-  const int64_t oh = (h + 2 * cv.pad_h - kh) / cv.stride_h + 1;
-  const int64_t ow = (w + 2 * cv.pad_w - kw) / cv.stride_w + 1;
-  if (batch <= 0 || cout <= 0 || oh <= 0 || ow <= 0) return;
   const int64_t P = oh * ow, np = ceil_div(P, 8);
-  const B1GemmUkernel& uk = b1_gemm_ukernel(active_isa());
   const int32_t pad_mult = cv.pad_value + 1;  // padded taps hold -1; add (pad_value + 1) * sum w
 
   // The binarized image sits in a plane with a zero-word border (bit 0 = -1, as padded taps are
@@ -235,6 +335,24 @@ void b1_conv2d(const B1ConvWeights& wt, const B1Conv& cv, int64_t batch, int64_t
       image(n, xb, col, 0, np, true);
     }
   }
+}
+
+}  // namespace
+
+void b1_conv2d(const B1ConvPlan& plan, int64_t batch, const float* x, const float* bias,
+               float out_min, float out_max, float* y, bool parallel) {
+  if (batch <= 0 || plan.wt->cout <= 0 || plan.oh <= 0 || plan.ow <= 0) return;
+  const B1GemmUkernel& uk = b1_gemm_ukernel(active_isa());
+  if (plan.direct && uk.direct)
+    direct_conv(plan, uk, batch, x, bias, out_min, out_max, y, parallel);
+  else
+    gemm_conv(plan, uk, batch, x, bias, out_min, out_max, y, parallel);
+}
+
+void b1_conv2d(const B1ConvWeights& wt, const B1Conv& cv, int64_t batch, int64_t h, int64_t w,
+               const float* x, const float* bias, float out_min, float out_max, float* y,
+               bool parallel) {
+  b1_conv2d(b1_conv_plan(wt, cv, h, w), batch, x, bias, out_min, out_max, y, parallel);
 }
 
 }  // namespace eo

@@ -1,7 +1,6 @@
 // Binary (1-bit) inference: weights and activations in {-1, +1}, bit-packed, XNOR-popcount
 // products (ukernels.h) scaled per output channel (XNOR-Net's alpha = mean |w| of the channel).
-// The runtime op (runtime/ops_binary_b1.cc) exists, but no compile path produces it yet: the
-// quantization issue (13) owns binary weights and gives them a lowering.
+// The runtime op (runtime/ops_binary_b1.cc) runs the convs that scheme "binary" lowers.
 //
 //   sign(v) = +1 if v >= 0 else -1          (0 maps to +1; stored as bit 1, -1 as bit 0)
 //   linear: x (M, K) f32    W (N, K)             y[m][j] = clamp(alpha[j] * dot(sign x[m], sign W[j]) + bias[j])
@@ -55,7 +54,28 @@ struct B1Conv {
   int pad_value = 0;  // -1, 0 or +1
 };
 
-// x: (batch, cin, h, w) f32; y: (batch, cout, oh, ow). Results do not depend on the thread count.
+// A conv bound to its input size. Stride-1 convs also get the direct path's tables (ukernels.h:
+// 32-bit weight words and the per-row-class padding corrections), used where the CPU has
+// AVX-512 with VPOPCNTDQ; other convs, and other paths, run the im2col + GEMM driver. The runtime
+// op builds one at load; `wt` must outlive it.
+struct B1ConvPlan {
+  const B1ConvWeights* wt = nullptr;
+  B1Conv cv;
+  int64_t h = 0, w = 0, oh = 0, ow = 0;
+  bool direct = false;
+  int64_t nw = 0, ldp = 0, ldb = 0, ncls = 0;  // words per pixel, plane row, base row, row classes
+  std::vector<uint32_t> w32;                   // cout x wstride, as b1_direct_params::w
+  int64_t wstride = 0;
+  std::vector<float> base;                     // cout x ncls x ldb
+  std::vector<int32_t> rowcls;                 // oh
+};
+B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, int64_t w);
+
+// x: (batch, cin, h, w) f32; y: (batch, cout, oh, ow). Results do not depend on the path or the
+// thread count.
+void b1_conv2d(const B1ConvPlan& plan, int64_t batch, const float* x, const float* bias,
+               float out_min, float out_max, float* y, bool parallel);
+// The same with a plan made for this call (tests, bindings).
 void b1_conv2d(const B1ConvWeights& wt, const B1Conv& cv, int64_t batch, int64_t h, int64_t w,
                const float* x, const float* bias, float out_min, float out_max, float* y,
                bool parallel);

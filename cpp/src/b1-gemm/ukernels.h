@@ -29,4 +29,38 @@ void b1_gemm_ukernel_4x8__avx2(size_t m, size_t n, size_t kw, const uint64_t* a,
 void b1_gemm_ukernel_4x16__avx512vpopcntdq(size_t m, size_t n, size_t kw, const uint64_t* a,
                                            size_t lda, const uint64_t* b, int32_t* c, size_t ldc);
 
+// Direct stride-1 binary conv (no im2col): 16 output pixels of one row per vector, one 32-bit
+// word of channels per pixel and tap. The binarized input sits in nw word planes (channel c at bit
+// c % 32 of plane c / 32), each hp x ldp words with a zero border of the padding and slack columns
+// past the row, so the 16-lane loads at every tap need no bounds checks. For output channel o:
+//   acc = sum_{tap, word} popcount(x word XOR w word)   (disagreeing signs)
+//   dot = base[o][rowcls[r]][s] - 2 acc                 (base: K plus the padding corrections of
+//                                                        row class rowcls[r], column s)
+//   y[o][r][s] = clamp(alpha[o] * float(dot) + bias[o]) (separate multiply and add, as everywhere)
+struct b1_direct_params {
+  const uint32_t* plane;
+  size_t plane_stride, ldp, nw, kh, kw;
+  const uint32_t* w;       // per output channel, wstride words: for each kernel row i, the
+                           // kernel columns in groups of three (then 1-2 single columns), for
+                           // each word c: a group is w1, w1^w2, w1^w3, w1^w2^w3 of its three
+                           // taps, a single column its word
+  size_t wstride;
+  const float* base;       // cout x ncls x ldb (integers, exact in float)
+  size_t ncls, ldb;
+  const int32_t* rowcls;   // per output row
+  const float* alpha;
+  const float* bias;       // or NULL
+  float lo, hi;
+  float* y;                // cout x oh x ow
+  size_t oh, ow;
+};
+// Output channels [o0, o1) of output rows [r0, r1).
+void b1_direct_conv_rows__avx512vpopcntdq(const struct b1_direct_params* p, size_t o0, size_t o1,
+                                          size_t r0, size_t r1);
+// Rows [r0, r1) of x (c x h x w f32) into the planes above (interior at row pad_h, column pad_w;
+// the border is left as it is).
+void b1_binarize_planes__avx512(const float* x, size_t c, size_t h, size_t w, size_t r0, size_t r1,
+                                uint32_t* plane, size_t plane_stride, size_t ldp, size_t pad_h,
+                                size_t pad_w);
+
 }  // namespace eo

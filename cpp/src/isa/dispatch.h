@@ -96,10 +96,14 @@ const F32Conv2dUkernels& f32_conv2d_ukernels();  // for active_isa()
 const F32Conv2dUkernels& f32_conv2d_ukernels_for(Isa isa);
 
 // Binary XNOR-popcount GEMM (b1-gemm): avx512 uses vpopcntq where the CPU has VPOPCNTDQ and the
-// AVX2 nibble-lookup kernel otherwise.
+// AVX2 nibble-lookup kernel otherwise. The direct stride-1 conv and its binarizer exist only with
+// VPOPCNTDQ (null otherwise: the driver uses the GEMM).
 struct B1GemmUkernel {
   b1_gemm_ukernel_fn fn;
   const char* name;
+  void (*direct)(const b1_direct_params*, size_t, size_t, size_t, size_t);
+  void (*binarize)(const float*, size_t, size_t, size_t, size_t, size_t, uint32_t*, size_t, size_t,
+                   size_t, size_t);
 };
 const B1GemmUkernel& b1_gemm_ukernel(Isa isa);
 

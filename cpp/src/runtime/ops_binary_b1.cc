@@ -1,7 +1,6 @@
 // Binary conv (op id 300, "b1_conv2d"): XNOR-popcount convolution over sign-binarized activations
 // and weights (b1-gemm), per-output-channel scale alpha.
-// No compile path emits this op yet (tests build it by hand): the quantization issue (13) owns
-// binary weights and adds the lowering.
+// Emitted by scheme "binary" for a conv that reads a binary activation (deploy/lower/dense.py).
 //
 //   input: x f32 NCHW                      output: f32 NCHW (Cout, OH, OW)
 //   attrs: stride (2), padding (2), pad_value (-1, 0, +1; default 0 = zero padding),
@@ -25,27 +24,26 @@ namespace {
 class B1ConvOp : public Op {
  public:
   B1ConvOp(const OpDef& def, B1ConvWeights w, B1Conv cv, const float* bias, int64_t h, int64_t wd,
-           int64_t oh, int64_t ow, Act act, int64_t blob_bytes)
-      : Op(def), w_(std::move(w)), cv_(cv), bias_(bias), h_(h), w__(wd), oh_(oh), ow_(ow),
-        act_(act), blob_bytes_(blob_bytes) {}
+           Act act, int64_t blob_bytes)
+      : Op(def), w_(std::move(w)), plan_(b1_conv_plan(w_, cv, h, wd)), bias_(bias), act_(act),
+        blob_bytes_(blob_bytes) {}
   const char* type_name() const override { return "b1_conv2d"; }
   void run(const RunContext& ctx) const override {
     const float inf = std::numeric_limits<float>::infinity();
     const float lo = act_ == Act::none ? -inf : 0.f, hi = act_ == Act::relu6 ? 6.f : inf;
-    b1_conv2d(w_, cv_, ctx.batch, h_, w__, in(ctx, 0), bias_, lo, hi, out(ctx), true);
+    b1_conv2d(plan_, ctx.batch, in(ctx, 0), bias_, lo, hi, out(ctx), true);
   }
-  int64_t macs_per_image() const override { return w_.cout * w_.cin * w_.kh * w_.kw * oh_ * ow_; }
+  int64_t macs_per_image() const override { return w_.cout * w_.cin * w_.kh * w_.kw * plan_.oh * plan_.ow; }
   int64_t weight_bytes() const override { return blob_bytes_; }
   std::string info() const override {
     return "1-bit " + std::to_string(w_.kh) + "x" + std::to_string(w_.kw) + " pad_value " +
-           std::to_string(cv_.pad_value) + (act_ != Act::none ? std::string(" ") + act_name(act_) : "");
+           std::to_string(plan_.cv.pad_value) + (act_ != Act::none ? std::string(" ") + act_name(act_) : "");
   }
 
  private:
   B1ConvWeights w_;
-  B1Conv cv_;
+  B1ConvPlan plan_;  // points at w_ (declared after it)
   const float* bias_;
-  int64_t h_, w__, oh_, ow_;
   Act act_;
   int64_t blob_bytes_;
 };
@@ -85,7 +83,7 @@ std::unique_ptr<Op> make_b1_conv2d(const BuildContext& ctx) {
   ctx.expect_output(y);
   B1Conv cv{stride[0], stride[1], pad[0], pad[1], pad_value};
   return std::make_unique<B1ConvOp>(ctx.def, b1_pack_conv_weights(cout, x.c, kh, kw, signs.data(), alpha.data()),
-                                    cv, bias ? bias->as<float>() : nullptr, x.h, x.w, y.h, y.w,
+                                    cv, bias ? bias->as<float>() : nullptr, x.h, x.w,
                                     static_cast<Act>(act), int64_t(b.bytes));
 }
 

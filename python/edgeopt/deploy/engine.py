@@ -120,6 +120,22 @@ class Engine:
         bytes, output bytes, arena offset; prints as a table."""
         return EngineSummary(self._core.summary(), self)
 
+    def profile(self, x=None, runs: int = 50, warmup: int = 5, seed: int = 0) -> "EngineSummary":
+        """The summary's rows with each op's mean time in ms ('ms') over `runs` calls on `x`
+        (default: one random image of the input shape), after `warmup` untimed calls; prints as a
+        table with a time column."""
+        runs = check_int("runs", runs, 1, INT32_MAX)
+        warmup = check_int("warmup", warmup, 0, INT32_MAX)
+        if x is None:
+            x = np.random.default_rng(check_int("seed", seed, 0)).standard_normal(
+                (1,) + tuple(self.input_shape)).astype(np.float32)
+        if warmup:
+            self._core.profile(x, warmup)
+        rows = self._core.summary()
+        for r, t in zip(rows, self._core.profile(x, runs)):
+            r["ms"] = t * 1e3
+        return EngineSummary(rows, self)
+
     def report(self) -> str:
         """What compilation decided, as text: the scheme and, for int8-full, the ops that fell back
         to float, the observer and (with observer='auto') each tensor's chosen rule with the
@@ -169,13 +185,15 @@ class EngineSummary(list):
 
     def __str__(self) -> str:
         w = max([len(r["name"]) for r in self] + [4])
-        lines = [f"{'#':>3}  {'name':<{w}}  {'op':<16} {'output':<24} {'MACs':>11} {'weights':>9}  info"]
+        timed = bool(self) and all("ms" in r for r in self)
+        lines = [f"{'#':>3}  {'name':<{w}}  {'op':<16} {'output':<24} {'MACs':>11} {'weights':>9}"
+                 + (f" {'ms':>9}" if timed else "") + "  info"]
         for i, r in enumerate(self):
             lines.append(f"{i:>3}  {r['name']:<{w}}  {r['op']:<16} {r['output']:<24} {r['macs']:>11,} "
-                         f"{r['weight_bytes']:>9,}  {r['info']}")
+                         f"{r['weight_bytes']:>9,}" + (f" {r['ms']:>9.4f}" if timed else "") + f"  {r['info']}")
         lines.append(f"scheme {self.scheme}: {len(self)} ops, {self.total_macs:,} MACs/image, weights "
                      f"{self.weight_bytes:,} B, peak activations {self.peak_activation_bytes:,} B/image, "
-                     f"file {self.size_bytes:,} B")
+                     f"file {self.size_bytes:,} B" + (f", {sum(r['ms'] for r in self):.4f} ms in ops" if timed else ""))
         return "\n".join(lines)
 
     def __repr__(self) -> str:
