@@ -189,6 +189,27 @@ TEST(qs8_conv2d_matches_reference_every_path_and_epilogue) {
   set_num_threads(2);
 }
 
+// Cin % 4 == 0 convs other than 1x1 stride 1 run the implicit GEMM on the VNNI path: tiles across
+// image rows and images, padding materialized, non-square kernels / strides / pads, the channel
+// split. (Its own random stream: the cases above keep theirs.)
+TEST(qs8_conv2d_implicit_gemm_matches_reference) {
+  std::mt19937 rng(13);
+  const ConvCase cases[] = {
+      {2, 9, 7, 8, 20, 3, 3, 1, 1, 1, 1, 1},
+      {1, 10, 13, 12, 40, 5, 3, 2, 1, 2, 1, 1},
+      {3, 5, 5, 64, 48, 3, 3, 1, 1, 1, 1, 1},
+      {1, 6, 6, 4, 8, 3, 3, 1, 1, 3, 2, 1},  // padding wider than the kernel's reach
+      {2, 8, 8, 32, 64, 3, 3, 2, 2, 1, 1, 1},
+  };
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const ConvCase& c : cases)
+      for (int path : gemm_paths())
+        for (int e : {kPlain, kResidualLut}) run_conv_case(c, e, path, int(Isa::scalar), rng);
+  }
+  set_num_threads(2);
+}
+
 TEST(qs8_conv2d_rejects_bad_settings) {
   Qs8ConvShape s;
   s.cin = 4; s.cout = 6; s.groups = 4;

@@ -48,6 +48,7 @@ struct Qs8GemmUkernel {
   qs8_gemm_ukernel_fn fn;
   int mr, nr;        // the block a call works on in one piece (the driver splits C in multiples)
   const char* name;  // path name: "scalar", "avx2", "avx512vnni", "amx"
+  qs8_igemm_ukernel_fn igemm;  // the indirect form (VNNI only; others copy an im2col)
 };
 
 bool qs8_gemm_path_supported(Qs8Path path);

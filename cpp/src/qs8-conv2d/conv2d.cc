@@ -93,6 +93,67 @@ void gemm_block(const Qs8Conv2d& op, const Qs8GemmUkernel& uk, int64_t g, int64_
         &p, c + g * cog + j0, size_t(op.s.cout));
 }
 
+// Implicit GEMM (VNNI): the input with its padding materialized as in_zp (xp, N x Hp x Wp x cin;
+// x itself when there is no padding), tap t of output pixel r at rows(r) + tap_off[t].
+struct Implicit {
+  const uint8_t* xp;
+  int64_t Hp, Wp, OH, OW;
+  std::vector<size_t> tap_off;
+};
+
+Implicit implicit_input(const Qs8Conv2d& op, int64_t N, int64_t H, int64_t W, const uint8_t* x,
+                        uint8_t* ws) {
+  const Qs8ConvShape& s = op.s;
+  Implicit im{x, H + 2 * s.ph, W + 2 * s.pw, s.out_h(H), s.out_w(W), {}};
+  for (int64_t i = 0; i < s.kh; ++i)
+    for (int64_t j = 0; j < s.kw; ++j) im.tap_off.push_back(size_t((i * im.Wp + j) * s.cin));
+  if (s.ph == 0 && s.pw == 0) return im;
+  const int64_t C = s.cin, row = im.Wp * C;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t r = 0; r < im.Hp; ++r) {
+      uint8_t* d = ws + (n * im.Hp + r) * row;
+      const int64_t ih = r - s.ph;
+      if (ih < 0 || ih >= H) {
+        std::memset(d, op.in_zp, size_t(row));
+        continue;
+      }
+      std::memset(d, op.in_zp, size_t(s.pw * C));
+      std::memcpy(d + s.pw * C, x + (n * H + ih) * W * C, size_t(W * C));
+      std::memset(d + (s.pw + W) * C, op.in_zp, size_t(s.pw * C));
+    }
+  im.xp = ws;
+  return im;
+}
+
+// C rows [r0, r1) x columns [j0, j1) (j0 a multiple of 16) by the implicit GEMM.
+void implicit_block(const Qs8Conv2d& op, const Qs8GemmUkernel& uk, const Implicit& im, int64_t r0,
+                    int64_t r1, int64_t j0, int64_t j1, uint8_t* y) {
+  const Qs8ConvShape& s = op.s;
+  const Qs8PackedB& b = op.packed[0];
+  const qs8_gemm_params p{op.adj.data() + j0, op.mult_p.data() + j0, op.shift_p.data() + j0,
+                          op.out_zp, op.qmin, op.qmax};
+  const size_t ps = size_t(b.panel_stride());
+  constexpr int64_t mr = 8;
+  int64_t ow = r0 % im.OW, oh = (r0 / im.OW) % im.OH, n = r0 / (im.OW * im.OH);
+  for (int64_t r = r0; r < r1; r += mr) {
+    const int64_t mc = std::min(mr, r1 - r);
+    const uint8_t* rows[mr];
+    for (int64_t i = 0; i < mr; ++i) {
+      if (i < mc) {
+        rows[i] = im.xp + ((n * im.Hp + oh * s.sh) * im.Wp + ow * s.sw) * s.cin;
+        if (++ow == im.OW) {
+          ow = 0;
+          if (++oh == im.OH) oh = 0, ++n;
+        }
+      } else {
+        rows[i] = rows[mc - 1];
+      }
+    }
+    uk.igemm(size_t(mc), size_t(j1 - j0), im.tap_off.size(), size_t(s.cin), rows, im.tap_off.data(),
+             b.data.data() + (j0 / 16) * ps, ps, &p, y + r * s.cout + j0, size_t(s.cout));
+  }
+}
+
 void run_depthwise(const Qs8Conv2d& op, const Qs8OpUkernels& ouk, int64_t N, int64_t H, int64_t W,
                    const uint8_t* x, const uint8_t* res, uint8_t* y) {
   const Qs8ConvShape& s = op.s;
@@ -228,11 +289,20 @@ static bool direct_gemm(const Qs8ConvShape& s) {
          s.pw == 0;
 }
 
+// The implicit GEMM (VNNI): one group, whole 4-byte k-groups in every tap.
+static bool implicit_gemm(const Qs8Conv2d& op, const Qs8GemmUkernel& uk) {
+  return uk.igemm && op.s.groups == 1 && op.s.cin % 4 == 0 && !direct_gemm(op.s);
+}
+
 size_t qs8_conv2d_workspace_bytes(const Qs8Conv2d& op, int64_t N, int64_t H, int64_t W) {
   const Qs8ConvShape& s = op.s;
   if (s.depthwise() || direct_gemm(s)) return 0;
   const int64_t M = N * s.out_h(H) * s.out_w(W);
-  return M > 0 ? size_t(M * round_up(s.kh * s.kw * (s.cin / s.groups), 64)) : 0;
+  if (M <= 0) return 0;
+  // whichever path runs (set_isa may change it after planning): an im2col or the padded input
+  const int64_t im2col = M * round_up(s.kh * s.kw * (s.cin / s.groups), 64);
+  const int64_t padded = s.ph || s.pw ? N * (H + 2 * s.ph) * (W + 2 * s.pw) * s.cin : 0;
+  return size_t(std::max(im2col, padded));
 }
 
 void qs8_conv2d_run(const Qs8Conv2d& op, int64_t N, int64_t H, int64_t W, const uint8_t* x,
@@ -250,6 +320,7 @@ void qs8_conv2d_run(const Qs8Conv2d& op, int64_t N, int64_t H, int64_t W, const 
                                              : qs8_gemm_default_path(K);
   const Qs8GemmUkernel& uk = qs8_gemm_ukernel(path);
   const bool direct = direct_gemm(s);
+  const bool implicit = implicit_gemm(op, uk);
   // im2col rows are padded so the kernels never see a partial k-group: whole 64-byte AMX tiles
   // (no copy into the zero-padded tile buffer) or whole 4-byte VNNI groups. The packed weights are
   // zero there, so whatever the padding holds adds 0.
@@ -265,6 +336,25 @@ void qs8_conv2d_run(const Qs8Conv2d& op, int64_t N, int64_t H, int64_t W, const 
     const double col_eff = double(nb) / double(T * ceil_div(nb, T));
     cols = G == 1 && nb >= 2 && col_eff > row_eff + 0.1;
     chunks = int(std::min<int64_t>(T, cols ? nb : mb));
+  }
+  if (implicit) {
+    const Implicit im = implicit_input(op, N, H, W, x, ws);
+    if (cols)
+      parallel_chunks(nb, chunks, [&](int, int64_t b0, int64_t b1) {
+        const int64_t j0 = b0 * kRowBlock, j1 = std::min(cog, b1 * kRowBlock);
+        implicit_block(op, uk, im, 0, M, j0, j1, y);
+        epilogue(op, ouk, 0, M, j0, j1, res, y);
+      });
+    else
+      parallel_chunks(mb, chunks, [&](int, int64_t b0, int64_t b1) {
+        const int64_t R0 = b0 * kRowBlock, R1 = std::min(M, b1 * kRowBlock);
+        for (int64_t r = R0; r < R1; r += 256) {  // the epilogue while the rows are in cache
+          const int64_t r1 = std::min(R1, r + 256);
+          implicit_block(op, uk, im, r, r1, 0, cog, y);
+          epilogue(op, ouk, r, r1, 0, s.cout, res, y);
+        }
+      });
+    return;
   }
   if (cols) {
     const uint8_t* a = x;

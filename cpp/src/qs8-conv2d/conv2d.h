@@ -12,7 +12,10 @@
 //
 // Paths: groups == 1 (and any other non-depthwise grouping, one GEMM per group) run the qs8 GEMM
 // micro-kernels on A = im2col(x) (rows = output pixels, K = KH*KW*Cin/groups, NHWC tap order
-// matching OHWI weights); a 1x1 stride-1 unpadded conv uses x itself as A (no copy). Depthwise
+// matching OHWI weights); a 1x1 stride-1 unpadded conv uses x itself as A (no copy). On the VNNI
+// path a one-group conv with Cin % 4 == 0 skips the im2col: the implicit-GEMM kernel reads each
+// tap straight from the input (with its padding materialized once per call, a copy of the input
+// instead of one KH*KW times its size). Depthwise
 // (groups == Cin == Cout) runs the direct kernels of ukernels.h. The GEMM path is the default of
 // qs8_gemm_default_path(K) (AMX only for K >= 64), read at run time so set_isa applies.
 //

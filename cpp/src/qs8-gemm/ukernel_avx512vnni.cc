@@ -1,4 +1,5 @@
-// AVX-512 VNNI int8 GEMM: 8 x 32 tile (16 zmm accumulators) over two c4-packed panels.
+// AVX-512 VNNI int8 GEMM: 8 x 32 tile (16 zmm accumulators) over two c4-packed panels, with A as
+// rows (the GEMM) or as row pointers plus per-tap offsets (the implicit form, ukernels.h).
 //
 // vpdpbusd multiplies 4 u8 activations by 4 s8 weights per int32 lane and adds the four products
 // to the lane without intermediate saturation (unlike the *s variant and pmaddubsw), so it is exact
@@ -27,6 +28,46 @@ inline int32_t load_a_tail(const uint8_t* a, size_t r) {
   return (int32_t)v;
 }
 
+// One k-group (4 k) of the 8 x 16P tile: rows ar[i] + off.
+template <int P>
+inline void kgroup(__m512i (&acc)[8][P], const uint8_t* const* ar, size_t off, const int8_t* b,
+                   size_t panel_stride) {
+  __m512i bv[P];
+#pragma GCC unroll 2
+  for (int q = 0; q < P; ++q) bv[q] = _mm512_loadu_si512(b + q * panel_stride);
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    const __m512i av = _mm512_set1_epi32(load_a4(ar[i] + off));
+#pragma GCC unroll 2
+    for (int q = 0; q < P; ++q) acc[i][q] = _mm512_dpbusd_epi32(acc[i][q], av, bv[q]);
+  }
+}
+
+template <int P>
+inline void tile_init(__m512i (&acc)[8][P], const struct qs8_gemm_params* p, size_t j0) {
+#pragma GCC unroll 2
+  for (int q = 0; q < P; ++q) {
+    const __m512i adj = _mm512_loadu_si512(p->adj + j0 + 16 * q);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) acc[i][q] = adj;
+  }
+}
+
+template <int P>
+inline void tile_store(__m512i (&acc)[8][P], size_t mc, size_t nc, const struct qs8_gemm_params* p,
+                       size_t j0, uint8_t* c, size_t ldc) {
+  // Constant indices only (unrolled, rows past mc skipped): a runtime index into acc would force
+  // the accumulators into memory for the whole k loop.
+#pragma GCC unroll 2
+  for (int q = 0; q < P; ++q) {
+    const struct qs8_requant16 r = qs8_requant16_init(p, j0 + 16 * q);
+    const __mmask16 mask = qs8_store_mask(nc - 16 * q);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i)
+      if ((size_t)i < mc) qs8_requant16_store(&r, acc[i][q], c + i * ldc + 16 * q, mask);
+  }
+}
+
 template <int P>  // P = 1 or 2 panels of 16 columns
 inline void tile(size_t mc, size_t nc, size_t k, const uint8_t* a, size_t lda, const int8_t* pb,
                  size_t panel_stride, const struct qs8_gemm_params* p, size_t j0, uint8_t* c,
@@ -34,26 +75,11 @@ inline void tile(size_t mc, size_t nc, size_t k, const uint8_t* a, size_t lda, c
   const uint8_t* ar[8];
   for (size_t i = 0; i < 8; ++i) ar[i] = a + (i < mc ? i : mc - 1) * lda;  // repeat the last row
   __m512i acc[8][P];
-#pragma GCC unroll 2
-  for (int q = 0; q < P; ++q) {
-    const __m512i adj = _mm512_loadu_si512(p->adj + j0 + 16 * q);
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i) acc[i][q] = adj;
-  }
+  tile_init(acc, p, j0);
   const size_t kfull = k & ~(size_t)3;
   const int8_t* b = pb;
   size_t kk = 0;
-  for (; kk < kfull; kk += 4, b += 64) {
-    __m512i bv[P];
-#pragma GCC unroll 2
-    for (int q = 0; q < P; ++q) bv[q] = _mm512_loadu_si512(b + q * panel_stride);
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i) {
-      const __m512i av = _mm512_set1_epi32(load_a4(ar[i] + kk));
-#pragma GCC unroll 2
-      for (int q = 0; q < P; ++q) acc[i][q] = _mm512_dpbusd_epi32(acc[i][q], av, bv[q]);
-    }
-  }
+  for (; kk < kfull; kk += 4, b += 64) kgroup(acc, ar, kk, b, panel_stride);
   if (kk < k) {
     __m512i bv[P];
 #pragma GCC unroll 2
@@ -65,16 +91,23 @@ inline void tile(size_t mc, size_t nc, size_t k, const uint8_t* a, size_t lda, c
       for (int q = 0; q < P; ++q) acc[i][q] = _mm512_dpbusd_epi32(acc[i][q], av, bv[q]);
     }
   }
-  // Constant indices only (unrolled, rows past mc skipped): a runtime index into acc would force
-  // the accumulators into memory for the whole k loop.
-#pragma GCC unroll 2
-  for (int q = 0; q < P; ++q) {
-    const struct qs8_requant16 r = qs8_requant16_init(p, j0 + 16 * q);
-    const __mmask16 mask = qs8_store_mask(nc - 16 * q);
+  tile_store(acc, mc, nc, p, j0, c, ldc);
+}
+
+template <int P>
+inline void itile(size_t mc, size_t nc, size_t ntaps, size_t kc, const uint8_t* const* rows,
+                  const size_t* tap_off, const int8_t* pb, size_t panel_stride,
+                  const struct qs8_gemm_params* p, size_t j0, uint8_t* c, size_t ldc) {
+  __m512i acc[8][P];
+  tile_init(acc, p, j0);
+  const int8_t* b = pb;
+  for (size_t t = 0; t < ntaps; ++t) {
+    const uint8_t* ar[8];
 #pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i)
-      if ((size_t)i < mc) qs8_requant16_store(&r, acc[i][q], c + i * ldc + 16 * q, mask);
+    for (int i = 0; i < 8; ++i) ar[i] = rows[i] + tap_off[t];
+    for (size_t kk = 0; kk < kc; kk += 4, b += 64) kgroup(acc, ar, kk, b, panel_stride);
   }
+  tile_store(acc, mc, nc, p, j0, c, ldc);
 }
 
 }  // namespace
@@ -91,6 +124,17 @@ void qs8_gemm_ukernel_8x32c4__avx512vnni(size_t m, size_t n, size_t k, const uin
       else
         tile<1>(mc, nc, k, a + i0 * lda, lda, pb, panel_stride, p, j0, c + i0 * ldc + j0, ldc);
     }
+  }
+}
+
+void qs8_igemm_ukernel_8x32c4__avx512vnni(size_t m, size_t n, size_t ntaps, size_t kc,
+                                          const uint8_t* const* rows, const size_t* tap_off,
+                                          const int8_t* pb, size_t panel_stride,
+                                          const struct qs8_gemm_params* p, uint8_t* c, size_t ldc) {
+  for (size_t j0 = 0; j0 < n; j0 += 32, pb += 2 * panel_stride) {
+    const size_t nc = n - j0 < 32 ? n - j0 : 32;
+    if (nc > 16) itile<2>(m, nc, ntaps, kc, rows, tap_off, pb, panel_stride, p, j0, c + j0, ldc);
+    else itile<1>(m, nc, ntaps, kc, rows, tap_off, pb, panel_stride, p, j0, c + j0, ldc);
   }
 }
 

@@ -34,6 +34,15 @@ typedef void (*qs8_gemm_ukernel_fn)(size_t m, size_t n, size_t k, const uint8_t*
                                     const int8_t* pb, size_t panel_stride,
                                     const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
 
+// Implicit-GEMM form, for convolutions without an im2col copy: row i (< m <= mr) of A is ntaps
+// pieces of kc bytes (kc a multiple of 4), piece t at rows[i] + tap_off[t] (the input pixel under
+// tap t of output pixel i, in an input with its padding materialized); K = ntaps*kc in the packed
+// B's k order. All mr row pointers must be valid (the driver repeats the last row).
+typedef void (*qs8_igemm_ukernel_fn)(size_t m, size_t n, size_t ntaps, size_t kc,
+                                     const uint8_t* const* rows, const size_t* tap_off,
+                                     const int8_t* pb, size_t panel_stride,
+                                     const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
+
 void qs8_gemm_ukernel_4x16c4__scalar(size_t m, size_t n, size_t k, const uint8_t* a, size_t lda,
                                      const int8_t* pb, size_t panel_stride,
                                      const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
@@ -43,6 +52,10 @@ void qs8_gemm_ukernel_4x16c4__avx2(size_t m, size_t n, size_t k, const uint8_t* 
 void qs8_gemm_ukernel_8x32c4__avx512vnni(size_t m, size_t n, size_t k, const uint8_t* a,
                                          size_t lda, const int8_t* pb, size_t panel_stride,
                                          const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
+void qs8_igemm_ukernel_8x32c4__avx512vnni(size_t m, size_t n, size_t ntaps, size_t kc,
+                                          const uint8_t* const* rows, const size_t* tap_off,
+                                          const int8_t* pb, size_t panel_stride,
+                                          const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
 void qs8_gemm_ukernel_32x32c4__amx(size_t m, size_t n, size_t k, const uint8_t* a, size_t lda,
                                    const int8_t* pb, size_t panel_stride,
                                    const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
