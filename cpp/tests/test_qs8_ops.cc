@@ -322,3 +322,39 @@ TEST(qs8_pools_match_reference) {
   }
   set_num_threads(2);
 }
+
+// NCHW float -> NHWC u8: y = clamp(nearbyint(x * inv_scale), -zp, 255 - zp) + zp with NaN at the
+// low end; ties to even, infinities and huge values saturate, every split of the pixels.
+TEST(qs8_quantize_matches_nearbyint_and_clamp) {
+  std::mt19937 rng(14);
+  std::uniform_real_distribution<float> u(-300.f, 300.f);
+  for (int threads : {1, 2})
+    for (int64_t N : {1, 2, 3})
+      for (int64_t C : {1, 3, 16})
+        for (int64_t HW : {1, 7, 1024}) {
+          set_num_threads(threads);
+          std::vector<float> x(size_t(N * C * HW));
+          for (size_t e = 0; e < x.size(); ++e) {
+            switch (e % 9) {
+              case 0: x[e] = float(int(u(rng))) + 0.5f; break;  // a tie
+              case 1: x[e] = NAN; break;
+              case 2: x[e] = e % 2 ? INFINITY : -INFINITY; break;
+              case 3: x[e] = e % 2 ? 3e38f : -3e38f; break;
+              default: x[e] = u(rng);
+            }
+          }
+          const int32_t zp = int32_t(rng() % 256);
+          std::vector<uint8_t> y(x.size()), want(x.size());
+          qs8_quantize(N, C, HW, x.data(), 1.f, zp, y.data());
+          for (int64_t n = 0; n < N; ++n)
+            for (int64_t c = 0; c < C; ++c)
+              for (int64_t i = 0; i < HW; ++i) {
+                const float v = x[size_t((n * C + c) * HW + i)];
+                float r = std::isnan(v) ? float(-zp) : std::nearbyint(v);
+                r = std::min(std::max(r, float(-zp)), float(255 - zp));
+                want[size_t((n * HW + i) * C + c)] = uint8_t(int32_t(r) + zp);
+              }
+          CHECK(y == want, "qs8_quantize");
+        }
+  set_num_threads(2);
+}
