@@ -158,9 +158,8 @@ void run_depthwise(const Qs8Conv2d& op, const Qs8OpUkernels& ouk, int64_t N, int
                    const uint8_t* x, const uint8_t* res, uint8_t* y) {
   const Qs8ConvShape& s = op.s;
   const int64_t OH = s.out_h(H), OW = s.out_w(W), C = s.cin, ntaps = s.kh * s.kw;
-  const qs8_dwconv_params p{op.dw_w.data(), op.dw_bias.data(), op.dw_mult.data(),
-                            op.dw_shift.data(), size_t(op.cstride), op.in_zp, op.out_zp, op.qmin,
-                            op.qmax};
+  const qs8_dwconv_params p{op.dw_w.data(), op.dw_adj.data(), op.dw_mult.data(),
+                            op.dw_shift.data(), size_t(op.cstride), op.out_zp, op.qmin, op.qmax};
   const int64_t rows = N * OH;
   auto work = [&](int, int64_t q0, int64_t q1) {
     const uint8_t* stack_ptrs[kMaxTapPtrs];
@@ -243,18 +242,20 @@ Qs8Conv2d qs8_conv2d_create(const Qs8ConvShape& s, const int8_t* w, const int32_
     const int64_t C = s.cin;
     op.cstride = round_up(C, 16);
     op.dw_w.assign(size_t(ntaps * op.cstride), 0);
-    op.dw_bias.assign(size_t(op.cstride), 0);
+    op.dw_adj.assign(size_t(op.cstride), 0);
     op.dw_mult.assign(size_t(op.cstride), 0);
     op.dw_shift.assign(size_t(op.cstride), 0);
     for (int64_t c = 0; c < C; ++c) {
-      int64_t abssum = 0;
+      int64_t abssum = 0, sum = 0;
       for (int64_t t = 0; t < ntaps; ++t) {
         op.dw_w[size_t(t * op.cstride + c)] = w[c * ntaps + t];
         abssum += std::abs(int(w[c * ntaps + t]));
+        sum += w[c * ntaps + t];
       }
       require(std::abs(int64_t(op.bias[c])) + 255 * abssum <= INT32_MAX,
               "|bias| + 255 * sum |w| must fit int32 (channel " + std::to_string(c) + ")");
-      op.dw_bias[c] = op.bias[c];
+      // bias - in_zp * sum w, modulo 2^32 like the kernels' accumulation
+      op.dw_adj[c] = int32_t(uint32_t(op.bias[c]) - uint32_t(in_zp) * uint32_t(int32_t(sum)));
       op.dw_mult[c] = multiplier[c];
       op.dw_shift[c] = shift[c];
     }

@@ -62,8 +62,8 @@ struct Qs8Conv2d {
   // Derived at creation.
   std::vector<Qs8PackedB> packed;           // GEMM path: one per group
   std::vector<int32_t> adj, mult_p, shift_p;  // GEMM path: per group, padded to packed npad
-  std::vector<int16_t> dw_w;                 // depthwise: taps x cstride
-  std::vector<int32_t> dw_bias, dw_mult, dw_shift;  // depthwise: cstride
+  std::vector<int32_t> dw_w;                 // depthwise: taps x cstride
+  std::vector<int32_t> dw_adj, dw_mult, dw_shift;  // depthwise: cstride (adj: ukernels.h)
   std::vector<uint8_t> zp_row;               // depthwise: cin bytes of in_zp (padding taps)
   int64_t cstride = 0;
 };

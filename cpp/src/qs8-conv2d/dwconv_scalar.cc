@@ -9,11 +9,11 @@ void qs8_dwconv_ukernel__scalar(size_t channels, size_t npix, size_t ntaps,
                                 uint8_t* y, size_t y_stride) {
   for (size_t px = 0; px < npix; ++px, taps += ntaps, y += y_stride) {
     for (size_t c = 0; c < channels; ++c) {
-      int32_t acc = p->bias[c];
+      uint32_t acc = (uint32_t)p->adj[c];  // modulo 2^32, as the vector kernels
       for (size_t t = 0; t < ntaps; ++t)
-        acc += ((int32_t)taps[t][c] - p->in_zp) * (int32_t)p->w[t * p->cstride + c];
-      y[c] = (uint8_t)qs8_requantize(acc, p->multiplier[c], p->shift[c], p->out_zp, p->qmin,
-                                     p->qmax);
+        acc += (uint32_t)((int32_t)taps[t][c] * p->w[t * p->cstride + c]);
+      y[c] = (uint8_t)qs8_requantize((int32_t)acc, p->multiplier[c], p->shift[c], p->out_zp,
+                                     p->qmin, p->qmax);
     }
   }
 }

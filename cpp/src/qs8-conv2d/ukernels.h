@@ -1,16 +1,18 @@
 // int8 depthwise convolution micro-kernels (NHWC, one output pixel = C channels).
 //
 //   acc[c] = bias[c] + sum_t (x_t[c] - in_zp) * w[t][c]                         exact int32
+//          = adj[c]  + sum_t x_t[c] * w[t][c]      adj[c] = bias[c] - in_zp * sum_t w[t][c]
 //   y[c]   = qs8_requantize(acc[c], multiplier[c], shift[c], out_zp, qmin, qmax)
 //
+// The kernels compute the second form, modulo 2^32 (exact whenever acc fits int32, which the
+// driver checks: |bias| + 255 * sum |w| <= 2^31 - 1), so the inner loop multiplies raw u8.
 // x_t is the input pixel under tap t, given by an indirection buffer (XNNPACK's idea): for pixel p
 // of the call, taps[p * ntaps + t] points at that pixel's C channels, or at a row of C bytes all
 // equal to in_zp where the tap falls into the padding (so a padded tap adds exactly 0 and the
-// kernel has no border cases). Weights are stored tap-major as int16 (w[t * cstride + c], zero for
-// c >= C, cstride a multiple of 16): AVX-512 zero-extends 16 of them into int32 lanes whose high
-// halves are 0, so one vpmaddwd of (x - zp) (any int32 in [-255, 255]) with them is exactly
-// (x - zp) * w. |acc| <= |bias| + 255 * 128 * ntaps, so any kernel up to 65,000 taps is exact
-// when |bias| < 2^30. Kernels trust their inputs. Plain C only.
+// kernel has no border cases). Weights are stored tap-major as int32 (w[t * cstride + c], zero for
+// c >= C, cstride a multiple of 16): AVX-512 zero-extends 16 input bytes into int32 lanes (high
+// halves 0), so one vpmaddwd with 16 weights (low halves w, high halves 0 or -1) is exactly x * w.
+// Kernels trust their inputs. Plain C only.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -18,12 +20,12 @@
 namespace eo {
 
 struct qs8_dwconv_params {
-  const int16_t* w;           // ntaps x cstride
-  const int32_t* bias;        // cstride (zero-padded)
+  const int32_t* w;           // ntaps x cstride, each in [-128, 127]
+  const int32_t* adj;         // cstride (zero-padded): bias - in_zp * sum_t w
   const int32_t* multiplier;  // cstride, Q31
   const int32_t* shift;       // cstride, right shift in [0, 31]
   size_t cstride;             // channels rounded up to 16
-  int32_t in_zp, out_zp, qmin, qmax;
+  int32_t out_zp, qmin, qmax;
 };
 
 // y[p * y_stride + c] for p < npix, c < channels.
