@@ -3,15 +3,15 @@ Engine on the full test set, size of the saved file, batch-1 latency and the tim
 whole test set ("Lat" in the study), for
 
     fp32, fp16, int8-weight, int4-weight, int2-weight, int8-full with each observer (minmax,
-    percentile, mse, kl, auto), onnxruntime's own static int8 quantization (QDQ, MinMax, the same
+    percentile, mse, kl, auto), int4-full (4-bit weights on the integer kernels), onnxruntime's own static int8 quantization (QDQ, MinMax, the same
     calibration images), edgeopt's QDQ export (the minmax int8-full Engine's scales) run by
     onnxruntime, with how many of its logits are within one step of that Engine's (one step = the
     Engine's output scale), and quantization-aware training fine-tuned from the checkpoint (int8;
-    weight-only 4 and 2 bits).
+    weight-only 4 and 2 bits; int4-full).
 
     edgeopt train --model resnet20 --dataset fashion-mnist --epochs 10 --save r20.npz
     PYTHONPATH=python:benchmarks python benchmarks/bench_quant.py r20.npz [--model resnet20]
-        [--calib 256] [--qat-epochs 1] [--qat int8 int4 int2] [--threads 2]
+        [--calib 256] [--qat-epochs 1] [--qat int8 int4 int2 int4-full] [--threads 2]
 
 Prints a markdown table (the one in benchmarks/README.md).
 """
@@ -94,7 +94,8 @@ def main(argv=None):
     ap.add_argument("--qat-lr", type=float, default=0.005)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-ort", action="store_true")
-    ap.add_argument("--qat", nargs="*", default=["int8", "int4", "int2"], choices=["int8", "int4", "int2"],
+    ap.add_argument("--qat", nargs="*", default=["int8", "int4", "int2", "int4-full"],
+                    choices=["int8", "int4", "int2", "int4-full"],
                     help="which QAT rows to train (each is --qat-epochs epochs)")
     args = ap.parse_args(argv)
     eo.set_num_threads(args.threads)
@@ -131,6 +132,9 @@ def main(argv=None):
                 picks[r["chosen"]] = picks.get(r["chosen"], 0) + 1
             note += "; chose " + ", ".join(f"{k} x{v}" for k, v in sorted(picks.items()))
         measure(f"int8-full (FIQ), observer={obs}", e, note)
+    measure("int4-full (W4A8 PTQ), observer=minmax",
+            eo.deploy.compile(model, "int4-full", input_shape=shape, calib=calib),
+            "4-bit weights but the first, last and depthwise layers")
     if not args.skip_ort:
         from ort_quantize import quantize as ort_quantize
         f32 = eo.deploy.export_onnx(model, os.path.join(tmp, "m.onnx"), input_shape=shape)
@@ -148,6 +152,7 @@ def main(argv=None):
     # weight-only at 4 and 2 bits
     for key, label, scheme, kwargs in (("int8", "QAT int8", "int8-full", {}),
                                        ("int4", "QAT int4-weight", "int4-weight", {"weight_bits": 4, "activations": False}),
+                                       ("int4-full", "QAT int4-full (W4A8)", "int4-full", {"weight_bits": 4}),
                                        ("int2", "QAT int2-weight", "int2-weight", {"weight_bits": 2, "activations": False})):
         if key not in args.qat:
             continue

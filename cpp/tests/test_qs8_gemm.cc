@@ -2,6 +2,7 @@
 // around every tile (4/8/32 rows, 16/32 columns, 4/64-deep k-groups), extreme values, both output
 // types, fused clamps, with and without bias, padded strides and 1 or 2 threads.
 #include <algorithm>
+#include <stdexcept>
 
 #include "common/parallel.h"
 #include "harness.h"
@@ -19,15 +20,17 @@ struct Case {
   int variant;  // picks zero points, bias, output type, clamps, value ranges
 };
 
-void run_case(const Case& cs, Qs8Path path, std::mt19937& rng) {
+// bits 4: weights in [-8, 7], packed c4x2 (the 4-bit kernels); the reference sees the same values.
+void run_case(const Case& cs, Qs8Path path, std::mt19937& rng, int bits = 8) {
   const int M = cs.M, N = cs.N, K = cs.K, v = cs.variant;
   const int lda = K + (v % 3), ldc = N + (v % 2) * 5;
-  std::uniform_int_distribution<int> u8(0, 255), s8(-128, 127);
+  const int wlo = bits == 4 ? -8 : -128, whi = bits == 4 ? 7 : 127;
+  std::uniform_int_distribution<int> u8(0, 255), s8(wlo, whi);
   std::vector<uint8_t> a(size_t(M) * lda);
   std::vector<int8_t> b(size_t(K) * N);
-  const int extreme = v % 7;  // 0: all 255 x all -128, 1: all 0 x all 127, else random
+  const int extreme = v % 7;  // 0: all 255 x all most-negative, 1: all 0 x all most-positive
   for (auto& x : a) x = extreme == 0 ? 255 : extreme == 1 ? 0 : uint8_t(u8(rng));
-  for (auto& x : b) x = extreme == 0 ? -128 : extreme == 1 ? 127 : int8_t(s8(rng));
+  for (auto& x : b) x = int8_t(extreme == 0 ? wlo : extreme == 1 ? whi : s8(rng));
   const int32_t a_zp = (v % 4 == 0) ? 0 : (v % 4 == 1) ? 255 : u8(rng);
   const bool has_bias = v % 5 != 0;
   std::vector<int32_t> bias(N), mult(N), shift(N);
@@ -59,7 +62,7 @@ void run_case(const Case& cs, Qs8Path path, std::mt19937& rng) {
     qmax = 255;
   }
   const int32_t* bias_p = has_bias ? bias.data() : nullptr;
-  Qs8PackedB pb = qs8_pack_b(K, N, b.data(), N, 1);
+  Qs8PackedB pb = qs8_pack_b(K, N, b.data(), N, 1, bits);
   CHECK(qs8_accumulator_fits(pb, bias_p), "test data must keep the accumulator in int32");
   std::vector<uint8_t> c(size_t(M) * ldc, 0xA5), ref(size_t(M) * ldc, 0xA5);
   qs8_gemm(M, a.data(), lda, a_zp, pb, {bias_p, mult.data(), shift.data(), out_zp, qmin, qmax},
@@ -70,8 +73,8 @@ void run_case(const Case& cs, Qs8Path path, std::mt19937& rng) {
     if (c[e] != ref[e]) {
       char buf[256];
       std::snprintf(buf, sizeof buf,
-                    "qs8 gemm %s M=%d N=%d K=%d variant=%d: C[%zu][%zu] = %d, reference %d",
-                    qs8_gemm_ukernel(path).name, M, N, K, v, e / ldc, e % ldc, c[e], ref[e]);
+                    "qs8 gemm %s w%d M=%d N=%d K=%d variant=%d: C[%zu][%zu] = %d, reference %d",
+                    qs8_gemm_ukernel(path).name, bits, M, N, K, v, e / ldc, e % ldc, c[e], ref[e]);
       throw test::Failure{buf};
     }
   }
@@ -109,6 +112,27 @@ TEST(qs8_gemm_matches_reference_on_larger_and_deep_shapes) {
       for (Case cs : cases)
         for (int v = 0; v < 14; v += 3) run_case({cs.M, cs.N, cs.K, cs.variant + v}, path, rng);
   }
+}
+
+// 4-bit weights: K around every pair of k-groups (8), partial k-groups, tiles and threads.
+TEST(qs8_gemm_4bit_weights_match_reference_every_path) {
+  std::mt19937 rng(9);
+  const int ks[] = {1, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 31, 33, 64, 65, 144, 300};
+  int variant = 0;
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (Qs8Path path : supported_paths())
+      for (int K : ks)
+        for (int MN : {1, 9, 17, 33, 70}) run_case({MN, (MN * 7) % 41 + 1, K, variant++}, path, rng, 4);
+  }
+  bool threw = false;
+  try {
+    const int8_t w[2] = {8, 0};
+    qs8_pack_b(2, 1, w, 1, 1, 4);
+  } catch (const std::invalid_argument&) {
+    threw = true;
+  }
+  CHECK(threw, "a 4-bit weight outside [-8, 7] must be refused");
 }
 
 TEST(qs8_gemm_default_path_is_supported) {

@@ -106,21 +106,24 @@ void expect_bytes(const std::vector<uint8_t>& got, const std::vector<uint8_t>& r
     }
 }
 
-void run_conv_case(const ConvCase& c, int epi_kind, int gemm_path, int op_isa, std::mt19937& rng) {
+void run_conv_case(const ConvCase& c, int epi_kind, int gemm_path, int op_isa, std::mt19937& rng,
+                   int bits = 8) {
   Qs8ConvShape s;
   s.cin = c.cin; s.cout = c.cout; s.kh = c.kh; s.kw = c.kw; s.sh = c.sh; s.sw = c.sw;
   s.ph = c.ph; s.pw = c.pw; s.groups = c.groups;
   const int64_t OH = s.out_h(c.H), OW = s.out_w(c.W), K = c.kh * c.kw * (c.cin / c.groups);
-  std::uniform_int_distribution<int> u8(0, 255), s8(-128, 127);
+  std::uniform_int_distribution<int> u8(0, 255), s8(bits == 4 ? -8 : -128, bits == 4 ? 7 : 127);
   std::vector<uint8_t> x(size_t(c.N) * c.H * c.W * c.cin), res(size_t(c.N) * OH * OW * c.cout);
   std::vector<int8_t> w(size_t(c.cout) * K);
   for (auto& v : x) v = uint8_t(u8(rng));
   for (auto& v : res) v = uint8_t(u8(rng));
   for (auto& v : w) v = int8_t(s8(rng));
   std::vector<int32_t> bias(c.cout), mult, shift;
-  std::uniform_int_distribution<int32_t> bias_d(-(1 << 18), 1 << 18);
+  // 4-bit weights make products 16x smaller: the bias range and the shifts follow
+  const int32_t bias_max = bits == 4 ? 1 << 14 : 1 << 18;
+  std::uniform_int_distribution<int32_t> bias_d(-bias_max, bias_max);
   for (auto& b : bias) b = bias_d(rng);
-  random_requant(c.cout, int(K), rng, mult, shift);
+  random_requant(c.cout, bits == 4 ? int(K) / 16 + 1 : int(K), rng, mult, shift);
   const int32_t in_zp = u8(rng), out_zp = u8(rng);
   int32_t qmin = 0, qmax = 255;
   if (epi_kind == kRelu) {
@@ -139,7 +142,7 @@ void run_conv_case(const ConvCase& c, int epi_kind, int gemm_path, int op_isa, s
     for (auto& v : epi.lut) v = uint8_t(u8(rng));
   }
   Qs8Conv2d op = qs8_conv2d_create(s, w.data(), bias.data(), mult.data(), shift.data(), in_zp,
-                                   out_zp, qmin, qmax, epi);
+                                   out_zp, qmin, qmax, epi, bits);
   op.path_override = gemm_path;
   op.op_isa_override = op_isa;
   std::vector<uint8_t> y(res.size(), 0xA5), ref(res.size(), 0x5A);
@@ -149,7 +152,7 @@ void run_conv_case(const ConvCase& c, int epi_kind, int gemm_path, int op_isa, s
                         shift.data(), out_zp, qmin, qmax, epi, res.data(), ref.data());
   const char* pname = s.depthwise() ? qs8_op_ukernels(Isa(op_isa)).name
                                     : qs8_gemm_ukernel(Qs8Path(gemm_path)).name;
-  expect_bytes(y, ref, describe(c, epi_kind, pname));
+  expect_bytes(y, ref, describe(c, epi_kind, pname) + (bits == 4 ? " w4" : ""));
   if (epi_kind == kPlain && y.size() >= 64) {  // the data must exercise more than the clamps
     const size_t inside = size_t(std::count_if(y.begin(), y.end(), [](uint8_t v) { return v > 0 && v < 255; }));
     CHECK(inside * 4 >= y.size(), describe(c, epi_kind, pname) + ": most outputs saturate");
@@ -206,6 +209,25 @@ TEST(qs8_conv2d_implicit_gemm_matches_reference) {
     for (const ConvCase& c : cases)
       for (int path : gemm_paths())
         for (int e : {kPlain, kResidualLut}) run_conv_case(c, e, path, int(Isa::scalar), rng);
+  }
+  set_num_threads(2);
+}
+
+// 4-bit weights through every conv path (1x1 in place, implicit GEMM, im2col, groups, depthwise).
+TEST(qs8_conv2d_4bit_weights_match_reference) {
+  std::mt19937 rng(15);
+  const ConvCase cases[] = {
+      {1, 5, 7, 16, 33, 1, 1, 1, 1, 0, 0, 1},   {2, 9, 7, 8, 20, 3, 3, 1, 1, 1, 1, 1},
+      {1, 32, 32, 16, 16, 3, 3, 1, 1, 1, 1, 1}, {1, 16, 16, 32, 64, 3, 3, 2, 2, 1, 1, 1},
+      {1, 9, 7, 17, 31, 3, 3, 1, 1, 1, 1, 1},   {1, 10, 13, 12, 40, 5, 3, 2, 1, 2, 1, 1},
+      {1, 6, 5, 8, 6, 3, 3, 1, 1, 1, 1, 2},     {1, 8, 8, 16, 16, 3, 3, 1, 1, 1, 1, 16},
+      {1, 4, 4, 96, 256, 3, 3, 1, 1, 1, 1, 1},
+  };
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const ConvCase& c : cases)
+      for (int path : gemm_paths())
+        for (int e : {kPlain, kResidualLut}) run_conv_case(c, e, path, int(Isa::scalar), rng, 4);
   }
   set_num_threads(2);
 }

@@ -115,7 +115,7 @@ def cmd_bench(args) -> int:
         row = []
         for scheme in args.schemes:
             e = eo.deploy.compile(model, scheme=scheme, input_shape=shape,
-                                  calib=calib if scheme == "int8-full" else None)
+                                  calib=calib if scheme in eo.deploy.CALIBRATED_SCHEMES else None)
             row.append(eo.deploy.latency(e, batch=1, runs=args.runs)["median_ms"])
         print(f"{name:<22}" + "".join(f"{v:>13.3f}" for v in row))
     return 0

@@ -90,6 +90,30 @@ def test_int8_engine_equals_numpy_integer_simulation(name):
         assert np.corrcoef(f.ravel(), y.ravel())[0, 1] > 0.99   # and it is a good approximation
 
 
+@pytest.mark.parametrize("name", ["resnet20", "mobilenet_v2"])
+def test_int4_full_engine_equals_numpy_integer_simulation(name):
+    """int4-full: 4-bit weights (q in [-7, 7]) in every conv / linear but the first, the last and
+    depthwise ones, stored packed (i4 blobs, half the bytes) and widened inside the integer
+    kernels; the Engine equals the integer simulation of the same QGraph bit for bit."""
+    model, calib = _model(name)
+    qg = quantize_graph(model, calib, (1, 3, 32, 32), weight_bits=4)
+    convs = [o for o in qg.ops if o.op == "conv2d"]
+    four = [o for o in convs if o.attrs.get("weight_bits") == 4]
+    assert four and convs[0] not in four and convs[-1] not in four
+    assert all(np.abs(o.attrs["weight"]).max() <= 7 for o in four)
+    assert all(o.attrs["groups"] == 1 for o in four)          # depthwise stays 8-bit
+    e4 = eo.deploy.compile(model, "int4-full", (1, 3, 32, 32), calib=calib)
+    e8 = eo.deploy.compile(model, "int8-full", (1, 3, 32, 32), calib=calib)
+    assert e4.scheme == "int4-full" and sum(" w4" in r["info"] for r in e4.summary()) == len(four)
+    w8 = sum(o.attrs["weight"].size for o in four)
+    assert e8.size_bytes - e4.size_bytes >= w8 // 2 - 64       # those weights take half the bytes
+    for batch in (1, 3):
+        x = np.random.default_rng(batch).standard_normal((batch, 3, 32, 32)).astype(np.float32)
+        np.testing.assert_array_equal(e4.run(x), int8_sim.run(qg, x))
+    with pytest.raises(ValueError, match="calib"):
+        eo.deploy.compile(model, "int4-full", (1, 3, 32, 32))
+
+
 def test_int8_engine_save_load_and_thread_counts(tmp_path):
     model, calib = _model("resnet20", width_mult=0.5)
     engine = eo.deploy.compile(model, "int8-full", (1, 3, 32, 32), calib=calib)

@@ -181,13 +181,50 @@ def test_converted_qat_model_and_its_engine_agree():
         eo.deploy.compile(_tiny(), "int8-full", input_shape=shape)
 
 
+def test_int4_full_qat_model_and_its_engine_agree():
+    """prepare_qat(weight_bits=4) with activations trains for int4-full: 4-bit weights in
+    quant.low_bit_layers (not the first, the last or depthwise layers), 8-bit elsewhere, and the
+    converted model's int4-full Engine (learned scales, no calibration) computes what it does."""
+    m, shape, rng, ds = _pretrained_tiny(9)
+    g = fold_batchnorm(trace(m, shape))
+    four = quant.low_bit_layers(g)
+    layers = [n.name.split("+")[0] for n in g.nodes if n.op in ("conv2d", "linear")]
+    assert four == set(layers[1:-1]) and len(four) == 20   # resnet20: 22 conv / linear, no depthwise
+    quant.prepare_qat(m, shape, weight_bits=4)
+    eo.train.fit(m, ds, epochs=1, batch_size=32, lr=0.005, progress=False,
+                 callbacks=[quant.FreezeBatchNorm(2), quant.FreezeObservers(3)])
+    quant.convert(m)
+    e = eo.deploy.compile(m, "int4-full", input_shape=shape)
+    assert e.metadata["int8_full"]["weight_bits"] == 4
+    w4 = [r["name"].split("+")[0] for r in e.summary() if r["op"] == "qs8_conv2d" and " w4" in r["info"]]
+    assert set(w4) == four
+    # the converted weights are on the 4-bit grid where the Engine stores 4 bits, 8-bit elsewhere
+    g = fold_batchnorm(trace(m, shape))
+    for n in g.nodes:
+        if n.op in ("conv2d", "linear"):
+            w = n.params["weight"].astype(np.float64).reshape(len(n.params["weight"]), -1)
+            qmax = 7 if n.name.split("+")[0] in four else 127
+            k = w / (np.abs(w).max(1, keepdims=True) / qmax)
+            assert np.abs(k - np.round(k)).max() < 1e-3, n.name
+    x = rng.standard_normal((96,) + shape[1:]).astype(np.float32)
+    m.eval()
+    a, b = m(x), e.run(x)
+    out_scale = [f for f in m.modules() if isinstance(f, quant.FakeQuantize)][-1].qparams()[0]
+    steps = np.abs(a - b) / out_scale   # as for int8-full: fixed-point vs float rounding only
+    assert steps.mean() <= 1.5 and steps.max() <= 10
+    assert np.mean(a.argmax(1) == b.argmax(1)) >= 0.95
+    with pytest.raises(ValueError, match="activations=False"):
+        quant.prepare_qat(_tiny(), shape, weight_bits=2)
+
+
 @pytest.mark.parametrize("bits,scheme", [(4, "int4-weight"), (2, "int2-weight")])
 def test_weight_only_low_bit_qat_deploys_exactly(bits, scheme):
     """Weight-only QAT at 4 / 2 bits: the converted weights (BN folded) are on the grid the
     int{4,2}-weight scheme stores, so its Engine computes what the model does."""
     m, shape, rng, ds = _pretrained_tiny(8)
-    with pytest.raises(ValueError, match="activations=False"):
-        quant.prepare_qat(m, shape, weight_bits=bits)
+    if bits == 2:   # (4 bits with activations is int4-full: test_int4_full_qat_...)
+        with pytest.raises(ValueError, match="activations=False"):
+            quant.prepare_qat(m, shape, weight_bits=bits)
     quant.prepare_qat(m, shape, weight_bits=bits, activations=False)
     assert not any(isinstance(x, quant.FakeQuantize) for x in m.modules())
     eo.train.fit(m, ds, epochs=1, batch_size=32, lr=0.01, progress=False, callbacks=[quant.FreezeBatchNorm(2)])

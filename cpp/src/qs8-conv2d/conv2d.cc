@@ -89,8 +89,9 @@ void gemm_block(const Qs8Conv2d& op, const Qs8GemmUkernel& uk, int64_t g, int64_
   const qs8_gemm_params p{op.adj.data() + off, op.mult_p.data() + off, op.shift_p.data() + off,
                           op.out_zp, op.qmin, op.qmax};
   const size_t ps = size_t(b.panel_stride());
-  uk.fn(size_t(m), size_t(j1 - j0), size_t(k), a, size_t(lda), b.data.data() + (j0 / 16) * ps, ps,
-        &p, c + g * cog + j0, size_t(op.s.cout));
+  (b.bits == 4 ? uk.fn4 : uk.fn)(size_t(m), size_t(j1 - j0), size_t(k), a, size_t(lda),
+                                 b.data.data() + (j0 / 16) * ps, ps, &p, c + g * cog + j0,
+                                 size_t(op.s.cout));
 }
 
 // Implicit GEMM (VNNI): the input with its padding materialized as in_zp (xp, N x Hp x Wp x cin;
@@ -149,8 +150,10 @@ void implicit_block(const Qs8Conv2d& op, const Qs8GemmUkernel& uk, const Implici
         rows[i] = rows[mc - 1];
       }
     }
-    uk.igemm(size_t(mc), size_t(j1 - j0), im.tap_off.size(), size_t(s.cin), rows, im.tap_off.data(),
-             b.data.data() + (j0 / 16) * ps, ps, &p, y + r * s.cout + j0, size_t(s.cout));
+    (b.bits == 4 ? uk.igemm4 : uk.igemm)(size_t(mc), size_t(j1 - j0), im.tap_off.size(),
+                                         size_t(s.cin), rows, im.tap_off.data(),
+                                         b.data.data() + (j0 / 16) * ps, ps, &p,
+                                         y + r * s.cout + j0, size_t(s.cout));
   }
 }
 
@@ -203,7 +206,8 @@ void run_depthwise(const Qs8Conv2d& op, const Qs8OpUkernels& ouk, int64_t N, int
 Qs8Conv2d qs8_conv2d_create(const Qs8ConvShape& s, const int8_t* w, const int32_t* bias,
                             const int32_t* multiplier, const int32_t* shift, int32_t in_zp,
                             int32_t out_zp, int32_t qmin, int32_t qmax,
-                            const Qs8ConvEpilogue& epi) {
+                            const Qs8ConvEpilogue& epi, int weight_bits) {
+  require(weight_bits == 8 || weight_bits == 4, "weight_bits must be 8 or 4");
   require(s.cin >= 1 && s.cout >= 1 && s.kh >= 1 && s.kw >= 1 && s.sh >= 1 && s.sw >= 1 &&
               s.ph >= 0 && s.pw >= 0 && s.groups >= 1,
           "sizes, kernel and stride must be positive and padding non-negative");
@@ -264,7 +268,7 @@ Qs8Conv2d qs8_conv2d_create(const Qs8ConvShape& s, const int8_t* w, const int32_
   }
   const int64_t G = s.groups, cig = s.cin / G, cog = s.cout / G, K = ntaps * cig;
   for (int64_t g = 0; g < G; ++g) {
-    op.packed.push_back(qs8_pack_b(K, cog, w + g * cog * K, 1, K));
+    op.packed.push_back(qs8_pack_b(K, cog, w + g * cog * K, 1, K, weight_bits));
     require(qs8_accumulator_fits(op.packed.back(), op.bias.data() + g * cog),
             "|bias| + 255 * sum |w| must fit int32 for every output channel (group " +
                 std::to_string(g) + ")");
@@ -292,7 +296,9 @@ static bool direct_gemm(const Qs8ConvShape& s) {
 
 // The implicit GEMM (VNNI): one group, whole 4-byte k-groups in every tap.
 static bool implicit_gemm(const Qs8Conv2d& op, const Qs8GemmUkernel& uk) {
-  return uk.igemm && op.s.groups == 1 && op.s.cin % 4 == 0 && !direct_gemm(op.s);
+  const bool four = !op.packed.empty() && op.packed[0].bits == 4;
+  return (four ? uk.igemm4 : uk.igemm) && op.s.groups == 1 && op.s.cin % 4 == 0 &&
+         !direct_gemm(op.s);
 }
 
 size_t qs8_conv2d_workspace_bytes(const Qs8Conv2d& op, int64_t N, int64_t H, int64_t W) {

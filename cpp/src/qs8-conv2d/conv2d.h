@@ -69,12 +69,14 @@ struct Qs8Conv2d {
 };
 
 // w: (cout, kh, kw, cin/groups) s8 (OHWI); bias/multiplier/shift: cout entries (bias may be
-// nullptr). Throws std::invalid_argument on inconsistent settings or an accumulator that could
-// leave int32 (see qs8_accumulator_fits).
+// nullptr). weight_bits 4 (values in [-8, 7]) keeps GEMM weights 4-bit packed (c4x2, read by the
+// 4-bit kernels; depthwise weights are few and stay in their int32 form). Throws
+// std::invalid_argument on inconsistent settings or an accumulator that could leave int32 (see
+// qs8_accumulator_fits).
 Qs8Conv2d qs8_conv2d_create(const Qs8ConvShape& s, const int8_t* w, const int32_t* bias,
                             const int32_t* multiplier, const int32_t* shift, int32_t in_zp,
                             int32_t out_zp, int32_t qmin, int32_t qmax,
-                            const Qs8ConvEpilogue& epi = {});
+                            const Qs8ConvEpilogue& epi = {}, int weight_bits = 8);
 
 // x: (N, H, W, cin) u8; residual: (N, OH, OW, cout) u8 if epi.residual, else ignored;
 // y: (N, OH, OW, cout) u8 (must not overlap x or residual); workspace: at least

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <stdexcept>
+#include <string>
 
 #include "common/int_math.h"
 #include "common/parallel.h"
@@ -14,20 +16,29 @@ constexpr int64_t kBlock = 32;  // threads split C in multiples of every path's 
 
 }  // namespace
 
-Qs8PackedB qs8_pack_b(int64_t K, int64_t N, const int8_t* b, int64_t rs, int64_t cs) {
+Qs8PackedB qs8_pack_b(int64_t K, int64_t N, const int8_t* b, int64_t rs, int64_t cs, int bits) {
+  if (bits != 8 && bits != 4) throw std::invalid_argument("qs8 pack: bits must be 8 or 4");
   Qs8PackedB p;
   p.K = K;
   p.N = N;
+  p.bits = bits;
   p.kpad = round_up(std::max<int64_t>(K, 1), 64);
   p.npad = round_up(std::max<int64_t>(N, 1), 16);
-  p.data.assign(p.npad * p.kpad, 0);
+  p.data.assign(size_t(p.npad / 16 * p.panel_stride()), 0);
   p.colsum.assign(N, 0);
   p.abssum.assign(N, 0);
   for (int64_t j = 0; j < N; ++j) {
     int8_t* panel = p.data.data() + (j / 16) * p.panel_stride() + (j % 16) * 4;
     for (int64_t k = 0; k < K; ++k) {
       const int8_t v = b[k * rs + j * cs];
-      panel[(k / 4) * 64 + k % 4] = v;
+      if (bits == 8) {
+        panel[(k / 4) * 64 + k % 4] = v;
+      } else {
+        if (v < -8 || v > 7)
+          throw std::invalid_argument("qs8 pack: a 4-bit weight must be in [-8, 7], got " + std::to_string(v));
+        uint8_t& byte = reinterpret_cast<uint8_t&>(panel[(k / 8) * 64 + k % 4]);
+        byte |= uint8_t((uint8_t(v) & 0x0F) << ((k / 4) % 2 ? 4 : 0));
+      }
       p.colsum[j] += v;
       p.abssum[j] += std::abs(int(v));
     }
@@ -36,6 +47,7 @@ Qs8PackedB qs8_pack_b(int64_t K, int64_t N, const int8_t* b, int64_t rs, int64_t
 }
 
 bool qs8_accumulator_fits(const Qs8PackedB& b, const int32_t* bias) {
+  if (b.bits == 4 && 255 * 128 * b.K > INT32_MAX) return false;
   for (int64_t j = 0; j < b.N; ++j) {
     const int64_t bj = bias ? std::abs(int64_t(bias[j])) : 0;
     if (bj + 255 * b.abssum[j] > INT32_MAX) return false;
@@ -48,6 +60,7 @@ void qs8_gemm(int64_t M, const uint8_t* a, int64_t lda, int32_t a_zp, const Qs8P
   const int64_t N = b.N, K = b.K;
   if (M <= 0 || N <= 0) return;
   const Qs8GemmUkernel& uk = qs8_gemm_ukernel(path);
+  const qs8_gemm_ukernel_fn fn = b.bits == 4 ? uk.fn4 : uk.fn;
   // Per-call column parameters, padded to whole panels. adj folds the activation zero point into
   // the bias (modulo 2^32, like the kernels' accumulation).
   std::vector<int32_t> adj(b.npad, 0), mult(b.npad, 0), shift(b.npad, 0);
@@ -64,7 +77,7 @@ void qs8_gemm(int64_t M, const uint8_t* a, int64_t lda, int32_t a_zp, const Qs8P
     pj.adj += j0;
     pj.multiplier += j0;
     pj.shift += j0;
-    uk.fn(size_t(i1 - i0), size_t(j1 - j0), size_t(K), a + i0 * lda, size_t(lda),
+    fn(size_t(i1 - i0), size_t(j1 - j0), size_t(K), a + i0 * lda, size_t(lda),
           b.data.data() + (j0 / 16) * ps, ps, &pj, c + i0 * ldc + j0, size_t(ldc));
   };
   const int threads = parallel ? get_num_threads() : 1;

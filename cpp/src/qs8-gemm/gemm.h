@@ -24,19 +24,25 @@
 
 namespace eo {
 
+// bits 8: npad/16 panels of kpad*16 bytes, c4 layout (ukernels.h). bits 4 (values in [-8, 7]):
+// the same panels at half the size, two k-groups per 64 bytes: byte i of pair h holds byte i of
+// k-group 2h in its low nibble and of k-group 2h+1 in its high nibble (ukernels.h, "c4x2").
 struct Qs8PackedB {
   int64_t K = 0, N = 0;
   int64_t kpad = 0, npad = 0;   // K rounded up to 64 (whole AMX tiles), N up to 16 (panels)
-  std::vector<int8_t> data;     // npad/16 panels of kpad*16 bytes, c4 layout
+  int bits = 8;
+  std::vector<int8_t> data;
   std::vector<int32_t> colsum;  // N: sum_k B[k][j]
   std::vector<int64_t> abssum;  // N: sum_k |B[k][j]|, for the int32 range check
-  int64_t panel_stride() const { return kpad * 16; }
+  int64_t panel_stride() const { return bits == 4 ? kpad * 8 : kpad * 16; }
 };
 
 // B(k, j) = b[k*rs + j*cs]: rs = N, cs = 1 for a (K, N) array; rs = 1, cs = K for (N, K) = OI weights.
-Qs8PackedB qs8_pack_b(int64_t K, int64_t N, const int8_t* b, int64_t rs, int64_t cs);
+// bits 4 needs every value in [-8, 7] (std::invalid_argument otherwise).
+Qs8PackedB qs8_pack_b(int64_t K, int64_t N, const int8_t* b, int64_t rs, int64_t cs, int bits = 8);
 
-// True if the exact accumulator of every column fits int32 for any u8 A and zero point.
+// True if the exact accumulator of every column fits int32 for any u8 A and zero point (4-bit:
+// also the kernels' 16x-scaled sum, 255 * 128 * K).
 bool qs8_accumulator_fits(const Qs8PackedB& b, const int32_t* bias);
 
 struct Qs8Requant {

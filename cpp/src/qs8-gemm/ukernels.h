@@ -15,6 +15,14 @@
 // a multiple of 16, so every path reads the same packed weights. A is read in place (row stride
 // lda); kernels never read A past column K or row m.
 //
+// 4-bit B ("c4x2", weights in [-8, 7]): two k-groups share 64 bytes, byte i of k-group 2h in the
+// low nibble and byte i of k-group 2h+1 in the high nibble of byte i of pair h (panel stride
+// kpad*8). The VNNI kernels widen a pair with one shift and two ANDs into the bytes 16*w (the
+// nibble in the high half of a byte is w's two's complement times 16), accumulate
+// sum_k a*16w from zero (|sum| <= 255 * 128 * K, which the driver keeps below 2^31), and add
+// adj to sum >> 4 (exact) before requantizing: the same results as the 8-bit kernels on the same
+// values. The scalar kernel reads the nibbles directly.
+//
 // The kernel loops over the whole block itself (so AMX configures its tiles once per call); the
 // driver in gemm.cc cuts C into per-thread blocks. Kernels trust their inputs. Plain C only.
 #pragma once
@@ -52,6 +60,17 @@ void qs8_gemm_ukernel_4x16c4__avx2(size_t m, size_t n, size_t k, const uint8_t* 
 void qs8_gemm_ukernel_8x32c4__avx512vnni(size_t m, size_t n, size_t k, const uint8_t* a,
                                          size_t lda, const int8_t* pb, size_t panel_stride,
                                          const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
+void qs8_gemm_ukernel_4x16c4x2__scalar(size_t m, size_t n, size_t k, const uint8_t* a, size_t lda,
+                                       const int8_t* pb, size_t panel_stride,
+                                       const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
+void qs8_gemm_ukernel_8x32c4x2__avx512vnni(size_t m, size_t n, size_t k, const uint8_t* a,
+                                           size_t lda, const int8_t* pb, size_t panel_stride,
+                                           const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
+void qs8_igemm_ukernel_8x32c4x2__avx512vnni(size_t m, size_t n, size_t ntaps, size_t kc,
+                                            const uint8_t* const* rows, const size_t* tap_off,
+                                            const int8_t* pb, size_t panel_stride,
+                                            const struct qs8_gemm_params* p, uint8_t* c,
+                                            size_t ldc);
 void qs8_igemm_ukernel_8x32c4__avx512vnni(size_t m, size_t n, size_t ntaps, size_t kc,
                                           const uint8_t* const* rows, const size_t* tap_off,
                                           const int8_t* pb, size_t panel_stride,

@@ -5,11 +5,13 @@
 //
 // File: inputs x [, residual]; ints stride (2), padding (2), groups, requant (out_zp, qmin, qmax) of
 // the conv's own requantization, optional add (a_zp, a_mult, a_shift, b_zp, b_mult, b_shift,
-// out_mult, out_shift, out_zp, qmin, qmax) which needs the residual input; blobs weight i8
-// (cout, kh, kw, cin/groups), bias i32 (cout), multiplier i32 (cout), shift u8 or i32 (cout), optional
-// lut u8 (256). The input's zero point comes from its tensor description.
+// out_mult, out_shift, out_zp, qmin, qmax) which needs the residual input; blobs weight i8 or i4
+// (cout, kh, kw, cin/groups; i4: 4-bit codes in [-8, 7], kept 4-bit in memory and widened inside
+// the kernels), bias i32 (cout), multiplier i32 (cout), shift u8 or i32 (cout), optional lut u8
+// (256). The input's zero point comes from its tensor description.
 #include <stdexcept>
 
+#include "lowbit/lowbit.h"
 #include "qs8-conv2d/conv2d.h"
 #include "runtime/op.h"
 #include "runtime/ops_qs8.h"
@@ -31,12 +33,15 @@ class Qs8ConvOp : public Op {
   }
   int64_t weight_bytes() const override {
     const Qs8ConvShape& s = conv_.s;
-    return s.cout * s.kh * s.kw * (s.cin / s.groups) + 12 * s.cout;
+    const int64_t n = s.cout * s.kh * s.kw * (s.cin / s.groups);
+    return (bits() == 4 ? (n + 1) / 2 : n) + 12 * s.cout;
   }
+  int bits() const { return !conv_.packed.empty() && conv_.packed[0].bits == 4 ? 4 : 8; }
   std::string info() const override {
     const Qs8ConvShape& s = conv_.s;
     std::string r = std::to_string(s.kh) + "x" + std::to_string(s.kw) + " s" + std::to_string(s.sh) +
                     (s.groups > 1 ? " g" + std::to_string(s.groups) : "");
+    if (bits() == 4) r += " w4";
     if (conv_.epi.residual) r += " +res";
     if (conv_.epi.has_lut) r += " +lut";
     return r;
@@ -61,7 +66,7 @@ std::unique_ptr<Op> make_qs8_conv2d(const BuildContext& ctx) {
   const auto stride = at.get_ints("stride", 2, 1, 1024);
   const auto padding = at.get_ints("padding", 2, 0, 1024);
   const int64_t groups = at.get_int("groups", 1, x.c);
-  const Blob& wb = ctx.blob("weight", {BlobType::i8}, {-1, -1, -1, -1});
+  const Blob& wb = ctx.blob("weight", {BlobType::i8, BlobType::i4}, {-1, -1, -1, -1});
   Qs8ConvShape s;
   s.cout = wb.dims[0];
   s.kh = wb.dims[1];
@@ -122,11 +127,20 @@ std::unique_ptr<Op> make_qs8_conv2d(const BuildContext& ctx) {
   }
   if (!epi.has_lut && ctx.output().zero_point != last_zp)
     ctx.fail("the output's zero point must be the last requantization's");
+  // 4-bit codes unpacked for packing only: the op keeps the 4-bit panels
+  std::vector<int8_t> codes;
+  const int8_t* w = wb.as<int8_t>();
+  if (wb.type == BlobType::i4) {
+    const int64_t row = s.kh * s.kw * (s.cin / s.groups);
+    codes.resize(size_t(s.cout * row));
+    lowbit_unpack_s8(s.cout, row, 4, wb.data, codes.data());
+    w = codes.data();
+  }
   Qs8Conv2d conv;
   try {
-    conv = qs8_conv2d_create(s, wb.as<int8_t>(), bias.as<int32_t>(), mult.as<int32_t>(),
-                             shift.data(), x.zero_point, int32_t(rq[0]), int32_t(rq[1]),
-                             int32_t(rq[2]), epi);
+    conv = qs8_conv2d_create(s, w, bias.as<int32_t>(), mult.as<int32_t>(), shift.data(),
+                             x.zero_point, int32_t(rq[0]), int32_t(rq[1]), int32_t(rq[2]), epi,
+                             wb.type == BlobType::i4 ? 4 : 8);
   } catch (const std::invalid_argument& e) {
     ctx.fail(e.what());
   }

@@ -3,8 +3,9 @@ latency, ONNX export."""
 from .engine import Engine, load
 from .compile import SCHEMES, compile
 from .latency import latency
+from .lower import CALIBRATED_SCHEMES  # the schemes that take calib= and observer=
 
-__all__ = ["compile", "SCHEMES", "Engine", "load", "latency"]
+__all__ = ["compile", "SCHEMES", "CALIBRATED_SCHEMES", "Engine", "load", "latency"]
 
 from .onnx_export import export_onnx  # noqa: E402
 __all__ += ["export_onnx"]

@@ -9,6 +9,9 @@ Schemes (the paper's codes in brackets), each lowered by its module in deploy/lo
   fp16         weights stored as IEEE fp16, widened to f32 while packing; f32 compute [F16]
   int8-weight  weights int8, symmetric, one scale per output channel; f32 compute     [BLQ]
   int8-full    int8 weights and activations from calibration data (lower/int8_full.py) [FIQ]
+  int4-full    int8-full with 4-bit weights (q in [-7, 7] per output channel) in every conv /
+               linear layer but the first, the last and depthwise ones; kept 4-bit in the file and
+               in memory, widened inside the integer kernels
   a MixedPrecisionPlan (quant.mixed_precision): each conv / linear layer's weights at its own
                8, 4 or 2 bits, as the three weight schemes store them; f32 compute     ["mixed"]
   binary       binary weights, sign(w) with alpha = mean|w| per output channel, bit-packed; the
@@ -36,10 +39,10 @@ def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
     """Compile `model` (an edgeopt.nn.Module) for the C++ runtime and return the loaded Engine.
 
     input_shape: (N, C, H, W) used to trace; the Engine then runs any batch size at that C, H, W.
-    calib: calibration data for int8-full (an edgeopt Dataset or an array of inputs).
+    calib: calibration data for int8-full / int4-full (an edgeopt Dataset or an array of inputs).
     sparse: fp32 only (deploy/sparse.py): "auto" runs 1x1 convs and linear layers with >= 70 %
     zero weights as sparse ops, True every such layer, False none.
-    observer: int8-full only, how activation ranges are chosen from the calibration data (default
+    observer: int8-full / int4-full only, how activation ranges are chosen from the calibration data (default
     'minmax'; 'moving_average', 'percentile', 'mse', 'kl', see edgeopt.quant.observer), or 'auto':
     per tensor, the rule whose integer Engine agrees best with the fp32 model on the calibration
     data (the survey's verify-and-retry); its choices are in ``engine.metadata['int8_full']``

@@ -13,11 +13,11 @@ from .observer import (OBSERVERS, HistogramObserver, KLObserver, MinMaxObserver,
 from . import hooks, qat
 from .mixed import MixedPrecisionPlan, mixed_precision
 from .qat import (BinaryWeight, FakeQuantize, FakeQuantWeight, FreezeBatchNorm, FreezeObservers, binary_activation_points,
-                  convert, fake_quantize, prepare_qat)
+                  convert, fake_quantize, low_bit_layers, prepare_qat)
 from .calibrate import OBSERVER_CHOICES, calibrate, calibration_batches, check_calib, observe
 
 __all__ = ["qparams", "qrange", "zero_point", "quantize_multiplier", "quantize", "dequantize", "weight_scales",
            "quantize_per_channel", "quantize_bias", "histogram", "BIAS_LIMIT", "MinMaxObserver",
            "MovingAverageMinMaxObserver", "HistogramObserver", "PercentileObserver", "MSEObserver", "KLObserver",
            "OBSERVERS", "observer", "fake_quantize", "FakeQuantize", "FakeQuantWeight", "BinaryWeight", "prepare_qat", "convert",
-           "FreezeObservers", "FreezeBatchNorm", "MixedPrecisionPlan", "mixed_precision", "calibrate", "OBSERVER_CHOICES", "calibration_batches", "check_calib", "observe"]
+           "FreezeObservers", "FreezeBatchNorm", "low_bit_layers", "MixedPrecisionPlan", "mixed_precision", "calibrate", "OBSERVER_CHOICES", "calibration_batches", "check_calib", "observe"]

@@ -43,7 +43,7 @@ from .qparams import _check_bits, qrange
 from .quantize import _nonfinite
 
 __all__ = ["fake_quantize", "FakeQuantize", "FakeQuantWeight", "BinaryWeight", "prepare_qat", "convert", "FreezeObservers",
-           "FreezeBatchNorm"]
+           "FreezeBatchNorm", "low_bit_layers"]
 
 
 def _as_rows(x, axis):
@@ -210,11 +210,11 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
     """Insert fake quantization where the int8-full Engine quantizes (module docstring) and
     parametrize every conv / linear weight; modifies ``model`` in place and returns it.
 
-    weight_bits: 8 (int8-full / int8-weight), 4 or 2 (int4-weight / int2-weight: weight-only, so
-    with ``activations=False``; the runtime has no integer kernel for low-bit weights yet), or 1
-    (scheme 'binary': sign weights with alpha = mean|w| per channel, the first and last conv /
-    linear layers kept at 8 bits; weight-only too).
-    activations: fake-quantize activations too (int8-full); False trains weights only.
+    weight_bits: 8 (int8-full / int8-weight); 4 with activations (int4-full: 4-bit weights in the
+    layers of ``low_bit_layers``, 8-bit in the first, the last and depthwise ones); 4 or 2 without
+    (int4-weight / int2-weight, weight-only); or 1 (scheme 'binary': sign weights with alpha =
+    mean|w| per channel, the first and last conv / linear layers kept at 8 bits; weight-only too).
+    activations: fake-quantize activations too (int8-full / int4-full); False trains weights only.
     binary_activations: with weight_bits=1, binarize activations too where a binarized conv reads
     an activation of its own (a ReLU / ReLU6 / hard-swish module whose output only that conv
     reads): that module becomes ``nn.BinarySign`` (sign, clipped straight-through estimator), and
@@ -230,9 +230,9 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
     binary_activations = check_bool("binary_activations", binary_activations)
     if binary_activations and weight_bits != 1:
         raise ValueError(f"binary_activations=True: needs binary weights (weight_bits=1), got weight_bits={weight_bits}")
-    if weight_bits < 8 and activations:
-        raise ValueError(f"weight_bits={weight_bits} with activations=True: low-bit weights deploy with f32 "
-                         "compute (scheme 'int4-weight' / 'int2-weight' / 'binary'), so train them with "
+    if weight_bits < 4 and activations:
+        raise ValueError(f"weight_bits={weight_bits} with activations=True: 2-bit and binary weights deploy "
+                         "with f32 compute (scheme 'int2-weight' / 'binary'), so train them with "
                          "activations=False")
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"model: prepare_qat needs a Sequential model (every zoo model is one), got "
@@ -246,6 +246,7 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
     # weights: every conv / linear, folded with the BatchNorm a conv feeds
     folded = {n.name.split("+")[0]: n.name.split("+")[1] for n in g0.nodes if n.op == "conv2d" and "+" in n.name}
     layers = [n for n in g0.nodes if n.op in ("conv2d", "linear")]
+    four = low_bit_layers(g0) if weight_bits == 4 and activations else None
     for i, n in enumerate(layers):
         layer_path = n.name.split("+")[0]
         layer = _resolve(model, layer_path)[2]
@@ -254,6 +255,8 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
             raise ValueError(f"model: layer '{layer_path}' already has a weight parametrization")
         if weight_bits == 1:   # binary networks keep the first and last layers at 8 bits
             p = FakeQuantWeight(8, bn) if i in (0, len(layers) - 1) else BinaryWeight(bn)
+        elif four is not None:   # int4-full
+            p = FakeQuantWeight(4 if layer_path in four else 8, bn)
         else:
             p = FakeQuantWeight(weight_bits, bn)
         register_parametrization(layer, "weight", p)
@@ -287,6 +290,16 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
     if input_point:
         _prepend(model, "input_fake_quant", FakeQuantize())
     return model
+
+
+def low_bit_layers(graph) -> set:
+    """The layers (paths: node names up to the first '+') that int4-full gives 4-bit weights:
+    every conv / linear but the first (it sees the raw input), the last (it writes the logits) and
+    depthwise convs (few weights; an int32 form in the runtime). prepare_qat(weight_bits=4,
+    activations=True) fake-quantizes exactly these at 4 bits and the others at 8."""
+    layers = [n for n in graph.nodes if n.op in ("conv2d", "linear")]
+    return {n.name.split("+")[0] for n in layers[1:-1]
+            if not (n.op == "conv2d" and int(n.attrs["groups"]) > 1 and n.params["weight"].shape[1] == 1)}
 
 
 def binary_activation_points(graph) -> list:

@@ -10,6 +10,8 @@
                                   conv / linear at int8-weight; f32 compute, or XNOR-popcount
                                   where activations are binary too)
     int8-full     int8_full       FIQ
+    int4-full     int8_full       (FIQ with 4-bit weights: u8 activations, int32 accumulation; the
+                                  first and last conv / linear and depthwise convs at 8 bits)
 
 ``SCHEMES`` is the table ``compile`` reads: scheme -> fn(graph, *, model, calib, input_shape,
 sparse, observer, progress) returning (ModelBuilder, output tensor id); ``builder.metadata`` (a dict, optional) is
@@ -59,9 +61,11 @@ def _dense(scheme):
     return fn
 
 
-def _int8_full(graph, *, model, calib, input_shape, observer="minmax", progress=False, **_):
-    return lower_int8_full(graph, model=model, calib=calib, input_shape=input_shape, observer=observer,
-                           progress=progress)
+def _int_full(weight_bits):
+    def fn(graph, *, model, calib, input_shape, observer="minmax", progress=False, **_):
+        return lower_int8_full(graph, model=model, calib=calib, input_shape=input_shape, observer=observer,
+                               progress=progress, weight_bits=weight_bits)
+    return fn
 
 
 SCHEMES = {
@@ -71,7 +75,8 @@ SCHEMES = {
     "int4-weight": _dense("int4-weight"),
     "int2-weight": _dense("int2-weight"),
     "binary": _binary,
-    "int8-full": _int8_full,
+    "int8-full": _int_full(8),
+    "int4-full": _int_full(4),
 }
 SPARSE_SCHEMES = ("fp32",)  # schemes with sparse ops
-CALIBRATED_SCHEMES = ("int8-full",)  # schemes that take calib and observer
+CALIBRATED_SCHEMES = ("int8-full", "int4-full")  # schemes that take calib and observer

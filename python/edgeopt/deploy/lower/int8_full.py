@@ -47,10 +47,10 @@ import dataclasses
 
 import numpy as np
 
-from ... import quant
+from ... import _core, quant
 from ..._check import check_choice
 from ...graph import Graph, fold_batchnorm, fuse_activation, fuse_residual, trace
-from ..format import DType, Layout, ModelBuilder, OpType, TensorInfo
+from ..format import BlobType, DType, Layout, ModelBuilder, OpType, TensorInfo
 from .dense import lower_node
 
 __all__ = ["QS8_OPS", "QTensor", "QOp", "QGraph", "calibrate", "quantize_graph", "emit",
@@ -231,8 +231,10 @@ def _clamp(act: str, s: float, z: int):
 
 # ---------------------------------------------------------------------------- lowering
 class _Lowering:
-    def __init__(self, g0: Graph, gf: Graph, ranges: dict):
+    def __init__(self, g0: Graph, gf: Graph, ranges: dict, weight_bits: int = 8):
         self.g0, self.gf, self.ranges = g0, gf, ranges
+        # weight_bits 4 (int4-full): 4-bit weights in quant.low_bit_layers, 8-bit elsewhere
+        self.four_bit = quant.low_bit_layers(gf) if weight_bits == 4 else set()
         self.fixed = g0.qparams   # learned by quantization-aware training: used as they are
         self.tensors: dict = {}
         self.ops: list = []
@@ -360,9 +362,10 @@ class _Lowering:
         cout = w.shape[0]
         b = p.get("bias")
         b = np.zeros(cout) if b is None else np.asarray(b, dtype=np.float64)
-        # weights: symmetric int8 per output channel; the scale grows (rarely) so the int32 bias
-        # stays below 2^30 and the accumulator provably fits int32
-        wq, s_w = quant.quantize_per_channel(w, 0, 8, bias=b, input_scale=s_in, name=f"{n.name}.weight")
+        # weights: symmetric int8 (or int4) per output channel; the scale grows (rarely) so the
+        # int32 bias stays below 2^30 and the accumulator provably fits int32
+        bits = 4 if n.name.split("+")[0] in self.four_bit else 8
+        wq, s_w = quant.quantize_per_channel(w, 0, bits, bias=b, input_scale=s_in, name=f"{n.name}.weight")
         bq = quant.quantize_bias(b, s_in * s_w, name=f"{n.name}.bias")
         assert np.all(np.abs(bq) <= quant.BIAS_LIMIT)
         act = a.get("activation", "none")
@@ -392,6 +395,8 @@ class _Lowering:
         attrs = dict(weight=wq, bias=bq, multiplier=np.array(mult, np.int32),
                      shift=np.array(shift, np.uint8), stride=stride, padding=padding, groups=groups,
                      requant=(z_p, qmin, qmax))
+        if bits == 4:
+            attrs["weight_bits"] = 4   # emit() stores the weight as packed 4-bit codes
         inputs = [x]
         src_s, src_z = s_p, z_p
         if res is not None:
@@ -518,9 +523,10 @@ class _Lowering:
 
 
 def quantize_graph(model, calib, input_shape, num_samples: int = 256, observer: str = "minmax",
-                   report: list | None = None, progress: bool = False) -> QGraph:
+                   report: list | None = None, progress: bool = False, weight_bits: int = 8) -> QGraph:
     """Calibrate `model` on `calib` with the ``observer`` rule (or 'auto': auto_ranges, whose
-    per-tensor rows are appended to ``report`` when given) and return its int8-full QGraph."""
+    per-tensor rows are appended to ``report`` when given) and return its int8-full QGraph
+    (weight_bits 4: int4-full, 4-bit weights in the layers _Lowering names)."""
     check_choice("observer", observer, quant.OBSERVER_CHOICES)
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
         raise ValueError(f"num_samples: expected a positive int, got {num_samples!r}")
@@ -530,7 +536,7 @@ def quantize_graph(model, calib, input_shape, num_samples: int = 256, observer: 
         raise ValueError(str(e)) from None
     gf = fuse_activation(fuse_residual(g0))
     if calib is None and g0.qparams:   # a converted QAT model: its learned scales only
-        return _Lowering(g0, gf, {}).run()
+        return _Lowering(g0, gf, {}, weight_bits).run()
     batches = quant.calibration_batches(model, calib, num_samples, what="int8-full")
     if observer == "auto":
         ranges, rows = auto_ranges(g0, gf, list(batches), progress)
@@ -538,7 +544,7 @@ def quantize_graph(model, calib, input_shape, num_samples: int = 256, observer: 
             report.extend(rows)
     else:
         ranges = calibrate(g0, batches, observer)
-    return _Lowering(g0, gf, ranges).run()
+    return _Lowering(g0, gf, ranges, weight_bits).run()
 
 
 # ---------------------------------------------------------------------------- runtime ops
@@ -560,8 +566,14 @@ def emit(qg: QGraph):
             lower_node(builder, n, shapes, ids, "fp32")
             continue
         attrs = {}
+        four = op.attrs.get("weight_bits") == 4
         for k, v in op.attrs.items():
-            if isinstance(v, np.ndarray) and v.ndim >= 1:
+            if k == "weight_bits":
+                continue
+            if k == "weight" and four:   # OHWI codes in [-7, 7], 4 bits each, packed per row
+                attrs[k] = builder.add_blob(type=BlobType.I4, dims=v.shape,
+                                            data=_core.quant.quant_pack_codes(v.reshape(len(v), -1), 4).tobytes())
+            elif isinstance(v, np.ndarray) and v.ndim >= 1:
                 attrs[k] = builder.add_blob(np.ascontiguousarray(v))
             elif isinstance(v, (np.floating, float)):
                 attrs[k] = float(v)
@@ -574,15 +586,19 @@ def emit(qg: QGraph):
 
 
 def lower_int8_full(graph: Graph = None, model=None, calib=None, input_shape=None, num_samples: int = 256,
-                    observer: str = "minmax", progress: bool = False):
-    """compile()'s hook for scheme 'int8-full': (ModelBuilder, output id). The model is re-traced
-    (the fused `graph` hides the intermediate ranges calibration needs)."""
+                    observer: str = "minmax", progress: bool = False, weight_bits: int = 8):
+    """compile()'s hook for schemes 'int8-full' and 'int4-full' (weight_bits=4): (ModelBuilder,
+    output id). The model is re-traced (the fused `graph` hides the intermediate ranges
+    calibration needs)."""
     if model is None:
         raise ValueError("int8-full: needs the model (for calibration)")
     if input_shape is None:
         input_shape = graph.input_shape
     rows = []
-    builder, out = emit(quantize_graph(model, calib, input_shape, num_samples, observer, rows, progress))
+    builder, out = emit(quantize_graph(model, calib, input_shape, num_samples, observer, rows, progress,
+                                       weight_bits))
+    if weight_bits == 4:
+        builder.metadata["int8_full"]["weight_bits"] = 4
     # without calibration data the ranges are the ones a converted QAT model learned
     builder.metadata["int8_full"]["observer"] = "learned (QAT)" if calib is None else observer
     if rows:  # 4 significant digits: the report's precision, and the file stays small
