@@ -53,6 +53,20 @@ def test_every_cell_is_measured_on_the_deployed_engine(tiny_db):
     assert sorted(s["kind"] for s in stages) == ["PRN", "baseline"]
 
 
+def test_w4a8_cells_deploy_int4_full_calibrated_and_after_qat(tmp_path, tiny_spec):
+    tiny_spec["techniques"] = ["FIQ", "W4A8", {"name": "W4A8", "qat_epochs": 0.25, "label": "W4A8-QAT"}]
+    db = str(tmp_path / "w.db")
+    summary = run(tiny_spec, db=db, progress=False)
+    assert summary["ran"] == 3 and summary["failed"] == 0
+    rows = {r["technique"]: r for r in ResultsDB(db).cells()}
+    for label in ("W4A8", "W4A8-QAT"):
+        e = eo.deploy.load(os.path.join(summary["engines"], f"{rows[label]['key']}.edgeopt"))
+        assert e.scheme == "int4-full" and any(" w4" in r["info"] for r in e.summary())
+        assert rows[label]["size_bytes"] < 0.85 * rows["FIQ"]["size_bytes"]   # (a tiny model: per-channel data weighs)
+        assert 0 <= rows[label]["acc"] <= 100 and rows[label]["status"] == "ok"
+    assert rows["W4A8-QAT"]["technique_s"] > rows["W4A8"]["technique_s"]   # the fine-tuning ran
+
+
 def test_rerun_skips_finished_cells_and_a_change_reruns_only_what_it_reaches(tiny_db, tmp_path):
     db, _ = tiny_db
     copy_db = str(tmp_path / "r.db")

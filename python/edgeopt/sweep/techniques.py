@@ -144,6 +144,20 @@ def _low_bit(bits: int, scheme: str):
     return step
 
 
+def _w4a8(model, data, p):
+    """int4-full: 4-bit weights, 8-bit activations on the integer kernels; calibrated, or after
+    quantization-aware fine-tuning (qat_epochs > 0) with its learned scales."""
+    if p["qat_epochs"] <= 0:
+        data.stage(f"calibrating ({p['observer']})")
+        return model, {"scheme": "int4-full", "calib": data.calib, "observer": p["observer"]}
+    data.stage("4-bit quantization-aware fine-tuning")
+    quant.prepare_qat(model, input_shape=data.input_shape, weight_bits=4)
+    steps = _steps(data, p["qat_epochs"])
+    _fine_tune(model, data, p["qat_epochs"], p["lr"],
+               [quant.FreezeBatchNorm(int(0.8 * steps)), quant.FreezeObservers(int(0.9 * steps))])
+    return quant.convert(model), {"scheme": "int4-full"}
+
+
 def _mix(model, data, p):
     data.stage(f"mixed precision search (size {p['size']:.0%})")
     plan = quant.mixed_precision(model, data.calib, data.val.subset(range(min(p["val_images"], len(data.val)))),
@@ -181,6 +195,9 @@ register("QAT", _qat, {"epochs": 1.0, "lr": 0.005, "freeze_bn": 0.8, "freeze_obs
          ranges={"epochs": (1e-3, 1e3), "freeze_bn": (0.0, 1.0), "freeze_observers": (0.0, 1.0)})
 register("INT4", _low_bit(4, "int4-weight"), {"qat_epochs": 0.0, "lr": 0.005},
          "4-bit weights (int4-weight), post-training or with weight QAT")
+register("W4A8", _w4a8, {"observer": "minmax", "qat_epochs": 0.0, "lr": 0.005},
+         "4-bit weights, int8 activations on the integer kernels (int4-full), calibrated or after QAT",
+         choices={"observer": quant.OBSERVER_CHOICES}, ranges={"qat_epochs": (0.0, 1e3)})
 register("BIN", _low_bit(1, "binary"), {"qat_epochs": 1.0, "lr": 0.005},
          "binary weights (alpha = mean|w| per channel; first and last layers 8-bit) after weight QAT")
 register("MIX", _mix, {"size": 0.18, "val_images": 1000},
