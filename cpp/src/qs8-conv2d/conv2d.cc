@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -89,9 +90,14 @@ void gemm_block(const Qs8Conv2d& op, const Qs8GemmUkernel& uk, int64_t g, int64_
   const qs8_gemm_params p{op.adj.data() + off, op.mult_p.data() + off, op.shift_p.data() + off,
                           op.out_zp, op.qmin, op.qmax};
   const size_t ps = size_t(b.panel_stride());
-  (b.bits == 4 ? uk.fn4 : uk.fn)(size_t(m), size_t(j1 - j0), size_t(k), a, size_t(lda),
-                                 b.data.data() + (j0 / 16) * ps, ps, &p, c + g * cog + j0,
-                                 size_t(op.s.cout));
+  if (b.bits == 4) {  // scratch: written by the kernel before it is read, so left uninitialized
+    std::unique_ptr<int8_t[]> scratch(new int8_t[qs8_gemm4_scratch_bytes(size_t(k))]);
+    uk.fn4(size_t(m), size_t(j1 - j0), size_t(k), a, size_t(lda), b.data.data() + (j0 / 16) * ps,
+           ps, &p, c + g * cog + j0, size_t(op.s.cout), scratch.get());
+  } else {
+    uk.fn(size_t(m), size_t(j1 - j0), size_t(k), a, size_t(lda), b.data.data() + (j0 / 16) * ps,
+          ps, &p, c + g * cog + j0, size_t(op.s.cout));
+  }
 }
 
 // Implicit GEMM (VNNI): the input with its padding materialized as in_zp (xp, N x Hp x Wp x cin;
@@ -126,7 +132,8 @@ Implicit implicit_input(const Qs8Conv2d& op, int64_t N, int64_t H, int64_t W, co
   return im;
 }
 
-// C rows [r0, r1) x columns [j0, j1) (j0 a multiple of 16) by the implicit GEMM.
+// C rows [r0, r1) x columns [j0, j1) (j0 a multiple of 16) by the implicit GEMM: one kernel call
+// over the rows (a 4-bit column block is widened once for all of them).
 void implicit_block(const Qs8Conv2d& op, const Qs8GemmUkernel& uk, const Implicit& im, int64_t r0,
                     int64_t r1, int64_t j0, int64_t j1, uint8_t* y) {
   const Qs8ConvShape& s = op.s;
@@ -134,26 +141,25 @@ void implicit_block(const Qs8Conv2d& op, const Qs8GemmUkernel& uk, const Implici
   const qs8_gemm_params p{op.adj.data() + j0, op.mult_p.data() + j0, op.shift_p.data() + j0,
                           op.out_zp, op.qmin, op.qmax};
   const size_t ps = size_t(b.panel_stride());
-  constexpr int64_t mr = 8;
+  const int64_t m = r1 - r0;
+  std::vector<const uint8_t*> rows(size_t(round_up(m, 8)));
   int64_t ow = r0 % im.OW, oh = (r0 / im.OW) % im.OH, n = r0 / (im.OW * im.OH);
-  for (int64_t r = r0; r < r1; r += mr) {
-    const int64_t mc = std::min(mr, r1 - r);
-    const uint8_t* rows[mr];
-    for (int64_t i = 0; i < mr; ++i) {
-      if (i < mc) {
-        rows[i] = im.xp + ((n * im.Hp + oh * s.sh) * im.Wp + ow * s.sw) * s.cin;
-        if (++ow == im.OW) {
-          ow = 0;
-          if (++oh == im.OH) oh = 0, ++n;
-        }
-      } else {
-        rows[i] = rows[mc - 1];
-      }
+  for (int64_t i = 0; i < m; ++i) {
+    rows[size_t(i)] = im.xp + ((n * im.Hp + oh * s.sh) * im.Wp + ow * s.sw) * s.cin;
+    if (++ow == im.OW) {
+      ow = 0;
+      if (++oh == im.OH) oh = 0, ++n;
     }
-    (b.bits == 4 ? uk.igemm4 : uk.igemm)(size_t(mc), size_t(j1 - j0), im.tap_off.size(),
-                                         size_t(s.cin), rows, im.tap_off.data(),
-                                         b.data.data() + (j0 / 16) * ps, ps, &p,
-                                         y + r * s.cout + j0, size_t(s.cout));
+  }
+  for (size_t i = size_t(m); i < rows.size(); ++i) rows[i] = rows[size_t(m - 1)];
+  const int8_t* pb = b.data.data() + (j0 / 16) * ps;
+  if (b.bits == 4) {  // scratch: written by the kernel before it is read, so left uninitialized
+    std::unique_ptr<int8_t[]> scratch(new int8_t[qs8_gemm4_scratch_bytes(im.tap_off.size() * size_t(s.cin))]);
+    uk.igemm4(size_t(m), size_t(j1 - j0), im.tap_off.size(), size_t(s.cin), rows.data(),
+              im.tap_off.data(), pb, ps, &p, y + r0 * s.cout + j0, size_t(s.cout), scratch.get());
+  } else {
+    uk.igemm(size_t(m), size_t(j1 - j0), im.tap_off.size(), size_t(s.cin), rows.data(),
+             im.tap_off.data(), pb, ps, &p, y + r0 * s.cout + j0, size_t(s.cout));
   }
 }
 
@@ -297,8 +303,8 @@ static bool direct_gemm(const Qs8ConvShape& s) {
 // The implicit GEMM (VNNI): one group, whole 4-byte k-groups in every tap.
 static bool implicit_gemm(const Qs8Conv2d& op, const Qs8GemmUkernel& uk) {
   const bool four = !op.packed.empty() && op.packed[0].bits == 4;
-  return (four ? uk.igemm4 : uk.igemm) && op.s.groups == 1 && op.s.cin % 4 == 0 &&
-         !direct_gemm(op.s);
+  return (four ? uk.igemm4 != nullptr : uk.igemm != nullptr) && op.s.groups == 1 &&
+         op.s.cin % 4 == 0 && !direct_gemm(op.s);
 }
 
 size_t qs8_conv2d_workspace_bytes(const Qs8Conv2d& op, int64_t N, int64_t H, int64_t W) {
@@ -355,8 +361,11 @@ void qs8_conv2d_run(const Qs8Conv2d& op, int64_t N, int64_t H, int64_t W, const 
     else
       parallel_chunks(mb, chunks, [&](int, int64_t b0, int64_t b1) {
         const int64_t R0 = b0 * kRowBlock, R1 = std::min(M, b1 * kRowBlock);
-        for (int64_t r = R0; r < R1; r += 256) {  // the epilogue while the rows are in cache
-          const int64_t r1 = std::min(R1, r + 256);
+        // the epilogue while the rows are in cache: blocks of ~32 KB of output (one kernel call
+        // each, so a 4-bit column block is widened once per block)
+        const int64_t MB = std::max<int64_t>(256, round_up((int64_t(1) << 15) / s.cout, kRowBlock));
+        for (int64_t r = R0; r < R1; r += MB) {
+          const int64_t r1 = std::min(R1, r + MB);
           implicit_block(op, uk, im, r, r1, 0, cog, y);
           epilogue(op, ouk, r, r1, 0, s.cout, res, y);
         }

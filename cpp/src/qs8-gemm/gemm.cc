@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -47,7 +48,6 @@ Qs8PackedB qs8_pack_b(int64_t K, int64_t N, const int8_t* b, int64_t rs, int64_t
 }
 
 bool qs8_accumulator_fits(const Qs8PackedB& b, const int32_t* bias) {
-  if (b.bits == 4 && 255 * 128 * b.K > INT32_MAX) return false;
   for (int64_t j = 0; j < b.N; ++j) {
     const int64_t bj = bias ? std::abs(int64_t(bias[j])) : 0;
     if (bj + 255 * b.abssum[j] > INT32_MAX) return false;
@@ -60,7 +60,6 @@ void qs8_gemm(int64_t M, const uint8_t* a, int64_t lda, int32_t a_zp, const Qs8P
   const int64_t N = b.N, K = b.K;
   if (M <= 0 || N <= 0) return;
   const Qs8GemmUkernel& uk = qs8_gemm_ukernel(path);
-  const qs8_gemm_ukernel_fn fn = b.bits == 4 ? uk.fn4 : uk.fn;
   // Per-call column parameters, padded to whole panels. adj folds the activation zero point into
   // the bias (modulo 2^32, like the kernels' accumulation).
   std::vector<int32_t> adj(b.npad, 0), mult(b.npad, 0), shift(b.npad, 0);
@@ -77,8 +76,14 @@ void qs8_gemm(int64_t M, const uint8_t* a, int64_t lda, int32_t a_zp, const Qs8P
     pj.adj += j0;
     pj.multiplier += j0;
     pj.shift += j0;
-    fn(size_t(i1 - i0), size_t(j1 - j0), size_t(K), a + i0 * lda, size_t(lda),
-          b.data.data() + (j0 / 16) * ps, ps, &pj, c + i0 * ldc + j0, size_t(ldc));
+    if (b.bits == 4) {  // scratch: written by the kernel before it is read
+      std::unique_ptr<int8_t[]> scratch(new int8_t[qs8_gemm4_scratch_bytes(size_t(K))]);
+      uk.fn4(size_t(i1 - i0), size_t(j1 - j0), size_t(K), a + i0 * lda, size_t(lda),
+             b.data.data() + (j0 / 16) * ps, ps, &pj, c + i0 * ldc + j0, size_t(ldc), scratch.get());
+    } else {
+      uk.fn(size_t(i1 - i0), size_t(j1 - j0), size_t(K), a + i0 * lda, size_t(lda),
+            b.data.data() + (j0 / 16) * ps, ps, &pj, c + i0 * ldc + j0, size_t(ldc));
+    }
   };
   const int threads = parallel ? get_num_threads() : 1;
   const int64_t mb = ceil_div(M, kBlock), nb = ceil_div(N, kBlock);

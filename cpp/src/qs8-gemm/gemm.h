@@ -41,8 +41,7 @@ struct Qs8PackedB {
 // bits 4 needs every value in [-8, 7] (std::invalid_argument otherwise).
 Qs8PackedB qs8_pack_b(int64_t K, int64_t N, const int8_t* b, int64_t rs, int64_t cs, int bits = 8);
 
-// True if the exact accumulator of every column fits int32 for any u8 A and zero point (4-bit:
-// also the kernels' 16x-scaled sum, 255 * 128 * K).
+// True if the exact accumulator of every column fits int32 for any u8 A and zero point.
 bool qs8_accumulator_fits(const Qs8PackedB& b, const int32_t* bias);
 
 struct Qs8Requant {

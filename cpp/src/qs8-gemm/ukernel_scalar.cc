@@ -31,10 +31,12 @@ void qs8_gemm_ukernel_4x16c4__scalar(size_t m, size_t n, size_t k, const uint8_t
   }
 }
 
-// 4-bit weights (c4x2): the nibble of k sign-extended, the same accumulation.
-void qs8_gemm_ukernel_4x16c4x2__scalar(size_t m, size_t n, size_t k, const uint8_t* a, size_t lda,
-                                       const int8_t* pb, size_t panel_stride,
-                                       const struct qs8_gemm_params* p, uint8_t* c, size_t ldc) {
+// 4-bit weights (c4x2): the nibble of k sign-extended, the same accumulation (no scratch).
+void qs8_gemm4_ukernel_4x16c4x2__scalar(size_t m, size_t n, size_t k, const uint8_t* a, size_t lda,
+                                        const int8_t* pb, size_t panel_stride,
+                                        const struct qs8_gemm_params* p, uint8_t* c, size_t ldc,
+                                        int8_t* scratch) {
+  (void)scratch;
   for (size_t j0 = 0; j0 < n; j0 += 16, pb += panel_stride) {
     const size_t nc = n - j0 < 16 ? n - j0 : 16;
     for (size_t i0 = 0; i0 < m; i0 += 4) {

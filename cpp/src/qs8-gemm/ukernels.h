@@ -17,11 +17,10 @@
 //
 // 4-bit B ("c4x2", weights in [-8, 7]): two k-groups share 64 bytes, byte i of k-group 2h in the
 // low nibble and byte i of k-group 2h+1 in the high nibble of byte i of pair h (panel stride
-// kpad*8). The VNNI kernels widen a pair with one shift and two ANDs into the bytes 16*w (the
-// nibble in the high half of a byte is w's two's complement times 16), accumulate
-// sum_k a*16w from zero (|sum| <= 255 * 128 * K, which the driver keeps below 2^31), and add
-// adj to sum >> 4 (exact) before requantizing: the same results as the 8-bit kernels on the same
-// values. The scalar kernel reads the nibbles directly.
+// kpad*8). The VNNI kernels widen each 32-column block once per call into the caller's scratch
+// (qs8_gemm4_scratch_bytes(K)) as c4 int8 panels (a nibble u is (u ^ 8) - 8) and run the 8-bit
+// tiles on them: the same arithmetic, and no 8-bit copy of more than 32 columns. The scalar
+// kernel reads the nibbles directly (no scratch).
 //
 // The kernel loops over the whole block itself (so AMX configures its tiles once per call); the
 // driver in gemm.cc cuts C into per-thread blocks. Kernels trust their inputs. Plain C only.
@@ -42,14 +41,25 @@ typedef void (*qs8_gemm_ukernel_fn)(size_t m, size_t n, size_t k, const uint8_t*
                                     const int8_t* pb, size_t panel_stride,
                                     const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
 
-// Implicit-GEMM form, for convolutions without an im2col copy: row i (< m <= mr) of A is ntaps
-// pieces of kc bytes (kc a multiple of 4), piece t at rows[i] + tap_off[t] (the input pixel under
-// tap t of output pixel i, in an input with its padding materialized); K = ntaps*kc in the packed
-// B's k order. All mr row pointers must be valid (the driver repeats the last row).
+// Implicit-GEMM form, for convolutions without an im2col copy: row i (< m) of A is ntaps pieces
+// of kc bytes (kc a multiple of 4), piece t at rows[i] + tap_off[t] (the input pixel under tap t
+// of output pixel i, in an input with its padding materialized); K = ntaps*kc in the packed B's k
+// order. rows holds m rounded up to 8 valid pointers (the driver repeats the last row).
 typedef void (*qs8_igemm_ukernel_fn)(size_t m, size_t n, size_t ntaps, size_t kc,
                                      const uint8_t* const* rows, const size_t* tap_off,
                                      const int8_t* pb, size_t panel_stride,
                                      const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
+// The 4-bit forms, with their scratch.
+typedef void (*qs8_gemm4_ukernel_fn)(size_t m, size_t n, size_t k, const uint8_t* a, size_t lda,
+                                     const int8_t* pb, size_t panel_stride,
+                                     const struct qs8_gemm_params* p, uint8_t* c, size_t ldc,
+                                     int8_t* scratch);
+typedef void (*qs8_igemm4_ukernel_fn)(size_t m, size_t n, size_t ntaps, size_t kc,
+                                      const uint8_t* const* rows, const size_t* tap_off,
+                                      const int8_t* pb, size_t panel_stride,
+                                      const struct qs8_gemm_params* p, uint8_t* c, size_t ldc,
+                                      int8_t* scratch);
+static inline size_t qs8_gemm4_scratch_bytes(size_t k) { return 32 * ((k + 7) / 8 * 8); }
 
 void qs8_gemm_ukernel_4x16c4__scalar(size_t m, size_t n, size_t k, const uint8_t* a, size_t lda,
                                      const int8_t* pb, size_t panel_stride,
@@ -60,17 +70,19 @@ void qs8_gemm_ukernel_4x16c4__avx2(size_t m, size_t n, size_t k, const uint8_t* 
 void qs8_gemm_ukernel_8x32c4__avx512vnni(size_t m, size_t n, size_t k, const uint8_t* a,
                                          size_t lda, const int8_t* pb, size_t panel_stride,
                                          const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
-void qs8_gemm_ukernel_4x16c4x2__scalar(size_t m, size_t n, size_t k, const uint8_t* a, size_t lda,
-                                       const int8_t* pb, size_t panel_stride,
-                                       const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
-void qs8_gemm_ukernel_8x32c4x2__avx512vnni(size_t m, size_t n, size_t k, const uint8_t* a,
-                                           size_t lda, const int8_t* pb, size_t panel_stride,
-                                           const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
-void qs8_igemm_ukernel_8x32c4x2__avx512vnni(size_t m, size_t n, size_t ntaps, size_t kc,
-                                            const uint8_t* const* rows, const size_t* tap_off,
-                                            const int8_t* pb, size_t panel_stride,
+void qs8_gemm4_ukernel_4x16c4x2__scalar(size_t m, size_t n, size_t k, const uint8_t* a, size_t lda,
+                                        const int8_t* pb, size_t panel_stride,
+                                        const struct qs8_gemm_params* p, uint8_t* c, size_t ldc,
+                                        int8_t* scratch);
+void qs8_gemm4_ukernel_8x32c4x2__avx512vnni(size_t m, size_t n, size_t k, const uint8_t* a,
+                                            size_t lda, const int8_t* pb, size_t panel_stride,
                                             const struct qs8_gemm_params* p, uint8_t* c,
-                                            size_t ldc);
+                                            size_t ldc, int8_t* scratch);
+void qs8_igemm4_ukernel_8x32c4x2__avx512vnni(size_t m, size_t n, size_t ntaps, size_t kc,
+                                             const uint8_t* const* rows, const size_t* tap_off,
+                                             const int8_t* pb, size_t panel_stride,
+                                             const struct qs8_gemm_params* p, uint8_t* c,
+                                             size_t ldc, int8_t* scratch);
 void qs8_igemm_ukernel_8x32c4__avx512vnni(size_t m, size_t n, size_t ntaps, size_t kc,
                                           const uint8_t* const* rows, const size_t* tap_off,
                                           const int8_t* pb, size_t panel_stride,
