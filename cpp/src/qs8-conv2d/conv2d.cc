@@ -46,12 +46,34 @@ void epilogue(const Qs8Conv2d& op, const Qs8OpUkernels& ouk, int64_t r0, int64_t
   }
 }
 
+// im2col of a one-group conv whose taps are padded to kc > Cin channels (all set to in_zp first).
+void im2col_padded(const Qs8Conv2d& op, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                   const uint8_t* x, int64_t r0, int64_t r1, uint8_t* a, int64_t lda) {
+  const Qs8ConvShape& s = op.s;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t ow = r % OW, t = r / OW, oh = t % OH, n = t / OH;
+    uint8_t* dst = a + (r - r0) * lda;
+    std::memset(dst, op.in_zp, size_t(s.kh * s.kw * op.kc));
+    for (int64_t i = 0; i < s.kh; ++i)
+      for (int64_t j = 0; j < s.kw; ++j) {
+        const int64_t ih = oh * s.sh - s.ph + i, iw = ow * s.sw - s.pw + j;
+        if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+          std::memcpy(dst + (i * s.kw + j) * op.kc, x + ((n * H + ih) * W + iw) * s.cin, size_t(s.cin));
+      }
+  }
+}
+
 // im2col of group g for output rows [r0, r1) (row = (n*OH + oh)*OW + ow) into a with row stride
-// lda: column (kh*KW + kw)*Cig + ci, padding taps filled with in_zp (real 0).
+// lda: column (kh*KW + kw)*kc + ci, padding taps filled with in_zp (real 0); channels past Cig
+// (kc > Cig) meet zero weights, so they hold in_zp too.
 void im2col(const Qs8Conv2d& op, int64_t H, int64_t W, int64_t OH, int64_t OW, const uint8_t* x,
             int64_t g, int64_t r0, int64_t r1, uint8_t* a, int64_t lda) {
   const Qs8ConvShape& s = op.s;
   const int64_t cig = s.cin / s.groups;
+  if (op.kc != cig) {  // per pixel, with the padding channels
+    im2col_padded(op, H, W, OH, OW, x, r0, r1, a, lda);
+    return;
+  }
   const int zp = op.in_zp;
   const bool whole_pixels = s.groups == 1;  // a kw window of in-bounds pixels is one memcpy
   for (int64_t r = r0; r < r1; ++r) {
@@ -111,22 +133,26 @@ struct Implicit {
 Implicit implicit_input(const Qs8Conv2d& op, int64_t N, int64_t H, int64_t W, const uint8_t* x,
                         uint8_t* ws) {
   const Qs8ConvShape& s = op.s;
+  const int64_t C = op.kc;  // channels per pixel in xp: cin, or padded up to a multiple of 4
   Implicit im{x, H + 2 * s.ph, W + 2 * s.pw, s.out_h(H), s.out_w(W), {}};
   for (int64_t i = 0; i < s.kh; ++i)
-    for (int64_t j = 0; j < s.kw; ++j) im.tap_off.push_back(size_t((i * im.Wp + j) * s.cin));
-  if (s.ph == 0 && s.pw == 0) return im;
-  const int64_t C = s.cin, row = im.Wp * C;
+    for (int64_t j = 0; j < s.kw; ++j) im.tap_off.push_back(size_t((i * im.Wp + j) * C));
+  if (s.ph == 0 && s.pw == 0 && C == s.cin) return im;
+  const int64_t row = im.Wp * C;
   for (int64_t n = 0; n < N; ++n)
     for (int64_t r = 0; r < im.Hp; ++r) {
       uint8_t* d = ws + (n * im.Hp + r) * row;
       const int64_t ih = r - s.ph;
-      if (ih < 0 || ih >= H) {
-        std::memset(d, op.in_zp, size_t(row));
-        continue;
+      if (ih < 0 || ih >= H || C != s.cin) std::memset(d, op.in_zp, size_t(row));
+      if (ih < 0 || ih >= H) continue;
+      const uint8_t* src = x + (n * H + ih) * W * s.cin;
+      if (C == s.cin) {
+        std::memset(d, op.in_zp, size_t(s.pw * C));
+        std::memcpy(d + s.pw * C, src, size_t(W * C));
+        std::memset(d + (s.pw + W) * C, op.in_zp, size_t(s.pw * C));
+      } else {
+        for (int64_t w = 0; w < W; ++w) std::memcpy(d + (s.pw + w) * C, src + w * s.cin, size_t(s.cin));
       }
-      std::memset(d, op.in_zp, size_t(s.pw * C));
-      std::memcpy(d + s.pw * C, x + (n * H + ih) * W * C, size_t(W * C));
-      std::memset(d + (s.pw + W) * C, op.in_zp, size_t(s.pw * C));
     }
   im.xp = ws;
   return im;
@@ -145,7 +171,7 @@ void implicit_block(const Qs8Conv2d& op, const Qs8GemmUkernel& uk, const Implici
   std::vector<const uint8_t*> rows(size_t(round_up(m, 8)));
   int64_t ow = r0 % im.OW, oh = (r0 / im.OW) % im.OH, n = r0 / (im.OW * im.OH);
   for (int64_t i = 0; i < m; ++i) {
-    rows[size_t(i)] = im.xp + ((n * im.Hp + oh * s.sh) * im.Wp + ow * s.sw) * s.cin;
+    rows[size_t(i)] = im.xp + ((n * im.Hp + oh * s.sh) * im.Wp + ow * s.sw) * op.kc;
     if (++ow == im.OW) {
       ow = 0;
       if (++oh == im.OH) oh = 0, ++n;
@@ -154,11 +180,11 @@ void implicit_block(const Qs8Conv2d& op, const Qs8GemmUkernel& uk, const Implici
   for (size_t i = size_t(m); i < rows.size(); ++i) rows[i] = rows[size_t(m - 1)];
   const int8_t* pb = b.data.data() + (j0 / 16) * ps;
   if (b.bits == 4) {  // scratch: written by the kernel before it is read, so left uninitialized
-    std::unique_ptr<int8_t[]> scratch(new int8_t[qs8_gemm4_scratch_bytes(im.tap_off.size() * size_t(s.cin))]);
-    uk.igemm4(size_t(m), size_t(j1 - j0), im.tap_off.size(), size_t(s.cin), rows.data(),
+    std::unique_ptr<int8_t[]> scratch(new int8_t[qs8_gemm4_scratch_bytes(im.tap_off.size() * size_t(op.kc))]);
+    uk.igemm4(size_t(m), size_t(j1 - j0), im.tap_off.size(), size_t(op.kc), rows.data(),
               im.tap_off.data(), pb, ps, &p, y + r0 * s.cout + j0, size_t(s.cout), scratch.get());
   } else {
-    uk.igemm(size_t(m), size_t(j1 - j0), im.tap_off.size(), size_t(s.cin), rows.data(),
+    uk.igemm(size_t(m), size_t(j1 - j0), im.tap_off.size(), size_t(op.kc), rows.data(),
              im.tap_off.data(), pb, ps, &p, y + r0 * s.cout + j0, size_t(s.cout));
   }
 }
@@ -208,6 +234,12 @@ void run_depthwise(const Qs8Conv2d& op, const Qs8OpUkernels& ouk, int64_t N, int
 }
 
 }  // namespace
+
+// A 1x1 stride-1 unpadded one-group conv: the GEMM reads x as it is.
+static bool direct_gemm(const Qs8ConvShape& s) {
+  return s.groups == 1 && s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 &&
+         s.pw == 0;
+}
 
 Qs8Conv2d qs8_conv2d_create(const Qs8ConvShape& s, const int8_t* w, const int32_t* bias,
                             const int32_t* multiplier, const int32_t* shift, int32_t in_zp,
@@ -272,7 +304,17 @@ Qs8Conv2d qs8_conv2d_create(const Qs8ConvShape& s, const int8_t* w, const int32_
     op.zp_row.assign(size_t(C), uint8_t(in_zp));
     return op;
   }
-  const int64_t G = s.groups, cig = s.cin / G, cog = s.cout / G, K = ntaps * cig;
+  const int64_t G = s.groups, cig = s.cin / G, cog = s.cout / G;
+  op.kc = G == 1 && !direct_gemm(s) ? round_up(cig, 4) : cig;
+  const int64_t K = ntaps * op.kc;
+  std::vector<int8_t> wpad;  // OHWI with kc channels per tap, zero weights in the padding ones
+  if (op.kc != cig) {
+    wpad.assign(size_t(s.cout * K), 0);
+    for (int64_t o = 0; o < s.cout; ++o)
+      for (int64_t t = 0; t < ntaps; ++t)
+        std::memcpy(&wpad[size_t((o * ntaps + t) * op.kc)], w + (o * ntaps + t) * cig, size_t(cig));
+    w = wpad.data();
+  }
   for (int64_t g = 0; g < G; ++g) {
     op.packed.push_back(qs8_pack_b(K, cog, w + g * cog * K, 1, K, weight_bits));
     require(qs8_accumulator_fits(op.packed.back(), op.bias.data() + g * cog),
@@ -295,16 +337,13 @@ Qs8Conv2d qs8_conv2d_create(const Qs8ConvShape& s, const int8_t* w, const int32_
   return op;
 }
 
-static bool direct_gemm(const Qs8ConvShape& s) {
-  return s.groups == 1 && s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 &&
-         s.pw == 0;
-}
+
 
 // The implicit GEMM (VNNI): one group, whole 4-byte k-groups in every tap.
 static bool implicit_gemm(const Qs8Conv2d& op, const Qs8GemmUkernel& uk) {
   const bool four = !op.packed.empty() && op.packed[0].bits == 4;
   return (four ? uk.igemm4 != nullptr : uk.igemm != nullptr) && op.s.groups == 1 &&
-         op.s.cin % 4 == 0 && !direct_gemm(op.s);
+         op.kc % 4 == 0 && !direct_gemm(op.s);
 }
 
 size_t qs8_conv2d_workspace_bytes(const Qs8Conv2d& op, int64_t N, int64_t H, int64_t W) {
@@ -313,8 +352,8 @@ size_t qs8_conv2d_workspace_bytes(const Qs8Conv2d& op, int64_t N, int64_t H, int
   const int64_t M = N * s.out_h(H) * s.out_w(W);
   if (M <= 0) return 0;
   // whichever path runs (set_isa may change it after planning): an im2col or the padded input
-  const int64_t im2col = M * round_up(s.kh * s.kw * (s.cin / s.groups), 64);
-  const int64_t padded = s.ph || s.pw ? N * (H + 2 * s.ph) * (W + 2 * s.pw) * s.cin : 0;
+  const int64_t im2col = M * round_up(s.kh * s.kw * op.kc, 64);
+  const int64_t padded = s.ph || s.pw || op.kc != s.cin ? N * (H + 2 * s.ph) * (W + 2 * s.pw) * op.kc : 0;
   return size_t(std::max(im2col, padded));
 }
 
@@ -328,7 +367,7 @@ void qs8_conv2d_run(const Qs8Conv2d& op, int64_t N, int64_t H, int64_t W, const 
     run_depthwise(op, ouk, N, H, W, x, res, y);
     return;
   }
-  const int64_t G = s.groups, cog = s.cout / G, K = s.kh * s.kw * (s.cin / G);
+  const int64_t G = s.groups, cog = s.cout / G, K = s.kh * s.kw * op.kc;
   const Qs8Path path = op.path_override >= 0 ? static_cast<Qs8Path>(op.path_override)
                                              : qs8_gemm_default_path(K);
   const Qs8GemmUkernel& uk = qs8_gemm_ukernel(path);

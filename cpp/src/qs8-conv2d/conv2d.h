@@ -13,7 +13,7 @@
 // Paths: groups == 1 (and any other non-depthwise grouping, one GEMM per group) run the qs8 GEMM
 // micro-kernels on A = im2col(x) (rows = output pixels, K = KH*KW*Cin/groups, NHWC tap order
 // matching OHWI weights); a 1x1 stride-1 unpadded conv uses x itself as A (no copy). On the VNNI
-// path a one-group conv with Cin % 4 == 0 skips the im2col: the implicit-GEMM kernel reads each
+// path any other one-group conv skips the im2col (Cin padded to a multiple of 4 where needed): the implicit-GEMM kernel reads each
 // tap straight from the input (with its padding materialized once per call, a copy of the input
 // instead of one KH*KW times its size). Depthwise
 // (groups == Cin == Cout) runs the direct kernels of ukernels.h. The GEMM path is the default of
@@ -60,6 +60,10 @@ struct Qs8Conv2d {
   int op_isa_override = -1;  // >= 0: force this Isa for the depthwise/elementwise kernels (tests)
 
   // Derived at creation.
+  // Channels per tap in the packed K order: cin / groups, rounded up to 4 for a one-group conv
+  // (the padding channels' weights are 0) so every tap is whole 4-byte k-groups and the implicit
+  // GEMM covers stems (Cin = 3) too; a 1x1 unpadded stride-1 conv reads x as it is (kc = cin).
+  int64_t kc = 0;
   std::vector<Qs8PackedB> packed;           // GEMM path: one per group
   std::vector<int32_t> adj, mult_p, shift_p;  // GEMM path: per group, padded to packed npad
   std::vector<int32_t> dw_w;                 // depthwise: taps x cstride
