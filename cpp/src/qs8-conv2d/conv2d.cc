@@ -131,7 +131,7 @@ struct Implicit {
 };
 
 Implicit implicit_input(const Qs8Conv2d& op, int64_t N, int64_t H, int64_t W, const uint8_t* x,
-                        uint8_t* ws) {
+                        uint8_t* ws, int chunks) {
   const Qs8ConvShape& s = op.s;
   const int64_t C = op.kc;  // channels per pixel in xp: cin, or padded up to a multiple of 4
   Implicit im{x, H + 2 * s.ph, W + 2 * s.pw, s.out_h(H), s.out_w(W), {}};
@@ -139,9 +139,11 @@ Implicit implicit_input(const Qs8Conv2d& op, int64_t N, int64_t H, int64_t W, co
     for (int64_t j = 0; j < s.kw; ++j) im.tap_off.push_back(size_t((i * im.Wp + j) * C));
   if (s.ph == 0 && s.pw == 0 && C == s.cin) return im;
   const int64_t row = im.Wp * C;
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t r = 0; r < im.Hp; ++r) {
-      uint8_t* d = ws + (n * im.Hp + r) * row;
+  // The copy is split over the threads the conv itself uses (rows of the padded input).
+  auto copy = [&](int, int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t n = q / im.Hp, r = q % im.Hp;
+      uint8_t* d = ws + q * row;
       const int64_t ih = r - s.ph;
       if (ih < 0 || ih >= H || C != s.cin) std::memset(d, op.in_zp, size_t(row));
       if (ih < 0 || ih >= H) continue;
@@ -154,6 +156,11 @@ Implicit implicit_input(const Qs8Conv2d& op, int64_t N, int64_t H, int64_t W, co
         for (int64_t w = 0; w < W; ++w) std::memcpy(d + (s.pw + w) * C, src + w * s.cin, size_t(s.cin));
       }
     }
+  };
+  if (chunks > 1)
+    parallel_chunks(N * im.Hp, chunks, copy);
+  else
+    copy(0, 0, N * im.Hp);
   im.xp = ws;
   return im;
 }
@@ -390,7 +397,7 @@ void qs8_conv2d_run(const Qs8Conv2d& op, int64_t N, int64_t H, int64_t W, const 
     chunks = int(std::min<int64_t>(T, cols ? nb : mb));
   }
   if (implicit) {
-    const Implicit im = implicit_input(op, N, H, W, x, ws);
+    const Implicit im = implicit_input(op, N, H, W, x, ws, chunks);
     if (cols)
       parallel_chunks(nb, chunks, [&](int, int64_t b0, int64_t b1) {
         const int64_t j0 = b0 * kRowBlock, j1 = std::min(cog, b1 * kRowBlock);

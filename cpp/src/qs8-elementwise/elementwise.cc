@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "common/parallel.h"
 
@@ -21,28 +22,41 @@ void split(int64_t n, F&& f, int64_t cost = 1) {
     parallel_chunks(n, threads, [&](int, int64_t b, int64_t e) { f(b, e); });
 }
 
+// t[i] = clamp(round_half_even(xs[i] * inv_scale), lo, hi) + zp for a run of n values (NaN -> lo).
+// Clamping first and rounding by adding and subtracting 1.5 * 2^23 (exact for |r| < 2^22, which
+// the clamp guarantees) gives nearbyint's result in the default rounding mode, since lo and hi are
+// whole numbers, in a loop the compiler vectorizes (restrict: the bytes do not alias the floats).
+void quantize_run(const float* __restrict xs, int64_t n, float inv_scale, float lo, float hi,
+                  int32_t zp, uint8_t* __restrict t) {
+  constexpr float kMagic = 12582912.f;
+  for (int64_t i = 0; i < n; ++i) {
+    float r = xs[i] * inv_scale;
+    r = r > lo ? r : lo;  // also maps NaN to lo
+    r = r < hi ? r : hi;
+    r = (r + kMagic) - kMagic;
+    t[i] = uint8_t(int32_t(r) + zp);
+  }
+}
+
 }  // namespace
 
 void qs8_quantize(int64_t N, int64_t C, int64_t HW, const float* x, float inv_scale, int32_t zp,
                   uint8_t* y) {
   const float lo = float(-zp), hi = float(255 - zp);
-  // Clamp, then round half to even by adding and subtracting 1.5 * 2^23 (exact for |r| < 2^22,
-  // which the clamp guarantees): nearbyint's result in the default rounding mode, since lo and hi
-  // are whole numbers, but in a loop the compiler vectorizes instead of a libm call per element.
-  constexpr float kMagic = 12582912.f;
+  // Channel planes to interleaved pixels: each channel's run of pixels is quantized into a block
+  // (a contiguous loop the compiler vectorizes), then the block is interleaved.
+  constexpr int64_t kBlock = 256;
   split(N * HW, [&](int64_t p0, int64_t p1) {
+    std::vector<uint8_t> tmp(size_t(C * kBlock));
     for (int64_t n = p0 / HW; n * HW < p1; ++n) {
       const int64_t i0 = std::max(p0 - n * HW, int64_t(0)), i1 = std::min(p1 - n * HW, HW);
-      for (int64_t c = 0; c < C; ++c) {
-        const float* xs = x + (n * C + c) * HW;
-        uint8_t* yc = y + n * HW * C + c;
-        for (int64_t i = i0; i < i1; ++i) {
-          float r = xs[i] * inv_scale;
-          r = r > lo ? r : lo;  // also maps NaN to lo
-          r = r < hi ? r : hi;
-          r = (r + kMagic) - kMagic;
-          yc[i * C] = uint8_t(int32_t(r) + zp);
-        }
+      for (int64_t b0 = i0; b0 < i1; b0 += kBlock) {
+        const int64_t nb = std::min(kBlock, i1 - b0);
+        for (int64_t c = 0; c < C; ++c)
+          quantize_run(x + (n * C + c) * HW + b0, nb, inv_scale, lo, hi, zp, tmp.data() + c * kBlock);
+        uint8_t* yp = y + (n * HW + b0) * C;
+        for (int64_t i = 0; i < nb; ++i)
+          for (int64_t c = 0; c < C; ++c) yp[i * C + c] = tmp[size_t(c * kBlock + i)];
       }
     }
   }, C);
