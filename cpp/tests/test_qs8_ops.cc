@@ -380,3 +380,39 @@ TEST(qs8_quantize_matches_nearbyint_and_clamp) {
         }
   set_num_threads(2);
 }
+
+// The plain AVX-512 depthwise kernel (AVX-512 CPUs without VNNI; qs8_op_ukernels gives the VNNI
+// one where the CPU has it) against the scalar kernel, on the same parameters and taps.
+TEST(qs8_dwconv_avx512_kernel_matches_scalar) {
+  if (cpu_isa() < Isa::avx512) return;
+  std::mt19937 rng(16);
+  std::uniform_int_distribution<int> u8(0, 255), s8(-128, 127);
+  for (int C : {2, 15, 16, 17, 64, 144})   // (one channel is a GEMM, not depthwise)
+    for (int ntaps : {1, 4, 9, 25}) {
+      Qs8ConvShape s;
+      s.cin = s.cout = s.groups = C;
+      s.kh = 1;
+      s.kw = ntaps;
+      std::vector<int8_t> w(size_t(C) * ntaps);
+      for (auto& v : w) v = int8_t(s8(rng));
+      std::vector<int32_t> bias(C), mult, shift;
+      for (auto& b : bias) b = u8(rng) * 64 - 8000;
+      random_requant(C, ntaps, rng, mult, shift);
+      const Qs8Conv2d op = qs8_conv2d_create(s, w.data(), bias.data(), mult.data(), shift.data(),
+                                             u8(rng), u8(rng), 0, 255);
+      const qs8_dwconv_params p{op.dw_w.data(), op.dw_adj.data(), op.dw_mult.data(), op.dw_shift.data(),
+                                size_t(op.cstride), op.out_zp, op.qmin, op.qmax, op.dw_w8.data(),
+                                op.dw_adj_p.data(), op.dw_mult_p.data(), op.dw_shift_p.data(),
+                                op.zp_row.data()};
+      const int npix = 7;
+      std::vector<uint8_t> x(size_t(npix + ntaps) * C);
+      for (auto& v : x) v = uint8_t(u8(rng));
+      std::vector<const uint8_t*> taps(size_t(npix) * ntaps);
+      for (int px = 0; px < npix; ++px)
+        for (int t = 0; t < ntaps; ++t) taps[size_t(px * ntaps + t)] = x.data() + size_t(px + t) * C;
+      std::vector<uint8_t> a(size_t(npix) * C), b(a.size());
+      qs8_dwconv_ukernel__avx512(C, npix, ntaps, taps.data(), &p, a.data(), C);
+      qs8_dwconv_ukernel__scalar(C, npix, ntaps, taps.data(), &p, b.data(), C);
+      CHECK(a == b, "avx512 depthwise kernel = scalar (C " + std::to_string(C) + ", taps " + std::to_string(ntaps) + ")");
+    }
+}

@@ -65,7 +65,10 @@ const Qs8OpUkernels& qs8_op_ukernels(Isa isa) {
                                        qs8_channel_scale_ukernel__scalar, "scalar"};
   static const Qs8OpUkernels avx512 = {qs8_dwconv_ukernel__avx512, qs8_add_ukernel__avx512,
                                        qs8_channel_scale_ukernel__avx512, "avx512"};
-  return isa == Isa::avx512 ? avx512 : scalar;
+  static const Qs8OpUkernels vnni = {qs8_dwconv_ukernel__avx512vnni, qs8_add_ukernel__avx512,
+                                     qs8_channel_scale_ukernel__avx512, "avx512vnni"};
+  if (isa != Isa::avx512) return scalar;
+  return cpu_has_avx512vnni() ? vnni : avx512;
 }
 
 const Qs8OpUkernels& qs8_op_ukernels() { return qs8_op_ukernels(active_isa()); }

@@ -60,7 +60,8 @@ Qs8Path qs8_gemm_default_path(int64_t K = 1024);
 const Qs8GemmUkernel& qs8_gemm_ukernel(Qs8Path path);  // path must be supported
 
 // int8 depthwise conv and elementwise kernels (qs8-conv2d, qs8-elementwise): a scalar and an
-// AVX-512 variant each (AVX2 CPUs run the scalar one).
+// AVX-512 variant each (AVX2 CPUs run the scalar one); AVX-512 CPUs with VNNI get the VNNI
+// depthwise kernel (the plain AVX-512 one stays for those without, tested directly).
 struct Qs8OpUkernels {
   qs8_dwconv_ukernel_fn dwconv;
   qs8_add_ukernel_fn add;

@@ -200,8 +200,11 @@ void run_depthwise(const Qs8Conv2d& op, const Qs8OpUkernels& ouk, int64_t N, int
                    const uint8_t* x, const uint8_t* res, uint8_t* y) {
   const Qs8ConvShape& s = op.s;
   const int64_t OH = s.out_h(H), OW = s.out_w(W), C = s.cin, ntaps = s.kh * s.kw;
-  const qs8_dwconv_params p{op.dw_w.data(), op.dw_adj.data(), op.dw_mult.data(),
-                            op.dw_shift.data(), size_t(op.cstride), op.out_zp, op.qmin, op.qmax};
+  const qs8_dwconv_params p{op.dw_w.data(),     op.dw_adj.data(),    op.dw_mult.data(),
+                            op.dw_shift.data(), size_t(op.cstride),  op.out_zp,
+                            op.qmin,            op.qmax,             op.dw_w8.data(),
+                            op.dw_adj_p.data(), op.dw_mult_p.data(), op.dw_shift_p.data(),
+                            op.zp_row.data()};
   const int64_t rows = N * OH;
   auto work = [&](int, int64_t q0, int64_t q1) {
     const uint8_t* stack_ptrs[kMaxTapPtrs];
@@ -308,7 +311,26 @@ Qs8Conv2d qs8_conv2d_create(const Qs8ConvShape& s, const int8_t* w, const int32_
       op.dw_mult[c] = multiplier[c];
       op.dw_shift[c] = shift[c];
     }
-    op.zp_row.assign(size_t(C), uint8_t(in_zp));
+    op.zp_row.assign(size_t(std::max<int64_t>(C, 64)), uint8_t(in_zp));
+    // the VNNI kernel's layout (ukernels.h): whole 64-channel blocks, taps in groups of four
+    const int64_t nb = C / 64, ng = ceil_div(ntaps, 4);
+    op.dw_w8.assign(size_t(nb * ng * 256), 0);
+    op.dw_adj_p.assign(size_t(nb * 64), 0);
+    op.dw_mult_p.assign(size_t(nb * 64), 0);
+    op.dw_shift_p.assign(size_t(nb * 64), 0);
+    for (int64_t b = 0; b < nb; ++b)
+      for (int64_t k = 0; k < 4; ++k)
+        for (int64_t L = 0; L < 4; ++L)
+          for (int64_t j = 0; j < 4; ++j) {
+            const int64_t c = 64 * b + 16 * L + 4 * k + j;
+            const size_t at = size_t((4 * b + k) * 16 + 4 * L + j);
+            op.dw_adj_p[at] = op.dw_adj[c];
+            op.dw_mult_p[at] = multiplier[c];
+            op.dw_shift_p[at] = shift[c];
+            for (int64_t g = 0; g < ng; ++g)
+              for (int64_t i = 0; i < 4 && 4 * g + i < ntaps; ++i)
+                op.dw_w8[size_t(((b * ng + g) * 4 + k) * 64 + 16 * L + 4 * j + i)] = w[c * ntaps + 4 * g + i];
+          }
     return op;
   }
   const int64_t G = s.groups, cig = s.cin / G, cog = s.cout / G;

@@ -68,7 +68,9 @@ struct Qs8Conv2d {
   std::vector<int32_t> adj, mult_p, shift_p;  // GEMM path: per group, padded to packed npad
   std::vector<int32_t> dw_w;                 // depthwise: taps x cstride
   std::vector<int32_t> dw_adj, dw_mult, dw_shift;  // depthwise: cstride (adj: ukernels.h)
-  std::vector<uint8_t> zp_row;               // depthwise: cin bytes of in_zp (padding taps)
+  std::vector<int8_t> dw_w8;                 // depthwise, the VNNI kernel's layout (ukernels.h)
+  std::vector<int32_t> dw_adj_p, dw_mult_p, dw_shift_p;
+  std::vector<uint8_t> zp_row;               // depthwise: cin (at least 64) bytes of in_zp
   int64_t cstride = 0;
 };
 

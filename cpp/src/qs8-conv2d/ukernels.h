@@ -26,6 +26,17 @@ struct qs8_dwconv_params {
   const int32_t* shift;       // cstride, right shift in [0, 31]
   size_t cstride;             // channels rounded up to 16
   int32_t out_zp, qmin, qmax;
+  // The VNNI kernel's forms, for the whole blocks of 64 channels (the channels past them use w):
+  // taps in groups of four (the last group padded with zero weights, read from zero_row), each
+  // channel's four tap weights one dword, dwords in the order the kernel's byte transpose leaves
+  // the inputs in: w8[((b * ngroups + g) * 4 + k) * 64 + 16 L + 4 j + i] =
+  // w[4 g + i][64 b + 16 L + 4 k + j]; adj_p / multiplier_p / shift_p permuted the same way
+  // ([(4 b + k) * 16 + 4 L + j] holds channel 64 b + 16 L + 4 k + j).
+  const int8_t* w8;
+  const int32_t* adj_p;
+  const int32_t* multiplier_p;
+  const int32_t* shift_p;
+  const uint8_t* zero_row;    // >= 64 readable bytes, for the padding taps (their weights are 0)
 };
 
 // y[p * y_stride + c] for p < npix, c < channels.
@@ -40,5 +51,10 @@ void qs8_dwconv_ukernel__scalar(size_t channels, size_t npix, size_t ntaps,
 void qs8_dwconv_ukernel__avx512(size_t channels, size_t npix, size_t ntaps,
                                 const uint8_t* const* taps, const struct qs8_dwconv_params* p,
                                 uint8_t* y, size_t y_stride);
+// VNNI: four taps of 64 channels per step, the bytes transposed in registers into per-channel
+// dwords for vpdpbusd (256 multiply-adds per 4 loads, 8 unpacks and 4 vpdpbusd).
+void qs8_dwconv_ukernel__avx512vnni(size_t channels, size_t npix, size_t ntaps,
+                                    const uint8_t* const* taps, const struct qs8_dwconv_params* p,
+                                    uint8_t* y, size_t y_stride);
 
 }  // namespace eo

@@ -34,16 +34,21 @@ static inline struct qs8_requant16 qs8_requant16_init(const struct qs8_gemm_para
   return r;
 }
 
-// Requantize 16 accumulators and store the low bytes of the first nc (<= 16) to c.
-static inline void qs8_requant16_store(const struct qs8_requant16* r, __m512i x, uint8_t* c,
-                                       __mmask16 store_mask) {
+// Requantize 16 accumulators to 16 output bytes.
+static inline __m128i qs8_requant16_bytes(const struct qs8_requant16* r, __m512i x) {
   __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(x, r->mult_e), r->rnd_e);
   __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), r->mult_o), r->rnd_o);
   pe = _mm512_srav_epi64(pe, r->sh_e);
   po = _mm512_srav_epi64(po, r->sh_o);
   __m512i y = _mm512_mask_blend_epi32((__mmask16)0xAAAA, pe, _mm512_slli_epi64(po, 32));
   y = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(y, r->lo), r->hi), r->zp);
-  _mm_mask_storeu_epi8(c, store_mask, _mm512_cvtepi32_epi8(y));
+  return _mm512_cvtepi32_epi8(y);
+}
+
+// Requantize 16 accumulators and store the low bytes of the first nc (<= 16) to c.
+static inline void qs8_requant16_store(const struct qs8_requant16* r, __m512i x, uint8_t* c,
+                                       __mmask16 store_mask) {
+  _mm_mask_storeu_epi8(c, store_mask, qs8_requant16_bytes(r, x));
 }
 
 static inline __mmask16 qs8_store_mask(size_t nc) {
