@@ -11,7 +11,7 @@ Runtimes:
   ORT int8 QOperator onnxruntime's own quantize_static, QOperator format
   ORT int8           the faster of the two above: the peer for edgeopt int8
   ORT int8 (eo QDQ)  edgeopt.deploy.export_onnx(scheme="int8") run by onnxruntime (for reference)
-  edgeopt fp32 / fp16 / int8-weight / int4-weight / int8-full   edgeopt.deploy.compile(...) timed with edgeopt.deploy.latency(engine,
+  edgeopt fp32 / fp16 / int8-weight / int4-weight / int8-full / int4-full   edgeopt.deploy.compile(...) timed with edgeopt.deploy.latency(engine,
                              batch=1); "n/a" when this build has no compile/latency yet
 Layers (--layers): one conv as a one-op Engine, the same way, fp32 `conv2d` against the binary
 `b1_conv2d` (binarize, XNOR-popcount, scale, bias, ReLU), at resnet20's middle-stage 3x3 shape
@@ -130,7 +130,7 @@ def recalibrate_batchnorm(model, x):
     model.eval()
 
 
-EO_SCHEMES = ("fp32", "fp16", "int8-weight", "int4-weight", "int8-full")
+EO_SCHEMES = ("fp32", "fp16", "int8-weight", "int4-weight", "int8-full", "int4-full")
 
 
 def build(name, threads, calib_raw, calib_x, tmp, log):
@@ -156,7 +156,8 @@ def build(name, threads, calib_raw, calib_x, tmp, log):
     else:
         for s in EO_SCHEMES:
             try:
-                eng = compile_(model, s, input_shape=SHAPE, calib=calib_raw if s == "int8-full" else None)
+                eng = compile_(model, s, input_shape=SHAPE,
+                               calib=calib_raw if s in eo.deploy.CALIBRATED_SCHEMES else None)
                 timers[f"edgeopt {s}"] = EngineTimer(eng)
             except Exception as e:  # report, keep benchmarking the rest
                 notes[f"edgeopt {s}"] = f"n/a ({type(e).__name__}: {str(e)[:120]})"
@@ -272,7 +273,7 @@ def main(argv=None):
     if rows:
         print("ratios (edgeopt median / onnxruntime median; < 1 means edgeopt is faster)")
         print(f"{'model':<13} {'ORT int8 best':<20} {'eo fp32/ORT fp32':>17} {'eo int8/ORT int8':>17} "
-              f"{'ORT int8/ORT fp32':>18} {'eo int8/eo fp32':>16} {'eo fp16/eo fp32':>16}")
+              f"{'ORT int8/ORT fp32':>18} {'eo int8/eo fp32':>16} {'eo fp16/eo fp32':>16} {'eo int4f/int8f':>15}")
     for name, res, notes, err in rows:
         q = {f: res[f"ORT int8 {f}"][0] for f in ort_quantize.FORMATS if f"ORT int8 {f}" in res}
         best = min(q, key=q.get) if q else None
@@ -281,11 +282,12 @@ def main(argv=None):
         e32 = res.get("edgeopt fp32", (None,))[0]
         e8 = res.get("edgeopt int8-full", (None,))[0]
         e16 = res.get("edgeopt fp16", (None,))[0]
+        e4 = res.get("edgeopt int4-full", (None,))[0]
 
         def ratio(a, b):
             return f"{a / b:.2f}" if a is not None and b else "n/a"
         print(f"{name:<13} {str(best):<20} {ratio(e32, ort32):>17} {ratio(e8, ort8):>17} "
-              f"{ratio(ort8, ort32):>18} {ratio(e8, e32):>16} {ratio(e16, e32):>16}")
+              f"{ratio(ort8, ort32):>18} {ratio(e8, e32):>16} {ratio(e16, e32):>16} {ratio(e4, e8):>15}")
 
     if layer_rows:
         print()
