@@ -122,8 +122,9 @@ void gemm_block(const Qs8Conv2d& op, const Qs8GemmUkernel& uk, int64_t g, int64_
   }
 }
 
-// Implicit GEMM (VNNI): the input with its padding materialized as in_zp (xp, N x Hp x Wp x cin;
-// x itself when there is no padding), tap t of output pixel r at rows(r) + tap_off[t].
+// Implicit GEMM (VNNI): the input with its padding (and the channels past Cin up to kc)
+// materialized as in_zp (xp, N x Hp x Wp x kc; x itself when there is neither), tap t of output
+// pixel r at rows(r) + tap_off[t].
 struct Implicit {
   const uint8_t* xp;
   int64_t Hp, Wp, OH, OW;
