@@ -15,17 +15,26 @@
 
 namespace eo {
 
+// The requantization of depthwise outputs in the GEMM's terms (qs8_requant16_init reads it), with
+// the given per-channel multipliers and shifts (plain, or the VNNI kernel's permuted ones).
+static inline struct qs8_gemm_params qs8_dwconv_requant(const struct qs8_dwconv_params* p,
+                                                        const int32_t* multiplier,
+                                                        const int32_t* shift) {
+  struct qs8_gemm_params rp;
+  rp.adj = 0;
+  rp.multiplier = multiplier;
+  rp.shift = shift;
+  rp.out_zp = p->out_zp;
+  rp.qmin = p->qmin;
+  rp.qmax = p->qmax;
+  return rp;
+}
+
 static inline void qs8_dwconv16_avx512(size_t c0, size_t nc, size_t npix, size_t ntaps,
                                        const uint8_t* const* taps,
                                        const struct qs8_dwconv_params* p, uint8_t* y,
                                        size_t y_stride) {
-  struct qs8_gemm_params rp;
-  rp.adj = 0;
-  rp.multiplier = p->multiplier;
-  rp.shift = p->shift;
-  rp.out_zp = p->out_zp;
-  rp.qmin = p->qmin;
-  rp.qmax = p->qmax;
+  const struct qs8_gemm_params rp = qs8_dwconv_requant(p, p->multiplier, p->shift);
   const __mmask16 mask = qs8_store_mask(nc);
   const struct qs8_requant16 r = qs8_requant16_init(&rp, c0);
   const __m512i adj = _mm512_loadu_si512(p->adj + c0);

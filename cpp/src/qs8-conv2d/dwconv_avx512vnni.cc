@@ -17,13 +17,7 @@ void qs8_dwconv_ukernel__avx512vnni(size_t channels, size_t npix, size_t ntaps,
                                     const uint8_t* const* taps, const struct qs8_dwconv_params* p,
                                     uint8_t* y, size_t y_stride) {
   const size_t ngroups = (ntaps + 3) / 4;
-  struct qs8_gemm_params rp;
-  rp.adj = 0;
-  rp.multiplier = p->multiplier_p;
-  rp.shift = p->shift_p;
-  rp.out_zp = p->out_zp;
-  rp.qmin = p->qmin;
-  rp.qmax = p->qmax;
+  const struct qs8_gemm_params rp = qs8_dwconv_requant(p, p->multiplier_p, p->shift_p);
   const size_t whole = channels / 64 * 64;
   for (size_t c0 = whole; c0 < channels; c0 += 16)
     qs8_dwconv16_avx512(c0, channels - c0 < 16 ? channels - c0 : 16, npix, ntaps, taps, p, y, y_stride);
