@@ -140,6 +140,15 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
   p.w = w;
   p.oh = (h + 2 * cv.pad_h - wt.kh) / cv.stride_h + 1;
   p.ow = (w + 2 * cv.pad_w - wt.kw) / cv.stride_w + 1;
+  if (cv.pad_value != -1)
+    for (int64_t q = 0; q < p.oh * p.ow; ++q) {
+      const int64_t ih0 = (q / p.ow) * cv.stride_h - cv.pad_h, iw0 = (q % p.ow) * cv.stride_w - cv.pad_w;
+      uint64_t mask = 0;
+      for (int64_t a = 0; a < wt.kh; ++a)
+        for (int64_t b = 0; b < wt.kw; ++b)
+          if (ih0 + a < 0 || ih0 + a >= h || iw0 + b < 0 || iw0 + b >= w) mask |= uint64_t(1) << (a * wt.kw + b);
+      if (mask) p.border.emplace_back(q, mask);
+    }
   p.nw = ceil_div(wt.cin, 32);
   // Rows narrower than 16 leave lanes idle; from 3 words per pixel the GEMM's 64-bit words win
   // there (resnet's 256 channels at 8x8 measured level or slower on the direct path).
@@ -247,18 +256,7 @@ void gemm_conv(const B1ConvPlan& plan, const B1GemmUkernel& uk, int64_t batch, c
   // The binarized image sits in a plane with a zero-word border (bit 0 = -1, as padded taps are
   // in the im2col), so the im2col copies words without bounds checks.
   const int64_t hp = h + 2 * cv.pad_h, wp = w + 2 * cv.pad_w;
-  // Output pixels whose window reaches the padding get (pad_value + 1) * sum of sign(W) over the
-  // padded taps: each such pixel's padded-tap mask, found once per call.
-  std::vector<std::pair<int64_t, uint64_t>> border;
-  if (pad_mult != 0)
-    for (int64_t p = 0; p < P; ++p) {
-      const int64_t ih0 = (p / ow) * cv.stride_h - cv.pad_h, iw0 = (p % ow) * cv.stride_w - cv.pad_w;
-      uint64_t mask = 0;
-      for (int64_t a = 0; a < kh; ++a)
-        for (int64_t b = 0; b < kw; ++b)
-          if (ih0 + a < 0 || ih0 + a >= h || iw0 + b < 0 || iw0 + b >= w) mask |= uint64_t(1) << (a * kw + b);
-      if (mask) border.emplace_back(p, mask);
-    }
+  const auto& border = plan.border;  // padded-tap masks, found once per plan
 
   // One image: binarized NHWC words, then panels [q0, q1) of its im2col, kernel and epilogue.
   auto image = [&](int64_t n, std::vector<uint64_t>& xb, std::vector<uint64_t>& col, int64_t q0,

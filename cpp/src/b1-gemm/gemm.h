@@ -20,6 +20,7 @@
 // (never fused), the same instructions on every path and in the reference: bit-for-bit results.
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace eo {
@@ -62,6 +63,9 @@ struct B1ConvPlan {
   const B1ConvWeights* wt = nullptr;
   B1Conv cv;
   int64_t h = 0, w = 0, oh = 0, ow = 0;
+  // The GEMM path's padding corrections: the output pixels whose window reaches the padding, each
+  // with its padded-tap mask (empty when pad_value is -1: padded taps hold -1 already).
+  std::vector<std::pair<int64_t, uint64_t>> border;
   bool direct = false;
   int64_t nw = 0, ldp = 0, ldb = 0, ncls = 0;  // words per pixel, plane row, base row, row classes
   std::vector<uint32_t> w32;                   // cout x wstride, as b1_direct_params::w

@@ -46,46 +46,28 @@ void epilogue(const Qs8Conv2d& op, const Qs8OpUkernels& ouk, int64_t r0, int64_t
   }
 }
 
-// im2col of a one-group conv whose taps are padded to kc > Cin channels (all set to in_zp first).
-void im2col_padded(const Qs8Conv2d& op, int64_t H, int64_t W, int64_t OH, int64_t OW,
-                   const uint8_t* x, int64_t r0, int64_t r1, uint8_t* a, int64_t lda) {
-  const Qs8ConvShape& s = op.s;
-  for (int64_t r = r0; r < r1; ++r) {
-    const int64_t ow = r % OW, t = r / OW, oh = t % OH, n = t / OH;
-    uint8_t* dst = a + (r - r0) * lda;
-    std::memset(dst, op.in_zp, size_t(s.kh * s.kw * op.kc));
-    for (int64_t i = 0; i < s.kh; ++i)
-      for (int64_t j = 0; j < s.kw; ++j) {
-        const int64_t ih = oh * s.sh - s.ph + i, iw = ow * s.sw - s.pw + j;
-        if (ih >= 0 && ih < H && iw >= 0 && iw < W)
-          std::memcpy(dst + (i * s.kw + j) * op.kc, x + ((n * H + ih) * W + iw) * s.cin, size_t(s.cin));
-      }
-  }
-}
-
 // im2col of group g for output rows [r0, r1) (row = (n*OH + oh)*OW + ow) into a with row stride
 // lda: column (kh*KW + kw)*kc + ci, padding taps filled with in_zp (real 0); channels past Cig
 // (kc > Cig) meet zero weights, so they hold in_zp too.
 void im2col(const Qs8Conv2d& op, int64_t H, int64_t W, int64_t OH, int64_t OW, const uint8_t* x,
             int64_t g, int64_t r0, int64_t r1, uint8_t* a, int64_t lda) {
   const Qs8ConvShape& s = op.s;
-  const int64_t cig = s.cin / s.groups;
-  if (op.kc != cig) {  // per pixel, with the padding channels
-    im2col_padded(op, H, W, OH, OW, x, r0, r1, a, lda);
-    return;
-  }
+  const int64_t cig = s.cin / s.groups, kc = op.kc;
   const int zp = op.in_zp;
-  const bool whole_pixels = s.groups == 1;  // a kw window of in-bounds pixels is one memcpy
+  // a kw window of in-bounds pixels is one memcpy when taps are whole pixels
+  const bool whole_pixels = s.groups == 1 && kc == cig;
+  const bool pad_channels = kc > cig;  // then the row starts as in_zp and only pixels are copied
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t ow = r % OW, t = r / OW, oh = t % OH, n = t / OH;
     uint8_t* dst = a + (r - r0) * lda;
+    if (pad_channels) std::memset(dst, zp, size_t(s.kh * s.kw * kc));
     const int64_t iw0 = ow * s.sw - s.pw;
     for (int64_t i = 0; i < s.kh; ++i) {
       const int64_t ih = oh * s.sh - s.ph + i;
       const uint8_t* src = x + ((n * H + ih) * W) * s.cin + g * cig;
       if (ih < 0 || ih >= H) {
-        std::memset(dst, zp, size_t(s.kw * cig));
-        dst += s.kw * cig;
+        if (!pad_channels) std::memset(dst, zp, size_t(s.kw * kc));
+        dst += s.kw * kc;
         continue;
       }
       if (whole_pixels && iw0 >= 0 && iw0 + s.kw <= W) {
@@ -93,12 +75,12 @@ void im2col(const Qs8Conv2d& op, int64_t H, int64_t W, int64_t OH, int64_t OW, c
         dst += s.kw * cig;
         continue;
       }
-      for (int64_t j = 0; j < s.kw; ++j, dst += cig) {
+      for (int64_t j = 0; j < s.kw; ++j, dst += kc) {
         const int64_t iw = iw0 + j;
-        if (iw < 0 || iw >= W)
-          std::memset(dst, zp, size_t(cig));
-        else
+        if (iw >= 0 && iw < W)
           std::memcpy(dst, src + iw * s.cin, size_t(cig));
+        else if (!pad_channels)
+          std::memset(dst, zp, size_t(kc));
       }
     }
   }

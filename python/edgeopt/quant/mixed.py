@@ -123,11 +123,9 @@ def mixed_precision(model, calib, val, budget: dict, input_shape=(1, 3, 32, 32),
     # latency of every layer at every width, from each uniform Engine's per-op profile
     latency = {k: {} for k in layers}
     for b, e in uniform.items():
-        names = [r["name"] for r in e.summary()]
-        t = e._core.profile(x1, 50)
-        for name, sec in zip(names, t):
-            if name in latency:
-                latency[name][b] = 1e3 * float(sec)
+        for r in e.profile(x1, runs=50, warmup=0):
+            if r["name"] in latency:
+                latency[r["name"]][b] = float(r["ms"])
     drop = {}
     steps = [(k, b) for k in layers for b in (4, 2)]
     bar = _bar(progress, len(steps))
