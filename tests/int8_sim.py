@@ -2,32 +2,42 @@
 independent of the C++ kernels: the oracle the Engine's int8 output must equal bit for bit.
 
 Tensors are u8 NHWC (N, H, W, C) as numpy arrays; integer math in int64 (no overflow possible at
-these sizes), then the requantization of cpp/src/qs8-gemm/requantize.h:
-    y = clamp(((acc * m + 2^(30 + s)) >> (31 + s)) + zp, qmin, qmax)      (>> = floor)
+these sizes), then the float32 requantization of cpp/src/qs8-gemm/requantize.h:
+    y = clamp(rint(float32(acc) * m) + zp, qmin, qmax)        (rint: half to even)
+and the add y = clamp(rint(fma(a, r_a, fma(b, r_b, offset)))) in float32.
 """
 from __future__ import annotations
 
 import numpy as np
 
 
-def requantize(acc, mult, shift, zp, qmin=0, qmax=255):
-    acc = np.asarray(acc, dtype=np.int64)
-    mult = np.asarray(mult, dtype=np.int64)
-    shift = np.asarray(shift, dtype=np.int64)
-    y = ((acc * mult + (np.int64(1) << (30 + shift))) >> (31 + shift)) + zp
-    return np.clip(y, qmin, qmax)
+def requantize(acc, scale, zp, qmin=0, qmax=255):
+    v = np.asarray(acc, dtype=np.int64).astype(np.float32) * np.asarray(scale, dtype=np.float32)
+    return np.clip(np.rint(v).astype(np.int64) + zp, qmin, qmax)
 
 
-def rescale(v, mult, shift):
-    """R(v, m, s) = floor((v m + 2^(30+s)) / 2^(31+s)) without zero point or clamp."""
-    v = np.asarray(v, dtype=np.int64)
-    return (v * np.int64(mult) + (np.int64(1) << (30 + shift))) >> (31 + shift)
+def _fma32(a, b, c):
+    """float32 fma(a, b, c) (one rounding) for small integers a and float32 b, c: a * b is exact in
+    float64; the float64 sum s = x + c and its exact error e (TwoSum) decide the float32 result,
+    which differs from rounding s only when s is exactly halfway between two floats and e != 0."""
+    x = np.asarray(a, np.float64) * np.float64(b)
+    y = np.broadcast_to(np.asarray(c, np.float64), x.shape)
+    s = x + y
+    bb = s - x
+    e = (x - (s - bb)) + (y - bb)                     # s + e == x + y exactly
+    r = s.astype(np.float32)
+    d = s - r.astype(np.float64)
+    other = np.nextafter(r, np.where(d > 0, np.float32(np.inf), np.float32(-np.inf))).astype(np.float32)
+    tie = (d != 0) & (2 * s == r.astype(np.float64) + other.astype(np.float64)) & (e != 0)
+    toward = np.sign(e) == np.sign(other.astype(np.float64) - s)  # the true value lies past the tie
+    return np.where(tie & toward, other, r)
 
 
-def add(a, b, p):
-    za, am, ash, zb, bm, bsh, om, osh, zy, qmin, qmax = p
-    s = rescale((a.astype(np.int64) - za) << 20, am, ash) + rescale((b.astype(np.int64) - zb) << 20, bm, bsh)
-    return requantize(s, om, osh, zy, qmin, qmax).astype(np.uint8)
+def add(a, b, attrs):
+    r_a, r_b, off = (np.float32(v) for v in attrs["add"])
+    qmin, qmax = attrs["add_clamp"]
+    v = _fma32(a, r_a, _fma32(b, r_b, off))
+    return np.clip(np.rint(v).astype(np.int64), qmin, qmax).astype(np.uint8)
 
 
 def conv2d(x, inp_zp, a, res=None):
@@ -55,9 +65,9 @@ def conv2d(x, inp_zp, a, res=None):
                                                           @ w[gi * cog:(gi + 1) * cog, i, j, :].T)
     acc += a["bias"].astype(np.int64)
     zp, qmin, qmax = a["requant"]
-    y = requantize(acc, a["multiplier"], a["shift"], zp, qmin, qmax).astype(np.uint8)
+    y = requantize(acc, a["scale"], zp, qmin, qmax).astype(np.uint8)
     if "add" in a:
-        y = add(y, res, a["add"])
+        y = add(y, res, a)
     if "lut" in a:
         y = a["lut"][y]
     return y
@@ -74,7 +84,7 @@ def run(qg, x: np.ndarray) -> np.ndarray:
         out = T[op.output]
         if op.op == "quantize":
             v = ins[0] if ins[0].ndim == 4 else ins[0][:, :, None, None]
-            q = np.rint(v * np.float32(a["inv_scale"]))                 # float32 product, half even
+            q = np.rint(v / np.float32(a["scale"]))                     # float32 quotient, half even
             q = np.clip(q, -out.zero_point, 255 - out.zero_point) + out.zero_point
             y = q.astype(np.uint8).transpose(0, 2, 3, 1)
         elif op.op == "dequantize":
@@ -91,14 +101,13 @@ def run(qg, x: np.ndarray) -> np.ndarray:
                 r = r[:, None, None, :]
             y = conv2d(v, zin[0], a, r)
         elif op.op == "add":
-            y = add(ins[0], ins[1], a["add"])
+            y = add(ins[0], ins[1], a)
         elif op.op == "lut":
             y = a["table"][ins[0]]
         elif op.op == "channel_scale":
             xv, s = ins[0], ins[1].reshape(ins[1].shape[0], 1, 1, -1)
-            m, sh, qmin, qmax = a["params"]
             prod = (xv.astype(np.int64) - zin[0]) * (s.astype(np.int64) - zin[1])
-            y = requantize(prod, m, sh, out.zero_point, qmin, qmax).astype(np.uint8)
+            y = requantize(prod, a["scale"], out.zero_point, *a["clamp"]).astype(np.uint8)
         elif op.op == "maxpool2d":
             (kh, kw), (sh, sw), (ph, pw) = a["kernel"], a["stride"], a["padding"]
             v = ins[0]
@@ -126,14 +135,12 @@ def run(qg, x: np.ndarray) -> np.ndarray:
                     acc += vp[:, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw]
                     cnt += ones[i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw]
             d = np.full_like(cnt, kh * kw) if a["count_include_pad"] else cnt
-            m = np.asarray(a["multiplier"], np.int64)[d - 1][None, :, :, None]
-            s = np.asarray(a["shift"], np.int64)[d - 1][None, :, :, None]
-            y = requantize(acc, m, s, out.zero_point, *a["clamp"]).astype(np.uint8)
+            m = np.asarray(a["scale"], np.float32)[d - 1][None, :, :, None]
+            y = requantize(acc, m, out.zero_point, *a["clamp"]).astype(np.uint8)
         elif op.op == "global_avgpool2d":
             v = ins[0]
             acc = v.astype(np.int64).sum(axis=(1, 2), keepdims=True) - v.shape[1] * v.shape[2] * zin[0]
-            m, sh, qmin, qmax = a["requant"]
-            y = requantize(acc, m, sh, out.zero_point, qmin, qmax).astype(np.uint8)
+            y = requantize(acc, a["scale"], out.zero_point, *a["clamp"]).astype(np.uint8)
         elif op.op == "flatten":
             y = ins[0].reshape(ins[0].shape[0], -1)                  # NHWC order
         else:

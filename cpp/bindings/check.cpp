@@ -1,5 +1,6 @@
 #include "check.h"
 
+#include <cmath>
 #include <sstream>
 
 namespace eo::bind {
@@ -47,6 +48,22 @@ int64_t expect_range(int64_t v, int64_t lo, int64_t hi, const std::string& name)
   if (v < lo || v > hi)
     throw py::value_error(name + ": expected an integer in [" + std::to_string(lo) + ", " +
                           std::to_string(hi) + "], got " + std::to_string(v));
+  return v;
+}
+
+std::vector<float> per_channel_scale(const py::handle& obj, int64_t n, const char* name) {
+  std::vector<float> v;
+  if (py::isinstance<py::float_>(obj) || py::isinstance<py::int_>(obj)) {
+    v.assign(size_t(n), obj.cast<float>());
+  } else {
+    auto a = typed<float>(obj, name, 1, "float32 (or a Python float)");
+    expect_shape(a, name, {n});
+    v.assign(a.data(), a.data() + n);
+  }
+  for (int64_t j = 0; j < n; ++j)
+    if (!(v[size_t(j)] > 0.0f) || !std::isfinite(v[size_t(j)]))
+      throw py::value_error(std::string(name) + "[" + std::to_string(j) +
+                            "]: expected finite float32 values > 0, got " + std::to_string(v[size_t(j)]));
   return v;
 }
 
@@ -111,8 +128,8 @@ int64_t int_or(const py::handle& obj, int64_t dflt, const char* name) {
 }
 }  // namespace
 
-RequantArgs requant_args(int64_t n, const py::handle& bias, const py::handle& multiplier,
-                         const py::handle& shift, int64_t out_zp, const py::handle& qmin,
+RequantArgs requant_args(int64_t n, const py::handle& bias, const py::handle& scale,
+                         int64_t out_zp, const py::handle& qmin,
                          const py::handle& qmax, const py::handle& out_dtype) {
   RequantArgs r;
   if (!bias.is_none()) {
@@ -121,8 +138,7 @@ RequantArgs requant_args(int64_t n, const py::handle& bias, const py::handle& mu
     r.bias = b.data();
     r.bias_keep = b;
   }
-  r.mult = per_channel(multiplier, n, 0, INT32_MAX, "multiplier");
-  r.shift = per_channel(shift, n, 0, 31, "shift");
+  r.scale = per_channel_scale(scale, n, "scale");
   try {
     r.dtype = py::dtype::from_args(py::reinterpret_borrow<py::object>(out_dtype));
   } catch (const py::error_already_set&) {

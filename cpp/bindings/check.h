@@ -37,6 +37,8 @@ py::array_t<T, py::array::c_style> typed(const py::handle& obj, const char* name
 // An integer setting in [lo, hi]; returns it. Raises ValueError naming it.
 int64_t expect_range(int64_t v, int64_t lo, int64_t hi, const std::string& name);
 // A per-tensor Python int or a per-channel int32 array of n values, each in [lo, hi].
+// n float32 requantization factors (finite, > 0): a Python float for all, or a float32 array (n,).
+std::vector<float> per_channel_scale(const py::handle& obj, int64_t n, const char* name);
 std::vector<int32_t> per_channel(const py::handle& obj, int64_t n, int64_t lo, int64_t hi,
                                  const char* name);
 
@@ -46,12 +48,12 @@ std::vector<int32_t> per_channel(const py::handle& obj, int64_t n, int64_t lo, i
 struct RequantArgs {
   py::object bias_keep;  // keeps the bias array alive while `bias` points into it
   const int32_t* bias = nullptr;
-  std::vector<int32_t> mult, shift;
+  std::vector<float> scale;
   py::dtype dtype;
   int32_t out_zp = 0, qmin = 0, qmax = 0;
 };
-RequantArgs requant_args(int64_t n, const py::handle& bias, const py::handle& multiplier,
-                         const py::handle& shift, int64_t out_zp, const py::handle& qmin,
+RequantArgs requant_args(int64_t n, const py::handle& bias, const py::handle& scale,
+                         int64_t out_zp, const py::handle& qmin,
                          const py::handle& qmax, const py::handle& out_dtype);
 
 // Shape check; -1 in `expected` matches any size. Raises ValueError.

@@ -11,7 +11,7 @@
 
 // int8 inference GEMM (cpp/src/qs8-gemm) for tests, benchmarks and the deploy runtime:
 //   packed = qgemm_pack(b)            b: int8 (K, N), or (N, K) with transposed=True (OI weights)
-//   c = qgemm(a, packed, a_zero_point, bias, multiplier, shift, out_zero_point, qmin, qmax,
+//   c = qgemm(a, packed, a_zero_point, bias, scale, out_zero_point, qmin, qmax,
 //             out_dtype="uint8", path=None)
 //   c = qgemm_reference(a, b, ...)    plain loops, same arguments with b unpacked (K, N)
 //   qgemm_paths() -> paths this CPU supports; qgemm_default_path()
@@ -27,7 +27,7 @@ struct Args {
 };
 
 Args check_args(const py::handle& a_obj, int64_t K, int64_t N, int64_t a_zp, const py::handle& bias,
-                const py::handle& multiplier, const py::handle& shift, int64_t out_zp,
+                const py::handle& scale, int64_t out_zp,
                 const py::handle& qmin, const py::handle& qmax, const py::handle& out_dtype) {
   Args r{typed<uint8_t>(a_obj, "a", 2, "uint8")};
   expect_shape(r.a, "a", {-1, K});
@@ -36,7 +36,7 @@ Args check_args(const py::handle& a_obj, int64_t K, int64_t N, int64_t a_zp, con
   r.N = N;
   expect_range(a_zp, 0, 255, "a_zero_point");
   r.a_zp = int32_t(a_zp);
-  r.rq = requant_args(N, bias, multiplier, shift, out_zp, qmin, qmax, out_dtype);
+  r.rq = requant_args(N, bias, scale, out_zp, qmin, qmax, out_dtype);
   return r;
 }
 
@@ -90,11 +90,10 @@ void register_qgemm(py::module_& m) {
      "Pack int8 weights b (K, N) -- or (N, K) output-channel-major with transposed=True -- once.");
 
   m.def("qgemm", [](py::object a, std::shared_ptr<Qs8PackedB> packed, int64_t a_zp, py::object bias,
-                    py::object multiplier, py::object shift, int64_t out_zp, py::object qmin,
+                    py::object scale, int64_t out_zp, py::object qmin,
                     py::object qmax, py::object out_dtype, py::object path_obj) {
     if (!packed) throw py::type_error("packed: expected a QGemmPacked from qgemm_pack, got None");
-    Args r = check_args(a, packed->K, packed->N, a_zp, bias, multiplier, shift, out_zp, qmin, qmax,
-                        out_dtype);
+    Args r = check_args(a, packed->K, packed->N, a_zp, bias, scale, out_zp, qmin, qmax, out_dtype);
     check_fits(*packed, r.rq.bias);
     const Qs8Path path = parse_path(path_obj, packed->K);
     py::array c(r.rq.dtype, {r.M, r.N});
@@ -102,22 +101,22 @@ void register_qgemm(py::module_& m) {
     {
       const ComputeScope compute;
       qs8_gemm(r.M, r.a.data(), r.K, r.a_zp, *packed,
-               {r.rq.bias, r.rq.mult.data(), r.rq.shift.data(), r.rq.out_zp, r.rq.qmin, r.rq.qmax}, cp, r.N, path, true);
+               {r.rq.bias, r.rq.scale.data(), r.rq.out_zp, r.rq.qmin, r.rq.qmax}, cp, r.N, path, true);
     }
     return c;
   }, py::arg("a"), py::arg("packed"), py::arg("a_zero_point"), py::arg("bias"),
-     py::arg("multiplier"), py::arg("shift"), py::arg("out_zero_point"), py::arg("qmin") = py::none(),
+     py::arg("scale"), py::arg("out_zero_point"), py::arg("qmin") = py::none(),
      py::arg("qmax") = py::none(), py::arg("out_dtype") = "uint8", py::arg("path") = py::none(),
-     "c = clamp(requantize((a - a_zero_point) @ B + bias)) as uint8 (or int8). multiplier (Q31, "
-     ">= 0) and shift (right shift 0..31) are ints or per-output-channel int32 arrays; qmin/qmax "
-     "default to the output type's range.");
+     "c = clamp(rint(float32(acc) * scale) + out_zero_point) as uint8 (or int8), acc = (a - "
+     "a_zero_point) @ B + bias. scale (float32, finite, > 0) is a float or a per-output-channel "
+     "array; qmin/qmax default to the output type's range.");
 
   m.def("qgemm_reference", [](py::object a, py::object b_obj, int64_t a_zp, py::object bias,
-                              py::object multiplier, py::object shift, int64_t out_zp,
+                              py::object scale, int64_t out_zp,
                               py::object qmin, py::object qmax, py::object out_dtype) {
     auto b = typed<int8_t>(b_obj, "b", 2, "int8");
     const int64_t K = b.shape(0), N = b.shape(1);
-    Args r = check_args(a, K, N, a_zp, bias, multiplier, shift, out_zp, qmin, qmax, out_dtype);
+    Args r = check_args(a, K, N, a_zp, bias, scale, out_zp, qmin, qmax, out_dtype);
     Qs8PackedB sums;  // only for the range check
     {
       const ComputeScope compute;
@@ -128,12 +127,12 @@ void register_qgemm(py::module_& m) {
     uint8_t* cp = static_cast<uint8_t*>(c.mutable_data());
     {
       const ComputeScope compute;
-      reference::qs8_gemm(r.M, N, K, r.a.data(), K, r.a_zp, b.data(), N, r.rq.bias, r.rq.mult.data(),
-                          r.rq.shift.data(), r.rq.out_zp, r.rq.qmin, r.rq.qmax, cp, N);
+      reference::qs8_gemm(r.M, N, K, r.a.data(), K, r.a_zp, b.data(), N, r.rq.bias, r.rq.scale.data(),
+                          r.rq.out_zp, r.rq.qmin, r.rq.qmax, cp, N);
     }
     return c;
-  }, py::arg("a"), py::arg("b"), py::arg("a_zero_point"), py::arg("bias"), py::arg("multiplier"),
-     py::arg("shift"), py::arg("out_zero_point"), py::arg("qmin") = py::none(),
+  }, py::arg("a"), py::arg("b"), py::arg("a_zero_point"), py::arg("bias"), py::arg("scale"),
+     py::arg("out_zero_point"), py::arg("qmin") = py::none(),
      py::arg("qmax") = py::none(), py::arg("out_dtype") = "uint8",
      "Plain-loop qgemm (int64 accumulation) with b unpacked (K, N): the oracle for tests.");
 

@@ -15,16 +15,16 @@
 
 // int8-full operators (cpp/src/qs8-conv2d, qs8-elementwise, qs8-pool) for tests and benchmarks;
 // the deploy runtime calls the same kernels through its ops. Activations are u8 NHWC.
-//   qs8_conv2d(x, w, bias, multiplier, shift, in_zero_point, out_zero_point, qmin, qmax, stride,
+//   qs8_conv2d(x, w, bias, scale, in_zero_point, out_zero_point, qmin, qmax, stride,
 //              padding, groups, residual=None, add=None, lut=None, path=None, isa=None,
 //              reference=False) -> y
-//   qs8_quantize(x, inv_scale, zero_point) -> u8 NHWC;  qs8_dequantize(q, scale, zero_point)
+//   qs8_quantize(x, scale, zero_point) -> u8 NHWC;  qs8_dequantize(q, scale, zero_point)
 //   qs8_add(a, b, add, isa=None, reference=False);  qs8_lut(x, table)
 //   qs8_channel_scale(x, s, s_zero_point, params, isa=None, reference=False)
 //   qs8_maxpool2d(x, kernel, stride, padding); qs8_avgpool2d(x, kernel, stride, padding,
-//              count_include_pad, in_zero_point, multiplier, shift, out_zero_point, qmin, qmax)
-//   qs8_global_avgpool2d(x, in_zero_point, multiplier, shift, out_zero_point, qmin, qmax)
-// `add` / `params` are dicts of ints (keys below); `path` a qgemm path name, `isa` 'scalar' or
+//              count_include_pad, in_zero_point, scale, out_zero_point, qmin, qmax)
+//   qs8_global_avgpool2d(x, in_zero_point, scale, out_zero_point, qmin, qmax)
+// `add` / `params` are dicts (keys below; scales and offset floats, the rest ints); `path` a qgemm path name, `isa` 'scalar' or
 // 'avx512' for the depthwise/elementwise kernels.
 namespace eo::bind {
 namespace {
@@ -48,6 +48,15 @@ int64_t get_key(const py::dict& d, const char* dname, const char* key, int64_t l
   return expect_range(d[key].cast<int64_t>(), lo, hi, std::string(dname) + "['" + key + "']");
 }
 
+float get_float_key(const py::dict& d, const char* dname, const char* key) {
+  if (!d.contains(key))
+    throw py::value_error(std::string(dname) + ": missing key '" + key + "'");
+  const float v = d[key].cast<float>();
+  if (!std::isfinite(v))
+    throw py::value_error(std::string(dname) + "['" + key + "']: expected a finite float");
+  return v;
+}
+
 py::dict as_dict(const py::handle& obj, const char* name) {
   if (!py::isinstance<py::dict>(obj))
     throw py::type_error(std::string(name) + ": expected a dict of parameters, got " +
@@ -58,17 +67,12 @@ py::dict as_dict(const py::handle& obj, const char* name) {
 qs8_add_params add_params(const py::handle& obj, const char* name) {
   const py::dict d = as_dict(obj, name);
   qs8_add_params p;
-  p.a_zp = int32_t(get_key(d, name, "a_zp", 0, 255));
-  p.a_mult = int32_t(get_key(d, name, "a_mult", 0, INT32_MAX));
-  p.a_shift = int32_t(get_key(d, name, "a_shift", 0, 31));
-  p.b_zp = int32_t(get_key(d, name, "b_zp", 0, 255));
-  p.b_mult = int32_t(get_key(d, name, "b_mult", 0, INT32_MAX));
-  p.b_shift = int32_t(get_key(d, name, "b_shift", 0, 31));
-  p.out_mult = int32_t(get_key(d, name, "out_mult", 0, INT32_MAX));
-  p.out_shift = int32_t(get_key(d, name, "out_shift", 0, 31));
-  p.out_zp = int32_t(get_key(d, name, "out_zp", 0, 255));
+  p.a_scale = get_float_key(d, name, "a_scale");
+  p.b_scale = get_float_key(d, name, "b_scale");
+  p.offset = get_float_key(d, name, "offset");
   p.qmin = int32_t(get_key(d, name, "qmin", 0, 255));
   p.qmax = int32_t(get_key(d, name, "qmax", p.qmin, 255));
+  if (!qs8_add_params_valid(&p)) throw py::value_error(std::string(name) + ": " QS8_ADD_PARAMS_RULE);
   return p;
 }
 
@@ -76,8 +80,8 @@ qs8_channel_scale_params cs_params(const py::handle& obj, const char* name) {
   const py::dict d = as_dict(obj, name);
   qs8_channel_scale_params p;
   p.x_zp = int32_t(get_key(d, name, "x_zp", 0, 255));
-  p.mult = int32_t(get_key(d, name, "mult", 0, INT32_MAX));
-  p.shift = int32_t(get_key(d, name, "shift", 0, 31));
+  p.scale = per_channel_scale(d.contains("scale") ? py::handle(d["scale"]) : py::handle(py::none()), 1,
+                              (std::string(name) + "['scale']").c_str())[0];
   p.y_zp = int32_t(get_key(d, name, "y_zp", 0, 255));
   p.qmin = int32_t(get_key(d, name, "qmin", 0, 255));
   p.qmax = int32_t(get_key(d, name, "qmax", p.qmin, 255));
@@ -115,8 +119,8 @@ py::array_t<uint8_t> u8_out(std::initializer_list<int64_t> shape) {
 }  // namespace
 
 void register_qs8_ops(py::module_& m) {
-  m.def("qs8_conv2d", [](py::object x_o, py::object w_o, py::object bias_o, py::object mult_o,
-                         py::object shift_o, int64_t in_zp, int64_t out_zp, int64_t qmin,
+  m.def("qs8_conv2d", [](py::object x_o, py::object w_o, py::object bias_o, py::object scale_o,
+                         int64_t in_zp, int64_t out_zp, int64_t qmin,
                          int64_t qmax, py::object stride, py::object padding, int64_t groups,
                          py::object res_o, py::object add_o, py::object lut_o, py::object path_o,
                          py::object isa_o, bool reference) {
@@ -141,8 +145,7 @@ void register_qs8_ops(py::module_& m) {
     const int64_t OH = s.out_h(H), OW = s.out_w(W);
     std::vector<int32_t> bias;
     if (!bias_o.is_none()) bias = per_channel(bias_o, s.cout, INT32_MIN, INT32_MAX, "bias");
-    auto mult = per_channel(mult_o, s.cout, 0, INT32_MAX, "multiplier");
-    auto shift = per_channel(shift_o, s.cout, 0, 31, "shift");
+    const auto scale = per_channel_scale(scale_o, s.cout, "scale");
     expect_range(in_zp, 0, 255, "in_zero_point");
     expect_range(out_zp, 0, 255, "out_zero_point");
     expect_range(qmin, 0, 255, "qmin");
@@ -164,8 +167,8 @@ void register_qs8_ops(py::module_& m) {
     }
     Qs8Conv2d op;
     try {
-      op = qs8_conv2d_create(s, w.data(), bias.empty() ? nullptr : bias.data(), mult.data(),
-                             shift.data(), int32_t(in_zp), int32_t(out_zp), int32_t(qmin),
+      op = qs8_conv2d_create(s, w.data(), bias.empty() ? nullptr : bias.data(), scale.data(),
+                             int32_t(in_zp), int32_t(out_zp), int32_t(qmin),
                              int32_t(qmax), epi);
     } catch (const std::invalid_argument& e) {
       throw py::value_error(e.what());
@@ -178,7 +181,7 @@ void register_qs8_ops(py::module_& m) {
       const ComputeScope compute;
       if (reference) {
         reference::qs8_conv2d(s, N, H, W, x.data(), int32_t(in_zp), w.data(),
-                              bias.empty() ? nullptr : bias.data(), mult.data(), shift.data(),
+                              bias.empty() ? nullptr : bias.data(), scale.data(),
                               int32_t(out_zp), int32_t(qmin), int32_t(qmax), epi,
                               epi.residual ? res.data() : nullptr, yp);
       } else {
@@ -187,27 +190,26 @@ void register_qs8_ops(py::module_& m) {
       }
     }
     return y;
-  }, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("multiplier"), py::arg("shift"),
-     py::arg("in_zero_point"), py::arg("out_zero_point"), py::arg("qmin") = 0, py::arg("qmax") = 255,
+  }, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("scale"), py::arg("in_zero_point"), py::arg("out_zero_point"), py::arg("qmin") = 0, py::arg("qmax") = 255,
      py::arg("stride") = std::make_pair(1, 1), py::arg("padding") = std::make_pair(0, 0),
      py::arg("groups") = 1, py::arg("residual") = py::none(), py::arg("add") = py::none(),
      py::arg("lut") = py::none(), py::arg("path") = py::none(), py::arg("isa") = py::none(),
      py::arg("reference") = false,
      "int8 conv: x u8 (N, H, W, cin), w s8 (cout, kh, kw, cin/groups); see qs8-conv2d/conv2d.h.");
 
-  m.def("qs8_quantize", [](py::object x_o, float inv_scale, int64_t zp) {
+  m.def("qs8_quantize", [](py::object x_o, float scale, int64_t zp) {
     auto x = f32(x_o, "x", 4);
-    if (!(inv_scale > 0.f) || !std::isfinite(inv_scale))
-      throw py::value_error("inv_scale: expected a finite positive float, got " + std::to_string(inv_scale));
+    if (!(scale > 0.f) || !std::isfinite(scale))
+      throw py::value_error("scale: expected a finite positive float, got " + std::to_string(scale));
     expect_range(zp, 0, 255, "zero_point");
     const int64_t N = x.shape(0), C = x.shape(1), H = x.shape(2), W = x.shape(3);
     auto y = u8_out({N, H, W, C});
     uint8_t* yp = y.mutable_data();
     const ComputeScope compute;
-    qs8_quantize(N, C, H * W, x.data(), inv_scale, int32_t(zp), yp);
+    qs8_quantize(N, C, H * W, x.data(), scale, int32_t(zp), yp);
     return y;
-  }, py::arg("x"), py::arg("inv_scale"), py::arg("zero_point"),
-     "f32 NCHW -> u8 NHWC: clamp(rint(x * inv_scale) + zero_point, 0, 255).");
+  }, py::arg("x"), py::arg("scale"), py::arg("zero_point"),
+     "f32 NCHW -> u8 NHWC: clamp(rint(x / scale) + zero_point, 0, 255).");
 
   m.def("qs8_dequantize", [](py::object q_o, float scale, int64_t zp) {
     auto q = typed<uint8_t>(q_o, "q", 4, "uint8");
@@ -238,7 +240,7 @@ void register_qs8_ops(py::module_& m) {
       qs8_add(uk, n, a.data(), b.data(), p, yp);
     return y;
   }, py::arg("a"), py::arg("b"), py::arg("add"), py::arg("isa") = py::none(),
-     py::arg("reference") = false, "TFLite-style int8 add of two u8 tensors (any scales).");
+     py::arg("reference") = false, "int8 add of two u8 tensors (any scales): y = clamp(rint(fma(a, a_scale, fma(b, b_scale, offset)))).");
 
   m.def("qs8_lut", [](py::object x_o, py::object t_o) {
     auto x = typed<uint8_t>(x_o, "x", -1, "uint8");
@@ -299,14 +301,13 @@ void register_qs8_ops(py::module_& m) {
      py::arg("reference") = false, "Max pool on u8 NHWC (same scale and zero point).");
 
   m.def("qs8_avgpool2d", [pool_shape](py::object x_o, py::object kernel, py::object stride,
-                                      py::object padding, bool cip, int64_t in_zp, py::object mult_o,
-                                      py::object shift_o, int64_t out_zp, int64_t qmin,
+                                      py::object padding, bool cip, int64_t in_zp, py::object scale_o,
+                                      int64_t out_zp, int64_t qmin,
                                       int64_t qmax, bool reference) {
     auto x = typed<uint8_t>(x_o, "x", 4, "uint8");
     const int64_t N = x.shape(0), H = x.shape(1), W = x.shape(2), C = x.shape(3);
     const Qs8PoolShape s = pool_shape(kernel, stride, padding, H, W);
-    auto mult = per_channel(mult_o, s.kh * s.kw, 0, INT32_MAX, "multiplier");
-    auto shift = per_channel(shift_o, s.kh * s.kw, 0, 31, "shift");
+    const auto scale = per_channel_scale(scale_o, s.kh * s.kw, "scale");
     expect_range(in_zp, 0, 255, "in_zero_point");
     expect_range(out_zp, 0, 255, "out_zero_point");
     expect_range(qmin, 0, 255, "qmin");
@@ -315,33 +316,30 @@ void register_qs8_ops(py::module_& m) {
     uint8_t* yp = y.mutable_data();
     const ComputeScope compute;
     (reference ? reference::qs8_avgpool2d : qs8_avgpool2d)(
-        s, cip, N, H, W, C, x.data(), int32_t(in_zp), mult.data(), shift.data(), int32_t(out_zp),
+        s, cip, N, H, W, C, x.data(), int32_t(in_zp), scale.data(), int32_t(out_zp),
         int32_t(qmin), int32_t(qmax), yp);
     return y;
   }, py::arg("x"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
-     py::arg("count_include_pad"), py::arg("in_zero_point"), py::arg("multiplier"),
-     py::arg("shift"), py::arg("out_zero_point"), py::arg("qmin") = 0, py::arg("qmax") = 255,
+     py::arg("count_include_pad"), py::arg("in_zero_point"), py::arg("scale"),
+     py::arg("out_zero_point"), py::arg("qmin") = 0, py::arg("qmax") = 255,
      py::arg("reference") = false,
-     "Average pool on u8 NHWC; multiplier/shift have kh*kw entries, indexed by divisor - 1.");
+     "Average pool on u8 NHWC; scale has kh*kw float32 entries, indexed by divisor - 1.");
 
-  m.def("qs8_global_avgpool2d", [](py::object x_o, int64_t in_zp, int64_t mult, int64_t shift,
+  m.def("qs8_global_avgpool2d", [](py::object x_o, int64_t in_zp, py::object scale_o,
                                    int64_t out_zp, int64_t qmin, int64_t qmax) {
     auto x = typed<uint8_t>(x_o, "x", 4, "uint8");
     const int64_t N = x.shape(0), HW = x.shape(1) * x.shape(2), C = x.shape(3);
     expect_range(in_zp, 0, 255, "in_zero_point");
-    expect_range(mult, 0, INT32_MAX, "multiplier");
-    expect_range(shift, 0, 31, "shift");
+    const float scale = per_channel_scale(scale_o, 1, "scale")[0];
     expect_range(out_zp, 0, 255, "out_zero_point");
     expect_range(qmin, 0, 255, "qmin");
     expect_range(qmax, qmin, 255, "qmax");
     auto y = u8_out({N, 1, 1, C});
     uint8_t* yp = y.mutable_data();
     const ComputeScope compute;
-    qs8_global_avgpool2d(N, HW, C, x.data(), int32_t(in_zp), int32_t(mult), int32_t(shift),
-                         int32_t(out_zp), int32_t(qmin), int32_t(qmax), yp);
+    qs8_global_avgpool2d(N, HW, C, x.data(), int32_t(in_zp), scale, int32_t(out_zp), int32_t(qmin), int32_t(qmax), yp);
     return y;
-  }, py::arg("x"), py::arg("in_zero_point"), py::arg("multiplier"), py::arg("shift"),
-     py::arg("out_zero_point"), py::arg("qmin") = 0, py::arg("qmax") = 255,
+  }, py::arg("x"), py::arg("in_zero_point"), py::arg("scale"), py::arg("out_zero_point"), py::arg("qmin") = 0, py::arg("qmax") = 255,
      "Global average pool on u8 NHWC -> (N, 1, 1, C).");
 }
 

@@ -19,7 +19,7 @@
 //   f32: spmm_pack(w, block=(1, 1)) / spmm_pack_csr / spmm_pack_bitmask -> SpmmPacked;
 //        spmm(x, packed, bias=None, activation="none"); spmm_reference(x, w, ...); spmm_unpack
 //   int8: qspmm_pack(w, block_rows=1) -> QSpmmPacked; qspmm(x, packed, a_zero_point, bias,
-//         multiplier, shift, out_zero_point, qmin=None, qmax=None, out_dtype="uint8"); qspmm_reference
+//         scale, out_zero_point, qmin=None, qmax=None, out_dtype="uint8"); qspmm_reference
 //   binary: b1_conv2d_pack(w, alpha=None) / b1_conv2d(x, packed, bias, stride, padding, pad_value,
 //           activation) / b1_conv2d_reference; b1_linear_pack / b1_linear / b1_linear_reference
 //   low-bit: lowbit_pack(q, bits) / lowbit_unpack(packed, k, bits, scale=None) /
@@ -167,7 +167,7 @@ struct QArgs {
 };
 
 QArgs qargs(const py::handle& x_obj, int64_t cin, int64_t cout, int64_t a_zp, const py::handle& bias,
-            const py::handle& multiplier, const py::handle& shift, int64_t out_zp,
+            const py::handle& scale, int64_t out_zp,
             const py::handle& qmin, const py::handle& qmax, const py::handle& out_dtype) {
   QArgs r{typed<uint8_t>(x_obj, "x", -1, "uint8")};
   if (r.x.ndim() < 3 || r.x.ndim() > 4)
@@ -181,7 +181,7 @@ QArgs qargs(const py::handle& x_obj, int64_t cin, int64_t cout, int64_t a_zp, co
   r.out_shape[1] = cout;
   expect_range(a_zp, 0, 255, "a_zero_point");
   r.a_zp = int32_t(a_zp);
-  r.rq = requant_args(cout, bias, multiplier, shift, out_zp, qmin, qmax, out_dtype);
+  r.rq = requant_args(cout, bias, scale, out_zp, qmin, qmax, out_dtype);
   return r;
 }
 
@@ -403,10 +403,10 @@ void register_sparse(py::module_& m, py::module_& testing) {
   }, py::arg("packed"));
 
   testing.def("qspmm", [](py::object x, std::shared_ptr<QPacked> p, int64_t a_zp, py::object bias,
-                    py::object multiplier, py::object shift, int64_t out_zp, py::object qmin,
+                    py::object scale, int64_t out_zp, py::object qmin,
                     py::object qmax, py::object out_dtype) {
     if (!p) throw py::type_error("packed: expected a QSpmmPacked from qspmm_pack, got None");
-    QArgs r = qargs(x, p->cin, p->cout, a_zp, bias, multiplier, shift, out_zp, qmin, qmax, out_dtype);
+    QArgs r = qargs(x, p->cin, p->cout, a_zp, bias, scale, out_zp, qmin, qmax, out_dtype);
     if (!qs8_spmm_accumulator_fits(*p, r.rq.bias))
       throw py::value_error("bias: |bias[o]| + 255 * sum_k |w[o, k]| must be <= 2^31 - 1 so the int32 "
                             "accumulator is exact; this bias/weight combination exceeds it");
@@ -415,21 +415,21 @@ void register_sparse(py::module_& m, py::module_& testing) {
     {
       const ComputeScope compute;
       qs8_spmm(*p, r.batch, r.hw, r.x.data(), r.a_zp,
-               {r.rq.bias, r.rq.mult.data(), r.rq.shift.data(), r.rq.out_zp, r.rq.qmin, r.rq.qmax}, yp, true);
+               {r.rq.bias, r.rq.scale.data(), r.rq.out_zp, r.rq.qmin, r.rq.qmax}, yp, true);
     }
     return y;
-  }, py::arg("x"), py::arg("packed"), py::arg("a_zero_point"), py::arg("bias"), py::arg("multiplier"),
-     py::arg("shift"), py::arg("out_zero_point"), py::arg("qmin") = py::none(),
+  }, py::arg("x"), py::arg("packed"), py::arg("a_zero_point"), py::arg("bias"), py::arg("scale"),
+     py::arg("out_zero_point"), py::arg("qmin") = py::none(),
      py::arg("qmax") = py::none(), py::arg("out_dtype") = "uint8",
      "int8 sparse 1x1 conv on uint8 x (N, Cin, H, W): y = clamp(requantize((x - a_zero_point) W^T + "
      "bias)), qgemm's requantization per output channel.");
 
   testing.def("qspmm_reference", [](py::object x, py::object w_obj, int64_t a_zp, py::object bias,
-                              py::object multiplier, py::object shift, int64_t out_zp,
+                              py::object scale, int64_t out_zp,
                               py::object qmin, py::object qmax, py::object out_dtype) {
     int64_t cout, cin;
     auto w = int8_weight_2d(w_obj, &cout, &cin);
-    QArgs r = qargs(x, cin, cout, a_zp, bias, multiplier, shift, out_zp, qmin, qmax, out_dtype);
+    QArgs r = qargs(x, cin, cout, a_zp, bias, scale, out_zp, qmin, qmax, out_dtype);
     QPacked sums = qs8_spmm_pack(cout, cin, w.data(), cin, 1);
     if (!qs8_spmm_accumulator_fits(sums, r.rq.bias))
       throw py::value_error("bias: |bias[o]| + 255 * sum_k |w[o, k]| must be <= 2^31 - 1");
@@ -439,12 +439,12 @@ void register_sparse(py::module_& m, py::module_& testing) {
       const ComputeScope compute;
       for (int64_t n = 0; n < r.batch; ++n)
         reference::qs8_spmm(cout, cin, r.hw, w.data(), r.x.data() + n * cin * r.hw, r.a_zp, r.rq.bias,
-                            r.rq.mult.data(), r.rq.shift.data(), r.rq.out_zp, r.rq.qmin, r.rq.qmax,
+                            r.rq.scale.data(), r.rq.out_zp, r.rq.qmin, r.rq.qmax,
                             yp + n * cout * r.hw);
     }
     return y;
-  }, py::arg("x"), py::arg("w"), py::arg("a_zero_point"), py::arg("bias"), py::arg("multiplier"),
-     py::arg("shift"), py::arg("out_zero_point"), py::arg("qmin") = py::none(),
+  }, py::arg("x"), py::arg("w"), py::arg("a_zero_point"), py::arg("bias"), py::arg("scale"),
+     py::arg("out_zero_point"), py::arg("qmin") = py::none(),
      py::arg("qmax") = py::none(), py::arg("out_dtype") = "uint8",
      "Plain-loop qspmm over dense int8 weights: the oracle for tests.");
 

@@ -2,11 +2,14 @@
 // around every tile (4/8/32 rows, 16/32 columns, 4/64-deep k-groups), extreme values, both output
 // types, fused clamps, with and without bias, padded strides and 1 or 2 threads.
 #include <algorithm>
+#include <cmath>
+#include <random>
 #include <stdexcept>
 
 #include "common/parallel.h"
 #include "harness.h"
 #include "qs8-gemm/gemm.h"
+#include "qs8-gemm/requantize.h"
 #include "reference/reference.h"
 
 using namespace eo;
@@ -33,22 +36,21 @@ void run_case(const Case& cs, Qs8Path path, std::mt19937& rng, int bits = 8) {
   for (auto& x : b) x = int8_t(extreme == 0 ? wlo : extreme == 1 ? whi : s8(rng));
   const int32_t a_zp = (v % 4 == 0) ? 0 : (v % 4 == 1) ? 255 : u8(rng);
   const bool has_bias = v % 5 != 0;
-  std::vector<int32_t> bias(N), mult(N), shift(N);
+  std::vector<int32_t> bias(N);
+  std::vector<float> scale(N);
   std::uniform_int_distribution<int32_t> bias_d(-(1 << 20), 1 << 20);
-  std::uniform_int_distribution<int32_t> mult_d(1 << 30, INT32_MAX);
+  std::uniform_real_distribution<float> mant_d(0.5f, 1.0f);
   int log2k = 0;
   while ((1 << log2k) < K) ++log2k;
-  std::uniform_int_distribution<int> shift_d(std::max(0, log2k + 1), std::min(31, log2k + 9));
+  std::uniform_int_distribution<int> exp_d(log2k + 1, log2k + 9);
   for (int j = 0; j < N; ++j) {
     bias[j] = bias_d(rng);
-    mult[j] = mult_d(rng);
-    shift[j] = shift_d(rng);
+    scale[j] = std::ldexp(mant_d(rng), -exp_d(rng));
   }
-  if (v % 11 == 3) {  // extreme requantization settings
-    mult[0] = INT32_MAX;
-    shift[0] = 0;
-    if (N > 1) mult[1] = 0;
-    if (N > 2) shift[2] = 31;
+  if (v % 11 == 3) {  // extreme requantization settings: factors >= 1, tiny, and exact ties
+    scale[0] = 3.0f;
+    if (N > 1) scale[1] = 1e-30f;
+    if (N > 2) scale[2] = 0.5f;
   }
   const bool s8_out = v % 2 == 1;
   int32_t out_zp, qmin, qmax;
@@ -65,10 +67,9 @@ void run_case(const Case& cs, Qs8Path path, std::mt19937& rng, int bits = 8) {
   Qs8PackedB pb = qs8_pack_b(K, N, b.data(), N, 1, bits);
   CHECK(qs8_accumulator_fits(pb, bias_p), "test data must keep the accumulator in int32");
   std::vector<uint8_t> c(size_t(M) * ldc, 0xA5), ref(size_t(M) * ldc, 0xA5);
-  qs8_gemm(M, a.data(), lda, a_zp, pb, {bias_p, mult.data(), shift.data(), out_zp, qmin, qmax},
+  qs8_gemm(M, a.data(), lda, a_zp, pb, {bias_p, scale.data(), out_zp, qmin, qmax},
            c.data(), ldc, path, true);
-  reference::qs8_gemm(M, N, K, a.data(), lda, a_zp, b.data(), N, bias_p, mult.data(), shift.data(),
-                      out_zp, qmin, qmax, ref.data(), ldc);
+  reference::qs8_gemm(M, N, K, a.data(), lda, a_zp, b.data(), N, bias_p, scale.data(), out_zp, qmin, qmax, ref.data(), ldc);
   for (size_t e = 0; e < c.size(); ++e) {
     if (c[e] != ref[e]) {
       char buf[256];
@@ -137,4 +138,26 @@ TEST(qs8_gemm_4bit_weights_match_reference_every_path) {
 
 TEST(qs8_gemm_default_path_is_supported) {
   CHECK(qs8_gemm_path_supported(qs8_gemm_default_path()), "default int8 path");
+}
+
+// The shared requantization against the formula written with the C library's rounding:
+// clamp(nearbyint(float(acc) * scale) + zp) (nearbyint: half to even in the default mode).
+TEST(qs8_requantize_rounds_half_to_even_like_nearbyint) {
+  CHECK(qs8_requantize(5, 0.5f, 0, -1000, 1000) == 2, "2.5 -> 2");
+  CHECK(qs8_requantize(7, 0.5f, 0, -1000, 1000) == 4, "3.5 -> 4");
+  CHECK(qs8_requantize(-5, 0.5f, 0, -1000, 1000) == -2, "-2.5 -> -2");
+  CHECK(qs8_requantize(-7, 0.5f, 10, 0, 255) == 6, "-3.5 -> -4, + 10");
+  CHECK(qs8_requantize(INT32_MAX, 3.0f, 0, 0, 255) == 255, "huge products saturate");
+  CHECK(qs8_requantize(INT32_MIN, 3.0f, 7, 0, 255) == 0, "and negative ones too");
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int32_t> acc_d(-(1 << 24), 1 << 24), zp_d(0, 255);
+  std::uniform_real_distribution<float> scale_d(1e-6f, 4.0f);
+  for (int i = 0; i < 200000; ++i) {
+    const int32_t acc = i % 3 ? acc_d(rng) / (1 << (i % 20)) : acc_d(rng);
+    const float scale = i % 5 == 0 ? std::ldexp(1.0f, -(i % 12)) : scale_d(rng) / float(1 << (i % 16));
+    const int32_t zp = zp_d(rng), qmin = i % 7 == 0 ? zp : 0, qmax = 255;
+    const double r = std::nearbyint(double(float(acc) * scale)) + zp;
+    const int32_t want = int32_t(std::min(double(qmax), std::max(double(qmin), r)));
+    CHECK(qs8_requantize(acc, scale, zp, qmin, qmax) == want, "requantize vs nearbyint");
+  }
 }

@@ -4,6 +4,7 @@
 // small and large feature maps so that both the row and the channel split of the threads run),
 // every epilogue (clamp, residual add, table) and 1 or 2 threads.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
@@ -58,34 +59,27 @@ const ConvCase kConvCases[] = {
 
 enum Epi { kPlain, kRelu, kResidual, kLut, kResidualLut };
 
-void random_requant(int n, int K, std::mt19937& rng, std::vector<int32_t>& mult,
-                    std::vector<int32_t>& shift) {
-  std::uniform_int_distribution<int32_t> mult_d(1 << 30, INT32_MAX);
+// Factors that keep outputs mostly inside [0, 255] for K-term accumulators.
+void random_requant(int n, int K, std::mt19937& rng, std::vector<float>& scale) {
+  std::uniform_real_distribution<float> mant_d(0.5f, 1.0f);
   int log2k = 0;
   while ((1 << log2k) < K) ++log2k;
-  std::uniform_int_distribution<int> shift_d(std::min(31, log2k + 4), std::min(31, log2k + 9));
-  mult.resize(n);
-  shift.resize(n);
-  for (int j = 0; j < n; ++j) {
-    mult[j] = mult_d(rng);
-    shift[j] = shift_d(rng);
-  }
+  std::uniform_int_distribution<int> exp_d(log2k + 4, log2k + 9);
+  scale.resize(n);
+  for (int j = 0; j < n; ++j) scale[j] = std::ldexp(mant_d(rng), -exp_d(rng));
 }
 
-qs8_add_params random_add(std::mt19937& rng) {
-  std::uniform_int_distribution<int> u8(0, 255), sh(0, 3), osh(18, 21);
-  std::uniform_int_distribution<int32_t> m_in(1 << 28, 1 << 30), m_out(1 << 30, INT32_MAX);
+// An add of a (zero point z_a) and b (z_b) into y (z_y) with ratios s_a / s_y, s_b / s_y in
+// [0.25, 2); qmin = z_y is a ReLU after the add.
+qs8_add_params random_add(std::mt19937& rng, int32_t z_a, int32_t z_b, bool relu = false) {
+  std::uniform_int_distribution<int> u8(0, 255);
+  std::uniform_real_distribution<float> r(0.25f, 2.0f);
   qs8_add_params p;
-  p.a_zp = u8(rng);
-  p.b_zp = u8(rng);
-  p.a_mult = m_in(rng);
-  p.b_mult = m_in(rng);
-  p.a_shift = sh(rng);
-  p.b_shift = sh(rng);
-  p.out_mult = m_out(rng);
-  p.out_shift = osh(rng);
-  p.out_zp = u8(rng);
-  p.qmin = 0;
+  p.a_scale = r(rng);
+  p.b_scale = r(rng);
+  const int32_t z_y = u8(rng);
+  p.offset = float(z_y) - (p.a_scale * float(z_a) + p.b_scale * float(z_b));
+  p.qmin = relu ? z_y : 0;
   p.qmax = 255;
   return p;
 }
@@ -118,13 +112,15 @@ void run_conv_case(const ConvCase& c, int epi_kind, int gemm_path, int op_isa, s
   for (auto& v : x) v = uint8_t(u8(rng));
   for (auto& v : res) v = uint8_t(u8(rng));
   for (auto& v : w) v = int8_t(s8(rng));
-  std::vector<int32_t> bias(c.cout), mult, shift;
+  std::vector<int32_t> bias(c.cout);
+  std::vector<float> scale;
   // 4-bit weights make products 16x smaller: the bias range and the shifts follow
   const int32_t bias_max = bits == 4 ? 1 << 14 : 1 << 18;
   std::uniform_int_distribution<int32_t> bias_d(-bias_max, bias_max);
   for (auto& b : bias) b = bias_d(rng);
-  random_requant(c.cout, bits == 4 ? int(K) / 16 + 1 : int(K), rng, mult, shift);
-  const int32_t in_zp = u8(rng), out_zp = u8(rng);
+  random_requant(c.cout, bits == 4 ? int(K) / 16 + 1 : int(K), rng, scale);
+  // an output zero point away from the ends, so the outputs' spread is visible around it
+  const int32_t in_zp = u8(rng), out_zp = 64 + u8(rng) / 2;
   int32_t qmin = 0, qmax = 255;
   if (epi_kind == kRelu) {
     qmin = out_zp;
@@ -133,23 +129,21 @@ void run_conv_case(const ConvCase& c, int epi_kind, int gemm_path, int op_isa, s
   Qs8ConvEpilogue epi;
   if (epi_kind == kResidual || epi_kind == kResidualLut) {
     epi.residual = true;
-    epi.add = random_add(rng);
-    epi.add.a_zp = out_zp;
-    if (epi_kind == kResidual) epi.add.qmin = epi.add.out_zp;  // relu after the add
+    epi.add = random_add(rng, out_zp, u8(rng), epi_kind == kResidual);
   }
   if (epi_kind == kLut || epi_kind == kResidualLut) {
     epi.has_lut = true;
     for (auto& v : epi.lut) v = uint8_t(u8(rng));
   }
-  Qs8Conv2d op = qs8_conv2d_create(s, w.data(), bias.data(), mult.data(), shift.data(), in_zp,
-                                   out_zp, qmin, qmax, epi, bits);
+  Qs8Conv2d op = qs8_conv2d_create(s, w.data(), bias.data(), scale.data(), in_zp, out_zp, qmin,
+                                   qmax, epi, bits);
   op.path_override = gemm_path;
   op.op_isa_override = op_isa;
   std::vector<uint8_t> y(res.size(), 0xA5), ref(res.size(), 0x5A);
   std::vector<uint8_t> ws(qs8_conv2d_workspace_bytes(op, c.N, c.H, c.W) + 1);
   qs8_conv2d_run(op, c.N, c.H, c.W, x.data(), res.data(), y.data(), ws.data());
-  reference::qs8_conv2d(s, c.N, c.H, c.W, x.data(), in_zp, w.data(), bias.data(), mult.data(),
-                        shift.data(), out_zp, qmin, qmax, epi, res.data(), ref.data());
+  reference::qs8_conv2d(s, c.N, c.H, c.W, x.data(), in_zp, w.data(), bias.data(), scale.data(),
+                        out_zp, qmin, qmax, epi, res.data(), ref.data());
   const char* pname = s.depthwise() ? qs8_op_ukernels(Isa(op_isa)).name
                                     : qs8_gemm_ukernel(Qs8Path(gemm_path)).name;
   expect_bytes(y, ref, describe(c, epi_kind, pname) + (bits == 4 ? " w4" : ""));
@@ -236,10 +230,10 @@ TEST(qs8_conv2d_rejects_bad_settings) {
   Qs8ConvShape s;
   s.cin = 4; s.cout = 6; s.groups = 4;
   std::vector<int8_t> w(64, 1);
-  std::vector<int32_t> m(6, 1 << 30), sh(6, 0);
+  std::vector<float> m(6, 0.5f);
   bool threw = false;
   try {
-    qs8_conv2d_create(s, w.data(), nullptr, m.data(), sh.data(), 0, 0, 0, 255);
+    qs8_conv2d_create(s, w.data(), nullptr, m.data(), 0, 0, 0, 255);
   } catch (const std::exception&) {
     threw = true;
   }
@@ -248,11 +242,22 @@ TEST(qs8_conv2d_rejects_bad_settings) {
   std::vector<int32_t> big(6, INT32_MAX);
   threw = false;
   try {
-    qs8_conv2d_create(s, w.data(), big.data(), m.data(), sh.data(), 0, 0, 0, 255);
+    qs8_conv2d_create(s, w.data(), big.data(), m.data(), 0, 0, 0, 255);
   } catch (const std::exception&) {
     threw = true;
   }
   CHECK(threw, "a bias that can overflow the accumulator must throw");
+  for (float bad : {0.0f, -1.0f, NAN, INFINITY}) {
+    std::vector<float> sc(6, 0.5f);
+    sc[3] = bad;
+    threw = false;
+    try {
+      qs8_conv2d_create(s, w.data(), nullptr, sc.data(), 0, 0, 0, 255);
+    } catch (const std::exception&) {
+      threw = true;
+    }
+    CHECK(threw, "a scale that is not finite and > 0 must throw");
+  }
 }
 
 TEST(qs8_add_and_channel_scale_match_reference) {
@@ -269,14 +274,12 @@ TEST(qs8_add_and_channel_scale_match_reference) {
           std::fill(a.begin(), a.end(), 255);
           std::fill(b.begin(), b.end(), 0);
         }
-        qs8_add_params p = random_add(rng);
-        if (rep == 0) {
-          p.a_zp = 0;
-          p.b_zp = 255;
-          p.a_mult = p.b_mult = 1 << 30;
-          p.a_shift = p.b_shift = 0;
+        qs8_add_params p = random_add(rng, u8(rng), u8(rng), rep == 2);
+        if (rep == 0) {  // exact ties: a/2 + b/2 with a + b odd rounds half to even
+          p.a_scale = p.b_scale = 0.5f;
+          p.offset = 0.0f;
+          for (int i = 0; i < n; ++i) a[i] = uint8_t(i % 256), b[i] = uint8_t((i * 7 + 1) % 256);
         }
-        if (rep == 2) p.qmin = p.out_zp;
         qs8_add(uk, n, a.data(), b.data(), p, y.data());
         for (int i = 0; i < n; ++i) ref[i] = reference::qs8_add(a[i], b[i], p);
         expect_bytes(y, ref, std::string("qs8 add ") + uk.name + " n=" + std::to_string(n));
@@ -288,9 +291,9 @@ TEST(qs8_add_and_channel_scale_match_reference) {
         std::vector<uint8_t> x(size_t(N) * HW * C), s(size_t(N) * C), y(x.size()), ref(x.size());
         for (auto& v : x) v = uint8_t(u8(rng));
         for (auto& v : s) v = uint8_t(u8(rng));
-        std::uniform_int_distribution<int32_t> m(1 << 30, INT32_MAX);
+        std::uniform_real_distribution<float> m(0.5f, 1.0f);
         std::uniform_int_distribution<int> sh(6, 10);
-        qs8_channel_scale_params p{u8(rng), m(rng), sh(rng), u8(rng), 0, 255};
+        qs8_channel_scale_params p{u8(rng), std::ldexp(m(rng), -sh(rng)), u8(rng), 0, 255};
         const int32_t s_zp = u8(rng) / 4;
         qs8_channel_scale(uk, N, HW, C, x.data(), s.data(), s_zp, p, y.data());
         reference::qs8_channel_scale(N, HW, C, x.data(), s.data(), s_zp, p, ref.data());
@@ -316,37 +319,34 @@ TEST(qs8_pools_match_reference) {
       qs8_maxpool2d(s, c.N, c.H, c.W, c.C, x.data(), y.data());
       reference::qs8_maxpool2d(s, c.N, c.H, c.W, c.C, x.data(), ref.data());
       expect_bytes(y, ref, "qs8 maxpool");
-      std::vector<int32_t> mult(c.kh * c.kw), shift(c.kh * c.kw);
-      for (int d = 1; d <= c.kh * c.kw; ++d) {
-        mult[d - 1] = int32_t((1u << 31) / unsigned(d + 1));
-        shift[d - 1] = d % 3;
-      }
+      std::vector<float> scale(c.kh * c.kw);
+      for (int d = 1; d <= c.kh * c.kw; ++d) scale[d - 1] = 1.0f / float(d * (1 + d % 3));
       for (bool cip : {false, true}) {
         const int32_t in_zp = u8(rng), out_zp = u8(rng);
-        qs8_avgpool2d(s, cip, c.N, c.H, c.W, c.C, x.data(), in_zp, mult.data(), shift.data(),
-                      out_zp, 0, 255, y.data());
-        reference::qs8_avgpool2d(s, cip, c.N, c.H, c.W, c.C, x.data(), in_zp, mult.data(),
-                                 shift.data(), out_zp, 0, 255, ref.data());
+        qs8_avgpool2d(s, cip, c.N, c.H, c.W, c.C, x.data(), in_zp, scale.data(), out_zp, 0, 255,
+                      y.data());
+        reference::qs8_avgpool2d(s, cip, c.N, c.H, c.W, c.C, x.data(), in_zp, scale.data(), out_zp,
+                                 0, 255, ref.data());
         expect_bytes(y, ref, "qs8 avgpool");
       }
       // global average pool = an average pool over the whole map without padding
       Qs8PoolShape g{c.H, c.W, 1, 1, 0, 0};
-      std::vector<int32_t> gm(c.H * c.W, 1 << 30), gs(c.H * c.W, 0);
       const int d = c.H * c.W;
-      gm[d - 1] = int32_t((int64_t(1) << 31) / (d + 3));
-      gs[d - 1] = 1;
+      std::vector<float> gscale(d, 0.5f);
+      gscale[d - 1] = 1.0f / float(d + 3);
       std::vector<uint8_t> gy(size_t(c.N) * c.C), gref(gy.size());
-      qs8_global_avgpool2d(c.N, d, c.C, x.data(), 7, gm[d - 1], gs[d - 1], 100, 0, 255, gy.data());
-      reference::qs8_avgpool2d(g, true, c.N, c.H, c.W, c.C, x.data(), 7, gm.data(), gs.data(), 100,
-                               0, 255, gref.data());
+      qs8_global_avgpool2d(c.N, d, c.C, x.data(), 7, gscale[d - 1], 100, 0, 255, gy.data());
+      reference::qs8_avgpool2d(g, true, c.N, c.H, c.W, c.C, x.data(), 7, gscale.data(), 100, 0,
+                               255, gref.data());
       expect_bytes(gy, gref, "qs8 global avgpool");
     }
   }
   set_num_threads(2);
 }
 
-// NCHW float -> NHWC u8: y = clamp(nearbyint(x * inv_scale), -zp, 255 - zp) + zp with NaN at the
-// low end; ties to even, infinities and huge values saturate, every split of the pixels.
+// NCHW float -> NHWC u8: y = clamp(nearbyint(x / scale), -zp, 255 - zp) + zp with NaN at the
+// low end; ties to even, infinities and huge values saturate, every split of the pixels; a
+// quotient (onnxruntime's QuantizeLinear), not a product with the reciprocal.
 TEST(qs8_quantize_matches_nearbyint_and_clamp) {
   std::mt19937 rng(14);
   std::uniform_real_distribution<float> u(-300.f, 300.f);
@@ -366,13 +366,14 @@ TEST(qs8_quantize_matches_nearbyint_and_clamp) {
             }
           }
           const int32_t zp = int32_t(rng() % 256);
+          const float scale = HW == 7 ? 0.37f : 1.f;   // 1: the ties above stay ties
           std::vector<uint8_t> y(x.size()), want(x.size());
-          qs8_quantize(N, C, HW, x.data(), 1.f, zp, y.data());
+          qs8_quantize(N, C, HW, x.data(), scale, zp, y.data());
           for (int64_t n = 0; n < N; ++n)
             for (int64_t c = 0; c < C; ++c)
               for (int64_t i = 0; i < HW; ++i) {
                 const float v = x[size_t((n * C + c) * HW + i)];
-                float r = std::isnan(v) ? float(-zp) : std::nearbyint(v);
+                float r = std::isnan(v) ? float(-zp) : std::nearbyint(v / scale);
                 r = std::min(std::max(r, float(-zp)), float(255 - zp));
                 want[size_t((n * HW + i) * C + c)] = uint8_t(int32_t(r) + zp);
               }
@@ -395,15 +396,16 @@ TEST(qs8_dwconv_avx512_kernel_matches_scalar) {
       s.kw = ntaps;
       std::vector<int8_t> w(size_t(C) * ntaps);
       for (auto& v : w) v = int8_t(s8(rng));
-      std::vector<int32_t> bias(C), mult, shift;
+      std::vector<int32_t> bias(C);
+      std::vector<float> scale;
       for (auto& b : bias) b = u8(rng) * 64 - 8000;
-      random_requant(C, ntaps, rng, mult, shift);
-      const Qs8Conv2d op = qs8_conv2d_create(s, w.data(), bias.data(), mult.data(), shift.data(),
-                                             u8(rng), u8(rng), 0, 255);
-      const qs8_dwconv_params p{op.dw_w.data(), op.dw_adj.data(), op.dw_mult.data(), op.dw_shift.data(),
-                                size_t(op.cstride), op.out_zp, op.qmin, op.qmax, op.dw_w8.data(),
-                                op.dw_adj_p.data(), op.dw_mult_p.data(), op.dw_shift_p.data(),
-                                op.zp_row.data()};
+      random_requant(C, ntaps, rng, scale);
+      const Qs8Conv2d op = qs8_conv2d_create(s, w.data(), bias.data(), scale.data(), u8(rng),
+                                             u8(rng), 0, 255);
+      const qs8_dwconv_params p{op.dw_w.data(),      op.dw_adj.data(), op.dw_scale.data(),
+                                size_t(op.cstride),   op.out_zp,        op.qmin,
+                                op.qmax,              op.dw_w8.data(),  op.dw_adj_p.data(),
+                                op.dw_scale_p.data(), op.zp_row.data()};
       const int npix = 7;
       std::vector<uint8_t> x(size_t(npix + ntaps) * C);
       for (auto& v : x) v = uint8_t(u8(rng));

@@ -3,6 +3,7 @@
 // int8 byte for byte -- on edge sizes around every tile, at 0 %, 50 %, 90 % and 100 % zeros, with
 // empty rows, fused clamps, batches and 1 or 2 threads.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "common/parallel.h"
@@ -183,21 +184,21 @@ void check_qs8(int cout, int cin, int hw, int batch, int br, double sparsity, in
   std::vector<uint8_t> x(size_t(batch) * cin * hw);
   for (auto& v : x) v = extreme == 0 ? 255 : extreme == 1 ? 0 : uint8_t(u8(rng));
   const int32_t a_zp = variant % 4 == 0 ? 0 : variant % 4 == 1 ? 255 : u8(rng);
-  std::vector<int32_t> bias(cout), mult(cout), shift(cout);
-  std::uniform_int_distribution<int32_t> bias_d(-(1 << 20), 1 << 20), mult_d(1 << 30, INT32_MAX);
+  std::vector<int32_t> bias(cout);
+  std::vector<float> scale(cout);
+  std::uniform_int_distribution<int32_t> bias_d(-(1 << 20), 1 << 20);
+  std::uniform_real_distribution<float> mant_d(0.5f, 1.0f);
   int log2k = 0;
   while ((1 << log2k) < cin) ++log2k;
-  std::uniform_int_distribution<int> shift_d(std::max(0, log2k + 1), std::min(31, log2k + 9));
+  std::uniform_int_distribution<int> exp_d(log2k + 1, log2k + 9);
   for (int o = 0; o < cout; ++o) {
     bias[o] = bias_d(rng);
-    mult[o] = mult_d(rng);
-    shift[o] = shift_d(rng);
+    scale[o] = std::ldexp(mant_d(rng), -exp_d(rng));
   }
-  if (variant % 11 == 3) {
-    mult[0] = INT32_MAX;
-    shift[0] = 0;
-    if (cout > 1) mult[1] = 0;
-    if (cout > 2) shift[2] = 31;
+  if (variant % 11 == 3) {  // factors >= 1, tiny, and exact ties
+    scale[0] = 3.0f;
+    if (cout > 1) scale[1] = 1e-30f;
+    if (cout > 2) scale[2] = 0.5f;
   }
   const int32_t* bias_p = variant % 5 == 0 ? nullptr : bias.data();
   int32_t out_zp, qmin, qmax;
@@ -214,11 +215,11 @@ void check_qs8(int cout, int cin, int hw, int batch, int br, double sparsity, in
   CHECK(qs8_spmm_unpack(p) == w, "pack/unpack round trip");
   CHECK(qs8_spmm_accumulator_fits(p, bias_p), "test data keeps the accumulator in int32");
   std::vector<uint8_t> y(size_t(batch) * cout * hw, 0xA5), ref(y.size(), 0x5A);
-  qs8_spmm(p, batch, hw, x.data(), a_zp, {bias_p, mult.data(), shift.data(), out_zp, qmin, qmax},
+  qs8_spmm(p, batch, hw, x.data(), a_zp, {bias_p, scale.data(), out_zp, qmin, qmax},
            y.data(), true);
   for (int n = 0; n < batch; ++n)
     reference::qs8_spmm(cout, cin, hw, w.data(), x.data() + size_t(n) * cin * hw, a_zp, bias_p,
-                        mult.data(), shift.data(), out_zp, qmin, qmax, ref.data() + size_t(n) * cout * hw);
+                        scale.data(), out_zp, qmin, qmax, ref.data() + size_t(n) * cout * hw);
   for (size_t e = 0; e < y.size(); ++e)
     if (y[e] != ref[e]) {
       char buf[300];

@@ -36,7 +36,7 @@ def test_qparams_asymmetric_and_symmetric():
         eo.quant.qparams(-1.0, 1.0, bits=1)
 
 
-def test_minmax_observer_and_multiplier(rng):
+def test_minmax_observer_and_requantization_factors(rng):
     obs = eo.quant.MinMaxObserver(symmetric=False)
     with pytest.raises(RuntimeError):
         obs.calculate_qparams()
@@ -47,13 +47,22 @@ def test_minmax_observer_and_multiplier(rng):
     per_ch = eo.quant.MinMaxObserver(symmetric=True, axis=0)
     per_ch(np.array([[1.0, -3.0], [0.5, 0.25]]))
     np.testing.assert_allclose(per_ch.calculate_qparams()[0], [3 / 127, 0.5 / 127])
-    for m in list(rng.uniform(0, 1, 200)) + [0.5, 1 - 2**-31, 2**-40, 1e-12]:
-        mult, shift = eo.quant.quantize_multiplier(m)
-        assert 0 <= shift <= 31 and 0 <= mult < 2**31
-        assert abs(mult * 2.0 ** -(31 + shift) - m) <= 2.0 ** -(32 + shift) + 1e-300
-    for bad in (1.0, 1 - 2**-40, -0.5):
-        with pytest.raises(ValueError):
-            eo.quant.quantize_multiplier(bad)
+    # requantization factors: float32, in onnxruntime's order (s_in * s_w) / s_out
+    f = np.float32
+    np.testing.assert_array_equal(eo.quant.requant_scale(0.5, [0.25, 0.125], 2.0), f([0.0625, 0.03125]))
+    for s_in, s_w, s_out in rng.uniform(1e-4, 1.0, (200, 3)):
+        got = eo.quant.requant_scale(s_in, s_w, s_out)
+        assert got.dtype == np.float32 and got == (f(s_in) * f(s_w)) / f(s_out)
+    assert eo.quant.requant_scale(1.0, 3.0, 0.5) == 6.0       # factors >= 1 are fine
+    assert eo.quant.average_scale(1.0, 0.5, 4) == 0.5 and eo.quant.average_scale(0.3, 0.1, 1) == f(0.3) / f(0.1)
+    assert tuple(eo.quant.add_scales(0.5, 10, 0.25, 20, 1.0, 3)) == (0.5, 0.25, -7.0)
+    for bad in (float("nan"), 0.0, -0.5, float("inf")):
+        with pytest.raises(ValueError, match="s_out"):
+            eo.quant.requant_scale(0.5, 0.5, bad)
+    with pytest.raises(ValueError, match="count"):
+        eo.quant.average_scale(0.5, 0.5, 0)
+    with pytest.raises(ValueError, match="z_y"):
+        eo.quant.add_scales(0.5, 0, 0.5, 0, 0.5, 256)
 
 
 # ---------------------------------------------------------------------------- exactness
@@ -133,21 +142,27 @@ def test_int8_engine_save_load_and_thread_counts(tmp_path):
         eo._core.runtime.set_isa(isa)
 
 
-def test_conv_shifts_are_stored_as_bytes_and_int32_files_still_load():
-    model, calib = _model("resnet20", width_mult=0.5)
+def test_conv_scales_are_float32_blobs_and_files_with_bad_or_old_scales_are_rejected():
+    model, calib = _model("resnet20", width_mult=0.25)
     qg = quantize_graph(model, calib, (1, 3, 32, 32))
     convs = [op for op in qg.ops if op.op == "conv2d"]
-    assert all(op.attrs["shift"].dtype == np.uint8 for op in convs)
-    builder, out = emit(qg)
-    small = eo.deploy.Engine(builder.to_bytes(out, {}))
-    for op in convs:   # the layout older files have: one int32 per shift
-        op.attrs["shift"] = op.attrs["shift"].astype(np.int32)
-    builder, out = emit(qg)
-    wide = eo.deploy.Engine(builder.to_bytes(out, {}))
-    x = np.random.default_rng(5).standard_normal((2, 3, 32, 32)).astype(np.float32)
-    np.testing.assert_array_equal(small.run(x), wide.run(x))
-    cout = sum(op.attrs["weight"].shape[0] for op in convs)
-    assert 3 * cout - 64 * len(convs) <= wide.size_bytes - small.size_bytes <= 3 * cout + 64 * len(convs)
+    assert all(op.attrs["scale"].dtype == np.float32 and op.attrs["scale"].shape == (op.attrs["weight"].shape[0],)
+               for op in convs)
+    conv = convs[3]
+    good = conv.attrs["scale"]
+    for bad in (np.nan, np.inf, 0.0, -1.0):
+        conv.attrs["scale"] = good.copy()
+        conv.attrs["scale"][1] = bad
+        b, out = emit(qg)
+        with pytest.raises(ValueError, match="scale"):
+            eo.deploy.Engine(b.to_bytes(out, {}))
+    # the layout of files from before float32 requantization: Q31 multipliers and shifts
+    del conv.attrs["scale"]
+    conv.attrs["multiplier"] = np.full(len(good), 1 << 30, np.int32)
+    conv.attrs["shift"] = np.zeros(len(good), np.uint8)
+    b, out = emit(qg)
+    with pytest.raises(ValueError, match="scale"):
+        eo.deploy.Engine(b.to_bytes(out, {}))
 
 
 def test_int8_lowering_of_pools_flatten_and_standalone_ops():
@@ -177,13 +192,21 @@ def test_int8_full_needs_calibration_and_rejects_bad_files():
         eo.deploy.compile(model, "int8-full", (1, 3, 32, 32))
     qg = quantize_graph(model, calib, (1, 3, 32, 32))
     conv = next(o for o in qg.ops if o.op == "conv2d" and "add" in o.attrs)
-    add = list(conv.attrs["add"])
-    add[0] += 1   # a zero point that disagrees with the conv's requantization
-    conv.attrs["add"] = tuple(add)
+    good = conv.attrs["add"]
+    for i, bad in ((0, float("nan")), (1, 0.0), (2, float("inf"))):
+        add = list(good)
+        add[i] = bad   # a factor that is not > 0, an offset that is not finite
+        conv.attrs["add"] = tuple(add)
+        b, out = emit(qg)
+        with pytest.raises(ValueError, match="add"):
+            eo.deploy.Engine(b.to_bytes(out, {}))
+    conv.attrs["add"] = good
+    conv.attrs["add_clamp"] = (200, 100)
     b, out = emit(qg)
-    with pytest.raises(ValueError, match="zero point"):
+    with pytest.raises(ValueError, match="add"):
         eo.deploy.Engine(b.to_bytes(out, {}))
-    conv.attrs.pop("add")  # a residual input without its parameters
+    conv.attrs.pop("add")
+    conv.attrs.pop("add_clamp")  # a residual input without its parameters
     b, out = emit(qg)
     with pytest.raises(ValueError, match="residual"):
         eo.deploy.Engine(b.to_bytes(out, {}))

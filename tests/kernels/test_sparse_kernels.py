@@ -1,7 +1,8 @@
 """Sparse inference kernels (edgeopt._core.testing.spmm / qspmm): fp32 must match a numpy float64 product
-to within 1e-5 of sum |w x| on every block shape, int8 must match an integer simulation written
-here byte for byte, on edge sizes and sparsities 0 %, 50 %, 90 %, 100 % with empty rows; every ISA
-path this CPU has runs (set_isa); bad input raises a Python error naming the argument."""
+to within 1e-5 of sum |w x| on every block shape, int8 must match a numpy simulation of the float32
+requantization written here byte for byte (and hand-computed ties, rounded half to even), on edge
+sizes and sparsities 0 %, 50 %, 90 %, 100 % with empty rows; every ISA path this CPU has runs
+(set_isa); bad input raises a Python error naming the argument."""
 import numpy as np
 import pytest
 
@@ -142,14 +143,16 @@ def test_spmm_bad_input_raises(rng):
 
 # ------------------------------------------------------------------------------------------ int8
 
-def numpy_qspmm(x, w, a_zp, bias, mult, shift, out_zp, qmin, qmax, dtype=np.uint8):
-    """TFLite single-rounding requantization in int64 numpy (as qs8-gemm)."""
+def numpy_qspmm(x, w, a_zp, bias, scale, out_zp, qmin, qmax, dtype=np.uint8):
+    """The float32 requantization (as qs8-gemm) in numpy:
+    y = clamp(rint(float32(acc) * float32(scale[o])) + out_zp, qmin, qmax), rint half to even."""
     acc = np.einsum("ok,nkp->nop", w.astype(np.int64), x.astype(np.int64) - a_zp)
     if bias is not None:
         acc += bias.astype(np.int64)[None, :, None]
-    m = np.broadcast_to(np.asarray(mult, np.int64), (w.shape[0],))[None, :, None]
-    s = np.broadcast_to(np.asarray(shift, np.int64), (w.shape[0],))[None, :, None]
-    y = ((acc * m + (np.int64(1) << (30 + s))) >> (31 + s)) + out_zp
+    s = np.broadcast_to(np.asarray(scale, np.float32), (w.shape[0],))[None, :, None]
+    with np.errstate(over="ignore"):
+        v = acc.astype(np.float32) * s
+    y = np.rint(v).astype(np.float64) + out_zp
     return np.clip(y, qmin, qmax).astype(dtype)
 
 
@@ -160,9 +163,14 @@ def test_qspmm_matches_numpy_bit_for_bit(isa, block_rows, rng):
         x = rng.integers(0, 256, (1 + v % 2, cin, hw), dtype=np.uint8)
         a_zp = [0, 255, int(rng.integers(0, 256))][v % 3]
         bias = rng.integers(-(1 << 20), 1 << 20, cout, dtype=np.int32) if v % 4 else None
-        mult = rng.integers(1 << 30, 2**31 - 1, cout, dtype=np.int32)
         lk = int(np.ceil(np.log2(max(cin, 1))))
-        shift = rng.integers(min(lk + 1, 31), min(lk + 9, 31) + 1, cout, dtype=np.int32)
+        e = rng.integers(lk + 1, lk + 10, cout)
+        if v % 5 == 0:  # powers of two: frequent ties
+            scale = (2.0 ** -e).astype(np.float32)
+        else:
+            scale = (rng.uniform(0.5, 1.0, cout) * 2.0 ** -e).astype(np.float32)
+        if v % 7 == 3:
+            scale = float(scale[0])  # one for all channels
         if v % 2:
             out_zp, lo, hi, dt = int(rng.integers(-128, 128)), -128, 127, np.int8
         else:
@@ -170,26 +178,60 @@ def test_qspmm_matches_numpy_bit_for_bit(isa, block_rows, rng):
         if v % 3 == 0:
             lo = out_zp  # fused ReLU
         p = _core.testing.qspmm_pack(w, block_rows)
-        got = _core.testing.qspmm(x, p, a_zp, bias, mult, shift, out_zp, lo, hi, np.dtype(dt).name)
-        want = numpy_qspmm(x, w, a_zp, bias, mult, shift, out_zp, lo, hi, dt)
+        got = _core.testing.qspmm(x, p, a_zp, bias, scale, out_zp, lo, hi, np.dtype(dt).name)
+        want = numpy_qspmm(x, w, a_zp, bias, scale, out_zp, lo, hi, dt)
         assert got.dtype == dt and got.shape == want.shape
         np.testing.assert_array_equal(got, want, err_msg=f"{isa} {cout}x{cin} hw={hw} v={v}")
         np.testing.assert_array_equal(_core.testing.qspmm_unpack(p), w)
+
+
+@pytest.mark.parametrize("block_rows", [1, 4])
+def test_qspmm_rounding_and_large_scales_by_hand(isa, block_rows):
+    """Cin = 1, a_zero_point 128: acc[o, p] = w[o] * (x[p] - 128). Output channels (weight, scale):
+    (1, 0.5) and (-1, 0.5) make odd accumulators ties, rounded half to even (2.5 -> 2, 3.5 -> 4,
+    0.5 -> 0, -2.5 -> -2, -3.5 -> -4, -1.5 -> -2); (1, 3.0) and (1, 2.5) are factors >= 1;
+    (1, float32(0.1)): 25 * float32(0.1) = 2.5 + 3.7e-8 is 2.5 in float32, so 2 (exact: 3).
+    The 5 channels repeat 4 times (20 channels: full blocks of 4 and a remainder)."""
+    d = np.array([5, 7, 1, 3, -5, 25, 45, 0, -50, 127])
+    x = (d + 128).astype(np.uint8).reshape(1, 1, -1)
+    w = np.tile(np.array([1, -1, 1, 1, 1], np.int8), 4).reshape(20, 1)
+    scale = np.tile(np.array([0.5, 0.5, 3.0, 2.5, 0.1], np.float32), 4)
+    want = np.array([[102, 104, 100, 102, 98, 112, 122, 100, 75, 164],     # 0.5: 2.5 -> 2, ..., 63.5 -> 64
+                     [98, 96, 100, 98, 102, 88, 78, 100, 125, 36],          # -0.5
+                     [115, 121, 103, 109, 85, 175, 235, 100, 0, 255],       # 3.0
+                     [112, 118, 102, 108, 88, 162, 212, 100, 0, 255],      # 2.5: 12.5 -> 12, 2.5 -> 2, ...
+                     [100, 101, 100, 100, 100, 102, 104, 100, 95, 113]],   # float32(0.1)
+                    np.uint8)
+    p = _core.testing.qspmm_pack(w, block_rows)
+    got = _core.testing.qspmm(x, p, 128, None, scale, 100)
+    np.testing.assert_array_equal(got[0], np.tile(want, (4, 1)))
+    np.testing.assert_array_equal(_core.testing.qspmm_reference(x, w, 128, None, scale, 100), got)
 
 
 def test_qspmm_nchw_matches_reference_and_errors(rng):
     w = sparse_weights(rng, 16, 32, 0.9, dtype=np.int8)
     x = rng.integers(0, 256, (2, 32, 6, 5), dtype=np.uint8)
     p = _core.testing.qspmm_pack(w.reshape(16, 32, 1, 1))
-    args = (7, None, 1 << 30, 12, 3)
-    np.testing.assert_array_equal(_core.testing.qspmm(x, p, *args), _core.testing.qspmm_reference(x, w, *args))
+    for args in [(7, None, 2.0**-13, 3), (7, None, 3.0, 3),
+                 (7, None, np.linspace(2.0**-14, 1.5, 16, dtype=np.float32), 3)]:
+        got = _core.testing.qspmm(x, p, *args)
+        np.testing.assert_array_equal(got, _core.testing.qspmm_reference(x, w, *args))
+        want = numpy_qspmm(x.reshape(2, 32, 30), w, *args, 0, 255).reshape(2, 16, 6, 5)
+        np.testing.assert_array_equal(got, want)
+    args = (7, None, 2.0**-13, 3)
     with pytest.raises(TypeError, match="x: expected dtype uint8"):
         _core.testing.qspmm(x.astype(np.int8), p, *args)
     with pytest.raises(ValueError, match="a_zero_point"):
-        _core.testing.qspmm(x, p, 300, None, 1 << 30, 12, 3)
-    with pytest.raises(ValueError, match="shift"):
-        _core.testing.qspmm(x, p, 0, None, 1 << 30, 40, 3)
+        _core.testing.qspmm(x, p, 300, None, 2.0**-13, 3)
+    for bad in [float("nan"), float("inf"), 0.0, -1.0, np.r_[np.ones(15), 0.0].astype(np.float32)]:
+        for fn, wp in [(_core.testing.qspmm, p), (_core.testing.qspmm_reference, w)]:
+            with pytest.raises(ValueError, match="scale"):
+                fn(x, wp, 0, None, bad, 3)
+    with pytest.raises(ValueError, match=r"scale: expected shape \(16,\)"):
+        _core.testing.qspmm(x, p, 0, None, np.ones(15, np.float32), 3)
+    with pytest.raises(TypeError, match="scale"):
+        _core.testing.qspmm(x, p, 0, None, np.ones(16, np.float64), 3)
     with pytest.raises(ValueError, match="block_rows"):
         _core.testing.qspmm_pack(w, 2)
     with pytest.raises(ValueError, match="bias"):
-        _core.testing.qspmm(x, p, 0, np.full(16, 2**31 - 1, np.int32), 1 << 30, 12, 3)
+        _core.testing.qspmm(x, p, 0, np.full(16, 2**31 - 1, np.int32), 2.0**-13, 3)

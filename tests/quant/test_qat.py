@@ -165,9 +165,9 @@ def test_converted_qat_model_and_its_engine_agree():
     m.eval()
     a, b = m(x), engine.run(x)
     out_scale = [f for f in m.modules() if isinstance(f, quant.FakeQuantize)][-1].qparams()[0]
-    # both round the same tensors with the same scales; they differ where the Engine's fixed-point
-    # requantization rounds a value the other way than float arithmetic, and that propagates (in
-    # this 4-channel model by up to a few output steps)
+    # both round the same tensors with the same scales; they differ where the Engine's exact
+    # integer accumulator, requantized once, rounds a value the other way than the fake-quant
+    # model's float arithmetic, and that propagates (in this 4-channel model by a few output steps)
     steps = np.abs(a - b) / out_scale
     assert steps.mean() <= 1.5 and steps.max() <= 10
     assert np.mean(a.argmax(1) == b.argmax(1)) >= 0.95
@@ -210,7 +210,7 @@ def test_int4_full_qat_model_and_its_engine_agree():
     m.eval()
     a, b = m(x), e.run(x)
     out_scale = [f for f in m.modules() if isinstance(f, quant.FakeQuantize)][-1].qparams()[0]
-    steps = np.abs(a - b) / out_scale   # as for int8-full: fixed-point vs float rounding only
+    steps = np.abs(a - b) / out_scale   # as for int8-full: integer vs float accumulation only
     assert steps.mean() <= 1.5 and steps.max() <= 10
     assert np.mean(a.argmax(1) == b.argmax(1)) >= 0.95
     with pytest.raises(ValueError, match="activations=False"):

@@ -1,6 +1,7 @@
 #include "qs8-conv2d/conv2d.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -91,8 +92,7 @@ void gemm_block(const Qs8Conv2d& op, const Qs8GemmUkernel& uk, int64_t g, int64_
                 const uint8_t* a, int64_t lda, int64_t k, int64_t j0, int64_t j1, uint8_t* c) {
   const Qs8PackedB& b = op.packed[size_t(g)];
   const int64_t cog = op.s.cout / op.s.groups, off = g * b.npad + j0;
-  const qs8_gemm_params p{op.adj.data() + off, op.mult_p.data() + off, op.shift_p.data() + off,
-                          op.out_zp, op.qmin, op.qmax};
+  const qs8_gemm_params p{op.adj.data() + off, op.scale_p.data() + off, op.out_zp, op.qmin, op.qmax};
   const size_t ps = size_t(b.panel_stride());
   if (b.bits == 4) {  // scratch: written by the kernel before it is read, so left uninitialized
     std::unique_ptr<int8_t[]> scratch(new int8_t[qs8_gemm4_scratch_bytes(size_t(k))]);
@@ -154,8 +154,7 @@ void implicit_block(const Qs8Conv2d& op, const Qs8GemmUkernel& uk, const Implici
                     int64_t r1, int64_t j0, int64_t j1, uint8_t* y) {
   const Qs8ConvShape& s = op.s;
   const Qs8PackedB& b = op.packed[0];
-  const qs8_gemm_params p{op.adj.data() + j0, op.mult_p.data() + j0, op.shift_p.data() + j0,
-                          op.out_zp, op.qmin, op.qmax};
+  const qs8_gemm_params p{op.adj.data() + j0, op.scale_p.data() + j0, op.out_zp, op.qmin, op.qmax};
   const size_t ps = size_t(b.panel_stride());
   const int64_t m = r1 - r0;
   std::vector<const uint8_t*> rows(size_t(round_up(m, 8)));
@@ -183,11 +182,10 @@ void run_depthwise(const Qs8Conv2d& op, const Qs8OpUkernels& ouk, int64_t N, int
                    const uint8_t* x, const uint8_t* res, uint8_t* y) {
   const Qs8ConvShape& s = op.s;
   const int64_t OH = s.out_h(H), OW = s.out_w(W), C = s.cin, ntaps = s.kh * s.kw;
-  const qs8_dwconv_params p{op.dw_w.data(),     op.dw_adj.data(),    op.dw_mult.data(),
-                            op.dw_shift.data(), size_t(op.cstride),  op.out_zp,
-                            op.qmin,            op.qmax,             op.dw_w8.data(),
-                            op.dw_adj_p.data(), op.dw_mult_p.data(), op.dw_shift_p.data(),
-                            op.zp_row.data()};
+  const qs8_dwconv_params p{op.dw_w.data(),      op.dw_adj.data(),   op.dw_scale.data(),
+                            size_t(op.cstride),   op.out_zp,          op.qmin,
+                            op.qmax,              op.dw_w8.data(),    op.dw_adj_p.data(),
+                            op.dw_scale_p.data(), op.zp_row.data()};
   const int64_t rows = N * OH;
   auto work = [&](int, int64_t q0, int64_t q1) {
     const uint8_t* stack_ptrs[kMaxTapPtrs];
@@ -235,7 +233,7 @@ static bool direct_gemm(const Qs8ConvShape& s) {
 }
 
 Qs8Conv2d qs8_conv2d_create(const Qs8ConvShape& s, const int8_t* w, const int32_t* bias,
-                            const int32_t* multiplier, const int32_t* shift, int32_t in_zp,
+                            const float* scale, int32_t in_zp,
                             int32_t out_zp, int32_t qmin, int32_t qmax,
                             const Qs8ConvEpilogue& epi, int weight_bits) {
   require(weight_bits == 8 || weight_bits == 4, "weight_bits must be 8 or 4");
@@ -249,17 +247,11 @@ Qs8Conv2d qs8_conv2d_create(const Qs8ConvShape& s, const int8_t* w, const int32_
   require(out_zp >= 0 && out_zp <= 255, "out_zp must be in [0, 255]");
   require(0 <= qmin && qmin <= qmax && qmax <= 255, "need 0 <= qmin <= qmax <= 255");
   for (int64_t j = 0; j < s.cout; ++j)
-    require(multiplier[j] >= 0 && shift[j] >= 0 && shift[j] <= 31,
-            "multiplier must be >= 0 and shift in [0, 31] (channel " + std::to_string(j) + ")");
+    require(std::isfinite(scale[j]) && scale[j] > 0.0f,
+            "scale must be finite and > 0 (channel " + std::to_string(j) + ")");
   if (epi.residual) {
     const qs8_add_params& a = epi.add;
-    require(a.a_zp >= 0 && a.a_zp <= 255 && a.b_zp >= 0 && a.b_zp <= 255 && a.out_zp >= 0 &&
-                a.out_zp <= 255 && 0 <= a.qmin && a.qmin <= a.qmax && a.qmax <= 255,
-            "residual add: zero points and clamps must be in [0, 255]");
-    require(a.a_mult >= 0 && a.b_mult >= 0 && a.out_mult >= 0 && a.a_shift >= 0 &&
-                a.a_shift <= 31 && a.b_shift >= 0 && a.b_shift <= 31 && a.out_shift >= 0 &&
-                a.out_shift <= 31,
-            "residual add: multipliers must be >= 0 and shifts in [0, 31]");
+    require(qs8_add_params_valid(&a), "residual add: " QS8_ADD_PARAMS_RULE);
   }
   Qs8Conv2d op;
   op.s = s;
@@ -269,8 +261,7 @@ Qs8Conv2d qs8_conv2d_create(const Qs8ConvShape& s, const int8_t* w, const int32_
   op.qmax = qmax;
   op.bias.assign(size_t(s.cout), 0);
   if (bias) op.bias.assign(bias, bias + s.cout);
-  op.multiplier.assign(multiplier, multiplier + s.cout);
-  op.shift.assign(shift, shift + s.cout);
+  op.scale.assign(scale, scale + s.cout);
   op.epi = epi;
   const int64_t ntaps = s.kh * s.kw;
   if (s.depthwise()) {
@@ -278,8 +269,7 @@ Qs8Conv2d qs8_conv2d_create(const Qs8ConvShape& s, const int8_t* w, const int32_
     op.cstride = round_up(C, 16);
     op.dw_w.assign(size_t(ntaps * op.cstride), 0);
     op.dw_adj.assign(size_t(op.cstride), 0);
-    op.dw_mult.assign(size_t(op.cstride), 0);
-    op.dw_shift.assign(size_t(op.cstride), 0);
+    op.dw_scale.assign(size_t(op.cstride), 0.0f);
     for (int64_t c = 0; c < C; ++c) {
       int64_t abssum = 0, sum = 0;
       for (int64_t t = 0; t < ntaps; ++t) {
@@ -291,16 +281,14 @@ Qs8Conv2d qs8_conv2d_create(const Qs8ConvShape& s, const int8_t* w, const int32_
               "|bias| + 255 * sum |w| must fit int32 (channel " + std::to_string(c) + ")");
       // bias - in_zp * sum w, modulo 2^32 like the kernels' accumulation
       op.dw_adj[c] = int32_t(uint32_t(op.bias[c]) - uint32_t(in_zp) * uint32_t(int32_t(sum)));
-      op.dw_mult[c] = multiplier[c];
-      op.dw_shift[c] = shift[c];
+      op.dw_scale[c] = scale[c];
     }
     op.zp_row.assign(size_t(std::max<int64_t>(C, 64)), uint8_t(in_zp));
     // the VNNI kernel's layout (ukernels.h): whole 64-channel blocks, taps in groups of four
     const int64_t nb = C / 64, ng = ceil_div(ntaps, 4);
     op.dw_w8.assign(size_t(nb * ng * 256), 0);
     op.dw_adj_p.assign(size_t(nb * 64), 0);
-    op.dw_mult_p.assign(size_t(nb * 64), 0);
-    op.dw_shift_p.assign(size_t(nb * 64), 0);
+    op.dw_scale_p.assign(size_t(nb * 64), 0.0f);
     for (int64_t b = 0; b < nb; ++b)
       for (int64_t k = 0; k < 4; ++k)
         for (int64_t L = 0; L < 4; ++L)
@@ -308,8 +296,7 @@ Qs8Conv2d qs8_conv2d_create(const Qs8ConvShape& s, const int8_t* w, const int32_
             const int64_t c = 64 * b + 16 * L + 4 * k + j;
             const size_t at = size_t((4 * b + k) * 16 + 4 * L + j);
             op.dw_adj_p[at] = op.dw_adj[c];
-            op.dw_mult_p[at] = multiplier[c];
-            op.dw_shift_p[at] = shift[c];
+            op.dw_scale_p[at] = scale[c];
             for (int64_t g = 0; g < ng; ++g)
               for (int64_t i = 0; i < 4 && 4 * g + i < ntaps; ++i)
                 op.dw_w8[size_t(((b * ng + g) * 4 + k) * 64 + 16 * L + 4 * j + i)] = w[c * ntaps + 4 * g + i];
@@ -335,16 +322,14 @@ Qs8Conv2d qs8_conv2d_create(const Qs8ConvShape& s, const int8_t* w, const int32_
   }
   const int64_t npad = op.packed[0].npad;
   op.adj.assign(size_t(G * npad), 0);
-  op.mult_p.assign(size_t(G * npad), 0);
-  op.shift_p.assign(size_t(G * npad), 0);
+  op.scale_p.assign(size_t(G * npad), 0.0f);
   for (int64_t g = 0; g < G; ++g)
     for (int64_t j = 0; j < cog; ++j) {
       const int64_t co = g * cog + j, at = g * npad + j;
       // bias - in_zp * colsum, modulo 2^32 like the micro-kernels' accumulation
       op.adj[at] = int32_t(uint32_t(op.bias[co]) -
                            uint32_t(in_zp) * uint32_t(op.packed[size_t(g)].colsum[j]));
-      op.mult_p[at] = multiplier[co];
-      op.shift_p[at] = shift[co];
+      op.scale_p[at] = scale[co];
     }
   return op;
 }

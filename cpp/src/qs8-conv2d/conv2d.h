@@ -2,7 +2,7 @@
 //
 //   acc[n,oh,ow,co] = bias[co] + sum_{kh,kw,ci} (x[n, oh*sh-ph+kh, ow*sw-pw+kw, g*Cig+ci] - in_zp)
 //                                               * w[co, kh, kw, ci]            (co in group g)
-//   y0 = qs8_requantize(acc, multiplier[co], shift[co], out_zp, qmin, qmax)   (requantize.h)
+//   y0 = qs8_requantize(acc, scale[co], out_zp, qmin, qmax)   (requantize.h)
 //
 // Padding reads as in_zp (real 0), so it adds exactly 0. Then an optional epilogue, applied to each
 // block of output rows right after it is computed (while it is in cache):
@@ -54,7 +54,8 @@ struct Qs8ConvEpilogue {
 struct Qs8Conv2d {
   Qs8ConvShape s;
   int32_t in_zp = 0, out_zp = 0, qmin = 0, qmax = 255;
-  std::vector<int32_t> bias, multiplier, shift;  // cout
+  std::vector<int32_t> bias;  // cout
+  std::vector<float> scale;   // cout: the float32 requantization factors
   Qs8ConvEpilogue epi;
   int path_override = -1;  // >= 0: force this Qs8Path (tests); -1: qs8_gemm_default_path(K)
   int op_isa_override = -1;  // >= 0: force this Isa for the depthwise/elementwise kernels (tests)
@@ -65,22 +66,25 @@ struct Qs8Conv2d {
   // GEMM covers stems (Cin = 3) too; a 1x1 unpadded stride-1 conv reads x as it is (kc = cin).
   int64_t kc = 0;
   std::vector<Qs8PackedB> packed;           // GEMM path: one per group
-  std::vector<int32_t> adj, mult_p, shift_p;  // GEMM path: per group, padded to packed npad
+  std::vector<int32_t> adj;                  // GEMM path: per group, padded to packed npad
+  std::vector<float> scale_p;                // the same
   std::vector<int32_t> dw_w;                 // depthwise: taps x cstride
-  std::vector<int32_t> dw_adj, dw_mult, dw_shift;  // depthwise: cstride (adj: ukernels.h)
+  std::vector<int32_t> dw_adj;               // depthwise: cstride (adj: ukernels.h)
+  std::vector<float> dw_scale;               // the same
   std::vector<int8_t> dw_w8;                 // depthwise, the VNNI kernel's layout (ukernels.h)
-  std::vector<int32_t> dw_adj_p, dw_mult_p, dw_shift_p;
+  std::vector<int32_t> dw_adj_p;
+  std::vector<float> dw_scale_p;
   std::vector<uint8_t> zp_row;               // depthwise: cin (at least 64) bytes of in_zp
   int64_t cstride = 0;
 };
 
-// w: (cout, kh, kw, cin/groups) s8 (OHWI); bias/multiplier/shift: cout entries (bias may be
-// nullptr). weight_bits 4 (values in [-8, 7]) keeps GEMM weights 4-bit packed (c4x2, read by the
+// w: (cout, kh, kw, cin/groups) s8 (OHWI); bias/scale: cout entries (bias may be nullptr;
+// scales finite and > 0). weight_bits 4 (values in [-8, 7]) keeps GEMM weights 4-bit packed (c4x2, read by the
 // 4-bit kernels; depthwise weights are few and stay in their int32 form). Throws
 // std::invalid_argument on inconsistent settings or an accumulator that could leave int32 (see
 // qs8_accumulator_fits).
 Qs8Conv2d qs8_conv2d_create(const Qs8ConvShape& s, const int8_t* w, const int32_t* bias,
-                            const int32_t* multiplier, const int32_t* shift, int32_t in_zp,
+                            const float* scale, int32_t in_zp,
                             int32_t out_zp, int32_t qmin, int32_t qmax,
                             const Qs8ConvEpilogue& epi = {}, int weight_bits = 8);
 

@@ -15,28 +15,19 @@
 
 namespace eo {
 
-// The requantization of depthwise outputs in the GEMM's terms (qs8_requant16_init reads it), with
-// the given per-channel multipliers and shifts (plain, or the VNNI kernel's permuted ones).
-static inline struct qs8_gemm_params qs8_dwconv_requant(const struct qs8_dwconv_params* p,
-                                                        const int32_t* multiplier,
-                                                        const int32_t* shift) {
-  struct qs8_gemm_params rp;
-  rp.adj = 0;
-  rp.multiplier = multiplier;
-  rp.shift = shift;
-  rp.out_zp = p->out_zp;
-  rp.qmin = p->qmin;
-  rp.qmax = p->qmax;
-  return rp;
+// The requantization constants of 16 depthwise channels, from the given per-channel factors
+// (plain, or the VNNI kernel's permuted ones).
+static inline struct qs8_requant16 qs8_dwconv_requant16(const struct qs8_dwconv_params* p,
+                                                        const float* scale) {
+  return qs8_requant16_make(scale, p->out_zp, p->qmin, p->qmax);
 }
 
 static inline void qs8_dwconv16_avx512(size_t c0, size_t nc, size_t npix, size_t ntaps,
                                        const uint8_t* const* taps,
                                        const struct qs8_dwconv_params* p, uint8_t* y,
                                        size_t y_stride) {
-  const struct qs8_gemm_params rp = qs8_dwconv_requant(p, p->multiplier, p->shift);
   const __mmask16 mask = qs8_store_mask(nc);
-  const struct qs8_requant16 r = qs8_requant16_init(&rp, c0);
+  const struct qs8_requant16 r = qs8_dwconv_requant16(p, p->scale + c0);
   const __m512i adj = _mm512_loadu_si512(p->adj + c0);
   const int32_t* w = p->w + c0;
   const uint8_t* const* tp = taps;

@@ -17,7 +17,6 @@ void qs8_dwconv_ukernel__avx512vnni(size_t channels, size_t npix, size_t ntaps,
                                     const uint8_t* const* taps, const struct qs8_dwconv_params* p,
                                     uint8_t* y, size_t y_stride) {
   const size_t ngroups = (ntaps + 3) / 4;
-  const struct qs8_gemm_params rp = qs8_dwconv_requant(p, p->multiplier_p, p->shift_p);
   const size_t whole = channels / 64 * 64;
   for (size_t c0 = whole; c0 < channels; c0 += 16)
     qs8_dwconv16_avx512(c0, channels - c0 < 16 ? channels - c0 : 16, npix, ntaps, taps, p, y, y_stride);
@@ -25,7 +24,7 @@ void qs8_dwconv_ukernel__avx512vnni(size_t channels, size_t npix, size_t ntaps,
     struct qs8_requant16 r[4];
     __m512i adj[4];
     for (int k = 0; k < 4; ++k) {
-      r[k] = qs8_requant16_init(&rp, (4 * b + (size_t)k) * 16);
+      r[k] = qs8_dwconv_requant16(p, p->scale_p + (4 * b + (size_t)k) * 16);
       adj[k] = _mm512_loadu_si512(p->adj_p + (4 * b + (size_t)k) * 16);
     }
     const int8_t* wb = p->w8 + b * ngroups * 256;

@@ -12,8 +12,7 @@ void qs8_dwconv_ukernel__scalar(size_t channels, size_t npix, size_t ntaps,
       uint32_t acc = (uint32_t)p->adj[c];  // modulo 2^32, as the vector kernels
       for (size_t t = 0; t < ntaps; ++t)
         acc += (uint32_t)((int32_t)taps[t][c] * p->w[t * p->cstride + c]);
-      y[c] = (uint8_t)qs8_requantize((int32_t)acc, p->multiplier[c], p->shift[c], p->out_zp,
-                                     p->qmin, p->qmax);
+      y[c] = (uint8_t)qs8_requantize((int32_t)acc, p->scale[c], p->out_zp, p->qmin, p->qmax);
     }
   }
 }

@@ -2,7 +2,7 @@
 //
 //   acc[c] = bias[c] + sum_t (x_t[c] - in_zp) * w[t][c]                         exact int32
 //          = adj[c]  + sum_t x_t[c] * w[t][c]      adj[c] = bias[c] - in_zp * sum_t w[t][c]
-//   y[c]   = qs8_requantize(acc[c], multiplier[c], shift[c], out_zp, qmin, qmax)
+//   y[c]   = qs8_requantize(acc[c], scale[c], out_zp, qmin, qmax)
 //
 // The kernels compute the second form, modulo 2^32 (exact whenever acc fits int32, which the
 // driver checks: |bias| + 255 * sum |w| <= 2^31 - 1), so the inner loop multiplies raw u8.
@@ -22,20 +22,18 @@ namespace eo {
 struct qs8_dwconv_params {
   const int32_t* w;           // ntaps x cstride, each in [-128, 127]
   const int32_t* adj;         // cstride (zero-padded): bias - in_zp * sum_t w
-  const int32_t* multiplier;  // cstride, Q31
-  const int32_t* shift;       // cstride, right shift in [0, 31]
+  const float* scale;         // cstride: the float32 requantization factors
   size_t cstride;             // channels rounded up to 16
   int32_t out_zp, qmin, qmax;
   // The VNNI kernel's forms, for the whole blocks of 64 channels (the channels past them use w):
   // taps in groups of four (the last group padded with zero weights, read from zero_row), each
   // channel's four tap weights one dword, dwords in the order the kernel's byte transpose leaves
   // the inputs in: w8[((b * ngroups + g) * 4 + k) * 64 + 16 L + 4 j + i] =
-  // w[4 g + i][64 b + 16 L + 4 k + j]; adj_p / multiplier_p / shift_p permuted the same way
+  // w[4 g + i][64 b + 16 L + 4 k + j]; adj_p / scale_p permuted the same way
   // ([(4 b + k) * 16 + 4 L + j] holds channel 64 b + 16 L + 4 k + j).
   const int8_t* w8;
   const int32_t* adj_p;
-  const int32_t* multiplier_p;
-  const int32_t* shift_p;
+  const float* scale_p;
   const uint8_t* zero_row;    // >= 64 readable bytes, for the padding taps (their weights are 0)
 };
 

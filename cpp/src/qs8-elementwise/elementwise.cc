@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/parallel.h"
+#include "qs8-gemm/requantize.h"
 
 namespace eo {
 namespace {
@@ -22,25 +23,23 @@ void split(int64_t n, F&& f, int64_t cost = 1) {
     parallel_chunks(n, threads, [&](int, int64_t b, int64_t e) { f(b, e); });
 }
 
-// t[i] = clamp(round_half_even(xs[i] * inv_scale), lo, hi) + zp for a run of n values (NaN -> lo).
-// Clamping first and rounding by adding and subtracting 1.5 * 2^23 (exact for |r| < 2^22, which
-// the clamp guarantees) gives nearbyint's result in the default rounding mode, since lo and hi are
-// whole numbers, in a loop the compiler vectorizes (restrict: the bytes do not alias the floats).
-void quantize_run(const float* __restrict xs, int64_t n, float inv_scale, float lo, float hi,
+// t[i] = clamp(round_half_even(xs[i] / scale), lo, hi) + zp for a run of n values (NaN -> lo).
+// Clamping first (lo and hi are whole numbers) and qs8_round_even give nearbyint's result in a
+// loop the compiler vectorizes (restrict: the bytes do not alias the floats). A quotient, not a
+// product with 1 / scale: onnxruntime's QuantizeLinear divides, and the two differ near ties.
+void quantize_run(const float* __restrict xs, int64_t n, float scale, float lo, float hi,
                   int32_t zp, uint8_t* __restrict t) {
-  constexpr float kMagic = 12582912.f;
   for (int64_t i = 0; i < n; ++i) {
-    float r = xs[i] * inv_scale;
+    float r = xs[i] / scale;
     r = r > lo ? r : lo;  // also maps NaN to lo
     r = r < hi ? r : hi;
-    r = (r + kMagic) - kMagic;
-    t[i] = uint8_t(int32_t(r) + zp);
+    t[i] = uint8_t(int32_t(qs8_round_even(r)) + zp);
   }
 }
 
 }  // namespace
 
-void qs8_quantize(int64_t N, int64_t C, int64_t HW, const float* x, float inv_scale, int32_t zp,
+void qs8_quantize(int64_t N, int64_t C, int64_t HW, const float* x, float scale, int32_t zp,
                   uint8_t* y) {
   const float lo = float(-zp), hi = float(255 - zp);
   // Channel planes to interleaved pixels: each channel's run of pixels is quantized into a block
@@ -53,7 +52,7 @@ void qs8_quantize(int64_t N, int64_t C, int64_t HW, const float* x, float inv_sc
       for (int64_t b0 = i0; b0 < i1; b0 += kBlock) {
         const int64_t nb = std::min(kBlock, i1 - b0);
         for (int64_t c = 0; c < C; ++c)
-          quantize_run(x + (n * C + c) * HW + b0, nb, inv_scale, lo, hi, zp, tmp.data() + c * kBlock);
+          quantize_run(x + (n * C + c) * HW + b0, nb, scale, lo, hi, zp, tmp.data() + c * kBlock);
         uint8_t* yp = y + (n * HW + b0) * C;
         for (int64_t i = 0; i < nb; ++i)
           for (int64_t c = 0; c < C; ++c) yp[i * C + c] = tmp[size_t(c * kBlock + i)];

@@ -1,11 +1,12 @@
 // int8 elementwise operators of the int8-full runtime (u8 tensors, per-tensor scale/zero point),
 // and the conversions at the graph's edges.
 //
-//   quantize:      f32 (N, C, H, W) -> u8 (N, H, W, C):  q = clamp(rint(x * inv_scale) + zp, 0, 255)
-//                  (rint: round half to even, IEEE float32 product, so numpy's
-//                  np.rint(np.float32(x) * np.float32(inv_scale)) gives the same bytes)
+//   quantize:      f32 (N, C, H, W) -> u8 (N, H, W, C):  q = clamp(rint(x / scale) + zp, 0, 255)
+//                  (rint: round half to even, IEEE float32 quotient, so numpy's
+//                  np.rint(np.float32(x) / np.float32(scale)) and onnxruntime's QuantizeLinear
+//                  give the same bytes)
 //   dequantize:    u8 (N, H, W, C) -> f32 (N, C, H, W):  x = float(q - zp) * scale
-//   add:           TFLite's fixed-point add (ukernels.h), any two scales
+//   add:           float32 rescale of both inputs with two fmas (ukernels.h), any two scales
 //   lut:           y = table[x], a 256-entry table built from the float function and both tensors'
 //                  (scale, zp): any elementwise activation (hardswish, hardsigmoid, sigmoid, relu
 //                  with a new scale...) is exact by construction
@@ -19,7 +20,7 @@
 
 namespace eo {
 
-void qs8_quantize(int64_t N, int64_t C, int64_t HW, const float* x, float inv_scale, int32_t zp,
+void qs8_quantize(int64_t N, int64_t C, int64_t HW, const float* x, float scale, int32_t zp,
                   uint8_t* y);
 void qs8_dequantize(int64_t N, int64_t C, int64_t HW, const uint8_t* x, float scale, int32_t zp,
                     float* y);

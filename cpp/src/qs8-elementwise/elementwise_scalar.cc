@@ -1,4 +1,6 @@
 // Portable int8 add and channel-scale micro-kernels: the formulas of ukernels.h.
+#include <math.h>
+
 #include "qs8-elementwise/ukernels.h"
 #include "qs8-gemm/requantize.h"
 
@@ -7,12 +9,8 @@ namespace eo {
 void qs8_add_ukernel__scalar(size_t n, const uint8_t* a, const uint8_t* b,
                              const struct qs8_add_params* p, uint8_t* y) {
   for (size_t i = 0; i < n; ++i) {
-    const int32_t va = qs8_requantize(((int32_t)a[i] - p->a_zp) * (1 << 20), p->a_mult,
-                                      p->a_shift, 0, INT32_MIN, INT32_MAX);
-    const int32_t vb = qs8_requantize(((int32_t)b[i] - p->b_zp) * (1 << 20), p->b_mult,
-                                      p->b_shift, 0, INT32_MIN, INT32_MAX);
-    y[i] = (uint8_t)qs8_requantize(va + vb, p->out_mult, p->out_shift, p->out_zp, p->qmin,
-                                   p->qmax);
+    const float v = fmaf((float)a[i], p->a_scale, fmaf((float)b[i], p->b_scale, p->offset));
+    y[i] = (uint8_t)qs8_round_clamp(v, 0, p->qmin, p->qmax);
   }
 }
 
@@ -20,8 +18,8 @@ void qs8_channel_scale_ukernel__scalar(size_t npix, size_t C, const uint8_t* x, 
                                        const struct qs8_channel_scale_params* p, uint8_t* y) {
   for (size_t px = 0; px < npix; ++px, x += C, y += C)
     for (size_t c = 0; c < C; ++c)
-      y[c] = (uint8_t)qs8_requantize(((int32_t)x[c] - p->x_zp) * sc[c], p->mult, p->shift,
-                                     p->y_zp, p->qmin, p->qmax);
+      y[c] = (uint8_t)qs8_requantize(((int32_t)x[c] - p->x_zp) * sc[c], p->scale, p->y_zp,
+                                     p->qmin, p->qmax);
 }
 
 }  // namespace eo

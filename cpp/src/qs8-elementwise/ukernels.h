@@ -1,35 +1,41 @@
 // int8 elementwise micro-kernels on u8 tensors with per-tensor (scale, zero point).
 //
-// add (TFLite's fixed-point add): both inputs move to a common scale with 20 bits of headroom,
-// are added exactly, and the sum is requantized once to the output scale:
+// add: both inputs are rescaled to the output grid in float32 with two fused multiply-adds,
 //
-//   a' = R((a - a_zp) << 20, a_mult, a_shift)        R(v, m, s) = ((int64)v*m + 2^(30+s)) >> (31+s)
-//   b' = R((b - b_zp) << 20, b_mult, b_shift)
-//   y  = qs8_requantize(a' + b', out_mult, out_shift, out_zp, qmin, qmax)
+//   y = clamp(rint(fma(a, a_scale, fma(b, b_scale, offset))), qmin, qmax)
 //
-// with real multipliers a_mult*2^-(31+a_shift) = s_a / (2 max(s_a, s_b)) (<= 1/2, same for b) and
-// out = 2 max(s_a, s_b) / (2^20 s_y). |a - a_zp| << 20 < 2^28 and every Q31 factor is < 1, so
-// |a'| + |b'| < 2^29: no overflow.
+// a_scale = s_a / s_y, b_scale = s_b / s_y, offset = z_y - (a_scale z_a + b_scale z_b), all float32
+// (edgeopt.quant.add_scales): onnxruntime's QLinearAdd, term for term, so an exported model adds
+// to the same bytes. Each fma rounds once; rint rounds half to even (requantize.h).
 //
-// channel_scale (squeeze-excitation's x * s[n, c]): y = qs8_requantize((x - x_zp) * sc[c], mult,
-// shift, y_zp, qmin, qmax), sc[c] = s_q[c] - s_zp precomputed per image, real multiplier
-// s_x * s_s / s_y. |(x - x_zp) * sc| <= 255 * 255: exact.
+// channel_scale (squeeze-excitation's x * s[n, c]): y = qs8_requantize((x - x_zp) * sc[c], scale,
+// y_zp, qmin, qmax), sc[c] = s_q[c] - s_zp precomputed per image, scale = s_x * s_s / s_y.
+// |(x - x_zp) * sc| <= 255 * 255: exact.
 //
-// R and qs8_requantize round half up (toward +inf). Kernels trust their inputs. Plain C only.
+// Kernels trust their inputs. Plain C only.
 #pragma once
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
 namespace eo {
 
 struct qs8_add_params {
-  int32_t a_zp, a_mult, a_shift;
-  int32_t b_zp, b_mult, b_shift;
-  int32_t out_mult, out_shift, out_zp, qmin, qmax;
+  float a_scale, b_scale, offset;
+  int32_t qmin, qmax;
 };
 
+// What the kernels assume of an add's parameters (the op builders check it).
+#define QS8_ADD_PARAMS_RULE "scales must be finite and > 0, the offset finite, 0 <= qmin <= qmax <= 255"
+static inline int qs8_add_params_valid(const struct qs8_add_params* p) {
+  return isfinite(p->a_scale) && p->a_scale > 0.0f && isfinite(p->b_scale) && p->b_scale > 0.0f &&
+         isfinite(p->offset) && 0 <= p->qmin && p->qmin <= p->qmax && p->qmax <= 255;
+}
+
 struct qs8_channel_scale_params {
-  int32_t x_zp, mult, shift, y_zp, qmin, qmax;
+  int32_t x_zp;
+  float scale;
+  int32_t y_zp, qmin, qmax;
 };
 
 // y[i] = add(a[i], b[i]) for i < n (y may alias a or b).

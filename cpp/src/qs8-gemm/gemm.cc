@@ -62,20 +62,19 @@ void qs8_gemm(int64_t M, const uint8_t* a, int64_t lda, int32_t a_zp, const Qs8P
   const Qs8GemmUkernel& uk = qs8_gemm_ukernel(path);
   // Per-call column parameters, padded to whole panels. adj folds the activation zero point into
   // the bias (modulo 2^32, like the kernels' accumulation).
-  std::vector<int32_t> adj(b.npad, 0), mult(b.npad, 0), shift(b.npad, 0);
+  std::vector<int32_t> adj(b.npad, 0);
+  std::vector<float> scale(b.npad, 0.0f);
   for (int64_t j = 0; j < N; ++j) {
     const uint32_t bias = rq.bias ? uint32_t(rq.bias[j]) : 0u;
     adj[j] = int32_t(bias - uint32_t(a_zp) * uint32_t(b.colsum[j]));
-    mult[j] = rq.multiplier[j];
-    shift[j] = rq.shift[j];
+    scale[j] = rq.scale[j];
   }
-  const qs8_gemm_params params{adj.data(), mult.data(), shift.data(), rq.out_zp, rq.qmin, rq.qmax};
+  const qs8_gemm_params params{adj.data(), scale.data(), rq.out_zp, rq.qmin, rq.qmax};
   const size_t ps = static_cast<size_t>(b.panel_stride());
   auto run = [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
     qs8_gemm_params pj = params;
     pj.adj += j0;
-    pj.multiplier += j0;
-    pj.shift += j0;
+    pj.scale += j0;
     if (b.bits == 4) {  // scratch: written by the kernel before it is read
       std::unique_ptr<int8_t[]> scratch(new int8_t[qs8_gemm4_scratch_bytes(size_t(K))]);
       uk.fn4(size_t(i1 - i0), size_t(j1 - j0), size_t(K), a + i0 * lda, size_t(lda),

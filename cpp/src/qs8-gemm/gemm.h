@@ -1,7 +1,7 @@
 // int8 inference GEMM: C (M x N, u8 or s8) = requantize(A_u8 (M x K) * B_s8 (K x N) + bias).
 //
 //   acc[i][j] = sum_k (A[i][k] - a_zp) * B[k][j] + bias[j]                   exact int32
-//   C[i][j]   = qs8_requantize(acc[i][j], multiplier[j], shift[j], out_zp, qmin, qmax)
+//   C[i][j]   = qs8_requantize(acc[i][j], scale[j], out_zp, qmin, qmax)
 //
 // A: activations, asymmetric u8 with zero point a_zp, row-major with row stride lda. For a
 // convolution, rows are output pixels and columns the (im2col'd) input channels, i.e. NHWC: a 1x1
@@ -10,7 +10,7 @@
 // compiled (pack_b) into the micro-kernels' c4 layout (see ukernels.h), with the column sums that
 // turn the activation zero point into a per-call bias correction: sum_k (a - za) b = sum_k a b -
 // za colsum. One packed layout serves every path (scalar, AVX2, VNNI, AMX), so a model packs once
-// whatever CPU it later runs on. Requantization: per output channel Q31 multiplier and right shift
+// whatever CPU it later runs on. Requantization: a float32 factor per output channel
 // (requantize.h); qmin/qmax also apply a fused ReLU/ReLU6.
 //
 // Exactness: every path returns the reference's bytes provided the accumulator fits int32, which
@@ -46,8 +46,7 @@ bool qs8_accumulator_fits(const Qs8PackedB& b, const int32_t* bias);
 
 struct Qs8Requant {
   const int32_t* bias;        // N entries, or nullptr for none
-  const int32_t* multiplier;  // N entries, each in [0, 2^31 - 1]
-  const int32_t* shift;       // N entries, each in [0, 31]
+  const float* scale;         // N entries, finite and > 0
   int32_t out_zp, qmin, qmax; // u8 output: 0 <= qmin <= qmax <= 255; s8: -128 .. 127
 };
 

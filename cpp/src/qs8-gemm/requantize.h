@@ -1,13 +1,12 @@
-// Fixed-point requantization of an int32 accumulator to 8 bits (TFLite's single-rounding mode):
+// Requantization of an int32 accumulator to 8 bits, in float32:
 //
-//   y = clamp(((int64)acc * multiplier + 2^(30 + shift)) >> (31 + shift) + out_zp, qmin, qmax)
+//   y = clamp(rint(float(acc) * scale), qmin - out_zp, qmax - out_zp) + out_zp
 //
-// i.e. acc times the real scale multiplier * 2^-(31 + shift), rounded half up (toward +inf), with
-// one rounding instead of gemmlowp's two. The multiplier is a Q31 fixed-point number (typically
-// in [2^30, 2^31) for a scale in [0.5, 1) * 2^-shift), shift in [0, 31] is a right shift, so scales
-// below 1 are covered, which is every requantization scale of a CNN (s_a * s_w / s_out). The
-// product fits in 64 bits for any int32 operands: |acc * multiplier| <= 2^62, rounding < 2^62.
-// Clamping to [qmin, qmax] also implements a fused ReLU (qmin = out_zp) or ReLU6.
+// float(acc) and the product round to nearest (even), rint rounds half to even. scale is the
+// float32 factor s_in * s_w / s_out computed once per model (edgeopt.quant.requant_scale), in the
+// order onnxruntime computes it, and this is the arithmetic of its QLinearConv / QGemm, so an
+// exported QDQ model gives the same bytes. Clamping before rounding keeps any product finite and
+// in int32 range; [qmin, qmax] also implements a fused ReLU (qmin = out_zp) or ReLU6.
 //
 // Every int8 path (scalar, AVX2, VNNI, AMX) and the reference compute exactly this, bit for bit.
 // Plain C: included by ISA-specific files.
@@ -16,13 +15,24 @@
 
 namespace eo {
 
-static inline int32_t qs8_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t out_zp,
-                                     int32_t qmin, int32_t qmax) {
-  const int64_t p = (int64_t)acc * multiplier + ((int64_t)1 << (30 + shift));
-  int64_t y = (p >> (31 + shift)) + out_zp;  // arithmetic shift: floor division by 2^(31+shift)
-  if (y < qmin) y = qmin;
-  if (y > qmax) y = qmax;
-  return (int32_t)y;
+// Round half to even for |v| < 2^22: adding 1.5 * 2^23 leaves no fraction bits, so the FPU's
+// round-to-nearest-even does the rounding (what cvtps2dq does in the vector kernels).
+static inline float qs8_round_even(float v) {
+  const float magic = 12582912.0f;
+  return (v + magic) - magic;
+}
+
+// The float-domain clamp and round shared by every requantization (and the integer add).
+static inline int32_t qs8_round_clamp(float v, int32_t out_zp, int32_t qmin, int32_t qmax) {
+  const float lo = (float)(qmin - out_zp), hi = (float)(qmax - out_zp);
+  v = v < lo ? lo : v;
+  v = v > hi ? hi : v;
+  return (int32_t)qs8_round_even(v) + out_zp;
+}
+
+static inline int32_t qs8_requantize(int32_t acc, float scale, int32_t out_zp, int32_t qmin,
+                                     int32_t qmax) {
+  return qs8_round_clamp((float)acc * scale, out_zp, qmin, qmax);
 }
 
 }  // namespace eo

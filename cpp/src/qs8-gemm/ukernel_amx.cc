@@ -99,7 +99,7 @@ void qs8_gemm_ukernel_32x32c4__amx(size_t m, size_t n, size_t k, const uint8_t* 
         if (two_cols) _tile_stored(3, cbuf + 16 * 32 + 16, 128);
       }
       for (size_t q = 0; q < (two_cols ? 2u : 1u); ++q) {
-        const struct qs8_requant16 r = qs8_requant16_init(p, j0 + 16 * q);
+        const struct qs8_requant16 r = qs8_requant16_make(p->scale + j0 + 16 * q, p->out_zp, p->qmin, p->qmax);
         const __m512i adj = _mm512_loadu_si512(p->adj + j0 + 16 * q);
         const __mmask16 mask = qs8_store_mask(nc - 16 * q);
         for (size_t i = 0; i < mc; ++i) {

@@ -26,27 +26,12 @@ inline int32_t load_a4(const uint8_t* a, size_t k, size_t kend) {
   return (int32_t)v;
 }
 
-// floor(p / 2^n) per signed 64-bit lane (AVX2 has no vpsravq): flip negative values, shift
-// logically, flip back.
-inline __m256i sra_epi64(__m256i p, __m256i n) {
-  const __m256i s = _mm256_cmpgt_epi64(_mm256_setzero_si256(), p);
-  return _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(p, s), n), s);
-}
-
-// qs8_requantize on 8 lanes, without the final clamp (see requantize.h).
-inline __m256i requantize8(__m256i x, const int32_t* mult, const int32_t* shift) {
-  const __m256i m = _mm256_loadu_si256((const __m256i*)mult);
-  const __m256i sh = _mm256_loadu_si256((const __m256i*)shift);
-  const __m256i lo32 = _mm256_set1_epi64x(0xFFFFFFFFll);
-  const __m256i one = _mm256_set1_epi64x(1);
-  const __m256i sh_e = _mm256_and_si256(sh, lo32), sh_o = _mm256_srli_epi64(sh, 32);
-  __m256i pe = _mm256_mul_epi32(x, m);
-  __m256i po = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32));
-  pe = _mm256_add_epi64(pe, _mm256_sllv_epi64(one, _mm256_add_epi64(sh_e, _mm256_set1_epi64x(30))));
-  po = _mm256_add_epi64(po, _mm256_sllv_epi64(one, _mm256_add_epi64(sh_o, _mm256_set1_epi64x(30))));
-  pe = sra_epi64(pe, _mm256_add_epi64(sh_e, _mm256_set1_epi64x(31)));
-  po = sra_epi64(po, _mm256_add_epi64(sh_o, _mm256_set1_epi64x(31)));
-  return _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
+// qs8_requantize on 8 lanes (requantize.h): clamped in float, rounded half to even by
+// cvtps2dq, zero point added.
+inline __m256i requantize8(__m256i x, const float* scale, __m256 lo, __m256 hi, __m256i zp) {
+  __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(x), _mm256_loadu_ps(scale));
+  v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+  return _mm256_add_epi32(_mm256_cvtps_epi32(v), zp);
 }
 
 }  // namespace
@@ -55,9 +40,8 @@ void qs8_gemm_ukernel_4x16c4__avx2(size_t m, size_t n, size_t k, const uint8_t* 
                                    const int8_t* pb, size_t panel_stride,
                                    const struct qs8_gemm_params* p, uint8_t* c, size_t ldc) {
   const __m256i lo_byte = _mm256_set1_epi16(0x00FF);
-  // clamp before adding the zero point: the sum cannot overflow
-  const __m256i vlo = _mm256_set1_epi32(p->qmin - p->out_zp);
-  const __m256i vhi = _mm256_set1_epi32(p->qmax - p->out_zp);
+  const __m256 vlo = _mm256_set1_ps((float)(p->qmin - p->out_zp));
+  const __m256 vhi = _mm256_set1_ps((float)(p->qmax - p->out_zp));
   const __m256i vzp = _mm256_set1_epi32(p->out_zp);
   for (size_t j0 = 0; j0 < n; j0 += 16, pb += panel_stride) {
     const size_t nc = n - j0 < 16 ? n - j0 : 16;
@@ -97,10 +81,8 @@ void qs8_gemm_ukernel_4x16c4__avx2(size_t m, size_t n, size_t k, const uint8_t* 
 #pragma GCC unroll 4
       for (int i = 0; i < 4; ++i) {
         if ((size_t)i >= mc) break;
-        __m256i y0 = requantize8(acc[i][0], p->multiplier + j0, p->shift + j0);
-        __m256i y1 = requantize8(acc[i][1], p->multiplier + j0 + 8, p->shift + j0 + 8);
-        y0 = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(y0, vlo), vhi), vzp);
-        y1 = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(y1, vlo), vhi), vzp);
+        const __m256i y0 = requantize8(acc[i][0], p->scale + j0, vlo, vhi, vzp);
+        const __m256i y1 = requantize8(acc[i][1], p->scale + j0 + 8, vlo, vhi, vzp);
         // 16 int32 in [-128, 255] -> their low bytes, in column order
         __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(y0, y1), 0xD8);
         w = _mm256_and_si256(w, lo_byte);

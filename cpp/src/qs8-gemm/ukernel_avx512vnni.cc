@@ -94,7 +94,7 @@ inline void tile_store(__m512i (&acc)[8][P], size_t mc, size_t nc, const struct 
   // the accumulators into memory for the whole k loop.
 #pragma GCC unroll 2
   for (int q = 0; q < P; ++q) {
-    const struct qs8_requant16 r = qs8_requant16_init(p, j0 + 16 * q);
+    const struct qs8_requant16 r = qs8_requant16_make(p->scale + j0 + 16 * q, p->out_zp, p->qmin, p->qmax);
     const __mmask16 mask = qs8_store_mask(nc - 16 * q);
 #pragma GCC unroll 8
     for (int i = 0; i < 8; ++i)

@@ -39,7 +39,7 @@ __attribute__((always_inline)) inline void gemm_4x16(size_t m, size_t n, size_t 
       for (size_t i = 0; i < mc; ++i)
         for (size_t j = 0; j < nc; ++j)
           c[(i0 + i) * ldc + j0 + j] = (uint8_t)qs8_requantize(
-              acc[i][j], p->multiplier[j0 + j], p->shift[j0 + j], p->out_zp, p->qmin, p->qmax);
+              acc[i][j], p->scale[j0 + j], p->out_zp, p->qmin, p->qmax);
     }
   }
 }

@@ -1,7 +1,7 @@
 // int8 GEMM micro-kernels: a block of C (m x n, u8 or s8) from u8 activations and packed s8 weights.
 //
 //   acc[i][j] = sum_{k < K} a[i*lda + k] * B[k][j] + adj[j]          (exact int32, modulo 2^32)
-//   c[i*ldc + j] = qs8_requantize(acc[i][j], multiplier[j], shift[j], out_zp, qmin, qmax)
+//   c[i*ldc + j] = qs8_requantize(acc[i][j], scale[j], out_zp, qmin, qmax)        (requantize.h)
 //
 // adj[j] = bias[j] - a_zero_point * sum_k B[k][j] folds the activation zero point into the bias
 // (sum_k (a - za) b = sum_k a b - za colsum), so the inner loop multiplies raw u8 by s8, which is
@@ -32,8 +32,7 @@ namespace eo {
 
 struct qs8_gemm_params {
   const int32_t* adj;         // n entries (padded to 16): bias - a_zero_point * column sum
-  const int32_t* multiplier;  // n entries (padded to 16), Q31
-  const int32_t* shift;       // n entries (padded to 16), right shift in [0, 31]
+  const float* scale;         // n entries (padded to 16): the float32 requantization factors
   int32_t out_zp, qmin, qmax;
 };
 

@@ -45,8 +45,8 @@ void qs8_maxpool2d(const Qs8PoolShape& s, int64_t N, int64_t H, int64_t W, int64
 }
 
 void qs8_avgpool2d(const Qs8PoolShape& s, bool count_include_pad, int64_t N, int64_t H, int64_t W,
-                   int64_t C, const uint8_t* x, int32_t in_zp, const int32_t* mult,
-                   const int32_t* shift, int32_t out_zp, int32_t qmin, int32_t qmax, uint8_t* y) {
+                   int64_t C, const uint8_t* x, int32_t in_zp, const float* scale,
+                   int32_t out_zp, int32_t qmin, int32_t qmax, uint8_t* y) {
   const int64_t OH = s.out_h(H), OW = s.out_w(W);
   over_rows(N * OH, N * OH * OW * C * s.kh * s.kw, [&](int64_t q0, int64_t q1) {
     int32_t acc[kAccChannels];
@@ -67,7 +67,7 @@ void qs8_avgpool2d(const Qs8PoolShape& s, bool count_include_pad, int64_t N, int
               for (int64_t c = 0; c < nc; ++c) acc[c] += xp[c];
             }
           for (int64_t c = 0; c < nc; ++c)
-            yp[c0 + c] = uint8_t(qs8_requantize(acc[c], mult[d - 1], shift[d - 1], out_zp, qmin, qmax));
+            yp[c0 + c] = uint8_t(qs8_requantize(acc[c], scale[d - 1], out_zp, qmin, qmax));
         }
       }
     }
@@ -75,7 +75,7 @@ void qs8_avgpool2d(const Qs8PoolShape& s, bool count_include_pad, int64_t N, int
 }
 
 void qs8_global_avgpool2d(int64_t N, int64_t HW, int64_t C, const uint8_t* x, int32_t in_zp,
-                          int32_t mult, int32_t shift, int32_t out_zp, int32_t qmin, int32_t qmax,
+                          float scale, int32_t out_zp, int32_t qmin, int32_t qmax,
                           uint8_t* y) {
   over_rows(N, N * HW * C, [&](int64_t n0, int64_t n1) {
     int32_t acc[kAccChannels];
@@ -88,7 +88,7 @@ void qs8_global_avgpool2d(int64_t N, int64_t HW, int64_t C, const uint8_t* x, in
           for (int64_t c = 0; c < nc; ++c) acc[c] += xp[c];
         }
         for (int64_t c = 0; c < nc; ++c)
-          y[n * C + c0 + c] = uint8_t(qs8_requantize(acc[c], mult, shift, out_zp, qmin, qmax));
+          y[n * C + c0 + c] = uint8_t(qs8_requantize(acc[c], scale, out_zp, qmin, qmax));
       }
   });
 }

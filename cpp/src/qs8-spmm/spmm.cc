@@ -81,14 +81,14 @@ void qs8_spmm(const Qs8SpmmPacked& w, int64_t batch, int64_t hw, const uint8_t* 
   const Qs8SpmmUkernel& uk = *qs8_spmm_ukernel(active_isa(), w.br);
   const int64_t nbr = w.nbr(), br = w.br, cout = w.cout, cin = w.cin;
   // Per-channel constants padded to whole block rows; adj = bias - a_zp * rowsum modulo 2^32.
-  std::vector<int32_t> adj(nbr * br, 0), mult(nbr * br, 0), shift(nbr * br, 0);
+  std::vector<int32_t> adj(nbr * br, 0);
+  std::vector<float> scale(nbr * br, 0.0f);
   for (int64_t o = 0; o < cout; ++o) {
     const uint32_t b = rq.bias ? uint32_t(rq.bias[o]) : 0u;
     adj[o] = int32_t(b - uint32_t(a_zp) * uint32_t(w.rowsum[o]));
-    mult[o] = rq.multiplier[o];
-    shift[o] = rq.shift[o];
+    scale[o] = rq.scale[o];
   }
-  const qs8_spmm_params params{adj.data(), mult.data(), shift.data(), rq.out_zp, rq.qmin, rq.qmax};
+  const qs8_spmm_params params{adj.data(), scale.data(), rq.out_zp, rq.qmin, rq.qmax};
   // Activations widened to int16, rows padded with zeros to whole 32-pixel groups.
   const int64_t hwpad = (hw + 31) / 32 * 32;
   std::vector<int16_t> xw(size_t(batch * cin * hwpad));
@@ -102,8 +102,8 @@ void qs8_spmm(const Qs8SpmmPacked& w, int64_t batch, int64_t hw, const uint8_t* 
   };
   auto run = [&](int64_t n, int64_t r0, int64_t r1, int64_t p0, int64_t p1) {
     if (r0 >= r1 || p0 >= p1) return;
-    const qs8_spmm_params pr{params.adj + r0 * br, params.multiplier + r0 * br,
-                             params.shift + r0 * br, params.out_zp, params.qmin, params.qmax};
+    const qs8_spmm_params pr{params.adj + r0 * br, params.scale + r0 * br, params.out_zp,
+                             params.qmin, params.qmax};
     uk.fn(size_t(p1 - p0), size_t(r1 - r0), size_t(cout - r0 * br), xw.data() + n * cin * hwpad + p0,
           size_t(hwpad), w.w.data(), w.kidx.data(), w.row_ptr.data() + r0, &pr,
           y + (n * cout + r0 * br) * hw + p0, size_t(hw));

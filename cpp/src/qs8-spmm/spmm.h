@@ -5,7 +5,7 @@
 //
 //   x: (batch, Cin, HW) u8, zero point a_zp    W: (Cout, Cin) s8 sparse, symmetric per channel
 //   acc[o][p] = bias[o] + sum_k (x[k][p] - a_zp) * W[o][k]                     exact int32
-//   y[o][p]   = qs8_requantize(acc[o][p], multiplier[o], shift[o], out_zp, qmin, qmax)   u8 / s8
+//   y[o][p]   = qs8_requantize(acc[o][p], scale[o], out_zp, qmin, qmax)   u8 / s8
 //
 // The requantization is qs8-gemm's (requantize.h, arguments in Qs8Requant), so a layer gives the
 // same bytes whether the runtime runs it dense or sparse. Storage is block rows of BR = 1
@@ -58,7 +58,7 @@ namespace eo::reference {
 // Plain loops over dense s8 weights w (cout, cin), int64 accumulation, the shared requantization
 // (cpp/src/reference/qs8_spmm.cc). x (cin, hw), y (cout, hw).
 void qs8_spmm(int64_t cout, int64_t cin, int64_t hw, const int8_t* w, const uint8_t* x,
-              int32_t a_zp, const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
+              int32_t a_zp, const int32_t* bias, const float* scale,
               int32_t out_zp, int32_t qmin, int32_t qmax, uint8_t* y);
 
 }  // namespace eo::reference

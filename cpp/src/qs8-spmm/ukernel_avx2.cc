@@ -12,21 +12,11 @@
 namespace eo {
 namespace {
 
-// floor(p / 2^n) per signed 64-bit lane, one count for all lanes (AVX2 has no vpsraq).
-inline __m256i sra_epi64(__m256i p, __m128i n) {
-  const __m256i s = _mm256_cmpgt_epi64(_mm256_setzero_si256(), p);
-  return _mm256_xor_si256(_mm256_srl_epi64(_mm256_xor_si256(p, s), n), s);
-}
-
-// qs8_requantize of 8 lanes with one channel's constants, clamped, zero point added.
-inline __m256i requantize8(__m256i x, __m256i mult, __m256i rnd, __m128i sh, __m256i lo, __m256i hi,
-                           __m256i zp) {
-  __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(x, mult), rnd);
-  __m256i po = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), mult), rnd);
-  pe = sra_epi64(pe, sh);
-  po = sra_epi64(po, sh);
-  const __m256i y = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
-  return _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(y, lo), hi), zp);
+// qs8_requantize of 8 lanes with one channel's scale, clamped, zero point added.
+inline __m256i requantize8(__m256i x, __m256 scale, __m256 lo, __m256 hi, __m256i zp) {
+  __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(x), scale);
+  v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+  return _mm256_add_epi32(_mm256_cvtps_epi32(v), zp);
 }
 
 // The low bytes of 8 int32 lanes, in order, as the low 64 bits.
@@ -51,7 +41,8 @@ template <int BR, int V>
 inline void tile(size_t n, size_t nbr, size_t cout, const int16_t* x, size_t xs, const int32_t* w,
                  const int32_t* kidx, const int32_t* rp, const struct qs8_spmm_params* p,
                  uint8_t* y, size_t ys) {
-  const __m256i vlo = _mm256_set1_epi32(p->qmin - p->out_zp), vhi = _mm256_set1_epi32(p->qmax - p->out_zp);
+  const __m256 vlo = _mm256_set1_ps((float)(p->qmin - p->out_zp));
+  const __m256 vhi = _mm256_set1_ps((float)(p->qmax - p->out_zp));
   const __m256i vzp = _mm256_set1_epi32(p->out_zp);
   for (size_t r = 0; r < nbr; ++r) {
     __m256i lo[BR][V], hi[BR][V];
@@ -87,15 +78,12 @@ inline void tile(size_t n, size_t nbr, size_t cout, const int16_t* x, size_t xs,
     for (int i = 0; i < BR; ++i) {
       if ((size_t)i >= rows) break;
       const size_t o = r * BR + i;
-      const int32_t s = p->shift[o];
-      const __m256i mult = _mm256_set1_epi64x((uint32_t)p->multiplier[o]);
-      const __m256i rnd = _mm256_set1_epi64x((int64_t)1 << (30 + s));
-      const __m128i sh = _mm_cvtsi32_si128(31 + s);
+      const __m256 scale = _mm256_set1_ps(p->scale[o]);
       uint8_t* yo = y + o * ys;
 #pragma GCC unroll 2
       for (int v = 0; v < V; ++v) {
-        const __m256i a = requantize8(lo[i][v], mult, rnd, sh, vlo, vhi, vzp);
-        const __m256i b = requantize8(hi[i][v], mult, rnd, sh, vlo, vhi, vzp);
+        const __m256i a = requantize8(lo[i][v], scale, vlo, vhi, vzp);
+        const __m256i b = requantize8(hi[i][v], scale, vlo, vhi, vzp);
         const size_t q = 16 * (size_t)v;
         const size_t n0 = n > q ? n - q : 0, n1 = n > q + 8 ? n - q - 8 : 0;
         store_bytes(yo + q, narrow8(_mm256_permute2x128_si256(a, b, 0x20)), n0);

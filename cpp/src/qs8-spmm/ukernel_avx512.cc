@@ -13,15 +13,11 @@
 namespace eo {
 namespace {
 
-// qs8_requantize (qs8-gemm/requantize.h) of 16 lanes with one channel's constants, clamped, zp added.
-inline __m512i requantize16(__m512i x, __m512i mult, __m512i rnd, __m128i sh, __m512i lo, __m512i hi,
-                            __m512i zp) {
-  __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(x, mult), rnd);
-  __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), mult), rnd);
-  pe = _mm512_sra_epi64(pe, sh);
-  po = _mm512_sra_epi64(po, sh);
-  const __m512i y = _mm512_mask_blend_epi32((__mmask16)0xAAAA, pe, _mm512_slli_epi64(po, 32));
-  return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(y, lo), hi), zp);
+// qs8_requantize (qs8-gemm/requantize.h) of 16 lanes with one channel's scale, clamped, zp added.
+inline __m512i requantize16(__m512i x, __m512 scale, __m512 lo, __m512 hi, __m512i zp) {
+  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(x), scale);
+  v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+  return _mm512_add_epi32(_mm512_cvtps_epi32(v), zp);
 }
 
 template <int BR, int V>
@@ -31,7 +27,8 @@ inline void tile(size_t n, size_t nbr, size_t cout, const int16_t* x, size_t xs,
   // Output pixel q of a 32-pixel group from the lo (index < 16) and hi (index >= 16) halves.
   const __m512i perm0 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
   const __m512i perm1 = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
-  const __m512i vlo = _mm512_set1_epi32(p->qmin - p->out_zp), vhi = _mm512_set1_epi32(p->qmax - p->out_zp);
+  const __m512 vlo = _mm512_set1_ps((float)(p->qmin - p->out_zp));
+  const __m512 vhi = _mm512_set1_ps((float)(p->qmax - p->out_zp));
   const __m512i vzp = _mm512_set1_epi32(p->out_zp);
   for (size_t r = 0; r < nbr; ++r) {
     __m512i lo[BR][V], hi[BR][V];
@@ -66,15 +63,12 @@ inline void tile(size_t n, size_t nbr, size_t cout, const int16_t* x, size_t xs,
     for (int i = 0; i < BR; ++i) {
       if ((size_t)i >= rows) break;
       const size_t o = r * BR + i;
-      const int32_t s = p->shift[o];
-      const __m512i mult = _mm512_set1_epi64((uint32_t)p->multiplier[o]);
-      const __m512i rnd = _mm512_set1_epi64((int64_t)1 << (30 + s));
-      const __m128i sh = _mm_cvtsi32_si128(31 + s);
+      const __m512 scale = _mm512_set1_ps(p->scale[o]);
       uint8_t* yo = y + o * ys;
 #pragma GCC unroll 2
       for (int v = 0; v < V; ++v) {
-        const __m512i a = requantize16(lo[i][v], mult, rnd, sh, vlo, vhi, vzp);
-        const __m512i b = requantize16(hi[i][v], mult, rnd, sh, vlo, vhi, vzp);
+        const __m512i a = requantize16(lo[i][v], scale, vlo, vhi, vzp);
+        const __m512i b = requantize16(hi[i][v], scale, vlo, vhi, vzp);
         const size_t q = 32 * (size_t)v;  // first pixel of this group
         const size_t n0 = n > q ? n - q : 0, n1 = n > q + 16 ? n - q - 16 : 0;
         const __mmask16 m0 = n0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n0) - 1);

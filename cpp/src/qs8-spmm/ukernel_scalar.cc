@@ -32,8 +32,8 @@ void spmm(size_t mc, size_t nbr, size_t cout, const int16_t* x, size_t xs, const
       for (int i = 0; i < BR && r * BR + i < cout; ++i) {
         const size_t o = r * BR + i;
         for (size_t j = 0; j < n; ++j)
-          y[o * ys + p0 + j] = (uint8_t)qs8_requantize((int32_t)acc[i][j], p->multiplier[o],
-                                                       p->shift[o], p->out_zp, p->qmin, p->qmax);
+          y[o * ys + p0 + j] = (uint8_t)qs8_requantize((int32_t)acc[i][j], p->scale[o],
+                                                       p->out_zp, p->qmin, p->qmax);
       }
     }
   }

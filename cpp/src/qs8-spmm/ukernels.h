@@ -2,7 +2,7 @@
 // 8 bits per output channel exactly like qs8-gemm (qs8-gemm/requantize.h).
 //
 //   acc[o][p] = adj[o] + sum_{k : W[o][k] != 0} W[o][k] * x[k][p]        (exact int32, mod 2^32)
-//   y[o][p]   = qs8_requantize(acc[o][p], multiplier[o], shift[o], out_zp, qmin, qmax)
+//   y[o][p]   = qs8_requantize(acc[o][p], scale[o], out_zp, qmin, qmax)
 //
 // adj[o] = bias[o] - a_zero_point * sum_k W[o][k] folds the activation zero point into the bias,
 // so the inner loop multiplies raw activations (see qs8-gemm/ukernels.h).
@@ -28,8 +28,7 @@ namespace eo {
 
 struct qs8_spmm_params {
   const int32_t* adj;         // per output channel (padded to whole block rows)
-  const int32_t* multiplier;  // per output channel, Q31
-  const int32_t* shift;       // per output channel, right shift in [0, 31]
+  const float* scale;         // per output channel: the float32 requantization factors
   int32_t out_zp, qmin, qmax;
 };
 

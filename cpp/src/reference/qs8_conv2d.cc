@@ -4,8 +4,8 @@
 namespace eo::reference {
 
 void qs8_conv2d(const Qs8ConvShape& s, int64_t N, int64_t H, int64_t W, const uint8_t* x,
-                int32_t in_zp, const int8_t* w, const int32_t* bias, const int32_t* multiplier,
-                const int32_t* shift, int32_t out_zp, int32_t qmin, int32_t qmax,
+                int32_t in_zp, const int8_t* w, const int32_t* bias, const float* scale,
+                int32_t out_zp, int32_t qmin, int32_t qmax,
                 const Qs8ConvEpilogue& epi, const uint8_t* residual, uint8_t* y) {
   const int64_t OH = s.out_h(H), OW = s.out_w(W), cig = s.cin / s.groups, cog = s.cout / s.groups;
   for (int64_t n = 0; n < N; ++n)
@@ -24,7 +24,7 @@ void qs8_conv2d(const Qs8ConvShape& s, int64_t N, int64_t H, int64_t W, const ui
               }
             }
           const int64_t o = ((n * OH + oh) * OW + ow) * s.cout + co;
-          uint8_t v = uint8_t(qs8_requantize(int32_t(acc), multiplier[co], shift[co], out_zp, qmin, qmax));
+          uint8_t v = uint8_t(qs8_requantize(int32_t(acc), scale[co], out_zp, qmin, qmax));
           if (epi.residual) v = qs8_add(v, residual[o], epi.add);
           if (epi.has_lut) v = epi.lut[v];
           y[o] = v;

@@ -22,8 +22,8 @@ void qs8_maxpool2d(const Qs8PoolShape& s, int64_t N, int64_t H, int64_t W, int64
 }
 
 void qs8_avgpool2d(const Qs8PoolShape& s, bool count_include_pad, int64_t N, int64_t H, int64_t W,
-                   int64_t C, const uint8_t* x, int32_t in_zp, const int32_t* mult,
-                   const int32_t* shift, int32_t out_zp, int32_t qmin, int32_t qmax, uint8_t* y) {
+                   int64_t C, const uint8_t* x, int32_t in_zp, const float* scale,
+                   int32_t out_zp, int32_t qmin, int32_t qmax, uint8_t* y) {
   const int64_t OH = s.out_h(H), OW = s.out_w(W);
   for (int64_t n = 0; n < N; ++n)
     for (int64_t oh = 0; oh < OH; ++oh)
@@ -39,7 +39,7 @@ void qs8_avgpool2d(const Qs8PoolShape& s, bool count_include_pad, int64_t N, int
             }
           const int64_t d = count_include_pad ? s.kh * s.kw : taps;
           y[((n * OH + oh) * OW + ow) * C + c] =
-              uint8_t(qs8_requantize(int32_t(acc), mult[d - 1], shift[d - 1], out_zp, qmin, qmax));
+              uint8_t(qs8_requantize(int32_t(acc), scale[d - 1], out_zp, qmin, qmax));
         }
 }
 

@@ -30,9 +30,8 @@ namespace eo::reference {
 // (bias may be nullptr), then the shared qs8_requantize. The caller keeps the accumulator in
 // int32 range (see qs8_accumulator_fits).
 void qs8_gemm(int64_t M, int64_t N, int64_t K, const uint8_t* a, int64_t lda, int32_t a_zp,
-              const int8_t* b, int64_t ldb, const int32_t* bias, const int32_t* multiplier,
-              const int32_t* shift, int32_t out_zp, int32_t qmin, int32_t qmax, uint8_t* c,
-              int64_t ldc);
+              const int8_t* b, int64_t ldb, const int32_t* bias, const float* scale,
+              int32_t out_zp, int32_t qmin, int32_t qmax, uint8_t* c, int64_t ldc);
 
 }  // namespace eo::reference
 

@@ -26,6 +26,9 @@ std::unique_ptr<Op> make_qs8_flatten(const BuildContext& ctx);
 const TensorDesc& qs8_expect_u8_input(const BuildContext& ctx, size_t i);
 // The 11 ints of an 'add' attribute (a_zp, a_mult, a_shift, b_zp, b_mult, b_shift, out_mult,
 // out_shift, out_zp, qmin, qmax), range-checked.
-qs8_add_params qs8_add_params_from(const BuildContext& ctx, const std::vector<int64_t>& a);
+// The add / add_clamp attributes of an add (standalone or fused into a conv), checked.
+qs8_add_params qs8_add_params_from(const BuildContext& ctx);
+// A float attribute that must be a finite float32 > 0 (a requantization factor).
+float qs8_scale_attr(const BuildContext& ctx, double v);
 
 }  // namespace eo::rt

@@ -3,11 +3,11 @@
 // Formulas: qs8-elementwise/elementwise.h, qs8-pool/pool.h. Zero points come from the tensors'
 // descriptions (and must agree with any zero point stored in an attribute).
 //
-// File attrs: quantize: inv_scale (float). dequantize: none (input scale / zero point).
-// add: add (11 ints, as conv's). lut: blob table u8 (256). channel_scale: inputs x, s (C, 1, 1);
-// params (mult, shift, qmin, qmax). maxpool2d: kernel, stride, padding. avgpool2d: + count_include_pad,
-// multiplier and shift (kh*kw ints each, by divisor - 1), clamp (qmin, qmax). global_avgpool2d:
-// requant (mult, shift, qmin, qmax).
+// File attrs: quantize: scale (float). dequantize: none (input scale / zero point).
+// add: add (floats a_scale, b_scale, offset) and add_clamp (qmin, qmax), as conv's. lut: blob table
+// u8 (256). channel_scale: inputs x, s (C, 1, 1); scale (float), clamp (qmin, qmax). maxpool2d:
+// kernel, stride, padding. avgpool2d: + count_include_pad, scale (kh*kw floats, by divisor - 1),
+// clamp (qmin, qmax). global_avgpool2d: scale (float), clamp (qmin, qmax).
 #include <cmath>
 
 #include "qs8-elementwise/elementwise.h"
@@ -27,24 +27,19 @@ const TensorDesc& qs8_expect_u8_input(const BuildContext& ctx, size_t i) {
   return d;
 }
 
-qs8_add_params qs8_add_params_from(const BuildContext& ctx, const std::vector<int64_t>& a) {
-  qs8_add_params p;
-  p.a_zp = int32_t(a[0]);
-  p.a_mult = int32_t(a[1]);
-  p.a_shift = int32_t(a[2]);
-  p.b_zp = int32_t(a[3]);
-  p.b_mult = int32_t(a[4]);
-  p.b_shift = int32_t(a[5]);
-  p.out_mult = int32_t(a[6]);
-  p.out_shift = int32_t(a[7]);
-  p.out_zp = int32_t(a[8]);
-  p.qmin = int32_t(a[9]);
-  p.qmax = int32_t(a[10]);
-  const bool ok = p.a_zp <= 255 && p.b_zp <= 255 && p.out_zp <= 255 && p.qmin <= p.qmax &&
-                  p.qmax <= 255 && p.a_shift <= 31 && p.b_shift <= 31 && p.out_shift <= 31;
-  if (!ok)
-    ctx.fail("add: zero points/clamps must be in [0, 255] and shifts <= 31");
+qs8_add_params qs8_add_params_from(const BuildContext& ctx) {
+  const Attrs& at = ctx.def.attrs;
+  const auto f = at.get_floats("add", 3, -1e30, 1e30);
+  const auto c = at.get_ints("add_clamp", 2, 0, 255);
+  const qs8_add_params p{float(f[0]), float(f[1]), float(f[2]), int32_t(c[0]), int32_t(c[1])};
+  if (!qs8_add_params_valid(&p)) ctx.fail("add: " QS8_ADD_PARAMS_RULE);
   return p;
+}
+
+float qs8_scale_attr(const BuildContext& ctx, double v) {
+  const float s = float(v);
+  if (!(s > 0.0f) || !std::isfinite(s)) ctx.fail("scale: expected finite float32 values > 0");
+  return s;
 }
 
 namespace {
@@ -58,16 +53,16 @@ TensorDesc u8_like(const TensorDesc& x) {
 
 class QuantizeOp : public Op {
  public:
-  QuantizeOp(const OpDef& d, const TensorDesc& x, float inv, int32_t zp)
-      : Op(d), C_(x.c), HW_(x.h * x.w), inv_(inv), zp_(zp) {}
+  QuantizeOp(const OpDef& d, const TensorDesc& x, float scale, int32_t zp)
+      : Op(d), C_(x.c), HW_(x.h * x.w), scale_(scale), zp_(zp) {}
   const char* type_name() const override { return "qs8_quantize"; }
   void run(const RunContext& ctx) const override {
-    qs8_quantize(ctx.batch, C_, HW_, in(ctx, 0), inv_, zp_, out<uint8_t>(ctx));
+    qs8_quantize(ctx.batch, C_, HW_, in(ctx, 0), scale_, zp_, out<uint8_t>(ctx));
   }
 
  private:
   int64_t C_, HW_;
-  float inv_;
+  float scale_;
   int32_t zp_;
 };
 
@@ -132,10 +127,9 @@ class ChannelScaleOp : public Op {
 class PoolOp : public Op {
  public:
   PoolOp(const OpDef& d, const TensorDesc& x, const Qs8PoolShape& s, int kind, bool cip,
-         std::vector<int32_t> mult, std::vector<int32_t> shift, int32_t out_zp, int32_t qmin,
-         int32_t qmax)
-      : Op(d), x_(x), s_(s), kind_(kind), cip_(cip), mult_(std::move(mult)),
-        shift_(std::move(shift)), out_zp_(out_zp), qmin_(qmin), qmax_(qmax) {}
+         std::vector<float> scale, int32_t out_zp, int32_t qmin, int32_t qmax)
+      : Op(d), x_(x), s_(s), kind_(kind), cip_(cip), scale_(std::move(scale)), out_zp_(out_zp),
+        qmin_(qmin), qmax_(qmax) {}
   const char* type_name() const override {
     return kind_ == 0 ? "qs8_maxpool2d" : kind_ == 1 ? "qs8_avgpool2d" : "qs8_global_avgpool2d";
   }
@@ -145,11 +139,11 @@ class PoolOp : public Op {
     if (kind_ == 0)
       qs8_maxpool2d(s_, ctx.batch, x_.h, x_.w, x_.c, x, y);
     else if (kind_ == 1)
-      qs8_avgpool2d(s_, cip_, ctx.batch, x_.h, x_.w, x_.c, x, x_.zero_point, mult_.data(),
-                    shift_.data(), out_zp_, qmin_, qmax_, y);
+      qs8_avgpool2d(s_, cip_, ctx.batch, x_.h, x_.w, x_.c, x, x_.zero_point, scale_.data(),
+                    out_zp_, qmin_, qmax_, y);
     else
-      qs8_global_avgpool2d(ctx.batch, x_.h * x_.w, x_.c, x, x_.zero_point, mult_[0], shift_[0],
-                           out_zp_, qmin_, qmax_, y);
+      qs8_global_avgpool2d(ctx.batch, x_.h * x_.w, x_.c, x, x_.zero_point, scale_[0], out_zp_,
+                           qmin_, qmax_, y);
   }
 
  private:
@@ -157,7 +151,7 @@ class PoolOp : public Op {
   Qs8PoolShape s_;
   int kind_;
   bool cip_;
-  std::vector<int32_t> mult_, shift_;
+  std::vector<float> scale_;
   int32_t out_zp_, qmin_, qmax_;
 };
 
@@ -195,8 +189,8 @@ std::unique_ptr<Op> make_qs8_quantize(const BuildContext& ctx) {
   TensorDesc y = u8_like(x);
   y.rank = 0;
   ctx.expect_output(y);
-  const double inv = ctx.def.attrs.get_float("inv_scale", 1e-30, 1e30);
-  return std::make_unique<QuantizeOp>(ctx.def, x, float(inv), out_zp(ctx));
+  const float scale = qs8_scale_attr(ctx, ctx.def.attrs.get_float("scale", 0.0, 1e30));
+  return std::make_unique<QuantizeOp>(ctx.def, x, scale, out_zp(ctx));
 }
 
 std::unique_ptr<Op> make_qs8_dequantize(const BuildContext& ctx) {
@@ -219,9 +213,7 @@ std::unique_ptr<Op> make_qs8_add(const BuildContext& ctx) {
   TensorDesc y = a;
   y.rank = 0;
   ctx.expect_output(y);
-  const qs8_add_params p = qs8_add_params_from(ctx, ctx.def.attrs.get_ints("add", 11, 0, INT32_MAX));
-  if (p.a_zp != a.zero_point || p.b_zp != b.zero_point || p.out_zp != out_zp(ctx))
-    ctx.fail("add: zero points disagree with the tensors'");
+  const qs8_add_params p = qs8_add_params_from(ctx);
   return std::make_unique<AddOp>(ctx.def, a.elems(), p);
 }
 
@@ -244,10 +236,10 @@ std::unique_ptr<Op> make_qs8_channel_scale(const BuildContext& ctx) {
   TensorDesc y = x;
   y.rank = 0;
   ctx.expect_output(y);
-  const auto p = ctx.def.attrs.get_ints("params", 4, 0, INT32_MAX);
-  if (p[1] > 31 || p[2] > p[3] || p[3] > 255) ctx.fail("params: expected (mult, shift <= 31, qmin <= qmax <= 255)");
-  const qs8_channel_scale_params cp{x.zero_point, int32_t(p[0]), int32_t(p[1]), out_zp(ctx),
-                                    int32_t(p[2]), int32_t(p[3])};
+  const float scale = qs8_scale_attr(ctx, ctx.def.attrs.get_float("scale", 0.0, 1e30));
+  const auto cl = ctx.def.attrs.get_ints("clamp", 2, 0, 255);
+  if (cl[0] > cl[1]) ctx.fail("clamp: qmin > qmax");
+  const qs8_channel_scale_params cp{x.zero_point, scale, out_zp(ctx), int32_t(cl[0]), int32_t(cl[1])};
   return std::make_unique<ChannelScaleOp>(ctx.def, x, s.zero_point, cp);
 }
 
@@ -260,7 +252,7 @@ std::unique_ptr<Op> make_qs8_maxpool2d(const BuildContext& ctx) {
   y.w = s.out_w(x.w);
   ctx.expect_output(y);
   if (out_zp(ctx) != x.zero_point) ctx.fail("max pool keeps the input's zero point");
-  return std::make_unique<PoolOp>(ctx.def, x, s, 0, false, std::vector<int32_t>{}, std::vector<int32_t>{}, 0, 0, 255);
+  return std::make_unique<PoolOp>(ctx.def, x, s, 0, false, std::vector<float>{}, 0, 0, 255);
 }
 
 std::unique_ptr<Op> make_qs8_avgpool2d(const BuildContext& ctx) {
@@ -274,12 +266,11 @@ std::unique_ptr<Op> make_qs8_avgpool2d(const BuildContext& ctx) {
   const Attrs& at = ctx.def.attrs;
   const bool cip = at.get_int("count_include_pad", 0, 1, 1) != 0;
   const size_t taps = size_t(s.kh * s.kw);
-  const auto m = at.get_ints("multiplier", taps, 0, INT32_MAX);
-  const auto sh = at.get_ints("shift", taps, 0, 31);
+  std::vector<float> scale;
+  for (double v : at.get_floats("scale", taps, 0.0, 1e30)) scale.push_back(qs8_scale_attr(ctx, v));
   const auto cl = at.get_ints("clamp", 2, 0, 255);
   if (cl[0] > cl[1]) ctx.fail("clamp: qmin > qmax");
-  return std::make_unique<PoolOp>(ctx.def, x, s, 1, cip, std::vector<int32_t>(m.begin(), m.end()),
-                                  std::vector<int32_t>(sh.begin(), sh.end()), out_zp(ctx),
+  return std::make_unique<PoolOp>(ctx.def, x, s, 1, cip, std::move(scale), out_zp(ctx),
                                   int32_t(cl[0]), int32_t(cl[1]));
 }
 
@@ -290,11 +281,11 @@ std::unique_ptr<Op> make_qs8_global_avgpool2d(const BuildContext& ctx) {
   y.h = y.w = 1;
   y.rank = 0;
   ctx.expect_output(y);
-  const auto r = ctx.def.attrs.get_ints("requant", 4, 0, INT32_MAX);
-  if (r[1] > 31 || r[2] > r[3] || r[3] > 255) ctx.fail("requant: expected (mult, shift <= 31, qmin <= qmax <= 255)");
-  return std::make_unique<PoolOp>(ctx.def, x, Qs8PoolShape{}, 2, false,
-                                  std::vector<int32_t>{int32_t(r[0])}, std::vector<int32_t>{int32_t(r[1])},
-                                  out_zp(ctx), int32_t(r[2]), int32_t(r[3]));
+  const float scale = qs8_scale_attr(ctx, ctx.def.attrs.get_float("scale", 0.0, 1e30));
+  const auto cl = ctx.def.attrs.get_ints("clamp", 2, 0, 255);
+  if (cl[0] > cl[1]) ctx.fail("clamp: qmin > qmax");
+  return std::make_unique<PoolOp>(ctx.def, x, Qs8PoolShape{}, 2, false, std::vector<float>{scale},
+                                  out_zp(ctx), int32_t(cl[0]), int32_t(cl[1]));
 }
 
 std::unique_ptr<Op> make_qs8_flatten(const BuildContext& ctx) {

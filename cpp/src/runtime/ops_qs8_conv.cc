@@ -1,14 +1,13 @@
 // int8-full convolution op (id 102; linear layers are 1x1 convs over (N, 1, 1, F)): u8 NHWC in and
-// out, weights s8 OHWI with per-channel Q31 requantization, optional fused residual add and table
+// out, weights s8 OHWI with per-channel float32 requantization, optional fused residual add and table
 // (qs8-conv2d/conv2d.h). Weights are packed once at load; run() is const and takes its im2col rows
 // from the engine's workspace.
 //
 // File: inputs x [, residual]; ints stride (2), padding (2), groups, requant (out_zp, qmin, qmax) of
-// the conv's own requantization, optional add (a_zp, a_mult, a_shift, b_zp, b_mult, b_shift,
-// out_mult, out_shift, out_zp, qmin, qmax) which needs the residual input; blobs weight i8 or i4
-// (cout, kh, kw, cin/groups; i4: 4-bit codes in [-8, 7], kept 4-bit in memory and widened inside
-// the kernels), bias i32 (cout), multiplier i32 (cout), shift u8 or i32 (cout), optional lut u8
-// (256). The input's zero point comes from its tensor description.
+// the conv's own requantization, optional add (floats a_scale, b_scale, offset) and add_clamp
+// (qmin, qmax), which need the residual input; blobs weight i8 or i4 (cout, kh, kw, cin/groups;
+// i4: 4-bit codes in [-8, 7], kept 4-bit in memory and widened inside the kernels), bias i32
+// (cout), scale f32 (cout, finite and > 0), optional lut u8 (256). The input's zero point comes from its tensor description.
 #include <stdexcept>
 
 #include "lowbit/lowbit.h"
@@ -83,29 +82,16 @@ std::unique_ptr<Op> make_qs8_conv2d(const BuildContext& ctx) {
   if (s.ph >= s.kh || s.pw >= s.kw || x.h + 2 * s.ph < s.kh || x.w + 2 * s.pw < s.kw)
     ctx.fail("padding must be smaller than the kernel and the padded input must hold the kernel");
   const Blob& bias = ctx.blob("bias", {BlobType::i32}, {s.cout});
-  const Blob& mult = ctx.blob("multiplier", {BlobType::i32}, {s.cout});
-  // shifts fit a byte: files store them u8 (i32 accepted too), the kernel takes int32
-  const Blob& shift_blob = ctx.blob("shift", {BlobType::i32, BlobType::u8}, {s.cout});
-  std::vector<int32_t> shift(static_cast<size_t>(s.cout));
-  for (int64_t j = 0; j < s.cout; ++j)
-    shift[j] = shift_blob.type == BlobType::u8 ? shift_blob.as<uint8_t>()[j] : shift_blob.as<int32_t>()[j];
-  for (int64_t j = 0; j < s.cout; ++j)
-    if (mult.as<int32_t>()[j] < 0 || shift[j] < 0 || shift[j] > 31)
-      ctx.fail("multiplier/shift: expected multipliers >= 0 and shifts in [0, 31] (channel " +
-               std::to_string(j) + ")");
+  const Blob& scale = ctx.blob("scale", {BlobType::f32}, {s.cout});
+  for (int64_t j = 0; j < s.cout; ++j) qs8_scale_attr(ctx, scale.as<float>()[j]);
   const auto rq = at.get_ints("requant", 3, 0, 255);
   if (rq[1] > rq[2]) ctx.fail("requant: qmin > qmax");
   Qs8ConvEpilogue epi;
-  int64_t last_zp = rq[0];
   if (at.has("add")) {
     if (ctx.num_inputs() != 2) ctx.fail("add: needs the residual as input 1");
-    const auto a = at.get_ints("add", 11, 0, INT32_MAX);
     epi.residual = true;
-    epi.add = qs8_add_params_from(ctx, a);
-    const TensorDesc& r = qs8_expect_u8_input(ctx, 1);
-    if (epi.add.a_zp != rq[0] || epi.add.b_zp != r.zero_point)
-      ctx.fail("add: zero points must be the conv's requant zero point and the residual's");
-    last_zp = epi.add.out_zp;
+    epi.add = qs8_add_params_from(ctx);  // the zero points are folded into its offset
+    qs8_expect_u8_input(ctx, 1);
   } else if (ctx.num_inputs() != 1) {
     ctx.fail("a residual input needs the 'add' attribute");
   }
@@ -125,7 +111,7 @@ std::unique_ptr<Op> make_qs8_conv2d(const BuildContext& ctx) {
     const TensorDesc& r = ctx.input(1);
     if (!r.same_shape(y)) ctx.fail("residual " + r.str() + " must have the output's shape " + y.str());
   }
-  if (!epi.has_lut && ctx.output().zero_point != last_zp)
+  if (!epi.has_lut && !epi.residual && ctx.output().zero_point != rq[0])
     ctx.fail("the output's zero point must be the last requantization's");
   // 4-bit codes unpacked for packing only: the op keeps the 4-bit panels
   std::vector<int8_t> codes;
@@ -138,8 +124,7 @@ std::unique_ptr<Op> make_qs8_conv2d(const BuildContext& ctx) {
   }
   Qs8Conv2d conv;
   try {
-    conv = qs8_conv2d_create(s, w, bias.as<int32_t>(), mult.as<int32_t>(), shift.data(),
-                             x.zero_point, int32_t(rq[0]), int32_t(rq[1]), int32_t(rq[2]), epi,
+    conv = qs8_conv2d_create(s, w, bias.as<int32_t>(), scale.as<float>(), x.zero_point, int32_t(rq[0]), int32_t(rq[1]), int32_t(rq[2]), epi,
                              wb.type == BlobType::i4 ? 4 : 8);
   } catch (const std::invalid_argument& e) {
     ctx.fail(e.what());

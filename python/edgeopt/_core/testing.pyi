@@ -148,15 +148,14 @@ def qgemm(
     packed: QGemmPacked,
     a_zero_point: typing.SupportsInt | typing.SupportsIndex,
     bias: typing.Any,
-    multiplier: typing.Any,
-    shift: typing.Any,
+    scale: typing.Any,
     out_zero_point: typing.SupportsInt | typing.SupportsIndex,
     qmin: typing.Any = None,
     qmax: typing.Any = None,
     out_dtype: typing.Any = 'uint8',
     path: typing.Any = None,
 ) -> numpy.ndarray:
-    """c = clamp(requantize((a - a_zero_point) @ B + bias)) as uint8 (or int8). multiplier (Q31, >= 0) and shift (right shift 0..31) are ints or per-output-channel int32 arrays; qmin/qmax default to the output type's range."""
+    """c = clamp(rint(float32(acc) * scale) + out_zero_point) as uint8 (or int8), acc = (a - a_zero_point) @ B + bias. scale (float32, finite, > 0) is a float or a per-output-channel array; qmin/qmax default to the output type's range."""
 def qgemm_default_path(K: typing.SupportsInt | typing.SupportsIndex = 1024) -> str:
     """The path qgemm uses for depth K when path=None (the best one allowed by the active ISA)."""
 def qgemm_pack(b: typing.Any, transposed: bool = False) -> QGemmPacked:
@@ -168,8 +167,7 @@ def qgemm_reference(
     b: typing.Any,
     a_zero_point: typing.SupportsInt | typing.SupportsIndex,
     bias: typing.Any,
-    multiplier: typing.Any,
-    shift: typing.Any,
+    scale: typing.Any,
     out_zero_point: typing.SupportsInt | typing.SupportsIndex,
     qmin: typing.Any = None,
     qmax: typing.Any = None,
@@ -183,7 +181,7 @@ def qs8_add(
     isa: typing.Any = None,
     reference: bool = False,
 ) -> numpy.typing.NDArray[numpy.uint8]:
-    """TFLite-style int8 add of two u8 tensors (any scales)."""
+    """int8 add of two u8 tensors (any scales): y = clamp(rint(fma(a, a_scale, fma(b, b_scale, offset))))."""
 def qs8_avgpool2d(
     x: typing.Any,
     kernel: typing.Any,
@@ -191,14 +189,13 @@ def qs8_avgpool2d(
     padding: typing.Any,
     count_include_pad: bool,
     in_zero_point: typing.SupportsInt | typing.SupportsIndex,
-    multiplier: typing.Any,
-    shift: typing.Any,
+    scale: typing.Any,
     out_zero_point: typing.SupportsInt | typing.SupportsIndex,
     qmin: typing.SupportsInt | typing.SupportsIndex = 0,
     qmax: typing.SupportsInt | typing.SupportsIndex = 255,
     reference: bool = False,
 ) -> numpy.typing.NDArray[numpy.uint8]:
-    """Average pool on u8 NHWC; multiplier/shift have kh*kw entries, indexed by divisor - 1."""
+    """Average pool on u8 NHWC; scale has kh*kw float32 entries, indexed by divisor - 1."""
 def qs8_channel_scale(
     x: typing.Any,
     s: typing.Any,
@@ -212,8 +209,7 @@ def qs8_conv2d(
     x: typing.Any,
     w: typing.Any,
     bias: typing.Any,
-    multiplier: typing.Any,
-    shift: typing.Any,
+    scale: typing.Any,
     in_zero_point: typing.SupportsInt | typing.SupportsIndex,
     out_zero_point: typing.SupportsInt | typing.SupportsIndex,
     qmin: typing.SupportsInt | typing.SupportsIndex = 0,
@@ -238,8 +234,7 @@ def qs8_dequantize(
 def qs8_global_avgpool2d(
     x: typing.Any,
     in_zero_point: typing.SupportsInt | typing.SupportsIndex,
-    multiplier: typing.SupportsInt | typing.SupportsIndex,
-    shift: typing.SupportsInt | typing.SupportsIndex,
+    scale: typing.Any,
     out_zero_point: typing.SupportsInt | typing.SupportsIndex,
     qmin: typing.SupportsInt | typing.SupportsIndex = 0,
     qmax: typing.SupportsInt | typing.SupportsIndex = 255,
@@ -257,17 +252,16 @@ def qs8_maxpool2d(
     """Max pool on u8 NHWC (same scale and zero point)."""
 def qs8_quantize(
     x: typing.Any,
-    inv_scale: typing.SupportsFloat | typing.SupportsIndex,
+    scale: typing.SupportsFloat | typing.SupportsIndex,
     zero_point: typing.SupportsInt | typing.SupportsIndex,
 ) -> numpy.typing.NDArray[numpy.uint8]:
-    """f32 NCHW -> u8 NHWC: clamp(rint(x * inv_scale) + zero_point, 0, 255)."""
+    """f32 NCHW -> u8 NHWC: clamp(rint(x / scale) + zero_point, 0, 255)."""
 def qspmm(
     x: typing.Any,
     packed: QSpmmPacked,
     a_zero_point: typing.SupportsInt | typing.SupportsIndex,
     bias: typing.Any,
-    multiplier: typing.Any,
-    shift: typing.Any,
+    scale: typing.Any,
     out_zero_point: typing.SupportsInt | typing.SupportsIndex,
     qmin: typing.Any = None,
     qmax: typing.Any = None,
@@ -284,8 +278,7 @@ def qspmm_reference(
     w: typing.Any,
     a_zero_point: typing.SupportsInt | typing.SupportsIndex,
     bias: typing.Any,
-    multiplier: typing.Any,
-    shift: typing.Any,
+    scale: typing.Any,
     out_zero_point: typing.SupportsInt | typing.SupportsIndex,
     qmin: typing.Any = None,
     qmax: typing.Any = None,

@@ -41,14 +41,15 @@ Where the QuantizeLinear -> DequantizeLinear pairs sit ("quantization points"):
     does their work (onnxruntime drops them);
   * MaxPool and Flatten reuse their input's parameters (re-quantizing is then the identity).
 
-How close onnxruntime comes to the Engine (tests/deploy/test_onnx_export.py). Its logits differ
-from the Engine's by whole steps of the output scale. Each integer op onnxruntime runs matches the
-Engine's integer arithmetic except for about 1e-5 of its outputs (1e-4 for residual adds), which
-are one step off: onnxruntime requantizes with float32 multipliers and the Engine with Q31 fixed
-point, so values within ~1e-5 of a rounding boundary can go either way. Those steps spread through
-the layers. On trained resnet20s (width 0.25, PTQ and QAT), 99.94-100 % of the logits were within
-one step. On trained mobilenet_v2s (width 0.25), whose depthwise layers amplify those steps,
-89.7-100 % were (median 98.7 %).
+How close onnxruntime comes to the Engine (tests/deploy/test_onnx_export.py): with its default
+graph optimizations onnxruntime fuses the QDQ pairs into QLinearConv / QGemm / QLinearAdd /
+QLinearGlobalAveragePool / QLinearMul, and the Engine computes exactly their arithmetic (float32
+factors in the same order, the same roundings: edgeopt.quant.requant_scale, add_scales; activation
+tables in float32 as DequantizeLinear -> f -> QuantizeLinear), so its logits equal the Engine's bit
+for bit (measured: resnet20, mobilenet_v2 and mobilenet_v3_small, width 0.25). With optimizations
+off it runs each op in float32 on dequantized values; float rounding then moves values near a
+rounding boundary by a step, which the mobilenets' depthwise layers amplify (97-98 % of the logits
+within one step of the Engine's, resnet20 100 %).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Scales, zero points and fixed-point multipliers: the scalar arithmetic of quantization.
+"""Scales, zero points and requantization factors: the scalar arithmetic of quantization.
 
 Affine quantization (DESIGN.md): R = S (Q - Z) with
 
@@ -9,19 +9,19 @@ so real 0 -- zero padding, ReLU's floor -- is exactly representable as Z. Symmet
 (weights): Z = 0, Q in [-127, 127], S = r / 127 with r = max(|Rmin|, |Rmax|); the survey writes the
 same thing as the quantization multiplier s = 127 / r (q = round(s x) = round(x / S)).
 
-``quantize_multiplier`` turns a real rescaling factor 0 <= m < 1 (e.g. S_in S_w / S_out) into the
-Q31 multiplier and right shift of the int8 kernels' requantization (cpp/src/qs8-gemm/requantize.h):
-m ~= multiplier * 2^-(31 + shift).
+The int8 kernels requantize in float32 (cpp/src/qs8-gemm/requantize.h): y = rint(float(acc) * m) +
+Z_out. ``requant_scale`` and ``average_scale`` give the factor m, ``add_scales`` the constants of
+the integer add, each evaluated in float32 in one fixed order, the order onnxruntime's QLinearConv,
+QGemm, QLinearGlobalAveragePool and QLinearAdd use, so an exported QDQ model and the Engine compute
+the same bytes.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from .._check import show_value, check_bool, check_dim, check_float, check_int
 
-__all__ = ["qparams", "zero_point", "quantize_multiplier", "qrange"]
+__all__ = ["qparams", "zero_point", "requant_scale", "average_scale", "add_scales", "qrange"]
 
 
 def _check_bits(bits) -> int:
@@ -85,26 +85,54 @@ def zero_point(xmin, scale, bits: int = 8):
     """Asymmetric Z for a range starting at xmin (<= 0) with a given scale: Z = Qmax - Rmax / S,
     written as Qmin - Rmin / S (equal when the range is not empty; a degenerate all-zero range
     then gets Z = 0), rounded and clamped to [0, Qmax]. Scalars give an int, arrays an int64 array.
-    A scale other than qparams' (e.g. one raised to fit a multiplier) needs its own Z."""
+    qparams uses it; it is public for a scale chosen some other way."""
     qmax = qrange(bits, False)[1]
     z = np.clip(np.round(-_reals("xmin", xmin) / _reals("scale", scale)), 0, qmax).astype(np.int64)
     return int(z) if z.ndim == 0 else z
 
 
-def quantize_multiplier(m: float):
-    """(multiplier, shift) with multiplier in [2^30, 2^31) (or smaller when shift saturates at 31)
-    and shift in [0, 31] such that m ~= multiplier * 2^-(31 + shift). Needs 0 <= m and m not rounding
-    to 1 in Q31 (m < 1 - 2^-32)."""
-    m = check_float("m", m, 0.0, 1.0, max_open=True)
-    if m == 0.0:
-        return 0, 0
-    mant, exp = math.frexp(m)           # m = mant * 2^exp, mant in [0.5, 1), exp <= 0
-    shift = -exp
-    mult = int(round(mant * (1 << 31)))
-    if mult == (1 << 31):                # mant rounded up to 1.0
-        mult, shift = 1 << 30, shift - 1
-    if shift > 31:                       # tiny factor: fewer significant bits
-        mult, shift = int(round(m * 2.0 ** 62)), 31
-    if shift < 0:
-        raise ValueError(f"m: {m!r} rounds to 1.0, which the requantization cannot represent")
-    return mult, shift
+def _f32_scale(name: str, v) -> np.ndarray:
+    with np.errstate(over="ignore"):   # beyond float32: inf, refused below
+        a = _reals(name, v).astype(np.float32)
+    if not np.all(np.isfinite(a)) or np.any(a <= 0):
+        raise ValueError(f"{name}: expected finite scales > 0, got {show_value(v)}")
+    return a
+
+
+def _f32_factor(name: str, m) -> np.ndarray:
+    if not np.all(np.isfinite(m)) or np.any(m <= 0):
+        raise ValueError(f"{name}: the requantization factor is {show_value(m)}: the scales are out of "
+                         "float32 range")
+    return m
+
+
+def requant_scale(s_in, s_w, s_out) -> np.ndarray:
+    """float32 (s_in * s_w) / s_out, in that order: the factor that takes an int32 accumulator at
+    scale s_in * s_w (per output channel when s_w is an array) to the output grid s_out."""
+    s_in, s_w, s_out = _f32_scale("s_in", s_in), _f32_scale("s_w", s_w), _f32_scale("s_out", s_out)
+    with np.errstate(over="ignore", under="ignore"):
+        m = (s_in * s_w) / s_out
+    return _f32_factor("s_in * s_w / s_out", m)
+
+
+def average_scale(s_in, s_out, count) -> np.ndarray:
+    """float32 s_in / (s_out * count): an average pool's factor for a sum of `count` inputs."""
+    c = _reals("count", count)
+    if np.any(c < 1) or np.any(c != np.round(c)):
+        raise ValueError(f"count: expected whole numbers >= 1, got {show_value(count)}")
+    s_in, s_out = _f32_scale("s_in", s_in), _f32_scale("s_out", s_out)
+    with np.errstate(over="ignore", under="ignore"):
+        m = s_in / (s_out * c.astype(np.float32))
+    return _f32_factor("s_in / (s_out * count)", m)
+
+
+def add_scales(s_a, z_a, s_b, z_b, s_y, z_y):
+    """float32 (r_a, r_b, offset) of the integer add y = rint(a r_a + (b r_b + offset)) (two fused
+    multiply-adds): r_a = s_a / s_y, r_b = s_b / s_y, offset = z_y - (r_a z_a + r_b z_b)."""
+    s_a, s_b, s_y = _f32_scale("s_a", s_a), _f32_scale("s_b", s_b), _f32_scale("s_y", s_y)
+    with np.errstate(over="ignore", under="ignore"):
+        r_a, r_b = s_a / s_y, s_b / s_y
+    for name, z in (("z_a", z_a), ("z_b", z_b), ("z_y", z_y)):
+        check_int(name, z, 0, 255)
+    off = np.float32(z_y) - (r_a * np.float32(z_a) + r_b * np.float32(z_b))
+    return np.float32(_f32_factor("s_a / s_y", r_a)), np.float32(_f32_factor("s_b / s_y", r_b)), np.float32(off)

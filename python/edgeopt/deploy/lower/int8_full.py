@@ -11,18 +11,19 @@ intermediate is visible: conv output, residual sum, activation output) runs in f
 point Z), the range widened to include 0 (edgeopt.quant.qparams).
 
 Integer graph. Activations are u8 NHWC. Per op:
-  quantize       graph input f32 NCHW -> u8: q = clamp(rint(x * float32(1/S)) + Z)
+  quantize       graph input f32 NCHW -> u8: q = clamp(rint(x / S) + Z) in float32
   conv2d         (also linear, as a 1x1 conv over (N, 1, 1, F)) weights symmetric int8 per output
-                 channel, s_w = max|w| / 127; bias int32 at scale S_in * s_w; accumulator rescaled
-                 by the Q31 multiplier of S_in * s_w / S_out (quant.quantize_multiplier) with a
-                 fused ReLU/ReLU6 as the output clamp. Epilogue: a residual add (TFLite fixed-point
-                 add, two scales) and/or a 256-entry table for hardswish / hardsigmoid / sigmoid
-                 (table[q] = quantize(f(dequantize(q))), exact by construction). SE's fc2 conv is
-                 fused with its hardsigmoid the same way.
-  add / lut      unfused residual adds and activations
-  channel_scale  SE: y = requantize((x - Zx) * (s - Zs)) with the Q31 multiplier of Sx Ss / Sy
+                 channel, s_w = max|w| / 127; bias int32 at scale S_in * s_w; accumulator
+                 requantized in float32, q = clamp(rint(float(acc) * m) + Z_out), m = (S_in * s_w) /
+                 S_out (quant.requant_scale), with a fused ReLU/ReLU6 as the output clamp.
+                 Epilogue: a residual add and/or a 256-entry table for hardswish / hardsigmoid /
+                 sigmoid (table[q] = quantize(f(dequantize(q))), exact by construction). SE's fc2
+                 conv is fused with its hardsigmoid the same way.
+  add / lut      unfused residual adds and activations; an add is y = rint(a r_a + (b r_b + offset))
+                 in float32 with fused multiply-adds (quant.add_scales)
+  channel_scale  SE: y = requantize((x - Zx) * (s - Zs)) with m = (Sx * Ss) / Sy
   maxpool2d      u8 max, input qparams kept; avgpool2d / global_avgpool2d: integer sum, one
-                 requantization by S_in / (count * S_out)
+                 requantization by m = S_in / (S_out * count) (quant.average_scale)
   flatten        no data movement (NHWC order); a following linear layer's weight columns are
                  permuted from the NCHW flatten order instead
   dequantize     logits u8 -> f32: (q - Z) * float32(S): the logits come out on the u8 grid of
@@ -30,9 +31,9 @@ Integer graph. Activations are u8 NHWC. Per op:
   float          an op with no integer operator (e.g. a BatchNorm that follows no conv): its
                  inputs dequantized, the f32 runtime op, its output quantized with its own range;
                  the Engine's metadata and report() list every such fallback
-Every rescaling factor must be < 1 (the Q31 form has no left shift): where calibration would give
-a larger one (e.g. an output range narrower than one step of the input), the output scale is
-widened just enough. All integer parameters are computed here once; tests/int8_sim.py replays the
+These are the formulas of onnxruntime's integer operators, factors and constants evaluated in the
+same float32 order, so the ONNX QDQ export of the same QGraph runs to the same bytes there. All
+parameters are computed here once; tests/int8_sim.py replays the
 QGraph in numpy and must match the Engine bit for bit.
 
 ``QGraph.points`` keeps the (scale, zero point) each quantized value of the fused graph ended up
@@ -61,7 +62,6 @@ QS8_OPS = {op: getattr(OpType, "QS8_" + op.upper())
            for op in ("quantize", "dequantize", "conv2d", "add", "lut", "channel_scale", "maxpool2d",
                       "avgpool2d", "global_avgpool2d", "flatten")}
 
-_MAX_REAL = 1.0 - 2.0 ** -20   # largest rescaling factor we let through (< 1 with margin)
 _LUT_ACTS = ("hardswish", "hardsigmoid", "sigmoid")
 
 
@@ -196,28 +196,33 @@ def _same(a, b) -> bool:
 
 
 # ---------------------------------------------------------------------------- arithmetic
-def _asym(lo: float, hi: float, scale: float | None = None):
-    """u8 (scale, zp) of [lo, hi] (widened to include 0); with `scale` given, the zero point for
-    that (larger) scale."""
-    lo, hi = min(lo, 0.0), max(hi, 0.0)
-    if scale is None:
-        return quant.qparams(lo, hi, 8, symmetric=False)
-    return scale, quant.zero_point(lo, scale, 8)
+def _asym(lo: float, hi: float):
+    """u8 (scale, zp) of [lo, hi] (widened to include 0)."""
+    return quant.qparams(min(lo, 0.0), max(hi, 0.0), 8, symmetric=False)
 
 
-_ACT_FN = {
-    "relu": lambda x: np.maximum(x, 0.0),
-    "relu6": lambda x: np.clip(x, 0.0, 6.0),
-    "hardswish": lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0,
-    "hardsigmoid": lambda x: np.clip(x + 3.0, 0.0, 6.0) / 6.0,
-    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+def _hardsigmoid(x):
+    # ONNX HardSigmoid with alpha 1/6, beta 1/2 (HardSwish's own definition), in float32
+    return np.minimum(np.maximum(x * np.float32(1 / 6) + np.float32(0.5), np.float32(0)), np.float32(1))
+
+
+_ACT_FN = {   # float32 in, float32 out
+    "relu": lambda x: np.maximum(x, np.float32(0)),
+    "relu6": lambda x: np.clip(x, np.float32(0), np.float32(6)),
+    "hardswish": lambda x: x * _hardsigmoid(x),
+    "hardsigmoid": _hardsigmoid,
+    "sigmoid": lambda x: np.float32(1) / (np.float32(1) + np.exp(-x)),
 }
 
 
 def activation_table(act: str, s_in: float, z_in: int, s_out: float, z_out: int) -> np.ndarray:
-    """table[q] = clamp(round(f(s_in (q - z_in)) / s_out) + z_out, 0, 255) as uint8 (256,)."""
-    x = s_in * (np.arange(256, dtype=np.float64) - z_in)
-    return np.clip(np.round(_ACT_FN[act](x) / s_out) + z_out, 0, 255).astype(np.uint8)
+    """table[q] = clamp(rint(f((q - z_in) s_in) / s_out) + z_out, 0, 255) as uint8 (256,), all in
+    float32 in the order onnxruntime runs DequantizeLinear -> f -> QuantizeLinear (HardSwish as
+    x * HardSigmoid(x)), so its tables equal what an exported model computes (sigmoid up to
+    onnxruntime's own approximation of exp)."""
+    x = (np.arange(256, dtype=np.int32) - z_in).astype(np.float32) * np.float32(s_in)
+    y = _ACT_FN[act](x).astype(np.float32)
+    return np.clip(np.rint(y / np.float32(s_out)) + z_out, 0, 255).astype(np.uint8)
 
 
 def _clamp(act: str, s: float, z: int):
@@ -280,19 +285,13 @@ class _Lowering:
     def _emit(self, op, name, inputs, output, **attrs):
         self.ops.append(QOp(op, name, list(inputs), output, attrs))
 
-    def _fit(self, real: float, s_out: float, lo: float, hi: float, what: str):
-        """Widen s_out so that real * (old s_out / new s_out) <= _MAX_REAL; returns (s, z)."""
-        if real <= _MAX_REAL:
-            return _asym(lo, hi, s_out)
-        return _asym(lo, hi, s_out * real / _MAX_REAL)
-
     def run(self):
         gf = self.gf
         # graph input: f32 -> u8
         s, z = self._qp(gf.input)
         self._new_tensor(gf.shapes[gf.input], "f32", tid=gf.input)
         q_in = self._new_tensor(gf.shapes[gf.input], "u8", s, z)
-        self._emit("quantize", "input", [gf.input], q_in, inv_scale=np.float32(1.0 / s))
+        self._emit("quantize", "input", [gf.input], q_in, scale=np.float32(s))
         self.ids[gf.input] = q_in
         # SE: conv (no activation) -> hardsigmoid/sigmoid becomes conv + table
         uses = {}
@@ -339,7 +338,7 @@ class _Lowering:
         self._emit("float", n.name, ins, y, node=n)
         s, z = self._qp(n.output)
         out = self._new_tensor(self.gf.shapes[n.output], "u8", s, z)
-        self._emit("quantize", f"{n.name}/quantize", [y], out, inv_scale=np.float32(1.0 / s))
+        self._emit("quantize", f"{n.name}/quantize", [y], out, scale=np.float32(s))
         self.ids[n.output] = out
         self.fallbacks.append(f"{n.name} ({n.op})")
 
@@ -379,22 +378,13 @@ class _Lowering:
         if lut_node is not None:
             t_o = lut_node.output
         final = t_o if t_o is not None else (t_a if t_a is not None else t_c)
-        lo_f, hi_f = self._range(final)
         s_o, z_o = self._qp(final)
         epilogue = res is not None or act in _LUT_ACTS
         # stage 1: requantize the accumulator to `pre` (the final tensor if there is no epilogue)
-        lo_p, hi_p = self._range(t_c) if epilogue else (lo_f, hi_f)
         s_p, z_p = self._qp(t_c) if epilogue else (s_o, z_o)
-        real = s_in * s_w.max() / s_p
-        s_p, z_p = self._fit(real, s_p, lo_p, hi_p, n.name)
-        if not epilogue:
-            s_o, z_o = s_p, z_p
-        mult, shift = zip(*[quant.quantize_multiplier(s_in * sw / s_p) for sw in s_w])
         qmin, qmax = (0, 255) if epilogue else _clamp(act, s_o, z_o)
-        # shifts are in [0, 31]: a byte each in the file
-        attrs = dict(weight=wq, bias=bq, multiplier=np.array(mult, np.int32),
-                     shift=np.array(shift, np.uint8), stride=stride, padding=padding, groups=groups,
-                     requant=(z_p, qmin, qmax))
+        attrs = dict(weight=wq, bias=bq, scale=quant.requant_scale(s_in, s_w, s_p), stride=stride,
+                     padding=padding, groups=groups, requant=(z_p, qmin, qmax))
         if bits == 4:
             attrs["weight_bits"] = 4   # emit() stores the weight as packed 4-bit codes
         inputs = [x]
@@ -402,16 +392,9 @@ class _Lowering:
         if res is not None:
             r = self.ids[res]
             tr = self.tensors[r]
-            if act in _LUT_ACTS:
-                lo_a, hi_a = self._range(t_a)
-                s_a, z_a = self._qp(t_a)
-            else:
-                lo_a, hi_a, s_a, z_a = lo_f, hi_f, s_o, z_o
-            add, s_a, z_a = self._add_params(s_p, z_p, tr.scale, tr.zero_point, s_a, lo_a, hi_a,
-                                             act if act in ("relu", "relu6") else "none")
-            if act not in _LUT_ACTS:
-                s_o, z_o = s_a, z_a
-            attrs["add"] = add
+            s_a, z_a = self._qp(t_a) if act in _LUT_ACTS else (s_o, z_o)
+            attrs.update(self._add_params(s_p, z_p, tr.scale, tr.zero_point, s_a, z_a,
+                                          act if act in ("relu", "relu6") else "none"))
             inputs.append(r)
             src_s, src_z = s_a, z_a
         if act in _LUT_ACTS:
@@ -430,24 +413,19 @@ class _Lowering:
 
     _linear = _conv2d
 
-    def _add_params(self, s_a, z_a, s_b, z_b, s_y, lo_y, hi_y, act):
-        """TFLite add of u8 a (s_a, z_a) and b (s_b, z_b) into y; returns (params, s_y, z_y)."""
-        twice = 2.0 * max(s_a, s_b)
-        s_y, z_y = self._fit(twice / (2.0 ** 20 * s_y), s_y, lo_y, hi_y, "add")
-        am, ash = quant.quantize_multiplier(s_a / twice)
-        bm, bsh = quant.quantize_multiplier(s_b / twice)
-        om, osh = quant.quantize_multiplier(twice / (2.0 ** 20 * s_y))
-        qmin, qmax = _clamp(act, s_y, z_y)
-        return (z_a, am, ash, z_b, bm, bsh, om, osh, z_y, qmin, qmax), s_y, z_y
+    @staticmethod
+    def _add_params(s_a, z_a, s_b, z_b, s_y, z_y, act):
+        """The add of u8 a (s_a, z_a) and b (s_b, z_b) into y (s_y, z_y): its attributes, add =
+        (r_a, r_b, offset) (quant.add_scales) and add_clamp = (qmin, qmax)."""
+        return dict(add=quant.add_scales(s_a, z_a, s_b, z_b, s_y, z_y), add_clamp=_clamp(act, s_y, z_y))
 
     def _add(self, n, _=None):
         a, b = self.ids[n.inputs[0]], self.ids[n.inputs[1]]
         ta, tb = self.tensors[a], self.tensors[b]
-        lo, hi = self._range(n.output)
-        s_y, _z = self._qp(n.output)
-        add, s_y, z_y = self._add_params(ta.scale, ta.zero_point, tb.scale, tb.zero_point, s_y, lo, hi, "none")
+        s_y, z_y = self._qp(n.output)
         out = self._new_tensor(self.gf.shapes[n.output], "u8", s_y, z_y)
-        self._emit("add", n.name, [a, b], out, add=add)
+        self._emit("add", n.name, [a, b], out,
+                   **self._add_params(ta.scale, ta.zero_point, tb.scale, tb.zero_point, s_y, z_y, "none"))
         self.ids[n.output] = out
 
     def _activation(self, n, _=None):
@@ -474,26 +452,21 @@ class _Lowering:
         tx = self.tensors[x]
         a = n.attrs
         kh, kw = a["kernel"]
-        lo, hi = self._range(n.output)
         s_y, z_y = self._qp(n.output)
-        s_y, z_y = self._fit(tx.scale / s_y, s_y, lo, hi, n.name)   # worst case: divisor 1
-        mult, shift = zip(*[quant.quantize_multiplier(tx.scale / (d * s_y)) for d in range(1, kh * kw + 1)])
         out = self._new_tensor(self.gf.shapes[n.output], "u8", s_y, z_y)
         self._emit("avgpool2d", n.name, [x], out, kernel=(kh, kw), stride=tuple(a["stride"]),
                    padding=tuple(a["padding"]), count_include_pad=int(bool(a.get("count_include_pad", True))),
-                   multiplier=tuple(mult), shift=tuple(shift), clamp=(0, 255))
+                   scale=tuple(quant.average_scale(tx.scale, s_y, np.arange(1, kh * kw + 1))), clamp=(0, 255))
         self.ids[n.output] = out
 
     def _global_avgpool2d(self, n, _=None):
         x = self.ids[n.inputs[0]]
         tx = self.tensors[x]
         _, _, h, w = self.gf.shapes[n.inputs[0]]
-        lo, hi = self._range(n.output)
         s_y, z_y = self._qp(n.output)
-        s_y, z_y = self._fit(tx.scale / (h * w * s_y), s_y, lo, hi, n.name)
-        m, sh = quant.quantize_multiplier(tx.scale / (h * w * s_y))
         out = self._new_tensor(self.gf.shapes[n.output], "u8", s_y, z_y)
-        self._emit("global_avgpool2d", n.name, [x], out, requant=(m, sh, 0, 255))
+        self._emit("global_avgpool2d", n.name, [x], out, scale=np.float32(quant.average_scale(tx.scale, s_y, h * w)),
+                   clamp=(0, 255))
         self.ids[n.output] = out
 
     def _flatten(self, n, _=None):
@@ -513,12 +486,10 @@ class _Lowering:
     def _channel_scale(self, n, _=None):
         x, s = self.ids[n.inputs[0]], self.ids[n.inputs[1]]
         tx, ts = self.tensors[x], self.tensors[s]
-        lo, hi = self._range(n.output)
         s_y, z_y = self._qp(n.output)
-        s_y, z_y = self._fit(tx.scale * ts.scale / s_y, s_y, lo, hi, n.name)
-        m, sh = quant.quantize_multiplier(tx.scale * ts.scale / s_y)
         out = self._new_tensor(self.gf.shapes[n.output], "u8", s_y, z_y)
-        self._emit("channel_scale", n.name, [x, s], out, params=(m, sh, 0, 255))
+        self._emit("channel_scale", n.name, [x, s], out, scale=np.float32(quant.requant_scale(tx.scale, ts.scale, s_y)),
+                   clamp=(0, 255))
         self.ids[n.output] = out
 
 
