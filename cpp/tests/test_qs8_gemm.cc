@@ -10,8 +10,6 @@
 #include "harness.h"
 #include "qs8-gemm/gemm.h"
 #include "qs8-gemm/requantize.h"
-#include "qs8-gemm/ukernels.h"
-#include "isa/isa.h"
 #include "reference/reference.h"
 
 using namespace eo;
@@ -162,44 +160,4 @@ TEST(qs8_requantize_rounds_half_to_even_like_nearbyint) {
     const int32_t want = int32_t(std::min(double(qmax), std::max(double(qmin), r)));
     CHECK(qs8_requantize(acc, scale, zp, qmin, qmax) == want, "requantize vs nearbyint");
   }
-}
-
-// The two widenings of 4-bit panels in the VNNI kernels (plain ops, GFNI affine) give the same
-// bytes: the dispatched one is checked against the reference above, this checks the other.
-TEST(qs8_gemm4_gfni_widening_equals_the_plain_one) {
-  if (!cpu_has_avx512vnni() || !cpu_has_avx512_gfni()) return;
-  std::mt19937 rng(21);
-  std::uniform_int_distribution<int> u8(0, 255), s4(-8, 7);
-  for (int K : {4, 8, 36, 64, 200})
-    for (int N : {1, 16, 17, 40, 64}) {
-      const int M = 11;
-      std::vector<uint8_t> a(size_t(M) * K);
-      std::vector<int8_t> b(size_t(K) * N);
-      for (auto& v : a) v = uint8_t(u8(rng));
-      for (auto& v : b) v = int8_t(s4(rng));
-      const Qs8PackedB pb = qs8_pack_b(K, N, b.data(), N, 1, 4);
-      std::vector<int32_t> adj(size_t(pb.npad));
-      std::vector<float> scale(size_t(pb.npad), 1.0f / 64);
-      for (auto& v : adj) v = u8(rng) * 16 - 2000;
-      const qs8_gemm_params p{adj.data(), scale.data(), 128, 0, 255};
-      std::vector<int8_t> scratch(qs8_gemm4_scratch_bytes(size_t(K)));
-      std::vector<uint8_t> c0(size_t(M) * N), c1(c0.size());
-      const size_t ps = size_t(pb.panel_stride());
-      qs8_gemm4_ukernel_8x32c4x2__avx512vnni(M, N, K, a.data(), K, pb.data.data(), ps, &p, c0.data(), N,
-                                             scratch.data());
-      qs8_gemm4_ukernel_8x32c4x2__avx512vnni_gfni(M, N, K, a.data(), K, pb.data.data(), ps, &p, c1.data(),
-                                                  N, scratch.data());
-      CHECK(c0 == c1, "gemm4: GFNI widening differs (K=" + std::to_string(K) + " N=" + std::to_string(N) + ")");
-      if (K % 4) continue;
-      // the implicit form: K/4 taps of 4 channels each, rows read in place
-      std::vector<const uint8_t*> rows(16, a.data());
-      for (int i = 0; i < M; ++i) rows[size_t(i)] = a.data() + size_t(i) * K;
-      std::vector<size_t> off(size_t(K / 4));
-      for (int t = 0; t < K / 4; ++t) off[size_t(t)] = size_t(4 * t);
-      qs8_igemm4_ukernel_8x32c4x2__avx512vnni(M, N, off.size(), 4, rows.data(), off.data(), pb.data.data(),
-                                              ps, &p, c0.data(), N, scratch.data());
-      qs8_igemm4_ukernel_8x32c4x2__avx512vnni_gfni(M, N, off.size(), 4, rows.data(), off.data(),
-                                                   pb.data.data(), ps, &p, c1.data(), N, scratch.data());
-      CHECK(c0 == c1, "igemm4: GFNI widening differs (K=" + std::to_string(K) + " N=" + std::to_string(N) + ")");
-    }
 }

@@ -47,19 +47,15 @@ Qs8Path qs8_gemm_default_path(int64_t K) {
 }
 
 const Qs8GemmUkernel& qs8_gemm_ukernel(Qs8Path path) {
-  // 4-bit weights on VNNI (and AMX, whose tiles take 8-bit B): widened with GFNI where it exists
-  static const bool gfni = cpu_has_avx512_gfni();
-  static const qs8_gemm4_ukernel_fn vnni4 =
-      gfni ? qs8_gemm4_ukernel_8x32c4x2__avx512vnni_gfni : qs8_gemm4_ukernel_8x32c4x2__avx512vnni;
-  static const qs8_igemm4_ukernel_fn vnni_i4 =
-      gfni ? qs8_igemm4_ukernel_8x32c4x2__avx512vnni_gfni : qs8_igemm4_ukernel_8x32c4x2__avx512vnni;
   static const Qs8GemmUkernel table[kQs8PathCount] = {
       {qs8_gemm_ukernel_4x16c4__scalar, 4, 16, "scalar", nullptr, qs8_gemm4_ukernel_4x16c4x2__scalar,
        nullptr},
       {qs8_gemm_ukernel_4x16c4__avx2, 4, 16, "avx2", nullptr, qs8_gemm4_ukernel_4x16c4x2__scalar, nullptr},
       {qs8_gemm_ukernel_8x32c4__avx512vnni, 8, 32, "avx512vnni", qs8_igemm_ukernel_8x32c4__avx512vnni,
-       vnni4, vnni_i4},
-      {qs8_gemm_ukernel_32x32c4__amx, 32, 32, "amx", nullptr, vnni4, vnni_i4},
+       qs8_gemm4_ukernel_8x32c4x2__avx512vnni, qs8_igemm4_ukernel_8x32c4x2__avx512vnni},
+      // AMX CPUs have VNNI: 4-bit weights use its kernels (AMX tiles take 8-bit B)
+      {qs8_gemm_ukernel_32x32c4__amx, 32, 32, "amx", nullptr, qs8_gemm4_ukernel_8x32c4x2__avx512vnni,
+       qs8_igemm4_ukernel_8x32c4x2__avx512vnni},
   };
   return table[static_cast<int>(path)];
 }

@@ -86,15 +86,6 @@ bool cpu_has_avx512vpopcntdq() {
 #endif
 }
 
-bool cpu_has_avx512_gfni() {
-#if defined(__x86_64__)
-  static const bool has = cpu_isa() == Isa::avx512 && __builtin_cpu_supports("gfni");
-  return has;
-#else
-  return false;
-#endif
-}
-
 bool cpu_has_amx_int8() {
   static const bool has = cpu_has_avx512vnni() && detect_amx_int8();
   return has;

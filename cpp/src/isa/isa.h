@@ -21,7 +21,5 @@ bool cpu_has_avx512vnni();
 bool cpu_has_amx_int8();
 // VPOPCNTDQ (64-bit lane popcount, Ice Lake and later), for the binary kernels (b1-gemm).
 bool cpu_has_avx512vpopcntdq();
-// GFNI with AVX-512 (the 4-bit weights' widening in the VNNI int8 kernels).
-bool cpu_has_avx512_gfni();
 
 }  // namespace eo

@@ -1,8 +1,7 @@
 // AVX-512 VNNI int8 GEMM: 8 x 32 tile (16 zmm accumulators) over two c4-packed panels, with A as
 // rows (the GEMM) or as row pointers plus per-tap offsets (the implicit form, ukernels.h), and
 // 8-bit (c4) or 4-bit (c4x2) panels; a 4-bit column block is widened into the caller's scratch
-// once per call (the 8-bit form of 32 columns, never of the whole weights). Where the CPU has GFNI
-// the widening is one vgf2p8affineqb per 64 output bytes (the _gfni entries) instead of five ops.
+// once per call (the 8-bit form of 32 columns, never of the whole weights).
 //
 // vpdpbusd multiplies 4 u8 activations by 4 s8 weights per int32 lane and adds the four products
 // to the lane without intermediate saturation (unlike the *s variant and pmaddubsw), so it is exact
@@ -77,24 +76,6 @@ inline void widen(const int8_t* pb, size_t panel_stride, size_t np, size_t kpair
       _mm512_storeu_si512(out + q * out_stride + h * 128 + 64, _mm512_sub_epi8(_mm512_xor_si512(hi, eight), eight));
     }
 }
-
-// The same as an affine map over GF(2) per byte: output bit i is the parity of the input bits
-// selected by byte 7 - i of the matrix. Low nibble: bits 0-3 copied, bits 4-7 = bit 3 (the sign);
-// high nibble: bits 4-7 moved down, bits 4-7 = bit 7. (Out of line: a GFNI function cannot be
-// inlined into the plain-AVX-512 code around it; one call per 32-column block.)
-__attribute__((target("gfni"), noinline)) void widen_gfni(const int8_t* pb, size_t panel_stride,
-                                                          size_t np, size_t kpairs, int8_t* out,
-                                                          size_t out_stride) {
-  const __m512i mlo = _mm512_set1_epi64(0x0102040808080808ll), mhi = _mm512_set1_epi64(0x1020408080808080ll);
-  for (size_t q = 0; q < np; ++q)
-    for (size_t h = 0; h < kpairs; ++h) {
-      const __m512i v = _mm512_loadu_si512(pb + q * panel_stride + h * 64);
-      _mm512_storeu_si512(out + q * out_stride + h * 128, _mm512_gf2p8affine_epi64_epi8(v, mlo, 0));
-      _mm512_storeu_si512(out + q * out_stride + h * 128 + 64, _mm512_gf2p8affine_epi64_epi8(v, mhi, 0));
-    }
-}
-
-typedef void (*widen_fn)(const int8_t*, size_t, size_t, size_t, int8_t*, size_t);
 
 template <int P>
 inline void tile_init(__m512i (&acc)[8][P], const struct qs8_gemm_params* p, size_t j0) {
@@ -201,39 +182,16 @@ void qs8_igemm_ukernel_8x32c4__avx512vnni(size_t m, size_t n, size_t ntaps, size
                        j0, c + j0, ldc);
 }
 
-namespace {
-
-template <widen_fn Widen>
-inline void gemm4(size_t m, size_t n, size_t k, const uint8_t* a, size_t lda, const int8_t* pb,
-                  size_t panel_stride, const struct qs8_gemm_params* p, uint8_t* c, size_t ldc,
-                  int8_t* scratch) {
-  const size_t kpairs = (k + 7) / 8, ps = kpairs * 128;
-  for (size_t j0 = 0; j0 < n; j0 += 32, pb += 2 * panel_stride) {
-    const size_t nc = n - j0 < 32 ? n - j0 : 32;
-    Widen(pb, panel_stride, nc > 16 ? 2 : 1, kpairs, scratch, ps);
-    gemm_block(m, nc, k, a, lda, scratch, ps, p, j0, c + j0, ldc);
-  }
-}
-
-template <widen_fn Widen>
-inline void igemm4(size_t m, size_t n, size_t ntaps, size_t kc, const uint8_t* const* rows,
-                   const size_t* tap_off, const int8_t* pb, size_t panel_stride,
-                   const struct qs8_gemm_params* p, uint8_t* c, size_t ldc, int8_t* scratch) {
-  const size_t kpairs = (ntaps * kc + 7) / 8, ps = kpairs * 128;
-  for (size_t j0 = 0; j0 < n; j0 += 32, pb += 2 * panel_stride) {
-    const size_t nc = n - j0 < 32 ? n - j0 : 32;
-    Widen(pb, panel_stride, nc > 16 ? 2 : 1, kpairs, scratch, ps);
-    igemm_block(m, nc, ntaps, kc, rows, tap_off, scratch, ps, p, j0, c + j0, ldc);
-  }
-}
-
-}  // namespace
-
 void qs8_gemm4_ukernel_8x32c4x2__avx512vnni(size_t m, size_t n, size_t k, const uint8_t* a,
                                             size_t lda, const int8_t* pb, size_t panel_stride,
                                             const struct qs8_gemm_params* p, uint8_t* c,
                                             size_t ldc, int8_t* scratch) {
-  gemm4<widen>(m, n, k, a, lda, pb, panel_stride, p, c, ldc, scratch);
+  const size_t kpairs = (k + 7) / 8, ps = kpairs * 128;
+  for (size_t j0 = 0; j0 < n; j0 += 32, pb += 2 * panel_stride) {
+    const size_t nc = n - j0 < 32 ? n - j0 : 32;
+    widen(pb, panel_stride, nc > 16 ? 2 : 1, kpairs, scratch, ps);
+    gemm_block(m, nc, k, a, lda, scratch, ps, p, j0, c + j0, ldc);
+  }
 }
 
 void qs8_igemm4_ukernel_8x32c4x2__avx512vnni(size_t m, size_t n, size_t ntaps, size_t kc,
@@ -241,20 +199,12 @@ void qs8_igemm4_ukernel_8x32c4x2__avx512vnni(size_t m, size_t n, size_t ntaps, s
                                              const int8_t* pb, size_t panel_stride,
                                              const struct qs8_gemm_params* p, uint8_t* c,
                                              size_t ldc, int8_t* scratch) {
-  igemm4<widen>(m, n, ntaps, kc, rows, tap_off, pb, panel_stride, p, c, ldc, scratch);
-}
-
-void qs8_gemm4_ukernel_8x32c4x2__avx512vnni_gfni(
-    size_t m, size_t n, size_t k, const uint8_t* a, size_t lda, const int8_t* pb,
-    size_t panel_stride, const struct qs8_gemm_params* p, uint8_t* c, size_t ldc, int8_t* scratch) {
-  gemm4<widen_gfni>(m, n, k, a, lda, pb, panel_stride, p, c, ldc, scratch);
-}
-
-void qs8_igemm4_ukernel_8x32c4x2__avx512vnni_gfni(
-    size_t m, size_t n, size_t ntaps, size_t kc, const uint8_t* const* rows, const size_t* tap_off,
-    const int8_t* pb, size_t panel_stride, const struct qs8_gemm_params* p, uint8_t* c, size_t ldc,
-    int8_t* scratch) {
-  igemm4<widen_gfni>(m, n, ntaps, kc, rows, tap_off, pb, panel_stride, p, c, ldc, scratch);
+  const size_t kpairs = (ntaps * kc + 7) / 8, ps = kpairs * 128;
+  for (size_t j0 = 0; j0 < n; j0 += 32, pb += 2 * panel_stride) {
+    const size_t nc = n - j0 < 32 ? n - j0 : 32;
+    widen(pb, panel_stride, nc > 16 ? 2 : 1, kpairs, scratch, ps);
+    igemm_block(m, nc, ntaps, kc, rows, tap_off, scratch, ps, p, j0, c + j0, ldc);
+  }
 }
 
 }  // namespace eo

@@ -82,16 +82,6 @@ void qs8_igemm4_ukernel_8x32c4x2__avx512vnni(size_t m, size_t n, size_t ntaps, s
                                              const int8_t* pb, size_t panel_stride,
                                              const struct qs8_gemm_params* p, uint8_t* c,
                                              size_t ldc, int8_t* scratch);
-// The same with the widening on GFNI (vgf2p8affineqb), for CPUs that have it.
-void qs8_gemm4_ukernel_8x32c4x2__avx512vnni_gfni(size_t m, size_t n, size_t k, const uint8_t* a,
-                                                 size_t lda, const int8_t* pb, size_t panel_stride,
-                                                 const struct qs8_gemm_params* p, uint8_t* c,
-                                                 size_t ldc, int8_t* scratch);
-void qs8_igemm4_ukernel_8x32c4x2__avx512vnni_gfni(size_t m, size_t n, size_t ntaps, size_t kc,
-                                                  const uint8_t* const* rows, const size_t* tap_off,
-                                                  const int8_t* pb, size_t panel_stride,
-                                                  const struct qs8_gemm_params* p, uint8_t* c,
-                                                  size_t ldc, int8_t* scratch);
 void qs8_igemm_ukernel_8x32c4__avx512vnni(size_t m, size_t n, size_t ntaps, size_t kc,
                                           const uint8_t* const* rows, const size_t* tap_off,
                                           const int8_t* pb, size_t panel_stride,
