@@ -10,33 +10,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgeopt.quant import fma32   # float32 fma, one rounding (numpy has none)
+
 
 def requantize(acc, scale, zp, qmin=0, qmax=255):
     v = np.asarray(acc, dtype=np.int64).astype(np.float32) * np.asarray(scale, dtype=np.float32)
     return np.clip(np.rint(v).astype(np.int64) + zp, qmin, qmax)
 
 
-def _fma32(a, b, c):
-    """float32 fma(a, b, c) (one rounding) for small integers a and float32 b, c: a * b is exact in
-    float64; the float64 sum s = x + c and its exact error e (TwoSum) decide the float32 result,
-    which differs from rounding s only when s is exactly halfway between two floats and e != 0."""
-    x = np.asarray(a, np.float64) * np.float64(b)
-    y = np.broadcast_to(np.asarray(c, np.float64), x.shape)
-    s = x + y
-    bb = s - x
-    e = (x - (s - bb)) + (y - bb)                     # s + e == x + y exactly
-    r = s.astype(np.float32)
-    d = s - r.astype(np.float64)
-    other = np.nextafter(r, np.where(d > 0, np.float32(np.inf), np.float32(-np.inf))).astype(np.float32)
-    tie = (d != 0) & (2 * s == r.astype(np.float64) + other.astype(np.float64)) & (e != 0)
-    toward = np.sign(e) == np.sign(other.astype(np.float64) - s)  # the true value lies past the tie
-    return np.where(tie & toward, other, r)
-
-
 def add(a, b, attrs):
     r_a, r_b, off = (np.float32(v) for v in attrs["add"])
     qmin, qmax = attrs["add_clamp"]
-    v = _fma32(a, r_a, _fma32(b, r_b, off))
+    v = fma32(a, r_a, fma32(b, r_b, off))
     return np.clip(np.rint(v).astype(np.int64), qmin, qmax).astype(np.uint8)
 
 

@@ -53,7 +53,9 @@ int64_t expect_range(int64_t v, int64_t lo, int64_t hi, const std::string& name)
 
 std::vector<float> per_channel_scale(const py::handle& obj, int64_t n, const char* name) {
   std::vector<float> v;
-  if (py::isinstance<py::float_>(obj) || py::isinstance<py::int_>(obj)) {
+  const bool zero_d = py::isinstance<py::array>(obj) && py::reinterpret_borrow<py::array>(obj).ndim() == 0;
+  if (py::isinstance<py::float_>(obj) || py::isinstance<py::int_>(obj) || zero_d ||
+      (py::hasattr(obj, "dtype") && py::hasattr(obj, "__float__") && !py::isinstance<py::array>(obj))) {
     v.assign(size_t(n), obj.cast<float>());
   } else {
     auto a = typed<float>(obj, name, 1, "float32 (or a Python float)");

@@ -36,14 +36,15 @@ py::array_t<T, py::array::c_style> typed(const py::handle& obj, const char* name
 
 // An integer setting in [lo, hi]; returns it. Raises ValueError naming it.
 int64_t expect_range(int64_t v, int64_t lo, int64_t hi, const std::string& name);
-// A per-tensor Python int or a per-channel int32 array of n values, each in [lo, hi].
-// n float32 requantization factors (finite, > 0): a Python float for all, or a float32 array (n,).
+// n float32 requantization factors (finite, > 0): a Python or numpy float (or a 0-d array) for
+// all, or a float32 array (n,).
 std::vector<float> per_channel_scale(const py::handle& obj, int64_t n, const char* name);
+// A per-tensor Python int or a per-channel int32 array of n values, each in [lo, hi].
 std::vector<int32_t> per_channel(const py::handle& obj, int64_t n, int64_t lo, int64_t hi,
                                  const char* name);
 
 // The output requantization arguments of the int8 products (qgemm, qspmm): an optional int32 bias
-// of n values, per-channel (or per-tensor) multiplier and shift, the output dtype ('uint8' or
+// of n values, per-channel (or per-tensor) float32 scale, the output dtype ('uint8' or
 // 'int8'), its zero point, and the clamp [qmin, qmax] (None: the dtype's range). Checked once here.
 struct RequantArgs {
   py::object bias_keep;  // keeps the bias array alive while `bias` points into it

@@ -80,8 +80,8 @@ qs8_channel_scale_params cs_params(const py::handle& obj, const char* name) {
   const py::dict d = as_dict(obj, name);
   qs8_channel_scale_params p;
   p.x_zp = int32_t(get_key(d, name, "x_zp", 0, 255));
-  p.scale = per_channel_scale(d.contains("scale") ? py::handle(d["scale"]) : py::handle(py::none()), 1,
-                              (std::string(name) + "['scale']").c_str())[0];
+  p.scale = get_float_key(d, name, "scale");
+  if (!(p.scale > 0.0f)) throw py::value_error(std::string(name) + "['scale']: expected a float > 0");
   p.y_zp = int32_t(get_key(d, name, "y_zp", 0, 255));
   p.qmin = int32_t(get_key(d, name, "qmin", 0, 255));
   p.qmax = int32_t(get_key(d, name, "qmax", p.qmin, 255));

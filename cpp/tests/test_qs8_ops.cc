@@ -114,7 +114,7 @@ void run_conv_case(const ConvCase& c, int epi_kind, int gemm_path, int op_isa, s
   for (auto& v : w) v = int8_t(s8(rng));
   std::vector<int32_t> bias(c.cout);
   std::vector<float> scale;
-  // 4-bit weights make products 16x smaller: the bias range and the shifts follow
+  // 4-bit weights make products 16x smaller: the bias range and the factors follow
   const int32_t bias_max = bits == 4 ? 1 << 14 : 1 << 18;
   std::uniform_int_distribution<int32_t> bias_d(-bias_max, bias_max);
   for (auto& b : bias) b = bias_d(rng);

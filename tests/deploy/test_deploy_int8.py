@@ -161,8 +161,37 @@ def test_conv_scales_are_float32_blobs_and_files_with_bad_or_old_scales_are_reje
     conv.attrs["multiplier"] = np.full(len(good), 1 << 30, np.int32)
     conv.attrs["shift"] = np.zeros(len(good), np.uint8)
     b, out = emit(qg)
-    with pytest.raises(ValueError, match="scale"):
+    with pytest.raises(ValueError, match="compile the model again"):
         eo.deploy.Engine(b.to_bytes(out, {}))
+
+
+@pytest.mark.parametrize("op", ["quantize", "global_avgpool2d", "channel_scale", "avgpool2d"])
+def test_bad_requantization_factors_of_the_other_int8_ops_are_rejected(op):
+    """A factor that is not a finite float32 > 0, or a clamp upside down, in any int8 op of a file
+    gives a ValueError naming it (mobilenet_v3_small has the first three, a pool model the last)."""
+    if op == "avgpool2d":
+        from edgeopt import nn
+        eo.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.AvgPool2d(2, 2), nn.Flatten(), nn.Linear(8 * 8 * 8, 4))
+        model.eval()
+        calib = np.random.default_rng(0).standard_normal((8, 3, 16, 16)).astype(np.float32)
+        qg = quantize_graph(model, calib, (1, 3, 16, 16))
+    else:
+        model, calib = _model("mobilenet_v3_small", width_mult=0.25)
+        qg = quantize_graph(model, calib, (1, 3, 32, 32))
+    node = next(o for o in qg.ops if o.op == op)
+    good = node.attrs["scale"]
+    for bad in (float("nan"), 0.0, -1.0, 1e39):
+        node.attrs["scale"] = tuple([bad] * len(good)) if isinstance(good, tuple) else bad
+        b, out = emit(qg)
+        with pytest.raises(ValueError, match="scale"):
+            eo.deploy.Engine(b.to_bytes(out, {}))
+    node.attrs["scale"] = good
+    if "clamp" in node.attrs:
+        node.attrs["clamp"] = (200, 100)
+        b, out = emit(qg)
+        with pytest.raises(ValueError, match="clamp"):
+            eo.deploy.Engine(b.to_bytes(out, {}))
 
 
 def test_int8_lowering_of_pools_flatten_and_standalone_ops():

@@ -576,3 +576,74 @@ def test_int8_export_with_the_auto_observer_carries_the_auto_engine_s_scales(tmp
             assert (init[k + ".scale"], int(init[k + ".zero_point"])) == (np.float32(s), z), k
     steps, _ = _logit_steps(proto, engine.run(x), x)
     assert (np.abs(steps) <= 1).mean() >= 0.999
+
+
+# --------------------------------------------------------------------------- int8: operator by operator
+# The model-level equality above rests on each integer operator computing onnxruntime's bytes;
+# these check the ones whose constants edgeopt computes itself, on inputs a model would rarely
+# reach (every pair of bytes, many scales), one node at a time.
+
+def _one_node_session(node, inputs, outputs, inits):
+    from onnx import TensorProto, helper
+    graph = helper.make_graph([node], "one", inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    return _session(model.SerializeToString(), optimize=False)
+
+
+def test_int8_add_equals_onnxruntime_qlinearadd_on_every_byte_pair():
+    from onnx import TensorProto, helper
+    rng = np.random.default_rng(3)
+    a, b = (g.ravel().astype(np.uint8) for g in np.meshgrid(np.arange(256), np.arange(256)))
+    names = ["a_s", "a_z", "b_s", "b_z", "y_s", "y_z"]
+    node = helper.make_node("QLinearAdd", ["a", "a_s", "a_z", "b", "b_s", "b_z", "y_s", "y_z"], ["y"],
+                            domain="com.microsoft")
+    io = [helper.make_tensor_value_info(n, TensorProto.UINT8, [a.size]) for n in ("a", "b")]
+    out = [helper.make_tensor_value_info("y", TensorProto.UINT8, [a.size])]
+    differ = 0
+    for _ in range(40):
+        s_a, s_b, s_y = (float(np.float32(v)) for v in rng.uniform(0.005, 0.1, 3))
+        z_a, z_b, z_y = (int(v) for v in rng.integers(0, 256, 3))
+        vals = [s_a, z_a, s_b, z_b, s_y, z_y]
+        inits = [helper.make_tensor(n, TensorProto.FLOAT if n.endswith("_s") else TensorProto.UINT8, [], [v])
+                 for n, v in zip(names, vals)]
+        want = _one_node_session(node, io, out, inits).run(None, {"a": a, "b": b})[0]
+        r_a, r_b, off = eo.quant.add_scales(s_a, z_a, s_b, z_b, s_y, z_y)
+        got = eo._core.testing.qs8_add(a, b, {"a_scale": float(r_a), "b_scale": float(r_b),
+                                              "offset": float(off), "qmin": 0, "qmax": 255})
+        np.testing.assert_array_equal(got, want)
+        differ += int(np.any(np.float32(z_y) - (r_a * np.float32(z_a) + r_b * np.float32(z_b)) != off))
+    assert differ > 0   # some of these offsets need the fused form (measured: about a quarter)
+
+
+def test_int8_quantize_and_global_average_pool_equal_onnxruntime():
+    from onnx import TensorProto, helper
+    rng = np.random.default_rng(4)
+    # QuantizeLinear: x / s rounded half to even, on values at and next to ties
+    s, z = np.float32(0.0371), 117
+    k = rng.integers(-200, 200, 4096).astype(np.float32)
+    x = np.concatenate([(k + np.float32(0.5)) * s, np.nextafter((k + np.float32(0.5)) * s, np.float32(np.inf)),
+                        rng.normal(0, 3, 4096).astype(np.float32)]).astype(np.float32)
+    node = helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"])
+    sess = _one_node_session(node, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [x.size])],
+                             [helper.make_tensor_value_info("q", TensorProto.UINT8, [x.size])],
+                             [helper.make_tensor("s", TensorProto.FLOAT, [], [float(s)]),
+                              helper.make_tensor("z", TensorProto.UINT8, [], [z])])
+    want = sess.run(None, {"x": x})[0]
+    got = eo._core.testing.qs8_quantize(x.reshape(1, 1, 1, -1), float(s), z).ravel()
+    np.testing.assert_array_equal(got, want)
+    # QLinearGlobalAveragePool (NCHW there, NHWC here): integer sum, factor s_in / (s_out * HW)
+    for hw, s_in, s_out in ((16, 0.02, 0.011), (49, 0.05, 0.0123), (4, 0.1, 0.09)):
+        q = rng.integers(0, 256, (2, 24, hw)).astype(np.uint8)
+        z_in, z_out = 13, 140
+        node = helper.make_node("QLinearGlobalAveragePool", ["x", "xs", "xz", "ys", "yz"], ["y"],
+                                domain="com.microsoft", channels_last=0)
+        sess = _one_node_session(node, [helper.make_tensor_value_info("x", TensorProto.UINT8, [2, 24, hw, 1])],
+                                 [helper.make_tensor_value_info("y", TensorProto.UINT8, [2, 24, 1, 1])],
+                                 [helper.make_tensor("xs", TensorProto.FLOAT, [], [s_in]),
+                                  helper.make_tensor("xz", TensorProto.UINT8, [], [z_in]),
+                                  helper.make_tensor("ys", TensorProto.FLOAT, [], [s_out]),
+                                  helper.make_tensor("yz", TensorProto.UINT8, [], [z_out])])
+        want = sess.run(None, {"x": q[..., None]})[0].reshape(2, 24)
+        m = float(eo.quant.average_scale(s_in, s_out, hw))
+        got = eo._core.testing.qs8_global_avgpool2d(q.transpose(0, 2, 1)[:, :, None, :].copy(), z_in, m, z_out)
+        np.testing.assert_array_equal(got.reshape(2, 24), want)

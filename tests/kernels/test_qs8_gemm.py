@@ -301,3 +301,16 @@ def test_bad_pack_and_packed_arguments():
         _core.testing.qgemm(**_bad(packed=np.ones((8, 3), np.int8)))
     with pytest.raises(TypeError, match="b: expected dtype int8"):
         _core.testing.qgemm_reference(np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.int16), 0, None, 1.0, 0)
+
+
+def test_scale_accepts_numpy_scalars_and_what_quant_returns(rng):
+    """A numpy float32 scalar or 0-d array (what quant.requant_scale returns for scalars) works
+    like the Python float."""
+    from edgeopt import quant
+    a = rng.integers(0, 256, (5, 40), dtype=np.uint8)
+    b = rng.integers(-127, 128, (40, 9), dtype=np.int8)
+    packed = _core.testing.qgemm_pack(b)
+    m = quant.requant_scale(0.05, 0.01, 0.03)       # a 0-d float32 array
+    want = _core.testing.qgemm(a, packed, 3, None, float(m), 100)
+    for s in (m, np.float32(m), np.float64(m)):
+        np.testing.assert_array_equal(_core.testing.qgemm(a, packed, 3, None, s, 100), want)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgeopt import _core, quant
-from int8_sim import _fma32
+from edgeopt.quant import fma32
 
 GEMM_PATHS = list(_core.testing.qgemm_paths())
 OP_ISAS = ["scalar"] + (["avx512"] if _core.runtime.cpu_isa() == "avx512" else [])
@@ -32,8 +32,8 @@ def requantize(acc, scale, zp, qmin=0, qmax=255):
 
 def numpy_add(a, b, p):
     """y = clamp(rint(fma(a, a_scale, fma(b, b_scale, offset))), qmin, qmax) in float32, each fma
-    rounding once (int8_sim._fma32 computes it exactly)."""
-    v = _fma32(a, F32(p["a_scale"]), _fma32(b, F32(p["b_scale"]), F32(p["offset"])))
+    rounding once (quant.fma32 computes it exactly)."""
+    v = fma32(a, F32(p["a_scale"]), fma32(b, F32(p["b_scale"]), F32(p["offset"])))
     return np.clip(np.rint(v).astype(np.float64), p["qmin"], p["qmax"]).astype(np.uint8)
 
 

@@ -8,8 +8,10 @@
 //               last bin, values outside [lo, hi] not counted
 //   fake quantize (training; float32 arithmetic, see below)
 //               y[r, j] = scale[r] * (clamp(rint(x[r, j] * inv[r]) + zp[r], qmin, qmax) - zp[r]),
-//               inv[r] = 1 / scale[r] in float32; backward dx = dy where the unclamped
-//               x * inv + zp lies in [qmin - 1/2, qmax + 1/2], else 0 (straight-through with clipping)
+//               inv[r] = 1 / scale[r] in float32 (a product, cheaper per step than the int8
+//               runtime's quotient; they differ only within an ulp of a rounding tie); backward
+//               dx = dy where the unclamped x * inv + zp lies in [qmin - 1/2, qmax + 1/2], else 0
+//               (straight-through with clipping)
 //
 // x is a rows x cols row-major float32 array (rows = 1 for per-tensor). Division, rounding and the
 // dequantized product are in double: x / scale is exactly numpy's float64 `x / scale`, and rint

@@ -261,7 +261,6 @@ Qs8Conv2d qs8_conv2d_create(const Qs8ConvShape& s, const int8_t* w, const int32_
   op.qmax = qmax;
   op.bias.assign(size_t(s.cout), 0);
   if (bias) op.bias.assign(bias, bias + s.cout);
-  op.scale.assign(scale, scale + s.cout);
   op.epi = epi;
   const int64_t ntaps = s.kh * s.kw;
   if (s.depthwise()) {

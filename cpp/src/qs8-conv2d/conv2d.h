@@ -55,7 +55,6 @@ struct Qs8Conv2d {
   Qs8ConvShape s;
   int32_t in_zp = 0, out_zp = 0, qmin = 0, qmax = 255;
   std::vector<int32_t> bias;  // cout
-  std::vector<float> scale;   // cout: the float32 requantization factors
   Qs8ConvEpilogue epi;
   int path_override = -1;  // >= 0: force this Qs8Path (tests); -1: qs8_gemm_default_path(K)
   int op_isa_override = -1;  // >= 0: force this Isa for the depthwise/elementwise kernels (tests)

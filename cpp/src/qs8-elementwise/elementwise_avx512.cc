@@ -34,11 +34,7 @@ void qs8_add_ukernel__avx512(size_t n, const uint8_t* a, const uint8_t* b,
 void qs8_channel_scale_ukernel__avx512(size_t npix, size_t C, const uint8_t* x, const int32_t* sc,
                                        const struct qs8_channel_scale_params* p, uint8_t* y) {
   const __m512i zx = _mm512_set1_epi32(p->x_zp);
-  struct qs8_requant16 r;
-  r.scale = _mm512_set1_ps(p->scale);
-  r.lo = _mm512_set1_ps((float)(p->qmin - p->y_zp));
-  r.hi = _mm512_set1_ps((float)(p->qmax - p->y_zp));
-  r.zp = _mm512_set1_epi32(p->y_zp);
+  const struct qs8_requant16 r = qs8_requant16_set1(p->scale, p->y_zp, p->qmin, p->qmax);
   for (size_t px = 0; px < npix; ++px, x += C, y += C) {
     for (size_t c = 0; c < C; c += 16) {
       const __mmask16 m = tail_mask(C - c);

@@ -13,6 +13,10 @@
 #pragma once
 #include <stdint.h>
 
+#if defined(__FAST_MATH__)
+#error "qs8_round_even needs IEEE float arithmetic: build without -ffast-math"
+#endif
+
 namespace eo {
 
 // Round half to even for |v| < 2^22: adding 1.5 * 2^23 leaves no fraction bits, so the FPU's

@@ -7,20 +7,28 @@
 
 namespace eo {
 
-// Per-column constants of 16 columns.
+// Requantization constants of 16 lanes (columns or channels).
 struct qs8_requant16 {
   __m512 scale;
   __m512 lo, hi;   // clamp to [qmin - zp, qmax - zp] before rounding
   __m512i zp;
 };
 
-static inline struct qs8_requant16 qs8_requant16_make(const float* scale, int32_t out_zp,
-                                                      int32_t qmin, int32_t qmax) {
+static inline struct qs8_requant16 qs8_requant16_set1(float scale, int32_t out_zp, int32_t qmin,
+                                                      int32_t qmax) {
   struct qs8_requant16 r;
-  r.scale = _mm512_loadu_ps(scale);
+  r.scale = _mm512_set1_ps(scale);
   r.lo = _mm512_set1_ps((float)(qmin - out_zp));
   r.hi = _mm512_set1_ps((float)(qmax - out_zp));
   r.zp = _mm512_set1_epi32(out_zp);
+  return r;
+}
+
+// Per-column factors scale[0 .. 16).
+static inline struct qs8_requant16 qs8_requant16_make(const float* scale, int32_t out_zp,
+                                                      int32_t qmin, int32_t qmax) {
+  struct qs8_requant16 r = qs8_requant16_set1(0.0f, out_zp, qmin, qmax);
+  r.scale = _mm512_loadu_ps(scale);
   return r;
 }
 

@@ -9,6 +9,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "qs8-gemm/requantize_avx2.h"
 #include "qs8-gemm/ukernels.h"
 
 namespace eo {
@@ -26,13 +27,6 @@ inline int32_t load_a4(const uint8_t* a, size_t k, size_t kend) {
   return (int32_t)v;
 }
 
-// qs8_requantize on 8 lanes (requantize.h): clamped in float, rounded half to even by
-// cvtps2dq, zero point added.
-inline __m256i requantize8(__m256i x, const float* scale, __m256 lo, __m256 hi, __m256i zp) {
-  __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(x), _mm256_loadu_ps(scale));
-  v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
-  return _mm256_add_epi32(_mm256_cvtps_epi32(v), zp);
-}
 
 }  // namespace
 
@@ -81,8 +75,8 @@ void qs8_gemm_ukernel_4x16c4__avx2(size_t m, size_t n, size_t k, const uint8_t* 
 #pragma GCC unroll 4
       for (int i = 0; i < 4; ++i) {
         if ((size_t)i >= mc) break;
-        const __m256i y0 = requantize8(acc[i][0], p->scale + j0, vlo, vhi, vzp);
-        const __m256i y1 = requantize8(acc[i][1], p->scale + j0 + 8, vlo, vhi, vzp);
+        const __m256i y0 = qs8_requant8(acc[i][0], _mm256_loadu_ps(p->scale + j0), vlo, vhi, vzp);
+        const __m256i y1 = qs8_requant8(acc[i][1], _mm256_loadu_ps(p->scale + j0 + 8), vlo, vhi, vzp);
         // 16 int32 in [-128, 255] -> their low bytes, in column order
         __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(y0, y1), 0xD8);
         w = _mm256_and_si256(w, lo_byte);

@@ -7,17 +7,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "qs8-gemm/requantize_avx2.h"
 #include "qs8-spmm/ukernels.h"
 
 namespace eo {
 namespace {
 
-// qs8_requantize of 8 lanes with one channel's scale, clamped, zero point added.
-inline __m256i requantize8(__m256i x, __m256 scale, __m256 lo, __m256 hi, __m256i zp) {
-  __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(x), scale);
-  v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
-  return _mm256_add_epi32(_mm256_cvtps_epi32(v), zp);
-}
 
 // The low bytes of 8 int32 lanes, in order, as the low 64 bits.
 inline __m128i narrow8(__m256i v) {
@@ -82,8 +77,8 @@ inline void tile(size_t n, size_t nbr, size_t cout, const int16_t* x, size_t xs,
       uint8_t* yo = y + o * ys;
 #pragma GCC unroll 2
       for (int v = 0; v < V; ++v) {
-        const __m256i a = requantize8(lo[i][v], scale, vlo, vhi, vzp);
-        const __m256i b = requantize8(hi[i][v], scale, vlo, vhi, vzp);
+        const __m256i a = qs8_requant8(lo[i][v], scale, vlo, vhi, vzp);
+        const __m256i b = qs8_requant8(hi[i][v], scale, vlo, vhi, vzp);
         const size_t q = 16 * (size_t)v;
         const size_t n0 = n > q ? n - q : 0, n1 = n > q + 8 ? n - q - 8 : 0;
         store_bytes(yo + q, narrow8(_mm256_permute2x128_si256(a, b, 0x20)), n0);

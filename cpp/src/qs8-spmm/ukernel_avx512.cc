@@ -8,17 +8,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qs8-gemm/requantize_avx512.h"
 #include "qs8-spmm/ukernels.h"
 
 namespace eo {
 namespace {
 
-// qs8_requantize (qs8-gemm/requantize.h) of 16 lanes with one channel's scale, clamped, zp added.
-inline __m512i requantize16(__m512i x, __m512 scale, __m512 lo, __m512 hi, __m512i zp) {
-  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(x), scale);
-  v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
-  return _mm512_add_epi32(_mm512_cvtps_epi32(v), zp);
-}
 
 template <int BR, int V>
 inline void tile(size_t n, size_t nbr, size_t cout, const int16_t* x, size_t xs, const int32_t* w,
@@ -27,9 +22,6 @@ inline void tile(size_t n, size_t nbr, size_t cout, const int16_t* x, size_t xs,
   // Output pixel q of a 32-pixel group from the lo (index < 16) and hi (index >= 16) halves.
   const __m512i perm0 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
   const __m512i perm1 = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
-  const __m512 vlo = _mm512_set1_ps((float)(p->qmin - p->out_zp));
-  const __m512 vhi = _mm512_set1_ps((float)(p->qmax - p->out_zp));
-  const __m512i vzp = _mm512_set1_epi32(p->out_zp);
   for (size_t r = 0; r < nbr; ++r) {
     __m512i lo[BR][V], hi[BR][V];
 #pragma GCC unroll 4
@@ -63,12 +55,12 @@ inline void tile(size_t n, size_t nbr, size_t cout, const int16_t* x, size_t xs,
     for (int i = 0; i < BR; ++i) {
       if ((size_t)i >= rows) break;
       const size_t o = r * BR + i;
-      const __m512 scale = _mm512_set1_ps(p->scale[o]);
+      const struct qs8_requant16 rq = qs8_requant16_set1(p->scale[o], p->out_zp, p->qmin, p->qmax);
       uint8_t* yo = y + o * ys;
 #pragma GCC unroll 2
       for (int v = 0; v < V; ++v) {
-        const __m512i a = requantize16(lo[i][v], scale, vlo, vhi, vzp);
-        const __m512i b = requantize16(hi[i][v], scale, vlo, vhi, vzp);
+        const __m512i a = qs8_requant16_ints(&rq, lo[i][v]);
+        const __m512i b = qs8_requant16_ints(&rq, hi[i][v]);
         const size_t q = 32 * (size_t)v;  // first pixel of this group
         const size_t n0 = n > q ? n - q : 0, n1 = n > q + 16 ? n - q - 16 : 0;
         const __mmask16 m0 = n0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n0) - 1);

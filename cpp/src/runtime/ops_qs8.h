@@ -24,11 +24,12 @@ std::unique_ptr<Op> make_qs8_flatten(const BuildContext& ctx);
 
 // Input i must be u8 NHWC with a zero point in [0, 255]; returns its description.
 const TensorDesc& qs8_expect_u8_input(const BuildContext& ctx, size_t i);
-// The 11 ints of an 'add' attribute (a_zp, a_mult, a_shift, b_zp, b_mult, b_shift, out_mult,
-// out_shift, out_zp, qmin, qmax), range-checked.
 // The add / add_clamp attributes of an add (standalone or fused into a conv), checked.
 qs8_add_params qs8_add_params_from(const BuildContext& ctx);
 // A float attribute that must be a finite float32 > 0 (a requantization factor).
 float qs8_scale_attr(const BuildContext& ctx, double v);
+// Fails with a "compile it again" hint if the op has any of the attributes an int8-full file
+// written before float32 requantization had (Q31 multipliers and shifts).
+void qs8_reject_fixed_point(const BuildContext& ctx, std::initializer_list<const char*> old_keys);
 
 }  // namespace eo::rt

@@ -9,6 +9,7 @@
 // kernel, stride, padding. avgpool2d: + count_include_pad, scale (kh*kw floats, by divisor - 1),
 // clamp (qmin, qmax). global_avgpool2d: scale (float), clamp (qmin, qmax).
 #include <cmath>
+#include <limits>
 
 #include "qs8-elementwise/elementwise.h"
 #include "qs8-pool/pool.h"
@@ -27,9 +28,18 @@ const TensorDesc& qs8_expect_u8_input(const BuildContext& ctx, size_t i) {
   return d;
 }
 
+constexpr double kFloatMax = std::numeric_limits<float>::max();
+
+void qs8_reject_fixed_point(const BuildContext& ctx, std::initializer_list<const char*> old_keys) {
+  for (const char* k : old_keys)
+    if (ctx.def.attrs.has(k))
+      ctx.fail(std::string("has '") + k + "', the fixed-point requantization of int8-full files " +
+               "written before float32 requantization: compile the model again");
+}
+
 qs8_add_params qs8_add_params_from(const BuildContext& ctx) {
   const Attrs& at = ctx.def.attrs;
-  const auto f = at.get_floats("add", 3, -1e30, 1e30);
+  const auto f = at.get_floats("add", 3, -kFloatMax, kFloatMax);
   const auto c = at.get_ints("add_clamp", 2, 0, 255);
   const qs8_add_params p{float(f[0]), float(f[1]), float(f[2]), int32_t(c[0]), int32_t(c[1])};
   if (!qs8_add_params_valid(&p)) ctx.fail("add: " QS8_ADD_PARAMS_RULE);
@@ -189,7 +199,8 @@ std::unique_ptr<Op> make_qs8_quantize(const BuildContext& ctx) {
   TensorDesc y = u8_like(x);
   y.rank = 0;
   ctx.expect_output(y);
-  const float scale = qs8_scale_attr(ctx, ctx.def.attrs.get_float("scale", 0.0, 1e30));
+  qs8_reject_fixed_point(ctx, {"inv_scale"});
+  const float scale = qs8_scale_attr(ctx, ctx.def.attrs.get_float("scale", 0.0, kFloatMax));
   return std::make_unique<QuantizeOp>(ctx.def, x, scale, out_zp(ctx));
 }
 
@@ -213,6 +224,7 @@ std::unique_ptr<Op> make_qs8_add(const BuildContext& ctx) {
   TensorDesc y = a;
   y.rank = 0;
   ctx.expect_output(y);
+  if (ctx.def.attrs.has("add") && !ctx.def.attrs.has("add_clamp")) qs8_reject_fixed_point(ctx, {"add"});
   const qs8_add_params p = qs8_add_params_from(ctx);
   return std::make_unique<AddOp>(ctx.def, a.elems(), p);
 }
@@ -236,7 +248,8 @@ std::unique_ptr<Op> make_qs8_channel_scale(const BuildContext& ctx) {
   TensorDesc y = x;
   y.rank = 0;
   ctx.expect_output(y);
-  const float scale = qs8_scale_attr(ctx, ctx.def.attrs.get_float("scale", 0.0, 1e30));
+  qs8_reject_fixed_point(ctx, {"params"});
+  const float scale = qs8_scale_attr(ctx, ctx.def.attrs.get_float("scale", 0.0, kFloatMax));
   const auto cl = ctx.def.attrs.get_ints("clamp", 2, 0, 255);
   if (cl[0] > cl[1]) ctx.fail("clamp: qmin > qmax");
   const qs8_channel_scale_params cp{x.zero_point, scale, out_zp(ctx), int32_t(cl[0]), int32_t(cl[1])};
@@ -266,8 +279,9 @@ std::unique_ptr<Op> make_qs8_avgpool2d(const BuildContext& ctx) {
   const Attrs& at = ctx.def.attrs;
   const bool cip = at.get_int("count_include_pad", 0, 1, 1) != 0;
   const size_t taps = size_t(s.kh * s.kw);
+  qs8_reject_fixed_point(ctx, {"multiplier", "shift"});
   std::vector<float> scale;
-  for (double v : at.get_floats("scale", taps, 0.0, 1e30)) scale.push_back(qs8_scale_attr(ctx, v));
+  for (double v : at.get_floats("scale", taps, 0.0, kFloatMax)) scale.push_back(qs8_scale_attr(ctx, v));
   const auto cl = at.get_ints("clamp", 2, 0, 255);
   if (cl[0] > cl[1]) ctx.fail("clamp: qmin > qmax");
   return std::make_unique<PoolOp>(ctx.def, x, s, 1, cip, std::move(scale), out_zp(ctx),
@@ -281,7 +295,8 @@ std::unique_ptr<Op> make_qs8_global_avgpool2d(const BuildContext& ctx) {
   y.h = y.w = 1;
   y.rank = 0;
   ctx.expect_output(y);
-  const float scale = qs8_scale_attr(ctx, ctx.def.attrs.get_float("scale", 0.0, 1e30));
+  qs8_reject_fixed_point(ctx, {"requant"});
+  const float scale = qs8_scale_attr(ctx, ctx.def.attrs.get_float("scale", 0.0, kFloatMax));
   const auto cl = ctx.def.attrs.get_ints("clamp", 2, 0, 255);
   if (cl[0] > cl[1]) ctx.fail("clamp: qmin > qmax");
   return std::make_unique<PoolOp>(ctx.def, x, Qs8PoolShape{}, 2, false, std::vector<float>{scale},

@@ -5,7 +5,7 @@ calibration over edgeopt.graph (``calibrate(model, calib) -> {tensor name: obser
 The int8 lowerings of ``deploy`` and the ONNX QDQ export call these and nothing else, so they agree
 by construction; the element loops run in C++ (cpp/src/f32-quantize).
 """
-from .qparams import add_scales, average_scale, qparams, qrange, requant_scale, zero_point
+from .qparams import add_scales, average_scale, fma32, qparams, qrange, requant_scale, zero_point
 from .quantize import (BIAS_LIMIT, dequantize, histogram, quantize, quantize_bias, quantize_per_channel,
                        weight_scales)
 from .observer import (OBSERVERS, HistogramObserver, KLObserver, MinMaxObserver, MovingAverageMinMaxObserver,
@@ -16,7 +16,7 @@ from .qat import (BinaryWeight, FakeQuantize, FakeQuantWeight, FreezeBatchNorm, 
                   convert, fake_quantize, low_bit_layers, prepare_qat)
 from .calibrate import OBSERVER_CHOICES, calibrate, calibration_batches, check_calib, observe
 
-__all__ = ["qparams", "qrange", "zero_point", "requant_scale", "average_scale", "add_scales", "quantize", "dequantize", "weight_scales",
+__all__ = ["qparams", "qrange", "zero_point", "requant_scale", "average_scale", "add_scales", "fma32", "quantize", "dequantize", "weight_scales",
            "quantize_per_channel", "quantize_bias", "histogram", "BIAS_LIMIT", "MinMaxObserver",
            "MovingAverageMinMaxObserver", "HistogramObserver", "PercentileObserver", "MSEObserver", "KLObserver",
            "OBSERVERS", "observer", "fake_quantize", "FakeQuantize", "FakeQuantWeight", "BinaryWeight", "prepare_qat", "convert",

@@ -63,7 +63,9 @@ def _params(scale, zero_point, rows):
 
 def fake_quantize(x, scale, zero_point=0, qmin: int = 0, qmax: int = 255, axis=None, name: str = "x"):
     """y = scale * (clamp(rint(x / scale) + zero_point, qmin, qmax) - zero_point), in float32 (x times
-    float32(1 / scale), as the Engine's quantize op), per tensor or per channel along axis 0."""
+    float32(1 / scale): the Engine's quantize op divides, and the two round differently only within
+    an ulp of a tie, which training does not notice; the product is the cheaper loop), per tensor or
+    per channel along axis 0."""
     rows = _as_rows(x, axis)
     s, z = _params(scale, zero_point, len(rows))
     y, bad = _core.quant.quant_fake_quantize_rows(rows, s, z, int(qmin), int(qmax))

@@ -11,17 +11,17 @@ same thing as the quantization multiplier s = 127 / r (q = round(s x) = round(x 
 
 The int8 kernels requantize in float32 (cpp/src/qs8-gemm/requantize.h): y = rint(float(acc) * m) +
 Z_out. ``requant_scale`` and ``average_scale`` give the factor m, ``add_scales`` the constants of
-the integer add, each evaluated in float32 in one fixed order, the order onnxruntime's QLinearConv,
-QGemm, QLinearGlobalAveragePool and QLinearAdd use, so an exported QDQ model and the Engine compute
-the same bytes.
+the integer add, each evaluated in float32 in one fixed order, the order onnxruntime's x86-64
+QLinearConv, QGemm, QLinearGlobalAveragePool and QLinearAdd use, so an exported QDQ model and the
+Engine compute the same bytes there.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .._check import show_value, check_bool, check_dim, check_float, check_int
+from .._check import show_value, check_bool, check_int
 
-__all__ = ["qparams", "zero_point", "requant_scale", "average_scale", "add_scales", "qrange"]
+__all__ = ["qparams", "zero_point", "requant_scale", "average_scale", "add_scales", "fma32", "qrange"]
 
 
 def _check_bits(bits) -> int:
@@ -126,13 +126,37 @@ def average_scale(s_in, s_out, count) -> np.ndarray:
     return _f32_factor("s_in / (s_out * count)", m)
 
 
+def fma32(a, b, c) -> np.ndarray:
+    """float32 fma(a, b, c), one rounding, for small integers a (|a| < 2^24) and float32 b, c
+    (arrays broadcast): a * b is exact in float64; the float64 sum s = a b + c and its exact error
+    e (TwoSum) decide the float32 result, which differs from rounding s only when s lies exactly
+    halfway between two floats and e != 0."""
+    x = np.asarray(a, np.float64) * np.asarray(b, np.float32).astype(np.float64)
+    y = np.broadcast_to(np.asarray(c, np.float32).astype(np.float64), x.shape)
+    s = x + y
+    bb = s - x
+    e = (x - (s - bb)) + (y - bb)                     # s + e == x + y exactly
+    with np.errstate(over="ignore"):
+        r = s.astype(np.float32)
+    d = s - r.astype(np.float64)
+    other = np.nextafter(r, np.where(d > 0, np.float32(np.inf), np.float32(-np.inf))).astype(np.float32)
+    tie = (d != 0) & (2 * s == r.astype(np.float64) + other.astype(np.float64)) & (e != 0)
+    toward = np.sign(e) == np.sign(other.astype(np.float64) - s)  # the true value lies past the tie
+    return np.where(tie & toward, other, r)
+
+
 def add_scales(s_a, z_a, s_b, z_b, s_y, z_y):
-    """float32 (r_a, r_b, offset) of the integer add y = rint(a r_a + (b r_b + offset)) (two fused
-    multiply-adds): r_a = s_a / s_y, r_b = s_b / s_y, offset = z_y - (r_a z_a + r_b z_b)."""
+    """float32 (r_a, r_b, offset) of the integer add y = rint(fma(a, r_a, fma(b, r_b, offset))):
+    r_a = s_a / s_y, r_b = s_b / s_y, offset = z_y - fma(r_a, z_a, r_b z_b), the constant as
+    onnxruntime's x86-64 QLinearAdd computes it (its compiler contracts that expression)."""
     s_a, s_b, s_y = _f32_scale("s_a", s_a), _f32_scale("s_b", s_b), _f32_scale("s_y", s_y)
     with np.errstate(over="ignore", under="ignore"):
         r_a, r_b = s_a / s_y, s_b / s_y
     for name, z in (("z_a", z_a), ("z_b", z_b), ("z_y", z_y)):
         check_int(name, z, 0, 255)
-    off = np.float32(z_y) - (r_a * np.float32(z_a) + r_b * np.float32(z_b))
-    return np.float32(_f32_factor("s_a / s_y", r_a)), np.float32(_f32_factor("s_b / s_y", r_b)), np.float32(off)
+    r_a, r_b = _f32_factor("s_a / s_y", r_a), _f32_factor("s_b / s_y", r_b)
+    with np.errstate(over="ignore", invalid="ignore"):
+        off = np.float32(z_y) - fma32(z_a, r_a, r_b * np.float32(z_b))[()]
+    if not np.isfinite(off):
+        raise ValueError(f"offset: z_y - (r_a z_a + r_b z_b) is {off}: the scales are out of float32 range")
+    return np.float32(r_a), np.float32(r_b), np.float32(off)

@@ -31,13 +31,14 @@ Integer graph. Activations are u8 NHWC. Per op:
   float          an op with no integer operator (e.g. a BatchNorm that follows no conv): its
                  inputs dequantized, the f32 runtime op, its output quantized with its own range;
                  the Engine's metadata and report() list every such fallback
-These are the formulas of onnxruntime's integer operators, factors and constants evaluated in the
-same float32 order, so the ONNX QDQ export of the same QGraph runs to the same bytes there. All
+These are the formulas of onnxruntime's integer operators on x86-64, factors and constants
+evaluated in the same float32 order, so the ONNX QDQ export of the same QGraph runs to the same bytes
+there (not quite for avgpool2d: onnxruntime's QLinearAveragePool averages dequantized floats). All
 parameters are computed here once; tests/int8_sim.py replays the
 QGraph in numpy and must match the Engine bit for bit.
 
 ``QGraph.points`` keeps the (scale, zero point) each quantized value of the fused graph ended up
-with (after any widening), keyed like ``Graph.points()``: the graph input, every node's output (the
+with, keyed like ``Graph.points()``: the graph input, every node's output (the
 logits included) and, inside a fused conv, (id, 'conv') for the requantized accumulator in front
 of a residual add or activation table and (id, 'sum') for the sum in front of a table. The ONNX
 QDQ export writes exactly these, so onnxruntime and the Engine quantize on the same grids.
@@ -257,23 +258,17 @@ class _Lowering:
                 return n.output
         raise RuntimeError(f"int8-full: no {ops} consumer of %{t} in the unfused graph")
 
-    def _range(self, t: int):
-        if t in self.fixed:
-            s, z = self.fixed[t]
-            return s * (0 - z), s * (255 - z)
-        if t not in self.ranges:
-            if not self.ranges:
-                raise ValueError(f"int8-full: {self.g0.describe(t)} has no learned scale and no calibration "
-                                 "data was given (calib=...)")
-            raise RuntimeError(f"int8-full: no calibration range for tensor %{t}")
-        return self.ranges[t]
-
     def _qp(self, t: int):
         """(scale, zero point) of tensor t: learned, or from its calibrated range."""
         if t in self.fixed:
             s, z = self.fixed[t]
             return float(s), int(z)
-        return _asym(*self._range(t))
+        if t not in self.ranges:
+            if not self.ranges:
+                raise ValueError(f"int8-full: {self.g0.describe(t)} has no learned scale and no calibration "
+                                 "data was given (calib=...)")
+            raise RuntimeError(f"int8-full: no calibration range for tensor %{t}")
+        return _asym(*self.ranges[t])
 
     def _new_tensor(self, shape, dtype="u8", scale=1.0, zp=0, tid=None) -> int:
         if tid is None:
