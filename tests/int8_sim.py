@@ -14,8 +14,32 @@ from edgeopt.quant import fma32   # float32 fma, one rounding (numpy has none)
 
 
 def requantize(acc, scale, zp, qmin=0, qmax=255):
-    v = np.asarray(acc, dtype=np.int64).astype(np.float32) * np.asarray(scale, dtype=np.float32)
-    return np.clip(np.rint(v).astype(np.int64) + zp, qmin, qmax)
+    """clamp(rint(float32(acc) * float32(scale)) + zp, qmin, qmax) as int64 (a product past
+    float32's range is inf and clamps)."""
+    with np.errstate(over="ignore"):
+        v = np.asarray(acc, dtype=np.int64).astype(np.float32) * np.asarray(scale, dtype=np.float32)
+    return np.clip(np.rint(v).astype(np.float64) + zp, qmin, qmax).astype(np.int64)
+
+
+def avgpool2d(x, kernel, stride, padding, count_include_pad, in_zp, scale, out_zp, qmin=0, qmax=255):
+    """x u8 (N, H, W, C): the integer sum of (x - in_zp) over the window's in-bounds taps,
+    requantized with scale[d - 1], d the divisor (kh * kw, or the in-bounds taps)."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    N, H, W, C = x.shape
+    vp = np.zeros((N, H + 2 * ph, W + 2 * pw, C), np.int64)
+    vp[:, ph:ph + H, pw:pw + W] = x.astype(np.int64) - in_zp
+    ones = np.zeros((H + 2 * ph, W + 2 * pw), np.int64)
+    ones[ph:ph + H, pw:pw + W] = 1
+    OH, OW = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    acc = np.zeros((N, OH, OW, C), np.int64)
+    cnt = np.zeros((OH, OW), np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            acc += vp[:, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw]
+            cnt += ones[i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw]
+    d = np.full_like(cnt, kh * kw) if count_include_pad else cnt
+    m = np.asarray(scale, np.float32)[d - 1][None, :, :, None]
+    return requantize(acc, m, out_zp, qmin, qmax).astype(np.uint8)
 
 
 def add(a, b, attrs):
@@ -105,23 +129,8 @@ def run(qg, x: np.ndarray) -> np.ndarray:
                 for j in range(kw):
                     y = np.maximum(y, vp[:, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw])
         elif op.op == "avgpool2d":
-            (kh, kw), (sh, sw), (ph, pw) = a["kernel"], a["stride"], a["padding"]
-            v = ins[0].astype(np.int64) - zin[0]
-            N, H, W, C = v.shape
-            vp = np.zeros((N, H + 2 * ph, W + 2 * pw, C), np.int64)
-            vp[:, ph:ph + H, pw:pw + W] = v
-            ones = np.zeros((H + 2 * ph, W + 2 * pw), np.int64)
-            ones[ph:ph + H, pw:pw + W] = 1
-            OH, OW = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
-            acc = np.zeros((N, OH, OW, C), np.int64)
-            cnt = np.zeros((OH, OW), np.int64)
-            for i in range(kh):
-                for j in range(kw):
-                    acc += vp[:, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw]
-                    cnt += ones[i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw]
-            d = np.full_like(cnt, kh * kw) if a["count_include_pad"] else cnt
-            m = np.asarray(a["scale"], np.float32)[d - 1][None, :, :, None]
-            y = requantize(acc, m, out.zero_point, *a["clamp"]).astype(np.uint8)
+            y = avgpool2d(ins[0], a["kernel"], a["stride"], a["padding"], a["count_include_pad"], zin[0],
+                          a["scale"], out.zero_point, *a["clamp"])
         elif op.op == "global_avgpool2d":
             v = ins[0]
             acc = v.astype(np.int64).sum(axis=(1, 2), keepdims=True) - v.shape[1] * v.shape[2] * zin[0]

@@ -234,8 +234,12 @@ def test_int8_full_needs_calibration_and_rejects_bad_files():
     b, out = emit(qg)
     with pytest.raises(ValueError, match="add"):
         eo.deploy.Engine(b.to_bytes(out, {}))
-    conv.attrs.pop("add")
-    conv.attrs.pop("add_clamp")  # a residual input without its parameters
+    conv.attrs.pop("add_clamp")
+    conv.attrs["add"] = (3, 1 << 30, 0, 5, 1 << 30, 0, 1 << 30, 20, 7, 0, 255)   # the old 11-int form
+    b, out = emit(qg)
+    with pytest.raises(ValueError, match="compile the model again"):
+        eo.deploy.Engine(b.to_bytes(out, {}))
+    conv.attrs.pop("add")  # a residual input without its parameters
     b, out = emit(qg)
     with pytest.raises(ValueError, match="residual"):
         eo.deploy.Engine(b.to_bytes(out, {}))

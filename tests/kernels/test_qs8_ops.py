@@ -9,6 +9,7 @@ import pytest
 
 from edgeopt import _core, quant
 from edgeopt.quant import fma32
+from int8_sim import avgpool2d, requantize
 
 GEMM_PATHS = list(_core.testing.qgemm_paths())
 OP_ISAS = ["scalar"] + (["avx512"] if _core.runtime.cpu_isa() == "avx512" else [])
@@ -22,12 +23,6 @@ CONV_CASES = [  # N, H, W, cin, cout, k, stride, padding, groups
     (2, 10, 10, 40, 40, 5, 2, 2, 40),  # depthwise 5x5 stride 2
     (1, 6, 6, 8, 12, 3, 1, 0, 4),      # grouped
 ]
-
-
-def requantize(acc, scale, zp, qmin=0, qmax=255):
-    """numpy: clamp(rint(float32(acc) * float32(scale)) + zp, qmin, qmax), rint half to even."""
-    v = np.asarray(acc, np.int64).astype(F32) * np.asarray(scale, F32)
-    return np.clip(np.rint(v).astype(np.float64) + zp, qmin, qmax).astype(np.uint8)
 
 
 def numpy_add(a, b, p):
@@ -180,24 +175,6 @@ def test_qs8_add_rounds_half_to_even_and_fuses(isa):
         np.testing.assert_array_equal(got, numpy_add(x, y_, p))
 
 
-def numpy_avgpool(x, k, st, pad, cip, in_zp, scale, out_zp, qmin=0, qmax=255):
-    (kh, kw), (sh, sw), (ph, pw) = k, st, pad
-    N, H, W, C = x.shape
-    v = np.zeros((N, H + 2 * ph, W + 2 * pw, C), np.int64)
-    v[:, ph:ph + H, pw:pw + W] = x.astype(np.int64) - in_zp
-    ones = np.zeros((H + 2 * ph, W + 2 * pw), np.int64)
-    ones[ph:ph + H, pw:pw + W] = 1
-    OH, OW = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
-    acc = np.zeros((N, OH, OW, C), np.int64)
-    cnt = np.zeros((OH, OW), np.int64)
-    for i in range(kh):
-        for j in range(kw):
-            acc += v[:, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw]
-            cnt += ones[i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw]
-    d = np.full_like(cnt, kh * kw) if cip else cnt
-    return requantize(acc, np.asarray(scale, F32)[d - 1][None, :, :, None], out_zp, qmin, qmax)
-
-
 def test_qs8_pools(rng):
     x = rng.integers(0, 256, (2, 7, 6, 5), dtype=np.uint8)
     y = _core.testing.qs8_maxpool2d(x, (3, 3), (2, 2), (1, 1))
@@ -209,7 +186,7 @@ def test_qs8_pools(rng):
         a = _core.testing.qs8_avgpool2d(x, (3, 3), (2, 2), (1, 1), cip, 9, scale, 4)
         np.testing.assert_array_equal(a, _core.testing.qs8_avgpool2d(x, (3, 3), (2, 2), (1, 1), cip, 9, scale, 4,
                                                                      reference=True))
-        np.testing.assert_array_equal(a, numpy_avgpool(x, (3, 3), (2, 2), (1, 1), cip, 9, scale, 4))
+        np.testing.assert_array_equal(a, avgpool2d(x, (3, 3), (2, 2), (1, 1), cip, 9, scale, 4))
     for s in (float(F32(1 / 42)), 2.0**-6):                    # H * W = 42
         g = _core.testing.qs8_global_avgpool2d(x, 9, s, 4)
         acc = x.astype(np.int64).sum(axis=(1, 2)) - 42 * 9

@@ -39,6 +39,7 @@ void qs8_reject_fixed_point(const BuildContext& ctx, std::initializer_list<const
 
 qs8_add_params qs8_add_params_from(const BuildContext& ctx) {
   const Attrs& at = ctx.def.attrs;
+  if (!at.has("add_clamp")) qs8_reject_fixed_point(ctx, {"add"});  // the old 11-int form
   const auto f = at.get_floats("add", 3, -kFloatMax, kFloatMax);
   const auto c = at.get_ints("add_clamp", 2, 0, 255);
   const qs8_add_params p{float(f[0]), float(f[1]), float(f[2]), int32_t(c[0]), int32_t(c[1])};
@@ -224,7 +225,6 @@ std::unique_ptr<Op> make_qs8_add(const BuildContext& ctx) {
   TensorDesc y = a;
   y.rank = 0;
   ctx.expect_output(y);
-  if (ctx.def.attrs.has("add") && !ctx.def.attrs.has("add_clamp")) qs8_reject_fixed_point(ctx, {"add"});
   const qs8_add_params p = qs8_add_params_from(ctx);
   return std::make_unique<AddOp>(ctx.def, a.elems(), p);
 }

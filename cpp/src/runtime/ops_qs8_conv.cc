@@ -83,7 +83,6 @@ std::unique_ptr<Op> make_qs8_conv2d(const BuildContext& ctx) {
     ctx.fail("padding must be smaller than the kernel and the padded input must hold the kernel");
   const Blob& bias = ctx.blob("bias", {BlobType::i32}, {s.cout});
   qs8_reject_fixed_point(ctx, {"multiplier", "shift"});
-  if (ctx.def.attrs.has("add") && !ctx.def.attrs.has("add_clamp")) qs8_reject_fixed_point(ctx, {"add"});
   const Blob& scale = ctx.blob("scale", {BlobType::f32}, {s.cout});
   for (int64_t j = 0; j < s.cout; ++j) qs8_scale_attr(ctx, scale.as<float>()[j]);
   const auto rq = at.get_ints("requant", 3, 0, 255);
