@@ -23,6 +23,7 @@ enum ScratchSlot : int {
   kScratchRtCol,     // runtime f32 conv drivers (f32-conv2d/layer.h): wide output / packed col
   kScratchRtA,       //   widened f16 / int8 weights
   kScratchRtPad,     //   phase planes, private input windows, depthwise planes
+  kScratchQs8Wide,   // qs8 GEMM: a 4-bit column block widened to int8 (ukernels.h)
   kScratchSlots
 };
 

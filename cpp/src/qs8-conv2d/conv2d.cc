@@ -95,9 +95,9 @@ void gemm_block(const Qs8Conv2d& op, const Qs8GemmUkernel& uk, int64_t g, int64_
   const qs8_gemm_params p{op.adj.data() + off, op.scale_p.data() + off, op.out_zp, op.qmin, op.qmax};
   const size_t ps = size_t(b.panel_stride());
   if (b.bits == 4) {  // scratch: written by the kernel before it is read, so left uninitialized
-    std::unique_ptr<int8_t[]> scratch(new int8_t[qs8_gemm4_scratch_bytes(size_t(k))]);
+    int8_t* scratch = qs8_gemm4_scratch(qs8_gemm4_scratch_bytes(size_t(k)));
     uk.fn4(size_t(m), size_t(j1 - j0), size_t(k), a, size_t(lda), b.data.data() + (j0 / 16) * ps,
-           ps, &p, c + g * cog + j0, size_t(op.s.cout), scratch.get());
+           ps, &p, c + g * cog + j0, size_t(op.s.cout), scratch);
   } else {
     uk.fn(size_t(m), size_t(j1 - j0), size_t(k), a, size_t(lda), b.data.data() + (j0 / 16) * ps,
           ps, &p, c + g * cog + j0, size_t(op.s.cout));
@@ -169,9 +169,9 @@ void implicit_block(const Qs8Conv2d& op, const Qs8GemmUkernel& uk, const Implici
   for (size_t i = size_t(m); i < rows.size(); ++i) rows[i] = rows[size_t(m - 1)];
   const int8_t* pb = b.data.data() + (j0 / 16) * ps;
   if (b.bits == 4) {  // scratch: written by the kernel before it is read, so left uninitialized
-    std::unique_ptr<int8_t[]> scratch(new int8_t[qs8_gemm4_scratch_bytes(im.tap_off.size() * size_t(op.kc))]);
+    int8_t* scratch = qs8_gemm4_scratch(qs8_gemm4_scratch_bytes(im.tap_off.size() * size_t(op.kc)));
     uk.igemm4(size_t(m), size_t(j1 - j0), im.tap_off.size(), size_t(op.kc), rows.data(),
-              im.tap_off.data(), pb, ps, &p, y + r0 * s.cout + j0, size_t(s.cout), scratch.get());
+              im.tap_off.data(), pb, ps, &p, y + r0 * s.cout + j0, size_t(s.cout), scratch);
   } else {
     uk.igemm(size_t(m), size_t(j1 - j0), im.tap_off.size(), size_t(op.kc), rows.data(),
              im.tap_off.data(), pb, ps, &p, y + r0 * s.cout + j0, size_t(s.cout));

@@ -8,6 +8,7 @@
 
 #include "common/int_math.h"
 #include "common/parallel.h"
+#include "common/scratch.h"
 
 namespace eo {
 namespace {
@@ -55,6 +56,10 @@ bool qs8_accumulator_fits(const Qs8PackedB& b, const int32_t* bias) {
   return true;
 }
 
+int8_t* qs8_gemm4_scratch(size_t bytes) {
+  return reinterpret_cast<int8_t*>(scratch_f32((bytes + 3) / 4, kScratchQs8Wide));
+}
+
 void qs8_gemm(int64_t M, const uint8_t* a, int64_t lda, int32_t a_zp, const Qs8PackedB& b,
               const Qs8Requant& rq, uint8_t* c, int64_t ldc, Qs8Path path, bool parallel) {
   const int64_t N = b.N, K = b.K;
@@ -76,9 +81,9 @@ void qs8_gemm(int64_t M, const uint8_t* a, int64_t lda, int32_t a_zp, const Qs8P
     pj.adj += j0;
     pj.scale += j0;
     if (b.bits == 4) {  // scratch: written by the kernel before it is read
-      std::unique_ptr<int8_t[]> scratch(new int8_t[qs8_gemm4_scratch_bytes(size_t(K))]);
+      int8_t* scratch = qs8_gemm4_scratch(qs8_gemm4_scratch_bytes(size_t(K)));
       uk.fn4(size_t(i1 - i0), size_t(j1 - j0), size_t(K), a + i0 * lda, size_t(lda),
-             b.data.data() + (j0 / 16) * ps, ps, &pj, c + i0 * ldc + j0, size_t(ldc), scratch.get());
+             b.data.data() + (j0 / 16) * ps, ps, &pj, c + i0 * ldc + j0, size_t(ldc), scratch);
     } else {
       uk.fn(size_t(i1 - i0), size_t(j1 - j0), size_t(K), a + i0 * lda, size_t(lda),
             b.data.data() + (j0 / 16) * ps, ps, &pj, c + i0 * ldc + j0, size_t(ldc));

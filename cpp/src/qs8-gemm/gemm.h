@@ -44,6 +44,10 @@ Qs8PackedB qs8_pack_b(int64_t K, int64_t N, const int8_t* b, int64_t rs, int64_t
 // True if the exact accumulator of every column fits int32 for any u8 A and zero point.
 bool qs8_accumulator_fits(const Qs8PackedB& b, const int32_t* bias);
 
+// This thread's buffer (64-byte aligned, reused across calls) for a 4-bit kernel's widened column
+// block: qs8_gemm4_scratch_bytes(K) bytes.
+int8_t* qs8_gemm4_scratch(size_t bytes);
+
 struct Qs8Requant {
   const int32_t* bias;        // N entries, or nullptr for none
   const float* scale;         // N entries, finite and > 0
