@@ -21,7 +21,7 @@ TORCH_ACTS = {"none": torch.nn.Identity, "relu": torch.nn.ReLU, "relu6": torch.n
 
 
 def best_ms(f, clock):
-    return 1e3 * time_steps(f, 1, 7, clock)[0]
+    return 1e3 * min(time_steps(f, 1, 7, clock))
 
 
 def main():

@@ -12,7 +12,9 @@ vgg, 64 for the MobileNets (--batch overrides). The PyTorch twin of resnet20 is 
 At 1 thread the clock is the process's CPU time (neither library runs worker threads then, and
 CPU time leaves out the time spent waiting for a core taken by other work); otherwise wall time.
 Each timed phase starts after a 0.3 s pause, so the other library's idle workers have stopped
-spinning. Min and median over the measured steps are printed (noise only adds time); with several
+spinning; --rounds R alternates the two libraries' phases R times (steps split among the rounds,
+warmup in each), which evens out slow spells of a shared or virtual machine. Min and median over
+the measured steps are printed (noise only adds time); with several
 threads the ratio is sensitive to load (PyTorch's OpenMP threads spin and degrade badly when a
 core is taken), so compare at 1 thread first.
 
@@ -58,7 +60,7 @@ def clock_for(threads):
 
 
 def time_steps(step, warmup, steps, clock):
-    """(min, median) seconds of `steps` calls of step() after `warmup` untimed ones."""
+    """The seconds of `steps` calls of step() after `warmup` untimed ones."""
     for _ in range(warmup):
         step()
     times = []
@@ -66,6 +68,10 @@ def time_steps(step, warmup, steps, clock):
         t = clock()
         step()
         times.append(clock() - t)
+    return times
+
+
+def min_median(times):
     return float(np.min(times)), float(np.median(times))
 
 
@@ -293,18 +299,24 @@ def bench(case, threads, a):
     clock = clock_for(threads)
     name, batch = case.name, case.batch
     row = dict(model=name, batch=batch, threads=threads, eo=None, pt=None, peak=None)
-    # Each library in its own phase (idle TBB workers and OpenMP workers would spin against each other).
-    if a.only != "torch":
-        time.sleep(0.3)
-        row["eo"] = t = time_steps(case.eo_step, a.warmup, a.steps, clock)
-        row["peak"] = case.macs / t[0] / fma_peak_per_s(a.ghz, threads)
-        print(f"{name:20s} {threads} thr  edgeopt  {batch / t[0]:8.1f} img/s  step min {1e3 * t[0]:.1f} ms  "
-              f"median {1e3 * t[1]:.1f} ms  {100 * row['peak']:.1f} % of fp32 FMA peak", flush=True)
-    if a.only != "edgeopt":
-        time.sleep(0.3)
-        row["pt"] = t = time_steps(case.torch_step, a.warmup, a.steps, clock)
-        print(f"{name:20s} {threads} thr  PyTorch  {batch / t[0]:8.1f} img/s  step min {1e3 * t[0]:.1f} ms  "
-              f"median {1e3 * t[1]:.1f} ms", flush=True)
+    # Each library in its own phase (idle TBB workers and OpenMP workers would spin against each
+    # other); --rounds alternates the phases, so a slow spell of the machine hits both alike.
+    libs = [("edgeopt", "eo", case.eo_step), ("PyTorch", "pt", case.torch_step)]
+    libs = [lib for lib in libs if a.only != {"eo": "torch", "pt": "edgeopt"}[lib[1]]]
+    times = {key: [] for _, key, _ in libs}
+    per_round = max(1, -(-a.steps // a.rounds))
+    for _ in range(a.rounds):
+        for _, key, step in libs:
+            time.sleep(0.3)
+            times[key] += time_steps(step, a.warmup, per_round, clock)
+    for label, key, _ in libs:
+        row[key] = t = min_median(times[key])
+        peak = ""
+        if key == "eo":
+            row["peak"] = case.macs / t[0] / fma_peak_per_s(a.ghz, threads)
+            peak = f"  {100 * row['peak']:.1f} % of fp32 FMA peak"
+        print(f"{name:20s} {threads} thr  {label:7s}  {batch / t[0]:8.1f} img/s  step min {1e3 * t[0]:.1f} ms  "
+              f"median {1e3 * t[1]:.1f} ms{peak}", flush=True)
     if row["eo"] and row["pt"]:
         print(f"{name} train step, batch {batch}, {threads} threads: ratio edgeopt/PyTorch (speed) "
               f"min {row['pt'][0] / row['eo'][0]:.2f}  median {row['pt'][1] / row['eo'][1]:.2f}", flush=True)
@@ -334,7 +346,8 @@ def print_table(rows, a):
     print(f"\nimg/s: batch / fastest step; ratio: PyTorch step time / edgeopt step time (> 1: edgeopt "
           f"faster); % of peak: 3 x forward MACs per step (forward, input gradient, weight gradient) / "
           f"fastest step / ({fma_lanes_per_port()} fp32 lanes per port ({isa}) x {FMA_PORTS} FMA ports x {a.ghz:.2f} GHz "
-          f"x threads); {a.steps} timed steps after {a.warmup} warmup.")
+          f"x threads); {a.steps} timed steps in {a.rounds} round(s) of the two libraries in turn, "
+          f"{a.warmup} warmup steps per round.")
 
 
 def main():
@@ -342,12 +355,16 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--batch", type=int, default=None, help="default: 128 (resnet, vgg), 64 (MobileNets)")
     ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps at the start of each round")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="alternate the two libraries' phases this many times (--steps split among them)")
     ap.add_argument("--models", nargs="+", default=["resnet20"], choices=MODELS)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--only", choices=["edgeopt", "torch"], default=None)
     ap.add_argument("--ghz", type=float, default=None, help="clock for the FMA peak (default: read from the OS)")
     a = ap.parse_args()
+    if a.rounds < 1 or a.steps < 1:
+        ap.error("--rounds and --steps must be at least 1")
     a.ghz, how = clock_ghz(a.ghz)
     print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs  ISA path: "
           f"{eo._core.runtime.active_isa()}  threads: {' '.join(map(str, a.threads))}  torch {torch.__version__}  "
