@@ -25,6 +25,9 @@ CONV_SHAPES = [
     (3, 24, 8, 8, 40, (1, 1), (1, 1), (0, 0), 1),
     (2, 16, 9, 9, 24, (1, 1), (2, 2), (0, 0), 1),
     (5, 32, 8, 8, 64, (3, 3), (1, 1), (1, 1), 1),
+    # on AVX-512 the deploy runtime's direct conv: stride 2 and 8x8 images (dx too), with a bias
+    (4, 8, 16, 13, 24, (3, 3), (2, 2), (1, 1), 1),
+    (2, 16, 8, 8, 20, (3, 3), (1, 1), (1, 1), 1),
 ]
 
 
@@ -101,7 +104,7 @@ def test_conv2d_and_linear_on_every_isa(rng, isa):
     saved = _core.runtime.active_isa()
     _core.runtime.set_isa(isa)
     try:
-        for shape in (CONV_SHAPES[1], CONV_SHAPES[4], CONV_SHAPES[7]):
+        for shape in (CONV_SHAPES[1], CONV_SHAPES[4], CONV_SHAPES[7], CONV_SHAPES[-2], CONV_SHAPES[-1]):
             check_conv_against_torch(rng, shape)
         check_linear_against_torch(rng, 7, 33, 13)
     finally:
@@ -128,6 +131,8 @@ def test_conv2d_is_deterministic_with_two_threads(rng):
         for shape in ((6, 16, 12, 12, 16, (3, 3), (1, 1), (1, 1), 1),
                       (1, 16, 12, 12, 16, (3, 3), (1, 1), (1, 1), 1),
                       (6, 16, 12, 12, 16, (3, 3), (2, 2), (1, 1), 16),
+                      (6, 16, 12, 12, 24, (3, 3), (2, 2), (1, 1), 1),  # the runtime's direct conv
+                      (6, 16, 8, 8, 16, (3, 3), (1, 1), (1, 1), 1),
                       (6, 16, 5, 5, 24, (3, 3), (1, 1), (1, 1), 1)):  # small images: one GEMM per batch
             x, w, b, dy = make_conv(rng, shape)
             s, p, g = shape[6], shape[7], shape[8]

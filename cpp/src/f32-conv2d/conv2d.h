@@ -22,7 +22,8 @@ struct Conv2dShape {
 };
 
 // Fast paths: im2col + packed GEMM (any shape), implicit GEMM (stride 1), GEMMs over the batch for
-// small images (by kernel column when stride 1, else one im2col GEMM), the f32-dwconv kernels for
+// small images (by kernel column when stride 1, else one im2col GEMM), the deploy runtime's direct
+// conv (AVX-512: 3x3/s2 and 8x8 images, f32-directconv/conv.h), the f32-dwconv kernels for
 // depthwise (Cin/G == 1, f32-dwconv/train.h).
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y);
 // dw (+=), db (+=, may be null), dx (=, may be null to skip the input gradient).
