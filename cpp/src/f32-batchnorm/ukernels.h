@@ -11,7 +11,8 @@
 //
 // u is z recomputed by the same expression as apply, or, when y is not null, the forward's output
 // (relu / relu6 after a residual: their derivative is a test on the output). act: BnAct values
-// (batchnorm.h). Sums run in float lanes folded into the double totals every 128 values per lane.
+// (batchnorm.h). Sums run in float lanes folded into the double totals every 128 values per lane
+// (sums: two vector chains of 64 each, their lanes added pairwise before the fold).
 // Plain C declarations: included by ISA files.
 #pragma once
 #include <stddef.h>
