@@ -29,6 +29,29 @@ void for_channel_blocks(int64_t N, int64_t C, int64_t HW, F f) {
   });
 }
 
+// Planes under kFlatBelow values run the flat loops (ukernels.h): the per-channel runs would be
+// too short to vectorize. Their per-value float sums fold into the double totals every kFlatFold
+// images (as the per-channel loops fold every 128 values per lane).
+constexpr int64_t kFlatBelow = 64, kFlatFold = 128;
+
+// The block's per-channel constants (nb of them) expanded to one per value of a plane of HW.
+std::vector<float> expand(const float* v, size_t nb, int64_t HW) {
+  std::vector<float> out(nb * static_cast<size_t>(HW));
+  for (size_t c = 0; c < nb; ++c) std::fill_n(out.begin() + static_cast<std::ptrdiff_t>(c * HW), HW, v[c]);
+  return out;
+}
+
+// The per-value sums a1, a2 added to the per-channel totals s1, s2 (value order) and zeroed.
+void fold_values(std::vector<float>& a1, std::vector<float>& a2, int64_t HW, double* s1, double* s2) {
+  for (size_t c = 0; c < a1.size() / static_cast<size_t>(HW); ++c)
+    for (int64_t i = 0; i < HW; ++i) {
+      s1[c] += a1[c * HW + i];
+      s2[c] += a2[c * HW + i];
+    }
+  std::fill(a1.begin(), a1.end(), 0.f);
+  std::fill(a2.begin(), a2.end(), 0.f);
+}
+
 }  // namespace
 
 void batchnorm2d_forward_train(const float* x, const float* gamma, const float* beta,
@@ -44,7 +67,18 @@ void batchnorm2d_forward_train(const float* x, const float* gamma, const float* 
     std::vector<float> k(nb), mean(nb), scale(nb), shift(nb);
     for (int64_t c = c0; c < c1; ++c) k[c - c0] = x[c * HW];  // shift: a value of the channel
     std::vector<double> s1(nb, 0.0), s2(nb, 0.0);
-    for (int64_t n = 0; n < N; ++n) uk.sums(x + (n * C + c0) * HW, run, nb, k.data(), s1.data(), s2.data());
+    const bool flat = HW < kFlatBelow;
+    const size_t e = nb * run;
+    if (flat) {
+      const std::vector<float> kx = expand(k.data(), nb, HW);
+      std::vector<float> a1(e, 0.f), a2(e, 0.f);
+      for (int64_t n = 0; n < N; ++n) {
+        uk.sums_flat(x + (n * C + c0) * HW, e, kx.data(), a1.data(), a2.data());
+        if ((n + 1) % kFlatFold == 0 || n + 1 == N) fold_values(a1, a2, HW, s1.data(), s2.data());
+      }
+    } else {
+      for (int64_t n = 0; n < N; ++n) uk.sums(x + (n * C + c0) * HW, run, nb, k.data(), s1.data(), s2.data());
+    }
     for (int64_t c = c0; c < c1; ++c) {
       const double d = s1[c - c0] / M;
       const double mu = k[c - c0] + d;
@@ -59,6 +93,16 @@ void batchnorm2d_forward_train(const float* x, const float* gamma, const float* 
       }
       scale[c - c0] = static_cast<float>((gamma ? gamma[c] : 1.0) * invstd);
       shift[c - c0] = beta ? beta[c] : 0.f;
+    }
+    if (flat) {
+      const std::vector<float> mx = expand(mean.data(), nb, HW), sx = expand(scale.data(), nb, HW),
+                               hx = expand(shift.data(), nb, HW);
+      for (int64_t n = 0; n < N; ++n) {
+        const int64_t off = (n * C + c0) * HW;
+        uk.apply_flat(x + off, residual ? residual + off : nullptr, y + off, e, mx.data(), sx.data(), hx.data(),
+                      act);
+      }
+      return;
     }
     for (int64_t n = 0; n < N; ++n) {
       const int64_t off = (n * C + c0) * HW;

@@ -9,6 +9,15 @@
 //
 // (One call per block, not per plane: late MobileNet stages have planes of 4 or 16 values.)
 //
+// Flat forms of the forward, for planes under 64 values (4x4, 2x2), where per-channel runs are
+// too short to vectorize: the block's nc*n values as one run, every value with its channel's
+// constants expanded per value (kx, mx, sx, hx: arrays of the run's length, built once per block
+// by the caller), the sums accumulated per value in float (a1, a2: the caller folds them into its
+// per-channel double totals). (Flat backward loops were measured no faster and are not kept.)
+//
+//   sums_flat        a1 += x - kx, a2 += (x - kx)^2
+//   apply_flat       y = act(z (+ r)),  z = (x - mx) * sx + hx
+//
 // u is z recomputed by the same expression as apply, or, when y is not null, the forward's output
 // (relu / relu6 after a residual: their derivative is a test on the output). act: BnAct values
 // (batchnorm.h). Sums run in float lanes folded into the double totals every 128 values per lane
@@ -31,6 +40,10 @@ typedef void (*f32_bn_grad_apply_fn)(const float* dy, const float* x, const floa
                                      const float* shift, int act, const float* fa, const float* mg,
                                      const float* fk, float* dx, float* dres);
 
+typedef void (*f32_bn_sums_flat_fn)(const float* x, size_t e, const float* kx, float* a1, float* a2);
+typedef void (*f32_bn_apply_flat_fn)(const float* x, const float* r, float* y, size_t e, const float* mx,
+                                     const float* sx, const float* hx, int act);
+
 #define EO_F32_BN_DECLARE(isa)                                                                    \
   void f32_bn_sums__##isa(const float* x, size_t n, size_t nc, const float* k, double* s1,       \
                           double* s2);                                                           \
@@ -42,7 +55,10 @@ typedef void (*f32_bn_grad_apply_fn)(const float* dy, const float* x, const floa
   void f32_bn_grad_apply__##isa(const float* dy, const float* x, const float* y, size_t n,       \
                                 size_t nc, const float* mean, const float* scale,                \
                                 const float* shift, int act, const float* fa, const float* mg,   \
-                                const float* fk, float* dx, float* dres);
+                                const float* fk, float* dx, float* dres);                 \
+  void f32_bn_sums_flat__##isa(const float* x, size_t e, const float* kx, float* a1, float* a2);  \
+  void f32_bn_apply_flat__##isa(const float* x, const float* r, float* y, size_t e,              \
+                                const float* mx, const float* sx, const float* hx, int act);
 EO_F32_BN_DECLARE(scalar)
 EO_F32_BN_DECLARE(avx2)
 EO_F32_BN_DECLARE(avx512)

@@ -140,12 +140,14 @@ const F32DwconvUkernels& f32_dwconv_ukernels(Isa isa) {
 }
 
 const F32BatchnormUkernels& f32_batchnorm_ukernels(Isa isa) {
-  static const F32BatchnormUkernels scalar{f32_bn_sums__scalar, f32_bn_apply__scalar,
-                                            f32_bn_grad_sums__scalar, f32_bn_grad_apply__scalar};
-  static const F32BatchnormUkernels avx2{f32_bn_sums__avx2, f32_bn_apply__avx2, f32_bn_grad_sums__avx2,
-                                          f32_bn_grad_apply__avx2};
-  static const F32BatchnormUkernels avx512{f32_bn_sums__avx512, f32_bn_apply__avx512,
-                                            f32_bn_grad_sums__avx512, f32_bn_grad_apply__avx512};
+#define EO_BN_UKERNELS(isa)                                                                     \
+  F32BatchnormUkernels {                                                                         \
+    f32_bn_sums__##isa, f32_bn_apply__##isa, f32_bn_grad_sums__##isa, f32_bn_grad_apply__##isa,  \
+        f32_bn_sums_flat__##isa, f32_bn_apply_flat__##isa                                        \
+  }
+  static const F32BatchnormUkernels scalar = EO_BN_UKERNELS(scalar), avx2 = EO_BN_UKERNELS(avx2),
+                                    avx512 = EO_BN_UKERNELS(avx512);
+#undef EO_BN_UKERNELS
   return isa == Isa::avx512 ? avx512 : isa == Isa::avx2 ? avx2 : scalar;
 }
 
