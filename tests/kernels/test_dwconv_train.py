@@ -28,6 +28,11 @@ GEOMETRIES = [
     (2, 4, 5, 6, 1, 3, 2, 4),
     (2, 7, 1, 1, 1, 3, 1, 1),    # 1x1 image
     (3, 33, 4, 4, 1, 3, 2, 1),   # MobileNet's small stages
+    # small outputs with batches past a vector
+    (16, 20, 4, 4, 1, 3, 1, 1),
+    (9, 12, 2, 2, 1, 3, 1, 1),
+    (16, 8, 4, 4, 1, 3, 2, 1),
+    (5, 6, 5, 5, 1, 5, 2, 2),
 ]
 
 
