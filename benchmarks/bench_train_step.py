@@ -304,11 +304,10 @@ def bench(case, threads, a):
     libs = [("edgeopt", "eo", case.eo_step), ("PyTorch", "pt", case.torch_step)]
     libs = [lib for lib in libs if a.only != {"eo": "torch", "pt": "edgeopt"}[lib[1]]]
     times = {key: [] for _, key, _ in libs}
-    per_round = max(1, -(-a.steps // a.rounds))
-    for _ in range(a.rounds):
+    for r in range(a.rounds):   # --steps spread over the rounds exactly
         for _, key, step in libs:
             time.sleep(0.3)
-            times[key] += time_steps(step, a.warmup, per_round, clock)
+            times[key] += time_steps(step, a.warmup, a.steps // a.rounds + (r < a.steps % a.rounds), clock)
     for label, key, _ in libs:
         row[key] = t = min_median(times[key])
         peak = ""
@@ -346,7 +345,7 @@ def print_table(rows, a):
     print(f"\nimg/s: batch / fastest step; ratio: PyTorch step time / edgeopt step time (> 1: edgeopt "
           f"faster); % of peak: 3 x forward MACs per step (forward, input gradient, weight gradient) / "
           f"fastest step / ({fma_lanes_per_port()} fp32 lanes per port ({isa}) x {FMA_PORTS} FMA ports x {a.ghz:.2f} GHz "
-          f"x threads); {a.steps} timed steps in {a.rounds} round(s) of the two libraries in turn, "
+          f"x threads); {a.steps} timed steps per library in {a.rounds} round(s), "
           f"{a.warmup} warmup steps per round.")
 
 
@@ -363,8 +362,8 @@ def main():
     ap.add_argument("--only", choices=["edgeopt", "torch"], default=None)
     ap.add_argument("--ghz", type=float, default=None, help="clock for the FMA peak (default: read from the OS)")
     a = ap.parse_args()
-    if a.rounds < 1 or a.steps < 1:
-        ap.error("--rounds and --steps must be at least 1")
+    if a.rounds < 1 or a.steps < a.rounds:
+        ap.error("--rounds must be at least 1 and --steps at least --rounds")
     a.ghz, how = clock_ghz(a.ghz)
     print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs  ISA path: "
           f"{eo._core.runtime.active_isa()}  threads: {' '.join(map(str, a.threads))}  torch {torch.__version__}  "

@@ -4,7 +4,8 @@ independent of the C++ kernels: the oracle the Engine's int8 output must equal b
 Tensors are u8 NHWC (N, H, W, C) as numpy arrays; integer math in int64 (no overflow possible at
 these sizes), then the float32 requantization of cpp/src/qs8-gemm/requantize.h:
     y = clamp(rint(float32(acc) * m) + zp, qmin, qmax)        (rint: half to even)
-and the add y = clamp(rint(fma(a, r_a, fma(b, r_b, offset)))) in float32.
+and the add y = clamp(rint(fma(a, r_a, fma(b, r_b, offset)))) in float32; channel_scale adds its
+zero point in float32 before rounding, as onnxruntime's QLinearMul does.
 """
 from __future__ import annotations
 
@@ -19,6 +20,13 @@ def requantize(acc, scale, zp, qmin=0, qmax=255):
     with np.errstate(over="ignore"):
         v = np.asarray(acc, dtype=np.int64).astype(np.float32) * np.asarray(scale, dtype=np.float32)
     return np.clip(np.rint(v).astype(np.float64) + zp, qmin, qmax).astype(np.int64)
+
+
+def requantize_zp_in_float(acc, scale, zp, qmin=0, qmax=255):
+    """onnxruntime's QLinearMul (squeeze-excitation's x * s): clamp(rint(float32(float32(acc) *
+    scale) + zp)), the zero point added in float32 before the rounding."""
+    v = np.asarray(acc, dtype=np.int64).astype(np.float32) * np.asarray(scale, dtype=np.float32)
+    return np.clip(np.rint(v + np.float32(zp)), qmin, qmax).astype(np.int64)
 
 
 def avgpool2d(x, kernel, stride, padding, count_include_pad, in_zp, scale, out_zp, qmin=0, qmax=255):
@@ -116,7 +124,7 @@ def run(qg, x: np.ndarray) -> np.ndarray:
         elif op.op == "channel_scale":
             xv, s = ins[0], ins[1].reshape(ins[1].shape[0], 1, 1, -1)
             prod = (xv.astype(np.int64) - zin[0]) * (s.astype(np.int64) - zin[1])
-            y = requantize(prod, a["scale"], out.zero_point, *a["clamp"]).astype(np.uint8)
+            y = requantize_zp_in_float(prod, a["scale"], out.zero_point, *a["clamp"]).astype(np.uint8)
         elif op.op == "maxpool2d":
             (kh, kw), (sh, sw), (ph, pw) = a["kernel"], a["stride"], a["padding"]
             v = ins[0]

@@ -41,11 +41,14 @@ def test_weight_schemes_match_simulation(models, x3, name, scheme):
     m = models[name]
     e = deploy.compile(m, scheme)
     sim = simulate(m, x3, scheme)
-    # 2-bit weights make mobilenet_v3_small (random BN statistics, SE, hard-swish) ill-conditioned:
-    # even the fp32 Engine of its dequantized weights is 8e-4 off this simulation (measured), the
-    # int2 Engine 5e-4; resnet20 and mobilenet_v2 stay within 5e-6
-    tol = 2e-3 if (scheme, name) in (("int2-weight", "mobilenet_v3_small"), ("binary", "mobilenet_v3_small")) \
-        else TOL["f32"].rtol
+    tol = TOL["f32"].rtol
+    if (scheme, name) in (("int2-weight", "mobilenet_v3_small"), ("binary", "mobilenet_v3_small")):
+        # 2-bit and binary weights make mobilenet_v3_small (random BN statistics, SE, hard-swish)
+        # ill-conditioned: on this fixture the simulation itself moves by 3e-4 when the input is
+        # scaled by 1 + 1e-7 and by 1e-2 at 1 + 1e-6 (measured), so any other rounding (the Engine's
+        # kernels) is held to what an input change of a few ulps does to the simulation
+        wiggle = simulate(m, (x3 * np.float32(1 + 1e-6)).astype(np.float32), scheme)
+        tol = max(2e-3, 2 * rel_err(wiggle, sim))
     assert rel_err(e.run(x3), sim) < tol
     assert rel_err(e.run(x3[1:2]), sim[1:2]) < tol
     # and close to the fp32 model (the error the scheme itself costs; 4 / 2 bits cost far more)

@@ -615,6 +615,42 @@ def test_int8_add_equals_onnxruntime_qlinearadd_on_every_byte_pair():
     assert differ > 0   # some of these offsets need the fused form (measured: about a quarter)
 
 
+def test_int8_channel_scale_equals_onnxruntime_qlinearmul_on_every_byte_pair():
+    """Squeeze-excitation's x * s: onnxruntime's QLinearMul rounds the product times
+    s_x * s_s / s_y to float32, adds the output zero point in float32, then rounds half to even;
+    the Engine does the same (requantize.h). Every (x, s) byte pair, the per-channel scale
+    broadcast over pixels as the SE block uses it; the scale sets of the mobilenet_v3_small
+    fixture's first SE block (hard-sigmoid output scale 1/255: many products land on a half) and
+    30 random ones."""
+    from onnx import TensorProto, helper
+    rng = np.random.default_rng(5)
+    x = np.tile(np.arange(256, dtype=np.uint8), (256, 1))[None, :, :, None]   # (1, C=256, 256, 1) NCHW
+    s = np.arange(256, dtype=np.uint8).reshape(1, 256, 1, 1)                   # channel c scales by byte c
+    names = ["x_s", "x_z", "s_s", "s_z", "y_s", "y_z"]
+    node = helper.make_node("QLinearMul", ["x", "x_s", "x_z", "s", "s_s", "s_z", "y_s", "y_z"], ["y"],
+                            domain="com.microsoft")
+    io = [helper.make_tensor_value_info("x", TensorProto.UINT8, list(x.shape)),
+          helper.make_tensor_value_info("s", TensorProto.UINT8, list(s.shape))]
+    out = [helper.make_tensor_value_info("y", TensorProto.UINT8, list(x.shape))]
+    sets = [(0.030818861, 0, 0.003921569, 0, 0.021275064, 17)]
+    sets += [tuple(float(np.float32(v)) for v in rng.uniform(0.002, 0.1, 3)) for _ in range(30)]
+    sets = [t if len(t) == 6 else (t[0], int(rng.integers(256)), t[1], int(rng.integers(256)), t[2],
+                                   int(rng.integers(256))) for t in sets]
+    differ = 0
+    for s_x, z_x, s_s, z_s, s_y, z_y in sets:
+        inits = [helper.make_tensor(n, TensorProto.FLOAT if n.endswith("_s") else TensorProto.UINT8, [], [v])
+                 for n, v in zip(names, [s_x, z_x, s_s, z_s, s_y, z_y])]
+        want = _one_node_session(node, io, out, inits).run(None, {"x": x, "s": s})[0][0, :, :, 0]   # [c, x]
+        m = float(eo.quant.requant_scale(s_x, s_s, s_y))
+        p = dict(x_zp=z_x, scale=m, y_zp=z_y, qmin=0, qmax=255)
+        got = eo._core.testing.qs8_channel_scale(x[0, :, :, 0].T[None, :, None, :].copy(), s[:, :, 0, 0], z_s, p)
+        np.testing.assert_array_equal(got[0, :, 0, :].T, want)
+        prod = (np.arange(256)[None, :] - z_x) * (np.arange(256)[:, None] - z_s)
+        v = prod.astype(np.float32) * np.float32(m)
+        differ += int(np.sum(np.clip(np.rint(v) + z_y, 0, 255) != np.clip(np.rint(v + np.float32(z_y)), 0, 255)))
+    assert differ > 0   # outputs where adding the zero point after rounding would give another byte
+
+
 def test_int8_quantize_and_global_average_pool_equal_onnxruntime():
     from onnx import TensorProto, helper
     rng = np.random.default_rng(4)

@@ -25,8 +25,9 @@ CONV_SHAPES = [
     (3, 24, 8, 8, 40, (1, 1), (1, 1), (0, 0), 1),
     (2, 16, 9, 9, 24, (1, 1), (2, 2), (0, 0), 1),
     (5, 32, 8, 8, 64, (3, 3), (1, 1), (1, 1), 1),
-    # on AVX-512 the deploy runtime's direct conv: stride 2 and 8x8 images (dx too), with a bias
-    (4, 8, 16, 13, 24, (3, 3), (2, 2), (1, 1), 1),
+    # on AVX-512 the deploy runtime's direct conv: stride 2 with 64+ output pixels (8x9) and 8x8
+    # outputs (dx too), with a bias
+    (4, 8, 16, 17, 24, (3, 3), (2, 2), (1, 1), 1),
     (2, 16, 8, 8, 20, (3, 3), (1, 1), (1, 1), 1),
 ]
 
@@ -131,7 +132,7 @@ def test_conv2d_is_deterministic_with_two_threads(rng):
         for shape in ((6, 16, 12, 12, 16, (3, 3), (1, 1), (1, 1), 1),
                       (1, 16, 12, 12, 16, (3, 3), (1, 1), (1, 1), 1),
                       (6, 16, 12, 12, 16, (3, 3), (2, 2), (1, 1), 16),
-                      (6, 16, 12, 12, 24, (3, 3), (2, 2), (1, 1), 1),  # the runtime's direct conv
+                      (6, 16, 16, 16, 24, (3, 3), (2, 2), (1, 1), 1),  # the runtime's direct conv
                       (6, 16, 8, 8, 16, (3, 3), (1, 1), (1, 1), 1),
                       (6, 16, 5, 5, 24, (3, 3), (1, 1), (1, 1), 1)):  # small images: one GEMM per batch
             x, w, b, dy = make_conv(rng, shape)
@@ -143,6 +144,29 @@ def test_conv2d_is_deterministic_with_two_threads(rng):
                 outs.append((_core.conv.conv2d_forward(x, w, b, s, p, g), dx, dw, db))
             for a, c in zip(*outs):
                 np.testing.assert_array_equal(a, c)
+    finally:
+        eo.set_num_threads(saved)
+
+
+def test_conv2d_does_not_depend_on_the_thread_count(rng):
+    """1 thread against 2, bit for bit, on the runtime's direct conv shapes (stride 2, 8x8) and an
+    implicit-GEMM one: y of one image (the direct conv splits it over threads), y and dx of batches
+    with an image per thread. (dw sums per-thread chunks of images, and with fewer images than
+    threads the backward takes another path: those are deterministic per thread count only.)"""
+    saved = eo.get_num_threads()
+    try:
+        for shape in ((1, 16, 16, 16, 24, (3, 3), (2, 2), (1, 1), 1), (1, 64, 8, 8, 64, (3, 3), (1, 1), (1, 1), 1),
+                      (3, 64, 8, 8, 64, (3, 3), (1, 1), (1, 1), 1), (2, 16, 12, 12, 16, (3, 3), (1, 1), (1, 1), 1)):
+            x, w, b, dy = make_conv(rng, shape)
+            s, p, g = shape[6], shape[7], shape[8]
+            outs = []
+            for threads in (1, 2):
+                eo.set_num_threads(threads)
+                dw, db = np.zeros_like(w), np.zeros_like(b)
+                dx = _core.conv.conv2d_backward(dy, x, w, dw, db, s, p, g)
+                outs.append((_core.conv.conv2d_forward(x, w, b, s, p, g), dx, dw, db))
+            for a, c in list(zip(*outs))[:2 if shape[0] >= 2 else 1]:
+                np.testing.assert_array_equal(a, c, err_msg=str(shape))
     finally:
         eo.set_num_threads(saved)
 

@@ -91,12 +91,15 @@ def test_batchnorm_train_without_affine_or_running_stats(rng):
 
 def test_batchnorm_stats_survive_a_large_mean():
     # E[x^2] - E[x]^2 in float would lose every digit here; the shifted double sums must not.
+    # Planes of 256 values (per-channel runs), 4x4 ones (flat runs, 300 images: folded twice) and
+    # 45x100 ones (runs with several folds and a remainder).
     rng = np.random.default_rng(3)
-    x = (1000.0 + 0.01 * rng.standard_normal((8, 2, 16, 16))).astype(np.float32)
-    _, mean, invstd = C.layers.batchnorm2d_forward_train(x, None, None, None, None, 0.1, 0.0)
-    x64 = x.astype(np.float64)
-    close(mean, x64.mean(axis=(0, 2, 3)), rtol=1e-6)
-    close(invstd, 1.0 / np.sqrt(x64.var(axis=(0, 2, 3))), rtol=1e-4)
+    for shape in ((8, 2, 16, 16), (300, 3, 4, 4), (2, 2, 45, 100)):
+        x = (1000.0 + 0.01 * rng.standard_normal(shape)).astype(np.float32)
+        _, mean, invstd = C.layers.batchnorm2d_forward_train(x, None, None, None, None, 0.1, 0.0)
+        x64 = x.astype(np.float64)
+        close(mean, x64.mean(axis=(0, 2, 3)), rtol=1e-6)
+        close(invstd, 1.0 / np.sqrt(x64.var(axis=(0, 2, 3))), rtol=1e-4)
 
 
 def test_batchnorm_backward_finite_differences(rng):

@@ -205,8 +205,10 @@ def _bn_act_reference(x, gamma, beta, act, residual, dy):
 
 @pytest.mark.parametrize("act,res", [("none", False), ("relu", False), ("relu6", False), ("hardswish", False),
                                      ("none", True), ("relu", True), ("relu6", True)])
-# planes under 64 values run the flat loops, whose per-value sums fold every 128 images (260: twice)
-@pytest.mark.parametrize("shape", [(4, 5, 7, 9), (2, 24, 4, 4), (3, 3, 2, 2), (2, 16, 16, 16), (260, 6, 4, 4)])
+# planes under 64 values run the flat loops, whose per-value sums fold every 128 images (260:
+# twice); 45x100 planes run the vector loop past one fold with a remainder
+@pytest.mark.parametrize("shape", [(4, 5, 7, 9), (2, 24, 4, 4), (3, 3, 2, 2), (2, 16, 16, 16), (260, 6, 4, 4),
+                                   (2, 3, 45, 100)])
 def test_fused_batchnorm_every_isa_matches_float64_reference(isa, act, res, shape, rng):
     x = _randn(rng, *shape, scale=3.0) + 1.0
     c = shape[1]

@@ -170,9 +170,9 @@ def test_converted_qat_model_and_its_engine_agree():
     # model's float arithmetic, and that propagates (in this 4-channel model by a few output steps)
     steps = np.abs(a - b) / out_scale
     assert steps.mean() <= 1.5 and steps.max() <= 10
-    # On random images the top logits of this model are often within a step or two of each other,
-    # so a few predictions flip: over seeds 0-7 (eo.manual_seed) agreement ran 0.91-1.00, with
-    # either of two float training paths (the trajectory moves with the conv's summation order)
+    # On random images this model's logits differ by up to ~9 steps, so some predictions flip, at
+    # top-2 margins of up to 7 steps: with _tiny()'s eo.manual_seed(k), k = 0-11, agreement ran
+    # 0.917-0.990 (measured; it moves with the float training trajectory, e.g. a conv's summation order)
     assert np.mean(a.argmax(1) == b.argmax(1)) >= 0.9
     # every point the lowering quantizes has a learned scale, and the Engine's tensors carry them
     g0 = fold_batchnorm(trace(m, shape))
@@ -215,10 +215,7 @@ def test_int4_full_qat_model_and_its_engine_agree():
     out_scale = [f for f in m.modules() if isinstance(f, quant.FakeQuantize)][-1].qparams()[0]
     steps = np.abs(a - b) / out_scale   # as for int8-full: integer vs float accumulation only
     assert steps.mean() <= 1.5 and steps.max() <= 10
-    # On random images the top logits of this model are often within a step or two of each other,
-    # so a few predictions flip: over seeds 0-7 (eo.manual_seed) agreement ran 0.91-1.00, with
-    # either of two float training paths (the trajectory moves with the conv's summation order)
-    assert np.mean(a.argmax(1) == b.argmax(1)) >= 0.9
+    assert np.mean(a.argmax(1) == b.argmax(1)) >= 0.95
     with pytest.raises(ValueError, match="activations=False"):
         quant.prepare_qat(_tiny(), shape, weight_bits=2)
 

@@ -312,12 +312,15 @@ def test_a_later_sweep_with_another_database_reuses_the_trained_stages(tmp_path,
     made = {f: os.stat(os.path.join(first["stages"], f)).st_mtime_ns for f in os.listdir(first["stages"])
             if f.endswith(".npz")}
     assert sorted(f.split("-")[0] for f in made) == ["PRN", "baseline"]
-    tiny_spec["techniques"] = ["BLQ", "PRQ"]
+    # PRQ's parent is the listed PRN's setting (a PRN left out would mean PRN's defaults: another stage)
+    tiny_spec["techniques"] = ["BLQ", {"name": "PRN", "finetune_epochs": 0.25}, "PRQ"]
     run(tiny_spec, db=str(tmp_path / "b.db"), stages=tmp_path / "stages", progress=False)
     assert {f: os.stat(os.path.join(first["stages"], f)).st_mtime_ns for f in made} == made   # nothing retrained
+    assert sorted(f for f in os.listdir(first["stages"]) if f.endswith(".npz")) == sorted(made)   # nor added
     a = {r["technique"]: r for r in ResultsDB(str(tmp_path / "a.db")).cells()}
     b = {r["technique"]: r for r in ResultsDB(str(tmp_path / "b.db")).cells()}
-    assert {m: a["PRQ"][m] for m in EXACT} == {m: b["PRQ"][m] for m in EXACT}
+    for t in ("PRN", "PRQ"):
+        assert {m: a[t][m] for m in EXACT} == {m: b[t][m] for m in EXACT}, t
     assert b["BLQ"]["train_s"] == a["NQ"]["train_s"]      # the baseline's recorded training time
 
 

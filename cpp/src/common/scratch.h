@@ -20,8 +20,8 @@ enum ScratchSlot : int {
   kScratchDwDy,      //   dy dilated / padded for the data gradient
   kScratchDwDySrc,   //   source planes of that
   kScratchDwPart,    //   per-image weight-gradient sums; one dx plane (channel multiplier > 1)
-  kScratchRtCol,     // runtime f32 conv drivers (f32-conv2d/layer.h): wide output / packed col
-  kScratchRtA,       //   widened f16 / int8 weights
+  kScratchRtCol,     // runtime f32 conv drivers (f32-conv2d/layer.h; the direct one also runs
+  kScratchRtA,       //   training convs): wide output / packed col, widened f16 / int8 weights,
   kScratchRtPad,     //   phase planes, private input windows, depthwise planes
   kScratchQs8Wide,   // qs8 GEMM: a 4-bit column block widened to int8 (ukernels.h)
   kScratchSlots

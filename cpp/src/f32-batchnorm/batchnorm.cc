@@ -91,7 +91,8 @@ void batchnorm2d_forward_train(const float* x, const float* gamma, const float* 
         const double unbiased = var * M / (M - 1);
         running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * unbiased);
       }
-      scale[c - c0] = static_cast<float>((gamma ? gamma[c] : 1.0) * invstd);
+      // from the stored float invstd, as the backward recomputes z: the same float scale
+      scale[c - c0] = static_cast<float>((gamma ? gamma[c] : 1.0) * static_cast<double>(save_invstd[c]));
       shift[c - c0] = beta ? beta[c] : 0.f;
     }
     if (flat) {

@@ -533,7 +533,9 @@ void backward_rows(const Conv2dShape& s, const float* dy, const float* x, const 
 }
 
 // ---------------------------------------------------------------- the deploy runtime's direct conv
-// On AVX-512, 3x3/s2 convs and 8x8 images run faster through the runtime's direct conv
+// On AVX-512, strided convs (2, 2) with 64+ output pixels and stride-1 ones with 64 (8x8; 4x16 or
+// 1x64 alike; below 128 input channels, which take the GEMMs by kernel column) run faster through
+// the runtime's direct conv
 // (f32-directconv/conv.h: taps as masked shifts of the image or of its phase planes, no im2col)
 // than through the im2col GEMM or the implicit GEMM here. ResNet-20 at batch 128, one thread
 // (bench_conv_shapes.py): 16->32/s2 forward 6.7 -> 3.5 ms, 32->64/s2 4.9 -> 3.3 ms, 64->64 at 8x8

@@ -18,8 +18,8 @@ void qs8_channel_scale_ukernel__scalar(size_t npix, size_t C, const uint8_t* x, 
                                        const struct qs8_channel_scale_params* p, uint8_t* y) {
   for (size_t px = 0; px < npix; ++px, x += C, y += C)
     for (size_t c = 0; c < C; ++c)
-      y[c] = (uint8_t)qs8_requantize(((int32_t)x[c] - p->x_zp) * sc[c], p->scale, p->y_zp,
-                                     p->qmin, p->qmax);
+      y[c] = (uint8_t)qs8_requantize_zp_in_float(((int32_t)x[c] - p->x_zp) * sc[c], p->scale, p->y_zp,
+                                                 p->qmin, p->qmax);
 }
 
 }  // namespace eo

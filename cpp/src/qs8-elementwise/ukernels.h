@@ -8,9 +8,10 @@
 // (edgeopt.quant.add_scales): onnxruntime's QLinearAdd, term for term, so an exported model adds
 // to the same bytes. Each fma rounds once; rint rounds half to even (requantize.h).
 //
-// channel_scale (squeeze-excitation's x * s[n, c]): y = qs8_requantize((x - x_zp) * sc[c], scale,
-// y_zp, qmin, qmax), sc[c] = s_q[c] - s_zp precomputed per image, scale = s_x * s_s / s_y.
-// |(x - x_zp) * sc| <= 255 * 255: exact.
+// channel_scale (squeeze-excitation's x * s[n, c]): y = qs8_requantize_zp_in_float((x - x_zp) *
+// sc[c], scale, y_zp, qmin, qmax), sc[c] = s_q[c] - s_zp precomputed per image, scale = s_x * s_s /
+// s_y: onnxruntime's QLinearMul, whose zero point is added in float32 before the rounding
+// (requantize.h). |(x - x_zp) * sc| <= 255 * 255: exact.
 //
 // Kernels trust their inputs. Plain C only.
 #pragma once

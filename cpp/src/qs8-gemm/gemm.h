@@ -45,7 +45,8 @@ Qs8PackedB qs8_pack_b(int64_t K, int64_t N, const int8_t* b, int64_t rs, int64_t
 bool qs8_accumulator_fits(const Qs8PackedB& b, const int32_t* bias);
 
 // This thread's buffer (64-byte aligned, reused across calls) for a 4-bit kernel's widened column
-// block: qs8_gemm4_scratch_bytes(K) bytes.
+// block: qs8_gemm4_scratch_bytes(K) bytes, valid until this thread's next call; not to be held
+// across a wait on a parallel loop (common/parallel.h).
 int8_t* qs8_gemm4_scratch(size_t bytes);
 
 struct Qs8Requant {

@@ -39,4 +39,14 @@ static inline int32_t qs8_requantize(int32_t acc, float scale, int32_t out_zp, i
   return qs8_round_clamp((float)acc * scale, out_zp, qmin, qmax);
 }
 
+// onnxruntime's QLinearMul (squeeze-excitation's x * s) adds the output zero point in float32
+// before rounding: y = clamp(rint(fl(fl(float(acc) * scale) + out_zp))), two roundings, no fma.
+// It differs from qs8_requantize where the product sits on a half (x.5 + an odd zero point rounds
+// the other way) or within an ulp of one. The volatile keeps the compiler from fusing the two.
+static inline int32_t qs8_requantize_zp_in_float(int32_t acc, float scale, int32_t out_zp,
+                                                 int32_t qmin, int32_t qmax) {
+  volatile float product = (float)acc * scale;
+  return qs8_round_clamp(product + (float)out_zp, 0, qmin, qmax);
+}
+
 }  // namespace eo

@@ -19,7 +19,10 @@ void qs8_channel_scale(int64_t N, int64_t HW, int64_t C, const uint8_t* x, const
       for (int64_t c = 0; c < C; ++c) {
         const int64_t o = (n * HW + i) * C + c;
         const int32_t prod = (int32_t(x[o]) - p.x_zp) * (int32_t(s[n * C + c]) - s_zp);
-        y[o] = uint8_t(qs8_requantize(prod, p.scale, p.y_zp, p.qmin, p.qmax));
+        // written apart from the kernels' rounding: two float32 roundings, then std::nearbyint
+        volatile float product = float(prod) * p.scale;
+        const float r = std::nearbyint(product + float(p.y_zp));
+        y[o] = uint8_t(r < float(p.qmin) ? p.qmin : r > float(p.qmax) ? p.qmax : int32_t(r));
       }
 }
 

@@ -176,8 +176,7 @@ class _Builder:
         if self.q is None:
             return self.const(f"{key}.weight", w), (None if b is None else self.const(f"{key}.bias", b))
         # s8 per output channel, the scale raised where the int32 bias would exceed quant.BIAS_LIMIT
-        wq, ws = quant.quantize_per_channel(w, 0, 8, bias=b, input_scale=self.q[x_key][0], name=f"{key}.weight",
-                                            dtype=np.float32)
+        wq, ws, bq, bs = quant.quantize_weight_bias(w, b, self.q[x_key][0], 8, name=key)
         self.const(f"{key}.weight.q", wq)
         self.const(f"{key}.weight.scale", ws)
         self.const(f"{key}.weight.zero_point", np.zeros(len(ws), np.int8))
@@ -185,8 +184,6 @@ class _Builder:
                        f"{key}.weight.dq", f"{key}/weight_dequantize", axis=0)
         if b is None:
             return wd, None
-        bs = (np.float32(self.q[x_key][0]) * ws).astype(np.float32)
-        bq = quant.quantize_bias(b, bs, name=f"{key}.bias")
         self.const(f"{key}.bias.q", bq)
         self.const(f"{key}.bias.scale", bs)
         self.const(f"{key}.bias.zero_point", np.zeros(len(bs), np.int32))

@@ -7,7 +7,7 @@ by construction; the element loops run in C++ (cpp/src/f32-quantize).
 """
 from .qparams import add_scales, average_scale, fma32, qparams, qrange, requant_scale, zero_point
 from .quantize import (BIAS_LIMIT, dequantize, histogram, quantize, quantize_bias, quantize_per_channel,
-                       weight_scales)
+                       quantize_weight_bias, weight_scales)
 from .observer import (OBSERVERS, HistogramObserver, KLObserver, MinMaxObserver, MovingAverageMinMaxObserver,
                        MSEObserver, PercentileObserver, observer)
 from . import hooks, qat
@@ -17,7 +17,7 @@ from .qat import (BinaryWeight, FakeQuantize, FakeQuantWeight, FreezeBatchNorm, 
 from .calibrate import OBSERVER_CHOICES, calibrate, calibration_batches, check_calib, observe
 
 __all__ = ["qparams", "qrange", "zero_point", "requant_scale", "average_scale", "add_scales", "fma32", "quantize", "dequantize", "weight_scales",
-           "quantize_per_channel", "quantize_bias", "histogram", "BIAS_LIMIT", "MinMaxObserver",
+           "quantize_per_channel", "quantize_bias", "quantize_weight_bias", "histogram", "BIAS_LIMIT", "MinMaxObserver",
            "MovingAverageMinMaxObserver", "HistogramObserver", "PercentileObserver", "MSEObserver", "KLObserver",
            "OBSERVERS", "observer", "fake_quantize", "FakeQuantize", "FakeQuantWeight", "BinaryWeight", "prepare_qat", "convert",
            "FreezeObservers", "FreezeBatchNorm", "low_bit_layers", "MixedPrecisionPlan", "mixed_precision", "calibrate", "OBSERVER_CHOICES", "calibration_batches", "check_calib", "observe"]

@@ -18,8 +18,8 @@ from .._check import check_array, check_dim, check_int
 from .._finite import value_name
 from .qparams import _check_bits, qrange
 
-__all__ = ["quantize", "dequantize", "weight_scales", "quantize_per_channel", "quantize_bias", "histogram",
-           "BIAS_LIMIT"]
+__all__ = ["quantize", "dequantize", "weight_scales", "quantize_per_channel", "quantize_bias",
+           "quantize_weight_bias", "histogram", "BIAS_LIMIT"]
 
 BIAS_LIMIT = 2 ** 30  # |quantized bias| bound: int32 with room for the accumulated products
 
@@ -143,6 +143,28 @@ def quantize_bias(b, scale, name: str = "bias") -> np.ndarray:
     if not np.all(np.isfinite(s) & (s > 0)):
         raise ValueError(f"scale: expected finite values > 0, got {scale!r}")
     return np.clip(np.round(b / s), -(2 ** 31 - 1), 2 ** 31 - 1).astype(np.int32)
+
+
+def quantize_weight_bias(w, b, input_scale, bits: int = 8, name: str = "layer"):
+    """A conv / linear layer as the integer kernels run it, and as a QDQ graph states it for
+    onnxruntime's: w (output channels on axis 0) symmetric per channel with float32 scales s_w, the
+    codes round(w / s_w) taken with the float32 scale; b (or None) int32 at the float32 product
+    float32(input_scale) * s_w, the bias scale a QDQ graph holds. Returns (q int8, s_w float32,
+    bias int32 or None, bias scale float32 or None); errors name f"{name}.weight" / f"{name}.bias".
+    The Engine's int8 lowering and the ONNX export both call this, so they hold the same integers."""
+    q, s_w = quantize_per_channel(w, 0, bits, bias=b, input_scale=input_scale, name=f"{name}.weight",
+                                  dtype=np.float32)
+    if b is None:
+        return q, s_w, None, None
+    bs = (np.float32(input_scale) * s_w).astype(np.float32)
+    bq = quantize_bias(b, bs, name=f"{name}.bias")
+    big = np.abs(bq.astype(np.int64)) > BIAS_LIMIT
+    if big.any():  # the float32 scales rounded below weight_scales' bound: one step up there
+        s_w = np.where(big, np.nextafter(s_w, np.float32(np.inf)), s_w).astype(np.float32)
+        q = quantize(w, s_w.astype(np.float64), 0, bits, True, 0, f"{name}.weight")
+        bs = (np.float32(input_scale) * s_w).astype(np.float32)
+        bq = quantize_bias(b, bs, name=f"{name}.bias")
+    return q, s_w, bq, bs
 
 
 def histogram(x, bins: int = 2048, range=None, name: str = "x"):

@@ -359,8 +359,7 @@ class _Lowering:
         # weights: symmetric int8 (or int4) per output channel; the scale grows (rarely) so the
         # int32 bias stays below 2^30 and the accumulator provably fits int32
         bits = 4 if n.name.split("+")[0] in self.four_bit else 8
-        wq, s_w = quant.quantize_per_channel(w, 0, bits, bias=b, input_scale=s_in, name=f"{n.name}.weight")
-        bq = quant.quantize_bias(b, s_in * s_w, name=f"{n.name}.bias")
+        wq, s_w, bq, _ = quant.quantize_weight_bias(w, b, s_in, bits, name=n.name)
         assert np.all(np.abs(bq) <= quant.BIAS_LIMIT)
         act = a.get("activation", "none")
         if lut_node is not None:
