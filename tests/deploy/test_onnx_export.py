@@ -443,7 +443,8 @@ def test_int8_observer_choice_and_learned_scales(tmp_path, trained):
 #
 # Both compute the same integer arithmetic: the Engine requantizes in float32 with the factors,
 # rounding and fused-multiply-add order of onnxruntime's QLinearConv / QGemm / QLinearAdd /
-# QLinearGlobalAveragePool / QuantizeLinear (cpp/src/qs8-gemm/requantize.h), so with its default
+# QLinearMul / QLinearGlobalAveragePool / QuantizeLinear (cpp/src/qs8-gemm/requantize.h), with the
+# weights and biases of the export (quant.quantize_weight_bias), so with its default
 # graph optimizations (the QDQ pairs fused into those integer operators) onnxruntime returns the
 # Engine's logits exactly. Without them it runs the QDQ graph as written, each op in float32 on
 # dequantized inputs: float rounding then moves values near a rounding boundary by one step and
