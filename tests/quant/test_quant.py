@@ -162,3 +162,27 @@ def test_calibrate_rejects_bad_calibration_data():
         quant.calibrate(model, np.zeros((4, 3, 28, 28), np.uint8))
     with pytest.raises(ValueError, match="calib: calibrate needs calibration data"):
         quant.calibrate(model, None)
+
+
+def test_quantize_weight_bias_keeps_the_bias_limit_with_float32_scales():
+    """With tiny input scales weight_scales raises s_w so the bias fits BIAS_LIMIT; its float32 cast
+    and the float32 bias scale s_in * s_w can round below that bound (measured: most of these
+    draws), which quantize_weight_bias corrects. The codes are those of its float32 scales, and
+    the bias is round(b / bs) at the returned float32 bias scale."""
+    rng = np.random.default_rng(0)
+    raised = 0
+    for _ in range(200):
+        w = rng.standard_normal((64, 9)).astype(np.float32) * 1e-3
+        b = (rng.standard_normal(64) * 10).astype(np.float32)
+        s_in = np.float32(rng.uniform(1e-9, 1e-8))
+        q, s_w, bq, bs = quant.quantize_weight_bias(w, b, s_in)
+        assert s_w.dtype == np.float32 and bs.dtype == np.float32
+        assert np.all(np.abs(bq.astype(np.int64)) <= quant.BIAS_LIMIT)
+        np.testing.assert_array_equal(bs, (s_in * s_w).astype(np.float32))
+        np.testing.assert_array_equal(bq, quant.quantize_bias(b, bs))
+        np.testing.assert_array_equal(q, quant.quantize(w, s_w.astype(np.float64), 0, 8, True, 0))
+        _, s64 = quant.quantize_per_channel(w, 0, 8, bias=b, input_scale=s_in, dtype=np.float32)
+        raised += int(np.any(s_w != s64))
+    assert raised > 0   # the correction ran
+    q, s_w, bq, bs = quant.quantize_weight_bias(np.ones((2, 3), np.float32), None, 0.1)
+    assert bq is None and bs is None

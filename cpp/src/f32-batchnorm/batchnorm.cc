@@ -52,6 +52,12 @@ void fold_values(std::vector<float>& a1, std::vector<float>& a2, int64_t HW, dou
   std::fill(a2.begin(), a2.end(), 0.f);
 }
 
+// z = (x - mean) * scale + shift: the scale of channel c, from the stored float invstd, so the
+// backward recomputes exactly the forward's z.
+float z_scale(const float* gamma, const float* save_invstd, int64_t c) {
+  return static_cast<float>((gamma ? gamma[c] : 1.0) * static_cast<double>(save_invstd[c]));
+}
+
 }  // namespace
 
 void batchnorm2d_forward_train(const float* x, const float* gamma, const float* beta,
@@ -91,8 +97,7 @@ void batchnorm2d_forward_train(const float* x, const float* gamma, const float* 
         const double unbiased = var * M / (M - 1);
         running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * unbiased);
       }
-      // from the stored float invstd, as the backward recomputes z: the same float scale
-      scale[c - c0] = static_cast<float>((gamma ? gamma[c] : 1.0) * static_cast<double>(save_invstd[c]));
+      scale[c - c0] = z_scale(gamma, save_invstd, c);
       shift[c - c0] = beta ? beta[c] : 0.f;
     }
     if (flat) {
@@ -126,7 +131,7 @@ void batchnorm2d_backward(const float* dy, const float* x, const float* y, const
     std::vector<float> scale(nb), shift(nb), fa(nb), fmg(nb), fk(nb);
     const float* mean = save_mean + c0;
     for (int64_t c = c0; c < c1; ++c) {
-      scale[c - c0] = static_cast<float>((gamma ? gamma[c] : 1.0) * static_cast<double>(save_invstd[c]));
+      scale[c - c0] = z_scale(gamma, save_invstd, c);
       shift[c - c0] = beta ? beta[c] : 0.f;
     }
     std::vector<double> sg(nb, 0.0), sgx(nb, 0.0);  // sum(g), sum(g * (x - mean))
