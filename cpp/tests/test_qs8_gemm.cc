@@ -124,8 +124,13 @@ TEST(qs8_gemm_4bit_weights_match_reference_every_path) {
     set_num_threads(threads);
     for (Qs8Path path : supported_paths())
       for (int K : ks)
-        for (int MN : {1, 9, 17, 33, 70}) run_case({MN, (MN * 7) % 41 + 1, K, variant++}, path, rng, 4);
+        for (int MN : {1, 8, 9, 16, 17, 33, 70}) run_case({MN, (MN * 7) % 41 + 1, K, variant++}, path, rng, 4);
   }
+  // The VNNI kernel reads the panels of up to 16 rows in place as 16 * w, exact up to K = 65536
+  // (all-255 x all -8 is variant 0; 65794 would overflow); deeper K takes the widened form.
+  for (Qs8Path path : supported_paths())
+    for (int K : {65536, 65794})
+      for (int v : {0, 2}) run_case({16, 17, K, v}, path, rng, 4);
   bool threw = false;
   try {
     const int8_t w[2] = {8, 0};
