@@ -81,11 +81,19 @@ void check_wgrad(Isa isa, int64_t H, int64_t W, int64_t k, int64_t st, int64_t p
   std::snprintf(what, sizeof what, "wgrad %s C%ld %ldx%ld k%ld s%ld p%ld m%ld", isa_name(isa), (long)C,
                 (long)H, (long)W, (long)k, (long)st, (long)pad, (long)mult);
   for (int64_t o0 : {int64_t(0), Cout - 1}) {
-    std::vector<float> part((Cout - o0) * KK + 5, -777.f);
+    // lanes start at 1 (the kernel adds to them); the 16 lane sums minus 16 are dw
+    const int64_t nl = (Cout - o0) * KK;
+    std::vector<float> lanes(nl * 16 + 5, 1.f), part(nl);
+    for (int64_t i = 0; i < 5; ++i) lanes[nl * 16 + i] = -777.f;
     f32_dwconv_wgrad(plan, f32_dwconv_ukernels(isa), p, mult, x.data(), dy.data(), o0, Cout, scratch.data(),
-                     part.data());
-    test::expect_close(part.data(), ref.data() + o0 * KK, (Cout - o0) * KK, 1e-5f, 1e-5f * P, what);
-    for (int64_t i = 0; i < 5; ++i) CHECK(part[(Cout - o0) * KK + i] == -777.f, std::string(what) + ": wrote past the end");
+                     lanes.data());
+    for (int64_t i = 0; i < nl; ++i) {
+      double sum = -16.0;
+      for (int64_t l = 0; l < 16; ++l) sum += lanes[i * 16 + l];
+      part[i] = static_cast<float>(sum);
+    }
+    test::expect_close(part.data(), ref.data() + o0 * KK, nl, 1e-5f, 1e-5f * P, what);
+    for (int64_t i = 0; i < 5; ++i) CHECK(lanes[nl * 16 + i] == -777.f, std::string(what) + ": wrote past the end");
   }
 }
 

@@ -19,7 +19,7 @@ enum ScratchSlot : int {
   kScratchDwSrc,     // f32-dwconv (training): source planes of x
   kScratchDwDy,      //   dy dilated / padded for the data gradient
   kScratchDwDySrc,   //   source planes of that
-  kScratchDwPart,    //   per-image weight-gradient sums; one dx plane (channel multiplier > 1)
+  kScratchDwPart,    //   weight-gradient lane sums over the batch; one dx plane (channel multiplier > 1)
   kScratchRtCol,     // runtime f32 conv drivers (f32-conv2d/layer.h; the direct one also runs
   kScratchRtA,       //   training convs): wide output / packed col, widened f16 / int8 weights,
   kScratchRtPad,     //   phase planes, private input windows, depthwise planes

@@ -131,11 +131,11 @@ void f32_dwconv_forward(const DwconvPlan& g, const F32DwconvUkernels& uk, const 
 
 void f32_dwconv_wgrad(const DwconvPlan& g, const F32DwconvUkernels& uk, const f32_dwconv_params& p,
                       int64_t mult, const float* x, const float* dy, int64_t o0, int64_t o1,
-                      float* scratch, float* part) {
+                      float* scratch, float* lanes) {
   const int64_t taps = g.KH * g.KW;
   for_each_source(g, uk.split2, mult, x, o0, o1, scratch, [&](int64_t o, int64_t n, const float* src, int64_t stride) {
     uk.wgrad(static_cast<size_t>(n), src, static_cast<size_t>(stride), dy + o * g.P,
-             static_cast<size_t>(g.P), part + (o - o0) * taps, &p);
+             static_cast<size_t>(g.P), lanes + (o - o0) * taps * 16, &p);
   });
 }
 

@@ -66,11 +66,13 @@ void f32_dwconv_forward(const DwconvPlan& plan, const F32DwconvUkernels& uk, con
                         int64_t mult, const float* x, const float* w, const float* bias, float* y,
                         int64_t o0, int64_t o1, float* scratch);
 
-// The weight gradient's per-image part (training): part[(o - o0) * taps + t] = the plane sum of
-// output channel o's tap t for output channels [o0, o1) of one image (x, dy point at the image),
-// read through the same sources and masks as the forward. scratch: scratch_floats().
+// The weight gradient's per-image part (training), added to 16 lane sums per tap:
+// lanes[((o - o0) * taps + t) * 16 + i] += the products of output channel o's tap t at the output
+// pixels i mod 16, for output channels [o0, o1) of one image (x, dy point at the image), read
+// through the same sources and masks as the forward; dw is the sum of the 16 lanes.
+// scratch: scratch_floats().
 void f32_dwconv_wgrad(const DwconvPlan& plan, const F32DwconvUkernels& uk, const f32_dwconv_params& p,
                       int64_t mult, const float* x, const float* dy, int64_t o0, int64_t o1,
-                      float* scratch, float* part);
+                      float* scratch, float* lanes);
 
 }  // namespace eo

@@ -131,21 +131,31 @@ void dwconv_train_backward(const Conv2dShape& s, const float* dy, const float* x
       }
   };
 
-  const int64_t cb = task_channels(s.Cin, 2 * s.N * P * KK * M), tasks = (s.Cin + cb - 1) / cb;
+  // Each task walks the whole batch for its channels, so its reads are one run of cb planes per
+  // image: runs of at least ~8 KB (while every thread still gets two tasks), or small planes (a 4x4
+  // one is a cache line) leave the reads waiting on memory.
+  const int64_t run = std::min<int64_t>((2048 + P * M - 1) / (P * M),
+                                        std::max<int64_t>(1, s.Cin / (2 * get_num_threads())));
+  const int64_t cb = std::max(task_channels(s.Cin, 2 * s.N * P * KK * M), run),
+                tasks = (s.Cin + cb - 1) / cb;
   parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
     float* src = g.direct ? nullptr : scratch_f32(static_cast<size_t>(g.scratch_floats()), kScratchDwSrc);
-    float* part = scratch_f32(static_cast<size_t>(cb * M * KK + (M > 1 ? HW : 0)), kScratchDwPart);
-    std::vector<double> acc;
+    // the lane sums of the task's taps over the whole batch, then one plane for the multiplier's dx
+    float* lanes = scratch_f32(static_cast<size_t>(cb * M * KK * 16 + (M > 1 ? HW : 0)), kScratchDwPart);
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t c0 = t * cb, c1 = std::min(s.Cin, c0 + cb), o0 = c0 * M, o1 = c1 * M;
-      acc.assign(static_cast<size_t>((o1 - o0) * KK), 0.0);
+      const int64_t nl = (o1 - o0) * KK;
+      std::fill(lanes, lanes + nl * 16, 0.f);
       for (int64_t n = 0; n < s.N; ++n) {
         const float* dyn = dy + n * s.Cout * P;
-        f32_dwconv_wgrad(g, uk, p, M, x + n * s.Cin * HW, dyn, o0, o1, src, part);
-        for (size_t i = 0; i < acc.size(); ++i) acc[i] += part[i];
-        if (dx) data_grad(dyn, dx + n * s.Cin * HW, c0, c1, part + cb * M * KK);
+        f32_dwconv_wgrad(g, uk, p, M, x + n * s.Cin * HW, dyn, o0, o1, src, lanes);
+        if (dx) data_grad(dyn, dx + n * s.Cin * HW, c0, c1, lanes + cb * M * KK * 16);
       }
-      for (size_t i = 0; i < acc.size(); ++i) dw[o0 * KK + static_cast<int64_t>(i)] += static_cast<float>(acc[i]);
+      for (int64_t i = 0; i < nl; ++i) {
+        double sum = 0.0;
+        for (int64_t l = 0; l < 16; ++l) sum += lanes[i * 16 + l];
+        dw[o0 * KK + i] += static_cast<float>(sum);
+      }
     }
   });
 }

@@ -69,13 +69,16 @@ void channels_t(size_t channels, const float* src, size_t src_stride, const floa
 // Weight gradient of taps [t0, t0 + TB), as the AVX-512 kernel with two ymm halves per vector.
 template <int TB>
 void wgrad_taps(size_t t0, const float* s, const float* d, const struct f32_dwconv_params* p,
-                float* dw) {
+                float* lanes) {
   const size_t nt = p->ntaps, P = p->npix, nv = (P + 15) / 16;
   ptrdiff_t off[TB];
   for (int i = 0; i < TB; ++i) off[i] = p->off[t0 + i];
   __m256 a0[TB], a1[TB];
 #pragma GCC unroll 16
-  for (int i = 0; i < TB; ++i) a0[i] = a1[i] = _mm256_setzero_ps();
+  for (int i = 0; i < TB; ++i) {
+    a0[i] = _mm256_loadu_ps(lanes + (t0 + i) * 16);
+    a1[i] = _mm256_loadu_ps(lanes + (t0 + i) * 16 + 8);
+  }
   for (size_t v = 0; v < nv; ++v) {
     const size_t n = P - 16 * v;
     const unsigned live = n >= 16 ? 0xFFFFu : (1u << n) - 1;
@@ -89,10 +92,10 @@ void wgrad_taps(size_t t0, const float* s, const float* d, const struct f32_dwco
       a1[i] = _mm256_fmadd_ps(_mm256_maskload_ps(sv + off[i] + 8, vmask(m[i] >> 8)), d1, a1[i]);
     }
   }
+#pragma GCC unroll 16
   for (int i = 0; i < TB; ++i) {
-    alignas(32) float lane[8];
-    _mm256_store_ps(lane, _mm256_add_ps(a0[i], a1[i]));
-    dw[t0 + i] = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    _mm256_storeu_ps(lanes + (t0 + i) * 16, a0[i]);
+    _mm256_storeu_ps(lanes + (t0 + i) * 16 + 8, a1[i]);
   }
 }
 
@@ -100,12 +103,12 @@ void wgrad_taps(size_t t0, const float* s, const float* d, const struct f32_dwco
 
 // Taps in blocks of up to 6: 2 x 6 accumulators and the two dy halves fit the 16 ymm registers.
 void f32_dwconv_wgrad__avx2(size_t channels, const float* src, size_t src_stride, const float* dy,
-                            size_t dy_stride, float* dw, const struct f32_dwconv_params* p) {
+                            size_t dy_stride, float* lanes, const struct f32_dwconv_params* p) {
   const size_t nt = p->ntaps;
   for (size_t c = 0; c < channels; ++c) {
     const float* s = src + c * src_stride;
     const float* d = dy + c * dy_stride;
-    float* dwc = dw + c * nt;
+    float* dwc = lanes + c * nt * 16;
     for (size_t t0 = 0; t0 < nt; t0 += 6) {
       switch (nt - t0 < 6 ? nt - t0 : 6) {
         case 6: wgrad_taps<6>(t0, s, d, p, dwc); break;

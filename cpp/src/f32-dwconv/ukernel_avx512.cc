@@ -91,14 +91,14 @@ namespace {
 // Weight gradient of taps [t0, t0 + TB): one accumulator per tap, dy loaded once per vector.
 template <int TB>
 void wgrad_taps(size_t t0, const float* s, const float* d, const struct f32_dwconv_params* p,
-                float* dw) {
+                float* lanes) {
   const size_t nt = p->ntaps, P = p->npix, nv = (P + 15) / 16;
   const __mmask16 tail = (P % 16) ? (__mmask16)((1u << (P % 16)) - 1) : (__mmask16)0xFFFF;
   ptrdiff_t off[TB];
   for (int i = 0; i < TB; ++i) off[i] = p->off[t0 + i];
   __m512 acc[TB];
 #pragma GCC unroll 16
-  for (int i = 0; i < TB; ++i) acc[i] = _mm512_setzero_ps();
+  for (int i = 0; i < TB; ++i) acc[i] = _mm512_loadu_ps(lanes + (t0 + i) * 16);
   for (size_t v = 0; v < nv; ++v) {
     const __m512 dv = _mm512_maskz_loadu_ps(v + 1 == nv ? tail : (__mmask16)0xFFFF, d + 16 * v);
     const uint16_t* m = p->mask + v * nt + t0;
@@ -107,7 +107,7 @@ void wgrad_taps(size_t t0, const float* s, const float* d, const struct f32_dwco
     for (int i = 0; i < TB; ++i) acc[i] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m[i], sv + off[i]), dv, acc[i]);
   }
 #pragma GCC unroll 16
-  for (int i = 0; i < TB; ++i) dw[t0 + i] = _mm512_reduce_add_ps(acc[i]);
+  for (int i = 0; i < TB; ++i) _mm512_storeu_ps(lanes + (t0 + i) * 16, acc[i]);
 }
 
 }  // namespace
@@ -115,12 +115,12 @@ void wgrad_taps(size_t t0, const float* s, const float* d, const struct f32_dwco
 // Taps in blocks of up to 9 (3x3: one block; 5x5: 9 + 9 + 7): the block's accumulators and the
 // dy vector stay in registers, and dy is read once per block.
 void f32_dwconv_wgrad__avx512(size_t channels, const float* src, size_t src_stride, const float* dy,
-                              size_t dy_stride, float* dw, const struct f32_dwconv_params* p) {
+                              size_t dy_stride, float* lanes, const struct f32_dwconv_params* p) {
   const size_t nt = p->ntaps;
   for (size_t c = 0; c < channels; ++c) {
     const float* s = src + c * src_stride;
     const float* d = dy + c * dy_stride;
-    float* dwc = dw + c * nt;
+    float* dwc = lanes + c * nt * 16;
     for (size_t t0 = 0; t0 < nt; t0 += 9) {
       switch (nt - t0 < 9 ? nt - t0 : 9) {
         case 9: wgrad_taps<9>(t0, s, d, p, dwc); break;

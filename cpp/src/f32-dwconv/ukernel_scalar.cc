@@ -45,13 +45,13 @@ void f32_dwconv_ukernel__scalar(size_t channels, const float* src, size_t src_st
 }
 
 void f32_dwconv_wgrad__scalar(size_t channels, const float* src, size_t src_stride, const float* dy,
-                              size_t dy_stride, float* dw, const struct f32_dwconv_params* p) {
+                              size_t dy_stride, float* lanes, const struct f32_dwconv_params* p) {
   const size_t nt = p->ntaps, P = p->npix;
   for (size_t c = 0; c < channels; ++c) {
     const float* s = src + c * src_stride;
     const float* d = dy + c * dy_stride;
     for (size_t t = 0; t < nt; ++t) {
-      float lane[16] = {0.f};
+      float* lane = lanes + (c * nt + t) * 16;
       for (size_t v = 0; v * 16 < P; ++v) {
         const uint16_t m = p->mask[v * nt + t];
         const float* st = s + p->off[t] + 16 * v;
@@ -63,9 +63,6 @@ void f32_dwconv_wgrad__scalar(size_t channels, const float* src, size_t src_stri
             if (m >> i & 1) lane[i] += dv[i] * st[i];
         }
       }
-      float sum = 0.f;
-      for (int i = 0; i < 16; ++i) sum += lane[i];
-      dw[c * nt + t] = sum;
     }
   }
 }

@@ -49,9 +49,12 @@ typedef void (*f32_dwconv_ukernel_fn)(size_t channels, const float* src, size_t 
                                       const float* w, const float* bias, float* y, size_t y_stride,
                                       const struct f32_dwconv_params* p);
 
-// channels planes: source c at src + c * src_stride, dy_c at dy + c * dy_stride, dw + c * ntaps.
+// channels planes: source c at src + c * src_stride, dy_c at dy + c * dy_stride. Adds to 16 lane
+// sums per channel and tap, lanes + (c * ntaps + t) * 16: lane i gets the products of the output
+// pixels at i mod 16. The caller sums the lanes once, after the whole batch (a 4x4 plane is one
+// vector, so reducing per image would cost more than the products).
 typedef void (*f32_dwconv_wgrad_fn)(size_t channels, const float* src, size_t src_stride,
-                                    const float* dy, size_t dy_stride, float* dw,
+                                    const float* dy, size_t dy_stride, float* lanes,
                                     const struct f32_dwconv_params* p);
 
 typedef void (*f32_dwconv_split2_fn)(size_t rows, size_t w, const float* x, size_t x_stride,
@@ -68,11 +71,11 @@ void f32_dwconv_ukernel__avx512(size_t channels, const float* src, size_t src_st
                                 const struct f32_dwconv_params* p);
 
 void f32_dwconv_wgrad__scalar(size_t channels, const float* src, size_t src_stride, const float* dy,
-                              size_t dy_stride, float* dw, const struct f32_dwconv_params* p);
+                              size_t dy_stride, float* lanes, const struct f32_dwconv_params* p);
 void f32_dwconv_wgrad__avx2(size_t channels, const float* src, size_t src_stride, const float* dy,
-                            size_t dy_stride, float* dw, const struct f32_dwconv_params* p);
+                            size_t dy_stride, float* lanes, const struct f32_dwconv_params* p);
 void f32_dwconv_wgrad__avx512(size_t channels, const float* src, size_t src_stride, const float* dy,
-                              size_t dy_stride, float* dw, const struct f32_dwconv_params* p);
+                              size_t dy_stride, float* lanes, const struct f32_dwconv_params* p);
 
 void f32_dwconv_split2__scalar(size_t rows, size_t w, const float* x, size_t x_stride, float* even,
                                float* odd, size_t pitch);
