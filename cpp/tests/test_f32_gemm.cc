@@ -1,5 +1,7 @@
 #include "f32-gemm/gemm.h"
 #include "harness.h"
+#include "f32-gemm/ukernels.h"
+#include "isa/dispatch.h"
 #include "isa/isa.h"
 #include "reference/reference.h"
 
@@ -35,4 +37,29 @@ TEST(f32_gemm_matches_reference_on_every_isa_and_transpose) {
         }
   }
   set_isa(saved);
+}
+
+// The packers' transpose is pure data movement: every ISA must write exactly the scalar form's
+// floats (zeros past rows), and nothing past kc x w.
+TEST(f32_interleave_matches_scalar_on_every_isa) {
+  std::mt19937 rng(3);
+  for (int isa = 0; isa <= static_cast<int>(cpu_isa()); ++isa) {
+    const f32_interleave_fn fn = f32_gemm_ukernel_for(static_cast<Isa>(isa)).interleave;
+    for (size_t w : {4, 6, 8, 12, 16, 32})
+      for (size_t rows = 1; rows <= w; rows += (w > 8 ? 3 : 1))
+        for (size_t kc : {1, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100})
+          for (size_t ld : {kc, kc + 3, size_t(1024)}) {
+            if (ld < kc) continue;
+            auto src = test::random_vec(rows * ld, rng);
+            std::vector<float> got(kc * w + 7, -777.f), want(kc * w + 7, -777.f);
+            fn(rows, kc, src.data(), ld, w, got.data());
+            f32_interleave__scalar(rows, kc, src.data(), ld, w, want.data());
+            for (size_t i = 0; i < got.size(); ++i)
+              if (got[i] != want[i])
+                CHECK(false, std::string("interleave ") + isa_name(static_cast<Isa>(isa)) +
+                                             " rows=" + std::to_string(rows) + " kc=" + std::to_string(kc) +
+                                             " ld=" + std::to_string(ld) + " w=" + std::to_string(w) +
+                                             " at " + std::to_string(i));
+          }
+  }
 }

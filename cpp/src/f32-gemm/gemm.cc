@@ -17,9 +17,15 @@ constexpr int64_t kMC = 480;   // rows of a packed A block (a multiple of every 
 
 
 // pa[p*kc*mr + k*mr + i] = A(i0 + p*mr + i, k0 + k), zero past row i0 + mc.
-void pack_a_block(MatRef A, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int64_t mr, float* pa) {
+void pack_a_block(f32_interleave_fn interleave, MatRef A, int64_t i0, int64_t mc, int64_t k0,
+                  int64_t kc, int64_t mr, float* pa) {
   for (int64_t p = 0; p < mc; p += mr, pa += kc * mr) {
     const int64_t rows = std::min<int64_t>(mr, mc - p);
+    if (A.cs == 1) {  // row-major: each row's k values are contiguous, a transpose per panel
+      interleave(static_cast<size_t>(rows), static_cast<size_t>(kc), A.p + (i0 + p) * A.rs + k0,
+                 static_cast<size_t>(A.rs), static_cast<size_t>(mr), pa);
+      continue;
+    }
     if (A.rs == 1) {  // A is stored transposed: the mr values of one k are contiguous
       const float* a = A.p + (i0 + p) + k0 * A.cs;
       for (int64_t k = 0; k < kc; ++k) {
@@ -42,10 +48,16 @@ void pack_a_block(MatRef A, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int6
 }
 
 // pb[q*kc*nr + k*nr + j] = B(k0 + k, j0 + q*nr + j), zero past column j0 + nc.
-void pack_b_block(MatRef B, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int64_t nr, float* pb) {
+void pack_b_block(f32_interleave_fn interleave, MatRef B, int64_t k0, int64_t kc, int64_t j0,
+                  int64_t nc, int64_t nr, float* pb) {
   for (int64_t q = 0; q < nc; q += nr, pb += kc * nr) {
     const int64_t cols = std::min<int64_t>(nr, nc - q);
     const float* b = B.p + k0 * B.rs + (j0 + q) * B.cs;
+    if (B.rs == 1 && B.cs != 1) {  // transposed: each column's k values are contiguous
+      interleave(static_cast<size_t>(cols), static_cast<size_t>(kc), b, static_cast<size_t>(B.cs),
+                 static_cast<size_t>(nr), pb);
+      continue;
+    }
     if (B.cs == 1) {
       for (int64_t k = 0; k < kc; ++k) {
         std::memcpy(pb + k * nr, b + k * B.rs, cols * sizeof(float));
@@ -88,8 +100,8 @@ void gemm_block(const F32GemmUkernel& uk, int64_t K, MatRef A, MatRef B, float* 
   float* pb = scratch_f32(round_up(nc, nr) * kc_max, kScratchGemmB);
   for (int64_t k0 = 0; k0 < K; k0 += kc_max) {
     const int64_t kc = std::min(kc_max, K - k0);
-    pack_b_block(B, k0, kc, j0, nc, nr, pb);
-    pack_a_block(A, i0, mc, k0, kc, mr, pa);
+    pack_b_block(uk.interleave, B, k0, kc, j0, nc, nr, pb);
+    pack_a_block(uk.interleave, A, i0, mc, k0, kc, mr, pa);
     kernel_block(uk, kc, pa, mc, pb, nc, C + i0 * ldc + j0, ldc, (accumulate || k0 > 0) ? 1 : 0);
   }
 }
@@ -111,14 +123,17 @@ PackedB packed_b_layout(int64_t K, int64_t N) {
   return {K, N, packed_kc(K), nr, round_up(N, nr)};
 }
 
+// (Any ISA's interleave writes the same bytes, so the layout's ISA need not match the active one.)
 void pack_a(const PackedA& L, MatRef A, float* pa) {
   for (int64_t k0 = 0; k0 < L.K; k0 += L.kc)
-    pack_a_block(A, 0, L.M, k0, std::min(L.kc, L.K - k0), L.mr, pa + k0 * L.mpad);
+    pack_a_block(f32_gemm_ukernel().interleave, A, 0, L.M, k0, std::min(L.kc, L.K - k0), L.mr,
+                 pa + k0 * L.mpad);
 }
 
 void pack_b(const PackedB& L, MatRef B, float* pb) {
   for (int64_t k0 = 0; k0 < L.K; k0 += L.kc)
-    pack_b_block(B, k0, std::min(L.kc, L.K - k0), 0, L.N, L.nr, pb + k0 * L.npad);
+    pack_b_block(f32_gemm_ukernel().interleave, B, k0, std::min(L.kc, L.K - k0), 0, L.N, L.nr,
+                 pb + k0 * L.npad);
 }
 
 void sgemm_packed(const PackedA& LA, const float* pa, const PackedB& LB, const float* pb, float* C,

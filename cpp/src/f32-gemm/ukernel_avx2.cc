@@ -48,4 +48,39 @@ void f32_gemm_ukernel_6x16__avx2(size_t m, size_t n, size_t kc, const float* pa,
   }
 }
 
+// 8 x 8 blocks transposed in registers (in-lane unpacks and shuffles, then 128-bit lane swaps);
+// the k tail and partial row blocks go through the scalar form of the same copy.
+void f32_interleave__avx2(size_t rows, size_t kc, const float* src, size_t ld, size_t w, float* dst) {
+  const size_t kfull = kc & ~(size_t)7;
+  for (size_t r0 = 0; r0 < w; r0 += 8) {
+    const size_t nr = w - r0 < 8 ? w - r0 : 8;
+    if (nr < 8 || r0 + 8 > rows) {  // a partial block: plain copy (zeros past rows)
+      for (size_t r = r0; r < r0 + nr; ++r)
+        for (size_t k = 0; k < kc; ++k) dst[k * w + r] = r < rows ? src[r * ld + k] : 0.f;
+      continue;
+    }
+    for (size_t k0 = 0; k0 < kfull; k0 += 8) {
+      __m256 v[8], t[8], u[8];
+      for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src + (r0 + i) * ld + k0);
+      for (int i = 0; i < 4; ++i) {
+        t[2 * i] = _mm256_unpacklo_ps(v[2 * i], v[2 * i + 1]);      // a0 b0 a1 b1 | a4 b4 a5 b5
+        t[2 * i + 1] = _mm256_unpackhi_ps(v[2 * i], v[2 * i + 1]);  // a2 b2 a3 b3 | a6 b6 a7 b7
+      }
+      for (int h = 0; h < 2; ++h) {  // rows 4h..4h+3
+        u[4 * h] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);      // column 0 | 4
+        u[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0xEE);  // column 1 | 5
+        u[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);  // 2 | 6
+        u[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xEE);  // 3 | 7
+      }
+      for (int e = 0; e < 4; ++e) {
+        _mm256_storeu_ps(dst + (k0 + e) * w + r0, _mm256_permute2f128_ps(u[e], u[4 + e], 0x20));
+        _mm256_storeu_ps(dst + (k0 + 4 + e) * w + r0, _mm256_permute2f128_ps(u[e], u[4 + e], 0x31));
+      }
+    }
+    for (size_t r = r0; r < r0 + 8; ++r)
+      for (size_t k = kfull; k < kc; ++k) dst[k * w + r] = src[r * ld + k];
+  }
+}
+
 }  // namespace eo
+

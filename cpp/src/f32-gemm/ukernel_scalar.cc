@@ -13,4 +13,11 @@ void f32_gemm_ukernel_4x8__scalar(size_t m, size_t n, size_t kc, const float* pa
       c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
 
+void f32_interleave__scalar(size_t rows, size_t kc, const float* src, size_t ld, size_t w, float* dst) {
+  for (size_t r = 0; r < w; ++r) {
+    const float* s = src + r * ld;
+    for (size_t k = 0; k < kc; ++k) dst[k * w + r] = r < rows ? s[k] : 0.f;
+  }
+}
+
 }  // namespace eo

@@ -16,6 +16,18 @@ namespace eo {
 typedef void (*f32_gemm_ukernel_fn)(size_t m, size_t n, size_t kc, const float* pa,
                                     const float* pb, float* c, size_t ldc, int accumulate);
 
+// Packing's transpose: dst[k*w + r] = src[r*ld + k] for r < rows, k < kc, and 0 for rows <= r < w.
+// It packs row-major A (rows of A, w = MR) and transposed B (columns of B, w = NR), where each
+// packed value would otherwise be one scalar store (3-4 cycles per value: as long as the
+// micro-kernel's FMAs when the panel is used once, as in a pointwise conv's weight gradient).
+// Every ISA writes the same bytes.
+typedef void (*f32_interleave_fn)(size_t rows, size_t kc, const float* src, size_t ld, size_t w,
+                                  float* dst);
+
+void f32_interleave__scalar(size_t rows, size_t kc, const float* src, size_t ld, size_t w, float* dst);
+void f32_interleave__avx2(size_t rows, size_t kc, const float* src, size_t ld, size_t w, float* dst);
+void f32_interleave__avx512(size_t rows, size_t kc, const float* src, size_t ld, size_t w, float* dst);
+
 void f32_gemm_ukernel_4x8__scalar(size_t m, size_t n, size_t kc, const float* pa, const float* pb,
                                   float* c, size_t ldc, int accumulate);
 void f32_gemm_ukernel_6x16__avx2(size_t m, size_t n, size_t kc, const float* pa, const float* pb,

@@ -8,9 +8,9 @@ const F32GemmUkernel& f32_gemm_ukernel() { return f32_gemm_ukernel_for(active_is
 
 const F32GemmUkernel& f32_gemm_ukernel_for(Isa isa) {
   static const F32GemmUkernel table[] = {
-      {f32_gemm_ukernel_4x8__scalar, 4, 8},
-      {f32_gemm_ukernel_6x16__avx2, 6, 16},
-      {f32_gemm_ukernel_12x32__avx512, 12, 32},
+      {f32_gemm_ukernel_4x8__scalar, 4, 8, f32_interleave__scalar},
+      {f32_gemm_ukernel_6x16__avx2, 6, 16, f32_interleave__avx2},
+      {f32_gemm_ukernel_12x32__avx512, 12, 32, f32_interleave__avx512},
   };
   return table[static_cast<int>(isa)];
 }

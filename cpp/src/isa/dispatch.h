@@ -24,6 +24,7 @@ namespace eo {
 struct F32GemmUkernel {
   f32_gemm_ukernel_fn fn;
   int mr, nr;  // register tile: fn computes an mr x nr block of C
+  f32_interleave_fn interleave;  // the packers' transpose
 };
 
 const F32GemmUkernel& f32_gemm_ukernel();
