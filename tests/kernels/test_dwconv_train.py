@@ -33,6 +33,10 @@ GEOMETRIES = [
     (9, 12, 2, 2, 1, 3, 1, 1),
     (16, 8, 4, 4, 1, 3, 2, 1),
     (5, 6, 5, 5, 1, 5, 2, 2),
+    # stride 2 from 16 columns up (the parity data-gradient kernel): odd widths and heights
+    (2, 5, 17, 19, 1, 3, 2, 1),
+    (2, 18, 9, 33, 1, 5, 2, 0),
+    (1, 3, 16, 32, 1, 7, 2, 6),
 ]
 
 

@@ -88,10 +88,14 @@ void dwconv_train_backward(const Conv2dShape& s, const float* dy, const float* x
   const DwconvPlan g = DwconvPlan::make(s);
   const f32_dwconv_params p = g.params(F32_DWCONV_CLAMP, -kInf, kInf);
   const int64_t M = s.Cout / s.Cin, HW = s.H * s.W, P = g.P, KK = s.KH * s.KW;
+  // Stride 2 (multiplier 1) from 16 columns up: the parity kernel (ukernels.h), whose vectors run
+  // along pairs of output columns; narrower planes take the dilated form, whose flat vectors span
+  // rows (at 4x4 the pair vectors would be mostly empty lanes).
+  const bool parity = M == 1 && s.sh == 2 && s.sw == 2 && s.W >= 16 && s.KW <= 8;
   DxGeometry d;
   f32_dwconv_params pd{};
-  std::vector<float> wf;  // the flipped kernel of the data gradient
-  if (dx) {
+  std::vector<float> wf;  // the flipped kernel of the dilated form
+  if (dx && !parity) {
     d = DxGeometry::of(s);
     pd = d.plan.params(F32_DWCONV_CLAMP, -kInf, kInf);
     wf.resize(static_cast<size_t>(s.Cout * KK));
@@ -100,8 +104,15 @@ void dwconv_train_backward(const Conv2dShape& s, const float* dy, const float* x
   }
   const int64_t Bsz = d.plane(), bblock = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, Bsz));
 
+  const f32_dwconv_dgrad2_params p2{static_cast<size_t>(s.H), static_cast<size_t>(s.W),
+                                    static_cast<size_t>(s.OH()), static_cast<size_t>(s.OW()),
+                                    static_cast<size_t>(s.KH), static_cast<size_t>(s.KW),
+                                    static_cast<size_t>(s.ph), static_cast<size_t>(s.pw)};
   // dx of image n (dy, dx at the image) for input channels [c0, c1); tmp: one plane.
   auto data_grad = [&](const float* dyn, float* dxn, int64_t c0, int64_t c1, float* tmp) {
+    if (parity)
+      return uk.dgrad2(static_cast<size_t>(c1 - c0), dyn + c0 * P, static_cast<size_t>(P), w + c0 * KK,
+                       dxn + c0 * HW, static_cast<size_t>(HW), &p2);
     float* dsrc = d.plan.direct ? nullptr
                                 : scratch_f32(static_cast<size_t>(d.plan.scratch_floats()), kScratchDwDySrc);
     if (M == 1 && d.in_place) return f32_dwconv_forward(d.plan, uk, pd, 1, dyn, wf.data(), nullptr, dxn, c0, c1, dsrc);

@@ -130,4 +130,55 @@ void f32_dwconv_ukernel__avx2(size_t channels, const float* src, size_t src_stri
   else channels_t<0>(channels, src, src_stride, w, bias, y, y_stride, p);
 }
 
+// As the AVX-512 kernel, 8 pairs of output columns per step.
+void f32_dwconv_dgrad2__avx2(size_t channels, const float* dy, size_t dy_stride, const float* w,
+                             float* dx, size_t dx_stride, const struct f32_dwconv_dgrad2_params* p) {
+  const ptrdiff_t H = (ptrdiff_t)p->H, W = (ptrdiff_t)p->W, OH = (ptrdiff_t)p->OH, OW = (ptrdiff_t)p->OW;
+  const ptrdiff_t KH = (ptrdiff_t)p->KH, KW = (ptrdiff_t)p->KW, ph = (ptrdiff_t)p->ph, pw = (ptrdiff_t)p->pw;
+  const ptrdiff_t pairs = (W + 1) / 2;
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  auto within = [&](ptrdiff_t start, ptrdiff_t n) {  // lanes l with 0 <= start + l < n
+    const __m256i i = _mm256_add_epi32(lane, _mm256_set1_epi32((int)start));
+    return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), i),
+                               _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), i));
+  };
+  ptrdiff_t cols[2][8], e[8];
+  size_t ncols[2] = {0, 0};
+  for (ptrdiff_t kw = 0; kw < KW && kw < 8; ++kw) {
+    const ptrdiff_t b = (kw + pw) % 2;
+    e[kw] = (b + pw - kw) / 2;
+    cols[b][ncols[b]++] = kw;
+  }
+  for (ptrdiff_t j0 = 0; j0 < pairs; j0 += 8) {
+    __m256i m[8];
+    for (ptrdiff_t kw = 0; kw < KW; ++kw) m[kw] = within(j0 + e[kw], OW);
+    const ptrdiff_t iw0 = 2 * j0;
+    const __m256i s0 = within(0, W - iw0), s1 = within(0, W - iw0 - 8);
+    for (size_t c = 0; c < channels; ++c) {
+      const float* d = dy + c * dy_stride + j0;
+      const float* wc = w + c * KH * KW;
+      float* out = dx + c * dx_stride + iw0;
+      for (ptrdiff_t ih = 0; ih < H; ++ih) {
+        __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (ptrdiff_t kh = (ih + ph) % 2; kh < KH; kh += 2) {
+          const ptrdiff_t oh = (ih + ph - kh) / 2;
+          if (oh < 0) break;
+          if (oh >= OH) continue;
+          const float* row = d + oh * OW;
+          const float* wr = wc + kh * KW;
+          for (int b = 0; b < 2; ++b)
+            for (size_t q = 0; q < ncols[b]; ++q) {
+              const ptrdiff_t kw = cols[b][q];
+              acc[b] = _mm256_fmadd_ps(_mm256_set1_ps(wr[kw]), _mm256_maskload_ps(row + e[kw], m[kw]), acc[b]);
+            }
+        }
+        const __m256 lo = _mm256_unpacklo_ps(acc[0], acc[1]), hi = _mm256_unpackhi_ps(acc[0], acc[1]);
+        _mm256_maskstore_ps(out + ih * W, s0, _mm256_permute2f128_ps(lo, hi, 0x20));
+        if (W - iw0 > 8) _mm256_maskstore_ps(out + ih * W + 8, s1, _mm256_permute2f128_ps(lo, hi, 0x31));
+      }
+    }
+  }
+}
+
 }  // namespace eo
+

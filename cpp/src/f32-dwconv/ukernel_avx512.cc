@@ -174,4 +174,63 @@ void f32_dwconv_split2__avx512(size_t rows, size_t w, const float* x, size_t x_s
   }
 }
 
+namespace {
+
+// Lanes l < 16 with 0 <= start + l < n.
+inline __mmask16 lanes_within(ptrdiff_t start, ptrdiff_t n) {
+  const ptrdiff_t a = start < 0 ? -start : 0, b = n - start > 16 ? 16 : n - start;
+  if (b <= a) return 0;
+  return (__mmask16)(((1u << b) - 1) & ~((1u << a) - 1));
+}
+
+}  // namespace
+
+void f32_dwconv_dgrad2__avx512(size_t channels, const float* dy, size_t dy_stride, const float* w,
+                               float* dx, size_t dx_stride, const struct f32_dwconv_dgrad2_params* p) {
+  // out[2i] = even[i], out[2i + 1] = odd[i] (lo: pairs 0..7, hi: pairs 8..15)
+  const __m512i ilo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i ihi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+  const ptrdiff_t H = (ptrdiff_t)p->H, W = (ptrdiff_t)p->W, OH = (ptrdiff_t)p->OH, OW = (ptrdiff_t)p->OW;
+  const ptrdiff_t KH = (ptrdiff_t)p->KH, KW = (ptrdiff_t)p->KW, ph = (ptrdiff_t)p->ph, pw = (ptrdiff_t)p->pw;
+  const ptrdiff_t pairs = (W + 1) / 2;
+  // Kernel columns by the parity b of the output columns they feed (kw ascending in each list);
+  // column iw = 2j + b reads dy column j + e[kw].
+  ptrdiff_t cols[2][8], e[8];
+  size_t ncols[2] = {0, 0};
+  for (ptrdiff_t kw = 0; kw < KW && kw < 8; ++kw) {
+    const ptrdiff_t b = (kw + pw) % 2;
+    e[kw] = (b + pw - kw) / 2;
+    cols[b][ncols[b]++] = kw;
+  }
+  for (ptrdiff_t j0 = 0; j0 < pairs; j0 += 16) {
+    __mmask16 m[8];
+    for (ptrdiff_t kw = 0; kw < KW; ++kw) m[kw] = lanes_within(j0 + e[kw], OW);
+    const ptrdiff_t iw0 = 2 * j0;
+    const __mmask16 s0 = lanes_within(0, W - iw0), s1 = lanes_within(0, W - iw0 - 16);
+    for (size_t c = 0; c < channels; ++c) {
+      const float* d = dy + c * dy_stride + j0;
+      const float* wc = w + c * KH * KW;
+      float* out = dx + c * dx_stride + iw0;
+      for (ptrdiff_t ih = 0; ih < H; ++ih) {
+        __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (ptrdiff_t kh = (ih + ph) % 2; kh < KH; kh += 2) {
+          const ptrdiff_t oh = (ih + ph - kh) / 2;
+          if (oh < 0) break;  // kh ascending: oh only falls
+          if (oh >= OH) continue;
+          const float* row = d + oh * OW;
+          const float* wr = wc + kh * KW;
+          for (int b = 0; b < 2; ++b)
+            for (size_t q = 0; q < ncols[b]; ++q) {
+              const ptrdiff_t kw = cols[b][q];
+              acc[b] = _mm512_fmadd_ps(_mm512_set1_ps(wr[kw]), _mm512_maskz_loadu_ps(m[kw], row + e[kw]), acc[b]);
+            }
+        }
+        _mm512_mask_storeu_ps(out + ih * W, s0, _mm512_permutex2var_ps(acc[0], ilo, acc[1]));
+        if (s1) _mm512_mask_storeu_ps(out + ih * W + 16, s1, _mm512_permutex2var_ps(acc[0], ihi, acc[1]));
+      }
+    }
+  }
+}
+
 }  // namespace eo
+

@@ -67,6 +67,30 @@ void f32_dwconv_wgrad__scalar(size_t channels, const float* src, size_t src_stri
   }
 }
 
+void f32_dwconv_dgrad2__scalar(size_t channels, const float* dy, size_t dy_stride, const float* w,
+                               float* dx, size_t dx_stride, const struct f32_dwconv_dgrad2_params* p) {
+  const ptrdiff_t OH = (ptrdiff_t)p->OH, OW = (ptrdiff_t)p->OW, KW = (ptrdiff_t)p->KW;
+  for (size_t c = 0; c < channels; ++c) {
+    const float* d = dy + c * dy_stride;
+    const float* wc = w + c * p->KH * p->KW;
+    float* out = dx + c * dx_stride;
+    for (size_t ih = 0; ih < p->H; ++ih)
+      for (size_t iw = 0; iw < p->W; ++iw) {
+        float acc = 0.f;
+        for (ptrdiff_t kh = 0; kh < (ptrdiff_t)p->KH; ++kh) {
+          const ptrdiff_t t = (ptrdiff_t)(ih + p->ph) - kh;
+          if (t < 0 || t % 2 != 0 || t / 2 >= OH) continue;
+          for (ptrdiff_t kw = 0; kw < KW; ++kw) {
+            const ptrdiff_t u = (ptrdiff_t)(iw + p->pw) - kw;
+            if (u < 0 || u % 2 != 0 || u / 2 >= OW) continue;
+            acc += wc[kh * KW + kw] * d[(t / 2) * OW + u / 2];
+          }
+        }
+        out[ih * p->W + iw] = acc;
+      }
+  }
+}
+
 void f32_dwconv_split2__scalar(size_t rows, size_t w, const float* x, size_t x_stride, float* even,
                                float* odd, size_t pitch) {
   const size_t ne = (w + 1) / 2 < pitch ? (w + 1) / 2 : pitch, no = w / 2 < pitch ? w / 2 : pitch;

@@ -16,12 +16,22 @@
 // (row stride x_stride, w floats), even[i*pitch + C] = x[2C] for C < min(ceil(w/2), pitch) and
 // odd[i*pitch + C] = x[2C + 1] for C < min(floor(w/2), pitch); nothing else is written.
 //
-// The weight-gradient kernel (training) reads the same sources, offsets and masks:
+// The weight-gradient kernel (training) reads the same sources, offsets and masks and adds to
+// 16 lane sums per channel and tap (the caller sums the lanes after the whole batch):
 //
-//   dw[c][t] = sum_{p < npix} dy_c[p] * (bit p%16 of mask[p/16][t] ? src_c[off[t] + p] : 0)
+//   lanes[(c*ntaps + t)*16 + l] += sum_{p < npix, p % 16 = l} dy_c[p] * (bit l of mask[p/16][t] ? src_c[off[t] + p] : 0)
 //
-// assigned (not accumulated), summed in float lanes of 16 in a fixed order (the caller adds the
-// per-plane results across images in double). dy_c lanes p >= npix are never read.
+// dy_c lanes p >= npix are never read.
+//
+// The stride-2 data-gradient kernel (training, channel multiplier 1) writes whole dx planes:
+//
+//   dx_c[ih][iw] = sum of w_c[kh][kw] * dy_c[oh][ow] over ih + ph - kh = 2 oh, iw + pw - kw = 2 ow
+//                  (0 <= oh < OH, 0 <= ow < OW), kh ascending, then kw ascending
+//
+// An output row takes only the kernel rows of its parity, and an even or odd output column only
+// the kernel columns of its parity, so it does the forward's FMAs, where the flipped-kernel conv
+// over the zero-dilated dy does four times as many. Vectors run along pairs of output columns:
+// the even and odd sums are interleaved on the store.
 //
 // act: F32_DWCONV_CLAMP min(max(v, lo), hi) (none / relu / relu6), F32_DWCONV_HARDSWISH
 // v * min(max(v + 3, 0), 6) * (1/6), both in the order of the runtime's scalar epilogue, NaN
@@ -57,6 +67,16 @@ typedef void (*f32_dwconv_wgrad_fn)(size_t channels, const float* src, size_t sr
                                     const float* dy, size_t dy_stride, float* lanes,
                                     const struct f32_dwconv_params* p);
 
+struct f32_dwconv_dgrad2_params {
+  size_t H, W, OH, OW, KH, KW, ph, pw;
+};
+
+// channels planes: dy_c at dy + c * dy_stride, w_c at w + c * KH * KW, dx_c at dx + c * dx_stride;
+// KW <= 8.
+typedef void (*f32_dwconv_dgrad2_fn)(size_t channels, const float* dy, size_t dy_stride,
+                                     const float* w, float* dx, size_t dx_stride,
+                                     const struct f32_dwconv_dgrad2_params* p);
+
 typedef void (*f32_dwconv_split2_fn)(size_t rows, size_t w, const float* x, size_t x_stride,
                                      float* even, float* odd, size_t pitch);
 
@@ -70,6 +90,12 @@ void f32_dwconv_ukernel__avx512(size_t channels, const float* src, size_t src_st
                                 const float* w, const float* bias, float* y, size_t y_stride,
                                 const struct f32_dwconv_params* p);
 
+void f32_dwconv_dgrad2__scalar(size_t channels, const float* dy, size_t dy_stride, const float* w,
+                               float* dx, size_t dx_stride, const struct f32_dwconv_dgrad2_params* p);
+void f32_dwconv_dgrad2__avx2(size_t channels, const float* dy, size_t dy_stride, const float* w,
+                             float* dx, size_t dx_stride, const struct f32_dwconv_dgrad2_params* p);
+void f32_dwconv_dgrad2__avx512(size_t channels, const float* dy, size_t dy_stride, const float* w,
+                               float* dx, size_t dx_stride, const struct f32_dwconv_dgrad2_params* p);
 void f32_dwconv_wgrad__scalar(size_t channels, const float* src, size_t src_stride, const float* dy,
                               size_t dy_stride, float* lanes, const struct f32_dwconv_params* p);
 void f32_dwconv_wgrad__avx2(size_t channels, const float* src, size_t src_stride, const float* dy,

@@ -131,11 +131,11 @@ f32_epilogue_minmax_fn f32_epilogue_minmax_ukernel(Isa isa) {
 
 const F32DwconvUkernels& f32_dwconv_ukernels(Isa isa) {
   static const F32DwconvUkernels scalar{f32_dwconv_ukernel__scalar, f32_dwconv_split2__scalar,
-                                         f32_dwconv_wgrad__scalar};
+                                         f32_dwconv_wgrad__scalar, f32_dwconv_dgrad2__scalar};
   static const F32DwconvUkernels avx2{f32_dwconv_ukernel__avx2, f32_dwconv_split2__scalar,
-                                       f32_dwconv_wgrad__avx2};
+                                       f32_dwconv_wgrad__avx2, f32_dwconv_dgrad2__avx2};
   static const F32DwconvUkernels avx512{f32_dwconv_ukernel__avx512, f32_dwconv_split2__avx512,
-                                         f32_dwconv_wgrad__avx512};
+                                         f32_dwconv_wgrad__avx512, f32_dwconv_dgrad2__avx512};
   return isa == Isa::avx512 ? avx512 : isa == Isa::avx2 ? avx2 : scalar;
 }
 

@@ -121,6 +121,7 @@ struct F32DwconvUkernels {
   f32_dwconv_ukernel_fn conv;
   f32_dwconv_split2_fn split2;
   f32_dwconv_wgrad_fn wgrad;
+  f32_dwconv_dgrad2_fn dgrad2;
 };
 const F32DwconvUkernels& f32_dwconv_ukernels(Isa isa);
 
