@@ -1,12 +1,13 @@
 """Per-shape conv2d forward/backward time, edgeopt vs PyTorch CPU, measured in the same run.
 
-Shapes: every distinct conv of ResNet-20 (CIFAR, batch 128), of MobileNetV2 (CIFAR variant,
-32x32 input, batch 32) and of VGG-11 (32x32, batch 128), with how often each occurs in the network (tests/shapes.py, the list the
-conv kernel tests run too). Prints, per shape, the median
+Shapes: every distinct conv of ResNet-20 (CIFAR, batch 128), of MobileNetV1 (CIFAR variant, 32x32
+input, batch 64), of MobileNetV2 (CIFAR variant, 32x32 input, batch 32) and of VGG-11 (32x32, batch
+128), with how often each occurs in the network (tests/shapes.py, the list the conv kernel tests
+run too). Prints, per shape, the median
 time of edgeopt and torch for forward and backward (dx + dw + db) and the speed ratio
 torch_time / edgeopt_time (> 1: edgeopt is faster), then the per-network totals weighted by count.
 
-    PYTHONPATH=python python benchmarks/bench_conv_shapes.py [--threads 2] [--net resnet20|mobilenetv2|vgg11|all]
+    PYTHONPATH=python python benchmarks/bench_conv_shapes.py [--threads 2] [--net resnet20|mobilenetv1|mobilenetv2|vgg11|all]
 
 At --threads 1 the clock is this thread's CPU time (time.thread_time): neither library starts
 worker threads then, and CPU time does not count the time the process waits for a core taken by
@@ -25,7 +26,7 @@ import edgeopt as eo
 from edgeopt import _core
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
-from shapes import mobilenetv2_conv_shapes, resnet20_conv_shapes, vgg11_conv_shapes  # noqa: E402  (shared with the kernel tests)
+from shapes import mobilenetv1_conv_shapes, mobilenetv2_conv_shapes, resnet20_conv_shapes, vgg11_conv_shapes  # noqa: E402  (shared with the kernel tests)
 
 
 CLOCK = time.perf_counter
@@ -79,15 +80,15 @@ def time_torch(shape, x, wt, b, dy):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--net", default="all", choices=["resnet20", "mobilenetv2", "vgg11", "all"])
+    ap.add_argument("--net", default="all", choices=["resnet20", "mobilenetv1", "mobilenetv2", "vgg11", "all"])
     args = ap.parse_args()
     global CLOCK
     CLOCK = time.thread_time if args.threads == 1 else time.perf_counter
     eo.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    nets = {"resnet20": resnet20_conv_shapes(), "mobilenetv2": mobilenetv2_conv_shapes(),
-            "vgg11": vgg11_conv_shapes()}
+    nets = {"resnet20": resnet20_conv_shapes(), "mobilenetv1": mobilenetv1_conv_shapes(),
+            "mobilenetv2": mobilenetv2_conv_shapes(), "vgg11": vgg11_conv_shapes()}
     print(f"threads={args.threads} isa={_core.runtime.active_isa()} torch={torch.__version__} "
           f"clock={'thread CPU time' if args.threads == 1 else 'wall'}")
     print("ratio = torch time / edgeopt time (> 1: edgeopt faster)")

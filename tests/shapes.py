@@ -3,8 +3,8 @@
 benchmarks (benchmarks/bench_conv_shapes.py, benchmarks/bench_qs8_gemm.py, which put tests/ on
 sys.path). Edge sizes (1..10, 15/16/17, 31/32/33, 63/64/65) stay in the tests that sweep them.
 
-- conv: every distinct conv of CIFAR ResNet-20, of MobileNetV2 (CIFAR variant, 32x32 input) and of
-  VGG-11 (32x32 input), as
+- conv: every distinct conv of CIFAR ResNet-20, of MobileNetV1 and MobileNetV2 (CIFAR variants, 32x32
+  input) and of VGG-11 (32x32 input), as
   (N, Cin, H, W, Cout, k, stride, pad, groups, need_dx) -> how often it occurs in the network;
   need_dx is False for the stem (no input gradient).
 - qs8 GEMM: (name, M, N, K): a 1024^3 square (a throughput reference, not a layer), ResNet-20's
@@ -47,6 +47,19 @@ def mobilenetv2_conv_shapes(batch=32):
             c[(batch, hid, h, h, cout, 1, 1, 0, 1, True)] += 1
             cin = cout
     c[(batch, cin, h, h, 1280, 1, 1, 0, 1, True)] += 1
+    return c
+
+
+def mobilenetv1_conv_shapes(batch=64):
+    """MobileNetV1, CIFAR variant (stem stride 1, 32x32 input): depthwise 3x3 + pointwise pairs."""
+    c = Counter()
+    c[(batch, 3, 32, 32, 32, 3, 1, 1, 1, False)] += 1
+    h, cin = 32, 32
+    for cout, s in ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)) + ((512, 1),) * 5 + ((1024, 2), (1024, 1)):
+        c[(batch, cin, h, h, cin, 3, s, 1, cin, True)] += 1
+        h = (h + 2 - 3) // s + 1
+        c[(batch, cin, h, h, cout, 1, 1, 0, 1, True)] += 1
+        cin = cout
     return c
 
 

@@ -8,7 +8,7 @@ import torch  # the oracle: a missing torch must fail the suite, not skip it
 import edgeopt as eo
 from edgeopt import _core
 from isa_paths import ISAS
-from shapes import mobilenetv2_conv_shapes, resnet20_conv_shapes
+from shapes import mobilenetv1_conv_shapes, mobilenetv2_conv_shapes, resnet20_conv_shapes
 from torch_oracle import assert_close
 
 
@@ -92,10 +92,11 @@ def test_conv2d_matches_torch_on_random_shapes(rng):
         check_conv_against_torch(rng, (int(rng.integers(1, 5)), cin, h, w, cout, k, s, p, g))
 
 
-@pytest.mark.parametrize("net", ["resnet20", "mobilenetv2"])
+@pytest.mark.parametrize("net", ["resnet20", "mobilenetv1", "mobilenetv2"])
 def test_conv2d_matches_torch_on_network_shapes(rng, net):
     """Every distinct conv of the network, at batch 2: the list bench_conv_shapes.py times."""
-    shapes = {"resnet20": resnet20_conv_shapes, "mobilenetv2": mobilenetv2_conv_shapes}[net](batch=2)
+    shapes = {"resnet20": resnet20_conv_shapes, "mobilenetv1": mobilenetv1_conv_shapes,
+              "mobilenetv2": mobilenetv2_conv_shapes}[net](batch=2)
     for N, cin, h, w, cout, k, s, p, g, _ in shapes:
         check_conv_against_torch(rng, (N, cin, h, w, cout, (k, k), (s, s), (p, p), g))
 
