@@ -3,6 +3,8 @@
 // caller, and the team hands a busy call back to the fallback instead of blocking.
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <string>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -50,6 +52,27 @@ TEST(parallel_parts_after_workers_sleep) {
     expect_each_part_once(2, "first call");
     std::this_thread::sleep_for(std::chrono::milliseconds(3));
     expect_each_part_once(2, "after a pause");
+  }
+}
+
+// Tiny jobs back to back, alternating few and many parts: the caller often finishes a job alone
+// and publishes the next while a worker is still entering the last one. That worker must not run
+// a part of the new job against the old job's claims (the part would run twice, and the caller
+// could return while the worker still runs its function: a crash on a stack that is gone).
+TEST(spin_team_late_worker_never_runs_a_part_twice) {
+  ThreadsGuard guard;
+  for (int threads : {2, 3}) {
+    set_num_threads(threads);
+    for (int job = 0; job < 100000; ++job) {
+      const int nparts = job % 2 ? 32 : 2;
+      int hits[32] = {0};  // on this call's stack, as a layer's captures are
+      const std::function<void(int)> f = [&](int p) { __atomic_fetch_add(&hits[p], 1, __ATOMIC_RELAXED); };
+      CHECK(spin_team_run(nparts, threads, f), "the team declined a job with no other caller");
+      for (int p = 0; p < nparts; ++p)
+        if (__atomic_load_n(&hits[p], __ATOMIC_RELAXED) != 1)
+          CHECK(false, "threads " + std::to_string(threads) + " job " + std::to_string(job) + " part " +
+                           std::to_string(p) + " ran " + std::to_string(hits[p]) + " times");
+    }
   }
 }
 

@@ -51,6 +51,12 @@ class Team {
     const int nw = std::min(nparts, threads) - 1;
     grow(nw);
     const uint32_t seq = ++seq_;
+    // First the new sequence number with every part claimed, then the job, then its open claims: a
+    // worker still entering the previous job that reads this job's f_ / nparts_ then sees a
+    // sequence that is not its own and leaves. (Publishing f_ first let such a worker claim a part
+    // past the old job's count on the old claim word, so that part ran twice and the caller could
+    // return while the worker still ran it.)
+    state_.store((uint64_t(seq) << 32) | 0xFFFFFFFFu);
     f_.store(&f);
     nparts_.store(nparts);
     done_.store(0);
@@ -75,9 +81,10 @@ class Team {
   }
 
  private:
-  // Claims parts of job `seq` (preferring part `me`) and runs them until none is left. The claim
-  // only succeeds while the state word still holds `seq`, and f_ / nparts_ were read before it:
-  // a successful claim proves the job was not finished, so they were not yet overwritten.
+  // Claims parts of job `seq` (preferring part `me`) and runs them until none is left. f_ / nparts_
+  // are read before the state word; run() closes the old job's claims under the new sequence
+  // number before it overwrites them, so if the state word still holds `seq` (checked by every
+  // claim), they are this job's.
   void work(int me, uint32_t seq) {
     const std::function<void(int)>* f = f_.load();
     const int n = nparts_.load();
