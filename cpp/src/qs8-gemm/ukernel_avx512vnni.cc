@@ -149,20 +149,32 @@ inline void tile(size_t mc, size_t nc, size_t k, const uint8_t* a, size_t lda, c
   tile_store<8, P, false>(acc, mc, nc, p, j0, c, ldc);
 }
 
-template <int P>
+// The implicit-GEMM tile; Four: on 4-bit panels read in place as 16 * w (taps of kc % 8 == 0
+// bytes, so a c4x2 chunk never straddles two taps).
+template <int P, bool Four>
 inline void itile(size_t mc, size_t nc, size_t ntaps, size_t kc, const uint8_t* const* rows,
                   const size_t* tap_off, const int8_t* pb, size_t panel_stride,
                   const struct qs8_gemm_params* p, size_t j0, uint8_t* c, size_t ldc) {
   __m512i acc[8][P];
-  tile_init<8, P, false>(acc, p, j0);
+  tile_init<8, P, Four>(acc, p, j0);
   const int8_t* b = pb;
   for (size_t t = 0; t < ntaps; ++t) {
     const uint8_t* ar[8];
 #pragma GCC unroll 8
     for (int i = 0; i < 8; ++i) ar[i] = rows[i] + tap_off[t];
-    for (size_t kk = 0; kk < kc; kk += 4, b += 64) kgroup(acc, ar, kk, b, panel_stride);
+    if (Four) {
+      __m512i lo[P], hi[P];
+      for (size_t kk = 0; kk < kc; kk += 8, b += 64) {
+#pragma GCC unroll 2
+        for (int q = 0; q < P; ++q) nibbles_x16(_mm512_loadu_si512(b + q * panel_stride), lo[q], hi[q]);
+        dot(acc, ar, kk, lo);
+        dot(acc, ar, kk + 4, hi);
+      }
+    } else {
+      for (size_t kk = 0; kk < kc; kk += 4, b += 64) kgroup(acc, ar, kk, b, panel_stride);
+    }
   }
-  tile_store<8, P, false>(acc, mc, nc, p, j0, c, ldc);
+  tile_store<8, P, Four>(acc, mc, nc, p, j0, c, ldc);
 }
 
 // A tile on 4-bit panels read in place, unpacked to 16 * w in registers: for few rows, where
@@ -197,32 +209,6 @@ inline void tile4(size_t mc, size_t nc, size_t k, const uint8_t* a, size_t lda, 
   tile_store<R, P, true>(acc, mc, nc, p, j0, c, ldc);
 }
 
-// The implicit-GEMM tile on 4-bit panels read in place (taps of kc % 8 == 0 bytes: a c4x2 chunk
-// never straddles two taps). Up to 64 rows this measured 1-2 % faster than widening the block
-// (resnet20's 8x8 layers at batch 1: 32 or 64 rows per call), unlike the plain GEMM's 1x1 layers,
-// where it was level from 17 to 64 rows.
-template <int P>
-inline void itile4(size_t mc, size_t nc, size_t ntaps, size_t kc, const uint8_t* const* rows,
-                   const size_t* tap_off, const int8_t* pb, size_t panel_stride,
-                   const struct qs8_gemm_params* p, size_t j0, uint8_t* c, size_t ldc) {
-  __m512i acc[8][P];
-  tile_init<8, P, true>(acc, p, j0);
-  const int8_t* b = pb;
-  __m512i lo[P], hi[P];
-  for (size_t t = 0; t < ntaps; ++t) {
-    const uint8_t* ar[8];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i) ar[i] = rows[i] + tap_off[t];
-    for (size_t kk = 0; kk < kc; kk += 8, b += 64) {
-#pragma GCC unroll 2
-      for (int q = 0; q < P; ++q) nibbles_x16(_mm512_loadu_si512(b + q * panel_stride), lo[q], hi[q]);
-      dot(acc, ar, kk, lo);
-      dot(acc, ar, kk + 4, hi);
-    }
-  }
-  tile_store<8, P, true>(acc, mc, nc, p, j0, c, ldc);
-}
-
 // One 32-column block (j0) of every row, on c4 panels (8-bit weights, or 4-bit ones widened).
 inline void gemm_block(size_t m, size_t nc, size_t k, const uint8_t* a, size_t lda,
                        const int8_t* b, size_t ps, const struct qs8_gemm_params* p, size_t j0,
@@ -234,13 +220,14 @@ inline void gemm_block(size_t m, size_t nc, size_t k, const uint8_t* a, size_t l
   }
 }
 
+template <bool Four>  // b: c4 panels, or (Four) c4x2 ones read in place
 inline void igemm_block(size_t m, size_t nc, size_t ntaps, size_t kc, const uint8_t* const* rows,
                         const size_t* tap_off, const int8_t* b, size_t ps,
                         const struct qs8_gemm_params* p, size_t j0, uint8_t* c, size_t ldc) {
   for (size_t i0 = 0; i0 < m; i0 += 8) {
     const size_t mc = m - i0 < 8 ? m - i0 : 8;
-    if (nc > 16) itile<2>(mc, nc, ntaps, kc, rows + i0, tap_off, b, ps, p, j0, c + i0 * ldc, ldc);
-    else itile<1>(mc, nc, ntaps, kc, rows + i0, tap_off, b, ps, p, j0, c + i0 * ldc, ldc);
+    if (nc > 16) itile<2, Four>(mc, nc, ntaps, kc, rows + i0, tap_off, b, ps, p, j0, c + i0 * ldc, ldc);
+    else itile<1, Four>(mc, nc, ntaps, kc, rows + i0, tap_off, b, ps, p, j0, c + i0 * ldc, ldc);
   }
 }
 
@@ -275,7 +262,7 @@ void qs8_igemm_ukernel_8x32c4__avx512vnni(size_t m, size_t n, size_t ntaps, size
                                           const int8_t* pb, size_t panel_stride,
                                           const struct qs8_gemm_params* p, uint8_t* c, size_t ldc) {
   for (size_t j0 = 0; j0 < n; j0 += 32, pb += 2 * panel_stride)
-    igemm_block(m, n - j0 < 32 ? n - j0 : 32, ntaps, kc, rows, tap_off, pb, panel_stride, p,
+    igemm_block<false>(m, n - j0 < 32 ? n - j0 : 32, ntaps, kc, rows, tap_off, pb, panel_stride, p,
                        j0, c + j0, ldc);
 }
 
@@ -298,21 +285,18 @@ void qs8_igemm4_ukernel_8x32c4x2__avx512vnni(size_t m, size_t n, size_t ntaps, s
                                              const struct qs8_gemm_params* p, uint8_t* c,
                                              size_t ldc, int8_t* scratch) {
   const size_t kpairs = (ntaps * kc + 7) / 8, ps = kpairs * 128;
-  if (m <= 64 && kc % 8 == 0 && ntaps * kc <= kMaxX16K) {
-    for (size_t j0 = 0; j0 < n; j0 += 32, pb += 2 * panel_stride) {
-      const size_t nc = n - j0 < 32 ? n - j0 : 32;
-      for (size_t i0 = 0; i0 < m; i0 += 8) {
-        const size_t mc = m - i0 < 8 ? m - i0 : 8;
-        if (nc > 16) itile4<2>(mc, nc, ntaps, kc, rows + i0, tap_off, pb, panel_stride, p, j0, c + i0 * ldc + j0, ldc);
-        else itile4<1>(mc, nc, ntaps, kc, rows + i0, tap_off, pb, panel_stride, p, j0, c + i0 * ldc + j0, ldc);
-      }
-    }
-    return;
-  }
+  // Up to 64 rows the panels are read in place: measured 1-2 % faster than widening the block
+  // (resnet20's 8x8 layers at batch 1: 32 or 64 rows per call), unlike the plain GEMM's 1x1
+  // layers, where it was level from 17 to 64 rows.
+  const bool in_place = m <= 64 && kc % 8 == 0 && ntaps * kc <= kMaxX16K;
   for (size_t j0 = 0; j0 < n; j0 += 32, pb += 2 * panel_stride) {
     const size_t nc = n - j0 < 32 ? n - j0 : 32;
+    if (in_place) {
+      igemm_block<true>(m, nc, ntaps, kc, rows, tap_off, pb, panel_stride, p, j0, c + j0, ldc);
+      continue;
+    }
     widen(pb, panel_stride, nc > 16 ? 2 : 1, kpairs, scratch, ps);
-    igemm_block(m, nc, ntaps, kc, rows, tap_off, scratch, ps, p, j0, c + j0, ldc);
+    igemm_block<false>(m, nc, ntaps, kc, rows, tap_off, scratch, ps, p, j0, c + j0, ldc);
   }
 }
 
