@@ -203,3 +203,12 @@ def test_mse_range_error_from_prefix_sums_equals_the_pass_over_the_bins(rng):
     direct = [float(np.where(v < x, (v - x) ** 2, np.where(v > y, (v - y) ** 2, ((y - x) / 255) ** 2 / 12)) @ c)
               for x, y in zip(a, b)]
     np.testing.assert_allclose(_clip_error(v, c, 255)(a, b), direct, rtol=1e-9, atol=1e-9)
+
+
+def test_int4_full_auto_searches_with_the_4bit_weights_it_deploys():
+    """int4-full's auto observer scores each range on the Engine it will build (4-bit weights):
+    its divergence for the min/max start is the 4-bit Engine's, not the int8 one's."""
+    m, calib = _model_and_calib()
+    r8 = eo.deploy.compile(m, "int8-full", calib=calib, observer="auto").metadata["int8_full"]["observers"]
+    r4 = eo.deploy.compile(m, "int4-full", calib=calib, observer="auto").metadata["int8_full"]["observers"]
+    assert r4[0]["divergence"]["minmax"] > r8[0]["divergence"]["minmax"]

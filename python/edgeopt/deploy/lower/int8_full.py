@@ -132,13 +132,13 @@ def quantize_points(g0: Graph) -> list:
 quant.hooks.register(quantize_points=quantize_points)
 
 
-def auto_ranges(g0: Graph, gf: Graph, batches: list, progress: bool = False):
+def auto_ranges(g0: Graph, gf: Graph, batches: list, progress: bool = False, weight_bits: int = 8):
     """The survey's Algorithm 1 with its retry, per tensor: calibrate once with histogram
     observers, start from every tensor's min / max range, then visit the quantized tensors in graph
     order and try each other rule's range (percentile, MSE, KL); keep one where the integer
     Engine's predictions on the calibration batches come closer to the fp32 graph's (the mean
     KL divergence of its softmax from the fp32 softmax: agreement on what the model predicts,
-    not on logits nobody reads). Returns ({tensor id: (lo, hi)}, report rows
+    not on logits nobody reads), the Engine built with the weights it will hold (``weight_bits``). Returns ({tensor id: (lo, hi)}, report rows
     (tensor, chosen rule, {rule: divergence})) with the rules tried for that tensor."""
     from ..engine import Engine
     obs = quant.observe(g0, batches, observer="auto")
@@ -148,7 +148,7 @@ def auto_ranges(g0: Graph, gf: Graph, batches: list, progress: bool = False):
     p_ref = _softmax(ref)
 
     def error(ranges):
-        builder, out = emit(_Lowering(g0, gf, ranges).run())
+        builder, out = emit(_Lowering(g0, gf, ranges, weight_bits).run())
         got = Engine(builder.to_bytes(out, {"scheme": "int8-full"})).run(x).astype(np.float64)
         return float(np.mean(np.sum(p_ref * (np.log(p_ref + 1e-12) - _log_softmax(got)), axis=1)))
 
@@ -504,7 +504,7 @@ def quantize_graph(model, calib, input_shape, num_samples: int = 256, observer: 
         return _Lowering(g0, gf, {}, weight_bits).run()
     batches = quant.calibration_batches(model, calib, num_samples, what="int8-full")
     if observer == "auto":
-        ranges, rows = auto_ranges(g0, gf, list(batches), progress)
+        ranges, rows = auto_ranges(g0, gf, list(batches), progress, weight_bits)
         if report is not None:
             report.extend(rows)
     else:
