@@ -135,10 +135,26 @@ void batchnorm2d_backward(const float* dy, const float* x, const float* y, const
       shift[c - c0] = beta ? beta[c] : 0.f;
     }
     std::vector<double> sg(nb, 0.0), sgx(nb, 0.0);  // sum(g), sum(g * (x - mean))
-    for (int64_t n = 0; n < N; ++n) {
-      const int64_t off = (n * C + c0) * HW;
-      uk.grad_sums(dy + off, x + off, y ? y + off : nullptr, run, nb, mean, scale.data(), shift.data(), act,
-                   sg.data(), sgx.data());
+    const bool flat = HW < kFlatBelow;
+    const size_t e = nb * run;
+    std::vector<float> mx, sx, hx;
+    if (flat) {
+      mx = expand(mean, nb, HW);
+      sx = expand(scale.data(), nb, HW);
+      hx = expand(shift.data(), nb, HW);
+      std::vector<float> a1(e, 0.f), a2(e, 0.f);
+      for (int64_t n = 0; n < N; ++n) {
+        const int64_t off = (n * C + c0) * HW;
+        uk.grad_sums_flat(dy + off, x + off, y ? y + off : nullptr, e, mx.data(), sx.data(), hx.data(), act,
+                          a1.data(), a2.data());
+        if ((n + 1) % kFlatFold == 0 || n + 1 == N) fold_values(a1, a2, HW, sg.data(), sgx.data());
+      }
+    } else {
+      for (int64_t n = 0; n < N; ++n) {
+        const int64_t off = (n * C + c0) * HW;
+        uk.grad_sums(dy + off, x + off, y ? y + off : nullptr, run, nb, mean, scale.data(), shift.data(), act,
+                     sg.data(), sgx.data());
+      }
     }
     for (int64_t c = c0; c < c1; ++c) {
       const double invstd = save_invstd[c];
@@ -152,6 +168,16 @@ void batchnorm2d_backward(const float* dy, const float* x, const float* y, const
       fa[c - c0] = static_cast<float>(a);
       fk[c - c0] = static_cast<float>(a * kx);
       fmg[c - c0] = static_cast<float>(sg[c - c0] / M);
+    }
+    if (flat) {
+      const std::vector<float> fax = expand(fa.data(), nb, HW), mgx = expand(fmg.data(), nb, HW),
+                               fkx = expand(fk.data(), nb, HW);
+      for (int64_t n = 0; n < N; ++n) {
+        const int64_t off = (n * C + c0) * HW;
+        uk.grad_apply_flat(dy + off, x + off, y ? y + off : nullptr, e, mx.data(), sx.data(), hx.data(), act,
+                           fax.data(), mgx.data(), fkx.data(), dx + off, dres ? dres + off : nullptr);
+      }
+      return;
     }
     for (int64_t n = 0; n < N; ++n) {
       const int64_t off = (n * C + c0) * HW;

@@ -143,7 +143,8 @@ const F32BatchnormUkernels& f32_batchnorm_ukernels(Isa isa) {
 #define EO_BN_UKERNELS(isa)                                                                     \
   F32BatchnormUkernels {                                                                         \
     f32_bn_sums__##isa, f32_bn_apply__##isa, f32_bn_grad_sums__##isa, f32_bn_grad_apply__##isa,  \
-        f32_bn_sums_flat__##isa, f32_bn_apply_flat__##isa                                        \
+        f32_bn_sums_flat__##isa, f32_bn_apply_flat__##isa, f32_bn_grad_sums_flat__##isa,         \
+        f32_bn_grad_apply_flat__##isa                                        \
   }
   static const F32BatchnormUkernels scalar = EO_BN_UKERNELS(scalar), avx2 = EO_BN_UKERNELS(avx2),
                                     avx512 = EO_BN_UKERNELS(avx512);

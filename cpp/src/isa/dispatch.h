@@ -133,6 +133,8 @@ struct F32BatchnormUkernels {
   f32_bn_grad_apply_fn grad_apply;
   f32_bn_sums_flat_fn sums_flat;
   f32_bn_apply_flat_fn apply_flat;
+  f32_bn_grad_sums_flat_fn grad_sums_flat;
+  f32_bn_grad_apply_flat_fn grad_apply_flat;
 };
 const F32BatchnormUkernels& f32_batchnorm_ukernels(Isa isa);
 
