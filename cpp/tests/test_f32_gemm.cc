@@ -39,6 +39,43 @@ TEST(f32_gemm_matches_reference_on_every_isa_and_transpose) {
   set_isa(saved);
 }
 
+// Depth-plane views (a conv's NCHW tensors as GEMM operands whose depth is the batch's pixels)
+// change only where packing reads: the product must equal, bit for bit, the same GEMM on the
+// channel-major copies, on every ISA; and the reference, which reads the views itself. Planes
+// that do not divide the depth blocks (P = 7, 9) split packing runs across blocks.
+TEST(f32_gemm_depth_plane_views_match_channel_major_copies) {
+  std::mt19937 rng(5);
+  const Isa saved = active_isa();
+  for (int isa = 0; isa <= static_cast<int>(cpu_isa()); ++isa) {
+    set_isa(static_cast<Isa>(isa));
+    for (int P : {1, 4, 7, 9, 16})
+      for (int N : {1, 3, 51})
+        for (auto [Cm, Cn] : {std::pair<int, int>{5, 13}, {33, 40}}) {
+          // dW (Cm x Cn) = dY (Cm x NP) X^T (NP x Cn), dY and X as (N, C, P) planes
+          const int K = N * P;
+          auto dy = test::random_vec(size_t(N) * Cm * P, rng), x = test::random_vec(size_t(N) * Cn * P, rng);
+          std::vector<float> dyt(dy.size()), xt(x.size());  // channel-major copies (C, N * P)
+          for (int n = 0; n < N; ++n)
+            for (int p = 0; p < P; ++p) {
+              for (int c = 0; c < Cm; ++c) dyt[size_t(c) * K + n * P + p] = dy[(size_t(n) * Cm + c) * P + p];
+              for (int c = 0; c < Cn; ++c) xt[size_t(c) * K + n * P + p] = x[(size_t(n) * Cn + c) * P + p];
+            }
+          std::vector<float> got(size_t(Cm) * Cn), want(got.size()), ref(got.size());
+          const std::string what = std::string("plane views ") + isa_name(static_cast<Isa>(isa)) + " P=" +
+                                   std::to_string(P) + " N=" + std::to_string(N) + " Cm=" + std::to_string(Cm);
+          sgemm(Cm, Cn, K, nchw_channels_by_pixels(dy.data(), Cm, P), nchw_pixels_by_channels(x.data(), Cn, P),
+                got.data(), Cn, false, true);
+          sgemm(Cm, Cn, K, row_major(dyt.data(), K), transposed(xt.data(), K), want.data(), Cn, false, true);
+          reference::sgemm(Cm, Cn, K, nchw_channels_by_pixels(dy.data(), Cm, P),
+                           nchw_pixels_by_channels(x.data(), Cn, P), ref.data(), Cn, false);
+          for (size_t i = 0; i < got.size(); ++i)
+            if (got[i] != want[i]) CHECK(false, what + " differs from the copies at " + std::to_string(i));
+          test::expect_close(got.data(), ref.data(), got.size(), 1e-4f, 1e-4f * K, what + " vs reference");
+        }
+  }
+  set_isa(saved);
+}
+
 // The packers' transpose is pure data movement: every ISA must write exactly the scalar form's
 // floats (zeros past rows), and nothing past kc x w.
 TEST(f32_interleave_matches_scalar_on_every_isa) {

@@ -29,6 +29,12 @@ CONV_SHAPES = [
     # outputs (dx too), with a bias
     (4, 8, 16, 17, 24, (3, 3), (2, 2), (1, 1), 1),
     (2, 16, 8, 8, 20, (3, 3), (1, 1), (1, 1), 1),
+    # 1x1 on planes under 64 pixels: the batch's pixels as GEMM columns, read and written in
+    # place (planes_gemm): 3x3, 7x7 and 1x1 planes, several row blocks and column chunks
+    (5, 33, 3, 3, 70, (1, 1), (1, 1), (0, 0), 1),
+    (3, 40, 7, 7, 13, (1, 1), (1, 1), (0, 0), 1),
+    (40, 48, 4, 4, 600, (1, 1), (1, 1), (0, 0), 1),
+    (130, 20, 1, 1, 30, (1, 1), (1, 1), (0, 0), 1),
 ]
 
 
@@ -143,6 +149,25 @@ def test_conv2d_is_deterministic_with_two_threads(rng):
                 dw, db = np.zeros_like(w), np.zeros_like(b)
                 dx = _core.conv.conv2d_backward(dy, x, w, dw, db, s, p, g)
                 outs.append((_core.conv.conv2d_forward(x, w, b, s, p, g), dx, dw, db))
+            for a, c in zip(*outs):
+                np.testing.assert_array_equal(a, c)
+    finally:
+        eo.set_num_threads(saved)
+
+
+def test_small_plane_pointwise_conv_does_not_depend_on_the_thread_count(rng):
+    """The batched 1x1 path blocks its GEMM by the thread count; every output is still one dot
+    product in one depth order, so 1 and 2 threads give the same bytes."""
+    saved = eo.get_num_threads()
+    try:
+        for shape in (CONV_SHAPES[-2], CONV_SHAPES[-4]):
+            x, w, b, dy = make_conv(rng, shape)
+            outs = []
+            for threads in (1, 2):
+                eo.set_num_threads(threads)
+                dw, db = np.zeros_like(w), np.zeros_like(b)
+                dx = _core.conv.conv2d_backward(dy, x, w, dw, db, (1, 1), (0, 0), 1)
+                outs.append((_core.conv.conv2d_forward(x, w, b, (1, 1), (0, 0), 1), dx, dw, db))
             for a, c in zip(*outs):
                 np.testing.assert_array_equal(a, c)
     finally:

@@ -24,6 +24,15 @@ void pack_a_block(f32_interleave_fn interleave, MatRef A, int64_t i0, int64_t mc
                   int64_t kc, int64_t mr, float* pa) {
   for (int64_t p = 0; p < mc; p += mr, pa += kc * mr) {
     const int64_t rows = std::min<int64_t>(mr, mc - p);
+    if (A.kp) {  // k in planes (A.cs == 1): a transpose per run of the panel inside one plane
+      for (int64_t k = k0; k < k0 + kc;) {
+        const int64_t len = std::min(A.kp - k % A.kp, k0 + kc - k);
+        interleave(static_cast<size_t>(rows), static_cast<size_t>(len), A.p + (i0 + p) * A.rs + A.k_offset(k, 1),
+                   static_cast<size_t>(A.rs), static_cast<size_t>(mr), pa + (k - k0) * mr);
+        k += len;
+      }
+      continue;
+    }
     if (A.cs == 1) {  // row-major: each row's k values are contiguous, a transpose per panel
       interleave(static_cast<size_t>(rows), static_cast<size_t>(kc), A.p + (i0 + p) * A.rs + k0,
                  static_cast<size_t>(A.rs), static_cast<size_t>(mr), pa);
@@ -55,6 +64,15 @@ void pack_b_block(f32_interleave_fn interleave, MatRef B, int64_t k0, int64_t kc
                   int64_t nc, int64_t nr, float* pb) {
   for (int64_t q = 0; q < nc; q += nr, pb += kc * nr) {
     const int64_t cols = std::min<int64_t>(nr, nc - q);
+    if (B.kp) {  // k in planes (B.rs == 1): a transpose per run of the panel inside one plane
+      for (int64_t k = k0; k < k0 + kc;) {
+        const int64_t len = std::min(B.kp - k % B.kp, k0 + kc - k);
+        interleave(static_cast<size_t>(cols), static_cast<size_t>(len), B.p + B.k_offset(k, 1) + (j0 + q) * B.cs,
+                   static_cast<size_t>(B.cs), static_cast<size_t>(nr), pb + (k - k0) * nr);
+        k += len;
+      }
+      continue;
+    }
     const float* b = B.p + k0 * B.rs + (j0 + q) * B.cs;
     if (B.rs == 1 && B.cs != 1) {  // transposed: each column's k values are contiguous
       interleave(static_cast<size_t>(cols), static_cast<size_t>(kc), b, static_cast<size_t>(B.cs),

@@ -17,12 +17,24 @@ namespace eo {
 struct MatRef {
   const float* p;
   int64_t rs, cs;  // row and column strides, in elements
+  // Optional (kp > 0): the depth index k (A's column, B's row) runs in planes of kp values, with
+  // its stride (A.cs, B.rs) inside a plane and ks from one plane to the next: k = q * kp + r is
+  // at q * ks + r * stride. Only with a unit stride there.
+  int64_t kp = 0, ks = 0;
+
+  // Offset of depth index k, whose stride is `stride` (cs for A, rs for B).
+  int64_t k_offset(int64_t k, int64_t stride) const { return kp ? k / kp * ks + k % kp * stride : k * stride; }
 };
 
 // A matrix stored row-major with leading dimension ld.
 inline MatRef row_major(const float* p, int64_t ld) { return {p, ld, 1}; }
 // The transpose of a matrix stored row-major with leading dimension ld.
 inline MatRef transposed(const float* p, int64_t ld) { return {p, 1, ld}; }
+// A batch of C planes of P values (NCHW, P = H * W) as the C x NP matrix whose columns are the
+// batch's pixels (image, pixel), as A; and its transpose (NP x C), as B: a GEMM whose depth runs
+// over every pixel of the batch, read in place instead of from a channel-major copy.
+inline MatRef nchw_channels_by_pixels(const float* p, int64_t C, int64_t P) { return {p, P, 1, P, C * P}; }
+inline MatRef nchw_pixels_by_channels(const float* p, int64_t C, int64_t P) { return {p, 1, P, P, C * P}; }
 
 // C has row stride ldc (columns contiguous). parallel=false keeps the call on this thread: use it
 // inside an outer parallel loop (see the scratch rule in common/parallel.h).
