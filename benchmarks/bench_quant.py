@@ -1,5 +1,6 @@
 """Quantization schemes on a trained checkpoint, measured the honest way: accuracy of the deployed
-Engine on the full test set, size of the saved file, batch-1 latency and the time to classify the
+Engine on the full test set, how many test images it classifies differently from the fp32 Engine
+("flips"), size of the saved file, batch-1 latency and the time to classify the
 whole test set ("Lat" in the study), for
 
     fp32, fp16, int8-weight, int4-weight, int2-weight, int8-full with each observer (minmax,
@@ -35,28 +36,40 @@ def test_set_seconds(engine, data) -> float:
     return time.perf_counter() - t0
 
 
-ROWS = []   # (label, engine or None, acc, size, note): printed once every latency is measured
+ROWS = []   # (label, engine or None, predicted classes, size, note): printed once every latency is measured
 
 
-def row(name, engine, acc, size, note=""):
-    ROWS.append((name, engine, acc, size, note))
-    print(f"  measured {name}: acc {100 * acc:.2f} %, {size} B", flush=True)
+def logits(run, data, model) -> np.ndarray:
+    """run(batch) (logits of a batch preprocessed as `model` wants) for every image of `data`."""
+    mean, std = input_norm(model, data)
+    return np.concatenate([run(x) for x, _ in make_loader(data, 256, False, 0, mean, std)])
 
 
-def print_table(fp32_acc, test, rounds: int = 3, runs: int = 200):
+def row(name, engine, pred, size, note=""):
+    ROWS.append((name, engine, pred, size, note))
+    print(f"  measured {name}: {size} B", flush=True)
+
+
+def print_table(test, rounds: int = 3, runs: int = 200):
     """Latencies last, round-robin over the Engines (each row's median is the lowest of its
-    rounds): a row measured right after training shares the cores with threads still winding down."""
+    rounds): a row measured right after training shares the cores with threads still winding down.
+    "flips": test images whose predicted class differs from the fp32 Engine's (the first row), the
+    quantization error that the accuracy difference, a net count of fixed and broken images, hides."""
+    ref = ROWS[0][2]
+    fp32_acc = float((ref == test.y).mean())
     lat = {i: [] for i, r in enumerate(ROWS) if r[1] is not None}
     for _ in range(rounds):
         for i in lat:
             lat[i].append(eo.deploy.latency(ROWS[i][1], batch=1, runs=runs)["median_ms"])
     total = {i: test_set_seconds(ROWS[i][1], test) for i in lat}
-    print("| scheme | acc % | drop (pt) | size KB | batch-1 ms (median) | 10k test set s | notes |")
-    print("|---|---|---|---|---|---|---|")
-    for i, (name, _, acc, size, note) in enumerate(ROWS):
+    print("| scheme | acc % | drop (pt) | flips | size KB | batch-1 ms (median) | 10k test set s | notes |")
+    print("|---|---|---|---|---|---|---|---|")
+    for i, (name, _, pred, size, note) in enumerate(ROWS):
+        acc = float((pred == test.y).mean())
         lat_s = f"{min(lat[i]):.3f}" if i in lat else "—"
         tot_s = f"{total[i]:.2f}" if i in total else "—"
-        print(f"| {name} | {100 * acc:.2f} | {100 * (fp32_acc - acc):+.2f} | {size / 1024:.1f} | {lat_s} | {tot_s} | {note} |")
+        print(f"| {name} | {100 * acc:.2f} | {100 * (fp32_acc - acc):+.2f} | {int((pred != ref).sum())} | "
+              f"{size / 1024:.1f} | {lat_s} | {tot_s} | {note} |")
 
 
 def ort_logits(path, data, model, threads: int) -> np.ndarray:
@@ -65,8 +78,7 @@ def ort_logits(path, data, model, threads: int) -> np.ndarray:
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-    mean, std = input_norm(model, data)
-    return np.concatenate([sess.run(None, {"input": x})[0] for x, _ in make_loader(data, 256, False, 0, mean, std)])
+    return logits(lambda x: sess.run(None, {"input": x})[0], data, model)
 
 
 def logit_steps(path, engine, data, model, threads: int):
@@ -79,8 +91,7 @@ def logit_steps(path, engine, data, model, threads: int):
     dq = next(n for n in proto.graph.node if n.output[0] == "logits")
     scale = float(numpy_helper.to_array(init[dq.input[1]]))
     y = ort_logits(path, data, model, threads)
-    mean, std = input_norm(model, data)
-    ye = np.concatenate([engine.run(x) for x, _ in make_loader(data, 256, False, 0, mean, std)])
+    ye = logits(engine.run, data, model)
     return np.rint((y.astype(np.float64) - ye) / scale), y
 
 
@@ -113,7 +124,7 @@ def main(argv=None):
     def measure(name, engine, note=""):
         path = os.path.join(tmp, name.replace(" ", "_") + ".edgeopt")
         engine.save(path)
-        row(name, engine, eo.train.evaluate(engine, test)["acc"], os.path.getsize(path), note)
+        row(name, engine, logits(engine.run, test, model).argmax(1), os.path.getsize(path), note)
 
     measure("fp32 (NQ)", eo.deploy.compile(model, "fp32", input_shape=shape))
     for scheme, label in (("fp16", "fp16 (F16)"), ("int8-weight", "int8-weight (BLQ)"),
@@ -141,11 +152,11 @@ def main(argv=None):
         mean, std = input_norm(model, calib)
         cx = np.concatenate([x for x, _ in make_loader(calib, 256, False, 0, mean, std)])
         q = ort_quantize(f32, os.path.join(tmp, "m_int8.onnx"), cx)
-        acc = float((ort_logits(q, test, model, args.threads).argmax(1) == test.y).mean())
-        row("onnxruntime static int8 (QDQ, MinMax)", None, acc, os.path.getsize(q), note="same calibration images")
+        row("onnxruntime static int8 (QDQ, MinMax)", None, ort_logits(q, test, model, args.threads).argmax(1),
+            os.path.getsize(q), note="same calibration images")
         qdq = eo.deploy.export_onnx(model, os.path.join(tmp, "m_qdq.onnx"), "int8", shape, calib=calib)
         steps, y = logit_steps(qdq, int8_full["minmax"], test, model, args.threads)
-        row("edgeopt QDQ export on onnxruntime", None, float((y.argmax(1) == test.y).mean()), os.path.getsize(qdq),
+        row("edgeopt QDQ export on onnxruntime", None, y.argmax(1), os.path.getsize(qdq),
             note=f"logits within 1 step of int8-full minmax: {100 * (np.abs(steps) <= 1).mean():.2f} % "
                  f"(max {int(np.abs(steps).max())} steps, {steps.size} logits)")
     # quantization-aware training from the checkpoint: int8 (weights and activations), then
@@ -170,7 +181,7 @@ def main(argv=None):
         fake = eo.train.evaluate(qat, test)["acc"]
         e = eo.deploy.compile(qat, scheme, input_shape=shape)
         measure(label, e, f"{epochs} epoch(s) lr {args.qat_lr}, {took:.0f} s; the QAT model itself {100 * fake:.2f} %")
-    print_table(ROWS[0][2], test)
+    print_table(test)
 
 
 if __name__ == "__main__":
