@@ -1,4 +1,6 @@
 #include "f32-gemm/gemm.h"
+
+#include <stdexcept>
 #include "harness.h"
 #include "f32-gemm/ukernels.h"
 #include "isa/dispatch.h"
@@ -74,6 +76,15 @@ TEST(f32_gemm_depth_plane_views_match_channel_major_copies) {
         }
   }
   set_isa(saved);
+  // planes with a non-unit stride inside them are refused, not packed wrongly
+  std::vector<float> a(64, 1.f), c(16);
+  bool threw = false;
+  try {
+    sgemm(4, 4, 4, MatRef{a.data(), 4, 2, 2, 8}, row_major(a.data(), 4), c.data(), 4, false, false);
+  } catch (const std::invalid_argument&) {
+    threw = true;
+  }
+  CHECK(threw, "sgemm accepted depth planes with a non-unit stride");
 }
 
 // The packers' transpose is pure data movement: every ISA must write exactly the scalar form's

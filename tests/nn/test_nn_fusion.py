@@ -225,3 +225,17 @@ def test_fused_batchnorm_every_isa_matches_float64_reference(isa, act, res, shap
         assert_close(got, ref, f"{name} {act} residual={res} {isa}", 1e-4)
     if res:
         assert_close(dres if act != "none" else dy, want[4], f"dresidual {act} {isa}", 1e-4)
+
+
+@pytest.mark.parametrize("act", ["none", "relu"])
+def test_batchnorm_backward_of_an_empty_batch_is_empty(act):
+    """Planes of no pixels (or no images): dx is empty and dgamma / dbeta gain nothing (the flat
+    small-plane loops once divided by the plane size)."""
+    for shape in ((2, 3, 0, 4), (0, 3, 2, 2)):
+        x = np.zeros(shape, np.float32)
+        dgamma, dbeta = np.full(3, 5, np.float32), np.full(3, 7, np.float32)
+        dx = F.batch_norm_backward(x, x, np.ones(3, np.float32), np.zeros(3, np.float32),
+                                   np.ones(3, np.float32), dgamma, dbeta, np.zeros(3, np.float32), act)
+        assert dx.shape == shape
+        np.testing.assert_array_equal(dgamma, 5)
+        np.testing.assert_array_equal(dbeta, 7)

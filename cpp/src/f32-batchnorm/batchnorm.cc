@@ -123,6 +123,7 @@ void batchnorm2d_backward(const float* dy, const float* x, const float* y, const
                           float* dx, float* dgamma, float* dbeta, float* dres, int64_t N, int64_t C,
                           int64_t HW, int act) {
   const int64_t M = N * HW;
+  if (M == 0) return;  // no values: dx is empty, and dgamma / dbeta gain nothing
   const F32BatchnormUkernels& uk = f32_batchnorm_ukernels(active_isa());
   const size_t run = static_cast<size_t>(HW);
   for_channel_blocks(N, C, HW, [&](int64_t c0, int64_t c1) {

@@ -20,7 +20,8 @@
 // Channel sums are accumulated in double (M reaches millions) from short float partial sums.
 // gamma/beta may be null (affine=False: gamma = 1, beta = 0); running stats may be null in
 // training (track_running_stats=False); dgamma/dbeta/dres may be null when not needed.
-// Parameter gradients accumulate (+=), dx is assigned. Parallel over channels; each channel's sums
+// Outputs (y, dx, dres) must not overlap any input (the loops use restrict pointers); inputs may
+// overlap each other. Parameter gradients accumulate (+=), dx is assigned. Parallel over channels; each channel's sums
 // are computed by one thread in a fixed order, so results do not depend on the thread count.
 #pragma once
 #include <cstdint>
@@ -36,7 +37,8 @@ void batchnorm2d_forward_train(const float* x, const float* gamma, const float* 
                                int64_t HW, float momentum, float eps, int act = kBnActNone,
                                const float* residual = nullptr);
 
-// y: the forward's output when it had a residual (and act is relu / relu6), else null.
+// y: the forward's output when it had a residual (and act is relu / relu6), else null. N*HW may
+// be 0 (nothing to do).
 void batchnorm2d_backward(const float* dy, const float* x, const float* y, const float* gamma,
                           const float* beta, const float* save_mean, const float* save_invstd,
                           float* dx, float* dgamma, float* dbeta, float* dres, int64_t N, int64_t C,

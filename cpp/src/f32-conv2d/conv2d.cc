@@ -374,10 +374,11 @@ std::unique_ptr<float[]> batched_col(const Conv2dShape& s, const float* x) {
 // (Measured against 256 x 256, 1024 x 128 and 128 x 512 on MobileNet's 4x4 and 2x2 1x1 convs.)
 constexpr int64_t kPlanesRows = 512, kPlanesCols = 256;
 
-// dst planes (N, M, P) = A src planes (N, K, P) (+ bias), A (M x K): the batched GEMM of a
-// pointwise conv straight from and to NCHW. Tasks are (row block, column chunk) pairs: each packs
-// its chunk of the columns (the batch's pixels) from the planes, multiplies it by its row block
-// of A (packed once) into a result of at most 256 x 256 values and copies that into the planes
+// dst planes (N, M, P) = A src planes (N, K, P) (+ bias), A (M x K) a plain strided view (no depth
+// planes): the batched GEMM of a pointwise conv straight from and to NCHW. Tasks are (row block,
+// column chunk) pairs: each packs its chunk of the columns (the batch's pixels) from the planes,
+// multiplies it by its row block of A (packed once) into a result of at most kPlanesRows x
+// kPlanesCols values and copies that into the planes
 // while it is in cache, so no tensor-sized CNHW copy goes through memory. (perf put 8 % of a
 // mobilenet_v1 step's samples in those copies, but the packing now takes their cache misses: the
 // step gained ~0.5 %, its 4x4 1x1 layers 5-10 % each.) Every output is one dot product in the same depth order whatever the
@@ -386,6 +387,7 @@ void planes_gemm(MatRef A, int64_t M, int64_t K, const float* src, int64_t N, in
                  const float* bias) {
   const F32GemmUkernel& uk = f32_gemm_ukernel();
   const int64_t NP = N * P, nr = uk.nr, threads = get_num_threads();
+  if (NP <= 0 || M <= 0) return;
   const int64_t rows = round_up(ceil_div(M, ceil_div(M, kPlanesRows)), uk.mr), mb = ceil_div(M, rows);
   int64_t nb = std::max(ceil_div(NP, kPlanesCols), ceil_div(2 * threads, mb));
   const int64_t cols = round_up(ceil_div(NP, nb), nr);
@@ -436,8 +438,11 @@ void planes_gemm(MatRef A, int64_t M, int64_t K, const float* src, int64_t N, in
         for (int64_t m = 0; m < nrows; ++m) {
           const float* cs = c + m * nc + j;
           float* d = dst + (n * M + r0 + m) * P + p;
-          const float bm = bias ? bias[r0 + m] : 0.f;
-          for (int64_t r = 0; r < len; ++r) d[r] = cs[r] + bm;
+          if (bias) {
+            for (int64_t r = 0; r < len; ++r) d[r] = cs[r] + bias[r0 + m];
+          } else {
+            std::copy_n(cs, len, d);  // (adding 0 would turn -0 into +0, unlike the other paths)
+          }
         }
         j += len;
       }

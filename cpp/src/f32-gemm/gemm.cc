@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "common/int_math.h"
 #include "common/parallel.h"
@@ -18,6 +20,12 @@ constexpr int64_t kNC = 1024;  // columns of a packed B block: KC x NC x 4 B = 1
 // of B: 512 x 1024 x 512 at 2 threads 2.56 -> 2.47 ms (480 before; VGG / ResNet shapes level).
 constexpr int64_t kMC = 516;
 
+
+// Depth planes are packed only with a unit stride inside a plane (gemm.h).
+void check_planes(const MatRef& M, int64_t stride, const char* what) {
+  if (M.kp && stride != 1)
+    throw std::invalid_argument(std::string("sgemm: ") + what + " has depth planes with a non-unit stride inside them");
+}
 
 // pa[p*kc*mr + k*mr + i] = A(i0 + p*mr + i, k0 + k), zero past row i0 + mc.
 void pack_a_block(f32_interleave_fn interleave, MatRef A, int64_t i0, int64_t mc, int64_t k0,
@@ -146,12 +154,14 @@ PackedB packed_b_layout(int64_t K, int64_t N) {
 
 // (Any ISA's interleave writes the same bytes, so the layout's ISA need not match the active one.)
 void pack_a(const PackedA& L, MatRef A, float* pa) {
+  check_planes(A, A.cs, "A");
   for (int64_t k0 = 0; k0 < L.K; k0 += L.kc)
     pack_a_block(f32_gemm_ukernel().interleave, A, 0, L.M, k0, std::min(L.kc, L.K - k0), L.mr,
                  pa + k0 * L.mpad);
 }
 
 void pack_b(const PackedB& L, MatRef B, float* pb) {
+  check_planes(B, B.rs, "B");
   for (int64_t k0 = 0; k0 < L.K; k0 += L.kc)
     pack_b_block(f32_gemm_ukernel().interleave, B, k0, std::min(L.kc, L.K - k0), 0, L.N, L.nr,
                  pb + k0 * L.npad);
@@ -189,6 +199,8 @@ void sgemm_packed(const PackedA& LA, const float* pa, const PackedB& LB, const f
 
 void sgemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc,
            bool accumulate, bool parallel) {
+  check_planes(A, A.cs, "A");
+  check_planes(B, B.rs, "B");
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate)

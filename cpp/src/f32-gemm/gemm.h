@@ -1,7 +1,7 @@
 // f32 GEMM: C (M x N) = A (M x K) * B (K x N), or C += A * B.
 //
 // A and B are strided views, so transposed operands cost nothing extra to describe: element (r, c)
-// of a view is p[r*rs + c*cs]. The driver packs cache-sized blocks of A and B into register-tile
+// of a view is p[r*rs + c*cs] (with depth planes, see MatRef::kp, the depth index is split first). The driver packs cache-sized blocks of A and B into register-tile
 // panels and runs the active ISA's micro-kernel over them (BLIS-style blocking: a KC x NC block of
 // B stays in L2, an MR x KC panel of A and a KC x NR panel of B stream through L1).
 //
@@ -19,7 +19,8 @@ struct MatRef {
   int64_t rs, cs;  // row and column strides, in elements
   // Optional (kp > 0): the depth index k (A's column, B's row) runs in planes of kp values, with
   // its stride (A.cs, B.rs) inside a plane and ks from one plane to the next: k = q * kp + r is
-  // at q * ks + r * stride. Only with a unit stride there.
+  // at q * ks + r * stride. The packers take only a unit stride there (A.cs == 1, B.rs == 1) and
+  // check it; the plain views below are the only makers.
   int64_t kp = 0, ks = 0;
 
   // Offset of depth index k, whose stride is `stride` (cs for A, rs for B).
@@ -33,8 +34,13 @@ inline MatRef transposed(const float* p, int64_t ld) { return {p, 1, ld}; }
 // A batch of C planes of P values (NCHW, P = H * W) as the C x NP matrix whose columns are the
 // batch's pixels (image, pixel), as A; and its transpose (NP x C), as B: a GEMM whose depth runs
 // over every pixel of the batch, read in place instead of from a channel-major copy.
-inline MatRef nchw_channels_by_pixels(const float* p, int64_t C, int64_t P) { return {p, P, 1, P, C * P}; }
-inline MatRef nchw_pixels_by_channels(const float* p, int64_t C, int64_t P) { return {p, 1, P, P, C * P}; }
+// (One-pixel planes are plain strided matrices: no planes, so packing is not split per value.)
+inline MatRef nchw_channels_by_pixels(const float* p, int64_t C, int64_t P) {
+  return P == 1 ? MatRef{p, 1, C} : MatRef{p, P, 1, P, C * P};
+}
+inline MatRef nchw_pixels_by_channels(const float* p, int64_t C, int64_t P) {
+  return P == 1 ? MatRef{p, C, 1} : MatRef{p, 1, P, P, C * P};
+}
 
 // C has row stride ldc (columns contiguous). parallel=false keeps the call on this thread: use it
 // inside an outer parallel loop (see the scratch rule in common/parallel.h).
