@@ -93,20 +93,29 @@ void release(void* data) {
   p.trim(p.limit);
 }
 
-}  // namespace
-
-F32Array new_f32(const std::vector<py::ssize_t>& shape) {
+template <class T>
+py::array_t<T, py::array::c_style> new_pooled(const std::vector<py::ssize_t>& shape) {
   size_t n = 1;
   for (py::ssize_t d : shape) n *= static_cast<size_t>(d);
-  const size_t bytes = n * sizeof(float);
-  if (bytes < kMinPooled) return F32Array(shape);
-  float* data = reinterpret_cast<float*>(acquire(bytes) + kHeader);
+  const size_t bytes = n * sizeof(T);
+  if (bytes < kMinPooled) return py::array_t<T, py::array::c_style>(shape);
+  T* data = reinterpret_cast<T*>(acquire(bytes) + kHeader);
   if (TrackFn track = trace_track()) track(kTraceDomain, reinterpret_cast<uintptr_t>(data), bytes);
   py::capsule owner(data, [](void* d) {
     if (UntrackFn untrack = trace_untrack()) untrack(kTraceDomain, reinterpret_cast<uintptr_t>(d));
     release(d);
   });
-  return F32Array(shape, data, owner);
+  return py::array_t<T, py::array::c_style>(shape, data, owner);
+}
+
+}  // namespace
+
+F32Array new_f32(const std::vector<py::ssize_t>& shape) { return new_pooled<float>(shape); }
+py::array_t<int32_t, py::array::c_style> new_i32(const std::vector<py::ssize_t>& shape) {
+  return new_pooled<int32_t>(shape);
+}
+py::array_t<uint8_t, py::array::c_style> new_u8(const std::vector<py::ssize_t>& shape) {
+  return new_pooled<uint8_t>(shape);
 }
 
 ArrayPoolInfo array_pool_info() {

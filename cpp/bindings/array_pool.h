@@ -1,4 +1,4 @@
-// Output arrays of the training bindings (conv, linear, layers) come from a pool of freed buffers
+// Output arrays of the training bindings (conv, linear, layers; pooling indices and dropout masks too) come from a pool of freed buffers
 // keyed by byte size. A training step allocates the same shapes every step, so from the second
 // step on its activations and gradients reuse the previous step's memory: no fresh pages for the
 // kernel to zero and fault in (measured: a first write to fresh memory costs more than the op
@@ -17,8 +17,10 @@
 
 namespace eo::bind {
 
-// A C-contiguous float32 array of `shape`, uninitialized, from the pool.
+// A C-contiguous float32 (int32, uint8) array of `shape`, uninitialized, from the pool.
 F32Array new_f32(const std::vector<py::ssize_t>& shape);
+py::array_t<int32_t, py::array::c_style> new_i32(const std::vector<py::ssize_t>& shape);
+py::array_t<uint8_t, py::array::c_style> new_u8(const std::vector<py::ssize_t>& shape);
 
 struct ArrayPoolInfo {
   size_t idle_bytes, limit_bytes, live_buffers;

@@ -335,7 +335,7 @@ void register_pooling(py::module_& m) {
                             " values does not fit int32 argmax indices");
     const Shape ys{p.N, p.C, p.OH(), p.OW()};
     F32Array y = new_f32(ys);
-    py::array_t<int32_t> argmax(ys);
+    auto argmax = new_i32(ys);
     {
       const ComputeScope compute;
       maxpool2d_forward(x.data(), y.mutable_data(), argmax.mutable_data(), p);
@@ -430,7 +430,7 @@ void register_elementwise(py::module_& m) {
     F32Array x = f32(x_obj, "x");
     expect_finite_range(p, "p", 0.0, 1.0, true);
     F32Array y = new_f32(shape_of(x));
-    py::array_t<uint8_t> mask(shape_of(x));
+    auto mask = new_u8(shape_of(x));
     {
       const ComputeScope compute;
       dropout_forward(x.data(), y.mutable_data(), mask.mutable_data(), x.size(),
