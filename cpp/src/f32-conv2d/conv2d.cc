@@ -374,6 +374,31 @@ std::unique_ptr<float[]> batched_col(const Conv2dShape& s, const float* x) {
 // (Measured against 256 x 256, 1024 x 128 and 128 x 512 on MobileNet's 4x4 and 2x2 1x1 convs.)
 constexpr int64_t kPlanesRows = 512, kPlanesCols = 256;
 
+// Columns [j0, j0 + L.N) of the (K x N*P) matrix whose column (n, p) is pixel p of image n of the
+// planes src (N, K, P), into L (K = L.K). A panel's columns are runs of one image's pixels.
+void pack_plane_columns(const PackedB& L, const float* src, int64_t P, int64_t j0, float* pb) {
+  const int64_t K = L.K, nr = L.nr;
+  for (int64_t q = 0; q < L.npad / nr; ++q) {
+    int64_t run[64][3], nruns = 0;  // (source offset, first column, length); at most nr <= 32 runs
+    const int64_t filled = std::min(nr, L.N - q * nr);
+    for (int64_t jj = 0; jj < filled; ++nruns) {
+      const int64_t j = j0 + q * nr + jj, len = std::min(P - j % P, filled - jj);
+      run[nruns][0] = j / P * K * P + j % P;
+      run[nruns][1] = jj;
+      run[nruns][2] = len;
+      jj += len;
+    }
+    for (int64_t k = 0; k < K; ++k) {
+      float* d = pb + L.panel_row(k, q);
+      for (int64_t r = 0; r < nruns; ++r) {  // a loop, not copy_n: a memmove call per run of 4 costs 3 %
+        const float* sp = src + run[r][0] + k * P;
+        for (int64_t i = 0; i < run[r][2]; ++i) d[run[r][1] + i] = sp[i];
+      }
+      for (int64_t jj = filled; jj < nr; ++jj) d[jj] = 0.f;
+    }
+  }
+}
+
 // dst planes (N, M, P) = A src planes (N, K, P) (+ bias), A (M x K) a plain strided view (no depth
 // planes): the batched GEMM of a pointwise conv straight from and to NCHW. Tasks are (row block,
 // column chunk) pairs: each packs its chunk of the columns (the batch's pixels) from the planes,
@@ -409,26 +434,7 @@ void planes_gemm(MatRef A, int64_t M, int64_t K, const float* src, int64_t N, in
       float* pb = scratch_f32(static_cast<size_t>(K * round_up(cols, nr)), kScratchConvCol);
       if (packed != ci) {
         packed = ci;
-        for (int64_t q = 0; q < L.npad / nr; ++q) {
-          // the panel's columns as runs of pixels of one image: (source offset, first column, length)
-          int64_t run[64][3], nruns = 0;
-          const int64_t filled = std::min(nr, nc - q * nr);
-          for (int64_t jj = 0; jj < filled; ++nruns) {
-            const int64_t j = j0 + q * nr + jj, len = std::min(P - j % P, filled - jj);
-            run[nruns][0] = j / P * K * P + j % P;
-            run[nruns][1] = jj;
-            run[nruns][2] = len;
-            jj += len;
-          }
-          for (int64_t k = 0; k < K; ++k) {
-            float* d = pb + L.panel_row(k, q);
-            for (int64_t r = 0; r < nruns; ++r) {
-              const float* sp = src + run[r][0] + k * P;
-              for (int64_t i = 0; i < run[r][2]; ++i) d[run[r][1] + i] = sp[i];
-            }
-            for (int64_t jj = filled; jj < nr; ++jj) d[jj] = 0.f;
-          }
-        }
+        pack_plane_columns(L, src, P, j0, pb);
       }
       const PackedA Lb{nrows, K, LA.kc, LA.mr, round_up(nrows, LA.mr)};
       float* c = scratch_f32(static_cast<size_t>(rows * cols), kScratchConvDcol);

@@ -32,18 +32,13 @@ void pack_a_block(f32_interleave_fn interleave, MatRef A, int64_t i0, int64_t mc
                   int64_t kc, int64_t mr, float* pa) {
   for (int64_t p = 0; p < mc; p += mr, pa += kc * mr) {
     const int64_t rows = std::min<int64_t>(mr, mc - p);
-    if (A.kp) {  // k in planes (A.cs == 1): a transpose per run of the panel inside one plane
+    if (A.cs == 1) {  // each row's k values are contiguous (per depth plane): a transpose per run
       for (int64_t k = k0; k < k0 + kc;) {
-        const int64_t len = std::min(A.kp - k % A.kp, k0 + kc - k);
+        const int64_t len = A.k_run(k, k0 + kc);
         interleave(static_cast<size_t>(rows), static_cast<size_t>(len), A.p + (i0 + p) * A.rs + A.k_offset(k, 1),
                    static_cast<size_t>(A.rs), static_cast<size_t>(mr), pa + (k - k0) * mr);
         k += len;
       }
-      continue;
-    }
-    if (A.cs == 1) {  // row-major: each row's k values are contiguous, a transpose per panel
-      interleave(static_cast<size_t>(rows), static_cast<size_t>(kc), A.p + (i0 + p) * A.rs + k0,
-                 static_cast<size_t>(A.rs), static_cast<size_t>(mr), pa);
       continue;
     }
     if (A.rs == 1) {  // A is stored transposed: the mr values of one k are contiguous
@@ -72,9 +67,9 @@ void pack_b_block(f32_interleave_fn interleave, MatRef B, int64_t k0, int64_t kc
                   int64_t nc, int64_t nr, float* pb) {
   for (int64_t q = 0; q < nc; q += nr, pb += kc * nr) {
     const int64_t cols = std::min<int64_t>(nr, nc - q);
-    if (B.kp) {  // k in planes (B.rs == 1): a transpose per run of the panel inside one plane
+    if (B.kp || (B.rs == 1 && B.cs != 1)) {  // each column's k values contiguous (per depth plane)
       for (int64_t k = k0; k < k0 + kc;) {
-        const int64_t len = std::min(B.kp - k % B.kp, k0 + kc - k);
+        const int64_t len = B.k_run(k, k0 + kc);
         interleave(static_cast<size_t>(cols), static_cast<size_t>(len), B.p + B.k_offset(k, 1) + (j0 + q) * B.cs,
                    static_cast<size_t>(B.cs), static_cast<size_t>(nr), pb + (k - k0) * nr);
         k += len;
@@ -82,11 +77,6 @@ void pack_b_block(f32_interleave_fn interleave, MatRef B, int64_t k0, int64_t kc
       continue;
     }
     const float* b = B.p + k0 * B.rs + (j0 + q) * B.cs;
-    if (B.rs == 1 && B.cs != 1) {  // transposed: each column's k values are contiguous
-      interleave(static_cast<size_t>(cols), static_cast<size_t>(kc), b, static_cast<size_t>(B.cs),
-                 static_cast<size_t>(nr), pb);
-      continue;
-    }
     if (B.cs == 1) {
       for (int64_t k = 0; k < kc; ++k) {
         std::memcpy(pb + k * nr, b + k * B.rs, cols * sizeof(float));

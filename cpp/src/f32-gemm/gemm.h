@@ -25,6 +25,11 @@ struct MatRef {
 
   // Offset of depth index k, whose stride is `stride` (cs for A, rs for B).
   int64_t k_offset(int64_t k, int64_t stride) const { return kp ? k / kp * ks + k % kp * stride : k * stride; }
+  // How many depth indices from k (before `end`) lie in one plane, i.e. evenly spaced in memory.
+  int64_t k_run(int64_t k, int64_t end) const {
+    const int64_t left = end - k;
+    return kp && kp - k % kp < left ? kp - k % kp : left;
+  }
 };
 
 // A matrix stored row-major with leading dimension ld.
