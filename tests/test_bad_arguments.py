@@ -426,6 +426,12 @@ DEPLOY = [
         "calib=data.Dataset(np.zeros((4, 2, 8, 8), np.uint8), np.zeros(4, np.int64)))", ValueError, "calib"),
     bad("deploy.compile(model(), 'int8-full', (1, 3, 8, 8), calib=None)", ValueError, "calib"),
     bad("deploy.compile(model(), 'int8-full', (1, 3, 8, 8), calib='data')", TypeError, "calib"),
+    bad("deploy.compile(model(), 'int8-full', (1, 3, 8, 8), calib=np.zeros((4, 3, 8, 8), np.float32), "
+        "rounding='adaround')", ValueError, "rounding", "'adaround'"),
+    bad("deploy.compile(model(), 'fp16', (1, 3, 8, 8), rounding='gptq')", ValueError, "rounding", "fp16"),
+    bad("deploy.compile(model(), 'int4-weight', (1, 3, 8, 8), rounding='gptq')", ValueError, "calib"),
+    bad("deploy.compile(model(), 'int8-weight', (1, 3, 8, 8), rounding='gptq', "
+        "calib=np.full((4, 3, 8, 8), np.nan, np.float32))", ValueError, "calib", "NaN"),
     bad("deploy.compile(model(), input_shape=(1, 3, 8, 8), sparse='yes')", ValueError, "sparse"),
     bad("deploy.compile(model(), input_shape=(1, 3, 8, 8), sparse=1)", TypeError, "sparse"),
     bad("deploy.compile(model(), 'fp16', (1, 3, 8, 8), sparse=True)", ValueError, "sparse"),

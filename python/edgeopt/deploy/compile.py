@@ -27,7 +27,7 @@ from ..nn.module import check_module
 from .._version import __version__
 from ..graph import Graph, fuse, trace
 from .engine import Engine
-from .lower import CALIBRATED_SCHEMES, SCHEMES as _LOWERINGS, SPARSE_SCHEMES, lower_mixed
+from .lower import CALIBRATED_SCHEMES, ROUNDED_SCHEMES, SCHEMES as _LOWERINGS, SPARSE_SCHEMES, lower_mixed
 
 __all__ = ["compile", "SCHEMES", "build_metadata"]
 
@@ -35,18 +35,23 @@ SCHEMES = tuple(_LOWERINGS)
 
 
 def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None, sparse="auto",
-            observer: str | None = None, progress: bool = False) -> Engine:
+            observer: str | None = None, progress: bool = False, rounding: str | None = None) -> Engine:
     """Compile `model` (an edgeopt.nn.Module) for the C++ runtime and return the loaded Engine.
 
     input_shape: (N, C, H, W) used to trace; the Engine then runs any batch size at that C, H, W.
-    calib: calibration data for int8-full / int4-full (an edgeopt Dataset or an array of inputs).
+    calib: calibration data for int8-full / int4-full and rounding="gptq" (an edgeopt Dataset or an
+    array of inputs).
     sparse: fp32 only (deploy/sparse.py): "auto" runs 1x1 convs and linear layers with >= 70 %
     zero weights as sparse ops, True every such layer, False none.
     observer: int8-full / int4-full only, how activation ranges are chosen from the calibration data (default
     'minmax'; 'moving_average', 'percentile', 'mse', 'kl', see edgeopt.quant.observer), or 'auto':
     per tensor, the rule whose integer Engine agrees best with the fp32 model on the calibration
     data (the survey's verify-and-retry); its choices are in ``engine.metadata['int8_full']``
-    and ``engine.report()``. progress: a progress bar over that search."""
+    and ``engine.report()``. progress: a progress bar over that search.
+    rounding: int8-full / int4-full and int8-weight / int4-weight / int2-weight, how weights become
+    codes: 'nearest' (default), or 'gptq': each layer's rounding errors compensated over its inputs
+    on the first 256 samples of ``calib`` (edgeopt.quant.gptq), so its output stays closer to the
+    float layer's; same grid, same file size, same speed."""
     check_module("model", model)
     plan = scheme if isinstance(scheme, quant.MixedPrecisionPlan) else None
     if plan is None:
@@ -55,14 +60,19 @@ def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
     if calib is not None:
         quant.check_calib(calib, input_shape)
     check_choice("sparse", sparse, ("auto", True, False))
-    if plan is not None and (calib is not None or observer is not None or sparse is True):
-        raise ValueError("scheme: a mixed-precision plan stores weights only (f32 compute); calib, observer "
-                         "and sparse=True do not apply")
+    if plan is not None and (calib is not None or observer is not None or rounding is not None or sparse is True):
+        raise ValueError("scheme: a mixed-precision plan stores weights only (f32 compute); calib, observer, "
+                         "rounding and sparse=True do not apply")
     if observer is not None:
         check_choice("observer", observer, quant.OBSERVER_CHOICES)
         if scheme not in CALIBRATED_SCHEMES:
             raise ValueError(f"observer={observer!r}: scheme {scheme!r} does not calibrate activations "
                              f"(only {', '.join(CALIBRATED_SCHEMES)})")
+    if rounding is not None:
+        check_choice("rounding", rounding, quant.ROUNDINGS)
+        if scheme not in ROUNDED_SCHEMES:
+            raise ValueError(f"rounding={rounding!r}: scheme {scheme!r} has no integer weight codes to round "
+                             f"(only {', '.join(ROUNDED_SCHEMES)})")
     if sparse is True and scheme not in SPARSE_SCHEMES:
         raise ValueError(f"sparse=True: scheme {scheme!r} has no sparse op (fp32 only); use sparse='auto' or False")
     try:
@@ -74,7 +84,8 @@ def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
         scheme = "mixed"
     else:
         builder, output = _LOWERINGS[scheme](graph, model=model, calib=calib, input_shape=input_shape,
-                                             sparse=sparse, observer=observer or "minmax", progress=progress)
+                                             sparse=sparse, observer=observer or "minmax", progress=progress,
+                                             rounding=rounding or "nearest")
     meta = build_metadata(model, scheme, graph)
     meta.update(getattr(builder, "metadata", None) or {})
     return Engine(builder.to_bytes(output, meta))

@@ -142,8 +142,9 @@ class _Builder:
     """Writes ONNX nodes for a fused Graph. `value[t]` is the ONNX name that holds graph tensor t as
     float (after its DequantizeLinear in a QDQ model)."""
 
-    def __init__(self, onnx, graph: Graph, qparams, name: str):
+    def __init__(self, onnx, graph: Graph, qparams, name: str, weights=None):
         self.onnx, self.h, self.g, self.q = onnx, onnx.helper, graph, qparams
+        self.w = weights   # conv / linear output id -> the int8-full lowering's (q, s_w, bias, bias scale)
         self.name = name
         self.nodes, self.inits, self.value = [], [], {graph.input: "input"}
         self.pkey = {}  # tensor id -> the point whose scale / zero point initializers it uses
@@ -170,13 +171,13 @@ class _Builder:
         self.node("QuantizeLinear", [tensor, s, z], f"{key}.q", f"{key}/quantize")
         return self.node("DequantizeLinear", [f"{key}.q", s, z], f"{key}.dq", f"{key}/dequantize")
 
-    def weight(self, key, w, b, x_key):
+    def weight(self, key, w, b, t):
         """Initializers for a weight and bias; in a QDQ model, DequantizeLinear of the s8 weight
-        and the int32 bias (scale = input scale * weight scale)."""
+        and the int32 bias (scale = input scale * weight scale): the codes of the int8-full
+        lowering for the layer writing tensor t (quant.quantize_weight_bias there)."""
         if self.q is None:
             return self.const(f"{key}.weight", w), (None if b is None else self.const(f"{key}.bias", b))
-        # s8 per output channel, the scale raised where the int32 bias would exceed quant.BIAS_LIMIT
-        wq, ws, bq, bs = quant.quantize_weight_bias(w, b, self.q[x_key][0], 8, name=key)
+        wq, ws, bq, bs = self.w[t]
         self.const(f"{key}.weight.q", wq)
         self.const(f"{key}.weight.scale", ws)
         self.const(f"{key}.weight.zero_point", np.zeros(len(ws), np.int8))
@@ -211,7 +212,7 @@ class _Builder:
         a, p, label = n.attrs, n.params, n.name or t
         quant = self.q is not None
         if n.op in ("conv2d", "linear"):
-            w, b = self.weight(t, p["weight"], p.get("bias"), self.pkey.get(n.inputs[0]))
+            w, b = self.weight(t, p["weight"], p.get("bias"), n.output)
             ins = [x[0], w] + ([b] if b is not None else [])
             if n.op == "conv2d":
                 w_shape = p["weight"].shape
@@ -292,7 +293,8 @@ class _Builder:
 
 
 def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
-                opset: int = 17, dynamic_batch: bool = True, observer: str = "minmax") -> str:
+                opset: int = 17, dynamic_batch: bool = True, observer: str = "minmax",
+                rounding: str = "nearest") -> str:
     """Write `model` (an edgeopt.nn.Module) to `path` as ONNX; returns the path.
 
     scheme: "fp32", or "int8" (alias "int8-full"): a QDQ model with the scales and zero points of
@@ -302,7 +304,8 @@ def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), c
     model inputs as they are) and s8 per-channel weights (edgeopt.quant, as the int8 Engines).
     ``observer`` picks the activation ranges as in ``deploy.compile`` ('minmax', 'moving_average',
     'percentile', 'mse', 'kl', or 'auto': the per-tensor choice, made on the integer Engine, that
-    ``deploy.compile`` makes for the same model and calib). A model converted after quantization-aware training (quant.convert)
+    ``deploy.compile`` makes for the same model and calib); ``rounding`` the weights' codes as in
+    ``deploy.compile`` ('nearest' or 'gptq'). A model converted after quantization-aware training (quant.convert)
     is exported with the scales it learned, the ones its int8-full Engine uses; no calib needed.
     onnxruntime's logits are then on that Engine's output grid (see "int8 (QDQ)" above for how
     close they come).
@@ -326,14 +329,16 @@ def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), c
         if opset < 14 and (n.op == "hardswish" or n.attrs.get("activation") == "hardswish"):
             raise ValueError(f"opset: the model uses hard-swish ({n.name!r}), which ONNX has from opset 14; "
                              f"got opset={opset}")
-    qparams = None
+    qparams = weights = None
     check_choice("observer", observer, quant.OBSERVER_CHOICES)
+    check_choice("rounding", rounding, quant.ROUNDINGS)
     if scheme == "int8":
         if calib is not None:
             quant.check_calib(calib, graph.input_shape)
         # the Engine's own (scale, zero point) of every point: learned (QAT) or calibrated
-        points = quantize_graph(model, calib, graph.input_shape, CALIB_SAMPLES, observer).points
-        qparams = {_key(p): (np.float32(s), np.uint8(z)) for p, (s, z) in points.items()}
+        qg = quantize_graph(model, calib, graph.input_shape, CALIB_SAMPLES, observer, rounding=rounding)
+        qparams = {_key(p): (np.float32(s), np.uint8(z)) for p, (s, z) in qg.points.items()}
+        weights = qg.weights
     elif calib is not None:
         raise ValueError("calib: only scheme 'int8' uses calibration data; got calib with scheme 'fp32'")
     norm = getattr(model, "input_norm", None)
@@ -343,7 +348,7 @@ def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), c
         metadata["edgeopt.input_norm"] = json.dumps({"mean": [float(v) for v in norm["mean"]],
                                                      "std": [float(v) for v in norm["std"]]})
     arch = getattr(model, "arch", None) or type(model).__name__
-    proto = _Builder(onnx, graph, qparams, str(arch)).build(opset, bool(dynamic_batch), metadata)
+    proto = _Builder(onnx, graph, qparams, str(arch), weights).build(opset, bool(dynamic_batch), metadata)
     try:
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as e:  # an exporter bug, not a user error: say so

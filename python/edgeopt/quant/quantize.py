@@ -145,25 +145,31 @@ def quantize_bias(b, scale, name: str = "bias") -> np.ndarray:
     return np.clip(np.round(b / s), -(2 ** 31 - 1), 2 ** 31 - 1).astype(np.int32)
 
 
-def quantize_weight_bias(w, b, input_scale, bits: int = 8, name: str = "layer"):
+def quantize_weight_bias(w, b, input_scale, bits: int = 8, name: str = "layer", rounding=None):
     """A conv / linear layer as the integer kernels run it, and as a QDQ graph states it for
     onnxruntime's: w (output channels on axis 0) symmetric per channel with float32 scales s_w, the
     codes round(w / s_w) taken with the float32 scale; b (or None) int32 at the float32 product
     float32(input_scale) * s_w, the bias scale a QDQ graph holds. Returns (q int8, s_w float32,
     bias int32 or None, bias scale float32 or None); errors name f"{name}.weight" / f"{name}.bias".
-    The Engine's int8 lowering and the ONNX export both call this, so they hold the same integers."""
-    q, s_w = quantize_per_channel(w, 0, bits, bias=b, input_scale=input_scale, name=f"{name}.weight",
-                                  dtype=np.float32)
-    if b is None:
-        return q, s_w, None, None
-    bs = (np.float32(input_scale) * s_w).astype(np.float32)
-    bq = quantize_bias(b, bs, name=f"{name}.bias")
-    big = np.abs(bq.astype(np.int64)) > BIAS_LIMIT
-    if big.any():  # the float32 scales rounded below weight_scales' bound: one step up there
-        s_w = np.where(big, np.nextafter(s_w, np.float32(np.inf)), s_w).astype(np.float32)
-        q = quantize(w, s_w.astype(np.float64), 0, bits, True, 0, f"{name}.weight")
+    ``rounding``: None (nearest), or fn(name, w, s_w, bits) -> codes on the same grid (GPTQRounding).
+    The Engine's int8 lowering calls this, and the ONNX export stores what it returned."""
+    bits = _check_bits(bits)
+    if bits > 8:
+        raise ValueError(f"bits: int8 storage holds at most 8 bits, got {bits}")
+    s_w = weight_scales(w, 0, bits, bias=b, input_scale=input_scale, name=f"{name}.weight", dtype=np.float32)
+    bq = bs = None
+    if b is not None:
         bs = (np.float32(input_scale) * s_w).astype(np.float32)
         bq = quantize_bias(b, bs, name=f"{name}.bias")
+        big = np.abs(bq.astype(np.int64)) > BIAS_LIMIT
+        if big.any():  # the float32 scales rounded below weight_scales' bound: one step up there
+            s_w = np.where(big, np.nextafter(s_w, np.float32(np.inf)), s_w).astype(np.float32)
+            bs = (np.float32(input_scale) * s_w).astype(np.float32)
+            bq = quantize_bias(b, bs, name=f"{name}.bias")
+    if rounding is None:
+        q = quantize(w, s_w.astype(np.float64), 0, bits, True, 0, f"{name}.weight")
+    else:
+        q = rounding(name, w, s_w, bits)
     return q, s_w, bq, bs
 
 

@@ -14,12 +14,13 @@
                                   first and last conv / linear and depthwise convs at 8 bits)
 
 ``SCHEMES`` is the table ``compile`` reads: scheme -> fn(graph, *, model, calib, input_shape,
-sparse, observer, progress) returning (ModelBuilder, output tensor id); ``builder.metadata`` (a dict, optional) is
+sparse, observer, progress, rounding) returning (ModelBuilder, output tensor id); ``builder.metadata`` (a dict, optional) is
 merged into the file's metadata. A new scheme is a new module and one row here.
 """
 from __future__ import annotations
 
 from ... import quant
+from ...graph import fold_batchnorm, trace
 from .dense import lower
 from .int8_full import lower_int8_full
 from .sparse import lower_sparse
@@ -56,15 +57,23 @@ def _fp32(graph, *, sparse, **_):
 
 
 def _dense(scheme):
-    def fn(graph, **_):
-        return lower(graph, scheme)
+    def fn(graph, *, model=None, calib=None, input_shape=None, rounding="nearest", **_):
+        if rounding == "nearest":
+            return lower(graph, scheme)
+        # GPTQ: each layer's input statistics on the calibration data, over the BatchNorm-folded
+        # graph (fusion keeps a conv's output id, which keys them)
+        batches = quant.calibration_batches(model, calib, CALIB_SAMPLES, what=f"{scheme} with rounding='gptq'")
+        rounder = quant.GPTQRounding(quant.input_hessians(fold_batchnorm(trace(model, input_shape)), batches))
+        builder, out = lower(graph, scheme, rounding=rounder)
+        builder.metadata = {"weights": {"rounding": rounding}}
+        return builder, out
     return fn
 
 
 def _int_full(weight_bits):
-    def fn(graph, *, model, calib, input_shape, observer="minmax", progress=False, **_):
+    def fn(graph, *, model, calib, input_shape, observer="minmax", progress=False, rounding="nearest", **_):
         return lower_int8_full(graph, model=model, calib=calib, input_shape=input_shape, observer=observer,
-                               progress=progress, weight_bits=weight_bits)
+                               progress=progress, weight_bits=weight_bits, rounding=rounding)
     return fn
 
 
@@ -80,3 +89,6 @@ SCHEMES = {
 }
 SPARSE_SCHEMES = ("fp32",)  # schemes with sparse ops
 CALIBRATED_SCHEMES = ("int8-full", "int4-full")  # schemes that take calib and observer
+# schemes whose weights take rounding='gptq' (with calib: the layers' inputs it compensates over)
+ROUNDED_SCHEMES = ("int8-weight", "int4-weight", "int2-weight") + CALIBRATED_SCHEMES
+CALIB_SAMPLES = 256

@@ -31,10 +31,11 @@ def binary_form(w: np.ndarray) -> tuple:
     return alpha, _core.quant.quant_pack_codes(np.where(rows >= 0, 1, -1).astype(np.int8), 1).tobytes()
 
 
-def deploy_weight(builder: ModelBuilder, w: np.ndarray, scheme: str, name: str = "weight") -> dict:
+def deploy_weight(builder: ModelBuilder, w: np.ndarray, scheme: str, name: str = "weight", rounding=None) -> dict:
     """Blob attrs for a conv / linear weight (rows = output channels) in the scheme's form:
     {'weight': ...} or, for int8-weight, {'weight': int8, 'weight_scale': f32 per row}. The
-    int8 scales are float32 as stored; quant quantizes with exactly those."""
+    int8 scales are float32 as stored; quant quantizes with exactly those. ``rounding``: None
+    (nearest), or fn(w, scale, bits) -> codes on the same grid (quant.GPTQRounding)."""
     w = np.ascontiguousarray(w, dtype=np.float32)
     if scheme == "fp32":
         return {"weight": builder.add_blob(w)}
@@ -45,6 +46,8 @@ def deploy_weight(builder: ModelBuilder, w: np.ndarray, scheme: str, name: str =
         return {"weight": builder.add_blob(h)}
     if scheme == "int8-weight":
         q, scale = quant.quantize_per_channel(w, axis=0, name=name, dtype=np.float32)
+        if rounding is not None:
+            q = rounding(w, scale, 8)
         return {"weight": builder.add_blob(q), "weight_scale": builder.add_blob(scale)}
     if scheme == "binary-weight":
         alpha, packed = binary_form(w)
@@ -55,6 +58,8 @@ def deploy_weight(builder: ModelBuilder, w: np.ndarray, scheme: str, name: str =
     if scheme in LOWBIT:
         bits, tag = LOWBIT[scheme]
         q, scale = quant.quantize_per_channel(w, axis=0, bits=bits, name=name, dtype=np.float32)
+        if rounding is not None:
+            q = rounding(w, scale, bits)
         packed = _core.quant.quant_pack_codes(q.reshape(len(q), -1), bits)
         return {"weight": builder.add_blob(type=tag, dims=w.shape, data=packed.tobytes()),
                 "weight_scale": builder.add_blob(scale)}
@@ -62,15 +67,18 @@ def deploy_weight(builder: ModelBuilder, w: np.ndarray, scheme: str, name: str =
 
 
 # ---------------------------------------------------------------------------- graph
-def lower(graph: Graph, scheme="fp32", builder: ModelBuilder | None = None, ids: dict | None = None):
+def lower(graph: Graph, scheme="fp32", builder: ModelBuilder | None = None, ids: dict | None = None,
+          rounding=None):
     """Emit the fp32-compute ops of `graph` (weights in `scheme`'s form, or per node: a dict
     {node name: scheme}) into a ModelBuilder. Returns (builder, output tensor id). `ids` maps graph
-    tensor ids to builder ids (filled in)."""
+    tensor ids to builder ids (filled in). ``rounding``: None (nearest) or a quant.GPTQRounding
+    for the quantized weight forms."""
     if builder is None:
         builder = ModelBuilder(TensorInfo.of_shape(graph.input_shape))
     ids = {graph.input: builder.input} if ids is None else ids
     for node in graph.nodes:
-        lower_node(builder, node, graph, ids, scheme if isinstance(scheme, str) else scheme.get(node.name, "fp32"))
+        lower_node(builder, node, graph, ids, scheme if isinstance(scheme, str) else scheme.get(node.name, "fp32"),
+                   rounding)
     return builder, ids[graph.output]
 
 
@@ -100,7 +108,7 @@ def lower_b1_conv(builder: ModelBuilder, n, graph: Graph, ids: dict) -> int:
     return tid
 
 
-def lower_node(builder: ModelBuilder, n, graph: Graph, ids: dict, scheme: str = "fp32") -> int:
+def lower_node(builder: ModelBuilder, n, graph: Graph, ids: dict, scheme: str = "fp32", rounding=None) -> int:
     """One graph node as one runtime op (fp32 compute). Returns the builder tensor id."""
     if scheme == "fused-sign":   # folded into the b1 conv that reads it
         return -1
@@ -114,7 +122,8 @@ def lower_node(builder: ModelBuilder, n, graph: Graph, ids: dict, scheme: str = 
         if act not in ("none", "relu", "relu6", "hardswish"):
             raise ValueError(f"deploy: layer '{n.name}': fused activation {act!r} is not supported")
         attrs = {"activation": ACTIVATION[act]}
-        attrs.update(deploy_weight(builder, p["weight"], scheme, f"{n.name}.weight"))
+        own = None if rounding is None else (lambda w, s, bits: rounding(n.output, w, s, bits))
+        attrs.update(deploy_weight(builder, p["weight"], scheme, f"{n.name}.weight", own))
         if p.get("bias") is not None:
             attrs["bias"] = builder.add_blob(np.ascontiguousarray(p["bias"], dtype=np.float32))
         if n.op == "conv2d":

@@ -95,6 +95,8 @@ class QGraph:
     output: int
     fallbacks: list = dataclasses.field(default_factory=list)   # names of the ops run in float
     points: dict = dataclasses.field(default_factory=dict)      # fused-graph point -> (scale, zero point)
+    # conv / linear output id -> (q int8 in the model's layout, weight scales, int32 bias, bias scales)
+    weights: dict = dataclasses.field(default_factory=dict)
 
     def __str__(self) -> str:
         return "\n".join(repr(o) for o in self.ops)
@@ -132,13 +134,15 @@ def quantize_points(g0: Graph) -> list:
 quant.hooks.register(quantize_points=quantize_points)
 
 
-def auto_ranges(g0: Graph, gf: Graph, batches: list, progress: bool = False, weight_bits: int = 8):
+def auto_ranges(g0: Graph, gf: Graph, batches: list, progress: bool = False, weight_bits: int = 8,
+                rounding=None):
     """The survey's Algorithm 1 with its retry, per tensor: calibrate once with histogram
     observers, start from every tensor's min / max range, then visit the quantized tensors in graph
     order and try each other rule's range (percentile, MSE, KL); keep one where the integer
     Engine's predictions on the calibration batches come closer to the fp32 graph's (the mean
     KL divergence of its softmax from the fp32 softmax: agreement on what the model predicts,
-    not on logits nobody reads), the Engine built with the weights it will hold (``weight_bits``). Returns ({tensor id: (lo, hi)}, report rows
+    not on logits nobody reads), the Engine built with the weights it will hold (``weight_bits``,
+    ``rounding``). Returns ({tensor id: (lo, hi)}, report rows
     (tensor, chosen rule, {rule: divergence})) with the rules tried for that tensor."""
     from ..engine import Engine
     obs = quant.observe(g0, batches, observer="auto")
@@ -148,7 +152,7 @@ def auto_ranges(g0: Graph, gf: Graph, batches: list, progress: bool = False, wei
     p_ref = _softmax(ref)
 
     def error(ranges):
-        builder, out = emit(_Lowering(g0, gf, ranges, weight_bits).run())
+        builder, out = emit(_Lowering(g0, gf, ranges, weight_bits, rounding).run())
         got = Engine(builder.to_bytes(out, {"scheme": "int8-full"})).run(x).astype(np.float64)
         return float(np.mean(np.sum(p_ref * (np.log(p_ref + 1e-12) - _log_softmax(got)), axis=1)))
 
@@ -237,8 +241,9 @@ def _clamp(act: str, s: float, z: int):
 
 # ---------------------------------------------------------------------------- lowering
 class _Lowering:
-    def __init__(self, g0: Graph, gf: Graph, ranges: dict, weight_bits: int = 8):
+    def __init__(self, g0: Graph, gf: Graph, ranges: dict, weight_bits: int = 8, rounding=None):
         self.g0, self.gf, self.ranges = g0, gf, ranges
+        self.rounding = rounding     # None (nearest) or quant.GPTQRounding
         # weight_bits 4 (int4-full): 4-bit weights in quant.low_bit_layers, 8-bit elsewhere
         self.four_bit = quant.low_bit_layers(gf) if weight_bits == 4 else set()
         self.fixed = g0.qparams   # learned by quantization-aware training: used as they are
@@ -250,6 +255,7 @@ class _Lowering:
         self.by_out0 = {n.output: n for n in g0.nodes}
         self.fallbacks: list = []    # ops run in float (_fallback)
         self.points: dict = {}       # fused-graph point -> (scale, zp) where ids does not tell (_conv2d)
+        self.weights: dict = {}      # conv / linear output id -> quantize_weight_bias's (q, s_w, bias, bias scale)
 
     # --- ranges of the pre-fusion tensors behind a fused node
     def _consumer0(self, t: int, ops) -> int:
@@ -314,7 +320,7 @@ class _Lowering:
         for t, q in self.ids.items():
             if t not in self.points and self.tensors[q].dtype == "u8":
                 self.points[t] = (self.tensors[q].scale, self.tensors[q].zero_point)
-        return QGraph(self.tensors, self.ops, gf.input, out, self.fallbacks, self.points)
+        return QGraph(self.tensors, self.ops, gf.input, out, self.fallbacks, self.points, self.weights)
 
     def _fallback(self, n, _=None):
         """An op with no integer operator runs in float: its inputs dequantized, the f32 runtime
@@ -344,22 +350,25 @@ class _Lowering:
         tx = self.tensors[x]
         s_in, z_in = tx.scale, tx.zero_point
         w = np.asarray(p["weight"], dtype=np.float64)
-        if n.op == "linear":
-            if x in self.flat_src:  # weight columns from NCHW flatten order to our NHWC order
-                c, h, ww = self.flat_src[x]
-                w = w.reshape(w.shape[0], c, h * ww).transpose(0, 2, 1).reshape(w.shape[0], -1)
-            w = w.reshape(w.shape[0], 1, 1, w.shape[1])           # OHWI of a 1x1 conv
-            stride, padding, groups = (1, 1), (0, 0), 1
-        else:
-            w = w.transpose(0, 2, 3, 1)                            # OIHW -> OHWI
-            stride, padding, groups = tuple(a["stride"]), tuple(a["padding"]), int(a["groups"])
         cout = w.shape[0]
         b = p.get("bias")
         b = np.zeros(cout) if b is None else np.asarray(b, dtype=np.float64)
-        # weights: symmetric int8 (or int4) per output channel; the scale grows (rarely) so the
-        # int32 bias stays below 2^30 and the accumulator provably fits int32
+        # weights: symmetric int8 (or int4) per output channel in the model's layout (the form the
+        # ONNX export stores); the scale grows (rarely) so the int32 bias stays below 2^30 and the
+        # accumulator provably fits int32
         bits = 4 if n.name.split("+")[0] in self.four_bit else 8
-        wq, s_w, bq, _ = quant.quantize_weight_bias(w, b, s_in, bits, name=n.name)
+        rounding = None if self.rounding is None else (lambda _, w_, s_, b_: self.rounding(n.output, w_, s_, b_))
+        wq, s_w, bq, b_s = quant.quantize_weight_bias(w, b, s_in, bits, name=n.name, rounding=rounding)
+        self.weights[n.output] = (wq, s_w, bq, b_s)
+        if n.op == "linear":
+            if x in self.flat_src:  # weight columns from NCHW flatten order to our NHWC order
+                c, h, ww = self.flat_src[x]
+                wq = wq.reshape(cout, c, h * ww).transpose(0, 2, 1).reshape(cout, -1)
+            wq = wq.reshape(cout, 1, 1, wq.shape[1])               # OHWI of a 1x1 conv
+            stride, padding, groups = (1, 1), (0, 0), 1
+        else:
+            wq = np.ascontiguousarray(wq.transpose(0, 2, 3, 1))   # OIHW -> OHWI
+            stride, padding, groups = tuple(a["stride"]), tuple(a["padding"]), int(a["groups"])
         assert np.all(np.abs(bq) <= quant.BIAS_LIMIT)
         act = a.get("activation", "none")
         if lut_node is not None:
@@ -488,11 +497,15 @@ class _Lowering:
 
 
 def quantize_graph(model, calib, input_shape, num_samples: int = 256, observer: str = "minmax",
-                   report: list | None = None, progress: bool = False, weight_bits: int = 8) -> QGraph:
+                   report: list | None = None, progress: bool = False, weight_bits: int = 8,
+                   rounding: str = "nearest") -> QGraph:
     """Calibrate `model` on `calib` with the ``observer`` rule (or 'auto': auto_ranges, whose
     per-tensor rows are appended to ``report`` when given) and return its int8-full QGraph
-    (weight_bits 4: int4-full, 4-bit weights in the layers _Lowering names)."""
+    (weight_bits 4: int4-full, 4-bit weights in the layers _Lowering names). ``rounding``: the
+    weights' codes, 'nearest' or 'gptq' (quant.gptq: errors compensated over the calibration
+    inputs)."""
     check_choice("observer", observer, quant.OBSERVER_CHOICES)
+    check_choice("rounding", rounding, quant.ROUNDINGS)
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
         raise ValueError(f"num_samples: expected a positive int, got {num_samples!r}")
     try:
@@ -501,15 +514,19 @@ def quantize_graph(model, calib, input_shape, num_samples: int = 256, observer: 
         raise ValueError(str(e)) from None
     gf = fuse_activation(fuse_residual(g0))
     if calib is None and g0.qparams:   # a converted QAT model: its learned scales only
+        if rounding != "nearest":
+            raise ValueError(f"rounding: {rounding!r} rounds weights over calibration data; give calib=... "
+                             "(a QAT model's weights were trained for nearest rounding)")
         return _Lowering(g0, gf, {}, weight_bits).run()
-    batches = quant.calibration_batches(model, calib, num_samples, what="int8-full")
+    batches = list(quant.calibration_batches(model, calib, num_samples, what="int8-full"))
+    rounder = quant.GPTQRounding(quant.input_hessians(g0, batches)) if rounding == "gptq" else None
     if observer == "auto":
-        ranges, rows = auto_ranges(g0, gf, list(batches), progress, weight_bits)
+        ranges, rows = auto_ranges(g0, gf, batches, progress, weight_bits, rounder)
         if report is not None:
             report.extend(rows)
     else:
         ranges = calibrate(g0, batches, observer)
-    return _Lowering(g0, gf, ranges, weight_bits).run()
+    return _Lowering(g0, gf, ranges, weight_bits, rounder).run()
 
 
 # ---------------------------------------------------------------------------- runtime ops
@@ -551,7 +568,8 @@ def emit(qg: QGraph):
 
 
 def lower_int8_full(graph: Graph = None, model=None, calib=None, input_shape=None, num_samples: int = 256,
-                    observer: str = "minmax", progress: bool = False, weight_bits: int = 8):
+                    observer: str = "minmax", progress: bool = False, weight_bits: int = 8,
+                    rounding: str = "nearest"):
     """compile()'s hook for schemes 'int8-full' and 'int4-full' (weight_bits=4): (ModelBuilder,
     output id). The model is re-traced (the fused `graph` hides the intermediate ranges
     calibration needs)."""
@@ -561,11 +579,12 @@ def lower_int8_full(graph: Graph = None, model=None, calib=None, input_shape=Non
         input_shape = graph.input_shape
     rows = []
     builder, out = emit(quantize_graph(model, calib, input_shape, num_samples, observer, rows, progress,
-                                       weight_bits))
+                                       weight_bits, rounding))
     if weight_bits == 4:
         builder.metadata["int8_full"]["weight_bits"] = 4
     # without calibration data the ranges are the ones a converted QAT model learned
     builder.metadata["int8_full"]["observer"] = "learned (QAT)" if calib is None else observer
+    builder.metadata["int8_full"]["rounding"] = rounding
     if rows:  # 4 significant digits: the report's precision, and the file stays small
         builder.metadata["int8_full"]["observers"] = [
             {"tensor": t, "chosen": m, "divergence": {k: float(f"{v:.4g}") for k, v in e.items()}}

@@ -1,0 +1,131 @@
+"""Error-compensating weight rounding (GPTQ: Frantar et al. 2023, the Cholesky form of Optimal Brain
+Quantization, Frantar & Alistarh 2022). Rounding each weight to its nearest code ignores what the
+layer's inputs do with the errors; GPTQ rounds a layer's input columns one at a time and moves
+each column's rounding error onto the columns not yet rounded, as the inverse of the inputs'
+second moments says is best, so the layer's output on the calibration data stays closest to the
+float layer's:
+
+    minimize ||W X - S Q X||^2 over integer codes Q,   H = X X^T (+ 1 % of its mean diagonal)
+
+with the per-row scales S fixed beforehand (weight_scales: the codes change, the grid does not).
+Columns go in order of decreasing H_ii (the inputs that carry most energy first).
+
+    H = input_hessians(graph, batches)         {conv / linear output tensor id: (groups, K, K)}
+    rounding = GPTQRounding(H)                 codes = rounding(tensor id, w, scale, bits)
+
+Every code comes from ``quantize`` (the one rounding of edgeopt.quant); the error propagation is
+float64 matrix algebra (numpy), per group of a grouped conv (a depthwise conv: one 9 x 9 problem
+per channel, solved for all channels at once).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .quantize import quantize
+
+__all__ = ["input_hessians", "gptq_codes", "GPTQRounding", "DAMP", "ROUNDINGS"]
+
+ROUNDINGS = ("nearest", "gptq")   # how a calibrated lowering rounds weights to codes
+
+DAMP = 0.01     # H's diagonal grows by this fraction of its mean: a stable inverse, as GPTQ does
+_BLOCK = 128    # columns rounded between two rank-B updates of the rest
+
+
+def _patches(x: np.ndarray, node) -> np.ndarray:
+    """The input rows a conv / linear node multiplies its weight rows by: (groups, rows, K), each
+    row in the order of the node's weight flattened per output channel ((c, kh, kw) of OIHW)."""
+    if node.op == "linear":
+        return x.reshape(1, len(x), -1)
+    kh, kw = node.params["weight"].shape[2:]
+    (sh, sw), (ph, pw), g = node.attrs["stride"], node.attrs["padding"], int(node.attrs["groups"])
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    n, c, h, w = xp.shape
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    taps = np.stack([xp[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
+                     for i in range(kh) for j in range(kw)], axis=2)          # (n, c, taps, ho, wo)
+    taps = taps.reshape(n, g, c // g, kh * kw, ho * wo)
+    return taps.transpose(1, 0, 4, 2, 3).reshape(g, n * ho * wo, (c // g) * kh * kw)
+
+
+def input_hessians(graph, batches) -> dict:
+    """{output tensor id: H (groups, K, K) float64} of every conv / linear node of ``graph``
+    (BatchNorm folded: the weights a lowering quantizes; fusing keeps a conv's output id), H = X^T X
+    summed over the node's input rows on ``batches`` (float32 model inputs), run through the
+    graph's fp32 executor."""
+    nodes = [n for n in graph.nodes if n.op in ("conv2d", "linear")]
+    sums = {n.output: None for n in nodes}
+    by_input: dict = {}
+    for n in nodes:
+        by_input.setdefault(n.inputs[0], []).append(n)
+
+    def watch(consumers):
+        def add(v):
+            for n in consumers:
+                p = _patches(v, n).astype(np.float64)
+                h = np.matmul(p.transpose(0, 2, 1), p)
+                sums[n.output] = h if sums[n.output] is None else sums[n.output] + h
+        return add
+
+    hooks = {t: watch(ns) for t, ns in by_input.items()}
+    for x in batches:
+        graph.execute(x, observe=hooks)
+    return sums
+
+
+def gptq_codes(w, hessian, scale, bits: int = 8, damp: float = DAMP, name: str = "w") -> np.ndarray:
+    """Symmetric codes (int8, w's shape) of ``w`` (output channels on axis 0) on the per-channel
+    ``scale`` grid, rounded column by column with each error moved onto the columns after it
+    (module docstring). ``hessian``: (groups, K, K), K = w[0].size // 1 per group row; output
+    channel o belongs to group o // (channels / groups)."""
+    w = np.asarray(w)
+    h = np.array(hessian, dtype=np.float64)
+    g, k = h.shape[0], h.shape[1]
+    rows = w.reshape(len(w), -1).astype(np.float64)
+    if h.shape != (g, k, k) or rows.shape[1] != k or len(rows) % g:
+        raise ValueError(f"hessian: expected (groups, {rows.shape[1]}, {rows.shape[1]}) with groups dividing "
+                         f"{len(rows)} output channels, got shape {h.shape}")
+    r = len(rows) // g
+    W = rows.reshape(g, r, k)
+    s = np.asarray(scale, dtype=np.float64).reshape(g, r)
+    diag = np.einsum("gii->gi", h)
+    # an input that never varies from zero: any code serves; a unit diagonal keeps H invertible
+    h[:, np.arange(k), np.arange(k)] = np.where(diag > 0, diag, 1.0) + damp * diag.mean(axis=1, keepdims=True)
+    order = np.argsort(-np.einsum("gii->gi", h), axis=1, kind="stable")
+    W = np.take_along_axis(W, order[:, None, :], axis=2)
+    h = h[np.arange(g)[:, None, None], order[:, :, None], order[:, None, :]]
+    # U upper triangular with H^-1 = U^T U: row i of U is the update GPTQ spreads column i's error by
+    u = np.linalg.cholesky(np.linalg.inv(h)).transpose(0, 2, 1)
+    Q = np.empty((g, r, k), np.int8)
+    flat_s = s.reshape(-1)
+    for b0 in range(0, k, _BLOCK):
+        b1 = min(b0 + _BLOCK, k)
+        err = np.empty((g, r, b1 - b0))
+        for i in range(b0, b1):
+            q = quantize(W[:, :, i].reshape(-1, 1), flat_s, 0, bits, True, 0, name).reshape(g, r)
+            Q[:, :, i] = q
+            e = (W[:, :, i] - q * s) / u[:, i, i][:, None]
+            W[:, :, i:b1] -= e[:, :, None] * u[:, None, i, i:b1]
+            err[:, :, i - b0] = e
+        if b1 < k:
+            W[:, :, b1:] -= np.matmul(err, u[:, b0:b1, b1:])
+    out = np.empty_like(Q)
+    np.put_along_axis(out, order[:, None, :], Q, axis=2)
+    return out.reshape(w.shape)
+
+
+class GPTQRounding:
+    """The weight rounding of a lowering: ``rounding(key, w, scale, bits)`` -> codes, by GPTQ with
+    the Hessian of node ``key`` (its output tensor id). Remembers each result, so lowering the same model again (the auto
+    observer builds one Engine per candidate range) solves each layer once."""
+
+    def __init__(self, hessians: dict, damp: float = DAMP):
+        self.hessians, self.damp, self._memo = hessians, damp, {}
+
+    def __call__(self, key, w, scale, bits: int) -> np.ndarray:
+        memo = (key, bits, np.asarray(scale).tobytes())
+        if memo not in self._memo:
+            h = self.hessians.get(key)
+            if h is None:
+                raise RuntimeError(f"gptq: no input statistics for the layer writing tensor %{key}")
+            self._memo[memo] = gptq_codes(w, h, scale, bits, self.damp, name=f"%{key}.weight")
+        return self._memo[memo]
