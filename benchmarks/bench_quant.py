@@ -4,7 +4,8 @@ Engine on the full test set, how many test images it classifies differently from
 whole test set ("Lat" in the study), for
 
     fp32, fp16, int8-weight, int4-weight, int2-weight, int8-full with each observer (minmax,
-    percentile, mse, kl, auto), int4-full (4-bit weights on the integer kernels), onnxruntime's own static int8 quantization (QDQ, MinMax, the same
+    percentile, mse, kl, auto), int4-full (4-bit weights on the integer kernels), the quantized
+    schemes again with GPTQ weight rounding (rounding="gptq"), onnxruntime's own static int8 quantization (QDQ, MinMax, the same
     calibration images), edgeopt's QDQ export (the minmax int8-full Engine's scales) run by
     onnxruntime, with how many of its logits are within one step of that Engine's (one step = the
     Engine's output scale), and quantization-aware training fine-tuned from the checkpoint (int8;
@@ -146,6 +147,13 @@ def main(argv=None):
     measure("int4-full (W4A8 PTQ), observer=minmax",
             eo.deploy.compile(model, "int4-full", input_shape=shape, calib=calib),
             "4-bit weights but the first, last and depthwise layers")
+    # GPTQ rounding (quant.gptq): the same grids, codes that compensate each layer's rounding errors
+    for scheme, obs in (("int8-weight", None), ("int4-weight", None), ("int2-weight", None),
+                        ("int8-full", "minmax"), ("int8-full", "auto"), ("int4-full", "minmax")):
+        t0 = time.perf_counter()
+        e = eo.deploy.compile(model, scheme, input_shape=shape, calib=calib, observer=obs, rounding="gptq")
+        label = f"{scheme}, rounding=gptq" + (f", observer={obs}" if obs else "")
+        measure(label, e, f"compile {time.perf_counter() - t0:.1f} s")
     if not args.skip_ort:
         from ort_quantize import quantize as ort_quantize
         f32 = eo.deploy.export_onnx(model, os.path.join(tmp, "m.onnx"), input_shape=shape)

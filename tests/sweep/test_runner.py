@@ -67,6 +67,19 @@ def test_w4a8_cells_deploy_int4_full_calibrated_and_after_qat(tmp_path, tiny_spe
     assert rows["W4A8-QAT"]["technique_s"] > rows["W4A8"]["technique_s"]   # the fine-tuning ran
 
 
+def test_gptq_rounding_cells_deploy_with_gptq_codes(tmp_path, tiny_spec):
+    tiny_spec["techniques"] = [{"name": "INT4", "rounding": "gptq", "label": "INT4-GPTQ"},
+                               {"name": "FIQ", "rounding": "gptq", "label": "FIQ-GPTQ"}]
+    db = str(tmp_path / "g.db")
+    summary = run(tiny_spec, db=db, progress=False)
+    assert summary["ran"] == 2 and summary["failed"] == 0
+    rows = {r["technique"]: r for r in ResultsDB(db).cells()}
+    e = eo.deploy.load(os.path.join(summary["engines"], f"{rows['INT4-GPTQ']['key']}.edgeopt"))
+    assert e.scheme == "int4-weight" and e.metadata["weights"] == {"rounding": "gptq"}
+    e = eo.deploy.load(os.path.join(summary["engines"], f"{rows['FIQ-GPTQ']['key']}.edgeopt"))
+    assert e.scheme == "int8-full" and e.metadata["int8_full"]["rounding"] == "gptq"
+
+
 def test_rerun_skips_finished_cells_and_a_change_reruns_only_what_it_reaches(tiny_db, tmp_path):
     db, _ = tiny_db
     copy_db = str(tmp_path / "r.db")

@@ -72,6 +72,7 @@ def test_toml_file(tmp_path):
     (lambda s: s["models"][0].update(num_classes=5), "spec.models[0].num_classes"),
     (lambda s: s["budget"].update(epochs=0), "spec.budget.epochs"),
     (lambda s: s["techniques"].append({"name": "FIQ", "observer": "best", "label": "f3"}), "spec.techniques[7].observer"),
+    (lambda s: s["techniques"].append({"name": "INT4", "rounding": "up", "label": "i3"}), "spec.techniques[7].rounding"),
     (lambda s: s["budget"].update(epochs=-1), "spec.budget.epochs"),
     (lambda s: s["budget"].update(epochs=1.5), "spec.budget.epochs"),
     (lambda s: s["budget"].update(batch_size="64"), "spec.budget.batch_size"),
