@@ -136,7 +136,8 @@ def test_input_hessians_equal_explicit_im2col(rng):
             p = v.reshape(1, len(v), -1)
         else:
             p = _im2col_reference(v, n.params["weight"].shape, n.attrs["stride"], n.attrs["padding"], n.attrs["groups"])
-        np.testing.assert_allclose(hs[n.output], np.matmul(p.transpose(0, 2, 1), p), rtol=1e-10, atol=1e-9)
+        want = np.matmul(p.transpose(0, 2, 1), p)      # (float32 products per batch: single precision)
+        np.testing.assert_allclose(hs[n.output], want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
 
 
 def _trained_like(name):

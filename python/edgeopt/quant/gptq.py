@@ -61,8 +61,10 @@ def input_hessians(graph, batches) -> dict:
     def watch(consumers):
         def add(v):
             for n in consumers:
-                p = _patches(v, n).astype(np.float64)
-                h = np.matmul(p.transpose(0, 2, 1), p)
+                # float32 products for a batch (one sgemm when there is one group), float64 sums
+                p = _patches(v, n)
+                h = (p[0].T @ p[0])[None] if len(p) == 1 else np.matmul(p.transpose(0, 2, 1), p)
+                h = h.astype(np.float64)
                 sums[n.output] = h if sums[n.output] is None else sums[n.output] + h
         return add
 
