@@ -164,7 +164,7 @@ def test_gptq_engine_equals_numpy_integer_simulation(name, scheme):
         if a.op == "conv2d":
             np.testing.assert_array_equal(a.attrs["scale"], b.attrs["scale"])
     engine = eo.deploy.compile(model, scheme, (1, 3, 32, 32), calib=calib, rounding="gptq")
-    assert engine.metadata["int8_full"]["rounding"] == "gptq"
+    assert engine.metadata["int8_full"]["rounding"] == "gptq" and "rounding=gptq" in engine.report()
     x = np.random.default_rng(5).standard_normal((2, 3, 32, 32)).astype(np.float32)
     np.testing.assert_array_equal(engine.run(x), int8_sim.run(qg, x))
 
@@ -212,6 +212,7 @@ def test_gptq_weight_only_schemes(scheme):
     nearest = eo.deploy.compile(model, scheme, (1, 3, 32, 32))
     gptq = eo.deploy.compile(model, scheme, (1, 3, 32, 32), calib=calib, rounding="gptq")
     assert gptq.metadata["weights"] == {"rounding": "gptq"} and "weights" not in nearest.metadata
+    assert "rounding=gptq" in gptq.report() and "gptq" not in nearest.report()
     assert gptq.size_bytes == pytest.approx(nearest.size_bytes, abs=64)
     err = {k: float(np.mean((e.run(calib) - f32) ** 2)) for k, e in (("nearest", nearest), ("gptq", gptq))}
     assert err["gptq"] < 0.5 * err["nearest"], err

@@ -139,7 +139,7 @@ class Engine:
     def report(self) -> str:
         """What compilation decided, as text: the scheme and, for int8-full, the ops that fell back
         to float, the observer and (with observer='auto') each tensor's chosen rule with the
-        prediction divergence of every rule tried."""
+        prediction divergence of every rule tried; GPTQ weight rounding when it was used."""
         lines = [f"scheme {self.scheme}"]
         q = self.metadata.get("int8_full")
         fallbacks = q.get("fallbacks") if isinstance(q, dict) else None
@@ -164,6 +164,10 @@ class Engine:
                 lines.append("  (per rule: the mean KL divergence of the int8 Engine's softmax from the fp32 "
                              "model's on the calibration data with that tensor's range from the rule; '(same)': "
                              "the rule gave the range of one tried before)")
+        for meta in (q, self.metadata.get("weights")):
+            if isinstance(meta, dict) and meta.get("rounding") == "gptq":
+                lines.append("weight codes: rounding=gptq (each layer's rounding errors compensated over its "
+                             "calibration inputs)")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
