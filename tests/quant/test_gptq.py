@@ -201,6 +201,10 @@ def test_gptq_bad_arguments(rng):
     bad[1, 2] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         eo.quant.gptq_codes(bad, np.eye(6)[None], s)
+    huge = dict(model.named_modules())["conv1"].weight
+    huge.data[...] = 3e38      # finite weights whose products overflow float32
+    with pytest.raises(ValueError, match="non-finite"):
+        eo.deploy.compile(model, "int4-weight", (1, 3, 32, 32), calib=calib, rounding="gptq")
 
 
 @pytest.mark.parametrize("scheme", ["int8-weight", "int4-weight", "int2-weight"])

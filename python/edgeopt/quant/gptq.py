@@ -47,6 +47,11 @@ def _patches(x: np.ndarray, node) -> np.ndarray:
     return taps.transpose(1, 0, 4, 2, 3).reshape(g, n * ho * wo, (c // g) * kh * kw)
 
 
+def _gram(p: np.ndarray) -> np.ndarray:
+    """P^T P per group of (groups, rows, K) patches."""
+    return (p[0].T @ p[0])[None] if len(p) == 1 else np.matmul(p.transpose(0, 2, 1), p)
+
+
 def input_hessians(graph, batches) -> dict:
     """{output tensor id: H (groups, K, K) float64} of every conv / linear node of ``graph``
     (BatchNorm folded: the weights a lowering quantizes; fusing keeps a conv's output id), H = X^T X
@@ -61,9 +66,13 @@ def input_hessians(graph, batches) -> dict:
     def watch(consumers):
         def add(v):
             for n in consumers:
-                # float32 products for a batch (one sgemm when there is one group), float64 sums
+                # float32 products for a batch (one sgemm when there is one group), float64 sums;
+                # float64 products where float32 overflows (non-finite inputs raise below)
                 p = _patches(v, n)
-                h = (p[0].T @ p[0])[None] if len(p) == 1 else np.matmul(p.transpose(0, 2, 1), p)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    h = _gram(p)
+                    if not np.isfinite(h).all():
+                        h = _gram(p.astype(np.float64))
                 h = h.astype(np.float64)
                 sums[n.output] = h if sums[n.output] is None else sums[n.output] + h
         return add
@@ -71,6 +80,12 @@ def input_hessians(graph, batches) -> dict:
     hooks = {t: watch(ns) for t, ns in by_input.items()}
     for x in batches:
         graph.execute(x, observe=hooks)
+    for n in nodes:
+        if sums[n.output] is None:
+            raise ValueError("calib: the calibration data is empty")
+        if not np.isfinite(sums[n.output]).all():   # an overflow inside the model
+            raise ValueError(f"calib: the input of layer {n.name!r} is non-finite on the calibration data; check "
+                             "the calibration data and the model's weights")
     return sums
 
 
