@@ -5,7 +5,8 @@ whole test set ("Lat" in the study), for
 
     fp32, fp16, int8-weight, int4-weight, int2-weight, int8-full with each observer (minmax,
     percentile, mse, kl, auto), int4-full (4-bit weights on the integer kernels), the quantized
-    schemes again with GPTQ weight rounding (rounding="gptq"), onnxruntime's own static int8 quantization (QDQ, MinMax, the same
+    schemes again with GPTQ weight rounding (rounding="gptq"; observer="auto" uses it by default,
+    and is also measured with rounding="nearest"), onnxruntime's own static int8 quantization (QDQ, MinMax, the same
     calibration images), edgeopt's QDQ export (the minmax int8-full Engine's scales) run by
     onnxruntime, with how many of its logits are within one step of that Engine's (one step = the
     Engine's output scale), and quantization-aware training fine-tuned from the checkpoint (int8;
@@ -143,16 +144,18 @@ def main(argv=None):
             for r in rows:
                 picks[r["chosen"]] = picks.get(r["chosen"], 0) + 1
             note += "; chose " + ", ".join(f"{k} x{v}" for k, v in sorted(picks.items()))
-        measure(f"int8-full (FIQ), observer={obs}", e, note)
+        measure(f"int8-full (FIQ), observer={obs}" + (" (GPTQ rounding)" if obs == "auto" else ""), e, note)
     measure("int4-full (W4A8 PTQ), observer=minmax",
             eo.deploy.compile(model, "int4-full", input_shape=shape, calib=calib),
             "4-bit weights but the first, last and depthwise layers")
     # GPTQ rounding (quant.gptq): the same grids, codes that compensate each layer's rounding errors
-    for scheme, obs in (("int8-weight", None), ("int4-weight", None), ("int2-weight", None),
-                        ("int8-full", "minmax"), ("int8-full", "auto"), ("int4-full", "minmax")):
+    # (observer='auto' above already rounds so: here it is turned off, for comparison)
+    for scheme, obs, rounding in (("int8-weight", None, "gptq"), ("int4-weight", None, "gptq"),
+                                  ("int2-weight", None, "gptq"), ("int8-full", "minmax", "gptq"),
+                                  ("int8-full", "auto", "nearest"), ("int4-full", "minmax", "gptq")):
         t0 = time.perf_counter()
-        e = eo.deploy.compile(model, scheme, input_shape=shape, calib=calib, observer=obs, rounding="gptq")
-        label = f"{scheme}, rounding=gptq" + (f", observer={obs}" if obs else "")
+        e = eo.deploy.compile(model, scheme, input_shape=shape, calib=calib, observer=obs, rounding=rounding)
+        label = f"{scheme}, rounding={rounding}" + (f", observer={obs}" if obs else "")
         measure(label, e, f"compile {time.perf_counter() - t0:.1f} s")
     if not args.skip_ort:
         from ort_quantize import quantize as ort_quantize

@@ -222,3 +222,17 @@ def test_gptq_weight_only_schemes(scheme):
     assert err["gptq"] < 0.5 * err["nearest"], err
     with pytest.raises(ValueError, match="calib"):
         eo.deploy.compile(model, scheme, (1, 3, 32, 32), rounding="gptq")
+
+
+def test_auto_observer_rounds_by_gptq_unless_told():
+    """observer='auto' searches for the most faithful Engine, GPTQ rounding included by default;
+    rounding='nearest' turns it off; a fixed rule rounds to nearest unless asked."""
+    model, calib = _trained_like("resnet20")
+    calib = calib[:8]
+
+    def rounding(**kw):
+        return eo.deploy.compile(model, "int8-full", (1, 3, 32, 32), calib=calib, **kw).metadata["int8_full"]["rounding"]
+    assert rounding(observer="auto") == "gptq"
+    assert rounding(observer="auto", rounding="nearest") == "nearest"
+    assert rounding() == "nearest" and rounding(observer="mse") == "nearest"
+    assert rounding(observer="mse", rounding="gptq") == "gptq"

@@ -184,7 +184,8 @@ def test_engine_report_names_the_choices():
     e = eo.deploy.compile(m, "int8-full", calib=calib, observer="auto")
     text = e.report()
     assert "observer='auto'" in text and "the graph input" in text
-    assert len(text.splitlines()) == len(e.metadata["int8_full"]["observers"]) + 4
+    assert len(text.splitlines()) == len(e.metadata["int8_full"]["observers"]) + 5   # + the GPTQ line
+    assert text.splitlines()[-1].startswith("weight codes: rounding=gptq")
     assert "observer='kl'" in eo.deploy.compile(m, "int8-full", calib=calib, observer="kl").report()
     assert eo.deploy.compile(m, "fp32").report() == "scheme fp32"
 

@@ -49,9 +49,10 @@ def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
     data (the survey's verify-and-retry); its choices are in ``engine.metadata['int8_full']``
     and ``engine.report()``. progress: a progress bar over that search.
     rounding: int8-full / int4-full and int8-weight / int4-weight / int2-weight, how weights become
-    codes: 'nearest' (default), or 'gptq': each layer's rounding errors compensated over its inputs
-    on the first 256 samples of ``calib`` (edgeopt.quant.gptq), so its output stays closer to the
-    float layer's; same grid, same file size, same speed."""
+    codes: 'nearest', or 'gptq': each layer's rounding errors compensated over its inputs on the
+    first 256 samples of ``calib`` (edgeopt.quant.gptq), so its output stays closer to the float
+    layer's; same grid, same file size, same speed. Default: 'gptq' with observer='auto' (part of
+    its search for the most faithful Engine), else 'nearest'."""
     check_module("model", model)
     plan = scheme if isinstance(scheme, quant.MixedPrecisionPlan) else None
     if plan is None:
@@ -85,7 +86,7 @@ def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
     else:
         builder, output = _LOWERINGS[scheme](graph, model=model, calib=calib, input_shape=input_shape,
                                              sparse=sparse, observer=observer or "minmax", progress=progress,
-                                             rounding=rounding or "nearest")
+                                             rounding=rounding)
     meta = build_metadata(model, scheme, graph)
     meta.update(getattr(builder, "metadata", None) or {})
     return Engine(builder.to_bytes(output, meta))

@@ -294,7 +294,7 @@ class _Builder:
 
 def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
                 opset: int = 17, dynamic_batch: bool = True, observer: str = "minmax",
-                rounding: str = "nearest") -> str:
+                rounding: str | None = None) -> str:
     """Write `model` (an edgeopt.nn.Module) to `path` as ONNX; returns the path.
 
     scheme: "fp32", or "int8" (alias "int8-full"): a QDQ model with the scales and zero points of
@@ -305,7 +305,7 @@ def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), c
     ``observer`` picks the activation ranges as in ``deploy.compile`` ('minmax', 'moving_average',
     'percentile', 'mse', 'kl', or 'auto': the per-tensor choice, made on the integer Engine, that
     ``deploy.compile`` makes for the same model and calib); ``rounding`` the weights' codes as in
-    ``deploy.compile`` ('nearest' or 'gptq'). A model converted after quantization-aware training (quant.convert)
+    ``deploy.compile`` ('nearest' or 'gptq'; default 'gptq' with observer='auto', else 'nearest'). A model converted after quantization-aware training (quant.convert)
     is exported with the scales it learned, the ones its int8-full Engine uses; no calib needed.
     onnxruntime's logits are then on that Engine's output grid (see "int8 (QDQ)" above for how
     close they come).
@@ -331,7 +331,8 @@ def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), c
                              f"got opset={opset}")
     qparams = weights = None
     check_choice("observer", observer, quant.OBSERVER_CHOICES)
-    check_choice("rounding", rounding, quant.ROUNDINGS)
+    if rounding is not None:
+        check_choice("rounding", rounding, quant.ROUNDINGS)
     if scheme == "int8":
         if calib is not None:
             quant.check_calib(calib, graph.input_shape)

@@ -117,13 +117,18 @@ def _rounded(scheme: str, p: dict, data: StepData) -> dict:
     return {"scheme": scheme, "calib": data.calib, "rounding": p["rounding"]}
 
 
+def _rounding(p: dict):
+    """A calibrated row's rounding: 'default' leaves it to deploy.compile (gptq with observer='auto')."""
+    return None if p["rounding"] == "default" else p["rounding"]
+
+
 def _blq(model, data, p):
     return model, _rounded("int8-weight", p, data)
 
 
 def _fiq(model, data, p):
     data.stage(f"calibrating ({p['observer']})")
-    return model, {"scheme": "int8-full", "calib": data.calib, "observer": p["observer"], "rounding": p["rounding"]}
+    return model, {"scheme": "int8-full", "calib": data.calib, "observer": p["observer"], "rounding": _rounding(p)}
 
 
 def _f16(model, data, p):
@@ -157,7 +162,7 @@ def _w4a8(model, data, p):
     quantization-aware fine-tuning (qat_epochs > 0) with its learned scales."""
     if p["qat_epochs"] <= 0:
         data.stage(f"calibrating ({p['observer']})")
-        return model, {"scheme": "int4-full", "calib": data.calib, "observer": p["observer"], "rounding": p["rounding"]}
+        return model, {"scheme": "int4-full", "calib": data.calib, "observer": p["observer"], "rounding": _rounding(p)}
     data.stage("4-bit quantization-aware fine-tuning")
     quant.prepare_qat(model, input_shape=data.input_shape, weight_bits=4)
     steps = _steps(data, p["qat_epochs"])
@@ -195,9 +200,9 @@ def _prq(model, data, p):
 register("NQ", _nq, description="no compression: the fp32 baseline deployed as it is")
 register("BLQ", _blq, {"rounding": "nearest"}, "post-training int8 weights, float compute (int8-weight)",
          choices={"rounding": quant.ROUNDINGS})
-register("FIQ", _fiq, {"observer": "minmax", "rounding": "nearest"},
+register("FIQ", _fiq, {"observer": "minmax", "rounding": "default"},
          "post-training full-integer int8 from calibration images (int8-full)",
-         choices={"observer": quant.OBSERVER_CHOICES, "rounding": quant.ROUNDINGS})
+         choices={"observer": quant.OBSERVER_CHOICES, "rounding": ("default",) + quant.ROUNDINGS})
 register("F16", _f16, description="fp16 weights (fp16)")
 register("QAT", _qat, {"epochs": 1.0, "lr": 0.005, "freeze_bn": 0.8, "freeze_observers": 0.9},
          "quantization-aware fine-tuning, deployed int8-full with the learned scales",
@@ -205,9 +210,10 @@ register("QAT", _qat, {"epochs": 1.0, "lr": 0.005, "freeze_bn": 0.8, "freeze_obs
 register("INT4", _low_bit(4, "int4-weight"), {"qat_epochs": 0.0, "lr": 0.005, "rounding": "nearest"},
          "4-bit weights (int4-weight), post-training (rounding: nearest or gptq) or with weight QAT",
          choices={"rounding": quant.ROUNDINGS})
-register("W4A8", _w4a8, {"observer": "minmax", "qat_epochs": 0.0, "lr": 0.005, "rounding": "nearest"},
+register("W4A8", _w4a8, {"observer": "minmax", "qat_epochs": 0.0, "lr": 0.005, "rounding": "default"},
          "4-bit weights, int8 activations on the integer kernels (int4-full), calibrated or after QAT",
-         choices={"observer": quant.OBSERVER_CHOICES, "rounding": quant.ROUNDINGS}, ranges={"qat_epochs": (0.0, 1e3)})
+         choices={"observer": quant.OBSERVER_CHOICES, "rounding": ("default",) + quant.ROUNDINGS},
+         ranges={"qat_epochs": (0.0, 1e3)})
 register("BIN", _low_bit(1, "binary"), {"qat_epochs": 1.0, "lr": 0.005},
          "binary weights (alpha = mean|w| per channel; first and last layers 8-bit) after weight QAT")
 register("MIX", _mix, {"size": 0.18, "val_images": 1000},

@@ -57,8 +57,8 @@ def _fp32(graph, *, sparse, **_):
 
 
 def _dense(scheme):
-    def fn(graph, *, model=None, calib=None, input_shape=None, rounding="nearest", **_):
-        if rounding == "nearest":
+    def fn(graph, *, model=None, calib=None, input_shape=None, rounding=None, **_):
+        if rounding in (None, "nearest"):
             return lower(graph, scheme)
         # GPTQ: each layer's input statistics on the calibration data, over the BatchNorm-folded
         # graph (fusion keeps a conv's output id, which keys them)
@@ -71,7 +71,7 @@ def _dense(scheme):
 
 
 def _int_full(weight_bits):
-    def fn(graph, *, model, calib, input_shape, observer="minmax", progress=False, rounding="nearest", **_):
+    def fn(graph, *, model, calib, input_shape, observer="minmax", progress=False, rounding=None, **_):
         return lower_int8_full(graph, model=model, calib=calib, input_shape=input_shape, observer=observer,
                                progress=progress, weight_bits=weight_bits, rounding=rounding)
     return fn
