@@ -40,6 +40,14 @@ def test_plan_meets_a_size_budget_and_deploys(setup):
     # the same plan, compiled by hand from its bits
     again = eo.deploy.compile(m, scheme=quant.MixedPrecisionPlan.of(plan.bits), input_shape=shape)
     assert again.to_bytes() == e.to_bytes()
+    # with GPTQ rounding: the same layout and size, logits closer to the fp32 Engine's
+    g = eo.deploy.compile(m, scheme=plan, input_shape=shape, calib=train, rounding="gptq")
+    assert g.size_bytes == pytest.approx(e.size_bytes, abs=128) and g.metadata["weights"] == {"rounding": "gptq"}
+    x = next(quant.calibration_batches(m, test, 64))      # held-out images, preprocessed as calib is
+    ref = eo.deploy.compile(m, "fp32", input_shape=shape).run(x)
+    assert np.mean((g.run(x) - ref) ** 2) < np.mean((e.run(x) - ref) ** 2)
+    with pytest.raises(ValueError, match="calib"):
+        eo.deploy.compile(m, scheme=plan, input_shape=shape, rounding="gptq")
 
 
 def test_impossible_budgets_and_bad_arguments(setup):

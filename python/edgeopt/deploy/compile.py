@@ -48,7 +48,7 @@ def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
     per tensor, the rule whose integer Engine agrees best with the fp32 model on the calibration
     data (the survey's verify-and-retry); its choices are in ``engine.metadata['int8_full']``
     and ``engine.report()``. progress: a progress bar over that search.
-    rounding: int8-full / int4-full and int8-weight / int4-weight / int2-weight, how weights become
+    rounding: int8-full / int4-full, int8-weight / int4-weight / int2-weight and mixed-precision plans, how weights become
     codes: 'nearest', or 'gptq': each layer's rounding errors compensated over its inputs on the
     first 256 samples of ``calib`` (edgeopt.quant.gptq), so its output stays closer to the float
     layer's; same grid, same file size, same speed. Default: 'gptq' with observer='auto' (part of
@@ -61,9 +61,9 @@ def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
     if calib is not None:
         quant.check_calib(calib, input_shape)
     check_choice("sparse", sparse, ("auto", True, False))
-    if plan is not None and (calib is not None or observer is not None or rounding is not None or sparse is True):
-        raise ValueError("scheme: a mixed-precision plan stores weights only (f32 compute); calib, observer, "
-                         "rounding and sparse=True do not apply")
+    if plan is not None and (observer is not None or sparse is True):
+        raise ValueError("scheme: a mixed-precision plan stores weights only (f32 compute); observer and "
+                         "sparse=True do not apply")
     if observer is not None:
         check_choice("observer", observer, quant.OBSERVER_CHOICES)
         if scheme not in CALIBRATED_SCHEMES:
@@ -71,7 +71,7 @@ def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
                              f"(only {', '.join(CALIBRATED_SCHEMES)})")
     if rounding is not None:
         check_choice("rounding", rounding, quant.ROUNDINGS)
-        if scheme not in ROUNDED_SCHEMES:
+        if plan is None and scheme not in ROUNDED_SCHEMES:
             raise ValueError(f"rounding={rounding!r}: scheme {scheme!r} has no integer weight codes to round "
                              f"(only {', '.join(ROUNDED_SCHEMES)})")
     if sparse is True and scheme not in SPARSE_SCHEMES:
@@ -81,7 +81,7 @@ def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
     except NotImplementedError as e:
         raise ValueError(str(e)) from None
     if plan is not None:
-        builder, output = lower_mixed(graph, plan)
+        builder, output = lower_mixed(graph, plan, model, calib, input_shape, rounding)
         scheme = "mixed"
     else:
         builder, output = _LOWERINGS[scheme](graph, model=model, calib=calib, input_shape=input_shape,

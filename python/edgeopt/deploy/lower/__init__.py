@@ -26,14 +26,26 @@ from .int8_full import lower_int8_full
 from .sparse import lower_sparse
 
 
-def lower_mixed(graph, plan):
-    """A MixedPrecisionPlan: each conv / linear node's weights in its planned form, the rest f32."""
+def _gptq(model, calib, input_shape, what: str):
+    """GPTQ rounding from each layer's input statistics on the calibration data, over the
+    BatchNorm-folded graph (fusion keeps a conv's output id, which keys them)."""
+    batches = quant.calibration_batches(model, calib, CALIB_SAMPLES, what=f"{what} with rounding='gptq'")
+    return quant.GPTQRounding(quant.input_hessians(fold_batchnorm(trace(model, input_shape)), batches))
+
+
+def lower_mixed(graph, plan, model=None, calib=None, input_shape=None, rounding=None):
+    """A MixedPrecisionPlan: each conv / linear node's weights in its planned form, the rest f32;
+    with rounding='gptq', the quantized forms' codes by GPTQ over ``calib``."""
     missing = [n.name for n in graph.nodes if n.op in ("conv2d", "linear") and n.name not in plan.bits]
     unknown = set(plan.bits) - {n.name for n in graph.nodes}
     if missing or unknown:
         raise ValueError(f"scheme: the mixed-precision plan does not fit this model (layers without bits: "
                          f"{missing[:3]}, unknown layers: {sorted(unknown)[:3]})")
-    return lower(graph, plan.schemes())
+    if rounding in (None, "nearest"):
+        return lower(graph, plan.schemes())
+    builder, out = lower(graph, plan.schemes(), rounding=_gptq(model, calib, input_shape, "a mixed-precision plan"))
+    builder.metadata = {"weights": {"rounding": rounding}}
+    return builder, out
 
 
 def _binary(graph, **_):
@@ -60,11 +72,7 @@ def _dense(scheme):
     def fn(graph, *, model=None, calib=None, input_shape=None, rounding=None, **_):
         if rounding in (None, "nearest"):
             return lower(graph, scheme)
-        # GPTQ: each layer's input statistics on the calibration data, over the BatchNorm-folded
-        # graph (fusion keeps a conv's output id, which keys them)
-        batches = quant.calibration_batches(model, calib, CALIB_SAMPLES, what=f"{scheme} with rounding='gptq'")
-        rounder = quant.GPTQRounding(quant.input_hessians(fold_batchnorm(trace(model, input_shape)), batches))
-        builder, out = lower(graph, scheme, rounding=rounder)
+        builder, out = lower(graph, scheme, rounding=_gptq(model, calib, input_shape, scheme))
         builder.metadata = {"weights": {"rounding": rounding}}
         return builder, out
     return fn
