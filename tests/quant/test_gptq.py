@@ -169,6 +169,22 @@ def test_gptq_engine_equals_numpy_integer_simulation(name, scheme):
     np.testing.assert_array_equal(engine.run(x), int8_sim.run(qg, x))
 
 
+def test_gptq_rounding_memo_follows_the_weights(rng):
+    """GPTQRounding remembers codes per layer, scales and weights: other weights on the same grid
+    get their own codes, and a caller cannot change what it remembered."""
+    x = _correlated(rng, 400, 8)
+    r = eo.quant.GPTQRounding({7: (x.T @ x)[None]})
+    w = rng.standard_normal((3, 8))
+    s = eo.quant.weight_scales(w, dtype=np.float32)
+    a = r(7, w, s, 4)
+    a[...] = 0
+    np.testing.assert_array_equal(r(7, w, s, 4), eo.quant.gptq_codes(w, (x.T @ x)[None], s, 4))
+    w2 = w * 0.999
+    w2[:, 0] = w[:, 0]          # the same max |w| per row, so the same scales
+    w2[np.arange(3), np.abs(w).argmax(1)] = w[np.arange(3), np.abs(w).argmax(1)]
+    np.testing.assert_array_equal(r(7, w2, s, 4), eo.quant.gptq_codes(w2, (x.T @ x)[None], s, 4))
+
+
 def test_gptq_onnx_export_carries_the_engine_codes(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
@@ -189,6 +205,8 @@ def test_gptq_bad_arguments(rng):
         eo.deploy.compile(model, "int8-weight", (1, 3, 32, 32), rounding="gptq")
     with pytest.raises(ValueError, match="calib"):
         eo.deploy.compile(model, "int8-full", (1, 3, 32, 32), rounding="gptq")
+    with pytest.raises(ValueError, match="rounding"):
+        eo.deploy.export_onnx(model, "unused.onnx", "fp32", (1, 3, 32, 32), rounding="gptq")
     w = rng.standard_normal((4, 6))
     s = eo.quant.weight_scales(w, dtype=np.float32)
     with pytest.raises(ValueError, match="hessian"):
@@ -197,6 +215,14 @@ def test_gptq_bad_arguments(rng):
         eo.quant.gptq_codes(w, np.stack([np.eye(6)] * 3), s)     # 3 groups do not divide 4 rows
     with pytest.raises(ValueError, match="bits"):
         eo.quant.gptq_codes(w, np.eye(6)[None], s, bits=9)
+    with pytest.raises(ValueError, match="hessian"):
+        eo.quant.gptq_codes(w, np.ones(6), s)
+    with pytest.raises(ValueError, match="hessian"):
+        eo.quant.gptq_codes(w, np.full((1, 6, 6), np.inf), s)
+    with pytest.raises(ValueError, match="scale"):
+        eo.quant.gptq_codes(w, np.eye(6)[None], s[:3])
+    with pytest.raises(ValueError, match="damp"):
+        eo.quant.gptq_codes(w, np.eye(6)[None], s, damp=-1.0)
     bad = w.copy()
     bad[1, 2] = np.nan
     with pytest.raises(ValueError, match="NaN"):

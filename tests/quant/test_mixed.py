@@ -48,6 +48,8 @@ def test_plan_meets_a_size_budget_and_deploys(setup):
     assert np.mean((g.run(x) - ref) ** 2) < np.mean((e.run(x) - ref) ** 2)
     with pytest.raises(ValueError, match="calib"):
         eo.deploy.compile(m, scheme=plan, input_shape=shape, rounding="gptq")
+    with pytest.raises(ValueError, match="calib only with rounding='gptq'"):
+        eo.deploy.compile(m, scheme=plan, input_shape=shape, calib=train)
 
 
 def test_impossible_budgets_and_bad_arguments(setup):

@@ -61,9 +61,9 @@ def compile(model, scheme: str = "fp32", input_shape=(1, 3, 32, 32), calib=None,
     if calib is not None:
         quant.check_calib(calib, input_shape)
     check_choice("sparse", sparse, ("auto", True, False))
-    if plan is not None and (observer is not None or sparse is True):
+    if plan is not None and (observer is not None or sparse is True or (calib is not None and rounding != "gptq")):
         raise ValueError("scheme: a mixed-precision plan stores weights only (f32 compute); observer and "
-                         "sparse=True do not apply")
+                         "sparse=True do not apply, and calib only with rounding='gptq'")
     if observer is not None:
         check_choice("observer", observer, quant.OBSERVER_CHOICES)
         if scheme not in CALIBRATED_SCHEMES:

@@ -177,6 +177,8 @@ class _Builder:
         lowering for the layer writing tensor t (quant.quantize_weight_bias there)."""
         if self.q is None:
             return self.const(f"{key}.weight", w), (None if b is None else self.const(f"{key}.bias", b))
+        if t not in self.w:   # the exporter's layers and the lowering's disagree: a bug
+            raise RuntimeError(f"export_onnx: the int8-full lowering has no weights for tensor %{t}")
         wq, ws, bq, bs = self.w[t]
         self.const(f"{key}.weight.q", wq)
         self.const(f"{key}.weight.scale", ws)
@@ -342,6 +344,8 @@ def export_onnx(model, path, scheme: str = "fp32", input_shape=(1, 3, 32, 32), c
         weights = qg.weights
     elif calib is not None:
         raise ValueError("calib: only scheme 'int8' uses calibration data; got calib with scheme 'fp32'")
+    elif rounding is not None:
+        raise ValueError(f"rounding={rounding!r}: only scheme 'int8' has integer weight codes; got scheme 'fp32'")
     norm = getattr(model, "input_norm", None)
     metadata = {"edgeopt.scheme": scheme,
                 "edgeopt.input_layout": "NCHW float32, normalized (see edgeopt.input_norm)"}

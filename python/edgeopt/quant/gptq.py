@@ -92,18 +92,26 @@ def input_hessians(graph, batches) -> dict:
 def gptq_codes(w, hessian, scale, bits: int = 8, damp: float = DAMP, name: str = "w") -> np.ndarray:
     """Symmetric codes (int8, w's shape) of ``w`` (output channels on axis 0) on the per-channel
     ``scale`` grid, rounded column by column with each error moved onto the columns after it
-    (module docstring). ``hessian``: (groups, K, K), K = w[0].size // 1 per group row; output
-    channel o belongs to group o // (channels / groups)."""
+    (module docstring). ``hessian``: (groups, K, K) with K = w[0].size, the inputs of one output
+    row; output channel o belongs to group o // (channels / groups)."""
     w = np.asarray(w)
     h = np.array(hessian, dtype=np.float64)
-    g, k = h.shape[0], h.shape[1]
     rows = w.reshape(len(w), -1).astype(np.float64)
-    if h.shape != (g, k, k) or rows.shape[1] != k or len(rows) % g:
-        raise ValueError(f"hessian: expected (groups, {rows.shape[1]}, {rows.shape[1]}) with groups dividing "
-                         f"{len(rows)} output channels, got shape {h.shape}")
+    k = rows.shape[1]
+    if h.ndim != 3 or h.shape[1:] != (k, k) or len(h) == 0 or len(rows) % len(h):
+        raise ValueError(f"hessian: expected (groups, {k}, {k}) with groups dividing {len(rows)} output "
+                         f"channels, got shape {h.shape}")
+    if not np.isfinite(h).all():
+        raise ValueError("hessian: contains non-finite values")
+    if not (isinstance(damp, (int, float, np.floating)) and 0 <= damp < np.inf):
+        raise ValueError(f"damp: expected a finite value >= 0, got {damp!r}")
+    g = len(h)
     r = len(rows) // g
     W = rows.reshape(g, r, k)
-    s = np.asarray(scale, dtype=np.float64).reshape(g, r)
+    s = np.asarray(scale, dtype=np.float64)
+    if s.shape != (len(rows),):
+        raise ValueError(f"scale: expected one value per output channel ({len(rows)}), got shape {s.shape}")
+    s = s.reshape(g, r)
     diag = np.einsum("gii->gi", h)
     # an input that never varies from zero: any code serves; a unit diagonal keeps H invertible
     h[:, np.arange(k), np.arange(k)] = np.where(diag > 0, diag, 1.0) + damp * diag.mean(axis=1, keepdims=True)
@@ -132,17 +140,18 @@ def gptq_codes(w, hessian, scale, bits: int = 8, damp: float = DAMP, name: str =
 
 class GPTQRounding:
     """The weight rounding of a lowering: ``rounding(key, w, scale, bits)`` -> codes, by GPTQ with
-    the Hessian of node ``key`` (its output tensor id). Remembers each result, so lowering the same model again (the auto
-    observer builds one Engine per candidate range) solves each layer once."""
+    the Hessian of node ``key`` (its output tensor id). Remembers each result (by key, bits, scale
+    and weights), so lowering the same model again (the auto observer builds one Engine per
+    candidate range) solves each layer once."""
 
     def __init__(self, hessians: dict, damp: float = DAMP):
         self.hessians, self.damp, self._memo = hessians, damp, {}
 
     def __call__(self, key, w, scale, bits: int) -> np.ndarray:
-        memo = (key, bits, np.asarray(scale).tobytes())
+        memo = (key, bits, np.asarray(scale).tobytes(), np.asarray(w).tobytes())
         if memo not in self._memo:
             h = self.hessians.get(key)
             if h is None:
                 raise RuntimeError(f"gptq: no input statistics for the layer writing tensor %{key}")
             self._memo[memo] = gptq_codes(w, h, scale, bits, self.damp, name=f"%{key}.weight")
-        return self._memo[memo]
+        return self._memo[memo].copy()

@@ -148,6 +148,9 @@ def _qat(model, data, p):
 
 def _low_bit(bits: int, scheme: str):
     def step(model, data, p):
+        if p["qat_epochs"] > 0 and p.get("rounding") == "gptq":
+            raise ValueError("rounding: 'gptq' is for post-training rows; with qat_epochs > 0 the weights are "
+                             "trained for nearest rounding")
         if p["qat_epochs"] > 0:
             data.stage(f"{bits}-bit weight QAT")
             quant.prepare_qat(model, input_shape=data.input_shape, weight_bits=bits, activations=False)
@@ -163,6 +166,9 @@ def _w4a8(model, data, p):
     if p["qat_epochs"] <= 0:
         data.stage(f"calibrating ({p['observer']})")
         return model, {"scheme": "int4-full", "calib": data.calib, "observer": p["observer"], "rounding": _rounding(p)}
+    if p["rounding"] == "gptq":
+        raise ValueError("rounding: 'gptq' is for post-training rows; with qat_epochs > 0 the weights are "
+                         "trained for nearest rounding")
     data.stage("4-bit quantization-aware fine-tuning")
     quant.prepare_qat(model, input_shape=data.input_shape, weight_bits=4)
     steps = _steps(data, p["qat_epochs"])

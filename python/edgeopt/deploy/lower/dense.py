@@ -35,7 +35,8 @@ def deploy_weight(builder: ModelBuilder, w: np.ndarray, scheme: str, name: str =
     """Blob attrs for a conv / linear weight (rows = output channels) in the scheme's form:
     {'weight': ...} or, for int8-weight, {'weight': int8, 'weight_scale': f32 per row}. The
     int8 scales are float32 as stored; quant quantizes with exactly those. ``rounding``: None
-    (nearest), or fn(w, scale, bits) -> codes on the same grid (quant.GPTQRounding)."""
+    (nearest), or fn(w, scale, bits) -> codes on the same grid (lower() binds a quant.GPTQRounding
+    to the node)."""
     w = np.ascontiguousarray(w, dtype=np.float32)
     if scheme == "fp32":
         return {"weight": builder.add_blob(w)}

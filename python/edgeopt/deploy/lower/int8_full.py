@@ -97,6 +97,7 @@ class QGraph:
     points: dict = dataclasses.field(default_factory=dict)      # fused-graph point -> (scale, zero point)
     # conv / linear output id -> (q int8 in the model's layout, weight scales, int32 bias, bias scales)
     weights: dict = dataclasses.field(default_factory=dict)
+    rounding: str = "nearest"   # how those codes were rounded (quantize_graph sets it)
 
     def __str__(self) -> str:
         return "\n".join(repr(o) for o in self.ops)
@@ -523,10 +524,12 @@ def quantize_graph(model, calib, input_shape, num_samples: int = 256, observer: 
     except NotImplementedError as e:
         raise ValueError(str(e)) from None
     gf = fuse_activation(fuse_residual(g0))
-    if calib is None and g0.qparams:   # a converted QAT model: its learned scales only
+    if g0.qparams:   # a converted QAT model: its weights were trained for nearest rounding
         if asked == "gptq":
-            raise ValueError(f"rounding: {asked!r} rounds weights over calibration data; give calib=... "
-                             "(a QAT model's weights were trained for nearest rounding)")
+            raise ValueError("rounding: 'gptq' does not apply to a model trained with quantization (quant.convert): "
+                             "its weights were trained for nearest rounding")
+        rounding = "nearest"
+    if calib is None and g0.qparams:   # its learned scales only
         return _Lowering(g0, gf, {}, weight_bits).run()
     batches = list(quant.calibration_batches(model, calib, num_samples, what="int8-full"))
     rounder = quant.GPTQRounding(quant.input_hessians(g0, batches)) if rounding == "gptq" else None
@@ -536,7 +539,7 @@ def quantize_graph(model, calib, input_shape, num_samples: int = 256, observer: 
             report.extend(rows)
     else:
         ranges = calibrate(g0, batches, observer)
-    return _Lowering(g0, gf, ranges, weight_bits, rounder).run()
+    return dataclasses.replace(_Lowering(g0, gf, ranges, weight_bits, rounder).run(), rounding=rounding)
 
 
 # ---------------------------------------------------------------------------- runtime ops
@@ -588,13 +591,13 @@ def lower_int8_full(graph: Graph = None, model=None, calib=None, input_shape=Non
     if input_shape is None:
         input_shape = graph.input_shape
     rows = []
-    builder, out = emit(quantize_graph(model, calib, input_shape, num_samples, observer, rows, progress,
-                                       weight_bits, rounding))
+    qg = quantize_graph(model, calib, input_shape, num_samples, observer, rows, progress, weight_bits, rounding)
+    builder, out = emit(qg)
     if weight_bits == 4:
         builder.metadata["int8_full"]["weight_bits"] = 4
     # without calibration data the ranges are the ones a converted QAT model learned
     builder.metadata["int8_full"]["observer"] = "learned (QAT)" if calib is None else observer
-    builder.metadata["int8_full"]["rounding"] = "nearest" if calib is None else rounding_for(observer, rounding)
+    builder.metadata["int8_full"]["rounding"] = qg.rounding
     if rows:  # 4 significant digits: the report's precision, and the file stays small
         builder.metadata["int8_full"]["observers"] = [
             {"tensor": t, "chosen": m, "divergence": {k: float(f"{v:.4g}") for k, v in e.items()}}
