@@ -116,7 +116,7 @@ def _im2col_reference(x, w_shape, stride, padding, groups):
     return out
 
 
-def test_input_hessians_equal_explicit_im2col(rng):
+def test_input_hessians_equal_explicit_im2col(rng, monkeypatch):
     nn = eo.nn
     eo.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(4, 8, 3, stride=2, padding=1), nn.ReLU(),
@@ -130,6 +130,9 @@ def test_input_hessians_equal_explicit_im2col(rng):
     g0.execute(x, observe={n.inputs[0]: (lambda v, t=n.inputs[0]: seen.__setitem__(t, v.copy())) for n in g0.nodes})
     layers = [n for n in g0.nodes if n.op in ("conv2d", "linear")]
     assert set(hs) == {n.output for n in layers}
+    monkeypatch.setattr(eo.quant.gptq, "_CHUNK_BYTES", 1)     # one image at a time: the same sums
+    for t, h in eo.quant.input_hessians(g0, [x[:2], x[2:]]).items():
+        np.testing.assert_allclose(h, hs[t], rtol=1e-5, atol=1e-5 * np.abs(h).max())
     for n in layers:
         v = seen[n.inputs[0]].astype(np.float64)
         if n.op == "linear":

@@ -29,6 +29,7 @@ ROUNDINGS = ("nearest", "gptq")   # how a calibrated lowering rounds weights to 
 
 DAMP = 0.01     # H's diagonal grows by this fraction of its mean: a stable inverse, as GPTQ does
 _BLOCK = 128    # columns rounded between two rank-B updates of the rest
+_CHUNK_BYTES = 64 << 20   # bound on one chunk's patches in input_hessians
 
 
 def _patches(x: np.ndarray, node) -> np.ndarray:
@@ -66,15 +67,19 @@ def input_hessians(graph, batches) -> dict:
     def watch(consumers):
         def add(v):
             for n in consumers:
-                # float32 products for a batch (one sgemm when there is one group), float64 sums;
-                # float64 products where float32 overflows (non-finite inputs raise below)
-                p = _patches(v, n)
-                with np.errstate(over="ignore", invalid="ignore"):
-                    h = _gram(p)
-                    if not np.isfinite(h).all():
-                        h = _gram(p.astype(np.float64))
-                h = h.astype(np.float64)
-                sums[n.output] = h if sums[n.output] is None else sums[n.output] + h
+                # images in chunks whose patches stay under _CHUNK_BYTES (an im2col is taps x larger
+                # than its input); float32 products per chunk (one sgemm when there is one group),
+                # float64 sums; float64 products where float32 overflows (non-finite inputs raise below)
+                taps = int(np.prod(n.params["weight"].shape[2:])) if n.op == "conv2d" else 1
+                step = max(1, _CHUNK_BYTES // max(1, 4 * taps * v[0].size))
+                for i in range(0, len(v), step):
+                    p = _patches(v[i:i + step], n)
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        h = _gram(p)
+                        if not np.isfinite(h).all():
+                            h = _gram(p.astype(np.float64))
+                    h = h.astype(np.float64)
+                    sums[n.output] = h if sums[n.output] is None else sums[n.output] + h
         return add
 
     hooks = {t: watch(ns) for t, ns in by_input.items()}
