@@ -64,12 +64,12 @@ from ..nn.module import check_module
 from .._io import atomic_write_bytes
 from .._version import __version__
 from ..graph import Graph, fuse, trace
+from .lower import CALIB_SAMPLES
 from .lower.int8_full import quantize_graph
 
 __all__ = ["export_onnx"]
 
 SCHEMES = ("fp32", "int8")
-CALIB_SAMPLES = 256                              # as deploy.compile's int8-full (num_samples)
 CLAMP_ACTIVATIONS = ("none", "relu", "relu6")    # absorbed by a following u8 QuantizeLinear
 SUPPORTED_OPS = ("conv2d", "linear", "batchnorm2d", "relu", "relu6", "hardswish", "hardsigmoid", "sigmoid",
                  "maxpool2d", "avgpool2d", "global_avgpool2d", "flatten", "add", "channel_scale")

@@ -12,6 +12,7 @@ Columns go in order of decreasing H_ii (the inputs that carry most energy first)
 
     H = input_hessians(graph, batches)         {conv / linear output tensor id: (groups, K, K)}
     rounding = GPTQRounding(H)                 codes = rounding(tensor id, w, scale, bits)
+    rounding.layer(tensor id)                  fn(w, scale, bits), what quant.quantize_* take
 
 Every code comes from ``quantize`` (the one rounding of edgeopt.quant); the error propagation is
 float64 matrix algebra (numpy), per group of a grouped conv (a depthwise conv: one 9 x 9 problem
@@ -151,6 +152,11 @@ class GPTQRounding:
 
     def __init__(self, hessians: dict, damp: float = DAMP):
         self.hessians, self.damp, self._memo = hessians, damp, {}
+
+    def layer(self, key):
+        """The rounding of layer ``key`` as fn(w, scale, bits) -> codes (quantize_weight_bias's and
+        quantize_per_channel's ``rounding``)."""
+        return lambda w, scale, bits: self(key, w, scale, bits)
 
     def __call__(self, key, w, scale, bits: int) -> np.ndarray:
         memo = (key, bits, np.asarray(scale).tobytes(), np.asarray(w).tobytes())

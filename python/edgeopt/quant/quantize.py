@@ -120,13 +120,17 @@ def weight_scales(w, axis: int = 0, bits: int = 8, bias=None, input_scale=None, 
 
 
 def quantize_per_channel(w, axis: int = 0, bits: int = 8, bias=None, input_scale=None, name: str = "w",
-                         dtype=np.float64):
+                         dtype=np.float64, rounding=None):
     """Symmetric per-channel quantization of a weight: (q int8, scale in ``dtype``) with
-    q = clamp(round(w / scale), -Qmax, Qmax) and the scales of weight_scales."""
+    q = clamp(round(w / scale), -Qmax, Qmax) and the scales of weight_scales; ``rounding``
+    (axis 0 only): None (nearest), or fn(w, scale, bits) -> codes on that grid
+    (GPTQRounding.layer)."""
     bits = _check_bits(bits)
     if bits > 8:
         raise ValueError(f"bits: int8 storage holds at most 8 bits, got {bits}")
     scale = weight_scales(w, axis, bits, bias, input_scale, name, dtype)
+    if rounding is not None:
+        return rounding(w, scale, bits), scale
     return quantize(w, scale.astype(np.float64), 0, bits, True, axis, name), scale
 
 
@@ -151,7 +155,7 @@ def quantize_weight_bias(w, b, input_scale, bits: int = 8, name: str = "layer", 
     codes round(w / s_w) taken with the float32 scale; b (or None) int32 at the float32 product
     float32(input_scale) * s_w, the bias scale a QDQ graph holds. Returns (q int8, s_w float32,
     bias int32 or None, bias scale float32 or None); errors name f"{name}.weight" / f"{name}.bias".
-    ``rounding``: None (nearest), or fn(name, w, s_w, bits) -> codes on the same grid (GPTQRounding).
+    ``rounding``: None (nearest), or fn(w, s_w, bits) -> codes on the same grid (GPTQRounding.layer).
     The Engine's int8 lowering calls this, and the ONNX export stores what it returned."""
     bits = _check_bits(bits)
     if bits > 8:
@@ -169,7 +173,7 @@ def quantize_weight_bias(w, b, input_scale, bits: int = 8, name: str = "layer", 
     if rounding is None:
         q = quantize(w, s_w.astype(np.float64), 0, bits, True, 0, f"{name}.weight")
     else:
-        q = rounding(name, w, s_w, bits)
+        q = rounding(w, s_w, bits)
     return q, s_w, bq, bs
 
 

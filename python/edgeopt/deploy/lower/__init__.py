@@ -26,11 +26,17 @@ from .int8_full import lower_int8_full
 from .sparse import lower_sparse
 
 
-def _gptq(model, calib, input_shape, what: str):
-    """GPTQ rounding from each layer's input statistics on the calibration data, over the
-    BatchNorm-folded graph (fusion keeps a conv's output id, which keys them)."""
+def _lower_weights(graph, schemes, model, calib, input_shape, rounding, what: str):
+    """dense.lower with weights in ``schemes``' forms; with rounding='gptq' their codes by GPTQ from
+    each layer's input statistics on ``calib``, over the BatchNorm-folded graph (fusion keeps a
+    conv's output id, which keys them)."""
+    if rounding in (None, "nearest"):
+        return lower(graph, schemes)
     batches = quant.calibration_batches(model, calib, CALIB_SAMPLES, what=f"{what} with rounding='gptq'")
-    return quant.GPTQRounding(quant.input_hessians(fold_batchnorm(trace(model, input_shape)), batches))
+    rounder = quant.GPTQRounding(quant.input_hessians(fold_batchnorm(trace(model, input_shape)), batches))
+    builder, out = lower(graph, schemes, rounding=rounder)
+    builder.metadata = {"weights": {"rounding": rounding}}
+    return builder, out
 
 
 def lower_mixed(graph, plan, model=None, calib=None, input_shape=None, rounding=None):
@@ -41,11 +47,7 @@ def lower_mixed(graph, plan, model=None, calib=None, input_shape=None, rounding=
     if missing or unknown:
         raise ValueError(f"scheme: the mixed-precision plan does not fit this model (layers without bits: "
                          f"{missing[:3]}, unknown layers: {sorted(unknown)[:3]})")
-    if rounding in (None, "nearest"):
-        return lower(graph, plan.schemes())
-    builder, out = lower(graph, plan.schemes(), rounding=_gptq(model, calib, input_shape, "a mixed-precision plan"))
-    builder.metadata = {"weights": {"rounding": rounding}}
-    return builder, out
+    return _lower_weights(graph, plan.schemes(), model, calib, input_shape, rounding, "a mixed-precision plan")
 
 
 def _binary(graph, **_):
@@ -70,11 +72,7 @@ def _fp32(graph, *, sparse, **_):
 
 def _dense(scheme):
     def fn(graph, *, model=None, calib=None, input_shape=None, rounding=None, **_):
-        if rounding in (None, "nearest"):
-            return lower(graph, scheme)
-        builder, out = lower(graph, scheme, rounding=_gptq(model, calib, input_shape, scheme))
-        builder.metadata = {"weights": {"rounding": rounding}}
-        return builder, out
+        return _lower_weights(graph, scheme, model, calib, input_shape, rounding, scheme)
     return fn
 
 
@@ -99,4 +97,4 @@ SPARSE_SCHEMES = ("fp32",)  # schemes with sparse ops
 CALIBRATED_SCHEMES = ("int8-full", "int4-full")  # schemes that take calib and observer
 # schemes whose weights take rounding='gptq' (with calib: the layers' inputs it compensates over)
 ROUNDED_SCHEMES = ("int8-weight", "int4-weight", "int2-weight") + CALIBRATED_SCHEMES
-CALIB_SAMPLES = 256
+CALIB_SAMPLES = 256   # calibration images GPTQ and the ONNX int8 export read (as compile's int8-full num_samples)

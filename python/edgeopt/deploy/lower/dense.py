@@ -35,8 +35,7 @@ def deploy_weight(builder: ModelBuilder, w: np.ndarray, scheme: str, name: str =
     """Blob attrs for a conv / linear weight (rows = output channels) in the scheme's form:
     {'weight': ...} or, for int8-weight, {'weight': int8, 'weight_scale': f32 per row}. The
     int8 scales are float32 as stored; quant quantizes with exactly those. ``rounding``: None
-    (nearest), or fn(w, scale, bits) -> codes on the same grid (lower() binds a quant.GPTQRounding
-    to the node)."""
+    (nearest), or fn(w, scale, bits) -> codes on the same grid (quant.GPTQRounding.layer)."""
     w = np.ascontiguousarray(w, dtype=np.float32)
     if scheme == "fp32":
         return {"weight": builder.add_blob(w)}
@@ -46,9 +45,7 @@ def deploy_weight(builder: ModelBuilder, w: np.ndarray, scheme: str, name: str =
             raise ValueError(f"fp16: {name} exceeds the fp16 range (|w| > 65504)")
         return {"weight": builder.add_blob(h)}
     if scheme == "int8-weight":
-        q, scale = quant.quantize_per_channel(w, axis=0, name=name, dtype=np.float32)
-        if rounding is not None:
-            q = rounding(w, scale, 8)
+        q, scale = quant.quantize_per_channel(w, axis=0, name=name, dtype=np.float32, rounding=rounding)
         return {"weight": builder.add_blob(q), "weight_scale": builder.add_blob(scale)}
     if scheme == "binary-weight":
         alpha, packed = binary_form(w)
@@ -58,9 +55,7 @@ def deploy_weight(builder: ModelBuilder, w: np.ndarray, scheme: str, name: str =
                 "weight_scale": builder.add_blob(alpha)}
     if scheme in LOWBIT:
         bits, tag = LOWBIT[scheme]
-        q, scale = quant.quantize_per_channel(w, axis=0, bits=bits, name=name, dtype=np.float32)
-        if rounding is not None:
-            q = rounding(w, scale, bits)
+        q, scale = quant.quantize_per_channel(w, axis=0, bits=bits, name=name, dtype=np.float32, rounding=rounding)
         packed = _core.quant.quant_pack_codes(q.reshape(len(q), -1), bits)
         return {"weight": builder.add_blob(type=tag, dims=w.shape, data=packed.tobytes()),
                 "weight_scale": builder.add_blob(scale)}
@@ -123,7 +118,7 @@ def lower_node(builder: ModelBuilder, n, graph: Graph, ids: dict, scheme: str = 
         if act not in ("none", "relu", "relu6", "hardswish"):
             raise ValueError(f"deploy: layer '{n.name}': fused activation {act!r} is not supported")
         attrs = {"activation": ACTIVATION[act]}
-        own = None if rounding is None else (lambda w, s, bits: rounding(n.output, w, s, bits))
+        own = None if rounding is None else rounding.layer(n.output)
         attrs.update(deploy_weight(builder, p["weight"], scheme, f"{n.name}.weight", own))
         if p.get("bias") is not None:
             attrs["bias"] = builder.add_blob(np.ascontiguousarray(p["bias"], dtype=np.float32))

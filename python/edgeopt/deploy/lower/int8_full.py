@@ -358,7 +358,7 @@ class _Lowering:
         # ONNX export stores); the scale grows (rarely) so the int32 bias stays below 2^30 and the
         # accumulator provably fits int32
         bits = 4 if n.name.split("+")[0] in self.four_bit else 8
-        rounding = None if self.rounding is None else (lambda _, w_, s_, b_: self.rounding(n.output, w_, s_, b_))
+        rounding = None if self.rounding is None else self.rounding.layer(n.output)
         wq, s_w, bq, b_s = quant.quantize_weight_bias(w, b, s_in, bits, name=n.name, rounding=rounding)
         self.weights[n.output] = (wq, s_w, bq, b_s)
         if n.op == "linear":
