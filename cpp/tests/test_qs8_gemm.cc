@@ -115,10 +115,11 @@ TEST(qs8_gemm_matches_reference_on_larger_and_deep_shapes) {
   }
 }
 
-// 4-bit weights: K around every pair of k-groups (8), partial k-groups, tiles and threads.
+// 4-bit weights: K around every pair of k-groups (8), partial k-groups, tiles and threads; deep
+// enough (1000) for AMX's k-block-at-a-time widening of up to 32 rows.
 TEST(qs8_gemm_4bit_weights_match_reference_every_path) {
   std::mt19937 rng(9);
-  const int ks[] = {1, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 31, 33, 64, 65, 144, 300};
+  const int ks[] = {1, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 31, 33, 64, 65, 144, 300, 1000};
   int variant = 0;
   for (int threads : {1, 2}) {
     set_num_threads(threads);

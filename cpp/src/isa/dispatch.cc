@@ -53,9 +53,8 @@ const Qs8GemmUkernel& qs8_gemm_ukernel(Qs8Path path) {
       {qs8_gemm_ukernel_4x16c4__avx2, 4, 16, "avx2", nullptr, qs8_gemm4_ukernel_4x16c4x2__scalar, nullptr},
       {qs8_gemm_ukernel_8x32c4__avx512vnni, 8, 32, "avx512vnni", qs8_igemm_ukernel_8x32c4__avx512vnni,
        qs8_gemm4_ukernel_8x32c4x2__avx512vnni, qs8_igemm4_ukernel_8x32c4x2__avx512vnni},
-      // AMX CPUs have VNNI: 4-bit weights use its kernels (AMX tiles take 8-bit B)
-      {qs8_gemm_ukernel_32x32c4__amx, 32, 32, "amx", nullptr, qs8_gemm4_ukernel_8x32c4x2__avx512vnni,
-       qs8_igemm4_ukernel_8x32c4x2__avx512vnni},
+      // 4-bit weights widened block by block into AMX's 8-bit B; convs take im2col as for 8-bit
+      {qs8_gemm_ukernel_32x32c4__amx, 32, 32, "amx", nullptr, qs8_gemm4_ukernel_32x32c4x2__amx, nullptr},
   };
   return table[static_cast<int>(path)];
 }

@@ -50,7 +50,7 @@ struct Qs8GemmUkernel {
   int mr, nr;        // the block a call works on in one piece (the driver splits C in multiples)
   const char* name;  // path name: "scalar", "avx2", "avx512vnni", "amx"
   qs8_igemm_ukernel_fn igemm;  // the implicit form (VNNI only; others copy an im2col)
-  qs8_gemm4_ukernel_fn fn4;    // 4-bit weights (c4x2): VNNI's own, the scalar one elsewhere
+  qs8_gemm4_ukernel_fn fn4;    // 4-bit weights (c4x2): VNNI's and AMX's own, the scalar one elsewhere
   qs8_igemm4_ukernel_fn igemm4;
 };
 

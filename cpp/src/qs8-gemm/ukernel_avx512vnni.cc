@@ -15,6 +15,7 @@
 
 #include "qs8-gemm/requantize_avx512.h"
 #include "qs8-gemm/ukernels.h"
+#include "qs8-gemm/widen_avx512.h"
 
 // GCC 12 flags the _mm512_undefined_*() pass-through inside the intrinsics once the 16-row tile
 // inlines them (a known false positive).
@@ -67,34 +68,6 @@ inline void kgroup(__m512i (&acc)[8][P], const uint8_t* const* ar, size_t off, c
 #pragma GCC unroll 2
   for (int q = 0; q < P; ++q) bv[q] = _mm512_loadu_si512(b + q * panel_stride);
   dot(acc, ar, off, bv);
-}
-
-// The two k-groups of a 64-byte c4x2 chunk as 16 * w (w in [-8, 7], so 16 * w is a byte): the
-// high nibble masked in place, the low one shifted up first; no sign extension needed. Tiles on
-// such weights accumulate 16 * the sums, exact while 16 * 255 * 8 * k < 2^31 (k <= kMaxX16K), and
-// shift back at the end (tile_store<X16>).
-constexpr size_t kMaxX16K = 65536;
-
-inline void nibbles_x16(__m512i v, __m512i& lo, __m512i& hi) {
-  const __m512i top = _mm512_set1_epi8((char)0xF0);
-  hi = _mm512_and_si512(v, top);
-  lo = _mm512_and_si512(_mm512_slli_epi16(v, 4), top);
-}
-
-// The np (1 or 2) 4-bit panels at pb (c4x2) widened to c4 panels of int8 weights at out (stride
-// out_stride), kpairs pairs of k-groups each, once per call and column block: a nibble u becomes
-// (u ^ 8) - 8, its two's complement value. (Widening to 16 * w instead takes fewer operations but
-// measured 1-2 % slower on resnet20's 3x3 layers; the cause was not found.)
-inline void widen(const int8_t* pb, size_t panel_stride, size_t np, size_t kpairs, int8_t* out,
-                  size_t out_stride) {
-  const __m512i low = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
-  for (size_t q = 0; q < np; ++q)
-    for (size_t h = 0; h < kpairs; ++h) {
-      const __m512i v = _mm512_loadu_si512(pb + q * panel_stride + h * 64);
-      const __m512i lo = _mm512_and_si512(v, low), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
-      _mm512_storeu_si512(out + q * out_stride + h * 128, _mm512_sub_epi8(_mm512_xor_si512(lo, eight), eight));
-      _mm512_storeu_si512(out + q * out_stride + h * 128 + 64, _mm512_sub_epi8(_mm512_xor_si512(hi, eight), eight));
-    }
 }
 
 // Accumulators start at the bias term (adj), or at 0 for 16 * w weights (added after the shift).
@@ -166,7 +139,7 @@ inline void itile(size_t mc, size_t nc, size_t ntaps, size_t kc, const uint8_t* 
       __m512i lo[P], hi[P];
       for (size_t kk = 0; kk < kc; kk += 8, b += 64) {
 #pragma GCC unroll 2
-        for (int q = 0; q < P; ++q) nibbles_x16(_mm512_loadu_si512(b + q * panel_stride), lo[q], hi[q]);
+        for (int q = 0; q < P; ++q) qs8_nibbles_x16_avx512(_mm512_loadu_si512(b + q * panel_stride), &lo[q], &hi[q]);
         dot(acc, ar, kk, lo);
         dot(acc, ar, kk + 4, hi);
       }
@@ -192,13 +165,13 @@ inline void tile4(size_t mc, size_t nc, size_t k, const uint8_t* a, size_t lda, 
   __m512i lo[P], hi[P];
   for (; kk + 8 <= k; kk += 8, b += 64) {
 #pragma GCC unroll 2
-    for (int q = 0; q < P; ++q) nibbles_x16(_mm512_loadu_si512(b + q * panel_stride), lo[q], hi[q]);
+    for (int q = 0; q < P; ++q) qs8_nibbles_x16_avx512(_mm512_loadu_si512(b + q * panel_stride), &lo[q], &hi[q]);
     dot(acc, ar, kk, lo);
     dot(acc, ar, kk + 4, hi);
   }
   if (kk < k) {
 #pragma GCC unroll 2
-    for (int q = 0; q < P; ++q) nibbles_x16(_mm512_loadu_si512(b + q * panel_stride), lo[q], hi[q]);
+    for (int q = 0; q < P; ++q) qs8_nibbles_x16_avx512(_mm512_loadu_si512(b + q * panel_stride), &lo[q], &hi[q]);
     if (k - kk >= 4) {
       dot(acc, ar, kk, lo);
       if (k - kk > 4) dot_tail(acc, ar, kk + 4, k - kk - 4, hi);
@@ -270,11 +243,11 @@ void qs8_gemm4_ukernel_8x32c4x2__avx512vnni(size_t m, size_t n, size_t k, const 
                                             size_t lda, const int8_t* pb, size_t panel_stride,
                                             const struct qs8_gemm_params* p, uint8_t* c,
                                             size_t ldc, int8_t* scratch) {
-  if (m <= 16 && k <= kMaxX16K) return gemm4_in_place(m, n, k, a, lda, pb, panel_stride, p, c, ldc);
+  if (m <= 16 && k <= kQs8MaxX16K) return gemm4_in_place(m, n, k, a, lda, pb, panel_stride, p, c, ldc);
   const size_t kpairs = (k + 7) / 8, ps = kpairs * 128;
   for (size_t j0 = 0; j0 < n; j0 += 32, pb += 2 * panel_stride) {
     const size_t nc = n - j0 < 32 ? n - j0 : 32;
-    widen(pb, panel_stride, nc > 16 ? 2 : 1, kpairs, scratch, ps);
+    qs8_widen4_avx512(pb, panel_stride, nc > 16 ? 2 : 1, kpairs, scratch, ps, false);
     gemm_block(m, nc, k, a, lda, scratch, ps, p, j0, c + j0, ldc);
   }
 }
@@ -288,14 +261,14 @@ void qs8_igemm4_ukernel_8x32c4x2__avx512vnni(size_t m, size_t n, size_t ntaps, s
   // Up to 64 rows the panels are read in place: measured 1-2 % faster than widening the block
   // (resnet20's 8x8 layers at batch 1: 32 or 64 rows per call), unlike the plain GEMM's 1x1
   // layers, where it was level from 17 to 64 rows.
-  const bool in_place = m <= 64 && kc % 8 == 0 && ntaps * kc <= kMaxX16K;
+  const bool in_place = m <= 64 && kc % 8 == 0 && ntaps * kc <= kQs8MaxX16K;
   for (size_t j0 = 0; j0 < n; j0 += 32, pb += 2 * panel_stride) {
     const size_t nc = n - j0 < 32 ? n - j0 : 32;
     if (in_place) {
       igemm_block<true>(m, nc, ntaps, kc, rows, tap_off, pb, panel_stride, p, j0, c + j0, ldc);
       continue;
     }
-    widen(pb, panel_stride, nc > 16 ? 2 : 1, kpairs, scratch, ps);
+    qs8_widen4_avx512(pb, panel_stride, nc > 16 ? 2 : 1, kpairs, scratch, ps, false);
     igemm_block<false>(m, nc, ntaps, kc, rows, tap_off, scratch, ps, p, j0, c + j0, ldc);
   }
 }

@@ -17,7 +17,7 @@
 //
 // 4-bit B ("c4x2", weights in [-8, 7]): two k-groups share 64 bytes, byte i of k-group 2h in the
 // low nibble and byte i of k-group 2h+1 in the high nibble of byte i of pair h (panel stride
-// kpad*8). The VNNI kernels widen each 32-column block once per call into the caller's scratch
+// kpad*8). The VNNI and AMX kernels widen each 32-column block once per call into the caller's scratch
 // (qs8_gemm4_scratch_bytes(K)) as c4 int8 panels (a nibble u is (u ^ 8) - 8) and run the 8-bit
 // tiles on them: the same arithmetic, and no 8-bit copy of more than 32 columns. The scalar
 // kernel reads the nibbles directly (no scratch).
@@ -58,7 +58,8 @@ typedef void (*qs8_igemm4_ukernel_fn)(size_t m, size_t n, size_t ntaps, size_t k
                                       const int8_t* pb, size_t panel_stride,
                                       const struct qs8_gemm_params* p, uint8_t* c, size_t ldc,
                                       int8_t* scratch);
-static inline size_t qs8_gemm4_scratch_bytes(size_t k) { return 32 * ((k + 7) / 8 * 8); }
+// Two widened 16-column panels, K rounded up to whole 64-deep AMX tiles.
+static inline size_t qs8_gemm4_scratch_bytes(size_t k) { return 32 * ((k + 63) / 64 * 64); }
 
 void qs8_gemm_ukernel_4x16c4__scalar(size_t m, size_t n, size_t k, const uint8_t* a, size_t lda,
                                      const int8_t* pb, size_t panel_stride,
@@ -89,5 +90,9 @@ void qs8_igemm_ukernel_8x32c4__avx512vnni(size_t m, size_t n, size_t ntaps, size
 void qs8_gemm_ukernel_32x32c4__amx(size_t m, size_t n, size_t k, const uint8_t* a, size_t lda,
                                    const int8_t* pb, size_t panel_stride,
                                    const struct qs8_gemm_params* p, uint8_t* c, size_t ldc);
+void qs8_gemm4_ukernel_32x32c4x2__amx(size_t m, size_t n, size_t k, const uint8_t* a, size_t lda,
+                                      const int8_t* pb, size_t panel_stride,
+                                      const struct qs8_gemm_params* p, uint8_t* c, size_t ldc,
+                                      int8_t* scratch);
 
 }  // namespace eo
