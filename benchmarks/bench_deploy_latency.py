@@ -24,8 +24,8 @@ times faster".
 onnxruntime sessions: CPUExecutionProvider, intra_op_num_threads = --threads, inter_op 1,
 ORT_ENABLE_ALL, sequential execution; edgeopt: eo.set_num_threads(--threads).
 
-Timing: every runtime is timed in --rounds rounds taken in turn (round-robin), so a burst of load
-from other processes hits all of them alike; each round is a warm-up then --runs/--rounds timed
+Timing: every runtime is timed in --rounds rounds taken in turn (round-robin, in reverse order every
+second round), so a burst of load from other processes hits all of them alike; each round is a warm-up then --runs/--rounds timed
 calls (perf_counter around session.run with a preallocated input: Python call overhead is
 included, as it is for Engine.run). Median and p90 are over all timed calls. On a shared machine
 the numbers are noisy: read the medians and the ratios, rerun for confirmation.
@@ -205,6 +205,14 @@ def build_layer(name):
     return {k: EngineTimer(e) for k, e in engines.items()}, {}, err
 
 
+def round_order(timers, r):
+    """The runtimes in turn, the other way round every second round: two identical Engines timed
+    one after the other differed by 1.5-2.6 % (the second slower), so a fixed order would favour
+    whichever comes first."""
+    items = list(timers.items())
+    return items if r % 2 == 0 else items[::-1]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -241,7 +249,7 @@ def main(argv=None):
             samples = {k: [] for k in timers}
             per_round = max(1, args.runs // args.rounds)
             for r in range(args.rounds):
-                for label, t in timers.items():
+                for label, t in round_order(timers, r):
                     samples[label] += t.time(per_round, args.warmup)
                 log(f"  {name}: round {r + 1}/{args.rounds} done")
             res = {k: summarize(v) for k, v in samples.items()}
@@ -252,7 +260,7 @@ def main(argv=None):
             op_ms = {k: [] for k in timers}
             x = np.sign(np.random.default_rng(1).standard_normal((1,) + timers["edgeopt fp32 layer"].engine.input_shape))
             for r in range(args.rounds):
-                for label, t in timers.items():
+                for label, t in round_order(timers, r):
                     samples[label] += t.time(max(1, args.runs // args.rounds), args.warmup)
                     prof = t.engine.profile(x.astype(np.float32), runs=max(1, args.runs // args.rounds),
                                             warmup=args.warmup)
