@@ -348,7 +348,8 @@ static bool implicit_gemm(const Qs8Conv2d& op, const Qs8GemmUkernel& uk) {
 static Qs8Path conv_path(const Qs8Conv2d& op, int64_t K) {
   if (op.path_override >= 0) return static_cast<Qs8Path>(op.path_override);
   const Qs8Path path = qs8_gemm_default_path(K);
-  if (path == Qs8Path::amx && op.kc <= 16 && implicit_gemm(op, qs8_gemm_ukernel(Qs8Path::avx512vnni)))
+  if (path == Qs8Path::amx && op.kc <= 16 && qs8_gemm_path_supported(Qs8Path::avx512vnni) &&
+      implicit_gemm(op, qs8_gemm_ukernel(Qs8Path::avx512vnni)))
     return Qs8Path::avx512vnni;
   return path;
 }
