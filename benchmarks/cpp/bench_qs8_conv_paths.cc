@@ -4,8 +4,9 @@
 // Shapes: resnet20's convs and mobilenet_v2's 1x1 convs at CIFAR input (1x3x32x32), NHWC u8,
 // random operands (time does not depend on the values). Variants: "default" is the path the
 // runtime picks (EDGEOPT_ISA and the shape decide); the others force one path. Every variant of a
-// shape is timed in each of --rounds rounds taken in turn (a burst of load from other processes
-// hits them alike); a round is 20 warm-up calls, then --calls timed ones. Printed: the median over
+// shape is timed in each round, taken in turn (a burst of load from other processes hits them
+// alike) and in reverse order every second round (a fixed order favours whichever comes first);
+// a variant's turn is 20 warm-up calls, then `calls` timed ones. Printed: the median over
 // rounds of the per-call mean, and the fastest round, in microseconds.
 //
 //   build/dev/bench_qs8_conv_paths [threads=2] [rounds=21] [calls=100]
@@ -52,6 +53,10 @@ int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
   const int rounds = argc > 2 ? std::atoi(argv[2]) : 21;
   const int calls = argc > 3 ? std::atoi(argv[3]) : 100;
+  if (threads < 1 || threads > 256 || rounds < 1 || calls < 1) {
+    std::fprintf(stderr, "usage: bench_qs8_conv_paths [threads >= 1] [rounds >= 1] [calls >= 1]\n");
+    return 2;
+  }
   set_num_threads(threads);
   std::vector<Variant> variants;
   for (int bits : {8, 4}) {
@@ -85,7 +90,8 @@ int main(int argc, char** argv) {
     }
     std::vector<std::vector<double>> us(variants.size());
     for (int r = 0; r < rounds; ++r)
-      for (size_t i = 0; i < ops.size(); ++i) {
+      for (size_t j = 0; j < ops.size(); ++j) {
+        const size_t i = r % 2 ? ops.size() - 1 - j : j;  // reversed every second round
         for (int c = 0; c < 20; ++c) qs8_conv2d_run(ops[i], 1, sh.hw, sh.hw, x.data(), nullptr, y.data(), ws[i].data());
         const auto t0 = std::chrono::steady_clock::now();
         for (int c = 0; c < calls; ++c)

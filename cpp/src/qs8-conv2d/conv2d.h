@@ -16,8 +16,10 @@
 // path any other one-group conv skips the im2col (Cin padded to a multiple of 4 where needed): the implicit-GEMM kernel reads each
 // tap straight from the input (with its padding materialized once per call, a copy of the input
 // instead of one KH*KW times its size). Depthwise
-// (groups == Cin == Cout) runs the direct kernels of ukernels.h. The GEMM path is the default of
-// qs8_gemm_default_path(K) (AMX only for K >= 64), read at run time so set_isa applies.
+// (groups == Cin == Cout) runs the direct kernels of ukernels.h. The GEMM path is
+// qs8_gemm_default_path(K) (AMX only for K >= 64), except that one-group convs with taps of at
+// most 16 bytes keep VNNI's implicit GEMM on AMX CPUs (conv2d.cc conv_path); read at run time so
+// set_isa applies.
 //
 // Threads: output rows are split into contiguous chunks of whole 32-row blocks (every GEMM tile
 // divides 32), each chunk doing im2col -> GEMM -> epilogue on its own rows, so no chunk waits on
@@ -56,7 +58,7 @@ struct Qs8Conv2d {
   int32_t in_zp = 0, out_zp = 0, qmin = 0, qmax = 255;
   std::vector<int32_t> bias;  // cout
   Qs8ConvEpilogue epi;
-  int path_override = -1;  // >= 0: force this Qs8Path (tests); -1: qs8_gemm_default_path(K)
+  int path_override = -1;  // >= 0: force this Qs8Path (tests, benchmarks); -1: conv2d.cc conv_path
   int op_isa_override = -1;  // >= 0: force this Isa for the depthwise/elementwise kernels (tests)
 
   // Derived at creation.

@@ -10,8 +10,9 @@
 // obtained the OS permission for tile data (isa.cc: cpu_has_amx_int8).
 //
 // 4-bit weights (c4x2): each 32-column block is widened into the caller's scratch as c4 panels of
-// 16 * w (qs8_widen4_avx512; the accumulators shift back by 4 before the bias), whole or, for one
-// deep row block, a 64-deep k-block at a time just before its tiles load; then the same tiles.
+// 16 * w (qs8_widen4_avx512; the accumulators shift back by 4 before the bias; past K = 65536,
+// where 16 * w could overflow, as plain int8), whole or, for one deep row block, a 64-deep k-block
+// at a time just before its tiles load; then the same tiles.
 #include <immintrin.h>
 #include <stdint.h>
 
@@ -102,13 +103,15 @@ inline void block(size_t mc, size_t nc, size_t k, const uint8_t* a, size_t lda, 
   _tile_zero(3);
   for (size_t kb = 0; kb < kblocks; ++kb) {
     const size_t k0 = kb * 64, cols = k - k0 < 64 ? k - k0 : 64;
-    if (rows0 == 16 && cols == 64) {
-      _tile_loadd(4, a + k0, lda);
-    } else {
-      copy_a_block(a + k0, lda, rows0, cols, buf.a[0]);
-      _tile_loadd(4, buf.a[0], 64);
-    }
+    // First every buffer the tiles below read: the partial A blocks and the weights' k-block.
+    const bool whole0 = rows0 == 16 && cols == 64, whole1 = rows1 == 16 && cols == 64;
+    if (!whole0) copy_a_block(a + k0, lda, rows0, cols, buf.a[0]);
+    if (two_rows && !whole1) copy_a_block(a1 + k0, lda, rows1, cols, buf.a[1]);
     w.prepare(kb);
+    // GCC's tile loads are asm statements that do not tell the compiler they read memory: this
+    // barrier keeps the writes above (and the next k-blocks' ring writes) on their side of them.
+    __asm__ volatile("" ::: "memory");
+    _tile_loadd(4, whole0 ? a + k0 : buf.a[0], whole0 ? lda : 64);
     _tile_loadd(6, w.tile(kb, 0), 64);
     _tile_dpbusd(0, 4, 6);
     if (two_cols) {
@@ -116,12 +119,7 @@ inline void block(size_t mc, size_t nc, size_t k, const uint8_t* a, size_t lda, 
       _tile_dpbusd(1, 4, 7);
     }
     if (two_rows) {
-      if (rows1 == 16 && cols == 64) {
-        _tile_loadd(5, a1 + k0, lda);
-      } else {
-        copy_a_block(a1 + k0, lda, rows1, cols, buf.a[1]);
-        _tile_loadd(5, buf.a[1], 64);
-      }
+      _tile_loadd(5, whole1 ? a1 + k0 : buf.a[1], whole1 ? lda : 64);
       _tile_dpbusd(2, 5, 6);
       if (two_cols) _tile_dpbusd(3, 5, 7);
     }

@@ -19,8 +19,9 @@
 // low nibble and byte i of k-group 2h+1 in the high nibble of byte i of pair h (panel stride
 // kpad*8). The VNNI and AMX kernels widen each 32-column block once per call into the caller's
 // scratch (qs8_gemm4_scratch_bytes(K)) as c4 int8 panels (VNNI: a nibble u is (u ^ 8) - 8; AMX:
-// 16 * w, the sums shifted back by 4) and run the 8-bit tiles on them: the same result, and no
-// 8-bit copy of more than 32 columns. The scalar kernel reads the nibbles directly (no scratch).
+// 16 * w up to K = 65536, the sums shifted back by 4) and run the 8-bit tiles on them: the same
+// result, and no 8-bit copy of more than 32 columns. With few rows the VNNI kernels read the
+// panels in place instead; the scalar kernel reads the nibbles directly (no scratch).
 //
 // The kernel loops over the whole block itself (so AMX configures its tiles once per call); the
 // driver in gemm.cc cuts C into per-thread blocks. Kernels trust their inputs. Plain C only.
