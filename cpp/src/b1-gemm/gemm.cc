@@ -209,7 +209,7 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
 namespace {
 
 // The direct path (ukernels.h), one image at a time: binarize into the zero-bordered planes, then
-// output rows split over the threads (each writes its own rows).
+// output channels split over the threads in 8-channel blocks (each writes its own channels).
 void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, const float* x,
                  const float* bias, float out_min, float out_max, float* y, bool parallel) {
   const B1ConvWeights& wt = *p.wt;
