@@ -146,11 +146,17 @@ def _qat(model, data, p):
     return quant.convert(model), {"scheme": "int8-full"}
 
 
+def _check_qat_rounding(p: dict) -> None:
+    """A row that trains with quantization (qat_epochs > 0) keeps nearest rounding: its weights
+    learn that grid."""
+    if p["qat_epochs"] > 0 and p.get("rounding") == "gptq":
+        raise ValueError("rounding: 'gptq' is for post-training rows; with qat_epochs > 0 the weights are "
+                         "trained for nearest rounding")
+
+
 def _low_bit(bits: int, scheme: str):
     def step(model, data, p):
-        if p["qat_epochs"] > 0 and p.get("rounding") == "gptq":
-            raise ValueError("rounding: 'gptq' is for post-training rows; with qat_epochs > 0 the weights are "
-                             "trained for nearest rounding")
+        _check_qat_rounding(p)
         if p["qat_epochs"] > 0:
             data.stage(f"{bits}-bit weight QAT")
             quant.prepare_qat(model, input_shape=data.input_shape, weight_bits=bits, activations=False)
@@ -163,12 +169,10 @@ def _low_bit(bits: int, scheme: str):
 def _w4a8(model, data, p):
     """int4-full: 4-bit weights, 8-bit activations on the integer kernels; calibrated, or after
     quantization-aware fine-tuning (qat_epochs > 0) with its learned scales."""
+    _check_qat_rounding(p)
     if p["qat_epochs"] <= 0:
         data.stage(f"calibrating ({p['observer']})")
         return model, {"scheme": "int4-full", "calib": data.calib, "observer": p["observer"], "rounding": _rounding(p)}
-    if p["rounding"] == "gptq":
-        raise ValueError("rounding: 'gptq' is for post-training rows; with qat_epochs > 0 the weights are "
-                         "trained for nearest rounding")
     data.stage("4-bit quantization-aware fine-tuning")
     quant.prepare_qat(model, input_shape=data.input_shape, weight_bits=4)
     steps = _steps(data, p["qat_epochs"])
