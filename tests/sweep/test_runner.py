@@ -80,6 +80,14 @@ def test_gptq_rounding_cells_deploy_with_gptq_codes(tmp_path, tiny_spec):
     assert e.scheme == "int8-full" and e.metadata["int8_full"]["rounding"] == "gptq"
 
 
+@pytest.mark.parametrize("name", ["INT4", "W4A8"])
+def test_gptq_rounding_is_refused_on_rows_that_train_with_quantization(name):
+    t = techniques.get(name)
+    p = dict(t.defaults, rounding="gptq", qat_epochs=1.0)
+    with pytest.raises(ValueError, match="post-training rows"):
+        t.step(None, None, p)   # refused before touching the model or the data
+
+
 def test_rerun_skips_finished_cells_and_a_change_reruns_only_what_it_reaches(tiny_db, tmp_path):
     db, _ = tiny_db
     copy_db = str(tmp_path / "r.db")
