@@ -54,6 +54,9 @@ struct Tiles {
       cfg.rows[t] = 16;
       cfg.colsb[t] = 64;
     }
+    // GCC's _tile_loadconfig declares a read of 8 bytes only: without this barrier the stores to
+    // the rows and column widths may be dropped as dead (they were, in a smaller function).
+    __asm__ volatile("" ::: "memory");
     _tile_loadconfig(&cfg);
   }
   ~Tiles() { _tile_release(); }
