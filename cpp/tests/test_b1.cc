@@ -28,10 +28,13 @@ std::vector<Isa> isa_levels() {
   return v;
 }
 
-// Values with exact zeros sprinkled in (sign(0) = +1 must hold on every path).
+// Values with the edge cases of sign() sprinkled in, which every path must binarize as the
+// reference does (x >= 0 is +1): zeros of both signs (+1), NaNs of both signs (-1), infinities and
+// denormals.
 std::vector<float> values(size_t n, std::mt19937& rng) {
   std::vector<float> v = test::random_vec(n, rng);
-  for (size_t i = 0; i < n; i += 7) v[i] = 0.f;
+  const float edge[] = {0.f, -0.f, NAN, -NAN, INFINITY, -INFINITY, 1e-40f, -1e-40f};
+  for (size_t i = 0; i < n; i += 5) v[i] = edge[(i / 5) % 8];
   return v;
 }
 
@@ -145,9 +148,11 @@ TEST(b1_conv2d_matches_reference_bit_for_bit_every_path_padding_and_thread_count
       {1, 32, 16, 16, 13, 5, 5, 1, 2, 0}, {2, 96, 7, 7, 11, 7, 7, 1, 3, 1},
       {1, 20, 6, 40, 9, 1, 1, 1, 0, 0},   {1, 48, 11, 12, 6, 3, 3, 1, 0, 0},
       {1, 8, 2, 2, 10, 3, 3, 1, 2, 1},
+      // split by output rows, where the first parts' rows see only padding (at 4 threads)
+      {1, 8, 4, 20, 128, 1, 1, 1, 6, 1},
   };
   int variant = 0;
-  for (int threads : {1, 2}) {
+  for (int threads : {1, 2, 4}) {
     set_num_threads(threads);
     for (Isa isa : isa_levels()) {
       set_isa(isa);

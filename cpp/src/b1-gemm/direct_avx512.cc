@@ -1,9 +1,11 @@
 // AVX-512 direct binary conv (ukernels.h): per output row and block of 16 pixels, Q output
 // channels at a time, each (tap, word) vector loaded once and combined with Q broadcast weight
-// words (embedded broadcasts), then vpopcntd and vpaddd; taps go through full adders three at a
-// time (8 vector ops per three taps and channel instead of 9). Small-channel layers (resnet20's 16
-// and 32 channels) fill every lane, where the 64-bit GEMM path left half of each word empty and
-// paid for an im2col.
+// words (embedded broadcasts); taps go through full adders three at a time (4 logic ops and 2
+// counts per three taps and channel instead of 3 XORs and 3 counts). A count is a 16-bit popcount
+// and a vpdpwssd that adds it, times -2 (or -4 for a carry), to the channel's dot, which starts at
+// its base: the count's weight, the accumulate and the dot's "base - 2 acc" are one step.
+// Small-channel layers (resnet20's 16 and 32 channels) fill every lane, where the 64-bit GEMM path
+// left half of each word empty and paid for an im2col.
 #include <immintrin.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,66 +17,74 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-#define EO_VPOPCNT __attribute__((target("avx512vpopcntdq")))
+#define EO_B1_DIRECT __attribute__((target("avx512vpopcntdq,avx512bitalg,avx512vnni,avx512vbmi,gfni")))
 
 namespace eo {
 namespace {
 
 enum Clamp { kNone, kLow, kBoth };  // which of out_min / out_max can clip
 
-template <int Q, bool kBias, Clamp kClamp>
-EO_VPOPCNT inline void block(const b1_direct_params* p, size_t o, size_t r, size_t s0,
-                             __mmask16 m) {
-  __m512i a1[Q], a2[Q];  // counts of weight 1 and (from the triples' carries) weight 2
+// acc + k * popcount(v) per 32-bit lane, k in both 16-bit halves of `k2`: the popcounts of the two
+// halves (at most 16 each) times k, summed into the lane.
+EO_B1_DIRECT inline __m512i add_count(__m512i acc, __m512i v, __m512i k2) {
+  return _mm512_dpwssd_epi32(acc, _mm512_popcnt_epi16(v), k2);
+}
+
+inline __m512i bcast(const uint32_t* w) { return _mm512_set1_epi32((int)*w); }
+
+// kFixed: 0, or the words per pixel of a 3x3 kernel known at compile time (1 or 2): the tap
+// loops then unroll whole, and the dots stay in place instead of being copied between registers
+// at every loop turn (GCC's code for the runtime loops spent a register move per count).
+template <int Q, int kFixed, bool kBias, Clamp kClamp>
+EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, size_t s0,
+                               __mmask16 m) {
+  const size_t kh = kFixed ? 3 : p->kh, kw = kFixed ? 3 : p->kw, nw = kFixed ? kFixed : p->nw;
+  const size_t cls = (size_t)p->rowcls[r];
+  __m512i dot[Q];
 #pragma GCC unroll 8
-  for (int q = 0; q < Q; ++q) a1[q] = a2[q] = _mm512_setzero_si512();
-  const uint32_t* wo = p->w + o * p->wstride;
+  for (int q = 0; q < Q; ++q) dot[q] = _mm512_loadu_si512(p->base + ((o + q) * p->ncls + cls) * p->ldb + s0);
+  const __m512i minus2 = _mm512_set1_epi16(-2), minus4 = _mm512_set1_epi16(-4);
+  const uint32_t* wg = p->w + (o / 8) * p->wstride * 8 + o % 8;  // word t of channel o + q: wg[8 t + q]
   size_t t = 0;  // position in the weight sequence (ukernels.h)
-  for (size_t i = 0; i < p->kh; ++i) {
+#pragma GCC unroll 3
+  for (size_t i = 0; i < kh; ++i) {
     const uint32_t* row = p->plane + (r + i) * p->ldp + s0;
     size_t j = 0;
-    for (; j + 3 <= p->kw; j += 3)
-      for (size_t c = 0; c < p->nw; ++c, t += 4) {
+    for (; j + 3 <= kw; j += 3)
+#pragma GCC unroll 2
+      for (size_t c = 0; c < nw; ++c, t += 4) {
         // Three taps a = x1^w1, b = x2^w2, c = x3^w3 through a full adder: sum = a^b^c and
         // carry = maj(a, b, c) = a ^ ((a^b) & (a^c)), with the x-only XORs shared by all Q
-        // channels: 4 logic ops and 2 popcounts instead of 3 XORs and 3 popcounts.
+        // channels.
         const uint32_t* px = row + c * p->plane_stride + j;
         const __m512i x1 = _mm512_loadu_si512(px), x2 = _mm512_loadu_si512(px + 1),
                       x3 = _mm512_loadu_si512(px + 2);
         const __m512i x12 = _mm512_xor_si512(x1, x2), x13 = _mm512_xor_si512(x1, x3),
                       x123 = _mm512_xor_si512(x12, x3);
+        const uint32_t* wt = wg + 8 * t;
 #pragma GCC unroll 8
         for (int q = 0; q < Q; ++q) {
-          const uint32_t* wq = wo + q * p->wstride + t;
-          const __m512i ab = _mm512_xor_si512(x12, _mm512_set1_epi32((int)wq[1]));
-          const __m512i t2 = _mm512_ternarylogic_epi32(ab, x13, _mm512_set1_epi32((int)wq[2]), 0x60);  // A & (B ^ C)
-          const __m512i carry = _mm512_ternarylogic_epi32(t2, x1, _mm512_set1_epi32((int)wq[0]), 0x96);  // A ^ B ^ C
-          const __m512i sum = _mm512_xor_si512(x123, _mm512_set1_epi32((int)wq[3]));
-          a1[q] = _mm512_add_epi32(a1[q], _mm512_popcnt_epi32(sum));
-          a2[q] = _mm512_add_epi32(a2[q], _mm512_popcnt_epi32(carry));
+          const __m512i ab = _mm512_xor_si512(x12, bcast(wt + 8 + q));
+          const __m512i t2 = _mm512_ternarylogic_epi32(ab, x13, bcast(wt + 16 + q), 0x60);  // A & (B ^ C)
+          const __m512i carry = _mm512_ternarylogic_epi32(t2, x1, bcast(wt + q), 0x96);     // A ^ B ^ C
+          const __m512i sum = _mm512_xor_si512(x123, bcast(wt + 24 + q));
+          dot[q] = add_count(dot[q], sum, minus2);
+          dot[q] = add_count(dot[q], carry, minus4);
         }
       }
-    for (; j < p->kw; ++j)
-      for (size_t c = 0; c < p->nw; ++c, ++t) {
+    for (; j < kw; ++j)
+      for (size_t c = 0; c < nw; ++c, ++t) {
         const __m512i xv = _mm512_loadu_si512(row + c * p->plane_stride + j);
 #pragma GCC unroll 8
         for (int q = 0; q < Q; ++q)
-          a1[q] = _mm512_add_epi32(a1[q], _mm512_popcnt_epi32(_mm512_xor_si512(xv, _mm512_set1_epi32((int)wo[q * p->wstride + t]))));
+          dot[q] = add_count(dot[q], _mm512_xor_si512(xv, bcast(wg + 8 * t + q)), minus2);
       }
   }
-  __m512i acc[Q];
-#pragma GCC unroll 8
-  for (int q = 0; q < Q; ++q) acc[q] = _mm512_add_epi32(a1[q], _mm512_slli_epi32(a2[q], 1));
-  const size_t cls = (size_t)p->rowcls[r];
 #pragma GCC unroll 8
   for (int q = 0; q < Q; ++q) {
-    // dot = base - 2 acc in float: every term is an integer below 2^24, so the fused form is exact
-    // and equals float(dot).
-    const __m512 base = _mm512_loadu_ps(p->base + ((o + q) * p->ncls + cls) * p->ldb + s0);
-    const __m512 dot = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(acc[q]), _mm512_set1_ps(2.f), base);
     // Explicit-rounding forms: never contracted into an FMA, so the same multiply then add as the
-    // reference.
-    __m512 v = _mm512_mul_round_ps(_mm512_set1_ps(p->alpha[o + q]), dot,
+    // reference; float(dot) is exact (|dot| < 2^24).
+    __m512 v = _mm512_mul_round_ps(_mm512_set1_ps(p->alpha[o + q]), _mm512_cvtepi32_ps(dot[q]),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     if (kBias)
       v = _mm512_add_round_ps(v, _mm512_set1_ps(p->bias[o + q]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -86,55 +96,88 @@ EO_VPOPCNT inline void block(const b1_direct_params* p, size_t o, size_t r, size
   }
 }
 
-template <bool kBias, Clamp kClamp>
-EO_VPOPCNT void rows(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
+template <int kFixed, bool kBias, Clamp kClamp>
+EO_B1_DIRECT void rows(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
   for (size_t r = r0; r < r1; ++r)
     for (size_t s0 = 0; s0 < p->ow; s0 += 16) {
       const size_t n = p->ow - s0;
       const __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
       size_t o = o0;
-      for (; o + 8 <= o1; o += 8) block<8, kBias, kClamp>(p, o, r, s0, m);
-      if (o + 4 <= o1) { block<4, kBias, kClamp>(p, o, r, s0, m); o += 4; }
-      if (o + 2 <= o1) { block<2, kBias, kClamp>(p, o, r, s0, m); o += 2; }
-      if (o < o1) block<1, kBias, kClamp>(p, o, r, s0, m);
+      for (; o + 8 <= o1; o += 8) block<8, kFixed, kBias, kClamp>(p, o, r, s0, m);
+      if (o + 4 <= o1) { block<4, kFixed, kBias, kClamp>(p, o, r, s0, m); o += 4; }
+      if (o + 2 <= o1) { block<2, kFixed, kBias, kClamp>(p, o, r, s0, m); o += 2; }
+      if (o < o1) block<1, kFixed, kBias, kClamp>(p, o, r, s0, m);
     }
 }
 
-template <bool kBias>
-EO_VPOPCNT void rows_clamp(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
+template <int kFixed, bool kBias>
+EO_B1_DIRECT void rows_clamp(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
   const bool lo = p->lo > -__builtin_inff(), hi = p->hi < __builtin_inff();
-  if (hi) rows<kBias, kBoth>(p, o0, o1, r0, r1);
-  else if (lo) rows<kBias, kLow>(p, o0, o1, r0, r1);
-  else rows<kBias, kNone>(p, o0, o1, r0, r1);
+  if (hi) rows<kFixed, kBias, kBoth>(p, o0, o1, r0, r1);
+  else if (lo) rows<kFixed, kBias, kLow>(p, o0, o1, r0, r1);
+  else rows<kFixed, kBias, kNone>(p, o0, o1, r0, r1);
+}
+
+template <int kFixed>
+EO_B1_DIRECT void rows_bias(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
+  if (p->bias) rows_clamp<kFixed, true>(p, o0, o1, r0, r1);
+  else rows_clamp<kFixed, false>(p, o0, o1, r0, r1);
 }
 
 }  // namespace
 
-EO_VPOPCNT void b1_direct_conv_rows__avx512vpopcntdq(const b1_direct_params* p, size_t o0, size_t o1,
+EO_B1_DIRECT void b1_direct_conv_rows__avx512vpopcntdq(const b1_direct_params* p, size_t o0, size_t o1,
                                                      size_t r0, size_t r1) {
-  if (p->bias) rows_clamp<true>(p, o0, o1, r0, r1);
-  else rows_clamp<false>(p, o0, o1, r0, r1);
+  const bool k3x3 = p->kh == 3 && p->kw == 3;
+  if (k3x3 && p->nw == 1) rows_bias<1>(p, o0, o1, r0, r1);
+  else if (k3x3 && p->nw == 2) rows_bias<2>(p, o0, o1, r0, r1);
+  else rows_bias<0>(p, o0, o1, r0, r1);
 }
 
-void b1_binarize_planes__avx512(const float* x, size_t c, size_t h, size_t w, size_t r0, size_t r1,
-                                uint32_t* plane, size_t plane_stride, size_t ldp, size_t pad_h,
-                                size_t pad_w) {
+namespace {
+
+// Byte permutes around the 8x8 bit transposes of b1_binarize_planes: `gather` puts the 16-bit
+// masks of channels 8g..8g+7 (one byte per 8 pixels: half h of each) into qword 2g + h, channel
+// 8g + 7 - i at byte i (the affine step reverses rows); `scatter` moves byte b of qword 2g + h
+// (pixel 8h + b, channels 8g..8g+7) to byte g of that pixel's word.
+struct TransposeIndex {
+  alignas(64) uint8_t gather[64], scatter[64];
+  constexpr TransposeIndex() : gather(), scatter() {
+    for (int g = 0; g < 4; ++g)
+      for (int h = 0; h < 2; ++h)
+        for (int i = 0; i < 8; ++i) {
+          gather[8 * (2 * g + h) + i] = uint8_t(2 * (8 * g + 7 - i) + h);
+          scatter[4 * (8 * h + i) + g] = uint8_t(8 * (2 * g + h) + i);
+        }
+  }
+};
+constexpr TransposeIndex kTranspose;
+
+}  // namespace
+
+EO_B1_DIRECT void b1_binarize_planes__avx512(const float* x, size_t c, size_t h, size_t w, size_t r0,
+                                             size_t r1, uint32_t* plane, size_t plane_stride, size_t ldp,
+                                             size_t pad_h, size_t pad_w) {
   const __m512 zero = _mm512_setzero_ps();
+  const __m512i gather = _mm512_load_si512(kTranspose.gather), scatter = _mm512_load_si512(kTranspose.scatter);
+  // Unit rows: the affine step with the data as its matrix returns the data's transpose.
+  const __m512i unit = _mm512_set1_epi64((long long)0x8040201008040201ull);
   for (size_t c0 = 0; c0 < c; c0 += 32) {
     const size_t cn = c - c0 < 32 ? c - c0 : 32;
     uint32_t* pl = plane + (c0 / 32) * plane_stride;
+    alignas(64) uint16_t sign[32] = {};  // per channel, the 16 pixels' bits (channels past cn stay 0)
     for (size_t r = r0; r < r1; ++r)
       for (size_t s0 = 0; s0 < w; s0 += 16) {
         const size_t n = w - s0;
         const __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
-        __m512i bits = _mm512_setzero_si512();
-        for (size_t k = 0; k < cn; ++k) {
-          const __m512 v = _mm512_maskz_loadu_ps(m, x + ((c0 + k) * h + r) * w + s0);
-          // x >= 0 (ordered: NaN is -1, as in the reference); -0.0 >= 0 holds, so it is +1.
-          const __mmask16 pos = _mm512_cmp_ps_mask(v, zero, _CMP_GE_OQ);
-          bits = _mm512_mask_or_epi32(bits, pos, bits, _mm512_set1_epi32((int)(1u << k)));
-        }
-        _mm512_mask_storeu_epi32(pl + (r + pad_h) * ldp + pad_w + s0, m, bits);
+        // x >= 0 (ordered: NaN is -1, as in the reference); -0.0 >= 0 holds, so it is +1. The
+        // masks go to memory, not through vector registers: no ALU work per channel but the compare.
+#pragma GCC unroll 8
+        for (size_t k = 0; k < cn; ++k)
+          sign[k] = _mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(m, x + ((c0 + k) * h + r) * w + s0), zero, _CMP_GE_OQ);
+        const __m512i blocks = _mm512_permutexvar_epi8(gather, _mm512_load_si512(sign));
+        const __m512i words = _mm512_permutexvar_epi8(scatter, _mm512_gf2p8affine_epi64_epi8(unit, blocks, 0));
+        _mm512_mask_storeu_epi32(pl + (r + pad_h) * ldp + pad_w + s0, m, words);
       }
   }
 }

@@ -162,18 +162,26 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
     return uint32_t(wt.bits[o * wt.kwords() + (i * kw + j) * wt.cw + c / 2] >> (32 * (c % 2)));
   };
   p.wstride = kh * p.nw * ((kw / 3) * 4 + kw % 3);
-  p.w32.reserve(size_t(cout * p.wstride));
-  for (int64_t o = 0; o < cout; ++o)
+  // Channels in groups of 8, word-interleaved (ukernels.h): zero words past cout.
+  p.w32.assign(size_t(ceil_div(cout, 8) * p.wstride * 8), 0);
+  for (int64_t o = 0; o < cout; ++o) {
+    uint32_t* dst = p.w32.data() + (o / 8) * p.wstride * 8 + o % 8;
+    int64_t t = 0;
+    auto put = [&](uint32_t v) { dst[8 * t++] = v; };
     for (int64_t i = 0; i < kh; ++i) {
       int64_t j = 0;
       for (; j + 3 <= kw; j += 3)
         for (int64_t c = 0; c < p.nw; ++c) {
           const uint32_t w1 = word(o, i, j, c), w2 = word(o, i, j + 1, c), w3 = word(o, i, j + 2, c);
-          p.w32.insert(p.w32.end(), {w1, w1 ^ w2, w1 ^ w3, w1 ^ w2 ^ w3});
+          put(w1);
+          put(w1 ^ w2);
+          put(w1 ^ w3);
+          put(w1 ^ w2 ^ w3);
         }
       for (; j < kw; ++j)
-        for (int64_t c = 0; c < p.nw; ++c) p.w32.push_back(word(o, i, j, c));
+        for (int64_t c = 0; c < p.nw; ++c) put(word(o, i, j, c));
     }
+  }
   // Padded taps of output row r / column s, as kernel-row / kernel-column masks; rows with the
   // same mask share a class.
   auto outside = [](int64_t pos, int64_t k, int64_t pad, int64_t n) {
@@ -192,7 +200,8 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
   }
   p.ncls = int64_t(cls_mask.size());
   const int32_t K = int32_t(wt.cin * taps), pad_mult = cv.pad_value + 1;
-  std::vector<int32_t> base(size_t(cout * p.ncls * p.ldb), K);
+  std::vector<int32_t>& base = p.base;
+  base.assign(size_t(cout * p.ncls * p.ldb), K);
   for (int64_t s = 0; s < p.ow; ++s) {
     const uint64_t cm = outside(s, kw, cv.pad_w, w);
     for (int64_t k = 0; k < p.ncls; ++k)
@@ -202,37 +211,38 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
             for (int64_t o = 0; o < cout; ++o)
               base[(o * p.ncls + k) * p.ldb + s] += pad_mult * wt.tapsum[o * taps + i * kw + j];
   }
-  p.base.assign(base.begin(), base.end());  // |base| <= 2 K, exact in float
   return p;
 }
 
 namespace {
 
 // The direct path (ukernels.h), one image at a time: binarize into the zero-bordered planes, then
-// output channels split over the threads in 8-channel blocks (each writes its own channels).
+// the kernel. Threads split the output rows (each writes its own rows of every channel).
 void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, const float* x,
                  const float* bias, float out_min, float out_max, float* y, bool parallel) {
   const B1ConvWeights& wt = *p.wt;
   const int64_t hp = p.h + 2 * p.cv.pad_h, plane = hp * p.ldp;
   // Below this many popcount vectors per image a second thread costs more than it saves.
   const int64_t vectors = wt.cout * p.oh * ceil_div(p.ow, 16) * wt.kh * wt.kw * p.nw;
-  const int64_t groups = ceil_div(wt.cout, 8);  // the kernel's 8-channel blocks
-  const int parts = parallel && vectors >= 4096 ? int(std::min<int64_t>(get_num_threads(), groups)) : 1;
+  const int parts = parallel && vectors >= 4096 ? int(std::min<int64_t>(get_num_threads(), p.oh)) : 1;
   std::vector<uint32_t> planes(size_t(parts * p.nw * plane), 0);
-  // Part `part` computes output channels [o0, o1) of every image. Each part binarizes the whole
-  // image into planes of its own: binarizing is a small share of the work, and measured faster
-  // than binarizing once and moving the planes to the other core (or than splitting it).
+  // Part `part` computes output rows [r0, r1) of every image, binarizing into planes of its own
+  // only the input rows those read. Split this way a part reads the rows that the same thread
+  // wrote one layer earlier (parallel_parts), and binarizes about half the image instead of all
+  // of it, as a split by output channels did.
   auto run = [&](int part, int64_t n) {
     uint32_t* pl = planes.data() + part * p.nw * plane;
-    uk.binarize(x + n * wt.cin * p.h * p.w, size_t(wt.cin), size_t(p.h), size_t(p.w), 0, size_t(p.h),
+    const int64_t r0 = p.oh * part / parts, r1 = p.oh * (part + 1) / parts;
+    // Input rows [i0, i1) (empty where the part's rows see only padding).
+    const int64_t i0 = std::max<int64_t>(0, r0 - p.cv.pad_h);
+    const int64_t i1 = std::max(i0, std::min(p.h, r1 - 1 - p.cv.pad_h + wt.kh));
+    uk.binarize(x + n * wt.cin * p.h * p.w, size_t(wt.cin), size_t(p.h), size_t(p.w), size_t(i0), size_t(i1),
                 pl, size_t(plane), size_t(p.ldp), size_t(p.cv.pad_h), size_t(p.cv.pad_w));
     const b1_direct_params prm{pl, size_t(plane), size_t(p.ldp), size_t(p.nw), size_t(wt.kh),
                                size_t(wt.kw), p.w32.data(), size_t(p.wstride), p.base.data(), size_t(p.ncls),
                                size_t(p.ldb), p.rowcls.data(), wt.alpha.data(), bias, out_min,
                                out_max, y + n * wt.cout * p.oh * p.ow, size_t(p.oh), size_t(p.ow)};
-    const int64_t o0 = std::min(wt.cout, groups * part / parts * 8);
-    const int64_t o1 = std::min(wt.cout, groups * (part + 1) / parts * 8);
-    uk.direct(&prm, size_t(o0), size_t(o1), 0, size_t(p.oh));
+    uk.direct(&prm, 0, size_t(wt.cout), size_t(r0), size_t(r1));
   };
   if (parts > 1)
     parallel_parts(parts, [&](int part) {

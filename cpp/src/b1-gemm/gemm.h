@@ -68,9 +68,9 @@ struct B1ConvPlan {
   std::vector<std::pair<int64_t, uint64_t>> border;
   bool direct = false;
   int64_t nw = 0, ldp = 0, ldb = 0, ncls = 0;  // words per pixel, plane row, base row, row classes
-  std::vector<uint32_t> w32;                   // cout x wstride, as b1_direct_params::w
+  std::vector<uint32_t> w32;                   // as b1_direct_params::w
   int64_t wstride = 0;
-  std::vector<float> base;                     // cout x ncls x ldb
+  std::vector<int32_t> base;                   // cout x ncls x ldb
   std::vector<int32_t> rowcls;                 // oh
 };
 B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, int64_t w);

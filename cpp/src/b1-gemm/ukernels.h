@@ -40,12 +40,14 @@ void b1_gemm_ukernel_4x16__avx512vpopcntdq(size_t m, size_t n, size_t kw, const 
 struct b1_direct_params {
   const uint32_t* plane;
   size_t plane_stride, ldp, nw, kh, kw;
-  const uint32_t* w;       // per output channel, wstride words: for each kernel row i, the
-                           // kernel columns in groups of three (then 1-2 single columns), for
-                           // each word c: a group is w1, w1^w2, w1^w3, w1^w2^w3 of its three
-                           // taps, a single column its word
+  const uint32_t* w;       // output channels in groups of 8, each group wstride x 8 words: word t
+                           // of channel o at w[((o / 8) * wstride + t) * 8 + o % 8] (one
+                           // broadcast base for a whole group). The wstride words of a channel:
+                           // for each kernel row i, the kernel columns in groups of three (then
+                           // 1-2 single columns), for each word c: a group is w1, w1^w2, w1^w3,
+                           // w1^w2^w3 of its three taps, a single column its word
   size_t wstride;
-  const float* base;       // cout x ncls x ldb (integers, exact in float)
+  const int32_t* base;     // cout x ncls x ldb
   size_t ncls, ldb;
   const int32_t* rowcls;   // per output row
   const float* alpha;
@@ -54,7 +56,8 @@ struct b1_direct_params {
   float* y;                // cout x oh x ow
   size_t oh, ow;
 };
-// Output channels [o0, o1) of output rows [r0, r1).
+// Output channels [o0, o1) of output rows [r0, r1); o0 a multiple of 8. This and the binarizer
+// need Ice Lake's AVX-512 set (cpu_has_avx512icl).
 void b1_direct_conv_rows__avx512vpopcntdq(const struct b1_direct_params* p, size_t o0, size_t o1,
                                           size_t r0, size_t r1);
 // Rows [r0, r1) of x (c x h x w f32) into the planes above (interior at row pad_h, column pad_w;

@@ -114,12 +114,15 @@ const F32Conv2dUkernels& f32_conv2d_ukernels_for(Isa isa) {
 const B1GemmUkernel& b1_gemm_ukernel(Isa isa) {
   static const B1GemmUkernel scalar{b1_gemm_ukernel_4x8__scalar, "scalar", nullptr, nullptr};
   static const B1GemmUkernel avx2{b1_gemm_ukernel_4x8__avx2, "avx2", nullptr, nullptr};
-  static const B1GemmUkernel vpopcnt{b1_gemm_ukernel_4x16__avx512vpopcntdq, "avx512vpopcntdq",
-                                     b1_direct_conv_rows__avx512vpopcntdq, b1_binarize_planes__avx512};
+  static const B1GemmUkernel vpopcnt{b1_gemm_ukernel_4x16__avx512vpopcntdq, "avx512vpopcntdq", nullptr, nullptr};
+  static const B1GemmUkernel direct{b1_gemm_ukernel_4x16__avx512vpopcntdq, "avx512vpopcntdq",
+                                    b1_direct_conv_rows__avx512vpopcntdq, b1_binarize_planes__avx512};
   switch (isa) {
     case Isa::scalar: return scalar;
     case Isa::avx2: return avx2;
-    case Isa::avx512: return cpu_has_avx512vpopcntdq() ? vpopcnt : avx2;
+    case Isa::avx512:
+      if (!cpu_has_avx512vpopcntdq()) return avx2;
+      return cpu_has_avx512icl() ? direct : vpopcnt;
   }
   return scalar;
 }

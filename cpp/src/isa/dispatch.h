@@ -102,7 +102,7 @@ const F32Conv2dUkernels& f32_conv2d_ukernels_for(Isa isa);
 
 // Binary XNOR-popcount GEMM (b1-gemm): avx512 uses vpopcntq where the CPU has VPOPCNTDQ and the
 // AVX2 nibble-lookup kernel otherwise. The direct stride-1 conv and its binarizer exist only with
-// VPOPCNTDQ (null otherwise: the driver uses the GEMM).
+// Ice Lake's AVX-512 set (cpu_has_avx512icl; null otherwise: the driver uses the GEMM).
 struct B1GemmUkernel {
   b1_gemm_ukernel_fn fn;
   const char* name;

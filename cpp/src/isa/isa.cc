@@ -86,6 +86,17 @@ bool cpu_has_avx512vpopcntdq() {
 #endif
 }
 
+bool cpu_has_avx512icl() {
+#if defined(__x86_64__)
+  static const bool has = cpu_has_avx512vnni() && cpu_has_avx512vpopcntdq() &&
+                          __builtin_cpu_supports("avx512bitalg") && __builtin_cpu_supports("avx512vbmi") &&
+                          __builtin_cpu_supports("gfni");
+  return has;
+#else
+  return false;
+#endif
+}
+
 bool cpu_has_amx_int8() {
   static const bool has = cpu_has_avx512vnni() && detect_amx_int8();
   return has;

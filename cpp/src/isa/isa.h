@@ -21,5 +21,7 @@ bool cpu_has_avx512vnni();
 bool cpu_has_amx_int8();
 // VPOPCNTDQ (64-bit lane popcount, Ice Lake and later), for the binary kernels (b1-gemm).
 bool cpu_has_avx512vpopcntdq();
+// Ice Lake's whole AVX-512 set: VNNI, VPOPCNTDQ, BITALG, VBMI and GFNI (the binary direct conv).
+bool cpu_has_avx512icl();
 
 }  // namespace eo
