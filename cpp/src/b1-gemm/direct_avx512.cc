@@ -39,10 +39,12 @@ template <int Q, int kFixed, bool kBias, Clamp kClamp>
 EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, size_t s0,
                                __mmask16 m) {
   const size_t kh = kFixed ? 3 : p->kh, kw = kFixed ? 3 : p->kw, nw = kFixed ? kFixed : p->nw;
-  const size_t cls = (size_t)p->rowcls[r];
+  // Pointers stepped per channel rather than indexed: GCC multiplied out every channel's offsets.
+  const size_t bstep = p->ncls * p->ldb, ystep = p->oh * p->ow;
+  const int32_t* bq = p->base + (o * p->ncls + (size_t)p->rowcls[r]) * p->ldb + s0;
   __m512i dot[Q];
 #pragma GCC unroll 8
-  for (int q = 0; q < Q; ++q) dot[q] = _mm512_loadu_si512(p->base + ((o + q) * p->ncls + cls) * p->ldb + s0);
+  for (int q = 0; q < Q; ++q, bq += bstep) dot[q] = _mm512_loadu_si512(bq);
   const __m512i minus2 = _mm512_set1_epi16(-2), minus4 = _mm512_set1_epi16(-4);
   const uint32_t* wg = p->w + (o / 8) * p->wstride * 8 + o % 8;  // word t of channel o + q: wg[8 t + q]
   size_t t = 0;  // position in the weight sequence (ukernels.h)
@@ -80,8 +82,9 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
           dot[q] = add_count(dot[q], _mm512_xor_si512(xv, bcast(wg + 8 * t + q)), minus2);
       }
   }
+  float* yq = p->y + (o * p->oh + r) * p->ow + s0;
 #pragma GCC unroll 8
-  for (int q = 0; q < Q; ++q) {
+  for (int q = 0; q < Q; ++q, yq += ystep) {
     // Explicit-rounding forms: never contracted into an FMA, so the same multiply then add as the
     // reference; float(dot) is exact (|dot| < 2^24).
     __m512 v = _mm512_mul_round_ps(_mm512_set1_ps(p->alpha[o + q]), _mm512_cvtepi32_ps(dot[q]),
@@ -92,7 +95,7 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
     // do; an infinite bound never clips, so skipping it changes nothing.
     if (kClamp != kNone) v = _mm512_max_ps(_mm512_set1_ps(p->lo), v);
     if (kClamp == kBoth) v = _mm512_min_ps(_mm512_set1_ps(p->hi), v);
-    _mm512_mask_storeu_ps(p->y + ((o + q) * p->oh + r) * p->ow + s0, m, v);
+    _mm512_mask_storeu_ps(yq, m, v);
   }
 }
 
