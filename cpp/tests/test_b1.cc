@@ -149,7 +149,7 @@ TEST(b1_conv2d_matches_reference_bit_for_bit_every_path_padding_and_thread_count
       {1, 20, 6, 40, 9, 1, 1, 1, 0, 0},   {1, 48, 11, 12, 6, 3, 3, 1, 0, 0},
       {1, 8, 2, 2, 10, 3, 3, 1, 2, 1},
       // split by output rows, where the first parts' rows see only padding (at 4 threads)
-      {1, 8, 4, 20, 128, 1, 1, 1, 6, 1},
+      {1, 8, 4, 20, 256, 1, 1, 1, 6, 1},
   };
   int variant = 0;
   for (int threads : {1, 2, 4}) {

@@ -222,9 +222,12 @@ void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, co
                  const float* bias, float out_min, float out_max, float* y, bool parallel) {
   const B1ConvWeights& wt = *p.wt;
   const int64_t hp = p.h + 2 * p.cv.pad_h, plane = hp * p.ldp;
-  // Below this many popcount vectors per image a second thread costs more than it saves.
+  // Below this many popcount vectors per image a second thread costs more than it saves: a split
+  // pays a hand-off (~0.5 us on the Xeon KVM guests) and, when the caller reads the output, moves
+  // the other part's rows between cores. resnet20's 32->32 at 16x16 (4608) ran 15-40 % faster in
+  // the Engine on one thread there (benchmarks/README.md, twelfth session).
   const int64_t vectors = wt.cout * p.oh * ceil_div(p.ow, 16) * wt.kh * wt.kw * p.nw;
-  const int parts = parallel && vectors >= 4096 ? int(std::min<int64_t>(get_num_threads(), p.oh)) : 1;
+  const int parts = parallel && vectors >= 8192 ? int(std::min<int64_t>(get_num_threads(), p.oh)) : 1;
   std::vector<uint32_t> planes(size_t(parts * p.nw * plane), 0);
   // Part `part` computes output rows [r0, r1) of every image, binarizing into planes of its own
   // only the input rows those read. Split this way a part reads the rows that the same thread
