@@ -11,8 +11,8 @@
 //
 // 4-bit weights (c4x2): each 32-column block is widened into the caller's scratch as c4 panels of
 // 16 * w (qs8_widen4_avx512; the accumulators shift back by 4 before the bias; past K = 65536,
-// where 16 * w could overflow, as plain int8), whole or, for one deep row block, a 64-deep k-block
-// at a time just before its tiles load; then the same tiles.
+// where 16 * w could overflow, as plain int8), whole or, for one row block, a 64-deep k-block at a
+// time one block ahead of the tiles that load it; then the same tiles.
 #include <immintrin.h>
 #include <stdint.h>
 
@@ -73,18 +73,26 @@ struct Buffers {
 struct Panels {
   const int8_t* p0;
   size_t panel_stride;
+  void prime() const {}
   void prepare(size_t) const {}
   const int8_t* tile(size_t kb, size_t q) const { return p0 + q * panel_stride + kb * 1024; }
 };
 
-// 4-bit panels widened (to 16 * w) one k-block at a time into a two-slot ring just before their
-// tiles are loaded: for blocks of at most 32 rows, which read each weight once.
+// 4-bit panels widened (to 16 * w) one k-block at a time into a two-slot ring, one block ahead:
+// while k-block kb's tiles multiply, the vector units widen kb + 1 (widened just before its own
+// loads, the stores and the tile products took turns). For blocks of at most 32 rows, which read
+// each weight once.
 struct WidenedPanels {
   const int8_t* p0;
   size_t panel_stride, np;
   int8_t* ring;  // 2 slots x 2 panels x 1 KiB
-  void prepare(size_t kb) const {
+  size_t kblocks;
+  void widen(size_t kb) const {
     qs8_widen4_avx512(p0 + kb * 512, panel_stride, np, 8, ring + (kb & 1) * 2048, 1024, true);
+  }
+  void prime() const { widen(0); }
+  void prepare(size_t kb) const {
+    if (kb + 1 < kblocks) widen(kb + 1);
   }
   const int8_t* tile(size_t kb, size_t q) const { return ring + (kb & 1) * 2048 + q * 1024; }
 };
@@ -104,6 +112,7 @@ inline void block(size_t mc, size_t nc, size_t k, const uint8_t* a, size_t lda, 
   _tile_zero(1);
   _tile_zero(2);
   _tile_zero(3);
+  w.prime();
   for (size_t kb = 0; kb < kblocks; ++kb) {
     const size_t k0 = kb * 64, cols = k - k0 < 64 ? k - k0 : 64;
     // First every buffer the tiles below read: the partial A blocks and the weights' k-block.
@@ -126,6 +135,9 @@ inline void block(size_t mc, size_t nc, size_t k, const uint8_t* a, size_t lda, 
       _tile_dpbusd(2, 5, 6);
       if (two_cols) _tile_dpbusd(3, 5, 7);
     }
+    // And the next k-block's ring writes (to the slot these tiles came from two blocks ago, or,
+    // widened one block ahead, the slot loaded just above) stay after these loads.
+    __asm__ volatile("" ::: "memory");
   }
   _tile_stored(0, buf.c, 128);
   if (two_cols) _tile_stored(1, buf.c + 16, 128);
@@ -171,14 +183,16 @@ void qs8_gemm4_ukernel_32x32c4x2__amx(size_t m, size_t n, size_t k, const uint8_
   // are zero past K) and serves every row; as 16 * w where that is exact.
   const size_t kpairs = (k + 63) / 64 * 8, ps = kpairs * 128;
   const bool x16 = k <= kQs8MaxX16K;
-  // One row block reads each weight once, so the block need not be widened ahead: past 24 KiB
-  // (with A and C it no longer stays in L1) a k-block at a time is faster (1.3-1.6x on
-  // mobilenet_v2's 960-deep 1x1 convs at 4x4, Xeon); below, the whole block is (1.2x at 576).
-  const bool ring = m <= 32 && x16 && 32 * kpairs * 8 > (24u << 10);
+  // One row block reads each weight once, so the block need not be widened whole: the ring, one
+  // k-block ahead, brought mobilenet_v2's 4x4 1x1 convs to 0.97-1.01x the 8-bit time (from 1.1-1.3x
+  // widened whole at 320-576 deep; Xeon, benchmarks/README.md twelfth session). Two row blocks
+  // would widen every weight twice.
+  const bool ring = m <= 32 && x16;
   for (size_t j0 = 0; j0 < n; j0 += 32, pb += 2 * panel_stride) {
     const size_t nc = n - j0 < 32 ? n - j0 : 32, np = nc > 16 ? 2 : 1;
     if (ring) {
-      block(m, nc, k, a, lda, WidenedPanels{pb, panel_stride, np, scratch}, p, j0, c + j0, ldc, 4, buf);
+      block(m, nc, k, a, lda, WidenedPanels{pb, panel_stride, np, scratch, (k + 63) / 64}, p, j0, c + j0,
+            ldc, 4, buf);
       continue;
     }
     qs8_widen4_avx512(pb, panel_stride, np, kpairs, scratch, ps, x16);
