@@ -11,8 +11,9 @@
 //
 // 4-bit weights (c4x2): each 32-column block is widened into the caller's scratch as c4 panels of
 // 16 * w (qs8_widen4_avx512; the accumulators shift back by 4 before the bias; past K = 65536,
-// where 16 * w could overflow, as plain int8), whole or, for one row block, a 64-deep k-block at a
-// time one block ahead of the tiles that load it; then the same tiles.
+// where 16 * w could overflow, as plain int8), whole (the next block during the current one's first
+// row block) or, for one row block, a 64-deep k-block at a time one block ahead of the tiles that
+// load it; then the same tiles.
 #include <immintrin.h>
 #include <stdint.h>
 
@@ -76,6 +77,22 @@ struct Panels {
   void prime() const {}
   void prepare(size_t) const {}
   const int8_t* tile(size_t kb, size_t q) const { return p0 + q * panel_stride + kb * 1024; }
+};
+
+// Panels widened whole into scratch, plus (when next.p0 is set) the next column block's 4-bit
+// panels widened k-block by k-block into the other scratch slot while these tiles multiply: the
+// first row block's pass widens all of it, so the next block starts ready.
+struct PanelsAhead {
+  Panels cur;
+  const int8_t* next_pb;  // or null: nothing to widen
+  size_t panel_stride, np, out_stride;
+  int8_t* next_out;
+  bool x16;
+  void prime() const {}
+  void prepare(size_t kb) const {
+    if (next_pb) qs8_widen4_avx512(next_pb + kb * 512, panel_stride, np, 8, next_out + kb * 1024, out_stride, x16);
+  }
+  const int8_t* tile(size_t kb, size_t q) const { return cur.tile(kb, q); }
 };
 
 // 4-bit panels widened (to 16 * w) one k-block at a time into a two-slot ring, one block ahead:
@@ -195,11 +212,17 @@ void qs8_gemm4_ukernel_32x32c4x2__amx(size_t m, size_t n, size_t k, const uint8_
             ldc, 4, buf);
       continue;
     }
-    qs8_widen4_avx512(pb, panel_stride, np, kpairs, scratch, ps, x16);
-    const Panels w{scratch, ps};
-    for (size_t i0 = 0; i0 < m; i0 += 32)
+    // Two slots of 2 panels: block j0 / 32 in slot (j0 / 32) & 1, the first one widened here and
+    // each later one during the first row block of the block before it.
+    int8_t* slot = scratch + ((j0 / 32) & 1) * 2 * ps;
+    if (j0 == 0) qs8_widen4_avx512(pb, panel_stride, np, kpairs, slot, ps, x16);
+    const size_t nn = n - j0 > 32 ? (n - j0 - 32 > 16 ? 2 : 1) : 0;  // panels of the next block
+    for (size_t i0 = 0; i0 < m; i0 += 32) {
+      const PanelsAhead w{{slot, ps}, i0 == 0 && nn ? pb + 2 * panel_stride : nullptr, panel_stride, nn, ps,
+                          scratch + (((j0 / 32) + 1) & 1) * 2 * ps, x16};
       block(m - i0 < 32 ? m - i0 : 32, nc, k, a + i0 * lda, lda, w, p, j0, c + i0 * ldc + j0, ldc,
             x16 ? 4 : 0, buf);
+    }
   }
 }
 

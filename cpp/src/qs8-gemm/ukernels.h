@@ -18,7 +18,7 @@
 // 4-bit B ("c4x2", weights in [-8, 7]): two k-groups share 64 bytes, byte i of k-group 2h in the
 // low nibble and byte i of k-group 2h+1 in the high nibble of byte i of pair h (panel stride
 // kpad*8). The VNNI and AMX kernels widen each 32-column block once per call into the caller's
-// scratch (qs8_gemm4_scratch_bytes(K)) as c4 int8 panels (VNNI: a nibble u is (u ^ 8) - 8; AMX:
+// scratch (qs8_gemm4_scratch_bytes(K): room for two blocks) as c4 int8 panels (VNNI: a nibble u is (u ^ 8) - 8; AMX:
 // 16 * w up to K = 65536, the sums shifted back by 4) and run the 8-bit tiles on them: the same
 // result, and no 8-bit copy of more than 32 columns. With few rows the VNNI kernels read the
 // panels in place instead; the scalar kernel reads the nibbles directly (no scratch).
@@ -59,8 +59,9 @@ typedef void (*qs8_igemm4_ukernel_fn)(size_t m, size_t n, size_t ntaps, size_t k
                                       const int8_t* pb, size_t panel_stride,
                                       const struct qs8_gemm_params* p, uint8_t* c, size_t ldc,
                                       int8_t* scratch);
-// Two widened 16-column panels, K rounded up to whole 64-deep AMX tiles.
-static inline size_t qs8_gemm4_scratch_bytes(size_t k) { return 32 * ((k + 63) / 64 * 64); }
+// Two 32-column blocks of widened panels (K rounded up to whole 64-deep AMX tiles): the block in
+// use and (AMX) the next one, widened alongside.
+static inline size_t qs8_gemm4_scratch_bytes(size_t k) { return 64 * ((k + 63) / 64 * 64); }
 
 void qs8_gemm_ukernel_4x16c4__scalar(size_t m, size_t n, size_t k, const uint8_t* a, size_t lda,
                                      const int8_t* pb, size_t panel_stride,
