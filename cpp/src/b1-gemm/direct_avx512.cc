@@ -48,6 +48,9 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
   const __m512i minus2 = _mm512_set1_epi16(-2), minus4 = _mm512_set1_epi16(-4);
   const uint32_t* wg = p->w + (o / 8) * p->wstride * 8 + o % 8;  // word t of channel o + q: wg[8 t + q]
   size_t t = 0;  // position in the weight sequence (ukernels.h)
+  // The 3x3 form counts each row's carry as it goes but keeps the rows' sums x1^x2^x3 (x-only)
+  // for a second full adder across the rows at the end: 2 counts instead of 3.
+  __m512i xs[kFixed ? 3 : 1][kFixed ? kFixed : 1];
 #pragma GCC unroll 3
   for (size_t i = 0; i < kh; ++i) {
     const uint32_t* row = p->plane + (r + i) * p->ldp + s0;
@@ -69,10 +72,10 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
           const __m512i ab = _mm512_xor_si512(x12, bcast(wt + 8 + q));
           const __m512i t2 = _mm512_ternarylogic_epi32(ab, x13, bcast(wt + 16 + q), 0x60);  // A & (B ^ C)
           const __m512i carry = _mm512_ternarylogic_epi32(t2, x1, bcast(wt + q), 0x96);     // A ^ B ^ C
-          const __m512i sum = _mm512_xor_si512(x123, bcast(wt + 24 + q));
-          dot[q] = add_count(dot[q], sum, minus2);
+          if (!kFixed) dot[q] = add_count(dot[q], _mm512_xor_si512(x123, bcast(wt + 24 + q)), minus2);
           dot[q] = add_count(dot[q], carry, minus4);
         }
+        if (kFixed) xs[i][c] = x123;
       }
     for (; j < kw; ++j)
       for (size_t c = 0; c < nw; ++c, ++t) {
@@ -82,6 +85,23 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
           dot[q] = add_count(dot[q], _mm512_xor_si512(xv, bcast(wg + 8 * t + q)), minus2);
       }
   }
+  if (kFixed)
+#pragma GCC unroll 2
+    for (size_t c = 0; c < nw; ++c) {
+      // Rows' sums s_i = x_i ^ w_i (x_i = xs[i][c]) through a full adder, as the taps above:
+      // s0^s1^s2 counts once, maj(s0, s1, s2) twice; the weight parts are the extra words.
+      const __m512i x01 = _mm512_xor_si512(xs[0][c], xs[1][c]), x02 = _mm512_xor_si512(xs[0][c], xs[2][c]),
+                    x012 = _mm512_xor_si512(x01, xs[2][c]);
+      const uint32_t *w0 = wg + 8 * (4 * c + 3), *we = wg + 8 * (12 * nw + 3 * c);
+#pragma GCC unroll 8
+      for (int q = 0; q < Q; ++q) {
+        const __m512i ab = _mm512_xor_si512(x01, bcast(we + q));
+        const __m512i t2 = _mm512_ternarylogic_epi32(ab, x02, bcast(we + 8 + q), 0x60);     // A & (B ^ C)
+        const __m512i carry = _mm512_ternarylogic_epi32(t2, xs[0][c], bcast(w0 + q), 0x96);  // A ^ B ^ C
+        dot[q] = add_count(dot[q], _mm512_xor_si512(x012, bcast(we + 16 + q)), minus2);
+        dot[q] = add_count(dot[q], carry, minus4);
+      }
+    }
   float* yq = p->y + (o * p->oh + r) * p->ow + s0;
 #pragma GCC unroll 8
   for (int q = 0; q < Q; ++q, yq += ystep) {

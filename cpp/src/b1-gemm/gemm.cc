@@ -161,7 +161,7 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
   auto word = [&](int64_t o, int64_t i, int64_t j, int64_t c) {
     return uint32_t(wt.bits[o * wt.kwords() + (i * kw + j) * wt.cw + c / 2] >> (32 * (c % 2)));
   };
-  p.wstride = kh * p.nw * ((kw / 3) * 4 + kw % 3);
+  p.wstride = kh * p.nw * ((kw / 3) * 4 + kw % 3) + int64_t(b1_direct_sum3_words(kh, kw, p.nw));
   // Channels in groups of 8, word-interleaved (ukernels.h): zero words past cout.
   p.w32.assign(size_t(ceil_div(cout, 8) * p.wstride * 8), 0);
   for (int64_t o = 0; o < cout; ++o) {
@@ -181,6 +181,14 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
       for (; j < kw; ++j)
         for (int64_t c = 0; c < p.nw; ++c) put(word(o, i, j, c));
     }
+    if (b1_direct_sum3_words(kh, kw, p.nw))
+      for (int64_t c = 0; c < p.nw; ++c) {
+        uint32_t s[3];
+        for (int64_t i = 0; i < 3; ++i) s[i] = word(o, i, 0, c) ^ word(o, i, 1, c) ^ word(o, i, 2, c);
+        put(s[0] ^ s[1]);
+        put(s[0] ^ s[2]);
+        put(s[0] ^ s[1] ^ s[2]);
+      }
   }
   // Padded taps of output row r / column s, as kernel-row / kernel-column masks; rows with the
   // same mask share a class.

@@ -45,7 +45,10 @@ struct b1_direct_params {
                            // broadcast base for a whole group). The wstride words of a channel:
                            // for each kernel row i, the kernel columns in groups of three (then
                            // 1-2 single columns), for each word c: a group is w1, w1^w2, w1^w3,
-                           // w1^w2^w3 of its three taps, a single column its word
+                           // w1^w2^w3 of its three taps, a single column its word; then, for
+                           // a 3x3 kernel of at most 2 words per pixel (b1_direct_sum3_words),
+                           // for each word c the XORs of the three rows' w1^w2^w3 words s0, s1,
+                           // s2: s0^s1, s0^s2, s0^s1^s2
   size_t wstride;
   const int32_t* base;     // cout x ncls x ldb
   size_t ncls, ldb;
@@ -56,6 +59,10 @@ struct b1_direct_params {
   float* y;                // cout x oh x ow
   size_t oh, ow;
 };
+// Extra weight words per output channel that the direct kernel's 3x3 form reads (above).
+static inline size_t b1_direct_sum3_words(size_t kh, size_t kw, size_t nw) {
+  return kh == 3 && kw == 3 && nw <= 2 ? 3 * nw : 0;
+}
 // Output channels [o0, o1) of output rows [r0, r1); o0 a multiple of 8. This and the binarizer
 // need Ice Lake's AVX-512 set (cpu_has_avx512icl).
 void b1_direct_conv_rows__avx512vpopcntdq(const struct b1_direct_params* p, size_t o0, size_t o1,
