@@ -1,0 +1,107 @@
+// The binary direct conv (b1_conv2d's stride-1 path) at resnet20's three 3x3 stages, batch 1, by
+// phase: binarizing the input into the bit planes, the XNOR-popcount kernel over all output
+// channels, and the whole b1_conv2d call on one thread and on `threads` (a TeamScope held, as the
+// Engine does; the caller copies the output out after every call, as Engine.run does, so a split
+// pays for moving the other part's rows back; "copy" is that copy alone, included in both calls).
+// The figures behind the direct path's split threshold (b1-gemm/gemm.cc) and the kernel work in
+// benchmarks/README.md.
+//
+// Each variant of a shape is timed in every round, in turn and in reverse order every second round;
+// a turn is 20 warm-up calls then `calls` timed ones. Printed: the median over rounds of the
+// per-call mean, and the fastest round, in microseconds. On a CPU without the direct kernel
+// (cpu_has_avx512icl) only the whole calls are timed, on the GEMM path.
+//
+//   build/dev/bench_b1_conv [threads=2] [rounds=21] [calls=200]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "b1-gemm/gemm.h"
+#include "b1-gemm/ukernels.h"
+#include "common/parallel.h"
+#include "isa/dispatch.h"
+
+namespace {
+
+struct Shape {
+  int c, hw;  // c -> c channels, 3x3, stride 1, padding 1
+};
+
+const Shape kShapes[] = {{16, 32}, {32, 16}, {64, 8}};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace eo;
+  const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
+  const int rounds = argc > 2 ? std::atoi(argv[2]) : 21;
+  const int calls = argc > 3 ? std::atoi(argv[3]) : 200;
+  if (threads < 1 || threads > 256 || rounds < 1 || calls < 1) {
+    std::fprintf(stderr, "usage: bench_b1_conv [threads >= 1] [rounds >= 1] [calls >= 1]\n");
+    return 2;
+  }
+  set_num_threads(threads);
+  const B1GemmUkernel& uk = b1_gemm_ukernel(active_isa());
+  const bool direct = uk.direct != nullptr;
+  std::printf("# %d thread(s), %d rounds of %d calls; us per call: median over rounds / fastest round%s\n",
+              threads, rounds, calls, direct ? "" : " (no direct kernel on this CPU: GEMM path)");
+  std::printf("%-12s %17s %17s %17s %17s %17s\n", "conv", "binarize", "kernel", "copy", "call 1 thread",
+              ("call " + std::to_string(threads) + " threads").c_str());
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd;
+  for (const Shape& sh : kShapes) {
+    const int c = sh.c, hw = sh.hw;
+    std::vector<float> w(size_t(c) * c * 9), x(size_t(c) * hw * hw), y(x.size()), out(x.size()), bias(c);
+    for (float& v : w) v = nd(rng);
+    for (float& v : x) v = nd(rng);
+    for (float& v : bias) v = nd(rng);
+    const std::vector<float> alpha = b1_channel_alpha(w.data(), c, int64_t(c) * 9);
+    const B1ConvWeights wt = b1_pack_conv_weights(c, c, 3, 3, w.data(), alpha.data());
+    B1Conv cv;
+    cv.pad_h = cv.pad_w = 1;
+    const B1ConvPlan plan = b1_conv_plan(wt, cv, hw, hw);
+    const size_t plane = size_t(hw + 2) * size_t(plan.ldp);
+    std::vector<uint32_t> planes(plane * size_t(std::max<int64_t>(plan.nw, 1)), 0);
+    const b1_direct_params prm{planes.data(), plane, size_t(plan.ldp), size_t(plan.nw), 3, 3, plan.w32.data(),
+                               size_t(plan.wstride), plan.base.data(), size_t(plan.ncls), size_t(plan.ldb),
+                               plan.rowcls.data(), wt.alpha.data(), bias.data(), 0.f, 1e30f, y.data(),
+                               size_t(hw), size_t(hw)};
+    auto call = [&](bool parallel) {
+      const TeamScope team;
+      b1_conv2d(plan, 1, x.data(), bias.data(), 0.f, 1e30f, y.data(), parallel);
+      std::memcpy(out.data(), y.data(), y.size() * sizeof(float));
+    };
+    std::vector<std::function<void()>> variants;
+    if (direct) {
+      variants.push_back([&] { uk.binarize(x.data(), c, hw, hw, 0, hw, planes.data(), plane, plan.ldp, 1, 1); });
+      variants.push_back([&] { uk.direct(&prm, 0, size_t(c), 0, size_t(hw)); });
+    }
+    variants.push_back([&] { std::memcpy(out.data(), y.data(), y.size() * sizeof(float)); });
+    variants.push_back([&] { call(false); });
+    variants.push_back([&] { call(true); });
+    std::vector<std::vector<double>> us(variants.size());
+    for (int r = 0; r < rounds; ++r)
+      for (size_t j = 0; j < variants.size(); ++j) {
+        const size_t i = r % 2 ? variants.size() - 1 - j : j;
+        for (int k = 0; k < 20; ++k) variants[i]();
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int k = 0; k < calls; ++k) variants[i]();
+        us[i].push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / calls);
+      }
+    char conv[32];
+    std::snprintf(conv, sizeof conv, "%d->%d @%d", c, c, hw);
+    std::printf("%-12s", conv);
+    if (!direct) std::printf(" %17s %17s", "-", "-");
+    for (std::vector<double>& t : us) {
+      std::sort(t.begin(), t.end());
+      std::printf("     %5.2f / %5.2f", t[t.size() / 2], t[0]);
+    }
+    std::printf("\n");
+  }
+}
