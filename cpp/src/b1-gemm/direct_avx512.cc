@@ -1,7 +1,8 @@
 // AVX-512 direct binary conv (ukernels.h): per output row and block of 16 pixels, Q output
 // channels at a time, each (tap, word) vector loaded once and combined with Q broadcast weight
 // words (embedded broadcasts); taps go through full adders three at a time (4 logic ops and 2
-// counts per three taps and channel instead of 3 XORs and 3 counts). A count is a 16-bit popcount
+// counts per three taps and channel instead of 3 XORs and 3 counts; for 3x3, the three rows' sums
+// through one more full adder at the end). A count is a 16-bit popcount
 // and a vpdpwssd that adds it, times -2 (or -4 for a carry), to the channel's dot, which starts at
 // its base: the count's weight, the accumulate and the dot's "base - 2 acc" are one step.
 // Small-channel layers (resnet20's 16 and 32 channels) fill every lane, where the 64-bit GEMM path

@@ -232,8 +232,8 @@ void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, co
   const int64_t hp = p.h + 2 * p.cv.pad_h, plane = hp * p.ldp;
   // Below this many popcount vectors per image a second thread costs more than it saves: a split
   // pays a hand-off (~0.5 us on the Xeon KVM guests) and, when the caller reads the output, moves
-  // the other part's rows between cores. resnet20's 32->32 at 16x16 (4608) ran 15-40 % faster in
-  // the Engine on one thread there (benchmarks/README.md, twelfth session).
+  // the other part's rows between cores. resnet20's 32->32 at 16x16 (4608) took 2-22 % less time
+  // in the Engine on one thread there, in three A/B pairs (benchmarks/README.md, twelfth session).
   const int64_t vectors = wt.cout * p.oh * ceil_div(p.ow, 16) * wt.kh * wt.kw * p.nw;
   const int parts = parallel && vectors >= 8192 ? int(std::min<int64_t>(get_num_threads(), p.oh)) : 1;
   std::vector<uint32_t> planes(size_t(parts * p.nw * plane), 0);
