@@ -152,6 +152,8 @@ EO_B1_DIRECT void rows_bias(const b1_direct_params* p, size_t o0, size_t o1, siz
 
 EO_B1_DIRECT void b1_direct_conv_rows__avx512vpopcntdq(const b1_direct_params* p, size_t o0, size_t o1,
                                                      size_t r0, size_t r1) {
+  // The 3x3 forms are the layers whose weights carry the rows' sum words: the rule of
+  // b1_direct_sum3_words (ukernels.h), spelled out so GCC's code for the kernels stays as measured.
   const bool k3x3 = p->kh == 3 && p->kw == 3;
   if (k3x3 && p->nw == 1) rows_bias<1>(p, o0, o1, r0, r1);
   else if (k3x3 && p->nw == 2) rows_bias<2>(p, o0, o1, r0, r1);

@@ -79,7 +79,14 @@ struct Panels {
   const int8_t* tile(size_t kb, size_t q) const { return p0 + q * panel_stride + kb * 1024; }
 };
 
-// Panels widened whole into scratch, plus (when next.p0 is set) the next column block's 4-bit
+// One 64-deep k-block (8 pairs of k-groups, 512 packed bytes per panel) of np 4-bit panels at pb
+// widened to out (panel stride out_stride).
+inline void widen_kblock(const int8_t* pb, size_t panel_stride, size_t np, size_t kb, int8_t* out,
+                         size_t out_stride, bool x16) {
+  qs8_widen4_avx512(pb + kb * 512, panel_stride, np, 8, out, out_stride, x16);
+}
+
+// Panels widened whole into scratch, plus (when next_pb is set) the next column block's 4-bit
 // panels widened k-block by k-block into the other scratch slot while these tiles multiply: the
 // first row block's pass widens all of it, so the next block starts ready.
 struct PanelsAhead {
@@ -90,7 +97,7 @@ struct PanelsAhead {
   bool x16;
   void prime() const {}
   void prepare(size_t kb) const {
-    if (next_pb) qs8_widen4_avx512(next_pb + kb * 512, panel_stride, np, 8, next_out + kb * 1024, out_stride, x16);
+    if (next_pb) widen_kblock(next_pb, panel_stride, np, kb, next_out + kb * 1024, out_stride, x16);
   }
   const int8_t* tile(size_t kb, size_t q) const { return cur.tile(kb, q); }
 };
@@ -104,9 +111,7 @@ struct WidenedPanels {
   size_t panel_stride, np;
   int8_t* ring;  // 2 slots x 2 panels x 1 KiB
   size_t kblocks;
-  void widen(size_t kb) const {
-    qs8_widen4_avx512(p0 + kb * 512, panel_stride, np, 8, ring + (kb & 1) * 2048, 1024, true);
-  }
+  void widen(size_t kb) const { widen_kblock(p0, panel_stride, np, kb, ring + (kb & 1) * 2048, 1024, true); }
   void prime() const { widen(0); }
   void prepare(size_t kb) const {
     if (kb + 1 < kblocks) widen(kb + 1);
