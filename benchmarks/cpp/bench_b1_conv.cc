@@ -71,10 +71,10 @@ int main(int argc, char** argv) {
     const b1_direct_params prm{planes.data(), plane, size_t(plan.ldp), size_t(plan.nw), 3, 3, plan.w32.data(),
                                size_t(plan.wstride), plan.base.data(), size_t(plan.ncls), size_t(plan.ldb),
                                plan.rowcls.data(), wt.alpha.data(), bias.data(), 0.f, 1e30f, y.data(),
-                               size_t(hw), size_t(hw)};
+                               size_t(hw), size_t(hw), nullptr};
     auto call = [&](bool parallel) {
       const TeamScope team;
-      b1_conv2d(plan, 1, x.data(), bias.data(), 0.f, 1e30f, y.data(), parallel);
+      b1_conv2d(plan, 1, x.data(), B1ConvEpilogue{bias.data(), nullptr, 0.f, 1e30f}, y.data(), parallel);
       std::memcpy(out.data(), y.data(), y.size() * sizeof(float));
     };
     std::vector<std::function<void()>> variants;

@@ -1,7 +1,7 @@
 // Binary kernels (b1-gemm): every path this CPU has must return the reference's floats bit for bit
 // (the integer dot is exact and the epilogue is the same multiply-then-add), on edge sizes around
 // every tile (4 rows, 8/16 columns, 64-bit words), all three padding values, strides, fused
-// clamps, batches and 1 or 2 threads.
+// clamps and residuals, batches and 1 or 2 threads.
 #include <cstring>
 
 #include "b1-gemm/gemm.h"
@@ -78,15 +78,18 @@ void check_conv(const ConvCase& c, int variant, std::mt19937& rng) {
   B1Conv cv{c.stride, c.stride, c.pad, c.pad, c.pad_value};
   const int oh = (c.h + 2 * c.pad - c.kh) / c.stride + 1, ow = (c.w + 2 * c.pad - c.kw) / c.stride + 1;
   const size_t per = size_t(c.cout) * oh * ow;
+  // Every other variant adds a residual (a fused skip connection), NaNs and infinities included.
+  std::vector<float> res = values(per * c.batch, rng);
+  const float* res_p = variant % 2 ? res.data() : nullptr;
   std::vector<float> y(per * c.batch, NAN), ref(y.size());
-  b1_conv2d(p, cv, c.batch, c.h, c.w, x.data(), bias_p, lo, hi, y.data(), true);
+  b1_conv2d(p, cv, c.batch, c.h, c.w, x.data(), B1ConvEpilogue{bias_p, res_p, lo, hi}, y.data(), true);
   for (int n = 0; n < c.batch; ++n)
-    reference::b1_conv2d(c.cout, c.cin, c.kh, c.kw, w.data(), alpha.data(), bias_p, c.stride, c.stride,
-                         c.pad, c.pad, c.pad_value, c.h, c.w, x.data() + size_t(n) * c.cin * c.h * c.w,
-                         lo, hi, ref.data() + n * per);
+    reference::b1_conv2d(c.cout, c.cin, c.kh, c.kw, w.data(), alpha.data(), bias_p,
+                         res_p ? res_p + n * per : nullptr, c.stride, c.stride, c.pad, c.pad, c.pad_value, c.h,
+                         c.w, x.data() + size_t(n) * c.cin * c.h * c.w, lo, hi, ref.data() + n * per);
   char what[200];
-  std::snprintf(what, sizeof what, "b1_conv2d batch=%d cin=%d %dx%d cout=%d k=%dx%d s=%d p=%d pv=%d",
-                c.batch, c.cin, c.h, c.w, c.cout, c.kh, c.kw, c.stride, c.pad, c.pad_value);
+  std::snprintf(what, sizeof what, "b1_conv2d batch=%d cin=%d %dx%d cout=%d k=%dx%d s=%d p=%d pv=%d res=%d",
+                c.batch, c.cin, c.h, c.w, c.cout, c.kh, c.kw, c.stride, c.pad, c.pad_value, res_p != nullptr);
   expect_equal(y, ref, what);
 }
 

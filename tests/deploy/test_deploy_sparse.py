@@ -281,7 +281,8 @@ def _b1_blob(w: np.ndarray, alpha: np.ndarray) -> bytes:
     return alpha.astype("<f4").tobytes() + np.packbits(bits, axis=1, bitorder="little").tobytes()
 
 
-def _b1_file(w, alpha, bias, x_shape, stride, padding, pad_value, act, blob=None):
+def _b1_file(w, alpha, bias, x_shape, stride, padding, pad_value, act, blob=None, residual=False):
+    """One b1_conv2d; residual=True adds the input itself as its skip connection (identity shortcut)."""
     cout, cin, kh, kw = w.shape
     _, h, wd = x_shape
     oh = (h + 2 * padding[0] - kh) // stride[0] + 1
@@ -291,12 +292,13 @@ def _b1_file(w, alpha, bias, x_shape, stride, padding, pad_value, act, blob=None
              "stride": stride, "padding": padding, "pad_value": pad_value, "activation": ACTIVATION[act]}
     if bias is not None:
         attrs["bias"] = b.add_blob(bias)
-    y = b.add_op(OpType.B1_CONV2D, "b1", [b.input], TensorInfo(cout, oh, ow), attrs)
+    y = b.add_op(OpType.B1_CONV2D, "b1", [b.input] * (2 if residual else 1), TensorInfo(cout, oh, ow), attrs)
     return b.to_bytes(y, {})
 
 
-def _b1_reference(x, w, alpha, bias, stride, padding, pad_value, act):
-    """numpy: sign(x) (0 -> +1) padded with pad_value, conv with sign(w), alpha * dot + bias."""
+def _b1_reference(x, w, alpha, bias, stride, padding, pad_value, act, residual=False):
+    """numpy: sign(x) (0 -> +1) padded with pad_value, conv with sign(w), alpha * dot + bias
+    (+ x, the identity shortcut), then the activation; float32 steps as the runtime's."""
     n, c, h, wd = x.shape
     cout, _, kh, kw = w.shape
     sx = np.where(x >= 0, 1, -1).astype(np.int64)
@@ -312,6 +314,8 @@ def _b1_reference(x, w, alpha, bias, stride, padding, pad_value, act):
     y = alpha[None, :, None, None] * dot.astype(np.float32)
     if bias is not None:
         y = y + bias[None, :, None, None]
+    if residual:
+        y = y + x
     if act == "relu":
         y = np.maximum(y, 0)
     elif act == "relu6":
@@ -319,21 +323,23 @@ def _b1_reference(x, w, alpha, bias, stride, padding, pad_value, act):
     return y.astype(np.float32)
 
 
-@pytest.mark.parametrize("cout,cin,hw,k,stride,padding,pad_value,act", [
-    (6, 5, (7, 6), 3, (1, 1), (1, 1), 0, "none"),
-    (6, 70, (7, 6), 3, (2, 2), (1, 1), -1, "relu"),
-    (6, 3, (7, 6), 1, (1, 1), (0, 0), 0, "relu6"),
-    (6, 16, (7, 6), 3, (2, 1), (1, 0), 1, "none"),
-    (40, 64, (16, 16), 3, (1, 1), (1, 1), 0, "relu"),  # large enough for the threaded paths
+@pytest.mark.parametrize("cout,cin,hw,k,stride,padding,pad_value,act,residual", [
+    (6, 5, (7, 6), 3, (1, 1), (1, 1), 0, "none", False),
+    (6, 70, (7, 6), 3, (2, 2), (1, 1), -1, "relu", False),
+    (6, 3, (7, 6), 1, (1, 1), (0, 0), 0, "relu6", False),
+    (6, 16, (7, 6), 3, (2, 1), (1, 0), 1, "none", False),
+    (40, 64, (16, 16), 3, (1, 1), (1, 1), 0, "relu", False),  # large enough for the threaded paths
+    (9, 9, (7, 6), 3, (1, 1), (1, 1), 0, "relu", True),       # a fused identity shortcut
+    (64, 64, (16, 16), 3, (1, 1), (1, 1), 1, "relu6", True),
 ])
-def test_b1_conv2d_matches_numpy_xnor(rng, cout, cin, hw, k, stride, padding, pad_value, act):
+def test_b1_conv2d_matches_numpy_xnor(rng, cout, cin, hw, k, stride, padding, pad_value, act, residual):
     w = rng.standard_normal((cout, cin, k, k)).astype(np.float32)
     alpha = np.abs(w).reshape(cout, -1).mean(axis=1).astype(np.float32)
     bias = rng.standard_normal(cout).astype(np.float32)
     x = rng.standard_normal((3, cin) + hw).astype(np.float32)
     x[0, 0, 0, :3] = 0.0  # sign(0) = +1
-    e = deploy.Engine(_b1_file(w, alpha, bias, x.shape[1:], stride, padding, pad_value, act))
-    want = _b1_reference(x, w, alpha, bias, stride, padding, pad_value, act)
+    e = deploy.Engine(_b1_file(w, alpha, bias, x.shape[1:], stride, padding, pad_value, act, residual=residual))
+    want = _b1_reference(x, w, alpha, bias, stride, padding, pad_value, act, residual)
     saved = eo._core.runtime.active_isa()
     try:
         for isa in ISAS:
@@ -342,7 +348,7 @@ def test_b1_conv2d_matches_numpy_xnor(rng, cout, cin, hw, k, stride, padding, pa
             np.testing.assert_array_equal(e.run(x[1:2]), want[1:2], err_msg=isa)
     finally:
         eo._core.runtime.set_isa(saved)
-    assert e.summary()[0]["op"] == "b1_conv2d"
+    assert e.summary()[0]["op"] == "b1_conv2d" and ("+res" in e.summary()[0]["info"]) == residual
     assert e.weight_bytes == len(_b1_blob(w, alpha))  # 1 bit per weight + alpha (bias not counted)
 
 
@@ -361,6 +367,8 @@ def test_b1_conv2d_bad_blobs_raise(rng):
         deploy.Engine(_b1_file(w, alpha, None, (5, 1, 1), (1, 1), (0, 0), 0, "none"))
     with pytest.raises(ValueError):  # pad_value out of range
         deploy.Engine(_b1_file(w, alpha, None, (5, 7, 6), (1, 1), (1, 1), 2, "none"))
+    with pytest.raises(ValueError, match="residual"):  # a skip connection shaped unlike the output
+        deploy.Engine(_b1_file(*args, residual=True))
 
 
 def test_bad_sparse_op_attrs_and_inputs_raise():

@@ -21,23 +21,26 @@ def values(rng, shape):
     return v
 
 
-def epilogue(dot, alpha, bias, lo, hi, axis):
-    """alpha * float32(dot), then + bias, in float32 (separate multiply and add, like the kernels)."""
+def epilogue(dot, alpha, bias, lo, hi, axis, residual=None):
+    """alpha * float32(dot), then + bias, then + residual, in float32 (separate multiply and adds,
+    like the kernels)."""
     shape = [1] * dot.ndim
     shape[axis] = -1
     y = alpha.reshape(shape).astype(np.float32) * dot.astype(np.float32)
     if bias is not None:
         y = y + bias.reshape(shape).astype(np.float32)
+    if residual is not None:
+        y = y + residual
     return np.clip(y, np.float32(lo), np.float32(hi)).astype(np.float32)
 
 
-def numpy_b1_conv(x, w, alpha, bias, stride, pad, pad_value, lo, hi):
+def numpy_b1_conv(x, w, alpha, bias, stride, pad, pad_value, lo, hi, residual=None):
     n, c, h, wd = x.shape
     cout, _, kh, kw = w.shape
     xs = np.pad(sign(x), ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=pad_value)
     win = np.lib.stride_tricks.sliding_window_view(xs, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
     dot = np.einsum("ncpqij,ocij->nopq", win, sign(w))
-    return epilogue(dot, alpha, bias, lo, hi, axis=1)
+    return epilogue(dot, alpha, bias, lo, hi, axis=1, residual=residual)
 
 
 CONV_CASES = [  # (batch, cin, h, w, cout, k, stride, pad, pad_value)
@@ -58,12 +61,14 @@ def test_b1_conv2d_matches_numpy_bit_for_bit(isa, case, rng):
     packed = _core.testing.b1_conv2d_pack(w)
     alpha = np.abs(w).reshape(cout, -1).astype(np.float64).mean(1).astype(np.float32)
     np.testing.assert_array_equal(packed.alpha, alpha)
-    got = _core.testing.b1_conv2d(x, packed, bias, stride, pad, pv, act)
-    want = numpy_b1_conv(x, w, alpha, bias, stride, pad, pv, lo, hi)
+    oh, ow = (h + 2 * pad - k) // stride + 1, (wd + 2 * pad - k) // stride + 1
+    res = values(rng, (b, cout, oh, ow)) if (h + cout) % 2 else None  # a fused skip connection
+    got = _core.testing.b1_conv2d(x, packed, bias, stride, pad, pv, act, res)
+    want = numpy_b1_conv(x, w, alpha, bias, stride, pad, pv, lo, hi, res)
     assert got.shape == want.shape and got.dtype == np.float32
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(
-        _core.testing.b1_conv2d_reference(x, w, alpha, bias, stride, pad, pv, act), want)
+        _core.testing.b1_conv2d_reference(x, w, alpha, bias, stride, pad, pv, act, res), want)
 
 
 def test_b1_linear_matches_numpy_bit_for_bit(isa, rng):
@@ -91,6 +96,8 @@ def test_b1_bad_input_raises(rng):
         _core.testing.b1_conv2d(x, p, None, 0, 1)
     with pytest.raises(ValueError, match="smaller than the kernel"):
         _core.testing.b1_conv2d(values(rng, (1, 3, 1, 1)), p)
+    with pytest.raises(ValueError, match="residual: expected shape"):
+        _core.testing.b1_conv2d(x, p, None, 1, 1, 0, "none", values(rng, (1, 4, 5, 4)))
     with pytest.raises(ValueError, match="alpha: expected shape"):
         _core.testing.b1_conv2d_pack(w, np.ones(3, np.float32))
     with pytest.raises(TypeError, match="x: expected dtype float32"):

@@ -314,7 +314,12 @@ def test_binary_activations_deploy_as_xnor_convs():
     eo.train.fit(m, ds, epochs=1, batch_size=32, lr=0.01, progress=False, callbacks=[quant.FreezeBatchNorm(2)])
     quant.convert(m)
     e = eo.deploy.compile(m, "binary", input_shape=shape)
-    assert [r["op"] for r in e.summary()].count("b1_conv2d") == 9
+    rows = e.summary()
+    assert [r["op"] for r in rows].count("b1_conv2d") == 9
+    # the skip connections' adds and ReLUs run inside the XNOR convs (all but the two blocks whose
+    # shortcut is a conv, which takes the add itself)
+    assert not [r for r in rows if r["op"] in ("add", "activation")]
+    assert sum("+res" in r["info"] for r in rows if r["op"] == "b1_conv2d") == 7
     x = rng.standard_normal((16,) + shape[1:]).astype(np.float32)
     m.eval()
     a, b = m(x), e.run(x)

@@ -36,7 +36,7 @@ inline __m512i bcast(const uint32_t* w) { return _mm512_set1_epi32((int)*w); }
 // kFixed: 0, or the words per pixel of a 3x3 kernel known at compile time (1 or 2): the tap
 // loops then unroll whole, and the dots stay in place instead of being copied between registers
 // at every loop turn (GCC's code for the runtime loops spent a register move per count).
-template <int Q, int kFixed, bool kBias, Clamp kClamp>
+template <int Q, int kFixed, bool kBias, bool kRes, Clamp kClamp>
 EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, size_t s0,
                                __mmask16 m) {
   const size_t kh = kFixed ? 3 : p->kh, kw = kFixed ? 3 : p->kw, nw = kFixed ? kFixed : p->nw;
@@ -103,15 +103,19 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
         dot[q] = add_count(dot[q], carry, minus4);
       }
     }
-  float* yq = p->y + (o * p->oh + r) * p->ow + s0;
+  const size_t at = (o * p->oh + r) * p->ow + s0;
+  float* yq = p->y + at;
 #pragma GCC unroll 8
   for (int q = 0; q < Q; ++q, yq += ystep) {
-    // Explicit-rounding forms: never contracted into an FMA, so the same multiply then add as the
+    // Explicit-rounding forms: never contracted into an FMA, so the same multiply then adds as the
     // reference; float(dot) is exact (|dot| < 2^24).
     __m512 v = _mm512_mul_round_ps(_mm512_set1_ps(p->alpha[o + q]), _mm512_cvtepi32_ps(dot[q]),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     if (kBias)
       v = _mm512_add_round_ps(v, _mm512_set1_ps(p->bias[o + q]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    if (kRes)  // a fused skip connection
+      v = _mm512_add_round_ps(v, _mm512_maskz_loadu_ps(m, p->residual + at + q * ystep),
+                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     // max/min return the second operand on NaN and on equal zeros, as the reference's compares
     // do; an infinite bound never clips, so skipping it changes nothing.
     if (kClamp != kNone) v = _mm512_max_ps(_mm512_set1_ps(p->lo), v);
@@ -120,32 +124,35 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
   }
 }
 
-template <int kFixed, bool kBias, Clamp kClamp>
+template <int kFixed, bool kBias, bool kRes, Clamp kClamp>
 EO_B1_DIRECT void rows(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
   for (size_t r = r0; r < r1; ++r)
     for (size_t s0 = 0; s0 < p->ow; s0 += 16) {
       const size_t n = p->ow - s0;
       const __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
       size_t o = o0;
-      for (; o + 8 <= o1; o += 8) block<8, kFixed, kBias, kClamp>(p, o, r, s0, m);
-      if (o + 4 <= o1) { block<4, kFixed, kBias, kClamp>(p, o, r, s0, m); o += 4; }
-      if (o + 2 <= o1) { block<2, kFixed, kBias, kClamp>(p, o, r, s0, m); o += 2; }
-      if (o < o1) block<1, kFixed, kBias, kClamp>(p, o, r, s0, m);
+      for (; o + 8 <= o1; o += 8) block<8, kFixed, kBias, kRes, kClamp>(p, o, r, s0, m);
+      if (o + 4 <= o1) { block<4, kFixed, kBias, kRes, kClamp>(p, o, r, s0, m); o += 4; }
+      if (o + 2 <= o1) { block<2, kFixed, kBias, kRes, kClamp>(p, o, r, s0, m); o += 2; }
+      if (o < o1) block<1, kFixed, kBias, kRes, kClamp>(p, o, r, s0, m);
     }
 }
 
-template <int kFixed, bool kBias>
+template <int kFixed, bool kBias, bool kRes>
 EO_B1_DIRECT void rows_clamp(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
   const bool lo = p->lo > -__builtin_inff(), hi = p->hi < __builtin_inff();
-  if (hi) rows<kFixed, kBias, kBoth>(p, o0, o1, r0, r1);
-  else if (lo) rows<kFixed, kBias, kLow>(p, o0, o1, r0, r1);
-  else rows<kFixed, kBias, kNone>(p, o0, o1, r0, r1);
+  if (hi) rows<kFixed, kBias, kRes, kBoth>(p, o0, o1, r0, r1);
+  else if (lo) rows<kFixed, kBias, kRes, kLow>(p, o0, o1, r0, r1);
+  else rows<kFixed, kBias, kRes, kNone>(p, o0, o1, r0, r1);
 }
 
+// The epilogue's adds are compile-time choices: a residual test per block cost 2-3 % in an A/B.
 template <int kFixed>
-EO_B1_DIRECT void rows_bias(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
-  if (p->bias) rows_clamp<kFixed, true>(p, o0, o1, r0, r1);
-  else rows_clamp<kFixed, false>(p, o0, o1, r0, r1);
+EO_B1_DIRECT void rows_epilogue(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
+  if (p->bias && p->residual) rows_clamp<kFixed, true, true>(p, o0, o1, r0, r1);
+  else if (p->bias) rows_clamp<kFixed, true, false>(p, o0, o1, r0, r1);
+  else if (p->residual) rows_clamp<kFixed, false, true>(p, o0, o1, r0, r1);
+  else rows_clamp<kFixed, false, false>(p, o0, o1, r0, r1);
 }
 
 }  // namespace
@@ -155,9 +162,9 @@ EO_B1_DIRECT void b1_direct_conv_rows__avx512vpopcntdq(const b1_direct_params* p
   // The 3x3 forms are the layers whose weights carry the rows' sum words: the rule of
   // b1_direct_sum3_words (ukernels.h), spelled out so GCC's code for the kernels stays as measured.
   const bool k3x3 = p->kh == 3 && p->kw == 3;
-  if (k3x3 && p->nw == 1) rows_bias<1>(p, o0, o1, r0, r1);
-  else if (k3x3 && p->nw == 2) rows_bias<2>(p, o0, o1, r0, r1);
-  else rows_bias<0>(p, o0, o1, r0, r1);
+  if (k3x3 && p->nw == 1) rows_epilogue<1>(p, o0, o1, r0, r1);
+  else if (k3x3 && p->nw == 2) rows_epilogue<2>(p, o0, o1, r0, r1);
+  else rows_epilogue<0>(p, o0, o1, r0, r1);
 }
 
 namespace {

@@ -13,11 +13,13 @@ namespace eo {
 namespace {
 
 
-// The one epilogue, shared with the reference: a separate multiply and add (this file is compiled
-// for the baseline target, which has no FMA to contract them into).
-inline float epilogue(int32_t dot, float alpha, const float* bias, int64_t j, float lo, float hi) {
+// The epilogue, as the reference's: a separate multiply and adds (this file is compiled for the
+// baseline target, which has no FMA to contract them into). res: the residual value or nullptr.
+inline float epilogue(int32_t dot, float alpha, const float* bias, int64_t j, const float* res, float lo,
+                      float hi) {
   float v = alpha * static_cast<float>(dot);
   if (bias) v = v + bias[j];
+  if (res) v = v + *res;
   v = v < lo ? lo : v;
   return v > hi ? hi : v;
 }
@@ -77,7 +79,7 @@ void b1_linear(const B1LinearWeights& wt, int64_t m, const float* x, const float
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < nc; ++j) {
         const int32_t dot = int32_t(wt.k) - 2 * pc[i * nc + j];
-        y[i * n + j0 + j] = epilogue(dot, wt.alpha[j0 + j], bias, j0 + j, out_min, out_max);
+        y[i * n + j0 + j] = epilogue(dot, wt.alpha[j0 + j], bias, j0 + j, nullptr, out_min, out_max);
       }
   };
   const int threads = parallel ? get_num_threads() : 1;
@@ -227,7 +229,7 @@ namespace {
 // The direct path (ukernels.h), one image at a time: binarize into the zero-bordered planes, then
 // the kernel. Threads split the output rows (each writes its own rows of every channel).
 void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, const float* x,
-                 const float* bias, float out_min, float out_max, float* y, bool parallel) {
+                 const B1ConvEpilogue& epi, float* y, bool parallel) {
   const B1ConvWeights& wt = *p.wt;
   const int64_t hp = p.h + 2 * p.cv.pad_h, plane = hp * p.ldp;
   // Below this many popcount vectors per image a second thread costs more than it saves: a split
@@ -249,10 +251,12 @@ void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, co
     const int64_t i1 = std::max(i0, std::min(p.h, r1 - 1 - p.cv.pad_h + wt.kh));
     uk.binarize(x + n * wt.cin * p.h * p.w, size_t(wt.cin), size_t(p.h), size_t(p.w), size_t(i0), size_t(i1),
                 pl, size_t(plane), size_t(p.ldp), size_t(p.cv.pad_h), size_t(p.cv.pad_w));
+    const int64_t image = n * wt.cout * p.oh * p.ow;
     const b1_direct_params prm{pl, size_t(plane), size_t(p.ldp), size_t(p.nw), size_t(wt.kh),
                                size_t(wt.kw), p.w32.data(), size_t(p.wstride), p.base.data(), size_t(p.ncls),
-                               size_t(p.ldb), p.rowcls.data(), wt.alpha.data(), bias, out_min,
-                               out_max, y + n * wt.cout * p.oh * p.ow, size_t(p.oh), size_t(p.ow)};
+                               size_t(p.ldb), p.rowcls.data(), wt.alpha.data(), epi.bias, epi.out_min,
+                               epi.out_max, y + image, size_t(p.oh), size_t(p.ow),
+                               epi.residual ? epi.residual + image : nullptr};
     uk.direct(&prm, 0, size_t(wt.cout), size_t(r0), size_t(r1));
   };
   if (parts > 1)
@@ -265,7 +269,7 @@ void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, co
 
 // im2col + GEMM: any stride, every path.
 void gemm_conv(const B1ConvPlan& plan, const B1GemmUkernel& uk, int64_t batch, const float* x,
-               const float* bias, float out_min, float out_max, float* y, bool parallel) {
+               const B1ConvEpilogue& epi, float* y, bool parallel) {
   const B1ConvWeights& wt = *plan.wt;
   const B1Conv& cv = plan.cv;
   const int64_t h = plan.h, w = plan.w, oh = plan.oh, ow = plan.ow;
@@ -311,6 +315,7 @@ void gemm_conv(const B1ConvPlan& plan, const B1GemmUkernel& uk, int64_t batch, c
     constexpr int64_t kRows = 64, kPanels = 8;
     int32_t pc[kRows * kPanels * 8];
     float* yn = y + n * cout * P;
+    const float* rn = epi.residual ? epi.residual + n * cout * P : nullptr;
     for (int64_t qb = q0; qb < q1; qb += kPanels) {
       const int64_t j0 = qb * 8, nc = std::min(P, std::min(q1, qb + kPanels) * 8) - j0;
       if (nc <= 0) break;
@@ -329,7 +334,10 @@ void gemm_conv(const B1ConvPlan& plan, const B1GemmUkernel& uk, int64_t batch, c
             pci[it->first - j0] += pad_mult * s;
           }
           float* yo = yn + (o0 + i) * P + j0;
-          for (int64_t j = 0; j < nc; ++j) yo[j] = epilogue(pci[j], wt.alpha[o0 + i], bias, o0 + i, out_min, out_max);
+          const float* ro = rn ? rn + (o0 + i) * P + j0 : nullptr;
+          for (int64_t j = 0; j < nc; ++j)
+            yo[j] = epilogue(pci[j], wt.alpha[o0 + i], epi.bias, o0 + i, ro ? ro + j : nullptr, epi.out_min,
+                             epi.out_max);
         }
       }
     }
@@ -358,20 +366,19 @@ void gemm_conv(const B1ConvPlan& plan, const B1GemmUkernel& uk, int64_t batch, c
 
 }  // namespace
 
-void b1_conv2d(const B1ConvPlan& plan, int64_t batch, const float* x, const float* bias,
-               float out_min, float out_max, float* y, bool parallel) {
+void b1_conv2d(const B1ConvPlan& plan, int64_t batch, const float* x, const B1ConvEpilogue& epi,
+               float* y, bool parallel) {
   if (batch <= 0 || plan.wt->cout <= 0 || plan.oh <= 0 || plan.ow <= 0) return;
   const B1GemmUkernel& uk = b1_gemm_ukernel(active_isa());
   if (plan.direct && uk.direct)
-    direct_conv(plan, uk, batch, x, bias, out_min, out_max, y, parallel);
+    direct_conv(plan, uk, batch, x, epi, y, parallel);
   else
-    gemm_conv(plan, uk, batch, x, bias, out_min, out_max, y, parallel);
+    gemm_conv(plan, uk, batch, x, epi, y, parallel);
 }
 
 void b1_conv2d(const B1ConvWeights& wt, const B1Conv& cv, int64_t batch, int64_t h, int64_t w,
-               const float* x, const float* bias, float out_min, float out_max, float* y,
-               bool parallel) {
-  b1_conv2d(b1_conv_plan(wt, cv, h, w), batch, x, bias, out_min, out_max, y, parallel);
+               const float* x, const B1ConvEpilogue& epi, float* y, bool parallel) {
+  b1_conv2d(b1_conv_plan(wt, cv, h, w), batch, x, epi, y, parallel);
 }
 
 }  // namespace eo

@@ -5,7 +5,8 @@
 //   sign(v) = +1 if v >= 0 else -1          (0 maps to +1; stored as bit 1, -1 as bit 0)
 //   linear: x (M, K) f32    W (N, K)             y[m][j] = clamp(alpha[j] * dot(sign x[m], sign W[j]) + bias[j])
 //   conv:   x (N, C, H, W)  W (Cout, C, KH, KW)  y (N, Cout, OH, OW) NCHW, stride, zero padding
-//           y[n][o][p] = clamp(alpha[o] * sum_{c,kh,kw} sign(x)[...] * sign(W)[o][c][kh][kw] + bias[o])
+//           y[n][o][p] = clamp(alpha[o] * sum_{c,kh,kw} sign(x)[...] * sign(W)[o][c][kh][kw] + bias[o]
+//                              + residual[n][o][p])
 //
 // Padding: positions outside the input contribute pad_value * sign(W) with pad_value in
 // {-1, 0, +1}; 0 (the default) matches a float conv over sign(x) with zero padding, which is what
@@ -16,19 +17,22 @@
 // Layouts: activations are binarized per call into NHWC words (ceil(C / 64) words per pixel,
 // channel c at bit c % 64 of word c / 64, zero bits past C); the conv im2col copies whole words per
 // tap, so K = KH*KW*ceil(C/64) words (the bits past C are zero in weights and activations alike).
-// The int dot is exact; the epilogue y = alpha * float(dot) + bias is a separate multiply and add
-// (never fused), the same instructions on every path and in the reference: bit-for-bit results.
+// The int dot is exact; the epilogue y = alpha * float(dot) + bias (+ residual) is a separate multiply
+// and adds (never fused), the same instructions on every path and in the reference: bit-for-bit results.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <utility>
 #include <vector>
 
 namespace eo {
 
-struct B1Epilogue {
-  const float* alpha;  // per output channel
-  const float* bias;   // per output channel, or nullptr
-  float out_min, out_max;
+// What a conv does with its dots besides the scale alpha (which the weights hold).
+struct B1ConvEpilogue {
+  const float* bias = nullptr;      // per output channel, or nullptr
+  const float* residual = nullptr;  // shaped like y, or nullptr: a fused skip connection's input
+  float out_min = -std::numeric_limits<float>::infinity();
+  float out_max = std::numeric_limits<float>::infinity();
 };
 
 // Conv weights: rows of kwords() words (tap-major: word (kh*kw_ + kw)*cw + cw_index).
@@ -77,12 +81,11 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
 
 // x: (batch, cin, h, w) f32; y: (batch, cout, oh, ow). Results do not depend on the path or the
 // thread count.
-void b1_conv2d(const B1ConvPlan& plan, int64_t batch, const float* x, const float* bias,
-               float out_min, float out_max, float* y, bool parallel);
+void b1_conv2d(const B1ConvPlan& plan, int64_t batch, const float* x, const B1ConvEpilogue& epi,
+               float* y, bool parallel);
 // The same with a plan made for this call (tests, bindings).
 void b1_conv2d(const B1ConvWeights& wt, const B1Conv& cv, int64_t batch, int64_t h, int64_t w,
-               const float* x, const float* bias, float out_min, float out_max, float* y,
-               bool parallel);
+               const float* x, const B1ConvEpilogue& epi, float* y, bool parallel);
 
 // Linear weights (N, K) as 8-column panels of the B operand (ukernels.h).
 struct B1LinearWeights {
@@ -111,10 +114,11 @@ void b1_pack_rows(int64_t rows, int64_t k, const float* x, uint64_t* bits);
 namespace eo::reference {
 
 // Plain loops over sign values (cpp/src/reference/b1_gemm.cc), same epilogue.
+// residual: like y (one image), or nullptr.
 void b1_conv2d(int64_t cout, int64_t cin, int64_t kh, int64_t kw, const float* w, const float* alpha,
-               const float* bias, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w,
-               int pad_value, int64_t h, int64_t wd, const float* x, float out_min, float out_max,
-               float* y);
+               const float* bias, const float* residual, int64_t stride_h, int64_t stride_w, int64_t pad_h,
+               int64_t pad_w, int pad_value, int64_t h, int64_t wd, const float* x, float out_min,
+               float out_max, float* y);
 void b1_linear(int64_t n, int64_t k, const float* w, const float* alpha, const float* bias,
                int64_t m, const float* x, float out_min, float out_max, float* y);
 

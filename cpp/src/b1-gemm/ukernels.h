@@ -36,7 +36,8 @@ void b1_gemm_ukernel_4x16__avx512vpopcntdq(size_t m, size_t n, size_t kw, const 
 //   acc = sum_{tap, word} popcount(x word XOR w word)   (disagreeing signs)
 //   dot = base[o][rowcls[r]][s] - 2 acc                 (base: K plus the padding corrections of
 //                                                        row class rowcls[r], column s)
-//   y[o][r][s] = clamp(alpha[o] * float(dot) + bias[o]) (separate multiply and add, as everywhere)
+//   y[o][r][s] = clamp(alpha[o] * float(dot) + bias[o] + residual[o][r][s])
+//                                                       (separate multiply and adds, as everywhere)
 struct b1_direct_params {
   const uint32_t* plane;
   size_t plane_stride, ldp, nw, kh, kw;
@@ -58,6 +59,7 @@ struct b1_direct_params {
   float lo, hi;
   float* y;                // cout x oh x ow
   size_t oh, ow;
+  const float* residual;   // cout x oh x ow like y, or NULL
 };
 // Extra weight words per output channel that the direct kernel's 3x3 form reads (above).
 static inline size_t b1_direct_sum3_words(size_t kh, size_t kw, size_t nw) {

@@ -1,5 +1,5 @@
 // Plain reference for b1-gemm: loops over sign values (+1 for v >= 0, else -1), integer dot,
-// the same epilogue as the fast path (multiply, then add, then clamp).
+// the same epilogue as the fast path (multiply, then add the bias, then the residual, then clamp).
 #include "b1-gemm/gemm.h"
 
 namespace eo::reference {
@@ -7,9 +7,11 @@ namespace {
 
 inline int sgn(float v) { return v >= 0.f ? 1 : -1; }
 
-inline float epilogue(int64_t dot, float alpha, const float* bias, int64_t j, float lo, float hi) {
+inline float epilogue(int64_t dot, float alpha, const float* bias, int64_t j, const float* res, float lo,
+                      float hi) {
   float v = alpha * static_cast<float>(dot);
   if (bias) v = v + bias[j];
+  if (res) v = v + *res;
   v = v < lo ? lo : v;
   return v > hi ? hi : v;
 }
@@ -17,9 +19,9 @@ inline float epilogue(int64_t dot, float alpha, const float* bias, int64_t j, fl
 }  // namespace
 
 void b1_conv2d(int64_t cout, int64_t cin, int64_t kh, int64_t kw, const float* w, const float* alpha,
-               const float* bias, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w,
-               int pad_value, int64_t h, int64_t wd, const float* x, float out_min, float out_max,
-               float* y) {
+               const float* bias, const float* residual, int64_t stride_h, int64_t stride_w, int64_t pad_h,
+               int64_t pad_w, int pad_value, int64_t h, int64_t wd, const float* x, float out_min,
+               float out_max, float* y) {
   const int64_t oh = (h + 2 * pad_h - kh) / stride_h + 1, ow = (wd + 2 * pad_w - kw) / stride_w + 1;
   for (int64_t o = 0; o < cout; ++o)
     for (int64_t r = 0; r < oh; ++r)
@@ -33,7 +35,8 @@ void b1_conv2d(int64_t cout, int64_t cin, int64_t kh, int64_t kw, const float* w
                                                                        : pad_value;
               dot += xv * sgn(w[((o * cin + c) * kh + i) * kw + j]);
             }
-        y[(o * oh + r) * ow + s] = epilogue(dot, alpha[o], bias, o, out_min, out_max);
+        const int64_t q = (o * oh + r) * ow + s;
+        y[q] = epilogue(dot, alpha[o], bias, o, residual ? residual + q : nullptr, out_min, out_max);
       }
 }
 
@@ -43,7 +46,7 @@ void b1_linear(int64_t n, int64_t k, const float* w, const float* alpha, const f
     for (int64_t j = 0; j < n; ++j) {
       int64_t dot = 0;
       for (int64_t t = 0; t < k; ++t) dot += sgn(x[i * k + t]) * sgn(w[j * k + t]);
-      y[i * n + j] = epilogue(dot, alpha[j], bias, j, out_min, out_max);
+      y[i * n + j] = epilogue(dot, alpha[j], bias, j, nullptr, out_min, out_max);
     }
 }
 

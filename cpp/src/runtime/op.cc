@@ -162,6 +162,14 @@ void BuildContext::expect_f32_input(size_t i) const {
     fail("input " + std::to_string(i) + ": expected an f32 nchw tensor, got " + t.str());
 }
 
+bool BuildContext::f32_residual_input() const {
+  if (num_inputs() < 2) return false;
+  expect_f32_input(1);
+  if (!input(1).same_shape(output()))
+    fail("residual " + input(1).str() + " does not match the output " + output().str());
+  return true;
+}
+
 void BuildContext::expect_output(const TensorDesc& computed) const {
   const TensorDesc& d = output();
   if (!d.same_shape(computed) || (computed.rank != 0 && computed.rank != d.rank))

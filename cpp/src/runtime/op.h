@@ -191,6 +191,9 @@ struct BuildContext {
   // rank == 0). Ops compute their output description from inputs + attrs and check it here, so a
   // file cannot make an op write past its output buffer.
   void expect_output(const TensorDesc& computed) const;
+  // Whether input 1 is there: a fused skip connection, which must be f32 NCHW shaped like the
+  // (checked) output.
+  bool f32_residual_input() const;
   // The blob named by attr `key`: type must be one of `types`; dims must equal `dims` (-1 = any)
   // unless dims is empty. Optional variant returns nullptr if the attr is absent.
   const Blob& blob(const char* key, std::initializer_list<BlobType> types,

@@ -2,7 +2,7 @@
 // and weights (b1-gemm), per-output-channel scale alpha.
 // Emitted by scheme "binary" for a conv that reads a binary activation (deploy/lower/dense.py).
 //
-//   input: x f32 NCHW                      output: f32 NCHW (Cout, OH, OW)
+//   inputs: x f32 NCHW, optional residual f32 shaped like the output   output: f32 NCHW (Cout, OH, OW)
 //   attrs: stride (2), padding (2), pad_value (-1, 0, +1; default 0 = zero padding),
 //          activation (0 none, 1 relu, 2 relu6; default 0)
 //   blobs: weight  bitpacked_b1, dims (Cout, Cin, KH, KW), bytes:
@@ -10,7 +10,8 @@
 //            then per output channel ceil(Cin*KH*KW / 8) bytes: bit t (LSB first) = 1 where
 //            W[o].flat[t] >= 0 (+1), 0 for -1 (edgeopt._core.lowbit_pack(sign(W).reshape(Cout, -1), 1))
 //          bias    f32 (Cout), optional
-//   y[o] = act(alpha[o] * sum sign(x) sign(W[o]) + bias[o])
+//   y[o] = act(alpha[o] * sum sign(x) sign(W[o]) + bias[o] + residual[o])
+//   (the lowering fuses a skip connection's add and the activation after it, as conv2d does)
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -24,20 +25,22 @@ namespace {
 class B1ConvOp : public Op {
  public:
   B1ConvOp(const OpDef& def, B1ConvWeights w, B1Conv cv, const float* bias, int64_t h, int64_t wd,
-           Act act, int64_t blob_bytes)
+           Act act, bool residual, int64_t blob_bytes)
       : Op(def), w_(std::move(w)), plan_(b1_conv_plan(w_, cv, h, wd)), bias_(bias), act_(act),
-        blob_bytes_(blob_bytes) {}
+        residual_(residual), blob_bytes_(blob_bytes) {}
   const char* type_name() const override { return "b1_conv2d"; }
   void run(const RunContext& ctx) const override {
     const float inf = std::numeric_limits<float>::infinity();
     const float lo = act_ == Act::none ? -inf : 0.f, hi = act_ == Act::relu6 ? 6.f : inf;
-    b1_conv2d(plan_, ctx.batch, in(ctx, 0), bias_, lo, hi, out(ctx), true);
+    const B1ConvEpilogue epi{bias_, residual_ ? in(ctx, 1) : nullptr, lo, hi};
+    b1_conv2d(plan_, ctx.batch, in(ctx, 0), epi, out(ctx), true);
   }
   int64_t macs_per_image() const override { return w_.cout * w_.cin * w_.kh * w_.kw * plan_.oh * plan_.ow; }
   int64_t weight_bytes() const override { return blob_bytes_; }
   std::string info() const override {
     return "1-bit " + std::to_string(w_.kh) + "x" + std::to_string(w_.kw) + " pad_value " +
-           std::to_string(plan_.cv.pad_value) + (act_ != Act::none ? std::string(" ") + act_name(act_) : "");
+           std::to_string(plan_.cv.pad_value) + (residual_ ? " +res" : "") +
+           (act_ != Act::none ? std::string(" ") + act_name(act_) : "");
   }
 
  private:
@@ -45,13 +48,14 @@ class B1ConvOp : public Op {
   B1ConvPlan plan_;  // points at w_ (declared after it)
   const float* bias_;
   Act act_;
+  bool residual_;
   int64_t blob_bytes_;
 };
 
 }  // namespace
 
 std::unique_ptr<Op> make_b1_conv2d(const BuildContext& ctx) {
-  ctx.expect_inputs(1, 1);
+  ctx.expect_inputs(1, 2);
   ctx.expect_f32_input(0);
   const TensorDesc& x = ctx.input(0);
   if (x.rank != 4) ctx.fail("input: expected a rank-4 tensor");
@@ -81,10 +85,11 @@ std::unique_ptr<Op> make_b1_conv2d(const BuildContext& ctx) {
   y.h = (x.h + 2 * pad[0] - kh) / stride[0] + 1;
   y.w = (x.w + 2 * pad[1] - kw) / stride[1] + 1;
   ctx.expect_output(y);
+  const bool residual = ctx.f32_residual_input();
   B1Conv cv{stride[0], stride[1], pad[0], pad[1], pad_value};
   return std::make_unique<B1ConvOp>(ctx.def, b1_pack_conv_weights(cout, x.c, kh, kw, signs.data(), alpha.data()),
                                     cv, bias ? bias->as<float>() : nullptr, x.h, x.w,
-                                    static_cast<Act>(act), int64_t(b.bytes));
+                                    static_cast<Act>(act), residual, int64_t(b.bytes));
 }
 
 }  // namespace eo::rt

@@ -287,11 +287,7 @@ std::unique_ptr<Op> make_conv2d(const BuildContext& ctx) {
   y.h = s.OH();
   y.w = s.OW();
   ctx.expect_output(y);
-  const bool residual = ctx.num_inputs() == 2;
-  if (residual) {
-    ctx.expect_f32_input(1);
-    if (!ctx.input(1).same_shape(y)) ctx.fail("residual " + ctx.input(1).str() + " does not match the output " + y.str());
-  }
+  const bool residual = ctx.f32_residual_input();
   // Scratch of one image must stay reasonable (padded planes, one group's col).
   if (s.Cin / groups * kh * kw * y.h * y.w > (int64_t(1) << 28)) ctx.fail("im2col matrix too large");
   return std::make_unique<ConvOp>(ctx.def, s, *w.w, w.bias, w.scale, read_act(ctx, false), residual);

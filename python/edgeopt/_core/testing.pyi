@@ -59,8 +59,9 @@ def b1_conv2d(
     padding: typing.Any = 0,
     pad_value: typing.SupportsInt | typing.SupportsIndex = 0,
     activation: str = 'none',
+    residual: typing.Any = None,
 ) -> numpy.typing.NDArray[numpy.float32]:
-    """Binary conv: y = act(alpha[o] * sum sign(x) sign(w) + bias[o]) with XNOR-popcount; padded positions count as pad_value (-1, 0 or +1)."""
+    """Binary conv: y = act(alpha[o] * sum sign(x) sign(w) + bias[o] + residual) with XNOR-popcount; padded positions count as pad_value (-1, 0 or +1)."""
 def b1_conv2d_pack(w: typing.Any, alpha: typing.Any = None) -> B1ConvPacked:
     """Binarize conv weights (Cout, Cin, KH, KW) to sign bits (+1 for w >= 0) with per-output-channel scale alpha (default mean |w| of the channel)."""
 def b1_conv2d_reference(
@@ -72,6 +73,7 @@ def b1_conv2d_reference(
     padding: typing.Any = 0,
     pad_value: typing.SupportsInt | typing.SupportsIndex = 0,
     activation: str = 'none',
+    residual: typing.Any = None,
 ) -> numpy.typing.NDArray[numpy.float32]:
     """Plain-loop binary conv over sign values: the oracle for tests."""
 def b1_linear(

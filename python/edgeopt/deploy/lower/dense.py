@@ -82,22 +82,22 @@ def lower_b1_conv(builder: ModelBuilder, n, graph: Graph, ids: dict) -> int:
     """A binary conv reading a sign (node `n`'s input comes from a 'sign' node that only it reads)
     as the runtime's b1_conv2d on the sign's input, which binarizes it the same way (x >= 0 ->
     +1): y = alpha * XNOR-popcount(sign x, sign w) + bias, alpha = mean|w| per output channel of
-    the BatchNorm-folded weight (what BinaryWeight trained). A fused residual add and an
-    activation the op cannot apply run as ops after it."""
+    the BatchNorm-folded weight (what BinaryWeight trained). A fused residual add is the op's
+    second input, added before the activation, as conv2d does; an activation the op cannot apply
+    (hard-swish) runs as an op after it."""
     a, p = n.attrs, n.params
     w = p["weight"]
     alpha, bits = binary_form(w)
     sign = graph.producer(n.inputs[0])
     act = a.get("activation", "none")
-    own_act = act if act in ("none", "relu", "relu6") and a.get("residual") is None else "none"
+    own_act = act if act in ("none", "relu", "relu6") else "none"
     attrs = {"weight": builder.add_blob(type=BlobType.BITPACKED_B1, dims=w.shape, data=alpha.astype("<f4").tobytes() + bits),
              "stride": a["stride"], "padding": a["padding"], "pad_value": 0, "activation": ACTIVATION[own_act]}
     if p.get("bias") is not None:
         attrs["bias"] = builder.add_blob(np.ascontiguousarray(p["bias"], dtype=np.float32))
     out = TensorInfo.of_shape(graph.shapes[n.output])
-    tid = builder.add_op(OpType.B1_CONV2D, n.name, [ids[sign.inputs[0]]], out, attrs)
-    if a.get("residual") is not None:
-        tid = builder.add_op(OpType.ADD, n.name + ".add", [tid, ids[a["residual"]]], out, {})
+    ins = [ids[sign.inputs[0]]] + ([ids[a["residual"]]] if a.get("residual") is not None else [])
+    tid = builder.add_op(OpType.B1_CONV2D, n.name, ins, out, attrs)
     if act != own_act:
         tid = builder.add_op(OpType.ACTIVATION, n.name + "." + act, [tid], out, {"kind": ACTIVATION[act]})
     ids[n.output] = tid
