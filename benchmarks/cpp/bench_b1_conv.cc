@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
     };
     std::vector<std::function<void()>> variants;
     if (direct) {
-      variants.push_back([&] { uk.binarize(x.data(), c, hw, hw, 0, hw, planes.data(), plane, plan.ldp, 1, 1); });
+      variants.push_back([&] { uk.binarize(x.data(), c, hw, hw, 0, hw, planes.data(), plane, plan.ldp, 1, 1, nullptr); });
       variants.push_back([&] { uk.direct(&prm, 0, size_t(c), 0, size_t(hw)); });
     }
     variants.push_back([&] { std::memcpy(out.data(), y.data(), y.size() * sizeof(float)); });

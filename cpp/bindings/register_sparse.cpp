@@ -21,7 +21,7 @@
 //   int8: qspmm_pack(w, block_rows=1) -> QSpmmPacked; qspmm(x, packed, a_zero_point, bias,
 //         scale, out_zero_point, qmin=None, qmax=None, out_dtype="uint8"); qspmm_reference
 //   binary: b1_conv2d_pack(w, alpha=None) / b1_conv2d(x, packed, bias, stride, padding, pad_value,
-//           activation, residual=None) / b1_conv2d_reference; b1_linear_pack / b1_linear / b1_linear_reference
+//           activation, residual=None, threshold=None) / b1_conv2d_reference; b1_linear_pack / b1_linear / b1_linear_reference
 //   low-bit: lowbit_pack(q, bits) / lowbit_unpack(packed, k, bits, scale=None) /
 //            lowbit_sgemm(packed, k, bits, scale, b) / lowbit_sgemm_reference
 namespace eo::bind {
@@ -108,6 +108,15 @@ const float* optional_bias(const py::handle& obj, int64_t cout, py::object* keep
   expect_shape(b, "bias", {cout});
   *keep = b;
   return b.data();
+}
+
+// A binary conv's per-input-channel threshold: None or an f32 array (cin,).
+const float* optional_threshold(const py::handle& obj, int64_t cin, py::object* keep) {
+  if (obj.is_none()) return nullptr;
+  F32Array t = f32(obj, "threshold", 1);
+  expect_shape(t, "threshold", {cin});
+  *keep = t;
+  return t.data();
 }
 
 // A binary conv's residual: None or an f32 array shaped like its output.
@@ -487,7 +496,7 @@ void register_sparse(py::module_& m, py::module_& testing) {
 
   testing.def("b1_conv2d", [](py::object x_obj, std::shared_ptr<B1ConvWeights> p, py::object bias_obj,
                         py::object stride_obj, py::object padding_obj, int pad_value,
-                        const std::string& activation, py::object residual_obj) {
+                        const std::string& activation, py::object residual_obj, py::object threshold_obj) {
     if (!p) throw py::type_error("packed: expected a B1ConvPacked from b1_conv2d_pack, got None");
     F32Array x = f32(x_obj, "x", 4);
     if (x.shape(1) != p->cin)
@@ -502,8 +511,9 @@ void register_sparse(py::module_& m, py::module_& testing) {
     if (h + 2 * ph < p->kh || w + 2 * pw < p->kw)
       throw py::value_error("x: padded input " + std::to_string(h + 2 * ph) + "x" + std::to_string(w + 2 * pw) +
                             " is smaller than the kernel " + std::to_string(p->kh) + "x" + std::to_string(p->kw));
-    py::object keep, keep_res;
+    py::object keep, keep_res, keep_thr;
     const float* bias = optional_bias(bias_obj, p->cout, &keep);
+    const float* thr = optional_threshold(threshold_obj, p->cin, &keep_thr);
     const int64_t oh = (h + 2 * ph - p->kh) / sh + 1, ow = (w + 2 * pw - p->kw) / sw + 1;
     const B1ConvEpilogue epi{bias, optional_residual(residual_obj, {int64_t(x.shape(0)), p->cout, oh, ow}, &keep_res),
                              lo, hi};
@@ -511,18 +521,20 @@ void register_sparse(py::module_& m, py::module_& testing) {
     float* yp = y.mutable_data();
     {
       const ComputeScope compute;
-      b1_conv2d(*p, {sh, sw, ph, pw, pad_value}, x.shape(0), h, w, x.data(), epi, yp, true);
+      b1_conv2d(*p, {sh, sw, ph, pw, pad_value, thr}, x.shape(0), h, w, x.data(), epi, yp, true);
     }
     return y;
   }, py::arg("x"), py::arg("packed"), py::arg("bias") = py::none(), py::arg("stride") = 1,
      py::arg("padding") = 0, py::arg("pad_value") = 0, py::arg("activation") = "none",
-     py::arg("residual") = py::none(),
+     py::arg("residual") = py::none(), py::arg("threshold") = py::none(),
      "Binary conv: y = act(alpha[o] * sum sign(x) sign(w) + bias[o] + residual) with XNOR-popcount; "
-     "padded positions count as pad_value (-1, 0 or +1).");
+     "padded positions count as pad_value (-1, 0 or +1); sign(x[c]) is +1 where x >= threshold[c] "
+     "(default 0).");
 
   testing.def("b1_conv2d_reference", [](py::object x_obj, py::object w_obj, py::object alpha_obj,
                                   py::object bias_obj, py::object stride_obj, py::object padding_obj,
-                                  int pad_value, const std::string& activation, py::object residual_obj) {
+                                  int pad_value, const std::string& activation, py::object residual_obj,
+                                  py::object threshold_obj) {
     F32Array x = f32(x_obj, "x", 4), w = f32(w_obj, "w", 4);
     const int64_t cout = w.shape(0), cin = w.shape(1), kh = w.shape(2), kw = w.shape(3);
     if (x.shape(1) != cin) throw py::value_error("x: channels differ from w's, got shape " + shape_str(x));
@@ -534,8 +546,9 @@ void register_sparse(py::module_& m, py::module_& testing) {
     const auto [lo, hi] = activation_range(activation);
     const int64_t h = x.shape(2), wd = x.shape(3);
     if (h + 2 * ph < kh || wd + 2 * pw < kw) throw py::value_error("x: padded input smaller than the kernel");
-    py::object keep, keep_res;
+    py::object keep, keep_res, keep_thr;
     const float* bias = optional_bias(bias_obj, cout, &keep);
+    const float* thr = optional_threshold(threshold_obj, cin, &keep_thr);
     const int64_t oh = (h + 2 * ph - kh) / sh + 1, ow = (wd + 2 * pw - kw) / sw + 1;
     const float* res = optional_residual(residual_obj, {int64_t(x.shape(0)), cout, oh, ow}, &keep_res);
     F32Array y({int64_t(x.shape(0)), cout, oh, ow});
@@ -544,13 +557,13 @@ void register_sparse(py::module_& m, py::module_& testing) {
       const ComputeScope compute;
       for (int64_t n = 0; n < x.shape(0); ++n)
         reference::b1_conv2d(cout, cin, kh, kw, w.data(), alpha.data(), bias, res ? res + n * cout * oh * ow : nullptr,
-                             sh, sw, ph, pw, pad_value, h, wd, x.data() + n * cin * h * wd, lo, hi,
+                             sh, sw, ph, pw, pad_value, thr, h, wd, x.data() + n * cin * h * wd, lo, hi,
                              yp + n * cout * oh * ow);
     }
     return y;
   }, py::arg("x"), py::arg("w"), py::arg("alpha") = py::none(), py::arg("bias") = py::none(),
      py::arg("stride") = 1, py::arg("padding") = 0, py::arg("pad_value") = 0,
-     py::arg("activation") = "none", py::arg("residual") = py::none(),
+     py::arg("activation") = "none", py::arg("residual") = py::none(), py::arg("threshold") = py::none(),
      "Plain-loop binary conv over sign values: the oracle for tests.");
 
   testing.def("b1_linear_pack", [](py::object w_obj, py::object alpha_obj) {

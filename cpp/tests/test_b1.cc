@@ -75,21 +75,30 @@ void check_conv(const ConvCase& c, int variant, std::mt19937& rng) {
   const float* bias_p = variant % 3 == 0 ? nullptr : bias.data();
   const float lo = variant % 4 == 1 ? 0.f : -INFINITY, hi = INFINITY;
   B1ConvWeights p = b1_pack_conv_weights(c.cout, c.cin, c.kh, c.kw, w.data(), alpha.data());
-  B1Conv cv{c.stride, c.stride, c.pad, c.pad, c.pad_value};
+  B1Conv cv{c.stride, c.stride, c.pad, c.pad, c.pad_value, nullptr};
   const int oh = (c.h + 2 * c.pad - c.kh) / c.stride + 1, ow = (c.w + 2 * c.pad - c.kw) / c.stride + 1;
   const size_t per = size_t(c.cout) * oh * ow;
   // Every other variant adds a residual (a fused skip connection), NaNs and infinities included.
   std::vector<float> res = values(per * c.batch, rng);
   const float* res_p = variant % 2 ? res.data() : nullptr;
+  // Every third variant binarizes at per-channel thresholds (ties with inputs included: x == t is +1).
+  std::vector<float> thr = test::random_vec(size_t(c.cin), rng);
+  thr[0] = 0.f;
+  if (c.cin > 1) thr[1] = -0.f;
+  const float* thr_p = variant % 3 == 1 ? thr.data() : nullptr;
+  if (thr_p)
+    for (size_t i = 0; i < x.size(); i += 11) x[i] = thr[(i / size_t(c.h * c.w)) % size_t(c.cin)];
   std::vector<float> y(per * c.batch, NAN), ref(y.size());
+  cv.threshold = thr_p;
   b1_conv2d(p, cv, c.batch, c.h, c.w, x.data(), B1ConvEpilogue{bias_p, res_p, lo, hi}, y.data(), true);
   for (int n = 0; n < c.batch; ++n)
     reference::b1_conv2d(c.cout, c.cin, c.kh, c.kw, w.data(), alpha.data(), bias_p,
-                         res_p ? res_p + n * per : nullptr, c.stride, c.stride, c.pad, c.pad, c.pad_value, c.h,
-                         c.w, x.data() + size_t(n) * c.cin * c.h * c.w, lo, hi, ref.data() + n * per);
+                         res_p ? res_p + n * per : nullptr, c.stride, c.stride, c.pad, c.pad, c.pad_value, thr_p,
+                         c.h, c.w, x.data() + size_t(n) * c.cin * c.h * c.w, lo, hi, ref.data() + n * per);
   char what[200];
-  std::snprintf(what, sizeof what, "b1_conv2d batch=%d cin=%d %dx%d cout=%d k=%dx%d s=%d p=%d pv=%d res=%d",
-                c.batch, c.cin, c.h, c.w, c.cout, c.kh, c.kw, c.stride, c.pad, c.pad_value, res_p != nullptr);
+  std::snprintf(what, sizeof what, "b1_conv2d batch=%d cin=%d %dx%d cout=%d k=%dx%d s=%d p=%d pv=%d res=%d thr=%d",
+                c.batch, c.cin, c.h, c.w, c.cout, c.kh, c.kw, c.stride, c.pad, c.pad_value, res_p != nullptr,
+                thr_p != nullptr);
   expect_equal(y, ref, what);
 }
 

@@ -281,8 +281,9 @@ def _b1_blob(w: np.ndarray, alpha: np.ndarray) -> bytes:
     return alpha.astype("<f4").tobytes() + np.packbits(bits, axis=1, bitorder="little").tobytes()
 
 
-def _b1_file(w, alpha, bias, x_shape, stride, padding, pad_value, act, blob=None, residual=False):
-    """One b1_conv2d; residual=True adds the input itself as its skip connection (identity shortcut)."""
+def _b1_file(w, alpha, bias, x_shape, stride, padding, pad_value, act, blob=None, residual=False, threshold=None):
+    """One b1_conv2d; residual=True adds the input itself as its skip connection (identity shortcut);
+    threshold: the per-input-channel blob (float32 bytes as given)."""
     cout, cin, kh, kw = w.shape
     _, h, wd = x_shape
     oh = (h + 2 * padding[0] - kh) // stride[0] + 1
@@ -292,16 +293,20 @@ def _b1_file(w, alpha, bias, x_shape, stride, padding, pad_value, act, blob=None
              "stride": stride, "padding": padding, "pad_value": pad_value, "activation": ACTIVATION[act]}
     if bias is not None:
         attrs["bias"] = b.add_blob(bias)
+    if threshold is not None:
+        attrs["threshold"] = b.add_blob(threshold)
     y = b.add_op(OpType.B1_CONV2D, "b1", [b.input] * (2 if residual else 1), TensorInfo(cout, oh, ow), attrs)
     return b.to_bytes(y, {})
 
 
-def _b1_reference(x, w, alpha, bias, stride, padding, pad_value, act, residual=False):
-    """numpy: sign(x) (0 -> +1) padded with pad_value, conv with sign(w), alpha * dot + bias
-    (+ x, the identity shortcut), then the activation; float32 steps as the runtime's."""
+def _b1_reference(x, w, alpha, bias, stride, padding, pad_value, act, residual=False, threshold=None):
+    """numpy: sign(x) (0 -> +1; or x >= threshold[c]) padded with pad_value, conv with sign(w),
+    alpha * dot + bias (+ x, the identity shortcut), then the activation; float32 steps as the
+    runtime's."""
     n, c, h, wd = x.shape
     cout, _, kh, kw = w.shape
-    sx = np.where(x >= 0, 1, -1).astype(np.int64)
+    t = 0 if threshold is None else threshold[None, :, None, None]
+    sx = np.where(x >= t, 1, -1).astype(np.int64)
     sx = np.pad(sx, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2), constant_values=pad_value)
     sw = np.where(w >= 0, 1, -1).astype(np.int64)
     oh = (h + 2 * padding[0] - kh) // stride[0] + 1
@@ -323,23 +328,27 @@ def _b1_reference(x, w, alpha, bias, stride, padding, pad_value, act, residual=F
     return y.astype(np.float32)
 
 
-@pytest.mark.parametrize("cout,cin,hw,k,stride,padding,pad_value,act,residual", [
-    (6, 5, (7, 6), 3, (1, 1), (1, 1), 0, "none", False),
-    (6, 70, (7, 6), 3, (2, 2), (1, 1), -1, "relu", False),
-    (6, 3, (7, 6), 1, (1, 1), (0, 0), 0, "relu6", False),
-    (6, 16, (7, 6), 3, (2, 1), (1, 0), 1, "none", False),
-    (40, 64, (16, 16), 3, (1, 1), (1, 1), 0, "relu", False),  # large enough for the threaded paths
-    (9, 9, (7, 6), 3, (1, 1), (1, 1), 0, "relu", True),       # a fused identity shortcut
-    (64, 64, (16, 16), 3, (1, 1), (1, 1), 1, "relu6", True),
+@pytest.mark.parametrize("cout,cin,hw,k,stride,padding,pad_value,act,residual,thr", [
+    (6, 5, (7, 6), 3, (1, 1), (1, 1), 0, "none", False, False),
+    (6, 70, (7, 6), 3, (2, 2), (1, 1), -1, "relu", False, True),
+    (6, 3, (7, 6), 1, (1, 1), (0, 0), 0, "relu6", False, False),
+    (6, 16, (7, 6), 3, (2, 1), (1, 0), 1, "none", False, True),
+    (40, 64, (16, 16), 3, (1, 1), (1, 1), 0, "relu", False, False),  # large enough for the threaded paths
+    (9, 9, (7, 6), 3, (1, 1), (1, 1), 0, "relu", True, True),        # a fused identity shortcut
+    (64, 64, (16, 16), 3, (1, 1), (1, 1), 1, "relu6", True, True),
 ])
-def test_b1_conv2d_matches_numpy_xnor(rng, cout, cin, hw, k, stride, padding, pad_value, act, residual):
+def test_b1_conv2d_matches_numpy_xnor(rng, cout, cin, hw, k, stride, padding, pad_value, act, residual, thr):
     w = rng.standard_normal((cout, cin, k, k)).astype(np.float32)
     alpha = np.abs(w).reshape(cout, -1).mean(axis=1).astype(np.float32)
     bias = rng.standard_normal(cout).astype(np.float32)
     x = rng.standard_normal((3, cin) + hw).astype(np.float32)
     x[0, 0, 0, :3] = 0.0  # sign(0) = +1
-    e = deploy.Engine(_b1_file(w, alpha, bias, x.shape[1:], stride, padding, pad_value, act, residual=residual))
-    want = _b1_reference(x, w, alpha, bias, stride, padding, pad_value, act, residual)
+    threshold = rng.uniform(-1, 1, cin).astype(np.float32) if thr else None
+    if thr:
+        x[1, :, 0, 0] = threshold   # x == threshold: +1
+    e = deploy.Engine(_b1_file(w, alpha, bias, x.shape[1:], stride, padding, pad_value, act, residual=residual,
+                               threshold=threshold))
+    want = _b1_reference(x, w, alpha, bias, stride, padding, pad_value, act, residual, threshold)
     saved = eo._core.runtime.active_isa()
     try:
         for isa in ISAS:
@@ -369,6 +378,10 @@ def test_b1_conv2d_bad_blobs_raise(rng):
         deploy.Engine(_b1_file(w, alpha, None, (5, 7, 6), (1, 1), (1, 1), 2, "none"))
     with pytest.raises(ValueError, match="residual"):  # a skip connection shaped unlike the output
         deploy.Engine(_b1_file(*args, residual=True))
+    with pytest.raises(ValueError, match="threshold"):  # one per input channel
+        deploy.Engine(_b1_file(*args, threshold=np.zeros(4, np.float32)))
+    with pytest.raises(ValueError, match="threshold: not finite at channel 2"):
+        deploy.Engine(_b1_file(*args, threshold=np.float32([0, 1, np.nan, 0, 0])))
 
 
 def test_bad_sparse_op_attrs_and_inputs_raise():

@@ -34,10 +34,11 @@ def epilogue(dot, alpha, bias, lo, hi, axis, residual=None):
     return np.clip(y, np.float32(lo), np.float32(hi)).astype(np.float32)
 
 
-def numpy_b1_conv(x, w, alpha, bias, stride, pad, pad_value, lo, hi, residual=None):
+def numpy_b1_conv(x, w, alpha, bias, stride, pad, pad_value, lo, hi, residual=None, threshold=None):
     n, c, h, wd = x.shape
     cout, _, kh, kw = w.shape
-    xs = np.pad(sign(x), ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=pad_value)
+    sx = sign(x) if threshold is None else np.where(x >= threshold[None, :, None, None], 1, -1)
+    xs = np.pad(sx, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=pad_value)
     win = np.lib.stride_tricks.sliding_window_view(xs, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
     dot = np.einsum("ncpqij,ocij->nopq", win, sign(w))
     return epilogue(dot, alpha, bias, lo, hi, axis=1, residual=residual)
@@ -63,12 +64,15 @@ def test_b1_conv2d_matches_numpy_bit_for_bit(isa, case, rng):
     np.testing.assert_array_equal(packed.alpha, alpha)
     oh, ow = (h + 2 * pad - k) // stride + 1, (wd + 2 * pad - k) // stride + 1
     res = values(rng, (b, cout, oh, ow)) if (h + cout) % 2 else None  # a fused skip connection
-    got = _core.testing.b1_conv2d(x, packed, bias, stride, pad, pv, act, res)
-    want = numpy_b1_conv(x, w, alpha, bias, stride, pad, pv, lo, hi, res)
+    thr = values(rng, (cin,)) if (wd + cin) % 2 else None           # per-channel sign thresholds
+    if thr is not None:
+        x[0, :, 0, 0] = thr   # x == threshold: +1
+    got = _core.testing.b1_conv2d(x, packed, bias, stride, pad, pv, act, res, thr)
+    want = numpy_b1_conv(x, w, alpha, bias, stride, pad, pv, lo, hi, res, thr)
     assert got.shape == want.shape and got.dtype == np.float32
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(
-        _core.testing.b1_conv2d_reference(x, w, alpha, bias, stride, pad, pv, act, res), want)
+        _core.testing.b1_conv2d_reference(x, w, alpha, bias, stride, pad, pv, act, res, thr), want)
 
 
 def test_b1_linear_matches_numpy_bit_for_bit(isa, rng):
@@ -98,6 +102,8 @@ def test_b1_bad_input_raises(rng):
         _core.testing.b1_conv2d(values(rng, (1, 3, 1, 1)), p)
     with pytest.raises(ValueError, match="residual: expected shape"):
         _core.testing.b1_conv2d(x, p, None, 1, 1, 0, "none", values(rng, (1, 4, 5, 4)))
+    with pytest.raises(ValueError, match="threshold: expected shape"):
+        _core.testing.b1_conv2d(x, p, None, 1, 1, 0, "none", None, np.zeros(4, np.float32))
     with pytest.raises(ValueError, match="alpha: expected shape"):
         _core.testing.b1_conv2d_pack(w, np.ones(3, np.float32))
     with pytest.raises(TypeError, match="x: expected dtype float32"):

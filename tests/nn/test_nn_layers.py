@@ -115,6 +115,52 @@ def test_binary_sign_against_torch_straight_through_estimator(rng):
     np.testing.assert_array_equal(dx[~inside], dy[~inside])
 
 
+def test_binary_sign_with_learned_threshold_against_torch(rng):
+    """BinarySign(C): +1 where x >= threshold[c]; its first training forward sets the threshold to
+    each channel's mean; backward is the STE around the threshold, and the threshold's gradient is
+    minus the passed gradient summed per channel (torch: sign(x - t) + hardtanh(x - t) - detached)."""
+    c = 3
+    x = np.abs(randn(rng, 4, c, 5, 7, scale=2.0))   # a ReLU's output: a plain sign is always +1
+    m = nn.BinarySign(c)
+    assert m.threshold.shape == (c,) and [n for n, _ in m.named_parameters()] == ["threshold"]
+    m.train()
+    y = m(x)
+    t = x.mean(axis=(0, 2, 3), dtype=np.float64).astype(np.float32)
+    np.testing.assert_array_equal(m.threshold.data, t)
+    np.testing.assert_array_equal(y, np.where(x >= t[None, :, None, None], 1.0, -1.0))
+    assert 0.2 < (y > 0).mean() < 0.8   # the signs carry information
+    m.backward(np.ones_like(y))
+    x[0, :, 0, :3] = t[:, None] + np.float32([0.0, 1.0, -1.0])   # ties and the window's edges
+    m.threshold.data[...] += np.float32(0.25)   # a later forward keeps the learned value
+    m.threshold.grad[...] = 0
+    t = m.threshold.data.copy()
+    y = m(x)
+    np.testing.assert_array_equal(y, np.where(x >= t[None, :, None, None], 1.0, -1.0))
+    dy = randn(rng, *x.shape)
+    dx = m.backward(dy)
+    xt = torch.tensor(x, requires_grad=True)
+    tt = torch.tensor(t, requires_grad=True)
+    z = xt - tt[None, :, None, None]
+    ht = torch.nn.functional.hardtanh(z)
+    (torch.where(xt >= tt[None, :, None, None], 1.0, -1.0) + (ht - ht.detach())).backward(torch.tensor(dy))
+    d = x - t[None, :, None, None]
+    inside = np.abs(d) != 1   # torch's hardtanh passes no gradient at exactly +-1; the STE here does
+    np.testing.assert_array_equal(dx[inside], xt.grad.numpy()[inside])
+    np.testing.assert_array_equal(dx[~inside], dy[~inside])
+    want_dt = -np.where(np.abs(d) <= 1, dy, 0).sum(axis=(0, 2, 3), dtype=np.float64)
+    np.testing.assert_allclose(m.threshold.grad, want_dt, rtol=1e-5, atol=1e-5)
+    edges = np.where(np.abs(d) == 1, dy, 0).sum(axis=(0, 2, 3))   # torch leaves these out, as above
+    np.testing.assert_allclose(m.threshold.grad, tt.grad.numpy() - edges, rtol=1e-5, atol=1e-5)
+    # the learned threshold and whether it was set travel with the state
+    m2 = nn.BinarySign(c)
+    m2.load_state_dict(m.state_dict())
+    m2.train()
+    np.testing.assert_array_equal(m2(x), y)
+    np.testing.assert_array_equal(m2.threshold.data, t)
+    with pytest.raises(ValueError, match="3 channels"):
+        m(x[:, :2])
+
+
 # (kernel, stride, padding)
 POOL_CASES = [(2, None, 0), (3, 2, 1), (3, 1, 1), ((3, 2), (2, 1), (1, 0)), (2, 2, 1), (5, 3, 2)]
 

@@ -329,3 +329,38 @@ def test_binary_activations_deploy_as_xnor_convs():
     assert (a.argmax(1) == b.argmax(1)).all()
     with pytest.raises(ValueError, match="binary activation"):
         eo.deploy.compile(m, "fp32", input_shape=shape)
+
+
+def test_binary_activations_all_binarizes_every_binary_conv_with_learned_thresholds():
+    """binary_activations='all': every binarized conv of groups 1 reads signs (the survey's binary
+    networks), including those reading a residual stream, where a thresholded sign goes in front
+    of the conv and the shortcut keeps the real value; each threshold starts at its channel's
+    mean (a ReLU's output has all signs +1 at threshold 0) and trains; the 'binary' Engine runs
+    every such conv as an XNOR conv with that threshold and computes what the model does."""
+    m, shape, rng, ds = _pretrained_tiny(12)
+    for bad, err in (("some", ValueError), (1, TypeError)):
+        with pytest.raises(err, match="binary_activations"):
+            quant.prepare_qat(copy.deepcopy(m), shape, weight_bits=1, activations=False, binary_activations=bad)
+    convs = quant.binary_conv_layers(fold_batchnorm(trace(m, shape)))
+    assert len(convs) == 20   # resnet20: 18 body convs and 2 shortcut projections; not the stem
+    quant.prepare_qat(m, shape, weight_bits=1, activations=False, binary_activations="all")
+    signs = {name: c for name, c in m.named_modules() if isinstance(c, nn.BinarySign)}
+    assert len(signs) == 20 and all(c.threshold is not None for c in signs.values())
+    assert "layer1.0.body.conv1_sign" in signs and "layer2.0.shortcut.0_sign" in signs
+    assert all(not c.threshold_initialized for c in signs.values())
+    eo.train.fit(m, ds, epochs=1, batch_size=32, lr=0.01, progress=False, callbacks=[quant.FreezeBatchNorm(2)])
+    ts = signs["layer1.0.body.conv1_sign"].threshold.data
+    assert all(c.threshold_initialized for c in signs.values()) and (ts > 0).all()   # above a ReLU's zeros
+    quant.convert(m)
+    e = eo.deploy.compile(m, "binary", input_shape=shape)
+    rows = e.summary()
+    b1 = [r for r in rows if r["op"] == "b1_conv2d"]
+    assert len(b1) == 20 and all("threshold" in r["info"] for r in b1)
+    assert [r["op"] for r in rows].count("conv2d") == 1   # the stem (8-bit weights, f32 compute)
+    x = rng.standard_normal((16,) + shape[1:]).astype(np.float32)
+    m.eval()
+    a, b = m(x), e.run(x)
+    # exact integer dots against the model's float sums: a sign can differ only for a value within
+    # rounding of its threshold, which a trained threshold and BatchNorm shift make rare
+    assert np.abs(b - a).max() <= 1e-3 * np.abs(a).max()
+    assert (a.argmax(1) == b.argmax(1)).all()

@@ -190,7 +190,7 @@ constexpr TransposeIndex kTranspose;
 
 EO_B1_DIRECT void b1_binarize_planes__avx512(const float* x, size_t c, size_t h, size_t w, size_t r0,
                                              size_t r1, uint32_t* plane, size_t plane_stride, size_t ldp,
-                                             size_t pad_h, size_t pad_w) {
+                                             size_t pad_h, size_t pad_w, const float* threshold) {
   const __m512 zero = _mm512_setzero_ps();
   const __m512i gather = _mm512_load_si512(kTranspose.gather), scatter = _mm512_load_si512(kTranspose.scatter);
   // Unit rows: the affine step with the data as its matrix returns the data's transpose.
@@ -203,11 +203,13 @@ EO_B1_DIRECT void b1_binarize_planes__avx512(const float* x, size_t c, size_t h,
       for (size_t s0 = 0; s0 < w; s0 += 16) {
         const size_t n = w - s0;
         const __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
-        // x >= 0 (ordered: NaN is -1, as in the reference); -0.0 >= 0 holds, so it is +1. The
+        // x >= t (ordered: NaN is -1, as in the reference); -0.0 >= 0 holds, so it is +1. The
         // masks go to memory, not through vector registers: no ALU work per channel but the compare.
 #pragma GCC unroll 8
-        for (size_t k = 0; k < cn; ++k)
-          sign[k] = _mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(m, x + ((c0 + k) * h + r) * w + s0), zero, _CMP_GE_OQ);
+        for (size_t k = 0; k < cn; ++k) {
+          const __m512 t = threshold ? _mm512_set1_ps(threshold[c0 + k]) : zero;
+          sign[k] = _mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(m, x + ((c0 + k) * h + r) * w + s0), t, _CMP_GE_OQ);
+        }
         const __m512i blocks = _mm512_permutexvar_epi8(gather, _mm512_load_si512(sign));
         const __m512i words = _mm512_permutexvar_epi8(scatter, _mm512_gf2p8affine_epi64_epi8(unit, blocks, 0));
         _mm512_mask_storeu_epi32(pl + (r + pad_h) * ldp + pad_w + s0, m, words);

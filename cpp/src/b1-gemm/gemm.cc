@@ -250,7 +250,7 @@ void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, co
     const int64_t i0 = std::max<int64_t>(0, r0 - p.cv.pad_h);
     const int64_t i1 = std::max(i0, std::min(p.h, r1 - 1 - p.cv.pad_h + wt.kh));
     uk.binarize(x + n * wt.cin * p.h * p.w, size_t(wt.cin), size_t(p.h), size_t(p.w), size_t(i0), size_t(i1),
-                pl, size_t(plane), size_t(p.ldp), size_t(p.cv.pad_h), size_t(p.cv.pad_w));
+                pl, size_t(plane), size_t(p.ldp), size_t(p.cv.pad_h), size_t(p.cv.pad_w), p.cv.threshold);
     const int64_t image = n * wt.cout * p.oh * p.ow;
     const b1_direct_params prm{pl, size_t(plane), size_t(p.ldp), size_t(p.nw), size_t(wt.kh),
                                size_t(wt.kw), p.w32.data(), size_t(p.wstride), p.base.data(), size_t(p.ncls),
@@ -291,13 +291,14 @@ void gemm_conv(const B1ConvPlan& plan, const B1GemmUkernel& uk, int64_t batch, c
       std::fill(xb.begin(), xb.end(), 0);
       for (int64_t c = 0; c < cin; ++c) {
         const uint64_t bit = uint64_t(1) << (c % 64);
+        const float t = cv.threshold ? cv.threshold[c] : 0.f;
         for (int64_t r = 0; r < h; ++r) {
           const float* xr = xn + (c * h + r) * w;
           uint64_t* dst = xb.data() + ((r + cv.pad_h) * wp + cv.pad_w) * cw + c / 64;
           if (cw == 1)  // contiguous words: a select-or per pixel, which vectorizes
-            for (int64_t s = 0; s < w; ++s) dst[s] |= xr[s] >= 0.f ? bit : 0;
+            for (int64_t s = 0; s < w; ++s) dst[s] |= xr[s] >= t ? bit : 0;
           else
-            for (int64_t s = 0; s < w; ++s) dst[s * cw] |= xr[s] >= 0.f ? bit : 0;
+            for (int64_t s = 0; s < w; ++s) dst[s * cw] |= xr[s] >= t ? bit : 0;
         }
       }
     }

@@ -2,7 +2,8 @@
 // products (ukernels.h) scaled per output channel (XNOR-Net's alpha = mean |w| of the channel).
 // The runtime op (runtime/ops_binary_b1.cc) runs the convs that scheme "binary" lowers.
 //
-//   sign(v) = +1 if v >= 0 else -1          (0 maps to +1; stored as bit 1, -1 as bit 0)
+//   sign(v) = +1 if v >= 0 else -1          (0 maps to +1; stored as bit 1, -1 as bit 0); a conv's
+//             input may instead compare with a per-channel threshold: +1 if x[c] >= threshold[c]
 //   linear: x (M, K) f32    W (N, K)             y[m][j] = clamp(alpha[j] * dot(sign x[m], sign W[j]) + bias[j])
 //   conv:   x (N, C, H, W)  W (Cout, C, KH, KW)  y (N, Cout, OH, OW) NCHW, stride, zero padding
 //           y[n][o][p] = clamp(alpha[o] * sum_{c,kh,kw} sign(x)[...] * sign(W)[o][c][kh][kw] + bias[o]
@@ -56,7 +57,8 @@ B1ConvWeights b1_pack_conv_weights(int64_t cout, int64_t cin, int64_t kh, int64_
 
 struct B1Conv {
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
-  int pad_value = 0;  // -1, 0 or +1
+  int pad_value = 0;                 // -1, 0 or +1
+  const float* threshold = nullptr;  // per input channel (nn.BinarySign's learned one), or 0
 };
 
 // A conv bound to its input size. Stride-1 convs also get the direct path's tables (ukernels.h:
@@ -114,11 +116,11 @@ void b1_pack_rows(int64_t rows, int64_t k, const float* x, uint64_t* bits);
 namespace eo::reference {
 
 // Plain loops over sign values (cpp/src/reference/b1_gemm.cc), same epilogue.
-// residual: like y (one image), or nullptr.
+// residual: like y (one image), or nullptr; threshold: per input channel, or nullptr (0).
 void b1_conv2d(int64_t cout, int64_t cin, int64_t kh, int64_t kw, const float* w, const float* alpha,
                const float* bias, const float* residual, int64_t stride_h, int64_t stride_w, int64_t pad_h,
-               int64_t pad_w, int pad_value, int64_t h, int64_t wd, const float* x, float out_min,
-               float out_max, float* y);
+               int64_t pad_w, int pad_value, const float* threshold, int64_t h, int64_t wd, const float* x,
+               float out_min, float out_max, float* y);
 void b1_linear(int64_t n, int64_t k, const float* w, const float* alpha, const float* bias,
                int64_t m, const float* x, float out_min, float out_max, float* y);
 

@@ -5,7 +5,7 @@
 namespace eo::reference {
 namespace {
 
-inline int sgn(float v) { return v >= 0.f ? 1 : -1; }
+inline int sgn(float v, float t = 0.f) { return v >= t ? 1 : -1; }
 
 inline float epilogue(int64_t dot, float alpha, const float* bias, int64_t j, const float* res, float lo,
                       float hi) {
@@ -20,8 +20,8 @@ inline float epilogue(int64_t dot, float alpha, const float* bias, int64_t j, co
 
 void b1_conv2d(int64_t cout, int64_t cin, int64_t kh, int64_t kw, const float* w, const float* alpha,
                const float* bias, const float* residual, int64_t stride_h, int64_t stride_w, int64_t pad_h,
-               int64_t pad_w, int pad_value, int64_t h, int64_t wd, const float* x, float out_min,
-               float out_max, float* y) {
+               int64_t pad_w, int pad_value, const float* threshold, int64_t h, int64_t wd, const float* x,
+               float out_min, float out_max, float* y) {
   const int64_t oh = (h + 2 * pad_h - kh) / stride_h + 1, ow = (wd + 2 * pad_w - kw) / stride_w + 1;
   for (int64_t o = 0; o < cout; ++o)
     for (int64_t r = 0; r < oh; ++r)
@@ -31,8 +31,9 @@ void b1_conv2d(int64_t cout, int64_t cin, int64_t kh, int64_t kw, const float* w
           for (int64_t i = 0; i < kh; ++i)
             for (int64_t j = 0; j < kw; ++j) {
               const int64_t ih = r * stride_h - pad_h + i, iw = s * stride_w - pad_w + j;
-              const int xv = (ih >= 0 && ih < h && iw >= 0 && iw < wd) ? sgn(x[(c * h + ih) * wd + iw])
-                                                                       : pad_value;
+              const int xv = (ih >= 0 && ih < h && iw >= 0 && iw < wd)
+                                 ? sgn(x[(c * h + ih) * wd + iw], threshold ? threshold[c] : 0.f)
+                                 : pad_value;
               dot += xv * sgn(w[((o * cin + c) * kh + i) * kw + j]);
             }
         const int64_t q = (o * oh + r) * ow + s;

@@ -10,6 +10,7 @@
 //            then per output channel ceil(Cin*KH*KW / 8) bytes: bit t (LSB first) = 1 where
 //            W[o].flat[t] >= 0 (+1), 0 for -1 (edgeopt._core.lowbit_pack(sign(W).reshape(Cout, -1), 1))
 //          bias    f32 (Cout), optional
+//          threshold f32 (Cin), optional: sign(x[c]) = +1 where x[c] >= threshold[c] (else x >= 0)
 //   y[o] = act(alpha[o] * sum sign(x) sign(W[o]) + bias[o] + residual[o])
 //   (the lowering fuses a skip connection's add and the activation after it, as conv2d does)
 #include <cmath>
@@ -39,7 +40,8 @@ class B1ConvOp : public Op {
   int64_t weight_bytes() const override { return blob_bytes_; }
   std::string info() const override {
     return "1-bit " + std::to_string(w_.kh) + "x" + std::to_string(w_.kw) + " pad_value " +
-           std::to_string(plan_.cv.pad_value) + (residual_ ? " +res" : "") +
+           std::to_string(plan_.cv.pad_value) + (plan_.cv.threshold ? " threshold" : "") +
+           (residual_ ? " +res" : "") +
            (act_ != Act::none ? std::string(" ") + act_name(act_) : "");
   }
 
@@ -80,13 +82,17 @@ std::unique_ptr<Op> make_b1_conv2d(const BuildContext& ctx) {
     for (int64_t t = 0; t < per; ++t)
       signs[o * per + t] = (bits[o * row_bytes + t / 8] >> (t % 8)) & 1 ? 1.f : -1.f;
   const Blob* bias = ctx.optional_blob("bias", {BlobType::f32}, {cout});
+  const Blob* threshold = ctx.optional_blob("threshold", {BlobType::f32}, {x.c});
+  if (threshold)
+    for (int64_t c = 0; c < x.c; ++c)
+      if (!std::isfinite(threshold->as<float>()[c])) ctx.fail("threshold: not finite at channel " + std::to_string(c));
   TensorDesc y;
   y.c = cout;
   y.h = (x.h + 2 * pad[0] - kh) / stride[0] + 1;
   y.w = (x.w + 2 * pad[1] - kw) / stride[1] + 1;
   ctx.expect_output(y);
   const bool residual = ctx.f32_residual_input();
-  B1Conv cv{stride[0], stride[1], pad[0], pad[1], pad_value};
+  B1Conv cv{stride[0], stride[1], pad[0], pad[1], pad_value, threshold ? threshold->as<float>() : nullptr};
   return std::make_unique<B1ConvOp>(ctx.def, b1_pack_conv_weights(cout, x.c, kh, kw, signs.data(), alpha.data()),
                                     cv, bias ? bias->as<float>() : nullptr, x.h, x.w,
                                     static_cast<Act>(act), residual, int64_t(b.bytes));

@@ -60,8 +60,9 @@ def b1_conv2d(
     pad_value: typing.SupportsInt | typing.SupportsIndex = 0,
     activation: str = 'none',
     residual: typing.Any = None,
+    threshold: typing.Any = None,
 ) -> numpy.typing.NDArray[numpy.float32]:
-    """Binary conv: y = act(alpha[o] * sum sign(x) sign(w) + bias[o] + residual) with XNOR-popcount; padded positions count as pad_value (-1, 0 or +1)."""
+    """Binary conv: y = act(alpha[o] * sum sign(x) sign(w) + bias[o] + residual) with XNOR-popcount; padded positions count as pad_value (-1, 0 or +1); sign(x[c]) is +1 where x >= threshold[c] (default 0)."""
 def b1_conv2d_pack(w: typing.Any, alpha: typing.Any = None) -> B1ConvPacked:
     """Binarize conv weights (Cout, Cin, KH, KW) to sign bits (+1 for w >= 0) with per-output-channel scale alpha (default mean |w| of the channel)."""
 def b1_conv2d_reference(
@@ -74,6 +75,7 @@ def b1_conv2d_reference(
     pad_value: typing.SupportsInt | typing.SupportsIndex = 0,
     activation: str = 'none',
     residual: typing.Any = None,
+    threshold: typing.Any = None,
 ) -> numpy.typing.NDArray[numpy.float32]:
     """Plain-loop binary conv over sign values: the oracle for tests."""
 def b1_linear(

@@ -66,7 +66,7 @@ def _eval_node(n, args, vals, emit):
     elif n.op in ("relu", "relu6", "hardswish", "hardsigmoid", "sigmoid"):
         y = getattr(F, n.op)(args[0])
     elif n.op == "sign":
-        y = F.binary_sign(args[0])
+        y = F.binary_sign(args[0], n.params.get("threshold"))
     elif n.op == "maxpool2d":
         y = F.max_pool2d(args[0], a["kernel"], a["stride"], a["padding"])
     elif n.op == "avgpool2d":

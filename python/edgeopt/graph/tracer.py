@@ -99,6 +99,8 @@ def _leaf(m, name):
         b = _copy(m.bias) if m.affine else np.zeros(c, np.float32)
         return "batchnorm2d", {"eps": m.eps}, {"weight": w, "bias": b, "running_mean": _copy(m.running_mean),
                                                "running_var": _copy(m.running_var)}
+    if isinstance(m, nn.BinarySign) and m.threshold is not None:
+        return "sign", {}, {"threshold": _copy(m.threshold)}
     for cls, op in ACTIVATIONS.items():
         if type(m) is cls or isinstance(m, cls):
             return op, {}, {}

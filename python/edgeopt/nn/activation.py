@@ -2,9 +2,12 @@
 signature compatibility and ignored (outputs are always new arrays)."""
 from __future__ import annotations
 
-from .._check import check_bool
+import numpy as np
+
+from .._check import check_bool, check_int
 from . import functional as F
 from .module import Module
+from .parameter import Parameter
 
 __all__ = ["ReLU", "ReLU6", "HardSwish", "Hardswish", "HardSigmoid", "Hardsigmoid", "Sigmoid", "BinarySign"]
 
@@ -67,8 +70,46 @@ class BinarySign(_Elementwise):
     """Binary activation: +1 where x >= 0, else -1; backward is the clipped straight-through
     estimator (dy where |x| <= 1). A binary-weight conv reading it deploys as the runtime's
     XNOR-popcount conv (scheme 'binary'); quant.prepare_qat(..., binary_activations=True) puts it
-    in place of the activation before each binarized conv."""
+    in place of the activation before each binarized conv.
+
+    num_channels: a learnable threshold per channel of an (N, C, H, W) input (ReActNet's RSign):
+    +1 where x >= threshold[c]. Its first training forward sets it to each channel's mean over
+    that batch, so the signs of a non-negative input (after a ReLU, where a plain sign is always
+    +1) carry information from the start; then it trains with the gradient -sum(dy) over the
+    straight-through window |x - threshold| <= 1. prepare_qat(binary_activations='all') uses it."""
     _fwd, _bwd = staticmethod(F.binary_sign), staticmethod(F.binary_sign_backward)
+
+    def __init__(self, num_channels: int | None = None):
+        super().__init__()
+        if num_channels is None:
+            self.threshold = None
+            return
+        c = check_int("BinarySign.num_channels", num_channels, 1)
+        self.threshold = Parameter(np.zeros(c, np.float32))
+        self.register_buffer("threshold_initialized", np.zeros((), np.int64))
+
+    def extra_repr(self) -> str:
+        return "" if self.threshold is None else f"{self.threshold.shape[0]}"
+
+    def forward(self, x):
+        if self.threshold is None:
+            return super().forward(x)
+        t = self.threshold.data
+        x = self._check_input(x, 4, t.shape[0])
+        if self.training and not self.threshold_initialized:
+            t[...] = x.mean(axis=(0, 2, 3), dtype=np.float64)
+            self.threshold_initialized[...] = 1
+        y = F.binary_sign(x, t)
+        self._save_for_backward(y, x, t.copy())
+        return y
+
+    def backward(self, dy):
+        if self.threshold is None:
+            return super().backward(dy)
+        dy, (x, t) = self._saved_for_backward(dy)
+        dx = F.binary_sign_backward(dy, x, t)
+        self.threshold.grad -= dx.sum(axis=(0, 2, 3))
+        return dx
 
 
 # PyTorch's spellings.

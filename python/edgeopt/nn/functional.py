@@ -134,14 +134,23 @@ def relu6_backward(dy, x):
     return _core.layers.relu6_backward(_c(dy), _c(x))
 
 
-def binary_sign(x):
-    """sign(x) with 0 -> +1: the activation binarization of the runtime's XNOR conv (b1-gemm)."""
-    return np.where(_c(x) >= 0, np.float32(1), np.float32(-1))
+def _per_channel(threshold, x):
+    """A per-channel threshold (C,) shaped to broadcast over x (N, C, ...), or 0."""
+    if threshold is None:
+        return np.float32(0)
+    return np.asarray(threshold, np.float32).reshape((1, -1) + (1,) * (np.ndim(x) - 2))
 
 
-def binary_sign_backward(dy, x):
-    """The clipped straight-through estimator: dy where |x| <= 1, else 0 (hard-tanh's derivative)."""
-    return np.where(np.abs(_c(x)) <= 1, _c(dy), np.float32(0))
+def binary_sign(x, threshold=None):
+    """+1 where x >= threshold[c] (0 without one; so sign(0) = +1), else -1: the activation
+    binarization of the runtime's XNOR conv (b1-gemm)."""
+    return np.where(_c(x) >= _per_channel(threshold, x), np.float32(1), np.float32(-1))
+
+
+def binary_sign_backward(dy, x, threshold=None):
+    """The clipped straight-through estimator: dy where |x - threshold| <= 1, else 0 (hard-tanh's
+    derivative). The threshold's own gradient is minus this summed over all but the channel axis."""
+    return np.where(np.abs(_c(x) - _per_channel(threshold, x)) <= 1, _c(dy), np.float32(0))
 
 
 def hardswish(x):

@@ -13,7 +13,7 @@ from .observer import (OBSERVERS, HistogramObserver, KLObserver, MinMaxObserver,
 from . import hooks, qat
 from .mixed import MixedPrecisionPlan, mixed_precision
 from .qat import (BinaryWeight, FakeQuantize, FakeQuantWeight, FreezeBatchNorm, FreezeObservers, binary_activation_points,
-                  convert, fake_quantize, low_bit_layers, prepare_qat)
+                  binary_conv_layers, convert, fake_quantize, low_bit_layers, prepare_qat)
 from .gptq import DAMP, GPTQRounding, ROUNDINGS, gptq_codes, input_hessians
 from .calibrate import OBSERVER_CHOICES, calibrate, calibration_batches, check_calib, observe
 
@@ -21,5 +21,5 @@ __all__ = ["qparams", "qrange", "zero_point", "requant_scale", "average_scale", 
            "quantize_per_channel", "quantize_bias", "quantize_weight_bias", "histogram", "BIAS_LIMIT", "MinMaxObserver",
            "MovingAverageMinMaxObserver", "HistogramObserver", "PercentileObserver", "MSEObserver", "KLObserver",
            "OBSERVERS", "observer", "fake_quantize", "FakeQuantize", "FakeQuantWeight", "BinaryWeight", "prepare_qat", "convert",
-           "FreezeObservers", "FreezeBatchNorm", "low_bit_layers", "MixedPrecisionPlan", "mixed_precision", "calibrate", "OBSERVER_CHOICES", "calibration_batches", "check_calib", "observe",
+           "FreezeObservers", "FreezeBatchNorm", "low_bit_layers", "binary_conv_layers", "binary_activation_points", "MixedPrecisionPlan", "mixed_precision", "calibrate", "OBSERVER_CHOICES", "calibration_batches", "check_calib", "observe",
            "input_hessians", "gptq_codes", "GPTQRounding", "ROUNDINGS", "DAMP"]

@@ -32,7 +32,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import _core, nn
-from .._check import check_bool, check_int, check_shape
+from .._check import check_bool, check_choice, check_int, check_shape
 from ..graph import fold_batchnorm, trace
 from ..nn.module import Module, check_module
 from ..nn.parametrize import is_parametrized, register_parametrization, remove_parametrizations
@@ -186,19 +186,19 @@ def _resolve(model, path: str):
     return parent, key, m
 
 
-def _insert_after(parent, key: str, fq: FakeQuantize) -> None:
-    """A FakeQuantize right after parent.<key>: a sibling in a Sequential, else the two wrapped."""
+def _insert(parent, key: str, module, name: str, before: bool = False) -> None:
+    """`module` right after (or before) parent.<key>: a sibling '<key>_<name>' in a Sequential,
+    else the two wrapped in a Sequential ('module' and '<name>') in place of parent.<key>."""
     if isinstance(parent, nn.Sequential):
         items = []
         for k, v in parent._modules.items():
-            items.append((k, v))
-            if k == key:
-                items.append((f"{k}_fake_quant", fq))
+            pair = [(k, v), (f"{k}_{name}", module)] if k == key else [(k, v)]
+            items += pair[::-1] if before else pair
         parent._modules.clear()
         parent._modules.update(items)
     else:
-        m = parent._modules[key]
-        setattr(parent, key, nn.Sequential(OrderedDict([("module", m), ("fake_quant", fq)])))
+        pair = [("module", parent._modules[key]), (name, module)]
+        setattr(parent, key, nn.Sequential(OrderedDict(pair[::-1] if before else pair)))
 
 
 def _prepend(seq, name: str, fq: FakeQuantize) -> None:
@@ -208,7 +208,7 @@ def _prepend(seq, name: str, fq: FakeQuantize) -> None:
 
 
 def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activations: bool = True,
-                binary_activations: bool = False) -> Module:
+                binary_activations: bool | str = False) -> Module:
     """Insert fake quantization where the int8-full Engine quantizes (module docstring) and
     parametrize every conv / linear weight; modifies ``model`` in place and returns it.
 
@@ -217,11 +217,17 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
     (int4-weight / int2-weight, weight-only); or 1 (scheme 'binary': sign weights with alpha =
     mean|w| per channel, the first and last conv / linear layers kept at 8 bits; weight-only too).
     activations: fake-quantize activations too (int8-full / int4-full); False trains weights only.
-    binary_activations: with weight_bits=1, binarize activations too where a binarized conv reads
-    an activation of its own (a ReLU / ReLU6 / hard-swish module whose output only that conv
-    reads): that module becomes ``nn.BinarySign`` (sign, clipped straight-through estimator), and
-    scheme 'binary' deploys the pair as the runtime's XNOR-popcount conv. Convs reading a residual
-    sum, a pool or the input keep real-valued inputs."""
+    binary_activations: with weight_bits=1, binarize activations too. True: where a binarized
+    conv reads an activation of its own (a ReLU / ReLU6 / hard-swish module whose output only that
+    conv reads), that module becomes ``nn.BinarySign`` (sign, clipped straight-through
+    estimator); convs reading a residual stream, a pool or a shared activation keep real-valued
+    inputs. 'all': every binarized conv of groups 1 reads signs, as in the survey's binarized
+    networks (weights and activations binary): where the input is not its own activation an
+    ``nn.BinarySign`` goes in front of the conv (a sibling '<conv>_sign' in its Sequential), and
+    the other readers, e.g. a residual shortcut, keep the real value (XNOR-Net / Bi-Real Net's
+    arrangement); every sign then has a learned per-channel threshold (``BinarySign(C)``, set
+    from the first training batch), without which the sign of a ReLU's output is always +1. Scheme 'binary' deploys each (sign, conv) pair as the runtime's XNOR-popcount
+    conv. The first and last layers and depthwise convs keep real-valued inputs either way."""
 
     check_module("model", model)
     input_shape = check_shape("input_shape", input_shape, 4)
@@ -229,7 +235,7 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
     if weight_bits not in (1, 2, 4, 8):
         raise ValueError(f"weight_bits: expected 8, 4, 2 or 1 (the deployable weight forms), got {weight_bits}")
     activations = check_bool("activations", activations)
-    binary_activations = check_bool("binary_activations", binary_activations)
+    binary_activations = check_choice("binary_activations", binary_activations, (False, True, "all"))
     if binary_activations and weight_bits != 1:
         raise ValueError(f"binary_activations=True: needs binary weights (weight_bits=1), got weight_bits={weight_bits}")
     if weight_bits < 4 and activations:
@@ -263,9 +269,19 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
             p = FakeQuantWeight(weight_bits, bn)
         register_parametrization(layer, "weight", p)
     if binary_activations:
-        for act, _ in binary_activation_points(g0):
+        # 'all': learned per-channel thresholds, which the signs of a ReLU's output need
+        def sign(conv):
+            return nn.BinarySign(conv.params["weight"].shape[1] if binary_activations == "all" else None)
+        own = binary_activation_points(g0)
+        for act, conv in own:
             parent, key, _ = _resolve(model, act.name)
-            parent._modules[key] = nn.BinarySign()
+            parent._modules[key] = sign(conv)
+        if binary_activations == "all":   # a sign on the conv's own input; the other readers keep the value
+            paired = {conv.name for _, conv in own}
+            for conv in binary_conv_layers(g0):
+                if conv.name not in paired:
+                    parent, key, _ = _resolve(model, conv.name.split("+")[0])
+                    _insert(parent, key, sign(conv), "sign", before=True)
     if not activations:
         return model
     # activations: the points the lowering quantizes, resolved before any module moves
@@ -281,7 +297,7 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
         else:
             after.append(_resolve(model, node.name.split("+")[-1])[:2])
     for parent, key in after:
-        _insert_after(parent, key, FakeQuantize())
+        _insert(parent, key, FakeQuantize(), "fake_quant")
     for block in sums:
         act = block.activation
         if isinstance(act, nn.Sequential) and "fake_quant" in act._modules:
@@ -304,20 +320,25 @@ def low_bit_layers(graph) -> set:
             if not (n.op == "conv2d" and int(n.attrs["groups"]) > 1 and n.params["weight"].shape[1] == 1)}
 
 
-def binary_activation_points(graph) -> list:
-    """[(activation node, conv node)]: the binarized convs (not the first or last conv / linear
-    layer, groups 1) whose input is an activation that nothing else reads. prepare_qat makes those
-    activations signs; the 'binary' lowering fuses each (sign, conv) pair into one XNOR conv."""
+def binary_conv_layers(graph) -> list:
+    """The conv nodes that can run as XNOR convs: binarized (not the first or last conv / linear
+    layer) and groups 1."""
     layers = [n for n in graph.nodes if n.op in ("conv2d", "linear")]
+    return [n for n in layers[1:-1] if n.op == "conv2d" and int(n.attrs["groups"]) == 1]
+
+
+def binary_activation_points(graph) -> list:
+    """[(activation node, conv node)]: the binary_conv_layers whose input is an activation that
+    nothing else reads. prepare_qat makes those activations signs; the 'binary' lowering fuses
+    each (sign, conv) pair into one XNOR conv."""
     readers: dict = {}
     for n in graph.nodes:
         for t in list(n.inputs) + ([n.attrs["residual"]] if n.attrs.get("residual") is not None else []):
             readers.setdefault(t, []).append(n)
     out = []
-    for n in layers[1:-1]:
+    for n in binary_conv_layers(graph):
         p = graph.producer(n.inputs[0])
-        if (n.op == "conv2d" and int(n.attrs["groups"]) == 1 and p is not None
-                and p.op in ("relu", "relu6", "hardswish", "sign") and readers.get(p.output) == [n]):
+        if p is not None and p.op in ("relu", "relu6", "hardswish", "sign") and readers.get(p.output) == [n]:
             out.append((p, n))
     return out
 

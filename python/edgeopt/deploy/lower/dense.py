@@ -80,8 +80,8 @@ def lower(graph: Graph, scheme="fp32", builder: ModelBuilder | None = None, ids:
 
 def lower_b1_conv(builder: ModelBuilder, n, graph: Graph, ids: dict) -> int:
     """A binary conv reading a sign (node `n`'s input comes from a 'sign' node that only it reads)
-    as the runtime's b1_conv2d on the sign's input, which binarizes it the same way (x >= 0 ->
-    +1): y = alpha * XNOR-popcount(sign x, sign w) + bias, alpha = mean|w| per output channel of
+    as the runtime's b1_conv2d on the sign's input, which binarizes it the same way (x >= 0, or
+    x >= the sign's per-channel threshold, -> +1): y = alpha * XNOR-popcount(sign x, sign w) + bias, alpha = mean|w| per output channel of
     the BatchNorm-folded weight (what BinaryWeight trained). A fused residual add is the op's
     second input, added before the activation, as conv2d does; an activation the op cannot apply
     (hard-swish) runs as an op after it."""
@@ -95,6 +95,8 @@ def lower_b1_conv(builder: ModelBuilder, n, graph: Graph, ids: dict) -> int:
              "stride": a["stride"], "padding": a["padding"], "pad_value": 0, "activation": ACTIVATION[own_act]}
     if p.get("bias") is not None:
         attrs["bias"] = builder.add_blob(np.ascontiguousarray(p["bias"], dtype=np.float32))
+    if sign.params.get("threshold") is not None:   # a learned per-channel threshold (nn.BinarySign)
+        attrs["threshold"] = builder.add_blob(np.ascontiguousarray(sign.params["threshold"], dtype=np.float32))
     out = TensorInfo.of_shape(graph.shapes[n.output])
     ins = [ids[sign.inputs[0]]] + ([ids[a["residual"]]] if a.get("residual") is not None else [])
     tid = builder.add_op(OpType.B1_CONV2D, n.name, ins, out, attrs)
