@@ -10,11 +10,14 @@ whole test set ("Lat" in the study), for
     calibration images), edgeopt's QDQ export (the minmax int8-full Engine's scales) run by
     onnxruntime, with how many of its logits are within one step of that Engine's (one step = the
     Engine's output scale), and quantization-aware training fine-tuned from the checkpoint (int8;
-    weight-only 4 and 2 bits; int4-full).
+    weight-only 4 and 2 bits; int4-full; binary: weights only, binary activations where a conv
+    reads its own activation, and binary activations into every binarized conv with learned
+    thresholds, scheme 'binary' with XNOR convs).
 
     edgeopt train --model resnet20 --dataset fashion-mnist --epochs 10 --save r20.npz
     PYTHONPATH=python:benchmarks python benchmarks/bench_quant.py r20.npz [--model resnet20]
-        [--calib 256] [--qat-epochs 1] [--qat int8 int4 int2 int4-full] [--threads 2]
+        [--calib 256] [--qat-epochs 1] [--qat int8 int4 int2 int4-full binary binary-own binary-all]
+        [--qat-only] [--threads 2]
 
 Prints a markdown table (the one in benchmarks/README.md).
 """
@@ -29,6 +32,18 @@ import numpy as np
 
 import edgeopt as eo
 from edgeopt.data.preprocess import input_norm, make_loader
+
+
+BINARY = {"weight_bits": 1, "activations": False}
+QAT_ROWS = {  # --qat key: (row label, deploy scheme, prepare_qat arguments)
+    "int8": ("QAT int8", "int8-full", {}),
+    "int4": ("QAT int4-weight", "int4-weight", {"weight_bits": 4, "activations": False}),
+    "int4-full": ("QAT int4-full (W4A8)", "int4-full", {"weight_bits": 4}),
+    "int2": ("QAT int2-weight", "int2-weight", {"weight_bits": 2, "activations": False}),
+    "binary": ("QAT binary weights", "binary", BINARY),
+    "binary-own": ("QAT binary, binary activations (own)", "binary", {**BINARY, "binary_activations": True}),
+    "binary-all": ("QAT binary, binary activations (all)", "binary", {**BINARY, "binary_activations": "all"}),
+}
 
 
 def test_set_seconds(engine, data) -> float:
@@ -107,8 +122,8 @@ def main(argv=None):
     ap.add_argument("--qat-lr", type=float, default=0.005)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-ort", action="store_true")
-    ap.add_argument("--qat", nargs="*", default=["int8", "int4", "int2", "int4-full"],
-                    choices=["int8", "int4", "int2", "int4-full"],
+    ap.add_argument("--qat-only", action="store_true", help="fp32 and the QAT rows only")
+    ap.add_argument("--qat", nargs="*", default=list(QAT_ROWS), choices=list(QAT_ROWS),
                     help="which QAT rows to train (each is --qat-epochs epochs)")
     args = ap.parse_args(argv)
     eo.set_num_threads(args.threads)
@@ -129,53 +144,51 @@ def main(argv=None):
         row(name, engine, logits(engine.run, test, model).argmax(1), os.path.getsize(path), note)
 
     measure("fp32 (NQ)", eo.deploy.compile(model, "fp32", input_shape=shape))
-    for scheme, label in (("fp16", "fp16 (F16)"), ("int8-weight", "int8-weight (BLQ)"),
-                          ("int4-weight", "int4-weight (PTQ)"), ("int2-weight", "int2-weight (PTQ)")):
-        measure(label, eo.deploy.compile(model, scheme, input_shape=shape))
-    int8_full = {}
-    for obs in ("minmax", "percentile", "mse", "kl", "auto"):
-        t0 = time.perf_counter()
-        e = int8_full[obs] = eo.deploy.compile(model, "int8-full", input_shape=shape, calib=calib, observer=obs)
-        took = time.perf_counter() - t0
-        note = f"compile {took:.1f} s"
-        if obs == "auto":
-            rows = e.metadata["int8_full"]["observers"]
-            picks = {}
-            for r in rows:
-                picks[r["chosen"]] = picks.get(r["chosen"], 0) + 1
-            note += "; chose " + ", ".join(f"{k} x{v}" for k, v in sorted(picks.items()))
-        measure(f"int8-full (FIQ), observer={obs}" + (" (GPTQ rounding)" if obs == "auto" else ""), e, note)
-    measure("int4-full (W4A8 PTQ), observer=minmax",
-            eo.deploy.compile(model, "int4-full", input_shape=shape, calib=calib),
-            "4-bit weights but the first, last and depthwise layers")
-    # GPTQ rounding (quant.gptq): the same grids, codes that compensate each layer's rounding errors
-    # (observer='auto' above already rounds so: here it is turned off, for comparison)
-    for scheme, obs, rounding in (("int8-weight", None, "gptq"), ("int4-weight", None, "gptq"),
-                                  ("int2-weight", None, "gptq"), ("int8-full", "minmax", "gptq"),
-                                  ("int8-full", "auto", "nearest"), ("int4-full", "minmax", "gptq")):
-        t0 = time.perf_counter()
-        e = eo.deploy.compile(model, scheme, input_shape=shape, calib=calib, observer=obs, rounding=rounding)
-        label = f"{scheme}, rounding={rounding}" + (f", observer={obs}" if obs else "")
-        measure(label, e, f"compile {time.perf_counter() - t0:.1f} s")
-    if not args.skip_ort:
-        from ort_quantize import quantize as ort_quantize
-        f32 = eo.deploy.export_onnx(model, os.path.join(tmp, "m.onnx"), input_shape=shape)
-        mean, std = input_norm(model, calib)
-        cx = np.concatenate([x for x, _ in make_loader(calib, 256, False, 0, mean, std)])
-        q = ort_quantize(f32, os.path.join(tmp, "m_int8.onnx"), cx)
-        row("onnxruntime static int8 (QDQ, MinMax)", None, ort_logits(q, test, model, args.threads).argmax(1),
-            os.path.getsize(q), note="same calibration images")
-        qdq = eo.deploy.export_onnx(model, os.path.join(tmp, "m_qdq.onnx"), "int8", shape, calib=calib)
-        steps, y = logit_steps(qdq, int8_full["minmax"], test, model, args.threads)
-        row("edgeopt QDQ export on onnxruntime", None, y.argmax(1), os.path.getsize(qdq),
-            note=f"logits within 1 step of int8-full minmax: {100 * (np.abs(steps) <= 1).mean():.2f} % "
-                 f"(max {int(np.abs(steps).max())} steps, {steps.size} logits)")
+    if not args.qat_only:   # the post-training rows and onnxruntime's
+        for scheme, label in (("fp16", "fp16 (F16)"), ("int8-weight", "int8-weight (BLQ)"),
+                              ("int4-weight", "int4-weight (PTQ)"), ("int2-weight", "int2-weight (PTQ)")):
+            measure(label, eo.deploy.compile(model, scheme, input_shape=shape))
+        int8_full = {}
+        for obs in ("minmax", "percentile", "mse", "kl", "auto"):
+            t0 = time.perf_counter()
+            e = int8_full[obs] = eo.deploy.compile(model, "int8-full", input_shape=shape, calib=calib, observer=obs)
+            took = time.perf_counter() - t0
+            note = f"compile {took:.1f} s"
+            if obs == "auto":
+                rows = e.metadata["int8_full"]["observers"]
+                picks = {}
+                for r in rows:
+                    picks[r["chosen"]] = picks.get(r["chosen"], 0) + 1
+                note += "; chose " + ", ".join(f"{k} x{v}" for k, v in sorted(picks.items()))
+            measure(f"int8-full (FIQ), observer={obs}" + (" (GPTQ rounding)" if obs == "auto" else ""), e, note)
+        measure("int4-full (W4A8 PTQ), observer=minmax",
+                eo.deploy.compile(model, "int4-full", input_shape=shape, calib=calib),
+                "4-bit weights but the first, last and depthwise layers")
+        # GPTQ rounding (quant.gptq): the same grids, codes that compensate each layer's rounding errors
+        # (observer='auto' above already rounds so: here it is turned off, for comparison)
+        for scheme, obs, rounding in (("int8-weight", None, "gptq"), ("int4-weight", None, "gptq"),
+                                      ("int2-weight", None, "gptq"), ("int8-full", "minmax", "gptq"),
+                                      ("int8-full", "auto", "nearest"), ("int4-full", "minmax", "gptq")):
+            t0 = time.perf_counter()
+            e = eo.deploy.compile(model, scheme, input_shape=shape, calib=calib, observer=obs, rounding=rounding)
+            label = f"{scheme}, rounding={rounding}" + (f", observer={obs}" if obs else "")
+            measure(label, e, f"compile {time.perf_counter() - t0:.1f} s")
+        if not args.skip_ort:
+            from ort_quantize import quantize as ort_quantize
+            f32 = eo.deploy.export_onnx(model, os.path.join(tmp, "m.onnx"), input_shape=shape)
+            mean, std = input_norm(model, calib)
+            cx = np.concatenate([x for x, _ in make_loader(calib, 256, False, 0, mean, std)])
+            q = ort_quantize(f32, os.path.join(tmp, "m_int8.onnx"), cx)
+            row("onnxruntime static int8 (QDQ, MinMax)", None, ort_logits(q, test, model, args.threads).argmax(1),
+                os.path.getsize(q), note="same calibration images")
+            qdq = eo.deploy.export_onnx(model, os.path.join(tmp, "m_qdq.onnx"), "int8", shape, calib=calib)
+            steps, y = logit_steps(qdq, int8_full["minmax"], test, model, args.threads)
+            row("edgeopt QDQ export on onnxruntime", None, y.argmax(1), os.path.getsize(qdq),
+                note=f"logits within 1 step of int8-full minmax: {100 * (np.abs(steps) <= 1).mean():.2f} % "
+                     f"(max {int(np.abs(steps).max())} steps, {steps.size} logits)")
     # quantization-aware training from the checkpoint: int8 (weights and activations), then
     # weight-only at 4 and 2 bits
-    for key, label, scheme, kwargs in (("int8", "QAT int8", "int8-full", {}),
-                                       ("int4", "QAT int4-weight", "int4-weight", {"weight_bits": 4, "activations": False}),
-                                       ("int4-full", "QAT int4-full (W4A8)", "int4-full", {"weight_bits": 4}),
-                                       ("int2", "QAT int2-weight", "int2-weight", {"weight_bits": 2, "activations": False})):
+    for key, (label, scheme, kwargs) in QAT_ROWS.items():
         if key not in args.qat:
             continue
         qat = eo.models.create(args.model, num_classes=10, in_channels=1, width_mult=args.width)

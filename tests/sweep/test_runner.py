@@ -80,6 +80,23 @@ def test_gptq_rounding_cells_deploy_with_gptq_codes(tmp_path, tiny_spec):
     assert e.scheme == "int8-full" and e.metadata["int8_full"]["rounding"] == "gptq"
 
 
+def test_bin_cells_with_binary_activations_run_xnor_convs(tmp_path, tiny_spec):
+    tiny_spec["techniques"] = [{"name": "BIN", "qat_epochs": 0.25},
+                               {"name": "BIN", "qat_epochs": 0.25, "activations": "all", "label": "BIN-all"}]
+    db = str(tmp_path / "b.db")
+    summary = run(tiny_spec, db=db, progress=False)
+    assert summary["ran"] == 2 and summary["failed"] == 0
+    rows = {r["technique"]: r for r in ResultsDB(db).cells()}
+    ops = {}
+    for label in ("BIN", "BIN-all"):
+        e = eo.deploy.load(os.path.join(summary["engines"], f"{rows[label]['key']}.edgeopt"))
+        assert e.scheme == "binary" and 0 <= rows[label]["acc"] <= 100
+        ops[label] = [r["op"] for r in e.summary()].count("b1_conv2d")
+    assert ops == {"BIN": 0, "BIN-all": 20}   # weights only; every binarized conv an XNOR conv
+    with pytest.raises(ValueError, match="qat_epochs > 0"):   # signs are learned
+        techniques.get("BIN").step(None, None, dict(techniques.get("BIN").defaults, activations="own", qat_epochs=0))
+
+
 @pytest.mark.parametrize("name", ["INT4", "W4A8"])
 def test_gptq_rounding_is_refused_on_rows_that_train_with_quantization(name):
     t = techniques.get(name)

@@ -166,6 +166,21 @@ def _low_bit(bits: int, scheme: str):
     return step
 
 
+BINARY_ACTIVATIONS = {"float": False, "own": True, "all": "all"}   # BIN's activations -> prepare_qat's
+
+
+def _binary(model, data, p):
+    acts = BINARY_ACTIVATIONS[p["activations"]]
+    if p["qat_epochs"] <= 0:
+        if acts:
+            raise ValueError(f"activations: {p['activations']!r} signs are learned: it needs qat_epochs > 0")
+        return model, {"scheme": "binary"}
+    data.stage("binary QAT" + (f", {p['activations']} activations binary" if acts else ""))
+    quant.prepare_qat(model, input_shape=data.input_shape, weight_bits=1, activations=False, binary_activations=acts)
+    _fine_tune(model, data, p["qat_epochs"], p["lr"])
+    return quant.convert(model), {"scheme": "binary"}
+
+
 def _w4a8(model, data, p):
     """int4-full: 4-bit weights, 8-bit activations on the integer kernels; calibrated, or after
     quantization-aware fine-tuning (qat_epochs > 0) with its learned scales."""
@@ -224,8 +239,11 @@ register("W4A8", _w4a8, {"observer": "minmax", "qat_epochs": 0.0, "lr": 0.005, "
          "4-bit weights, int8 activations on the integer kernels (int4-full), calibrated or after QAT",
          choices={"observer": quant.OBSERVER_CHOICES, "rounding": ("default",) + quant.ROUNDINGS},
          ranges={"qat_epochs": (0.0, 1e3)})
-register("BIN", _low_bit(1, "binary"), {"qat_epochs": 1.0, "lr": 0.005},
-         "binary weights (alpha = mean|w| per channel; first and last layers 8-bit) after weight QAT")
+register("BIN", _binary, {"qat_epochs": 1.0, "lr": 0.005, "activations": "float"},
+         "binary weights (alpha = mean|w| per channel; first and last layers 8-bit) after QAT; activations "
+         "'float', or binary into the convs that read their own activation ('own') or into every "
+         "binarized conv, with learned thresholds ('all'): those run as XNOR-popcount convs",
+         choices={"activations": tuple(BINARY_ACTIVATIONS)})
 register("MIX", _mix, {"size": 0.18, "val_images": 1000},
          "mixed 8/4/2-bit weights from measured sensitivity, to a file-size budget",
          ranges={"size": (0.01, 1.0), "val_images": (1, 10**7)})
