@@ -13,6 +13,14 @@ Runtimes:
   ORT int8 (eo QDQ)  edgeopt.deploy.export_onnx(scheme="int8") run by onnxruntime (for reference)
   edgeopt fp32 / fp16 / int8-weight / int4-weight / int8-full / int4-full   edgeopt.deploy.compile(...) timed with edgeopt.deploy.latency(engine,
                              batch=1); "n/a" when this build has no compile/latency yet
+  edgeopt binary (all)     scheme "binary" after prepare_qat(weight_bits=1, binary_activations="all"):
+                             every conv but the first and last an XNOR conv, its sign thresholds set
+                             by one training-mode pass over 64 calibration images (no training:
+                             latency does not depend on the values); "rel err" against that
+                             binarized model (a pre-sign value within float rounding of its
+                             threshold can land on the other side in the Engine, and the binary
+                             layers carry that on: a large value there means such near-ties, which
+                             random weights make common, not a wrong kernel)
 Layers (--layers): one conv as a one-op Engine, the same way, fp32 `conv2d` against the binary
 `b1_conv2d` (binarize, XNOR-popcount, scale, bias, ReLU), at resnet20's middle-stage 3x3 shape
 (32 -> 32 channels at 16x16, stride 1, padding 1). The weights are alpha * sign and the inputs
@@ -35,6 +43,7 @@ the numbers are noisy: read the medians and the ratios, rerun for confirmation.
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import inspect
 import os
@@ -161,13 +170,27 @@ def build(name, threads, calib_raw, calib_x, tmp, log):
                 timers[f"edgeopt {s}"] = EngineTimer(eng)
             except Exception as e:  # report, keep benchmarking the rest
                 notes[f"edgeopt {s}"] = f"n/a ({type(e).__name__}: {str(e)[:120]})"
+    refs = {}
+    if compile_ is not None and hasattr(eo.quant, "binary_conv_layers"):
+        binary = copy.deepcopy(model)
+        eo.quant.prepare_qat(binary, SHAPE, weight_bits=1, activations=False, binary_activations="all")
+        with eo.nn.no_grad():
+            binary.train()
+            binary(calib_x[:64])   # sets the sign thresholds (and moves BatchNorm statistics a little)
+        binary.eval()
+        eo.quant.convert(binary)
+        timers["edgeopt binary (all)"] = EngineTimer(compile_(binary, "binary", input_shape=SHAPE))
+        refs["edgeopt binary (all)"] = binary
     # sanity: every runtime computes the model (max |y - forward| / max |forward| over 32 inputs;
     # fp32 ~1e-6, int8 a few %); randomly initialised models make top-1 agreement meaningless
     n = min(32, len(calib_x))
-    ref = model.forward(calib_x[:n])
-    err = {}
+    err, outputs = {}, {}
     for label, t in timers.items():
         try:
+            m = refs.get(label, model)
+            if id(m) not in outputs:
+                outputs[id(m)] = m.forward(calib_x[:n])
+            ref = outputs[id(m)]
             y = np.concatenate([np.asarray(t.run(calib_x[i:i + 1])).reshape(1, -1) for i in range(n)])
             err[label] = float(np.abs(y - ref).max() / np.abs(ref).max())
         except Exception as e:
@@ -281,7 +304,8 @@ def main(argv=None):
     if rows:
         print("ratios (edgeopt median / onnxruntime median; < 1 means edgeopt is faster)")
         print(f"{'model':<13} {'ORT int8 best':<20} {'eo fp32/ORT fp32':>17} {'eo int8/ORT int8':>17} "
-              f"{'ORT int8/ORT fp32':>18} {'eo int8/eo fp32':>16} {'eo fp16/eo fp32':>16} {'eo int4f/int8f':>15}")
+              f"{'ORT int8/ORT fp32':>18} {'eo int8/eo fp32':>16} {'eo fp16/eo fp32':>16} {'eo int4f/int8f':>15} "
+              f"{'eo bin/int8f':>13}")
     for name, res, notes, err in rows:
         q = {f: res[f"ORT int8 {f}"][0] for f in ort_quantize.FORMATS if f"ORT int8 {f}" in res}
         best = min(q, key=q.get) if q else None
@@ -291,11 +315,13 @@ def main(argv=None):
         e8 = res.get("edgeopt int8-full", (None,))[0]
         e16 = res.get("edgeopt fp16", (None,))[0]
         e4 = res.get("edgeopt int4-full", (None,))[0]
+        eb = res.get("edgeopt binary (all)", (None,))[0]
 
         def ratio(a, b):
             return f"{a / b:.2f}" if a is not None and b else "n/a"
         print(f"{name:<13} {str(best):<20} {ratio(e32, ort32):>17} {ratio(e8, ort8):>17} "
-              f"{ratio(ort8, ort32):>18} {ratio(e8, e32):>16} {ratio(e16, e32):>16} {ratio(e4, e8):>15}")
+              f"{ratio(ort8, ort32):>18} {ratio(e8, e32):>16} {ratio(e16, e32):>16} {ratio(e4, e8):>15} "
+              f"{ratio(eb, e8):>13}")
 
     if layer_rows:
         print()

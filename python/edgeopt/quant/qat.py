@@ -226,8 +226,9 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
     ``nn.BinarySign`` goes in front of the conv (a sibling '<conv>_sign' in its Sequential), and
     the other readers, e.g. a residual shortcut, keep the real value (XNOR-Net / Bi-Real Net's
     arrangement); every sign then has a learned per-channel threshold (``BinarySign(C)``, set
-    from the first training batch), without which the sign of a ReLU's output is always +1. Scheme 'binary' deploys each (sign, conv) pair as the runtime's XNOR-popcount
-    conv. The first and last layers and depthwise convs keep real-valued inputs either way."""
+    from the first training batch), without which the sign of a ReLU's output is always +1.
+    Scheme 'binary' deploys each (sign, conv) pair as the runtime's XNOR-popcount conv. The first
+    and last layers and depthwise convs keep real-valued inputs either way."""
 
     check_module("model", model)
     input_shape = check_shape("input_shape", input_shape, 4)
@@ -237,7 +238,8 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
     activations = check_bool("activations", activations)
     binary_activations = check_choice("binary_activations", binary_activations, (False, True, "all"))
     if binary_activations and weight_bits != 1:
-        raise ValueError(f"binary_activations=True: needs binary weights (weight_bits=1), got weight_bits={weight_bits}")
+        raise ValueError(f"binary_activations={binary_activations!r}: needs binary weights (weight_bits=1), "
+                         f"got weight_bits={weight_bits}")
     if weight_bits < 4 and activations:
         raise ValueError(f"weight_bits={weight_bits} with activations=True: 2-bit and binary weights deploy "
                          "with f32 compute (scheme 'int2-weight' / 'binary'), so train them with "
