@@ -13,15 +13,29 @@ namespace eo {
 namespace {
 
 
-// The epilogue, as the reference's: a separate multiply and adds (this file is compiled for the
-// baseline target, which has no FMA to contract them into). res: the residual value or nullptr.
-inline float epilogue(int32_t dot, float alpha, const float* bias, int64_t j, const float* res, float lo,
-                      float hi) {
-  float v = alpha * static_cast<float>(dot);
-  if (bias) v = v + bias[j];
-  if (res) v = v + *res;
-  v = v < lo ? lo : v;
-  return v > hi ? hi : v;
+// The epilogue, as the reference's, over n dots of one output channel: a separate multiply and adds
+// (this file is compiled for the baseline target, which has no FMA to contract them into). The
+// bias and the residual are compile-time choices so that the loop vectorizes: tested per element,
+// a 32-channel 16x16 output took ~25 us.
+template <bool kBias, bool kRes>
+void epilogue_row(const int32_t* dot, int64_t n, float alpha, float b, const float* res, float lo, float hi,
+                  float* y) {
+  for (int64_t j = 0; j < n; ++j) {
+    float v = alpha * static_cast<float>(dot[j]);
+    if (kBias) v = v + b;
+    if (kRes) v = v + res[j];
+    v = v < lo ? lo : v;
+    y[j] = v > hi ? hi : v;
+  }
+}
+
+// bias: this channel's, or nullptr; res: n residual values, or nullptr.
+void epilogue_row(const int32_t* dot, int64_t n, float alpha, const float* bias, const float* res, float lo,
+                  float hi, float* y) {
+  if (bias && res) epilogue_row<true, true>(dot, n, alpha, *bias, res, lo, hi, y);
+  else if (bias) epilogue_row<true, false>(dot, n, alpha, *bias, res, lo, hi, y);
+  else if (res) epilogue_row<false, true>(dot, n, alpha, 0.f, res, lo, hi, y);
+  else epilogue_row<false, false>(dot, n, alpha, 0.f, res, lo, hi, y);
 }
 
 // Rows of B (n x kwords, row stride ldb words) into 8-column panels, zero columns past n.
@@ -79,7 +93,8 @@ void b1_linear(const B1LinearWeights& wt, int64_t m, const float* x, const float
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < nc; ++j) {
         const int32_t dot = int32_t(wt.k) - 2 * pc[i * nc + j];
-        y[i * n + j0 + j] = epilogue(dot, wt.alpha[j0 + j], bias, j0 + j, nullptr, out_min, out_max);
+        epilogue_row(&dot, 1, wt.alpha[j0 + j], bias ? bias + j0 + j : nullptr, nullptr, out_min, out_max,
+                     y + i * n + j0 + j);
       }
   };
   const int threads = parallel ? get_num_threads() : 1;
@@ -376,10 +391,8 @@ void gemm_conv(const B1ConvPlan& plan, const B1GemmUkernel& uk, int64_t batch, c
             pci[it->first - j0] += pad_mult * s;
           }
           float* yo = yn + (o0 + i) * P + j0;
-          const float* ro = rn ? rn + (o0 + i) * P + j0 : nullptr;
-          for (int64_t j = 0; j < nc; ++j)
-            yo[j] = epilogue(pci[j], wt.alpha[o0 + i], epi.bias, o0 + i, ro ? ro + j : nullptr, epi.out_min,
-                             epi.out_max);
+          epilogue_row(pci, nc, wt.alpha[o0 + i], epi.bias ? epi.bias + o0 + i : nullptr,
+                       rn ? rn + (o0 + i) * P + j0 : nullptr, epi.out_min, epi.out_max, yo);
         }
       }
     }
