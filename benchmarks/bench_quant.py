@@ -186,8 +186,7 @@ def main(argv=None):
             row("edgeopt QDQ export on onnxruntime", None, y.argmax(1), os.path.getsize(qdq),
                 note=f"logits within 1 step of int8-full minmax: {100 * (np.abs(steps) <= 1).mean():.2f} % "
                      f"(max {int(np.abs(steps).max())} steps, {steps.size} logits)")
-    # quantization-aware training from the checkpoint: int8 (weights and activations), then
-    # weight-only at 4 and 2 bits
+    # quantization-aware training from the checkpoint: the rows of QAT_ROWS that --qat names
     for key, (label, scheme, kwargs) in QAT_ROWS.items():
         if key not in args.qat:
             continue

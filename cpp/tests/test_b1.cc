@@ -78,14 +78,16 @@ void check_conv(const ConvCase& c, int variant, std::mt19937& rng) {
   B1Conv cv{c.stride, c.stride, c.pad, c.pad, c.pad_value, nullptr};
   const int oh = (c.h + 2 * c.pad - c.kh) / c.stride + 1, ow = (c.w + 2 * c.pad - c.kw) / c.stride + 1;
   const size_t per = size_t(c.cout) * oh * ow;
-  // Every other variant adds a residual (a fused skip connection), NaNs and infinities included.
+  // Half the calls add a residual (a fused skip connection, NaNs and infinities included), a third
+  // binarize at per-channel thresholds (ties with inputs included: x == t is +1); drawn from the
+  // seeded generator, so every case meets both with and without the bias and the clamp above.
+  const bool with_res = rng() % 2 == 1, with_thr = rng() % 3 == 0;
   std::vector<float> res = values(per * c.batch, rng);
-  const float* res_p = variant % 2 ? res.data() : nullptr;
-  // Every third variant binarizes at per-channel thresholds (ties with inputs included: x == t is +1).
+  const float* res_p = with_res ? res.data() : nullptr;
   std::vector<float> thr = test::random_vec(size_t(c.cin), rng);
   thr[0] = 0.f;
   if (c.cin > 1) thr[1] = -0.f;
-  const float* thr_p = variant % 3 == 1 ? thr.data() : nullptr;
+  const float* thr_p = with_thr ? thr.data() : nullptr;
   if (thr_p)
     for (size_t i = 0; i < x.size(); i += 11) x[i] = thr[(i / size_t(c.h * c.w)) % size_t(c.cin)];
   std::vector<float> y(per * c.batch, NAN), ref(y.size());

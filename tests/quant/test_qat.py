@@ -331,6 +331,42 @@ def test_binary_activations_deploy_as_xnor_convs():
         eo.deploy.compile(m, "fp32", input_shape=shape)
 
 
+def test_binary_activations_all_wraps_a_conv_outside_a_sequential_and_keeps_the_model_s_mode():
+    """A binarized conv that is a ResidualBlock's whole body (no Sequential to put a sibling in) gets
+    Sequential(sign, module) in its place; the inserted signs take the model's mode, so an
+    eval-mode forward leaves their thresholds unset; copies keep whether they were set."""
+    eo.manual_seed(5)
+    m = nn.Sequential(OrderedDict([
+        ("stem", nn.Conv2d(1, 4, 3, padding=1)), ("bn", nn.BatchNorm2d(4)), ("relu", nn.ReLU()),
+        ("block", nn.ResidualBlock(nn.Conv2d(4, 4, 3, padding=1), None, nn.ReLU())),
+        ("pool", nn.GlobalAvgPool2d()), ("flatten", nn.Flatten()), ("fc", nn.Linear(4, 3))]))
+    m.eval()
+    quant.prepare_qat(m, (1, 1, 8, 8), weight_bits=1, activations=False, binary_activations=np.bool_(True))
+    assert not any(isinstance(c, nn.BinarySign) for c in m.modules())   # the block's input is shared
+    m = nn.Sequential(OrderedDict([
+        ("stem", nn.Conv2d(1, 4, 3, padding=1)), ("bn", nn.BatchNorm2d(4)), ("relu", nn.ReLU()),
+        ("block", nn.ResidualBlock(nn.Conv2d(4, 4, 3, padding=1), None, nn.ReLU())),
+        ("pool", nn.GlobalAvgPool2d()), ("flatten", nn.Flatten()), ("fc", nn.Linear(4, 3))]))
+    m.eval()
+    quant.prepare_qat(m, (1, 1, 8, 8), weight_bits=1, activations=False, binary_activations="all")
+    assert list(m.block.body._modules) == ["sign", "module"] and isinstance(m.block.body.module, nn.Conv2d)
+    sign = m.block.body.sign
+    assert not sign.training
+    x = np.abs(np.random.default_rng(0).standard_normal((4, 1, 8, 8))).astype(np.float32)
+    m(x)
+    assert not sign.threshold_initialized and (sign.threshold.data == 0).all()
+    m.train()
+    m(x)
+    assert sign.threshold_initialized and (sign.threshold.data > 0).all()
+    c = copy.deepcopy(m)
+    assert c.block.body.sign.threshold_initialized
+    np.testing.assert_array_equal(c.block.body.sign.threshold.data, sign.threshold.data)
+    m.eval()
+    quant.convert(m)
+    e = eo.deploy.compile(m, "binary", input_shape=(1, 1, 8, 8))
+    assert [r["op"] for r in e.summary()].count("b1_conv2d") == 1
+
+
 def test_binary_activations_all_binarizes_every_binary_conv_with_learned_thresholds():
     """binary_activations='all': every binarized conv of groups 1 reads signs (the survey's binary
     networks), including those reading a residual stream, where a thresholded sign goes in front

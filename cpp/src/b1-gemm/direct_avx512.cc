@@ -146,7 +146,8 @@ EO_B1_DIRECT void rows_clamp(const b1_direct_params* p, size_t o0, size_t o1, si
   else rows<kFixed, kBias, kRes, kNone>(p, o0, o1, r0, r1);
 }
 
-// The epilogue's adds are compile-time choices: a residual test per block cost 2-3 % in an A/B.
+// The epilogue's adds are compile-time choices: a residual test per block measured 2-3 % slower
+// (benchmarks/README.md, thirteenth session).
 template <int kFixed>
 EO_B1_DIRECT void rows_epilogue(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
   if (p->bias && p->residual) rows_clamp<kFixed, true, true>(p, o0, o1, r0, r1);

@@ -70,7 +70,7 @@ static inline size_t b1_direct_sum3_words(size_t kh, size_t kw, size_t nw) {
 void b1_direct_conv_rows__avx512vpopcntdq(const struct b1_direct_params* p, size_t o0, size_t o1,
                                           size_t r0, size_t r1);
 // Rows [r0, r1) of x (c x h x w f32) into the planes above (interior at row pad_h, column pad_w;
-// the border is left as it is): bit 1 where x >= threshold[channel] (0 if threshold is NULL).
+// the border is left as it is): bit 1 where x >= threshold[channel] (threshold 0 if it is NULL).
 void b1_binarize_planes__avx512(const float* x, size_t c, size_t h, size_t w, size_t r0, size_t r1,
                                 uint32_t* plane, size_t plane_stride, size_t ldp, size_t pad_h,
                                 size_t pad_w, const float* threshold);

@@ -1,5 +1,6 @@
-"""Elementwise activations. Each accepts any rank; ``inplace`` is accepted for PyTorch
-signature compatibility and ignored (outputs are always new arrays)."""
+"""Elementwise activations. Each accepts any rank (BinarySign with per-channel thresholds: (N, C,
+H, W)); ``inplace`` is accepted for PyTorch signature compatibility and ignored (outputs are always
+new arrays)."""
 from __future__ import annotations
 
 import numpy as np
@@ -79,8 +80,8 @@ class BinarySign(_Elementwise):
     straight-through window |x - threshold| <= 1. prepare_qat(binary_activations='all') uses it."""
     _fwd, _bwd = staticmethod(F.binary_sign), staticmethod(F.binary_sign_backward)
 
-    def __init__(self, num_channels: int | None = None):
-        super().__init__()
+    def __init__(self, num_channels: int | None = None, inplace: bool = False):
+        super().__init__(inplace)
         if num_channels is None:
             self.threshold = None
             return

@@ -236,6 +236,8 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
     if weight_bits not in (1, 2, 4, 8):
         raise ValueError(f"weight_bits: expected 8, 4, 2 or 1 (the deployable weight forms), got {weight_bits}")
     activations = check_bool("activations", activations)
+    if isinstance(binary_activations, np.bool_):
+        binary_activations = bool(binary_activations)
     binary_activations = check_choice("binary_activations", binary_activations, (False, True, "all"))
     if binary_activations and weight_bits != 1:
         raise ValueError(f"binary_activations={binary_activations!r}: needs binary weights (weight_bits=1), "
@@ -271,9 +273,11 @@ def prepare_qat(model, input_shape=(1, 3, 32, 32), weight_bits: int = 8, activat
             p = FakeQuantWeight(weight_bits, bn)
         register_parametrization(layer, "weight", p)
     if binary_activations:
-        # 'all': learned per-channel thresholds, which the signs of a ReLU's output need
+        # 'all': learned per-channel thresholds, which the signs of a ReLU's output need; in the
+        # model's mode, so that an eval-mode forward does not set them
         def sign(conv):
-            return nn.BinarySign(conv.params["weight"].shape[1] if binary_activations == "all" else None)
+            s = nn.BinarySign(conv.params["weight"].shape[1] if binary_activations == "all" else None)
+            return s.train(model.training)
         own = binary_activation_points(g0)
         for act, conv in own:
             parent, key, _ = _resolve(model, act.name)

@@ -154,31 +154,26 @@ def _check_qat_rounding(p: dict) -> None:
                          "trained for nearest rounding")
 
 
+BINARY_ACTIVATIONS = {"float": False, "own": True, "all": "all"}   # BIN's activations -> prepare_qat's
+
+
 def _low_bit(bits: int, scheme: str):
+    """Post-training, or weight QAT for qat_epochs; BIN's activations other than 'float' binarize
+    activations too (prepare_qat's binary_activations), which only training can set up."""
     def step(model, data, p):
         _check_qat_rounding(p)
+        acts = BINARY_ACTIVATIONS[p.get("activations", "float")]
+        if acts and p["qat_epochs"] <= 0:
+            raise ValueError(f"activations: {p['activations']!r} binarizes activations during training: "
+                             "it needs qat_epochs > 0")
         if p["qat_epochs"] > 0:
-            data.stage(f"{bits}-bit weight QAT")
-            quant.prepare_qat(model, input_shape=data.input_shape, weight_bits=bits, activations=False)
+            data.stage(f"{bits}-bit weight QAT" + (f", {p['activations']} activations binary" if acts else ""))
+            quant.prepare_qat(model, input_shape=data.input_shape, weight_bits=bits, activations=False,
+                              binary_activations=acts)
             _fine_tune(model, data, p["qat_epochs"], p["lr"])
             return quant.convert(model), {"scheme": scheme}
         return model, (_rounded(scheme, p, data) if "rounding" in p else {"scheme": scheme})
     return step
-
-
-BINARY_ACTIVATIONS = {"float": False, "own": True, "all": "all"}   # BIN's activations -> prepare_qat's
-
-
-def _binary(model, data, p):
-    acts = BINARY_ACTIVATIONS[p["activations"]]
-    if p["qat_epochs"] <= 0:
-        if acts:
-            raise ValueError(f"activations: {p['activations']!r} signs are learned: it needs qat_epochs > 0")
-        return model, {"scheme": "binary"}
-    data.stage("binary QAT" + (f", {p['activations']} activations binary" if acts else ""))
-    quant.prepare_qat(model, input_shape=data.input_shape, weight_bits=1, activations=False, binary_activations=acts)
-    _fine_tune(model, data, p["qat_epochs"], p["lr"])
-    return quant.convert(model), {"scheme": "binary"}
 
 
 def _w4a8(model, data, p):
@@ -239,7 +234,7 @@ register("W4A8", _w4a8, {"observer": "minmax", "qat_epochs": 0.0, "lr": 0.005, "
          "4-bit weights, int8 activations on the integer kernels (int4-full), calibrated or after QAT",
          choices={"observer": quant.OBSERVER_CHOICES, "rounding": ("default",) + quant.ROUNDINGS},
          ranges={"qat_epochs": (0.0, 1e3)})
-register("BIN", _binary, {"qat_epochs": 1.0, "lr": 0.005, "activations": "float"},
+register("BIN", _low_bit(1, "binary"), {"qat_epochs": 1.0, "lr": 0.005, "activations": "float"},
          "binary weights (alpha = mean|w| per channel; first and last layers 8-bit) after QAT; activations "
          "'float', or binary into the convs that read their own activation ('own') or into every "
          "binarized conv, with learned thresholds ('all'): those run as XNOR-popcount convs",

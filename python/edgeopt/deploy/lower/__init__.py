@@ -53,8 +53,8 @@ def lower_mixed(graph, plan, model=None, calib=None, input_shape=None, rounding=
 def _binary(graph, **_):
     """Every conv / linear layer binary except the first and the last (kept at 8 bits, as binary
     networks do: they see the raw input and produce the logits). A binary conv that reads a sign
-    (binary activations, quant.prepare_qat(binary_activations=True)) runs as one XNOR-popcount
-    op with the sign folded in (dense.lower_b1_conv)."""
+    (binary activations, quant.prepare_qat(binary_activations=True or 'all')) runs as one
+    XNOR-popcount op with the sign, and its threshold if it has one, folded in (dense.lower_b1_conv)."""
     layers = [n.name for n in graph.nodes if n.op in ("conv2d", "linear")]
     kept = {layers[0], layers[-1]} if layers else set()
     schemes = {k: "int8-weight" if k in kept else "binary-weight" for k in layers}
