@@ -257,6 +257,11 @@ def _technique(field, t):
             raise SpecError(f"{f}: expected a value in [{tech.ranges[k][0]:g}, {tech.ranges[k][1]:g}], got {v!r}")
         if k in tech.choices and merged[k] not in tech.choices[k]:
             raise SpecError(f"{f}: expected one of {', '.join(map(repr, tech.choices[k]))}, got {v!r}")
+    if tech.check is not None:
+        try:
+            tech.check(merged)
+        except ValueError as e:
+            raise SpecError(f"{field}.{e}") from None
     label = _type(f"{field}.label", t.get("label", name), str, "a string")
     return {"name": name, "label": label, "params": merged}
 

@@ -36,6 +36,7 @@ class Technique:
     cached: bool = False           # its output model is a shared stage (a parent of others)
     choices: dict = dataclasses.field(default_factory=dict)   # param -> allowed values
     ranges: dict = dataclasses.field(default_factory=dict)    # param -> (lowest, highest) allowed
+    check: Callable | None = None  # params -> raises ValueError on a combination no cell can run
 
 
 @dataclasses.dataclass
@@ -55,8 +56,9 @@ TECHNIQUES: dict = {}
 
 def register(name: str, step: Callable, defaults: dict | None = None, description: str = "",
              parent: str | None = None, cached: bool = False, choices: dict | None = None,
-             ranges: dict | None = None) -> Technique:
-    """Add a technique (a name registered twice is an error: one row per name)."""
+             ranges: dict | None = None, check: Callable | None = None) -> Technique:
+    """Add a technique (a name registered twice is an error: one row per name). check(params), if
+    given, runs when a spec is loaded, so a combination no cell can run fails before any training."""
     if not isinstance(name, str) or not name or not name.replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"name: expected a short identifier, got {name!r}")
     if name in TECHNIQUES:
@@ -64,7 +66,7 @@ def register(name: str, step: Callable, defaults: dict | None = None, descriptio
     if parent is not None and (parent not in TECHNIQUES or TECHNIQUES[parent].parent is not None):
         raise ValueError(f"parent: {parent!r} is not a registered technique without a parent of its own")
     t = Technique(name, step, dict(defaults or {}), description, parent, cached, dict(choices or {}),
-                  dict(ranges or {}))
+                  dict(ranges or {}), check)
     TECHNIQUES[name] = t
     if parent is not None and not TECHNIQUES[parent].cached:
         TECHNIQUES[parent] = dataclasses.replace(TECHNIQUES[parent], cached=True)
@@ -157,15 +159,19 @@ def _check_qat_rounding(p: dict) -> None:
 BINARY_ACTIVATIONS = {"float": False, "own": True, "all": "all"}   # BIN's activations -> prepare_qat's
 
 
+def _check_low_bit(p: dict) -> None:
+    _check_qat_rounding(p)
+    if BINARY_ACTIVATIONS[p.get("activations", "float")] and p["qat_epochs"] <= 0:
+        raise ValueError(f"activations: {p['activations']!r} binarizes activations during training: "
+                         "it needs qat_epochs > 0")
+
+
 def _low_bit(bits: int, scheme: str):
     """Post-training, or weight QAT for qat_epochs; BIN's activations other than 'float' binarize
     activations too (prepare_qat's binary_activations), which only training can set up."""
     def step(model, data, p):
-        _check_qat_rounding(p)
+        _check_low_bit(p)
         acts = BINARY_ACTIVATIONS[p.get("activations", "float")]
-        if acts and p["qat_epochs"] <= 0:
-            raise ValueError(f"activations: {p['activations']!r} binarizes activations during training: "
-                             "it needs qat_epochs > 0")
         if p["qat_epochs"] > 0:
             data.stage(f"{bits}-bit weight QAT" + (f", {p['activations']} activations binary" if acts else ""))
             quant.prepare_qat(model, input_shape=data.input_shape, weight_bits=bits, activations=False,
@@ -229,16 +235,16 @@ register("QAT", _qat, {"epochs": 1.0, "lr": 0.005, "freeze_bn": 0.8, "freeze_obs
          ranges={"epochs": (1e-3, 1e3), "freeze_bn": (0.0, 1.0), "freeze_observers": (0.0, 1.0)})
 register("INT4", _low_bit(4, "int4-weight"), {"qat_epochs": 0.0, "lr": 0.005, "rounding": "nearest"},
          "4-bit weights (int4-weight), post-training (rounding: nearest or gptq) or with weight QAT",
-         choices={"rounding": quant.ROUNDINGS})
+         choices={"rounding": quant.ROUNDINGS}, check=_check_low_bit)
 register("W4A8", _w4a8, {"observer": "minmax", "qat_epochs": 0.0, "lr": 0.005, "rounding": "default"},
          "4-bit weights, int8 activations on the integer kernels (int4-full), calibrated or after QAT",
          choices={"observer": quant.OBSERVER_CHOICES, "rounding": ("default",) + quant.ROUNDINGS},
-         ranges={"qat_epochs": (0.0, 1e3)})
+         ranges={"qat_epochs": (0.0, 1e3)}, check=_check_qat_rounding)
 register("BIN", _low_bit(1, "binary"), {"qat_epochs": 1.0, "lr": 0.005, "activations": "float"},
          "binary weights (alpha = mean|w| per channel; first and last layers 8-bit) after QAT; activations "
          "'float', or binary into the convs that read their own activation ('own') or into every "
          "binarized conv, with learned thresholds ('all'): those run as XNOR-popcount convs",
-         choices={"activations": tuple(BINARY_ACTIVATIONS)})
+         choices={"activations": tuple(BINARY_ACTIVATIONS)}, check=_check_low_bit)
 register("MIX", _mix, {"size": 0.18, "val_images": 1000},
          "mixed 8/4/2-bit weights from measured sensitivity, to a file-size budget",
          ranges={"size": (0.01, 1.0), "val_images": (1, 10**7)})
