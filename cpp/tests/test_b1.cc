@@ -164,6 +164,15 @@ TEST(b1_conv2d_matches_reference_bit_for_bit_every_path_padding_and_thread_count
       {1, 8, 2, 2, 10, 3, 3, 1, 2, 1},
       // split by output rows, where the first parts' rows see only padding (at 4 threads)
       {1, 8, 4, 20, 256, 1, 1, 1, 6, 1},
+      // the direct path at stride 2: resnet20's downsampling convs and 1x1 shortcuts, both
+      // column parities of the padding, odd widths and row tails, 2-3 words per pixel, even and
+      // wide kernels, rows of padding only, and a split by rows (the last two from 2 threads)
+      {1, 16, 32, 32, 32, 3, 3, 2, 1, 0}, {1, 32, 16, 16, 64, 3, 3, 2, 1, -1},
+      {1, 16, 32, 32, 32, 1, 1, 2, 0, 0}, {2, 33, 13, 35, 9, 3, 3, 2, 1, 1},
+      {1, 40, 9, 9, 5, 5, 5, 2, 2, -1},   {1, 8, 6, 33, 12, 3, 3, 2, 0, 1},
+      {1, 64, 10, 40, 8, 2, 2, 2, 0, 0},  {1, 70, 8, 40, 6, 3, 3, 2, 1, 0},
+      {1, 5, 3, 3, 2, 3, 3, 2, 3, 1},     {1, 8, 12, 40, 512, 1, 1, 2, 6, 1},
+      {2, 32, 32, 32, 64, 3, 3, 2, 1, 0},
   };
   int variant = 0;
   for (int threads : {1, 2, 4}) {

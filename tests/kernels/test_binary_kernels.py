@@ -49,6 +49,9 @@ CONV_CASES = [  # (batch, cin, h, w, cout, k, stride, pad, pad_value)
     (1, 64, 8, 8, 16, 3, 1, 1, 1), (1, 65, 9, 7, 9, 3, 2, 1, -1), (1, 33, 10, 10, 65, 1, 1, 0, 0),
     (1, 128, 6, 6, 64, 3, 1, 1, 0), (3, 8, 15, 17, 5, 5, 2, 2, 1), (1, 10, 4, 4, 3, 3, 1, 2, -1),
     (1, 63, 16, 16, 31, 3, 1, 1, 0),
+    # stride 2 on the direct path: resnet20's downsampling conv and 1x1 shortcut, and an odd width
+    # with two words per pixel
+    (1, 16, 32, 32, 32, 3, 2, 1, 0), (1, 16, 32, 32, 32, 1, 2, 0, -1), (2, 40, 13, 35, 9, 3, 2, 1, 1),
 ]
 
 

@@ -36,7 +36,9 @@ inline __m512i bcast(const uint32_t* w) { return _mm512_set1_epi32((int)*w); }
 // kFixed: 0, or the words per pixel of a 3x3 kernel known at compile time (1 or 2): the tap
 // loops then unroll whole, and the dots stay in place instead of being copied between registers
 // at every loop turn (GCC's code for the runtime loops spent a register move per count).
-template <int Q, int kFixed, bool kBias, bool kRes, Clamp kClamp>
+// kS: the stride (1 or 2, both directions). Stride 1's tap offsets stay constants: read from a
+// table, the 32->32 layer at 16x16 took 3-4 % longer.
+template <int Q, int kFixed, int kS, bool kBias, bool kRes, Clamp kClamp>
 EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, size_t s0,
                                __mmask16 m) {
   const size_t kh = kFixed ? 3 : p->kh, kw = kFixed ? 3 : p->kw, nw = kFixed ? kFixed : p->nw;
@@ -52,9 +54,11 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
   // The 3x3 form counts each row's carry as it goes but keeps the rows' sums x1^x2^x3 (x-only)
   // for a second full adder across the rows at the end: 2 counts instead of 3.
   __m512i xs[kFixed ? 3 : 1][kFixed ? kFixed : 1];
+  // Plane word of tap j (ukernels.h): stride 2 keeps the odd padded columns from word ldh.
+  const auto col = [ldh = p->ldh](size_t j) { return kS == 1 ? j : (j % 2) * ldh + j / 2; };
 #pragma GCC unroll 3
   for (size_t i = 0; i < kh; ++i) {
-    const uint32_t* row = p->plane + (r + i) * p->ldp + s0;
+    const uint32_t* row = p->plane + (kS * r + i) * p->ldp + s0;
     size_t j = 0;
     for (; j + 3 <= kw; j += 3)
 #pragma GCC unroll 2
@@ -62,9 +66,9 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
         // Three taps a = x1^w1, b = x2^w2, c = x3^w3 through a full adder: sum = a^b^c and
         // carry = maj(a, b, c) = a ^ ((a^b) & (a^c)), with the x-only XORs shared by all Q
         // channels.
-        const uint32_t* px = row + c * p->plane_stride + j;
-        const __m512i x1 = _mm512_loadu_si512(px), x2 = _mm512_loadu_si512(px + 1),
-                      x3 = _mm512_loadu_si512(px + 2);
+        const uint32_t* px = row + c * p->plane_stride;
+        const __m512i x1 = _mm512_loadu_si512(px + col(j)), x2 = _mm512_loadu_si512(px + col(j + 1)),
+                      x3 = _mm512_loadu_si512(px + col(j + 2));
         const __m512i x12 = _mm512_xor_si512(x1, x2), x13 = _mm512_xor_si512(x1, x3),
                       x123 = _mm512_xor_si512(x12, x3);
         const uint32_t* wt = wg + 8 * t;
@@ -80,7 +84,7 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
       }
     for (; j < kw; ++j)
       for (size_t c = 0; c < nw; ++c, ++t) {
-        const __m512i xv = _mm512_loadu_si512(row + c * p->plane_stride + j);
+        const __m512i xv = _mm512_loadu_si512(row + c * p->plane_stride + col(j));
 #pragma GCC unroll 8
         for (int q = 0; q < Q; ++q)
           dot[q] = add_count(dot[q], _mm512_xor_si512(xv, bcast(wg + 8 * t + q)), minus2);
@@ -124,48 +128,56 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
   }
 }
 
-template <int kFixed, bool kBias, bool kRes, Clamp kClamp>
+template <int kFixed, int kS, bool kBias, bool kRes, Clamp kClamp>
 EO_B1_DIRECT void rows(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
   for (size_t r = r0; r < r1; ++r)
     for (size_t s0 = 0; s0 < p->ow; s0 += 16) {
       const size_t n = p->ow - s0;
       const __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
       size_t o = o0;
-      for (; o + 8 <= o1; o += 8) block<8, kFixed, kBias, kRes, kClamp>(p, o, r, s0, m);
-      if (o + 4 <= o1) { block<4, kFixed, kBias, kRes, kClamp>(p, o, r, s0, m); o += 4; }
-      if (o + 2 <= o1) { block<2, kFixed, kBias, kRes, kClamp>(p, o, r, s0, m); o += 2; }
-      if (o < o1) block<1, kFixed, kBias, kRes, kClamp>(p, o, r, s0, m);
+      for (; o + 8 <= o1; o += 8) block<8, kFixed, kS, kBias, kRes, kClamp>(p, o, r, s0, m);
+      if (o + 4 <= o1) { block<4, kFixed, kS, kBias, kRes, kClamp>(p, o, r, s0, m); o += 4; }
+      if (o + 2 <= o1) { block<2, kFixed, kS, kBias, kRes, kClamp>(p, o, r, s0, m); o += 2; }
+      if (o < o1) block<1, kFixed, kS, kBias, kRes, kClamp>(p, o, r, s0, m);
     }
 }
 
-template <int kFixed, bool kBias, bool kRes>
+// Stride 2 always clamps at both bounds (an infinite one clips nothing): a third of the code for
+// the layers that are few in a network.
+template <int kFixed, int kS, bool kBias, bool kRes>
 EO_B1_DIRECT void rows_clamp(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
   const bool lo = p->lo > -__builtin_inff(), hi = p->hi < __builtin_inff();
-  if (hi) rows<kFixed, kBias, kRes, kBoth>(p, o0, o1, r0, r1);
-  else if (lo) rows<kFixed, kBias, kRes, kLow>(p, o0, o1, r0, r1);
-  else rows<kFixed, kBias, kRes, kNone>(p, o0, o1, r0, r1);
+  if (kS == 2 || hi) rows<kFixed, kS, kBias, kRes, kBoth>(p, o0, o1, r0, r1);
+  else if (lo) rows<kFixed, kS, kBias, kRes, kLow>(p, o0, o1, r0, r1);
+  else rows<kFixed, kS, kBias, kRes, kNone>(p, o0, o1, r0, r1);
 }
 
 // The epilogue's adds are compile-time choices: a residual test per block measured 2-3 % slower
 // (benchmarks/README.md, thirteenth session).
-template <int kFixed>
+template <int kFixed, int kS>
 EO_B1_DIRECT void rows_epilogue(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
-  if (p->bias && p->residual) rows_clamp<kFixed, true, true>(p, o0, o1, r0, r1);
-  else if (p->bias) rows_clamp<kFixed, true, false>(p, o0, o1, r0, r1);
-  else if (p->residual) rows_clamp<kFixed, false, true>(p, o0, o1, r0, r1);
-  else rows_clamp<kFixed, false, false>(p, o0, o1, r0, r1);
+  if (p->bias && p->residual) rows_clamp<kFixed, kS, true, true>(p, o0, o1, r0, r1);
+  else if (p->bias) rows_clamp<kFixed, kS, true, false>(p, o0, o1, r0, r1);
+  else if (p->residual) rows_clamp<kFixed, kS, false, true>(p, o0, o1, r0, r1);
+  else rows_clamp<kFixed, kS, false, false>(p, o0, o1, r0, r1);
+}
+
+template <int kS>
+EO_B1_DIRECT void rows_shape(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
+  // The 3x3 forms are the layers whose weights carry the rows' sum words: the rule of
+  // b1_direct_sum3_words (ukernels.h), spelled out so GCC's code for the kernels stays as measured.
+  const bool k3x3 = p->kh == 3 && p->kw == 3;
+  if (k3x3 && p->nw == 1) rows_epilogue<1, kS>(p, o0, o1, r0, r1);
+  else if (k3x3 && p->nw == 2) rows_epilogue<2, kS>(p, o0, o1, r0, r1);
+  else rows_epilogue<0, kS>(p, o0, o1, r0, r1);
 }
 
 }  // namespace
 
 EO_B1_DIRECT void b1_direct_conv_rows__avx512vpopcntdq(const b1_direct_params* p, size_t o0, size_t o1,
                                                      size_t r0, size_t r1) {
-  // The 3x3 forms are the layers whose weights carry the rows' sum words: the rule of
-  // b1_direct_sum3_words (ukernels.h), spelled out so GCC's code for the kernels stays as measured.
-  const bool k3x3 = p->kh == 3 && p->kw == 3;
-  if (k3x3 && p->nw == 1) rows_epilogue<1>(p, o0, o1, r0, r1);
-  else if (k3x3 && p->nw == 2) rows_epilogue<2>(p, o0, o1, r0, r1);
-  else rows_epilogue<0>(p, o0, o1, r0, r1);
+  if (p->stride == 2) rows_shape<2>(p, o0, o1, r0, r1);
+  else rows_shape<1>(p, o0, o1, r0, r1);
 }
 
 namespace {
@@ -191,7 +203,8 @@ constexpr TransposeIndex kTranspose;
 
 EO_B1_DIRECT void b1_binarize_planes__avx512(const float* x, size_t c, size_t h, size_t w, size_t r0,
                                              size_t r1, uint32_t* plane, size_t plane_stride, size_t ldp,
-                                             size_t pad_h, size_t pad_w, const float* threshold) {
+                                             size_t pad_h, size_t pad_w, size_t sw, size_t ldh,
+                                             const float* threshold) {
   const __m512 zero = _mm512_setzero_ps();
   const __m512i gather = _mm512_load_si512(kTranspose.gather), scatter = _mm512_load_si512(kTranspose.scatter);
   // Unit rows: the affine step with the data as its matrix returns the data's transpose.
@@ -213,7 +226,20 @@ EO_B1_DIRECT void b1_binarize_planes__avx512(const float* x, size_t c, size_t h,
         }
         const __m512i blocks = _mm512_permutexvar_epi8(gather, _mm512_load_si512(sign));
         const __m512i words = _mm512_permutexvar_epi8(scatter, _mm512_gf2p8affine_epi64_epi8(unit, blocks, 0));
-        _mm512_mask_storeu_epi32(pl + (r + pad_h) * ldp + pad_w + s0, m, words);
+        uint32_t* dst = pl + (r + pad_h) * ldp;
+        if (sw == 1) {
+          _mm512_mask_storeu_epi32(dst + pad_w + s0, m, words);
+          continue;
+        }
+        // Column stride 2: the pixels of each parity packed into their half of the row. s0 is even,
+        // so lane k lands in half (pad_w + k) % 2.
+        for (size_t k0 = 0; k0 < 2; ++k0) {
+          const __mmask16 lanes = m & (__mmask16)(k0 ? 0xAAAA : 0x5555);
+          const size_t pc = pad_w + s0 + k0;  // the padded column of lane k0
+          _mm512_mask_storeu_epi32(dst + (pc % 2) * ldh + pc / 2,
+                                   (__mmask16)((1u << __builtin_popcount(lanes)) - 1),
+                                   _mm512_maskz_compress_epi32(lanes, words));
+        }
       }
   }
 }

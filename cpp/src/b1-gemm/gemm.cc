@@ -169,12 +169,19 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
   p.nw = ceil_div(wt.cin, 32);
   // Rows narrower than 16 leave lanes idle; from 3 words per pixel the GEMM's 64-bit words win
   // there (resnet's 256 channels at 8x8 measured level or slower on the direct path).
-  p.direct = cv.stride_h == 1 && cv.stride_w == 1 && p.oh > 0 && p.ow > 0 && wt.cout > 0 &&
-             (p.ow >= 16 || p.nw <= 2);
+  p.direct = (cv.stride_h == 1 || cv.stride_h == 2) && cv.stride_w == cv.stride_h && p.oh > 0 && p.ow > 0 &&
+             wt.cout > 0 && (p.ow >= 16 || p.nw <= 2);
   if (!p.direct) return p;
-  const int64_t kh = wt.kh, kw = wt.kw, taps = kh * kw, cout = wt.cout;
-  p.ldp = ceil_div(p.ow, 16) * 16 + kw;  // covers w + 2 pad_w = ow + kw - 1, plus the last block's slack
+  const int64_t kh = wt.kh, kw = wt.kw, taps = kh * kw, cout = wt.cout, stride = cv.stride_h;
   p.ldb = ceil_div(p.ow, 16) * 16;
+  if (stride == 1) {
+    p.ldp = p.ldb + kw;  // covers w + 2 pad_w = ow + kw - 1, plus the last block's slack
+  } else {
+    // Each half holds its parity's padded columns ((w + 2 pad_w + 1) / 2) and the last block's
+    // reads: 16-lane loads from s0 + j / 2 for the taps j of that parity.
+    p.ldh = std::max(p.ldb + (kw - 1) / 2, (w + 2 * cv.pad_w + 1) / 2);
+    p.ldp = 2 * p.ldh;
+  }
   auto word = [&](int64_t o, int64_t i, int64_t j, int64_t c) {
     return uint32_t(wt.bits[o * wt.kwords() + (i * kw + j) * wt.cw + c / 2] >> (32 * (c % 2)));
   };
@@ -207,18 +214,18 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
         put(s[0] ^ s[1] ^ s[2]);
       }
   }
-  // Padded taps of output row r / column s, as kernel-row / kernel-column masks; rows with the
-  // same mask share a class.
-  auto outside = [](int64_t pos, int64_t k, int64_t pad, int64_t n) {
+  // Padded taps of output row r / column s (input position `at` = stride r - pad), as kernel-row
+  // / kernel-column masks; rows with the same mask share a class.
+  auto outside = [](int64_t at, int64_t k, int64_t n) {
     uint64_t m = 0;
     for (int64_t i = 0; i < k; ++i)
-      if (pos - pad + i < 0 || pos - pad + i >= n) m |= uint64_t(1) << i;
+      if (at + i < 0 || at + i >= n) m |= uint64_t(1) << i;
     return m;
   };
   std::vector<uint64_t> cls_mask;
   p.rowcls.resize(size_t(p.oh));
   for (int64_t r = 0; r < p.oh; ++r) {
-    const uint64_t m = outside(r, kh, cv.pad_h, h);
+    const uint64_t m = outside(r * stride - cv.pad_h, kh, h);
     const auto it = std::find(cls_mask.begin(), cls_mask.end(), m);
     p.rowcls[r] = int32_t(it - cls_mask.begin());
     if (it == cls_mask.end()) cls_mask.push_back(m);
@@ -228,7 +235,7 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
   std::vector<int32_t>& base = p.base;
   base.assign(size_t(cout * p.ncls * p.ldb), K);
   for (int64_t s = 0; s < p.ow; ++s) {
-    const uint64_t cm = outside(s, kw, cv.pad_w, w);
+    const uint64_t cm = outside(s * stride - cv.pad_w, kw, w);
     for (int64_t k = 0; k < p.ncls; ++k)
       for (int64_t i = 0; i < kh; ++i)
         for (int64_t j = 0; j < kw; ++j)
@@ -262,13 +269,16 @@ void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, co
     uint32_t* pl = planes.data() + part * p.nw * plane;
     const int64_t r0 = p.oh * part / parts, r1 = p.oh * (part + 1) / parts;
     // Input rows [i0, i1) (empty where the part's rows see only padding).
-    const int64_t i0 = std::max<int64_t>(0, r0 - p.cv.pad_h);
-    const int64_t i1 = std::max(i0, std::min(p.h, r1 - 1 - p.cv.pad_h + wt.kh));
+    const int64_t sh = p.cv.stride_h;
+    const int64_t i0 = std::max<int64_t>(0, r0 * sh - p.cv.pad_h);
+    const int64_t i1 = std::max(i0, std::min(p.h, (r1 - 1) * sh - p.cv.pad_h + wt.kh));
     uk.binarize(x + n * wt.cin * p.h * p.w, size_t(wt.cin), size_t(p.h), size_t(p.w), size_t(i0), size_t(i1),
-                pl, size_t(plane), size_t(p.ldp), size_t(p.cv.pad_h), size_t(p.cv.pad_w), p.cv.threshold);
+                pl, size_t(plane), size_t(p.ldp), size_t(p.cv.pad_h), size_t(p.cv.pad_w), size_t(sh), size_t(p.ldh),
+                p.cv.threshold);
     const int64_t image = n * wt.cout * p.oh * p.ow;
     const b1_direct_params prm{pl, size_t(plane), size_t(p.ldp), size_t(p.nw), size_t(wt.kh),
-                               size_t(wt.kw), p.w32.data(), size_t(p.wstride), p.base.data(), size_t(p.ncls),
+                               size_t(wt.kw), size_t(sh), size_t(p.ldh), p.w32.data(), size_t(p.wstride),
+                               p.base.data(), size_t(p.ncls),
                                size_t(p.ldb), p.rowcls.data(), wt.alpha.data(), epi.bias, epi.out_min,
                                epi.out_max, y + image, size_t(p.oh), size_t(p.ow),
                                epi.residual ? epi.residual + image : nullptr};
@@ -306,7 +316,7 @@ void binarize_nhwc(const B1GemmUkernel& uk, const float* x, int64_t cin, int64_t
     // then each pair of planes interleaved into 64-bit words.
     std::vector<uint32_t> pl(size_t(2 * cw * pixels), 0);
     uk.binarize(x, size_t(cin), size_t(h), size_t(w), 0, size_t(h), pl.data(), size_t(pixels), size_t(wp),
-                size_t(cv.pad_h), size_t(cv.pad_w), cv.threshold);
+                size_t(cv.pad_h), size_t(cv.pad_w), 1, 0, cv.threshold);
     for (int64_t p = 0; p < pixels; ++p)
       for (int64_t k = 0; k < cw; ++k)
         xb[p * cw + k] = pl[size_t(2 * k * pixels + p)] | uint64_t(pl[size_t((2 * k + 1) * pixels + p)]) << 32;

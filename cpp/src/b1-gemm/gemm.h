@@ -61,10 +61,10 @@ struct B1Conv {
   const float* threshold = nullptr;  // per input channel (nn.BinarySign's learned one), or 0
 };
 
-// A conv bound to its input size. Stride-1 convs also get the direct path's tables (ukernels.h:
-// 32-bit weight words and the per-row-class padding corrections), used where the CPU has
-// AVX-512 with VPOPCNTDQ; other convs, and other paths, run the im2col + GEMM driver. The runtime
-// op builds one at load; `wt` must outlive it.
+// A conv bound to its input size. Convs of stride 1 or 2 (both directions) also get the direct
+// path's tables (ukernels.h: 32-bit weight words and the per-row-class padding corrections), used
+// where the CPU has AVX-512 with VPOPCNTDQ; other convs, and other paths, run the im2col + GEMM
+// driver. The runtime op builds one at load; `wt` must outlive it.
 struct B1ConvPlan {
   const B1ConvWeights* wt = nullptr;
   B1Conv cv;
@@ -74,6 +74,7 @@ struct B1ConvPlan {
   std::vector<std::pair<int64_t, uint64_t>> border;
   bool direct = false;
   int64_t nw = 0, ldp = 0, ldb = 0, ncls = 0;  // words per pixel, plane row, base row, row classes
+  int64_t ldh = 0;                             // stride 2: where a plane row's odd columns start
   std::vector<uint32_t> w32;                   // as b1_direct_params::w
   int64_t wstride = 0;
   std::vector<int32_t> base;                   // cout x ncls x ldb

@@ -29,10 +29,14 @@ void b1_gemm_ukernel_4x8__avx2(size_t m, size_t n, size_t kw, const uint64_t* a,
 void b1_gemm_ukernel_4x16__avx512vpopcntdq(size_t m, size_t n, size_t kw, const uint64_t* a,
                                            size_t lda, const uint64_t* b, int32_t* c, size_t ldc);
 
-// Direct stride-1 binary conv (no im2col): 16 output pixels of one row per vector, one 32-bit
+// Direct binary conv (no im2col), stride 1 or 2: 16 output pixels of one row per vector, one 32-bit
 // word of channels per pixel and tap. The binarized input sits in nw word planes (channel c at bit
 // c % 32 of plane c / 32), each hp x ldp words with a zero border of the padding and slack columns
-// past the row, so the 16-lane loads at every tap need no bounds checks. For output channel o:
+// past the row, so the 16-lane loads at every tap need no bounds checks. With column stride 2 a
+// plane row holds the even padded columns, then from word ldh the odd ones (padded column pc at
+// (pc % 2) ldh + pc / 2), so that the 16 pixels of a tap are again one contiguous load: tap j of
+// output column s reads word (j % 2) ldh + j / 2 + s (stride 1: j + s). Output row r reads plane
+// rows stride r + i. For output channel o:
 //   acc = sum_{tap, word} popcount(x word XOR w word)   (disagreeing signs)
 //   dot = base[o][rowcls[r]][s] - 2 acc                 (base: K plus the padding corrections of
 //                                                        row class rowcls[r], column s)
@@ -41,6 +45,7 @@ void b1_gemm_ukernel_4x16__avx512vpopcntdq(size_t m, size_t n, size_t kw, const 
 struct b1_direct_params {
   const uint32_t* plane;
   size_t plane_stride, ldp, nw, kh, kw;
+  size_t stride, ldh;      // 1 or 2 (both directions); stride 2: where a row's odd columns start
   const uint32_t* w;       // output channels in groups of 8, each group wstride x 8 words: word t
                            // of channel o at w[((o / 8) * wstride + t) * 8 + o % 8] (one
                            // broadcast base for a whole group). The wstride words of a channel:
@@ -71,8 +76,9 @@ void b1_direct_conv_rows__avx512vpopcntdq(const struct b1_direct_params* p, size
                                           size_t r0, size_t r1);
 // Rows [r0, r1) of x (c x h x w f32) into the planes above (interior at row pad_h, column pad_w;
 // the border is left as it is): bit 1 where x >= threshold[channel] (threshold 0 if it is NULL).
+// sw: the column stride the planes are laid out for (1, or 2 with the odd columns from word ldh).
 void b1_binarize_planes__avx512(const float* x, size_t c, size_t h, size_t w, size_t r0, size_t r1,
                                 uint32_t* plane, size_t plane_stride, size_t ldp, size_t pad_h,
-                                size_t pad_w, const float* threshold);
+                                size_t pad_w, size_t sw, size_t ldh, const float* threshold);
 
 }  // namespace eo

@@ -101,14 +101,14 @@ const F32Conv2dUkernels& f32_conv2d_ukernels();  // for active_isa()
 const F32Conv2dUkernels& f32_conv2d_ukernels_for(Isa isa);
 
 // Binary XNOR-popcount GEMM (b1-gemm): avx512 uses vpopcntq where the CPU has VPOPCNTDQ and the
-// AVX2 nibble-lookup kernel otherwise. The direct stride-1 conv and its binarizer exist only with
+// AVX2 nibble-lookup kernel otherwise. The direct conv (stride 1 or 2) and its binarizer exist only with
 // Ice Lake's AVX-512 set (cpu_has_avx512icl; null otherwise: the driver uses the GEMM).
 struct B1GemmUkernel {
   b1_gemm_ukernel_fn fn;
   const char* name;
   void (*direct)(const b1_direct_params*, size_t, size_t, size_t, size_t);
   void (*binarize)(const float*, size_t, size_t, size_t, size_t, size_t, uint32_t*, size_t, size_t,
-                   size_t, size_t, const float*);
+                   size_t, size_t, size_t, size_t, const float*);
 };
 const B1GemmUkernel& b1_gemm_ukernel(Isa isa);
 
