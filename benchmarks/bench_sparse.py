@@ -4,8 +4,8 @@
           shape: sgemm (W (Cout, Cin) @ X (Cin, HW)) and conv2d_forward; the faster dense one is
           the baseline. Unstructured (1x1) sparsity, and 4x1 / 8x1 blocks pruned as blocks.
   int8:   90 %-sparse qspmm vs dense qgemm (u8 x s8, same requantization) on the same shape.
-  binary: b1_conv2d (binarize, XNOR-popcount: the direct stride-1 kernel where the CPU has
-          VPOPCNTDQ, else bit im2col + GEMM; planned per call) vs fp32 conv2d_forward, 3x3. The
+  binary: b1_conv2d (binarize, XNOR-popcount: the direct kernel (stride 1 or 2) where the CPU has
+          Ice Lake's AVX-512 set, else bit im2col + GEMM; planned per call) vs fp32 conv2d_forward, 3x3. The
           layer as deployed (one-op Engines) is in bench_deploy_latency.py --layers.
   2/4-bit: lowbit_sgemm (decode while packing) vs sgemm on the fp32 weights.
 

@@ -1,4 +1,4 @@
-// The binary direct conv (b1_conv2d's stride-1 path) at resnet20's three 3x3 stages, batch 1, by
+// The binary direct conv (b1_conv2d's stride-1 path; 16->16 on its 16-bit planes) at resnet20's three 3x3 stages, batch 1, by
 // phase: binarizing the input into the bit planes, the XNOR-popcount kernel over all output
 // channels, and the whole b1_conv2d call on one thread and on `threads` (a TeamScope held, as the
 // Engine does; the caller copies the output out after every call, as Engine.run does, so a split
@@ -68,9 +68,9 @@ int main(int argc, char** argv) {
     const B1ConvPlan plan = b1_conv_plan(wt, cv, hw, hw);
     const size_t plane = size_t(hw + 2) * size_t(plan.ldp);
     std::vector<uint32_t> planes(plane * size_t(std::max<int64_t>(plan.nw, 1)), 0);
-    const b1_direct_params prm{planes.data(), plane, size_t(plan.ldp), size_t(plan.nw), 3, 3, 1, 0,
-                               plan.w32.data(),
-                               size_t(plan.wstride), plan.base.data(), size_t(plan.ncls), size_t(plan.ldb),
+    const b1_direct_params prm{planes.data(), plane, size_t(plan.ldp), size_t(plan.nw), 3, 3, plan.layout,
+                               size_t(plan.ldh), plan.w32.data(), size_t(plan.wstride), plan.base.data(),
+                               plan.base16.data(), size_t(plan.ncls), size_t(plan.ldb),
                                plan.rowcls.data(), wt.alpha.data(), bias.data(), 0.f, 1e30f, y.data(),
                                size_t(hw), size_t(hw), nullptr};
     auto call = [&](bool parallel) {
@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
     };
     std::vector<std::function<void()>> variants;
     if (direct) {
-      variants.push_back([&] { uk.binarize(x.data(), c, hw, hw, 0, hw, planes.data(), plane, plan.ldp, 1, 1, 1, 0, nullptr); });
+      variants.push_back([&] { uk.binarize(x.data(), c, hw, hw, 0, hw, planes.data(), plane, plan.ldp, 1, 1, plan.layout, size_t(plan.ldh), nullptr); });
       variants.push_back([&] { uk.direct(&prm, 0, size_t(c), 0, size_t(hw)); });
     }
     variants.push_back([&] { std::memcpy(out.data(), y.data(), y.size() * sizeof(float)); });

@@ -166,13 +166,24 @@ TEST(b1_conv2d_matches_reference_bit_for_bit_every_path_padding_and_thread_count
       {1, 8, 4, 20, 256, 1, 1, 1, 6, 1},
       // the direct path at stride 2: resnet20's downsampling convs and 1x1 shortcuts, both
       // column parities of the padding, odd widths and row tails, 2-3 words per pixel, even and
-      // wide kernels, rows of padding only, and a split by rows (the last two from 2 threads)
+      // wide kernels (7x7: tap triples across both halves of a row), an input smaller than the
+      // kernel, rows of padding only, and splits by rows from 2 threads
       {1, 16, 32, 32, 32, 3, 3, 2, 1, 0}, {1, 32, 16, 16, 64, 3, 3, 2, 1, -1},
       {1, 16, 32, 32, 32, 1, 1, 2, 0, 0}, {2, 33, 13, 35, 9, 3, 3, 2, 1, 1},
       {1, 40, 9, 9, 5, 5, 5, 2, 2, -1},   {1, 8, 6, 33, 12, 3, 3, 2, 0, 1},
       {1, 64, 10, 40, 8, 2, 2, 2, 0, 0},  {1, 70, 8, 40, 6, 3, 3, 2, 1, 0},
       {1, 5, 3, 3, 2, 3, 3, 2, 3, 1},     {1, 8, 12, 40, 512, 1, 1, 2, 6, 1},
-      {2, 32, 32, 32, 64, 3, 3, 2, 1, 0},
+      {2, 32, 32, 32, 64, 3, 3, 2, 1, 0}, {1, 8, 2, 2, 10, 3, 3, 2, 2, 1},
+      {1, 8, 9, 40, 128, 7, 7, 2, 3, -1}, {1, 20, 7, 37, 6, 4, 4, 2, 1, 0},
+      {1, 16, 20, 40, 64, 5, 5, 2, 2, 1}, {1, 32, 6, 37, 9, 3, 3, 2, 1, 0},
+      {1, 16, 5, 5, 4, 3, 3, 2, 4, -1},
+      // 16-bit planes (3x3, stride 1, at most 16 channels, rows over 16 wide): resnet20's first
+      // stage, row tails of 1 and 6 pixels past a 32-pixel block (and a second full block), pads
+      // 0-3, one channel, and splits by rows, one with rows of padding only
+      {1, 16, 32, 32, 16, 3, 3, 1, 1, 0}, {2, 3, 7, 33, 9, 3, 3, 1, 1, 1},
+      {1, 16, 5, 40, 13, 3, 3, 1, 0, -1}, {1, 12, 9, 17, 8, 3, 3, 1, 1, 0},
+      {1, 16, 6, 20, 7, 3, 3, 1, 2, 1},   {1, 1, 3, 64, 3, 3, 3, 1, 1, 0},
+      {2, 16, 40, 48, 64, 3, 3, 1, 1, 0}, {1, 4, 2, 40, 128, 3, 3, 1, 3, 1},
   };
   int variant = 0;
   for (int threads : {1, 2, 4}) {

@@ -52,6 +52,8 @@ CONV_CASES = [  # (batch, cin, h, w, cout, k, stride, pad, pad_value)
     # stride 2 on the direct path: resnet20's downsampling conv and 1x1 shortcut, and an odd width
     # with two words per pixel
     (1, 16, 32, 32, 32, 3, 2, 1, 0), (1, 16, 32, 32, 32, 1, 2, 0, -1), (2, 40, 13, 35, 9, 3, 2, 1, 1),
+    # 16-bit planes (3x3, stride 1, at most 16 channels): resnet20's first stage and a row tail
+    (1, 16, 32, 32, 16, 3, 1, 1, 0), (2, 5, 6, 37, 11, 3, 1, 1, 1),
 ]
 
 

@@ -6,7 +6,8 @@
 // and a vpdpwssd that adds it, times -2 (or -4 for a carry), to the channel's dot, which starts at
 // its base: the count's weight, the accumulate and the dot's "base - 2 acc" are one step.
 // Small-channel layers (resnet20's 16 and 32 channels) fill every lane, where the 64-bit GEMM path
-// left half of each word empty and paid for an im2col.
+// left half of each word empty and paid for an im2col: 16 channels as 16-bit words, 32 pixels per
+// vector (B1_PLANES_16), which took resnet20's 16->16 conv at 32x32 from 7.5 to 4.8 us.
 #include <immintrin.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,23 +32,52 @@ EO_B1_DIRECT inline __m512i add_count(__m512i acc, __m512i v, __m512i k2) {
   return _mm512_dpwssd_epi32(acc, _mm512_popcnt_epi16(v), k2);
 }
 
+// A carry's count: 32-bit lanes add it times -4 (k4) to the dot; 16-bit lanes add it to their
+// carry count (B1_PLANES_16).
+template <bool k16>
+EO_B1_DIRECT inline __m512i add_carry(__m512i acc, __m512i v, __m512i k4) {
+  return k16 ? _mm512_add_epi16(acc, _mm512_popcnt_epi16(v)) : add_count(acc, v, k4);
+}
+
 inline __m512i bcast(const uint32_t* w) { return _mm512_set1_epi32((int)*w); }
+
+// The epilogue of 16 output pixels of channel oq (mask m): y = clamp(alpha dot + bias + residual).
+template <bool kBias, bool kRes, Clamp kClamp>
+EO_B1_DIRECT inline void store_dots(const b1_direct_params* p, size_t oq, __m512i dot, size_t at, __mmask16 m) {
+  // Explicit-rounding forms: never contracted into an FMA, so the same multiply then adds as the
+  // reference; float(dot) is exact (|dot| < 2^24).
+  __m512 v = _mm512_mul_round_ps(_mm512_set1_ps(p->alpha[oq]), _mm512_cvtepi32_ps(dot),
+                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  if (kBias)
+    v = _mm512_add_round_ps(v, _mm512_set1_ps(p->bias[oq]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  if (kRes)  // a fused skip connection
+    v = _mm512_add_round_ps(v, _mm512_maskz_loadu_ps(m, p->residual + at), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  // max/min return the second operand on NaN and on equal zeros, as the reference's compares
+  // do; an infinite bound never clips, so skipping it changes nothing.
+  if (kClamp != kNone) v = _mm512_max_ps(_mm512_set1_ps(p->lo), v);
+  if (kClamp == kBoth) v = _mm512_min_ps(_mm512_set1_ps(p->hi), v);
+  _mm512_mask_storeu_ps(p->y + at, m, v);
+}
 
 // kFixed: 0, or the words per pixel of a 3x3 kernel known at compile time (1 or 2): the tap
 // loops then unroll whole, and the dots stay in place instead of being copied between registers
 // at every loop turn (GCC's code for the runtime loops spent a register move per count).
-// kS: the stride (1 or 2, both directions). Stride 1's tap offsets stay constants: read from a
-// table, the 32->32 layer at 16x16 took 3-4 % longer.
-template <int Q, int kFixed, int kS, bool kBias, bool kRes, Clamp kClamp>
-EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, size_t s0,
-                               __mmask16 m) {
+// kL: the plane layout. Stride 1's tap offsets stay constants: read from a table, the 32->32
+// layer at 16x16 took 3-4 % longer. B1_PLANES_16 (kFixed 1) puts 32 pixels in a vector: its
+// 16-bit lanes count the carries into their own accumulators (popcounts added per lane; a
+// vpdpwssd would add two pixels) and form the dot once at the end.
+template <int Q, int kFixed, b1_plane_layout kL, bool kBias, bool kRes, Clamp kClamp>
+EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, size_t s0, uint32_t m) {
+  constexpr bool k16 = kL == B1_PLANES_16;
+  static_assert(!k16 || kFixed == 1, "16-bit planes: 3x3, one word per pixel");
   const size_t kh = kFixed ? 3 : p->kh, kw = kFixed ? 3 : p->kw, nw = kFixed ? kFixed : p->nw;
   // Pointers stepped per channel rather than indexed: GCC multiplied out every channel's offsets.
   const size_t bstep = p->ncls * p->ldb, ystep = p->oh * p->ow;
-  const int32_t* bq = p->base + (o * p->ncls + (size_t)p->rowcls[r]) * p->ldb + s0;
-  __m512i dot[Q];
+  const size_t bat = (o * p->ncls + (size_t)p->rowcls[r]) * p->ldb + s0;
+  const int32_t* bq = p->base + bat;
+  __m512i dot[Q];  // 16-bit planes: the carry counts
 #pragma GCC unroll 8
-  for (int q = 0; q < Q; ++q, bq += bstep) dot[q] = _mm512_loadu_si512(bq);
+  for (int q = 0; q < Q; ++q, bq += bstep) dot[q] = k16 ? _mm512_setzero_si512() : _mm512_loadu_si512(bq);
   const __m512i minus2 = _mm512_set1_epi16(-2), minus4 = _mm512_set1_epi16(-4);
   const uint32_t* wg = p->w + (o / 8) * p->wstride * 8 + o % 8;  // word t of channel o + q: wg[8 t + q]
   size_t t = 0;  // position in the weight sequence (ukernels.h)
@@ -55,10 +85,10 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
   // for a second full adder across the rows at the end: 2 counts instead of 3.
   __m512i xs[kFixed ? 3 : 1][kFixed ? kFixed : 1];
   // Plane word of tap j (ukernels.h): stride 2 keeps the odd padded columns from word ldh.
-  const auto col = [ldh = p->ldh](size_t j) { return kS == 1 ? j : (j % 2) * ldh + j / 2; };
+  const auto col = [ldh = p->ldh](size_t j) { return kL == B1_PLANES_32_STRIDE2 ? (j % 2) * ldh + j / 2 : j; };
 #pragma GCC unroll 3
   for (size_t i = 0; i < kh; ++i) {
-    const uint32_t* row = p->plane + (kS * r + i) * p->ldp + s0;
+    const uint32_t* row = p->plane + ((kL == B1_PLANES_32_STRIDE2 ? 2 : 1) * r + i) * p->ldp + s0;
     size_t j = 0;
     for (; j + 3 <= kw; j += 3)
 #pragma GCC unroll 2
@@ -66,9 +96,15 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
         // Three taps a = x1^w1, b = x2^w2, c = x3^w3 through a full adder: sum = a^b^c and
         // carry = maj(a, b, c) = a ^ ((a^b) & (a^c)), with the x-only XORs shared by all Q
         // channels.
-        const uint32_t* px = row + c * p->plane_stride;
-        const __m512i x1 = _mm512_loadu_si512(px + col(j)), x2 = _mm512_loadu_si512(px + col(j + 1)),
-                      x3 = _mm512_loadu_si512(px + col(j + 2));
+        __m512i x1, x2, x3;
+        if constexpr (k16) {
+          const uint16_t* px = reinterpret_cast<const uint16_t*>(p->plane) + (r + i) * p->ldp + s0;
+          x1 = _mm512_loadu_si512(px), x2 = _mm512_loadu_si512(px + 1), x3 = _mm512_loadu_si512(px + 2);
+        } else {
+          const uint32_t* px = row + c * p->plane_stride;
+          x1 = _mm512_loadu_si512(px + col(j)), x2 = _mm512_loadu_si512(px + col(j + 1)),
+          x3 = _mm512_loadu_si512(px + col(j + 2));
+        }
         const __m512i x12 = _mm512_xor_si512(x1, x2), x13 = _mm512_xor_si512(x1, x3),
                       x123 = _mm512_xor_si512(x12, x3);
         const uint32_t* wt = wg + 8 * t;
@@ -78,7 +114,7 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
           const __m512i t2 = _mm512_ternarylogic_epi32(ab, x13, bcast(wt + 16 + q), 0x60);  // A & (B ^ C)
           const __m512i carry = _mm512_ternarylogic_epi32(t2, x1, bcast(wt + q), 0x96);     // A ^ B ^ C
           if (!kFixed) dot[q] = add_count(dot[q], _mm512_xor_si512(x123, bcast(wt + 24 + q)), minus2);
-          dot[q] = add_count(dot[q], carry, minus4);
+          dot[q] = add_carry<k16>(dot[q], carry, minus4);
         }
         if (kFixed) xs[i][c] = x123;
       }
@@ -103,81 +139,86 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
         const __m512i ab = _mm512_xor_si512(x01, bcast(we + q));
         const __m512i t2 = _mm512_ternarylogic_epi32(ab, x02, bcast(we + 8 + q), 0x60);     // A & (B ^ C)
         const __m512i carry = _mm512_ternarylogic_epi32(t2, xs[0][c], bcast(w0 + q), 0x96);  // A ^ B ^ C
-        dot[q] = add_count(dot[q], _mm512_xor_si512(x012, bcast(we + 16 + q)), minus2);
-        dot[q] = add_count(dot[q], carry, minus4);
+        const __m512i sum = _mm512_xor_si512(x012, bcast(we + 16 + q));
+        if constexpr (k16) {
+          // dot = base - 2 (sums + 2 carries), per 16-bit lane
+          const __m512i c2 = add_carry<k16>(dot[q], carry, minus4);
+          const __m512i u = _mm512_add_epi16(_mm512_add_epi16(c2, c2), _mm512_popcnt_epi16(sum));
+          const __m512i base = _mm512_loadu_si512(p->base16 + bat + q * bstep);
+          dot[q] = _mm512_sub_epi16(_mm512_sub_epi16(base, u), u);
+        } else {
+          dot[q] = add_count(dot[q], sum, minus2);
+          dot[q] = add_count(dot[q], carry, minus4);
+        }
       }
     }
   const size_t at = (o * p->oh + r) * p->ow + s0;
-  float* yq = p->y + at;
 #pragma GCC unroll 8
-  for (int q = 0; q < Q; ++q, yq += ystep) {
-    // Explicit-rounding forms: never contracted into an FMA, so the same multiply then adds as the
-    // reference; float(dot) is exact (|dot| < 2^24).
-    __m512 v = _mm512_mul_round_ps(_mm512_set1_ps(p->alpha[o + q]), _mm512_cvtepi32_ps(dot[q]),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    if (kBias)
-      v = _mm512_add_round_ps(v, _mm512_set1_ps(p->bias[o + q]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    if (kRes)  // a fused skip connection
-      v = _mm512_add_round_ps(v, _mm512_maskz_loadu_ps(m, p->residual + at + q * ystep),
-                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    // max/min return the second operand on NaN and on equal zeros, as the reference's compares
-    // do; an infinite bound never clips, so skipping it changes nothing.
-    if (kClamp != kNone) v = _mm512_max_ps(_mm512_set1_ps(p->lo), v);
-    if (kClamp == kBoth) v = _mm512_min_ps(_mm512_set1_ps(p->hi), v);
-    _mm512_mask_storeu_ps(yq, m, v);
+  for (int q = 0; q < Q; ++q) {
+    if constexpr (k16) {  // pixels s0..s0+15, then s0+16..s0+31
+      store_dots<kBias, kRes, kClamp>(p, o + q, _mm512_cvtepi16_epi32(_mm512_castsi512_si256(dot[q])),
+                                      at + q * ystep, (__mmask16)m);
+      if (m >> 16)
+        store_dots<kBias, kRes, kClamp>(p, o + q, _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(dot[q], 1)),
+                                        at + q * ystep + 16, (__mmask16)(m >> 16));
+    } else {
+      store_dots<kBias, kRes, kClamp>(p, o + q, dot[q], at + q * ystep, (__mmask16)m);
+    }
   }
 }
 
-template <int kFixed, int kS, bool kBias, bool kRes, Clamp kClamp>
+template <int kFixed, b1_plane_layout kL, bool kBias, bool kRes, Clamp kClamp>
 EO_B1_DIRECT void rows(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
+  constexpr size_t kLanes = kL == B1_PLANES_16 ? 32 : 16;
   for (size_t r = r0; r < r1; ++r)
-    for (size_t s0 = 0; s0 < p->ow; s0 += 16) {
+    for (size_t s0 = 0; s0 < p->ow; s0 += kLanes) {
       const size_t n = p->ow - s0;
-      const __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+      const uint32_t m = n >= kLanes ? uint32_t(~0ull >> (64 - kLanes)) : (1u << n) - 1;
       size_t o = o0;
-      for (; o + 8 <= o1; o += 8) block<8, kFixed, kS, kBias, kRes, kClamp>(p, o, r, s0, m);
-      if (o + 4 <= o1) { block<4, kFixed, kS, kBias, kRes, kClamp>(p, o, r, s0, m); o += 4; }
-      if (o + 2 <= o1) { block<2, kFixed, kS, kBias, kRes, kClamp>(p, o, r, s0, m); o += 2; }
-      if (o < o1) block<1, kFixed, kS, kBias, kRes, kClamp>(p, o, r, s0, m);
+      for (; o + 8 <= o1; o += 8) block<8, kFixed, kL, kBias, kRes, kClamp>(p, o, r, s0, m);
+      if (o + 4 <= o1) { block<4, kFixed, kL, kBias, kRes, kClamp>(p, o, r, s0, m); o += 4; }
+      if (o + 2 <= o1) { block<2, kFixed, kL, kBias, kRes, kClamp>(p, o, r, s0, m); o += 2; }
+      if (o < o1) block<1, kFixed, kL, kBias, kRes, kClamp>(p, o, r, s0, m);
     }
 }
 
-// Stride 2 always clamps at both bounds (an infinite one clips nothing): a third of the code for
-// the layers that are few in a network.
-template <int kFixed, int kS, bool kBias, bool kRes>
+// Stride 2 and the 16-bit planes always clamp at both bounds (an infinite one clips nothing): a
+// third of the code for the layers that are few in a network.
+template <int kFixed, b1_plane_layout kL, bool kBias, bool kRes>
 EO_B1_DIRECT void rows_clamp(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
   const bool lo = p->lo > -__builtin_inff(), hi = p->hi < __builtin_inff();
-  if (kS == 2 || hi) rows<kFixed, kS, kBias, kRes, kBoth>(p, o0, o1, r0, r1);
-  else if (lo) rows<kFixed, kS, kBias, kRes, kLow>(p, o0, o1, r0, r1);
-  else rows<kFixed, kS, kBias, kRes, kNone>(p, o0, o1, r0, r1);
+  if (kL != B1_PLANES_32 || hi) rows<kFixed, kL, kBias, kRes, kBoth>(p, o0, o1, r0, r1);
+  else if (lo) rows<kFixed, kL, kBias, kRes, kLow>(p, o0, o1, r0, r1);
+  else rows<kFixed, kL, kBias, kRes, kNone>(p, o0, o1, r0, r1);
 }
 
 // The epilogue's adds are compile-time choices: a residual test per block measured 2-3 % slower
 // (benchmarks/README.md, thirteenth session).
-template <int kFixed, int kS>
+template <int kFixed, b1_plane_layout kL>
 EO_B1_DIRECT void rows_epilogue(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
-  if (p->bias && p->residual) rows_clamp<kFixed, kS, true, true>(p, o0, o1, r0, r1);
-  else if (p->bias) rows_clamp<kFixed, kS, true, false>(p, o0, o1, r0, r1);
-  else if (p->residual) rows_clamp<kFixed, kS, false, true>(p, o0, o1, r0, r1);
-  else rows_clamp<kFixed, kS, false, false>(p, o0, o1, r0, r1);
+  if (p->bias && p->residual) rows_clamp<kFixed, kL, true, true>(p, o0, o1, r0, r1);
+  else if (p->bias) rows_clamp<kFixed, kL, true, false>(p, o0, o1, r0, r1);
+  else if (p->residual) rows_clamp<kFixed, kL, false, true>(p, o0, o1, r0, r1);
+  else rows_clamp<kFixed, kL, false, false>(p, o0, o1, r0, r1);
 }
 
-template <int kS>
+template <b1_plane_layout kL>
 EO_B1_DIRECT void rows_shape(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
   // The 3x3 forms are the layers whose weights carry the rows' sum words: the rule of
   // b1_direct_sum3_words (ukernels.h), spelled out so GCC's code for the kernels stays as measured.
   const bool k3x3 = p->kh == 3 && p->kw == 3;
-  if (k3x3 && p->nw == 1) rows_epilogue<1, kS>(p, o0, o1, r0, r1);
-  else if (k3x3 && p->nw == 2) rows_epilogue<2, kS>(p, o0, o1, r0, r1);
-  else rows_epilogue<0, kS>(p, o0, o1, r0, r1);
+  if (k3x3 && p->nw == 1) rows_epilogue<1, kL>(p, o0, o1, r0, r1);
+  else if (k3x3 && p->nw == 2) rows_epilogue<2, kL>(p, o0, o1, r0, r1);
+  else rows_epilogue<0, kL>(p, o0, o1, r0, r1);
 }
 
 }  // namespace
 
 EO_B1_DIRECT void b1_direct_conv_rows__avx512vpopcntdq(const b1_direct_params* p, size_t o0, size_t o1,
                                                      size_t r0, size_t r1) {
-  if (p->stride == 2) rows_shape<2>(p, o0, o1, r0, r1);
-  else rows_shape<1>(p, o0, o1, r0, r1);
+  if (p->layout == B1_PLANES_16) rows_epilogue<1, B1_PLANES_16>(p, o0, o1, r0, r1);
+  else if (p->layout == B1_PLANES_32_STRIDE2) rows_shape<B1_PLANES_32_STRIDE2>(p, o0, o1, r0, r1);
+  else rows_shape<B1_PLANES_32>(p, o0, o1, r0, r1);
 }
 
 namespace {
@@ -203,8 +244,8 @@ constexpr TransposeIndex kTranspose;
 
 EO_B1_DIRECT void b1_binarize_planes__avx512(const float* x, size_t c, size_t h, size_t w, size_t r0,
                                              size_t r1, uint32_t* plane, size_t plane_stride, size_t ldp,
-                                             size_t pad_h, size_t pad_w, size_t sw, size_t ldh,
-                                             const float* threshold) {
+                                             size_t pad_h, size_t pad_w, b1_plane_layout layout,
+                                             size_t ldh, const float* threshold) {
   const __m512 zero = _mm512_setzero_ps();
   const __m512i gather = _mm512_load_si512(kTranspose.gather), scatter = _mm512_load_si512(kTranspose.scatter);
   // Unit rows: the affine step with the data as its matrix returns the data's transpose.
@@ -227,8 +268,13 @@ EO_B1_DIRECT void b1_binarize_planes__avx512(const float* x, size_t c, size_t h,
         const __m512i blocks = _mm512_permutexvar_epi8(gather, _mm512_load_si512(sign));
         const __m512i words = _mm512_permutexvar_epi8(scatter, _mm512_gf2p8affine_epi64_epi8(unit, blocks, 0));
         uint32_t* dst = pl + (r + pad_h) * ldp;
-        if (sw == 1) {
+        if (layout == B1_PLANES_32) {
           _mm512_mask_storeu_epi32(dst + pad_w + s0, m, words);
+          continue;
+        }
+        if (layout == B1_PLANES_16) {  // channels 16..31 are empty: keep each word's low half
+          _mm256_mask_storeu_epi16(reinterpret_cast<uint16_t*>(pl) + (r + pad_h) * ldp + pad_w + s0, m,
+                                   _mm512_cvtepi32_epi16(words));
           continue;
         }
         // Column stride 2: the pixels of each parity packed into their half of the row. s0 is even,

@@ -173,7 +173,13 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
              wt.cout > 0 && (p.ow >= 16 || p.nw <= 2);
   if (!p.direct) return p;
   const int64_t kh = wt.kh, kw = wt.kw, taps = kh * kw, cout = wt.cout, stride = cv.stride_h;
-  p.ldb = ceil_div(p.ow, 16) * 16;
+  // At most 16 channels fill half of a 32-bit word: 16-bit words put 32 pixels in a vector (resnet's
+  // 16-channel stage). Rows of at most 16 pixels would leave half of those lanes idle instead.
+  p.layout = stride == 2                                                 ? B1_PLANES_32_STRIDE2
+             : kh == 3 && kw == 3 && wt.cin <= 16 && p.ow > 16 ? B1_PLANES_16
+                                                                         : B1_PLANES_32;
+  const int64_t lanes = p.layout == B1_PLANES_16 ? 32 : 16;
+  p.ldb = ceil_div(p.ow, lanes) * lanes;
   if (stride == 1) {
     p.ldp = p.ldb + kw;  // covers w + 2 pad_w = ow + kw - 1, plus the last block's slack
   } else {
@@ -191,7 +197,9 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
   for (int64_t o = 0; o < cout; ++o) {
     uint32_t* dst = p.w32.data() + (o / 8) * p.wstride * 8 + o % 8;
     int64_t t = 0;
-    auto put = [&](uint32_t v) { dst[8 * t++] = v; };
+    // 16-bit planes: each word's 16 bits twice, so that a 32-bit broadcast fills every lane
+    const bool twice = p.layout == B1_PLANES_16;
+    auto put = [&](uint32_t v) { dst[8 * t++] = twice ? v | v << 16 : v; };
     for (int64_t i = 0; i < kh; ++i) {
       int64_t j = 0;
       for (; j + 3 <= kw; j += 3)
@@ -243,6 +251,7 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
             for (int64_t o = 0; o < cout; ++o)
               base[(o * p.ncls + k) * p.ldb + s] += pad_mult * wt.tapsum[o * taps + i * kw + j];
   }
+  if (p.layout == B1_PLANES_16) p.base16.assign(base.begin(), base.end());  // |base| <= 3 K = 432
   return p;
 }
 
@@ -253,32 +262,40 @@ namespace {
 void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, const float* x,
                  const B1ConvEpilogue& epi, float* y, bool parallel) {
   const B1ConvWeights& wt = *p.wt;
-  const int64_t hp = p.h + 2 * p.cv.pad_h, plane = hp * p.ldp;
+  const bool half = p.layout == B1_PLANES_16;
+  // plane: words per plane (16-bit ones for B1_PLANES_16); between parts, 32-bit words
+  const int64_t hp = p.h + 2 * p.cv.pad_h, plane = hp * p.ldp, part_words = half ? ceil_div(plane, 2) : p.nw * plane;
   // Below this many popcount vectors per image a second thread costs more than it saves: a split
   // pays a hand-off (~0.5 us on the Xeon KVM guests) and, when the caller reads the output, moves
   // the other part's rows between cores. resnet20's 32->32 at 16x16 (4608) took 2-22 % less time
   // in the Engine on one thread there, in three A/B pairs (benchmarks/README.md, twelfth session).
-  const int64_t vectors = wt.cout * p.oh * ceil_div(p.ow, 16) * wt.kh * wt.kw * p.nw;
+  const int64_t vectors = wt.cout * p.oh * ceil_div(p.ow, half ? 32 : 16) * wt.kh * wt.kw * p.nw;
   const int parts = parallel && vectors >= 8192 ? int(std::min<int64_t>(get_num_threads(), p.oh)) : 1;
-  std::vector<uint32_t> planes(size_t(parts * p.nw * plane), 0);
+  std::vector<uint32_t> planes(size_t(parts * part_words), 0);
   // Part `part` computes output rows [r0, r1) of every image, binarizing into planes of its own
   // only the input rows those read. Split this way a part reads the rows that the same thread
   // wrote one layer earlier (parallel_parts), and binarizes about half the image instead of all
   // of it, as a split by output channels did.
   auto run = [&](int part, int64_t n) {
-    uint32_t* pl = planes.data() + part * p.nw * plane;
+    uint32_t* pl = planes.data() + part * part_words;
     const int64_t r0 = p.oh * part / parts, r1 = p.oh * (part + 1) / parts;
     // Input rows [i0, i1) (empty where the part's rows see only padding).
     const int64_t sh = p.cv.stride_h;
     const int64_t i0 = std::max<int64_t>(0, r0 * sh - p.cv.pad_h);
     const int64_t i1 = std::max(i0, std::min(p.h, (r1 - 1) * sh - p.cv.pad_h + wt.kh));
-    uk.binarize(x + n * wt.cin * p.h * p.w, size_t(wt.cin), size_t(p.h), size_t(p.w), size_t(i0), size_t(i1),
-                pl, size_t(plane), size_t(p.ldp), size_t(p.cv.pad_h), size_t(p.cv.pad_w), size_t(sh), size_t(p.ldh),
-                p.cv.threshold);
+    const auto binarize = [&](int64_t from, int64_t to) {
+      uk.binarize(x + n * wt.cin * p.h * p.w, size_t(wt.cin), size_t(p.h), size_t(p.w), size_t(from), size_t(to), pl,
+                  size_t(plane), size_t(p.ldp), size_t(p.cv.pad_h), size_t(p.cv.pad_w), p.layout, size_t(p.ldh),
+                  p.cv.threshold);
+    };
+    if (wt.kh == 1 && sh == 2)  // reads the rows of even padded index only; the others stay zero
+      for (int64_t ih = i0 + (i0 + p.cv.pad_h) % 2; ih < i1; ih += 2) binarize(ih, ih + 1);
+    else
+      binarize(i0, i1);
     const int64_t image = n * wt.cout * p.oh * p.ow;
     const b1_direct_params prm{pl, size_t(plane), size_t(p.ldp), size_t(p.nw), size_t(wt.kh),
-                               size_t(wt.kw), size_t(sh), size_t(p.ldh), p.w32.data(), size_t(p.wstride),
-                               p.base.data(), size_t(p.ncls),
+                               size_t(wt.kw), p.layout, size_t(p.ldh), p.w32.data(), size_t(p.wstride),
+                               p.base.data(), p.base16.data(), size_t(p.ncls),
                                size_t(p.ldb), p.rowcls.data(), wt.alpha.data(), epi.bias, epi.out_min,
                                epi.out_max, y + image, size_t(p.oh), size_t(p.ow),
                                epi.residual ? epi.residual + image : nullptr};
@@ -316,7 +333,7 @@ void binarize_nhwc(const B1GemmUkernel& uk, const float* x, int64_t cin, int64_t
     // then each pair of planes interleaved into 64-bit words.
     std::vector<uint32_t> pl(size_t(2 * cw * pixels), 0);
     uk.binarize(x, size_t(cin), size_t(h), size_t(w), 0, size_t(h), pl.data(), size_t(pixels), size_t(wp),
-                size_t(cv.pad_h), size_t(cv.pad_w), 1, 0, cv.threshold);
+                size_t(cv.pad_h), size_t(cv.pad_w), B1_PLANES_32, 0, cv.threshold);
     for (int64_t p = 0; p < pixels; ++p)
       for (int64_t k = 0; k < cw; ++k)
         xb[p * cw + k] = pl[size_t(2 * k * pixels + p)] | uint64_t(pl[size_t((2 * k + 1) * pixels + p)]) << 32;

@@ -26,6 +26,8 @@
 #include <utility>
 #include <vector>
 
+#include "b1-gemm/ukernels.h"
+
 namespace eo {
 
 // What a conv does with its dots besides the scale alpha (which the weights hold).
@@ -62,9 +64,9 @@ struct B1Conv {
 };
 
 // A conv bound to its input size. Convs of stride 1 or 2 (both directions) also get the direct
-// path's tables (ukernels.h: 32-bit weight words and the per-row-class padding corrections), used
-// where the CPU has AVX-512 with VPOPCNTDQ; other convs, and other paths, run the im2col + GEMM
-// driver. The runtime op builds one at load; `wt` must outlive it.
+// path's tables (ukernels.h: 32- or 16-bit weight words and the per-row-class padding
+// corrections), used where the CPU has Ice Lake's AVX-512 set (cpu_has_avx512icl); other convs,
+// and other paths, run the im2col + GEMM driver. The runtime op builds one at load; `wt` must outlive it.
 struct B1ConvPlan {
   const B1ConvWeights* wt = nullptr;
   B1Conv cv;
@@ -74,10 +76,12 @@ struct B1ConvPlan {
   std::vector<std::pair<int64_t, uint64_t>> border;
   bool direct = false;
   int64_t nw = 0, ldp = 0, ldb = 0, ncls = 0;  // words per pixel, plane row, base row, row classes
+  b1_plane_layout layout = B1_PLANES_32;
   int64_t ldh = 0;                             // stride 2: where a plane row's odd columns start
   std::vector<uint32_t> w32;                   // as b1_direct_params::w
   int64_t wstride = 0;
   std::vector<int32_t> base;                   // cout x ncls x ldb
+  std::vector<int16_t> base16;                 // the same, for B1_PLANES_16
   std::vector<int32_t> rowcls;                 // oh
 };
 B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, int64_t w);

@@ -36,16 +36,24 @@ void b1_gemm_ukernel_4x16__avx512vpopcntdq(size_t m, size_t n, size_t kw, const 
 // plane row holds the even padded columns, then from word ldh the odd ones (padded column pc at
 // (pc % 2) ldh + pc / 2), so that the 16 pixels of a tap are again one contiguous load: tap j of
 // output column s reads word (j % 2) ldh + j / 2 + s (stride 1: j + s). Output row r reads plane
-// rows stride r + i. For output channel o:
+// rows stride r + i. A 3x3 stride-1 conv of at most 16 input channels may use 16-bit words
+// instead (one plane of uint16, 32 pixels per vector; its weight words hold their 16 bits twice,
+// and its base is int16). For output channel o:
 //   acc = sum_{tap, word} popcount(x word XOR w word)   (disagreeing signs)
 //   dot = base[o][rowcls[r]][s] - 2 acc                 (base: K plus the padding corrections of
 //                                                        row class rowcls[r], column s)
 //   y[o][r][s] = clamp(alpha[o] * float(dot) + bias[o] + residual[o][r][s])
 //                                                       (separate multiply and adds, as everywhere)
+enum b1_plane_layout {
+  B1_PLANES_32 = 0,          // stride 1, 32-bit words
+  B1_PLANES_32_STRIDE2 = 1,  // stride 2, 32-bit words, odd columns from word ldh
+  B1_PLANES_16 = 2,          // stride 1, 16-bit words (3x3, nw = 1, at most 16 channels)
+};
 struct b1_direct_params {
-  const uint32_t* plane;
+  const uint32_t* plane;   // B1_PLANES_16: uint16 words (plane_stride, ldp and ldb count them)
   size_t plane_stride, ldp, nw, kh, kw;
-  size_t stride, ldh;      // 1 or 2 (both directions); stride 2: where a row's odd columns start
+  enum b1_plane_layout layout;
+  size_t ldh;              // B1_PLANES_32_STRIDE2: where a row's odd columns start
   const uint32_t* w;       // output channels in groups of 8, each group wstride x 8 words: word t
                            // of channel o at w[((o / 8) * wstride + t) * 8 + o % 8] (one
                            // broadcast base for a whole group). The wstride words of a channel:
@@ -57,6 +65,7 @@ struct b1_direct_params {
                            // s2: s0^s1, s0^s2, s0^s1^s2
   size_t wstride;
   const int32_t* base;     // cout x ncls x ldb
+  const int16_t* base16;   // the same for B1_PLANES_16 (else unused)
   size_t ncls, ldb;
   const int32_t* rowcls;   // per output row
   const float* alpha;
@@ -76,9 +85,10 @@ void b1_direct_conv_rows__avx512vpopcntdq(const struct b1_direct_params* p, size
                                           size_t r0, size_t r1);
 // Rows [r0, r1) of x (c x h x w f32) into the planes above (interior at row pad_h, column pad_w;
 // the border is left as it is): bit 1 where x >= threshold[channel] (threshold 0 if it is NULL).
-// sw: the column stride the planes are laid out for (1, or 2 with the odd columns from word ldh).
+// The words are laid out as `layout` says (ldh: B1_PLANES_32_STRIDE2's odd-column start).
 void b1_binarize_planes__avx512(const float* x, size_t c, size_t h, size_t w, size_t r0, size_t r1,
                                 uint32_t* plane, size_t plane_stride, size_t ldp, size_t pad_h,
-                                size_t pad_w, size_t sw, size_t ldh, const float* threshold);
+                                size_t pad_w, enum b1_plane_layout layout, size_t ldh,
+                                const float* threshold);
 
 }  // namespace eo

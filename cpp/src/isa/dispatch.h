@@ -108,7 +108,7 @@ struct B1GemmUkernel {
   const char* name;
   void (*direct)(const b1_direct_params*, size_t, size_t, size_t, size_t);
   void (*binarize)(const float*, size_t, size_t, size_t, size_t, size_t, uint32_t*, size_t, size_t,
-                   size_t, size_t, size_t, size_t, const float*);
+                   size_t, size_t, b1_plane_layout, size_t, const float*);
 };
 const B1GemmUkernel& b1_gemm_ukernel(Isa isa);
 
