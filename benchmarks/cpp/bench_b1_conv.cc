@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
     cv.pad_h = cv.pad_w = 1;
     const B1ConvPlan plan = b1_conv_plan(wt, cv, hw, hw);
     const size_t plane = size_t(hw + 2) * size_t(plan.ldp);
-    std::vector<uint32_t> planes(plane * size_t(std::max<int64_t>(plan.nw, 1)), 0);
+    // one row of slack: two rows per vector (8x8) load a row past the planes
+    std::vector<uint32_t> planes(plane * size_t(std::max<int64_t>(plan.nw, 1)) + size_t(plan.ldp), 0);
     const b1_direct_params prm{planes.data(), plane, size_t(plan.ldp), size_t(plan.nw), 3, 3, plan.layout,
                                size_t(plan.ldh), plan.w32.data(), size_t(plan.wstride), plan.base.data(),
                                plan.base16.data(), size_t(plan.ncls), size_t(plan.ldb),

@@ -184,6 +184,11 @@ TEST(b1_conv2d_matches_reference_bit_for_bit_every_path_padding_and_thread_count
       {1, 16, 5, 40, 13, 3, 3, 1, 0, -1}, {1, 12, 9, 17, 8, 3, 3, 1, 1, 0},
       {1, 16, 6, 20, 7, 3, 3, 1, 2, 1},   {1, 1, 3, 64, 3, 3, 3, 1, 1, 0},
       {2, 16, 40, 48, 64, 3, 3, 1, 1, 0}, {1, 4, 2, 40, 128, 3, 3, 1, 3, 1},
+      // two rows per vector (3x3, stride 1, rows of at most 8 pixels, 1-2 words per pixel):
+      // resnet20's last stage at CIFAR and Fashion-MNIST sizes (odd rows), a single row, and a
+      // split by rows with an odd row count
+      {1, 64, 8, 8, 64, 3, 3, 1, 1, 0},   {2, 40, 7, 7, 9, 3, 3, 1, 1, 1},
+      {1, 33, 3, 8, 5, 3, 3, 1, 0, 0},    {1, 8, 9, 5, 512, 3, 3, 1, 1, -1},
   };
   int variant = 0;
   for (int threads : {1, 2, 4}) {

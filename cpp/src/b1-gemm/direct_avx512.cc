@@ -7,7 +7,8 @@
 // its base: the count's weight, the accumulate and the dot's "base - 2 acc" are one step.
 // Small-channel layers (resnet20's 16 and 32 channels) fill every lane, where the 64-bit GEMM path
 // left half of each word empty and paid for an im2col: 16 channels as 16-bit words, 32 pixels per
-// vector (B1_PLANES_16), which took resnet20's 16->16 conv at 32x32 from 7.5 to 4.8 us.
+// vector (B1_PLANES_16), which took resnet20's 16->16 conv at 32x32 from 7.5 to 4.8 us; rows of at
+// most 8 pixels two per vector (B1_PLANES_32_ROWS2): its 64->64 conv at 8x8 from 5.6-6.1 to 3.0 us.
 #include <immintrin.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,21 +43,29 @@ EO_B1_DIRECT inline __m512i add_carry(__m512i acc, __m512i v, __m512i k4) {
 inline __m512i bcast(const uint32_t* w) { return _mm512_set1_epi32((int)*w); }
 
 // The epilogue of 16 output pixels of channel oq (mask m): y = clamp(alpha dot + bias + residual).
+// packed: the masked lanes are contiguous in y and the residual from `at` on (two rows narrower
+// than 8 pixels, B1_PLANES_32_ROWS2).
 template <bool kBias, bool kRes, Clamp kClamp>
-EO_B1_DIRECT inline void store_dots(const b1_direct_params* p, size_t oq, __m512i dot, size_t at, __mmask16 m) {
+EO_B1_DIRECT inline void store_dots(const b1_direct_params* p, size_t oq, __m512i dot, size_t at, __mmask16 m,
+                                    bool packed = false) {
   // Explicit-rounding forms: never contracted into an FMA, so the same multiply then adds as the
   // reference; float(dot) is exact (|dot| < 2^24).
   __m512 v = _mm512_mul_round_ps(_mm512_set1_ps(p->alpha[oq]), _mm512_cvtepi32_ps(dot),
                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   if (kBias)
     v = _mm512_add_round_ps(v, _mm512_set1_ps(p->bias[oq]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  if (kRes)  // a fused skip connection
-    v = _mm512_add_round_ps(v, _mm512_maskz_loadu_ps(m, p->residual + at), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  if (kRes) {  // a fused skip connection
+    const __m512 res = packed ? _mm512_maskz_expandloadu_ps(m, p->residual + at) : _mm512_maskz_loadu_ps(m, p->residual + at);
+    v = _mm512_add_round_ps(v, res, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
   // max/min return the second operand on NaN and on equal zeros, as the reference's compares
   // do; an infinite bound never clips, so skipping it changes nothing.
   if (kClamp != kNone) v = _mm512_max_ps(_mm512_set1_ps(p->lo), v);
   if (kClamp == kBoth) v = _mm512_min_ps(_mm512_set1_ps(p->hi), v);
-  _mm512_mask_storeu_ps(p->y + at, m, v);
+  if (packed)
+    _mm512_mask_storeu_ps(p->y + at, (__mmask16)((1u << __builtin_popcount(m)) - 1), _mm512_maskz_compress_ps(m, v));
+  else
+    _mm512_mask_storeu_ps(p->y + at, m, v);
 }
 
 // kFixed: 0, or the words per pixel of a 3x3 kernel known at compile time (1 or 2): the tap
@@ -65,11 +74,20 @@ EO_B1_DIRECT inline void store_dots(const b1_direct_params* p, size_t oq, __m512
 // kL: the plane layout. Stride 1's tap offsets stay constants: read from a table, the 32->32
 // layer at 16x16 took 3-4 % longer. B1_PLANES_16 (kFixed 1) puts 32 pixels in a vector: its
 // 16-bit lanes count the carries into their own accumulators (popcounts added per lane; a
-// vpdpwssd would add two pixels) and form the dot once at the end.
+// vpdpwssd would add two pixels) and form the dot once at the end. B1_PLANES_32_ROWS2 (kFixed 1
+// or 2) loads each tap's vector as two 8-pixel halves, rows r + i and r + 1 + i.
 template <int Q, int kFixed, b1_plane_layout kL, bool kBias, bool kRes, Clamp kClamp>
 EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, size_t s0, uint32_t m) {
-  constexpr bool k16 = kL == B1_PLANES_16;
+  constexpr bool k16 = kL == B1_PLANES_16, k2 = kL == B1_PLANES_32_ROWS2;
   static_assert(!k16 || kFixed == 1, "16-bit planes: 3x3, one word per pixel");
+  static_assert(!k2 || kFixed, "two rows per vector: 3x3, at most two words per pixel");
+  const auto load = [ldp = p->ldp](const uint32_t* at) {
+    if constexpr (k2)
+      return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(at))),
+                                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at + ldp)), 1);
+    else
+      return _mm512_loadu_si512(at);
+  };
   const size_t kh = kFixed ? 3 : p->kh, kw = kFixed ? 3 : p->kw, nw = kFixed ? kFixed : p->nw;
   // Pointers stepped per channel rather than indexed: GCC multiplied out every channel's offsets.
   const size_t bstep = p->ncls * p->ldb, ystep = p->oh * p->ow;
@@ -102,8 +120,7 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
           x1 = _mm512_loadu_si512(px), x2 = _mm512_loadu_si512(px + 1), x3 = _mm512_loadu_si512(px + 2);
         } else {
           const uint32_t* px = row + c * p->plane_stride;
-          x1 = _mm512_loadu_si512(px + col(j)), x2 = _mm512_loadu_si512(px + col(j + 1)),
-          x3 = _mm512_loadu_si512(px + col(j + 2));
+          x1 = load(px + col(j)), x2 = load(px + col(j + 1)), x3 = load(px + col(j + 2));
         }
         const __m512i x12 = _mm512_xor_si512(x1, x2), x13 = _mm512_xor_si512(x1, x3),
                       x123 = _mm512_xor_si512(x12, x3);
@@ -161,8 +178,8 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
       if (m >> 16)
         store_dots<kBias, kRes, kClamp>(p, o + q, _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(dot[q], 1)),
                                         at + q * ystep + 16, (__mmask16)(m >> 16));
-    } else {
-      store_dots<kBias, kRes, kClamp>(p, o + q, dot[q], at + q * ystep, (__mmask16)m);
+    } else {  // two rows per vector: packed unless they are 8 pixels wide
+      store_dots<kBias, kRes, kClamp>(p, o + q, dot[q], at + q * ystep, (__mmask16)m, k2 && p->ow < 8);
     }
   }
 }
@@ -170,6 +187,18 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
 template <int kFixed, b1_plane_layout kL, bool kBias, bool kRes, Clamp kClamp>
 EO_B1_DIRECT void rows(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
   constexpr size_t kLanes = kL == B1_PLANES_16 ? 32 : 16;
+  if constexpr (kL == B1_PLANES_32_ROWS2) {
+    const uint32_t row = (1u << p->ow) - 1;
+    for (size_t r = r0; r < r1; r += 2) {
+      const uint32_t m = r + 1 < r1 ? row | row << 8 : row;
+      size_t o = o0;
+      for (; o + 8 <= o1; o += 8) block<8, kFixed, kL, kBias, kRes, kClamp>(p, o, r, 0, m);
+      if (o + 4 <= o1) { block<4, kFixed, kL, kBias, kRes, kClamp>(p, o, r, 0, m); o += 4; }
+      if (o + 2 <= o1) { block<2, kFixed, kL, kBias, kRes, kClamp>(p, o, r, 0, m); o += 2; }
+      if (o < o1) block<1, kFixed, kL, kBias, kRes, kClamp>(p, o, r, 0, m);
+    }
+    return;
+  }
   for (size_t r = r0; r < r1; ++r)
     for (size_t s0 = 0; s0 < p->ow; s0 += kLanes) {
       const size_t n = p->ow - s0;
@@ -217,6 +246,8 @@ EO_B1_DIRECT void rows_shape(const b1_direct_params* p, size_t o0, size_t o1, si
 EO_B1_DIRECT void b1_direct_conv_rows__avx512vpopcntdq(const b1_direct_params* p, size_t o0, size_t o1,
                                                      size_t r0, size_t r1) {
   if (p->layout == B1_PLANES_16) rows_epilogue<1, B1_PLANES_16>(p, o0, o1, r0, r1);
+  else if (p->layout == B1_PLANES_32_ROWS2 && p->nw == 1) rows_epilogue<1, B1_PLANES_32_ROWS2>(p, o0, o1, r0, r1);
+  else if (p->layout == B1_PLANES_32_ROWS2) rows_epilogue<2, B1_PLANES_32_ROWS2>(p, o0, o1, r0, r1);
   else if (p->layout == B1_PLANES_32_STRIDE2) rows_shape<B1_PLANES_32_STRIDE2>(p, o0, o1, r0, r1);
   else rows_shape<B1_PLANES_32>(p, o0, o1, r0, r1);
 }
@@ -268,7 +299,7 @@ EO_B1_DIRECT void b1_binarize_planes__avx512(const float* x, size_t c, size_t h,
         const __m512i blocks = _mm512_permutexvar_epi8(gather, _mm512_load_si512(sign));
         const __m512i words = _mm512_permutexvar_epi8(scatter, _mm512_gf2p8affine_epi64_epi8(unit, blocks, 0));
         uint32_t* dst = pl + (r + pad_h) * ldp;
-        if (layout == B1_PLANES_32) {
+        if (layout == B1_PLANES_32 || layout == B1_PLANES_32_ROWS2) {
           _mm512_mask_storeu_epi32(dst + pad_w + s0, m, words);
           continue;
         }

@@ -175,9 +175,12 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
   const int64_t kh = wt.kh, kw = wt.kw, taps = kh * kw, cout = wt.cout, stride = cv.stride_h;
   // At most 16 channels fill half of a 32-bit word: 16-bit words put 32 pixels in a vector (resnet's
   // 16-channel stage). Rows of at most 16 pixels would leave half of those lanes idle instead.
-  p.layout = stride == 2                                                 ? B1_PLANES_32_STRIDE2
-             : kh == 3 && kw == 3 && wt.cin <= 16 && p.ow > 16 ? B1_PLANES_16
-                                                                         : B1_PLANES_32;
+  // Rows of at most 8 pixels (resnet's 8x8 stage) fill half of a vector: two rows per vector.
+  const bool k3x3 = kh == 3 && kw == 3;
+  p.layout = stride == 2                              ? B1_PLANES_32_STRIDE2
+             : k3x3 && wt.cin <= 16 && p.ow > 16      ? B1_PLANES_16
+             : k3x3 && p.nw <= 2 && p.ow <= 8         ? B1_PLANES_32_ROWS2
+                                                      : B1_PLANES_32;
   const int64_t lanes = p.layout == B1_PLANES_16 ? 32 : 16;
   p.ldb = ceil_div(p.ow, lanes) * lanes;
   if (stride == 1) {
@@ -231,27 +234,50 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
     return m;
   };
   std::vector<uint64_t> cls_mask;
-  p.rowcls.resize(size_t(p.oh));
+  std::vector<int32_t> rowcls(size_t(p.oh));
   for (int64_t r = 0; r < p.oh; ++r) {
     const uint64_t m = outside(r * stride - cv.pad_h, kh, h);
     const auto it = std::find(cls_mask.begin(), cls_mask.end(), m);
-    p.rowcls[r] = int32_t(it - cls_mask.begin());
+    rowcls[size_t(r)] = int32_t(it - cls_mask.begin());
     if (it == cls_mask.end()) cls_mask.push_back(m);
   }
-  p.ncls = int64_t(cls_mask.size());
+  const int64_t ncls = int64_t(cls_mask.size());
   const int32_t K = int32_t(wt.cin * taps), pad_mult = cv.pad_value + 1;
-  std::vector<int32_t>& base = p.base;
-  base.assign(size_t(cout * p.ncls * p.ldb), K);
+  std::vector<int32_t> base(size_t(cout * ncls * p.ldb), K);
   for (int64_t s = 0; s < p.ow; ++s) {
     const uint64_t cm = outside(s * stride - cv.pad_w, kw, w);
-    for (int64_t k = 0; k < p.ncls; ++k)
+    for (int64_t k = 0; k < ncls; ++k)
       for (int64_t i = 0; i < kh; ++i)
         for (int64_t j = 0; j < kw; ++j)
           if (((cls_mask[k] >> i) | (cm >> j)) & 1)
             for (int64_t o = 0; o < cout; ++o)
-              base[(o * p.ncls + k) * p.ldb + s] += pad_mult * wt.tapsum[o * taps + i * kw + j];
+              base[(o * ncls + k) * p.ldb + s] += pad_mult * wt.tapsum[o * taps + i * kw + j];
   }
-  if (p.layout == B1_PLANES_16) p.base16.assign(base.begin(), base.end());  // |base| <= 3 K = 432
+  if (p.layout == B1_PLANES_32_ROWS2) {
+    // Classes of row pairs (r, r + 1), the last row paired with itself: lanes 0-7 of a pair's base
+    // row are row r's, lanes 8-15 row r + 1's.
+    std::vector<std::pair<int32_t, int32_t>> pairs;
+    p.rowcls.resize(size_t(p.oh));
+    for (int64_t r = 0; r < p.oh; ++r) {
+      const std::pair<int32_t, int32_t> pc{rowcls[size_t(r)], rowcls[size_t(std::min(r + 1, p.oh - 1))]};
+      const auto it = std::find(pairs.begin(), pairs.end(), pc);
+      p.rowcls[size_t(r)] = int32_t(it - pairs.begin());
+      if (it == pairs.end()) pairs.push_back(pc);
+    }
+    p.ncls = int64_t(pairs.size());
+    p.base.assign(size_t(cout * p.ncls * p.ldb), 0);
+    for (int64_t o = 0; o < cout; ++o)
+      for (int64_t k = 0; k < p.ncls; ++k)
+        for (int64_t s = 0; s < p.ow; ++s) {
+          p.base[size_t((o * p.ncls + k) * p.ldb + s)] = base[size_t((o * ncls + pairs[size_t(k)].first) * p.ldb + s)];
+          p.base[size_t((o * p.ncls + k) * p.ldb + 8 + s)] = base[size_t((o * ncls + pairs[size_t(k)].second) * p.ldb + s)];
+        }
+  } else {
+    p.rowcls = std::move(rowcls);
+    p.ncls = ncls;
+    p.base = std::move(base);
+  }
+  if (p.layout == B1_PLANES_16) p.base16.assign(p.base.begin(), p.base.end());  // |base| <= 3 K = 432
   return p;
 }
 
@@ -269,9 +295,11 @@ void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, co
   // pays a hand-off (~0.5 us on the Xeon KVM guests) and, when the caller reads the output, moves
   // the other part's rows between cores. resnet20's 32->32 at 16x16 (4608) took 2-22 % less time
   // in the Engine on one thread there, in three A/B pairs (benchmarks/README.md, twelfth session).
-  const int64_t vectors = wt.cout * p.oh * ceil_div(p.ow, half ? 32 : 16) * wt.kh * wt.kw * p.nw;
+  const int64_t vectors = wt.cout * (p.layout == B1_PLANES_32_ROWS2 ? ceil_div(p.oh, 2) : p.oh) *
+                          ceil_div(p.ow, half ? 32 : 16) * wt.kh * wt.kw * p.nw;
   const int parts = parallel && vectors >= 8192 ? int(std::min<int64_t>(get_num_threads(), p.oh)) : 1;
-  std::vector<uint32_t> planes(size_t(parts * part_words), 0);
+  // B1_PLANES_32_ROWS2 loads a row past the last pair's: one row of slack
+  std::vector<uint32_t> planes(size_t(parts * part_words + p.ldp), 0);
   // Part `part` computes output rows [r0, r1) of every image, binarizing into planes of its own
   // only the input rows those read. Split this way a part reads the rows that the same thread
   // wrote one layer earlier (parallel_parts), and binarizes about half the image instead of all

@@ -38,7 +38,8 @@ void b1_gemm_ukernel_4x16__avx512vpopcntdq(size_t m, size_t n, size_t kw, const 
 // output column s reads word (j % 2) ldh + j / 2 + s (stride 1: j + s). Output row r reads plane
 // rows stride r + i. A 3x3 stride-1 conv of at most 16 input channels may use 16-bit words
 // instead (one plane of uint16, 32 pixels per vector; its weight words hold their 16 bits twice,
-// and its base is int16). For output channel o:
+// and its base is int16), and one with rows of at most 8 pixels two rows per vector. For output
+// channel o:
 //   acc = sum_{tap, word} popcount(x word XOR w word)   (disagreeing signs)
 //   dot = base[o][rowcls[r]][s] - 2 acc                 (base: K plus the padding corrections of
 //                                                        row class rowcls[r], column s)
@@ -48,6 +49,11 @@ enum b1_plane_layout {
   B1_PLANES_32 = 0,          // stride 1, 32-bit words
   B1_PLANES_32_STRIDE2 = 1,  // stride 2, 32-bit words, odd columns from word ldh
   B1_PLANES_16 = 2,          // stride 1, 16-bit words (3x3, nw = 1, at most 16 channels)
+  B1_PLANES_32_ROWS2 = 3,    // planes as B1_PLANES_32; rows of at most 8 output pixels (3x3,
+                             // nw <= 2), two per vector: lanes 0-7 row r, lanes 8-15 row r + 1;
+                             // base row k of a row pair's class: row r's class in lanes 0-7, row
+                             // r + 1's in lanes 8-15 (rowcls[r]: the class of the pair (r, r + 1));
+                             // the planes need one row of slack past their end
 };
 struct b1_direct_params {
   const uint32_t* plane;   // B1_PLANES_16: uint16 words (plane_stride, ldp and ldb count them)
