@@ -1,8 +1,9 @@
-// The binary direct conv (b1_conv2d's stride-1 path; 16->16 on its 16-bit planes) at resnet20's three 3x3 stages, batch 1, by
-// phase: binarizing the input into the bit planes, the XNOR-popcount kernel over all output
-// channels, and the whole b1_conv2d call on one thread and on `threads` (a TeamScope held, as the
-// Engine does; the caller copies the output out after every call, as Engine.run does, so a split
-// pays for moving the other part's rows back; "copy" is that copy alone, included in both calls).
+// The binary direct conv (b1_conv2d's stride-1 path; 16->16 on its 16-bit planes, 64->64 two rows
+// per vector) at resnet20's three 3x3 stages, batch 1, by phase: binarizing the input into the bit
+// planes, the XNOR-popcount kernel over all output channels, and the whole b1_conv2d call on one
+// thread and on `threads` (a TeamScope held, as the Engine does; the caller copies the output out
+// after every call, as Engine.run does, so a split pays for moving the other part's rows back;
+// "copy" is that copy alone, included in both calls).
 // The figures behind the direct path's split threshold (b1-gemm/gemm.cc) and the kernel work in
 // benchmarks/README.md.
 //

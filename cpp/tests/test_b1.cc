@@ -189,6 +189,11 @@ TEST(b1_conv2d_matches_reference_bit_for_bit_every_path_padding_and_thread_count
       // split by rows with an odd row count
       {1, 64, 8, 8, 64, 3, 3, 1, 1, 0},   {2, 40, 7, 7, 9, 3, 3, 1, 1, 1},
       {1, 33, 3, 8, 5, 3, 3, 1, 0, 0},    {1, 8, 9, 5, 512, 3, 3, 1, 1, -1},
+      // (the review's: a split with batch 2 and an odd row count, two words per pixel split, rows
+      // of 1 and 3 pixels, and 16-bit planes split with an odd row count)
+      {2, 8, 7, 5, 512, 3, 3, 1, 1, 0},   {1, 40, 7, 8, 256, 3, 3, 1, 1, -1},
+      {1, 16, 6, 1, 520, 3, 3, 1, 1, 1},  {1, 33, 5, 5, 7, 3, 3, 1, 0, 0},
+      {2, 16, 9, 40, 64, 3, 3, 1, 1, 0},
   };
   int variant = 0;
   for (int threads : {1, 2, 4}) {
@@ -198,6 +203,31 @@ TEST(b1_conv2d_matches_reference_bit_for_bit_every_path_padding_and_thread_count
       for (const ConvCase& c : cases) check_conv(c, variant++, rng);
     }
   }
+}
+
+TEST(b1_conv2d_kernel_larger_than_padded_input_gives_no_output) {
+  // h + 2 pad one or two short of the kernel: a truncating division gave one output row, which
+  // read past the planes at stride 2.
+  IsaGuard guard;
+  const int cin = 40, cout = 5;
+  std::mt19937 rng(34);
+  const std::vector<float> w = values(size_t(cout) * cin * 9, rng), alpha(cout, 1.f);
+  const B1ConvWeights p = b1_pack_conv_weights(cout, cin, 3, 3, w.data(), alpha.data());
+  for (int stride : {1, 2})
+    for (int hw : {1, 2}) {
+      const B1Conv cv{stride, stride, 0, 0, 0, nullptr};
+      const B1ConvPlan plan = b1_conv_plan(p, cv, hw, hw);
+      CHECK(plan.oh == 0 && plan.ow == 0, "no output rows or columns");
+      const std::vector<float> x = values(size_t(cin) * hw * hw, rng);
+      std::vector<float> y(16, 7.f);
+      for (Isa isa : isa_levels()) {
+        set_isa(isa);
+        b1_conv2d(plan, 1, x.data(), B1ConvEpilogue{nullptr, nullptr, -INFINITY, INFINITY}, y.data(), true);
+        reference::b1_conv2d(cout, cin, 3, 3, w.data(), alpha.data(), nullptr, nullptr, stride, stride, 0, 0, 0,
+                             nullptr, hw, hw, x.data(), -INFINITY, INFINITY, y.data());
+        for (float v : y) CHECK(v == 7.f, "nothing written");
+      }
+    }
 }
 
 // ------------------------------------------------------------------------------------ lowbit

@@ -55,7 +55,7 @@ CONV_CASES = [  # (batch, cin, h, w, cout, k, stride, pad, pad_value)
     # 16-bit planes (3x3, stride 1, at most 16 channels): resnet20's first stage and a row tail
     (1, 16, 32, 32, 16, 3, 1, 1, 0), (2, 5, 6, 37, 11, 3, 1, 1, 1),
     # two rows per vector (3x3, stride 1, rows of at most 8 pixels): 8 and 7 pixels wide
-    (1, 64, 8, 8, 64, 3, 1, 1, 0), (2, 40, 7, 7, 9, 3, 1, 1, -1),
+    (1, 64, 8, 8, 64, 3, 1, 1, 0), (2, 40, 7, 7, 9, 3, 1, 1, -1), (1, 8, 7, 5, 9, 3, 1, 1, 0),
 ]
 
 

@@ -1,4 +1,5 @@
-// AVX-512 direct binary conv (ukernels.h): per output row and block of 16 pixels, Q output
+// AVX-512 direct binary conv (ukernels.h): per output row and block of 16 pixels (32 on 16-bit
+// planes; two rows of at most 8 with B1_PLANES_32_ROWS2), Q output
 // channels at a time, each (tap, word) vector loaded once and combined with Q broadcast weight
 // words (embedded broadcasts); taps go through full adders three at a time (4 logic ops and 2
 // counts per three taps and channel instead of 3 XORs and 3 counts; for 3x3, the three rows' sums
@@ -211,7 +212,7 @@ EO_B1_DIRECT void rows(const b1_direct_params* p, size_t o0, size_t o1, size_t r
     }
 }
 
-// Stride 2 and the 16-bit planes always clamp at both bounds (an infinite one clips nothing): a
+// Every layout but B1_PLANES_32 always clamps at both bounds (an infinite one clips nothing): a
 // third of the code for the layers that are few in a network.
 template <int kFixed, b1_plane_layout kL, bool kBias, bool kRes>
 EO_B1_DIRECT void rows_clamp(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {

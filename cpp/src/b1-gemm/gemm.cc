@@ -155,8 +155,9 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
   p.cv = cv;
   p.h = h;
   p.w = w;
-  p.oh = (h + 2 * cv.pad_h - wt.kh) / cv.stride_h + 1;
-  p.ow = (w + 2 * cv.pad_w - wt.kw) / cv.stride_w + 1;
+  // none where the kernel does not fit the padded input (truncating division would give 1 row)
+  p.oh = std::max<int64_t>(0, floor_div(h + 2 * cv.pad_h - wt.kh, cv.stride_h) + 1);
+  p.ow = std::max<int64_t>(0, floor_div(w + 2 * cv.pad_w - wt.kw, cv.stride_w) + 1);
   if (cv.pad_value != -1)
     for (int64_t q = 0; q < p.oh * p.ow; ++q) {
       const int64_t ih0 = (q / p.ow) * cv.stride_h - cv.pad_h, iw0 = (q % p.ow) * cv.stride_w - cv.pad_w;
@@ -295,9 +296,10 @@ void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, co
   // pays a hand-off (~0.5 us on the Xeon KVM guests) and, when the caller reads the output, moves
   // the other part's rows between cores. resnet20's 32->32 at 16x16 (4608) took 2-22 % less time
   // in the Engine on one thread there, in three A/B pairs (benchmarks/README.md, twelfth session).
-  const int64_t vectors = wt.cout * (p.layout == B1_PLANES_32_ROWS2 ? ceil_div(p.oh, 2) : p.oh) *
-                          ceil_div(p.ow, half ? 32 : 16) * wt.kh * wt.kw * p.nw;
-  const int parts = parallel && vectors >= 8192 ? int(std::min<int64_t>(get_num_threads(), p.oh)) : 1;
+  // steps: the kernel's row steps (row pairs for B1_PLANES_32_ROWS2), which parts split whole
+  const int64_t unit = p.layout == B1_PLANES_32_ROWS2 ? 2 : 1, steps = ceil_div(p.oh, unit);
+  const int64_t vectors = wt.cout * steps * ceil_div(p.ow, half ? 32 : 16) * wt.kh * wt.kw * p.nw;
+  const int parts = parallel && vectors >= 8192 ? int(std::min<int64_t>(get_num_threads(), steps)) : 1;
   // B1_PLANES_32_ROWS2 loads a row past the last pair's: one row of slack
   std::vector<uint32_t> planes(size_t(parts * part_words + p.ldp), 0);
   // Part `part` computes output rows [r0, r1) of every image, binarizing into planes of its own
@@ -306,7 +308,8 @@ void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, co
   // of it, as a split by output channels did.
   auto run = [&](int part, int64_t n) {
     uint32_t* pl = planes.data() + part * part_words;
-    const int64_t r0 = p.oh * part / parts, r1 = p.oh * (part + 1) / parts;
+    const int64_t r0 = std::min(p.oh, unit * (steps * part / parts));
+    const int64_t r1 = std::min(p.oh, unit * (steps * (part + 1) / parts));
     // Input rows [i0, i1) (empty where the part's rows see only padding).
     const int64_t sh = p.cv.stride_h;
     const int64_t i0 = std::max<int64_t>(0, r0 * sh - p.cv.pad_h);

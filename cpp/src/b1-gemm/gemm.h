@@ -64,9 +64,10 @@ struct B1Conv {
 };
 
 // A conv bound to its input size. Convs of stride 1 or 2 (both directions) also get the direct
-// path's tables (ukernels.h: 32- or 16-bit weight words and the per-row-class padding
-// corrections), used where the CPU has Ice Lake's AVX-512 set (cpu_has_avx512icl); other convs,
-// and other paths, run the im2col + GEMM driver. The runtime op builds one at load; `wt` must outlive it.
+// path's tables (ukernels.h: 32-bit weight words, for 16-bit planes with their 16 bits twice, and
+// the padding corrections per row class, or per class of row pair), used where the CPU has Ice
+// Lake's AVX-512 set (cpu_has_avx512icl); other convs, and other paths, run the im2col + GEMM
+// driver. A kernel larger than the padded input gives no output (oh or ow 0). The runtime op builds one at load; `wt` must outlive it.
 struct B1ConvPlan {
   const B1ConvWeights* wt = nullptr;
   B1Conv cv;

@@ -30,9 +30,10 @@ void b1_gemm_ukernel_4x16__avx512vpopcntdq(size_t m, size_t n, size_t kw, const 
                                            size_t lda, const uint64_t* b, int32_t* c, size_t ldc);
 
 // Direct binary conv (no im2col), stride 1 or 2: 16 output pixels of one row per vector, one 32-bit
-// word of channels per pixel and tap. The binarized input sits in nw word planes (channel c at bit
-// c % 32 of plane c / 32), each hp x ldp words with a zero border of the padding and slack columns
-// past the row, so the 16-lane loads at every tap need no bounds checks. With column stride 2 a
+// word of channels per pixel and tap (other forms below). The binarized input sits in nw word
+// planes (channel c at bit c % 32 of plane c / 32), each hp x ldp words with a zero border of the
+// padding and slack columns past the row, so the 16-lane loads at every tap need no bounds checks
+// (B1_PLANES_32_ROWS2 also needs a slack row past the planes). With column stride 2 a
 // plane row holds the even padded columns, then from word ldh the odd ones (padded column pc at
 // (pc % 2) ldh + pc / 2), so that the 16 pixels of a tap are again one contiguous load: tap j of
 // output column s reads word (j % 2) ldh + j / 2 + s (stride 1: j + s). Output row r reads plane

@@ -1,6 +1,9 @@
 // Plain reference for b1-gemm: loops over sign values (+1 for v >= 0, else -1), integer dot,
 // the same epilogue as the fast path (multiply, then add the bias, then the residual, then clamp).
+#include <algorithm>
+
 #include "b1-gemm/gemm.h"
+#include "common/int_math.h"
 
 namespace eo::reference {
 namespace {
@@ -22,7 +25,9 @@ void b1_conv2d(int64_t cout, int64_t cin, int64_t kh, int64_t kw, const float* w
                const float* bias, const float* residual, int64_t stride_h, int64_t stride_w, int64_t pad_h,
                int64_t pad_w, int pad_value, const float* threshold, int64_t h, int64_t wd, const float* x,
                float out_min, float out_max, float* y) {
-  const int64_t oh = (h + 2 * pad_h - kh) / stride_h + 1, ow = (wd + 2 * pad_w - kw) / stride_w + 1;
+  // no output where the kernel does not fit the padded input
+  const int64_t oh = std::max<int64_t>(0, floor_div(h + 2 * pad_h - kh, stride_h) + 1);
+  const int64_t ow = std::max<int64_t>(0, floor_div(wd + 2 * pad_w - kw, stride_w) + 1);
   for (int64_t o = 0; o < cout; ++o)
     for (int64_t r = 0; r < oh; ++r)
       for (int64_t s = 0; s < ow; ++s) {
