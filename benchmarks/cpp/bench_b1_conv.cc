@@ -1,9 +1,11 @@
-// The binary direct conv (b1_conv2d's stride-1 path; 16->16 on its 16-bit planes, 64->64 two rows
-// per vector) at resnet20's three 3x3 stages, batch 1, by phase: binarizing the input into the bit
-// planes, the XNOR-popcount kernel over all output channels, and the whole b1_conv2d call on one
-// thread and on `threads` (a TeamScope held, as the Engine does; the caller copies the output out
-// after every call, as Engine.run does, so a split pays for moving the other part's rows back;
-// "copy" is that copy alone, included in both calls).
+// The binary direct conv at resnet20's three 3x3 stages (16->16 on its 16-bit planes, 64->64 two
+// rows per vector) and its stride-2 convs (3x3 and the 1x1 shortcuts), batch 1, by phase:
+// binarizing the whole input into the bit planes, the XNOR-popcount kernel over all output
+// channels, and the whole b1_conv2d call on one thread and on `threads` (a TeamScope held, as the
+// Engine does; the caller copies the output out after every call, as Engine.run does, so a split
+// pays for moving the other part's rows back; "copy" is that copy alone, included in every call),
+// and the same call on one thread with the plan's direct path turned off (the im2col + GEMM path
+// these convs took before the direct kernel covered them).
 // The figures behind the direct path's split threshold (b1-gemm/gemm.cc) and the kernel work in
 // benchmarks/README.md.
 //
@@ -31,10 +33,12 @@
 namespace {
 
 struct Shape {
-  int c, hw;  // c -> c channels, 3x3, stride 1, padding 1
+  int cin, cout, hw, k, stride, pad;
 };
 
-const Shape kShapes[] = {{16, 32}, {32, 16}, {64, 8}};
+const Shape kShapes[] = {{16, 16, 32, 3, 1, 1}, {32, 32, 16, 3, 1, 1}, {64, 64, 8, 3, 1, 1},
+                         {16, 32, 32, 3, 2, 1}, {32, 64, 16, 3, 2, 1}, {16, 32, 32, 1, 2, 0},
+                         {32, 64, 16, 1, 2, 0}};
 
 }  // namespace
 
@@ -52,42 +56,51 @@ int main(int argc, char** argv) {
   const bool direct = uk.direct != nullptr;
   std::printf("# %d thread(s), %d rounds of %d calls; us per call: median over rounds / fastest round%s\n",
               threads, rounds, calls, direct ? "" : " (no direct kernel on this CPU: GEMM path)");
-  std::printf("%-12s %17s %17s %17s %17s %17s\n", "conv", "binarize", "kernel", "copy", "call 1 thread",
-              ("call " + std::to_string(threads) + " threads").c_str());
+  std::printf("%-18s %17s %17s %17s %17s %17s %17s\n", "conv", "binarize", "kernel", "copy", "call 1 thread",
+              ("call " + std::to_string(threads) + " threads").c_str(), "GEMM path 1 thr");
   std::mt19937 rng(1);
   std::normal_distribution<float> nd;
   for (const Shape& sh : kShapes) {
-    const int c = sh.c, hw = sh.hw;
-    std::vector<float> w(size_t(c) * c * 9), x(size_t(c) * hw * hw), y(x.size()), out(x.size()), bias(c);
+    const int cin = sh.cin, cout = sh.cout, hw = sh.hw, k = sh.k;
+    B1Conv cv;
+    cv.stride_h = cv.stride_w = sh.stride;
+    cv.pad_h = cv.pad_w = sh.pad;
+    std::vector<float> w(size_t(cout) * cin * k * k), x(size_t(cin) * hw * hw), bias(cout);
     for (float& v : w) v = nd(rng);
     for (float& v : x) v = nd(rng);
     for (float& v : bias) v = nd(rng);
-    const std::vector<float> alpha = b1_channel_alpha(w.data(), c, int64_t(c) * 9);
-    const B1ConvWeights wt = b1_pack_conv_weights(c, c, 3, 3, w.data(), alpha.data());
-    B1Conv cv;
-    cv.pad_h = cv.pad_w = 1;
+    const std::vector<float> alpha = b1_channel_alpha(w.data(), cout, int64_t(cin) * k * k);
+    const B1ConvWeights wt = b1_pack_conv_weights(cout, cin, k, k, w.data(), alpha.data());
     const B1ConvPlan plan = b1_conv_plan(wt, cv, hw, hw);
-    const size_t plane = size_t(hw + 2) * size_t(plan.ldp);
+    B1ConvPlan gemm_plan = plan;
+    gemm_plan.direct = false;
+    std::vector<float> y(size_t(cout) * plan.oh * plan.ow), out(y.size());
+    const size_t plane = size_t(hw + 2 * sh.pad) * size_t(plan.ldp);
     // one row of slack: two rows per vector (8x8) load a row past the planes
     std::vector<uint32_t> planes(plane * size_t(std::max<int64_t>(plan.nw, 1)) + size_t(plan.ldp), 0);
-    const b1_direct_params prm{planes.data(), plane, size_t(plan.ldp), size_t(plan.nw), 3, 3, plan.layout,
+    const b1_direct_params prm{planes.data(), plane, size_t(plan.ldp), size_t(plan.nw), size_t(k), size_t(k), plan.layout,
                                size_t(plan.ldh), plan.w32.data(), size_t(plan.wstride), plan.base.data(),
                                plan.base16.data(), size_t(plan.ncls), size_t(plan.ldb),
                                plan.rowcls.data(), wt.alpha.data(), bias.data(), 0.f, 1e30f, y.data(),
-                               size_t(hw), size_t(hw), nullptr};
-    auto call = [&](bool parallel) {
+                               size_t(plan.oh), size_t(plan.ow), nullptr};
+    auto call = [&](const B1ConvPlan& pl, bool parallel) {
       const TeamScope team;
-      b1_conv2d(plan, 1, x.data(), B1ConvEpilogue{bias.data(), nullptr, 0.f, 1e30f}, y.data(), parallel);
+      b1_conv2d(pl, 1, x.data(), B1ConvEpilogue{bias.data(), nullptr, 0.f, 1e30f}, y.data(), parallel);
       std::memcpy(out.data(), y.data(), y.size() * sizeof(float));
     };
     std::vector<std::function<void()>> variants;
-    if (direct) {
-      variants.push_back([&] { uk.binarize(x.data(), c, hw, hw, 0, hw, planes.data(), plane, plan.ldp, 1, 1, plan.layout, size_t(plan.ldh), nullptr); });
-      variants.push_back([&] { uk.direct(&prm, 0, size_t(c), 0, size_t(hw)); });
+    const bool on_direct = direct && plan.direct;
+    if (on_direct) {
+      variants.push_back([&] {
+        uk.binarize(x.data(), size_t(cin), size_t(hw), size_t(hw), 0, size_t(hw), planes.data(), plane,
+                    size_t(plan.ldp), size_t(sh.pad), size_t(sh.pad), plan.layout, size_t(plan.ldh), nullptr);
+      });
+      variants.push_back([&] { uk.direct(&prm, 0, size_t(cout), 0, size_t(plan.oh)); });
     }
     variants.push_back([&] { std::memcpy(out.data(), y.data(), y.size() * sizeof(float)); });
-    variants.push_back([&] { call(false); });
-    variants.push_back([&] { call(true); });
+    variants.push_back([&] { call(plan, false); });
+    variants.push_back([&] { call(plan, true); });
+    variants.push_back([&] { call(gemm_plan, false); });
     std::vector<std::vector<double>> us(variants.size());
     for (int r = 0; r < rounds; ++r)
       for (size_t j = 0; j < variants.size(); ++j) {
@@ -97,10 +110,10 @@ int main(int argc, char** argv) {
         for (int k = 0; k < calls; ++k) variants[i]();
         us[i].push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / calls);
       }
-    char conv[32];
-    std::snprintf(conv, sizeof conv, "%d->%d @%d", c, c, hw);
-    std::printf("%-12s", conv);
-    if (!direct) std::printf(" %17s %17s", "-", "-");
+    char conv[48];
+    std::snprintf(conv, sizeof conv, "%dx%d s%d %d->%d @%d", k, k, sh.stride, cin, cout, hw);
+    std::printf("%-18s", conv);
+    if (!on_direct) std::printf(" %17s %17s", "-", "-");
     for (std::vector<double>& t : us) {
       std::sort(t.begin(), t.end());
       std::printf("     %5.2f / %5.2f", t[t.size() / 2], t[0]);
