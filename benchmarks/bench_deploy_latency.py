@@ -36,9 +36,14 @@ Timing: every runtime is timed in --rounds rounds taken in turn (round-robin, in
 second round), so a burst of load from other processes hits all of them alike; each round is a warm-up then --runs/--rounds timed
 calls (perf_counter around session.run with a preallocated input: Python call overhead is
 included, as it is for Engine.run). Median and p90 are over all timed calls. On a shared machine
-the numbers are noisy: read the medians and the ratios, rerun for confirmation.
+the numbers are noisy: read the medians and the ratios, rerun for confirmation. Many short
+rounds (the default: 30 of 20 calls) sample a host whose speed changes every few seconds more
+evenly than few long ones: on the Xeon KVM guests, 6 rounds of 100 gave resnet20's int4-full
+1.27x and 1.14x int8-full in two runs where the two Engines, timed op by op alternately in one
+process, were level (1.003); 30 rounds gave 1.01 and 1.02 (benchmarks/README.md, fourteenth
+session).
 
-    PYTHONPATH=python python benchmarks/bench_deploy_latency.py [--threads 2] [--runs 300] [--quick]
+    PYTHONPATH=python python benchmarks/bench_deploy_latency.py [--threads 2] [--runs 600] [--quick]
 """
 from __future__ import annotations
 
@@ -239,9 +244,9 @@ def round_order(timers, r):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--runs", type=int, default=300, help="timed calls per runtime (>= 200)")
-    ap.add_argument("--rounds", type=int, default=3, help="round-robin rounds the runs are split into")
-    ap.add_argument("--warmup", type=int, default=20, help="untimed calls before each round")
+    ap.add_argument("--runs", type=int, default=600, help="timed calls per runtime (>= 200)")
+    ap.add_argument("--rounds", type=int, default=30, help="round-robin rounds the runs are split into")
+    ap.add_argument("--warmup", type=int, default=5, help="untimed calls before each round")
     ap.add_argument("--calib", type=int, default=300, help="calibration samples")
     ap.add_argument("--models", nargs="*", default=list(MODELS), help="none: --models with no names")
     ap.add_argument("--layers", nargs="*", default=list(LAYERS), choices=list(LAYERS),
