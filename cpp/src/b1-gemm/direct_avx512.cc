@@ -185,30 +185,30 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
   }
 }
 
+// Output channels [o0, o1) of one block of pixels: 8 at a time, then 4, 2, 1.
+template <int kFixed, b1_plane_layout kL, bool kBias, bool kRes, Clamp kClamp>
+EO_B1_DIRECT inline void channels(const b1_direct_params* p, size_t o0, size_t o1, size_t r, size_t s0, uint32_t m) {
+  size_t o = o0;
+  for (; o + 8 <= o1; o += 8) block<8, kFixed, kL, kBias, kRes, kClamp>(p, o, r, s0, m);
+  if (o + 4 <= o1) { block<4, kFixed, kL, kBias, kRes, kClamp>(p, o, r, s0, m); o += 4; }
+  if (o + 2 <= o1) { block<2, kFixed, kL, kBias, kRes, kClamp>(p, o, r, s0, m); o += 2; }
+  if (o < o1) block<1, kFixed, kL, kBias, kRes, kClamp>(p, o, r, s0, m);
+}
+
 template <int kFixed, b1_plane_layout kL, bool kBias, bool kRes, Clamp kClamp>
 EO_B1_DIRECT void rows(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
   constexpr size_t kLanes = kL == B1_PLANES_16 ? 32 : 16;
   if constexpr (kL == B1_PLANES_32_ROWS2) {
     const uint32_t row = (1u << p->ow) - 1;
-    for (size_t r = r0; r < r1; r += 2) {
-      const uint32_t m = r + 1 < r1 ? row | row << 8 : row;
-      size_t o = o0;
-      for (; o + 8 <= o1; o += 8) block<8, kFixed, kL, kBias, kRes, kClamp>(p, o, r, 0, m);
-      if (o + 4 <= o1) { block<4, kFixed, kL, kBias, kRes, kClamp>(p, o, r, 0, m); o += 4; }
-      if (o + 2 <= o1) { block<2, kFixed, kL, kBias, kRes, kClamp>(p, o, r, 0, m); o += 2; }
-      if (o < o1) block<1, kFixed, kL, kBias, kRes, kClamp>(p, o, r, 0, m);
-    }
+    for (size_t r = r0; r < r1; r += 2)
+      channels<kFixed, kL, kBias, kRes, kClamp>(p, o0, o1, r, 0, r + 1 < r1 ? row | row << 8 : row);
     return;
   }
   for (size_t r = r0; r < r1; ++r)
     for (size_t s0 = 0; s0 < p->ow; s0 += kLanes) {
       const size_t n = p->ow - s0;
       const uint32_t m = n >= kLanes ? uint32_t(~0ull >> (64 - kLanes)) : (1u << n) - 1;
-      size_t o = o0;
-      for (; o + 8 <= o1; o += 8) block<8, kFixed, kL, kBias, kRes, kClamp>(p, o, r, s0, m);
-      if (o + 4 <= o1) { block<4, kFixed, kL, kBias, kRes, kClamp>(p, o, r, s0, m); o += 4; }
-      if (o + 2 <= o1) { block<2, kFixed, kL, kBias, kRes, kClamp>(p, o, r, s0, m); o += 2; }
-      if (o < o1) block<1, kFixed, kL, kBias, kRes, kClamp>(p, o, r, s0, m);
+      channels<kFixed, kL, kBias, kRes, kClamp>(p, o0, o1, r, s0, m);
     }
 }
 
