@@ -16,7 +16,7 @@ void register_data(py::module_& m, py::module_& testing);
 void register_optim(py::module_& m);
 void register_qgemm(py::module_& m);
 void register_qs8_ops(py::module_& m);
-void register_runtime_engine(py::module_& m);
+void register_runtime_engine(py::module_& m, py::module_& testing);
 void register_sparse(py::module_& m, py::module_& testing);
 void register_quant(py::module_& m);
 }  // namespace eo::bind
@@ -46,7 +46,7 @@ PYBIND11_MODULE(_core, m) {
   py::module_ optim = sub("optim", "Optimizer steps.");
   eo::bind::register_optim(optim);
   py::module_ runtime_engine = sub("runtime_engine", "The deploy runtime's Engine.");
-  eo::bind::register_runtime_engine(runtime_engine);
+  eo::bind::register_runtime_engine(runtime_engine, testing);
   py::module_ sparse = sub("sparse", "Sparse weight packing for the deploy lowering.");
   eo::bind::register_sparse(sparse, testing);
   py::module_ quant = sub("quant", "Quantization element loops.");

@@ -17,6 +17,9 @@ void register_runtime(py::module_& m) {
   m.def("cpu_isa", [] { return std::string(isa_name(cpu_isa())); },
         "Best ISA path this CPU supports: 'scalar', 'avx2' or 'avx512'.");
   m.def("active_isa", [] { return std::string(isa_name(active_isa())); });
+  m.def("cpu_has_avx512icl", &cpu_has_avx512icl,
+        "Whether the CPU has Ice Lake's AVX-512 set (VPOPCNTDQ, BITALG, VNNI, VBMI, GFNI), which the "
+        "binary convs' direct path needs.");
   m.def("set_isa", [](const std::string& name) {
     Isa isa;
     if (!parse_isa(name.c_str(), &isa))

@@ -14,6 +14,8 @@
 //   e.to_bytes(), e.size_bytes, e.metadata (bytes of JSON), e.input_shape, e.output_shape,
 //   e.peak_activation_bytes(batch), e.workspace_bytes(batch), e.weight_bytes, e.summary()
 //   runtime_op_types() -> [(id, name)]
+//   testing.set_plane_links(on) -> bool    whether Engines loaded from now on let binary convs hand
+//                                          off bit planes (default True); returns the old value
 // The public wrapper is edgeopt.deploy.Engine (python/edgeopt/deploy/engine.py).
 namespace eo::bind {
 namespace {
@@ -28,7 +30,7 @@ py::tuple output_shape(const Engine& e) {
 
 }  // namespace
 
-void register_runtime_engine(py::module_& m) {
+void register_runtime_engine(py::module_& m, py::module_& testing) {
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -120,6 +122,10 @@ void register_runtime_engine(py::module_& m) {
         }
         return rows;
       });
+
+  testing.def("set_plane_links", &rt::set_plane_links_enabled, py::arg("on"),
+              "Whether Engines loaded from now on let a binary conv hand its only reader (another binary "
+              "conv) bit planes instead of f32 values (default True). Returns the previous setting.");
 
   m.def("runtime_op_types", [] {
     std::vector<std::pair<uint32_t, std::string>> r;

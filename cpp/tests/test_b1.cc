@@ -7,6 +7,7 @@
 #include "b1-gemm/gemm.h"
 #include "common/parallel.h"
 #include "harness.h"
+#include "isa/dispatch.h"
 #include "isa/isa.h"
 
 using namespace eo;
@@ -228,6 +229,124 @@ TEST(b1_conv2d_kernel_larger_than_padded_input_gives_no_output) {
         for (float v : y) CHECK(v == 7.f, "nothing written");
       }
     }
+}
+
+namespace {
+
+// Two convs joined by b1_link: the writer stores the reader's bit planes, the reader skips
+// binarizing; its output must equal the reference's two convs (the second binarizing the first's
+// floats) bit for bit. The planes start as garbage, so a border word left unzeroed shows.
+struct LinkCase {
+  int batch, cin, h, w, mid, k1, s1, p1, cout, k2, s2, p2, pv2;
+};
+
+void check_link(const LinkCase& c, int variant, std::mt19937& rng) {
+  std::vector<float> x = values(size_t(c.batch) * c.cin * c.h * c.w, rng);
+  std::vector<float> w1 = values(size_t(c.mid) * c.cin * c.k1 * c.k1, rng);
+  std::vector<float> w2 = values(size_t(c.cout) * c.mid * c.k2 * c.k2, rng);
+  std::vector<float> a1 = test::random_vec(c.mid, rng), a2 = test::random_vec(c.cout, rng);
+  for (auto& a : a1) a = std::fabs(a) + 0.01f;
+  for (auto& a : a2) a = std::fabs(a) + 0.01f;
+  std::vector<float> b1 = test::random_vec(c.mid, rng), b2 = test::random_vec(c.cout, rng);
+  // The reader's thresholds: random, zeros of both signs, and some equal to a reachable output
+  // (alpha * 0 + bias: the bias, or 0 without one), ties that binarize to +1.
+  const float* bias1 = variant % 3 == 0 ? nullptr : b1.data();
+  std::vector<float> thr = test::random_vec(size_t(c.mid), rng);
+  for (int o = 0; o < c.mid; ++o)
+    if (o % 4 == 1) thr[o] = bias1 ? b1[o] : 0.f;
+    else if (o % 4 == 2) thr[o] = o % 8 == 2 ? 0.f : -0.f;
+  const float* thr_p = variant % 2 ? thr.data() : nullptr;
+  const float lo = variant % 4 == 1 ? 0.f : -INFINITY, hi = variant % 8 == 1 ? 6.f : INFINITY;
+  const B1ConvWeights p1 = b1_pack_conv_weights(c.mid, c.cin, c.k1, c.k1, w1.data(), a1.data());
+  const B1ConvWeights p2 = b1_pack_conv_weights(c.cout, c.mid, c.k2, c.k2, w2.data(), a2.data());
+  const B1Conv cv1{c.s1, c.s1, c.p1, c.p1, 0, nullptr}, cv2{c.s2, c.s2, c.p2, c.p2, c.pv2, thr_p};
+  const B1ConvPlan plan1 = b1_conv_plan(p1, cv1, c.h, c.w);
+  const B1ConvPlan plan2 = b1_conv_plan(p2, cv2, plan1.oh, plan1.ow);
+  const size_t per1 = size_t(c.mid) * plan1.oh * plan1.ow, per2 = size_t(c.cout) * plan2.oh * plan2.ow;
+  std::vector<float> mid(per1 * c.batch), ref(per2 * c.batch), y(ref.size(), NAN);
+  for (int n = 0; n < c.batch; ++n) {
+    reference::b1_conv2d(c.mid, c.cin, c.k1, c.k1, w1.data(), a1.data(), bias1, nullptr, c.s1, c.s1, c.p1, c.p1, 0,
+                         nullptr, c.h, c.w, x.data() + size_t(n) * c.cin * c.h * c.w, lo, hi, mid.data() + n * per1);
+    reference::b1_conv2d(c.cout, c.mid, c.k2, c.k2, w2.data(), a2.data(), b2.data(), nullptr, c.s2, c.s2, c.p2,
+                         c.p2, c.pv2, thr_p, plan1.oh, plan1.ow, mid.data() + n * per1, -INFINITY, INFINITY,
+                         ref.data() + n * per2);
+  }
+  char what[200];
+  std::snprintf(what, sizeof what, "b1_link batch=%d %d@%dx%d -(%dx%d s%d p%d)-> %d -(%dx%d s%d p%d pv%d)-> %d variant=%d",
+                c.batch, c.cin, c.h, c.w, c.k1, c.k1, c.s1, c.p1, c.mid, c.k2, c.k2, c.s2, c.p2, c.pv2, c.cout, variant);
+  B1PlaneLink link;
+  const bool linked = b1_link(plan1, bias1, lo, hi, plan2, &link);
+  const bool direct = b1_gemm_ukernel(active_isa()).direct != nullptr && plan1.direct && plan2.direct;
+  CHECK(linked == direct, std::string(what) + ": linked where both convs take the direct path");
+  if (!linked) return;
+  std::vector<uint32_t> planes(size_t(c.batch * link.image_bytes / 4) + 1, 0xA5A5A5A5u);
+  b1_conv2d(plan1, c.batch, B1ConvSource{x.data()}, B1ConvEpilogue{bias1, nullptr, lo, hi},
+            B1ConvSink{nullptr, &link, planes.data(), link.image_bytes}, true);
+  CHECK(planes.back() == 0xA5A5A5A5u, std::string(what) + ": wrote past the planes");
+  b1_conv2d(plan2, c.batch, B1ConvSource{nullptr, planes.data(), link.image_bytes},
+            B1ConvEpilogue{b2.data(), nullptr, -INFINITY, INFINITY}, B1ConvSink{y.data()}, true);
+  expect_equal(y, ref, what);
+}
+
+}  // namespace
+
+TEST(b1_link_hands_the_reader_its_bit_planes_bit_for_bit) {
+  IsaGuard guard;
+  std::mt19937 rng(35);
+  const LinkCase cases[] = {
+      // resnet20's body convs: 16-bit planes at 32x32, a stride-2 writer into 32-bit planes, two
+      // words per pixel two rows per vector (8x8)
+      {1, 16, 32, 32, 16, 3, 1, 1, 16, 3, 1, 1, 0}, {1, 16, 32, 32, 32, 3, 2, 1, 32, 3, 1, 1, 0},
+      {2, 32, 16, 16, 64, 3, 2, 1, 64, 3, 1, 1, 0}, {1, 64, 8, 8, 64, 3, 1, 1, 64, 3, 1, 1, 0},
+      // two rows per vector with 7-pixel rows (packed), one and two words per pixel
+      {3, 40, 7, 7, 9, 3, 1, 1, 5, 3, 1, 1, 1},     {1, 9, 7, 7, 40, 3, 1, 1, 6, 3, 1, 1, -1},
+      // a stride-2 reader (even and odd columns in halves), a 1x1 reader, a 5x5 reader with pad
+      // 2, a 16-bit reader of 40-pixel rows, channel counts that are not multiples of 8 or 32,
+      // a 5x5 stride-2 writer
+      {1, 8, 13, 35, 33, 3, 1, 1, 9, 3, 2, 1, 1},   {1, 20, 6, 40, 12, 3, 1, 1, 7, 1, 1, 0, 0},
+      {1, 16, 9, 17, 13, 3, 1, 1, 6, 5, 1, 2, 0},   {2, 16, 5, 40, 16, 3, 1, 1, 4, 3, 1, 1, 0},
+      {1, 8, 6, 20, 70, 3, 1, 1, 5, 3, 1, 1, -1},   {1, 3, 9, 9, 5, 5, 2, 2, 7, 3, 2, 0, 1},
+      // writers split by rows at 2 and 4 threads (16-bit, 32-bit and two-row forms)
+      {1, 32, 32, 32, 64, 3, 1, 1, 8, 3, 1, 1, 0},  {2, 16, 40, 48, 16, 3, 1, 1, 8, 3, 1, 1, 1},
+      {1, 8, 33, 7, 64, 3, 1, 1, 5, 3, 1, 1, 0},
+      // a reader on the GEMM path (16 words per pixel in 5-pixel rows): no link
+      {1, 8, 9, 5, 512, 3, 1, 1, 3, 3, 1, 1, 0},
+  };
+  int variant = 0;
+  for (int threads : {1, 2, 4}) {
+    set_num_threads(threads);
+    for (Isa isa : isa_levels()) {
+      set_isa(isa);
+      for (const LinkCase& c : cases) check_link(c, variant++, rng);
+    }
+  }
+}
+
+TEST(b1_link_refuses_what_it_cannot_hand_off) {
+  IsaGuard guard;
+  if (!cpu_has_avx512icl()) return;  // no direct path: nothing links (the test above checks that)
+  std::mt19937 rng(36);
+  const std::vector<float> w1 = values(16 * 8 * 9, rng), w2 = values(4 * 16 * 9, rng);
+  std::vector<float> a1(16, 0.5f), a2(4, 1.f);
+  const B1Conv cv{1, 1, 1, 1, 0, nullptr};
+  const B1ConvWeights r = b1_pack_conv_weights(4, 16, 3, 3, w2.data(), a2.data());
+  const B1ConvPlan reader = b1_conv_plan(r, cv, 10, 10);
+  B1PlaneLink link;
+  {
+    const B1ConvWeights p = b1_pack_conv_weights(16, 8, 3, 3, w1.data(), a1.data());
+    CHECK(b1_link(b1_conv_plan(p, cv, 10, 10), nullptr, -INFINITY, INFINITY, reader, &link), "a plain pair links");
+    CHECK(!b1_link(b1_conv_plan(p, cv, 12, 10), nullptr, -INFINITY, INFINITY, reader, &link),
+          "the reader's input is not the writer's output");
+  }
+  a1[3] = -0.5f;  // a negative scale: the bit falls as the dot grows
+  const B1ConvWeights p = b1_pack_conv_weights(16, 8, 3, 3, w1.data(), a1.data());
+  CHECK(!b1_link(b1_conv_plan(p, cv, 10, 10), nullptr, -INFINITY, INFINITY, reader, &link), "not monotone");
+  // ... unless the clamp makes the channel constant (relu: 0 for every dot >= 0, all >= the
+  // threshold 0)
+  CHECK(b1_link(b1_conv_plan(p, cv, 10, 10), nullptr, 0.f, INFINITY, reader, &link), "a constant channel links");
+  CHECK(link.dmin[3] == -8 * 9, "every dot's bit is 1");
+  set_isa(Isa::avx2);
+  CHECK(!b1_link(b1_conv_plan(p, cv, 10, 10), nullptr, 0.f, INFINITY, reader, &link), "no direct path on AVX2");
 }
 
 // ------------------------------------------------------------------------------------ lowbit

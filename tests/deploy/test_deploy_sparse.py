@@ -384,6 +384,111 @@ def test_b1_conv2d_bad_blobs_raise(rng):
         deploy.Engine(_b1_file(*args, threshold=np.float32([0, 1, np.nan, 0, 0])))
 
 
+def _b1_graph(convs, x_shape, two_readers=False):
+    """b1_conv2d ops, each reading the previous one's output (the first the input): convs =
+    [(w, alpha, bias, stride, padding, pad_value, act, threshold, residual)], residual=True adding
+    the conv's own input. two_readers: the model's output is the first conv's output plus the
+    last's (same shapes), so the first output has two readers."""
+    b = ModelBuilder(TensorInfo(*x_shape))
+    t, shape = b.input, x_shape
+    outs = []
+    for i, (w, alpha, bias, stride, padding, pad_value, act, thr, res) in enumerate(convs):
+        cout, _, kh, kw = w.shape
+        oh = (shape[1] + 2 * padding[0] - kh) // stride[0] + 1
+        ow = (shape[2] + 2 * padding[1] - kw) // stride[1] + 1
+        attrs = {"weight": b.add_blob(type=BlobType.BITPACKED_B1, dims=w.shape, data=_b1_blob(w, alpha)),
+                 "stride": stride, "padding": padding, "pad_value": pad_value, "activation": ACTIVATION[act]}
+        if bias is not None:
+            attrs["bias"] = b.add_blob(bias)
+        if thr is not None:
+            attrs["threshold"] = b.add_blob(thr)
+        shape = (cout, oh, ow)
+        t = b.add_op(OpType.B1_CONV2D, f"b1_{i}", [t] * (2 if res else 1), TensorInfo(*shape), attrs)
+        outs.append(t)
+    if two_readers:
+        t = b.add_op(OpType.ADD, "add", [outs[0], t], TensorInfo(*shape), {})
+    return b.to_bytes(t, {})
+
+
+def _conv(rng, cin, cout, k, stride=1, padding=1, pad_value=0, act="relu", bias=True, thr=False, alpha_sign=1.0,
+          res=False):
+    w = rng.standard_normal((cout, cin, k, k)).astype(np.float32)
+    alpha = (alpha_sign * np.abs(w).reshape(cout, -1).mean(axis=1)).astype(np.float32)
+    b = rng.standard_normal(cout).astype(np.float32) if bias else None
+    t = rng.uniform(-1, 1, cin).astype(np.float32) if thr else None
+    return (w, alpha, b, (stride, stride), (padding, padding), pad_value, act, t, res)
+
+
+LINK_CHAINS = {  # name: (input shape, convs (cin, cout, k, stride, padding, pad_value, act, thr), links)
+    # resnet20's first stage on 16-bit planes, and a writer that is also a reader (3 convs)
+    "16-bit planes": ((16, 32, 32), [(16, 16, 3, 1, 1, 0, "relu", False), (16, 16, 3, 1, 1, 0, "none", True)], 1),
+    "chain of three": ((8, 16, 16), [(8, 32, 3, 1, 1, 0, "relu6", False), (32, 32, 3, 1, 1, 1, "none", True),
+                                     (32, 10, 3, 2, 1, -1, "relu", True)], 2),
+    # two rows per vector, 7 pixels wide, two words per pixel in the writer
+    "7x7 rows": ((40, 7, 7), [(40, 9, 3, 1, 1, 0, "none", False), (9, 5, 3, 1, 1, 1, "relu", True)], 1),
+}
+
+
+@pytest.mark.parametrize("name", list(LINK_CHAINS))
+def test_b1_convs_hand_off_bit_planes_exactly(rng, name):
+    """A b1_conv2d whose output only another b1_conv2d reads writes that conv's bit planes (where
+    the CPU has the direct path): the summary says so, and the output equals numpy's convs over
+    the f32 values bit for bit, on every ISA path (the link is made at load; the other paths pass
+    f32), at batch 1 and 3 and 1 or 2 threads, and equals an Engine loaded without links."""
+    shape, spec, links = LINK_CHAINS[name]
+    convs = [_conv(rng, cin, cout, k, s, p, pv, act, thr=thr) for cin, cout, k, s, p, pv, act, thr in spec]
+    data = _b1_graph(convs, shape)
+    e = deploy.Engine(data)
+    saved = eo._core.testing.set_plane_links(False)
+    try:
+        plain = deploy.Engine(data)
+    finally:
+        eo._core.testing.set_plane_links(saved)
+    info = [r["info"] for r in e.summary()]
+    direct = eo._core.runtime.active_isa() == "avx512" and eo._core.runtime.cpu_has_avx512icl()
+    assert sum("out:bits" in i for i in info) == (links if direct else 0), info
+    assert sum("in:bits" in i for i in info) == (links if direct else 0), info
+    assert not any("bits" in r["info"] for r in plain.summary())
+    x = rng.standard_normal((3,) + shape).astype(np.float32)
+    want = x
+    for w, alpha, bias, stride, padding, pv, act, thr, _ in convs:
+        want = _b1_reference(want, w, alpha, bias, stride, padding, pv, act, threshold=thr)
+    isa, threads = eo._core.runtime.active_isa(), eo.get_num_threads()
+    try:
+        for path in ISAS:
+            eo._core.runtime.set_isa(path)
+            for n in (1, 2):
+                eo.set_num_threads(n)
+                np.testing.assert_array_equal(e.run(x), want, err_msg=f"{path} {n} threads")
+                np.testing.assert_array_equal(e.run(x[2:]), want[2:], err_msg=f"{path} {n} threads")
+                np.testing.assert_array_equal(plain.run(x), want, err_msg=f"{path} {n} threads, no links")
+    finally:
+        eo._core.runtime.set_isa(isa)
+        eo.set_num_threads(threads)
+
+
+def test_b1_convs_keep_f32_where_planes_cannot_stand_in(rng):
+    """No link where the output has a second reader, is the model's output, where the writer adds
+    a residual (its bits would depend on it), or where a negative scale makes the bit fall as the
+    dot grows; the outputs still equal numpy's."""
+    x = rng.standard_normal((2, 8, 9, 9)).astype(np.float32)
+    cases = {
+        "two readers": ([_conv(rng, 8, 8, 3), _conv(rng, 8, 8, 3, act="none")], True),
+        "residual writer": ([_conv(rng, 8, 8, 3, res=True), _conv(rng, 8, 4, 3)], False),
+        "negative scale": ([_conv(rng, 8, 8, 3, act="none", alpha_sign=-1.0), _conv(rng, 8, 4, 3, thr=True)], False),
+    }
+    for label, (convs, two) in cases.items():
+        e = deploy.Engine(_b1_graph(convs, x.shape[1:], two_readers=two))
+        assert not any("bits" in r["info"] for r in e.summary()), label
+        want, first = x, None
+        for w, alpha, bias, stride, padding, pv, act, thr, res in convs:
+            want = _b1_reference(want, w, alpha, bias, stride, padding, pv, act, residual=res, threshold=thr)
+            first = want if first is None else first
+        if two:
+            want = want + first
+        np.testing.assert_array_equal(e.run(x), want, err_msg=label)
+
+
 def test_bad_sparse_op_attrs_and_inputs_raise():
     blob = sp.pack_sparse_weight(_weights(), (1, 1))
 

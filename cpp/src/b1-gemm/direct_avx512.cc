@@ -43,6 +43,48 @@ EO_B1_DIRECT inline __m512i add_carry(__m512i acc, __m512i v, __m512i k4) {
 
 inline __m512i bcast(const uint32_t* w) { return _mm512_set1_epi32((int)*w); }
 
+// The words of up to 16 pixels (lanes m) of one row, from interior column s0 (even), into padded
+// row `prow` of a plane laid out as `layout` (ukernels.h), whose interior starts at column pad_w:
+// the binarizer's store, and a conv's that writes its reader's planes.
+EO_B1_DIRECT inline void put_words(uint32_t* plane, size_t prow, size_t ldp, size_t pad_w, size_t s0,
+                                   b1_plane_layout layout, size_t ldh, __mmask16 m, __m512i words) {
+  if (layout == B1_PLANES_16) {  // channels 16..31 are empty: keep each word's low half
+    _mm256_mask_storeu_epi16(reinterpret_cast<uint16_t*>(plane) + prow * ldp + pad_w + s0, m,
+                             _mm512_cvtepi32_epi16(words));
+    return;
+  }
+  uint32_t* dst = plane + prow * ldp;
+  if (layout != B1_PLANES_32_STRIDE2) {
+    _mm512_mask_storeu_epi32(dst + pad_w + s0, m, words);
+    return;
+  }
+  // Column stride 2: the pixels of each parity packed into their half of the row. s0 is even, so
+  // lane k lands in half (pad_w + k) % 2.
+  for (size_t k0 = 0; k0 < 2; ++k0) {
+    const __mmask16 lanes = m & (__mmask16)(k0 ? 0xAAAA : 0x5555);
+    const size_t pc = pad_w + s0 + k0;  // the padded column of lane k0
+    _mm512_mask_storeu_epi32(dst + (pc % 2) * ldh + pc / 2, (__mmask16)((1u << __builtin_popcount(lanes)) - 1),
+                             _mm512_maskz_compress_epi32(lanes, words));
+  }
+}
+
+// Output channel oq's bits into the pixel words (bit oq % 32 where dot >= dmin[oq]): 16 pixels,
+// or 32 on 16-bit planes (16-bit dots; words[1] holds pixels 16-31).
+template <bool k16>
+EO_B1_DIRECT inline void put_bits(const b1_direct_params* p, size_t oq, __m512i dot, __m512i* words) {
+  const __m512i bit = _mm512_set1_epi32((int)(1u << (oq % 32)));
+  if constexpr (k16) {
+    // |dot| <= 144 here, so the clamp to 16 bits keeps every threshold's meaning
+    const int32_t d = p->dmin[oq] < -32768 ? -32768 : p->dmin[oq] > 32767 ? 32767 : p->dmin[oq];
+    const __mmask32 k = _mm512_cmpge_epi16_mask(dot, _mm512_set1_epi16((short)d));
+    words[0] = _mm512_mask_or_epi32(words[0], (__mmask16)k, words[0], bit);
+    words[1] = _mm512_mask_or_epi32(words[1], (__mmask16)(k >> 16), words[1], bit);
+  } else {
+    words[0] = _mm512_mask_or_epi32(words[0], _mm512_cmpge_epi32_mask(dot, _mm512_set1_epi32(p->dmin[oq])), words[0],
+                                    bit);
+  }
+}
+
 // The epilogue of 16 output pixels of channel oq (mask m): y = clamp(alpha dot + bias + residual).
 // packed: the masked lanes are contiguous in y and the residual from `at` on (two rows narrower
 // than 8 pixels, B1_PLANES_32_ROWS2).
@@ -77,8 +119,9 @@ EO_B1_DIRECT inline void store_dots(const b1_direct_params* p, size_t oq, __m512
 // 16-bit lanes count the carries into their own accumulators (popcounts added per lane; a
 // vpdpwssd would add two pixels) and form the dot once at the end. B1_PLANES_32_ROWS2 (kFixed 1
 // or 2) loads each tap's vector as two 8-pixel halves, rows r + i and r + 1 + i.
-template <int Q, int kFixed, b1_plane_layout kL, bool kBias, bool kRes, Clamp kClamp>
-EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, size_t s0, uint32_t m) {
+template <int Q, int kFixed, b1_plane_layout kL, bool kBias, bool kRes, Clamp kClamp, bool kBits>
+EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, size_t s0, uint32_t m,
+                               __m512i* words) {
   constexpr bool k16 = kL == B1_PLANES_16, k2 = kL == B1_PLANES_32_ROWS2;
   static_assert(!k16 || kFixed == 1, "16-bit planes: 3x3, one word per pixel");
   static_assert(!k2 || kFixed, "two rows per vector: 3x3, at most two words per pixel");
@@ -170,6 +213,11 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
         }
       }
     }
+  if constexpr (kBits) {
+#pragma GCC unroll 8
+    for (int q = 0; q < Q; ++q) put_bits<k16>(p, o + q, dot[q], words);
+    return;
+  }
   const size_t at = (o * p->oh + r) * p->ow + s0;
 #pragma GCC unroll 8
   for (int q = 0; q < Q; ++q) {
@@ -186,29 +234,56 @@ EO_B1_DIRECT inline void block(const b1_direct_params* p, size_t o, size_t r, si
 }
 
 // Output channels [o0, o1) of one block of pixels: 8 at a time, then 4, 2, 1.
-template <int kFixed, b1_plane_layout kL, bool kBias, bool kRes, Clamp kClamp>
-EO_B1_DIRECT inline void channels(const b1_direct_params* p, size_t o0, size_t o1, size_t r, size_t s0, uint32_t m) {
+template <int kFixed, b1_plane_layout kL, bool kBias, bool kRes, Clamp kClamp, bool kBits>
+EO_B1_DIRECT inline void channel_blocks(const b1_direct_params* p, size_t o0, size_t o1, size_t r, size_t s0,
+                                        uint32_t m, __m512i* words) {
   size_t o = o0;
-  for (; o + 8 <= o1; o += 8) block<8, kFixed, kL, kBias, kRes, kClamp>(p, o, r, s0, m);
-  if (o + 4 <= o1) { block<4, kFixed, kL, kBias, kRes, kClamp>(p, o, r, s0, m); o += 4; }
-  if (o + 2 <= o1) { block<2, kFixed, kL, kBias, kRes, kClamp>(p, o, r, s0, m); o += 2; }
-  if (o < o1) block<1, kFixed, kL, kBias, kRes, kClamp>(p, o, r, s0, m);
+  for (; o + 8 <= o1; o += 8) block<8, kFixed, kL, kBias, kRes, kClamp, kBits>(p, o, r, s0, m, words);
+  if (o + 4 <= o1) { block<4, kFixed, kL, kBias, kRes, kClamp, kBits>(p, o, r, s0, m, words); o += 4; }
+  if (o + 2 <= o1) { block<2, kFixed, kL, kBias, kRes, kClamp, kBits>(p, o, r, s0, m, words); o += 2; }
+  if (o < o1) block<1, kFixed, kL, kBias, kRes, kClamp, kBits>(p, o, r, s0, m, words);
 }
 
-template <int kFixed, b1_plane_layout kL, bool kBias, bool kRes, Clamp kClamp>
+// Output channels [o0, o1) of one block of pixels. Writing planes (kBits), each group of 32
+// channels (o0 a multiple of 32) fills one vector of pixel words, stored once: two rows of 8
+// (B1_PLANES_32_ROWS2), or 32 pixels as two vectors (B1_PLANES_16).
+template <int kFixed, b1_plane_layout kL, bool kBias, bool kRes, Clamp kClamp, bool kBits>
+EO_B1_DIRECT inline void channels(const b1_direct_params* p, size_t o0, size_t o1, size_t r, size_t s0, uint32_t m) {
+  if constexpr (!kBits) {
+    channel_blocks<kFixed, kL, kBias, kRes, kClamp, false>(p, o0, o1, r, s0, m, nullptr);
+  } else {
+    for (size_t g = o0; g < o1; g += 32) {
+      __m512i words[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+      channel_blocks<kFixed, kL, kBias, kRes, kClamp, true>(p, g, g + 32 < o1 ? g + 32 : o1, r, s0, m, words);
+      uint32_t* plane = p->out_plane + (g / 32) * p->out_plane_stride;
+      const auto put = [&](size_t row, size_t s, __mmask16 lanes, __m512i w) {
+        put_words(plane, row + p->out_pad_h, p->out_ldp, p->out_pad_w, s, p->out_layout, p->out_ldh, lanes, w);
+      };
+      if constexpr (kL == B1_PLANES_32_ROWS2) {
+        put(r, 0, (__mmask16)(m & 0xFF), words[0]);
+        if (m >> 8) put(r + 1, 0, (__mmask16)((m >> 8) & 0xFF), _mm512_alignr_epi32(words[0], words[0], 8));
+      } else {
+        put(r, s0, (__mmask16)m, words[0]);
+        if (kL == B1_PLANES_16 && (m >> 16)) put(r, s0 + 16, (__mmask16)(m >> 16), words[1]);
+      }
+    }
+  }
+}
+
+template <int kFixed, b1_plane_layout kL, bool kBias, bool kRes, Clamp kClamp, bool kBits = false>
 EO_B1_DIRECT void rows(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
   constexpr size_t kLanes = kL == B1_PLANES_16 ? 32 : 16;
   if constexpr (kL == B1_PLANES_32_ROWS2) {
     const uint32_t row = (1u << p->ow) - 1;
     for (size_t r = r0; r < r1; r += 2)
-      channels<kFixed, kL, kBias, kRes, kClamp>(p, o0, o1, r, 0, r + 1 < r1 ? row | row << 8 : row);
+      channels<kFixed, kL, kBias, kRes, kClamp, kBits>(p, o0, o1, r, 0, r + 1 < r1 ? row | row << 8 : row);
     return;
   }
   for (size_t r = r0; r < r1; ++r)
     for (size_t s0 = 0; s0 < p->ow; s0 += kLanes) {
       const size_t n = p->ow - s0;
       const uint32_t m = n >= kLanes ? uint32_t(~0ull >> (64 - kLanes)) : (1u << n) - 1;
-      channels<kFixed, kL, kBias, kRes, kClamp>(p, o0, o1, r, s0, m);
+      channels<kFixed, kL, kBias, kRes, kClamp, kBits>(p, o0, o1, r, s0, m);
     }
 }
 
@@ -232,23 +307,31 @@ EO_B1_DIRECT void rows_epilogue(const b1_direct_params* p, size_t o0, size_t o1,
   else rows_clamp<kFixed, kL, false, false>(p, o0, o1, r0, r1);
 }
 
+// Writing the reader's planes, the epilogue is a compare whatever the bias and clamp (dmin holds
+// them).
+template <int kFixed, b1_plane_layout kL>
+EO_B1_DIRECT void rows_out(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
+  if (p->out_plane) rows<kFixed, kL, false, false, kNone, true>(p, o0, o1, r0, r1);
+  else rows_epilogue<kFixed, kL>(p, o0, o1, r0, r1);
+}
+
 template <b1_plane_layout kL>
 EO_B1_DIRECT void rows_shape(const b1_direct_params* p, size_t o0, size_t o1, size_t r0, size_t r1) {
   // The 3x3 forms are the layers whose weights carry the rows' sum words: the rule of
   // b1_direct_sum3_words (ukernels.h), spelled out so GCC's code for the kernels stays as measured.
   const bool k3x3 = p->kh == 3 && p->kw == 3;
-  if (k3x3 && p->nw == 1) rows_epilogue<1, kL>(p, o0, o1, r0, r1);
-  else if (k3x3 && p->nw == 2) rows_epilogue<2, kL>(p, o0, o1, r0, r1);
-  else rows_epilogue<0, kL>(p, o0, o1, r0, r1);
+  if (k3x3 && p->nw == 1) rows_out<1, kL>(p, o0, o1, r0, r1);
+  else if (k3x3 && p->nw == 2) rows_out<2, kL>(p, o0, o1, r0, r1);
+  else rows_out<0, kL>(p, o0, o1, r0, r1);
 }
 
 }  // namespace
 
 EO_B1_DIRECT void b1_direct_conv_rows__avx512vpopcntdq(const b1_direct_params* p, size_t o0, size_t o1,
                                                      size_t r0, size_t r1) {
-  if (p->layout == B1_PLANES_16) rows_epilogue<1, B1_PLANES_16>(p, o0, o1, r0, r1);
-  else if (p->layout == B1_PLANES_32_ROWS2 && p->nw == 1) rows_epilogue<1, B1_PLANES_32_ROWS2>(p, o0, o1, r0, r1);
-  else if (p->layout == B1_PLANES_32_ROWS2) rows_epilogue<2, B1_PLANES_32_ROWS2>(p, o0, o1, r0, r1);
+  if (p->layout == B1_PLANES_16) rows_out<1, B1_PLANES_16>(p, o0, o1, r0, r1);
+  else if (p->layout == B1_PLANES_32_ROWS2 && p->nw == 1) rows_out<1, B1_PLANES_32_ROWS2>(p, o0, o1, r0, r1);
+  else if (p->layout == B1_PLANES_32_ROWS2) rows_out<2, B1_PLANES_32_ROWS2>(p, o0, o1, r0, r1);
   else if (p->layout == B1_PLANES_32_STRIDE2) rows_shape<B1_PLANES_32_STRIDE2>(p, o0, o1, r0, r1);
   else rows_shape<B1_PLANES_32>(p, o0, o1, r0, r1);
 }
@@ -299,25 +382,7 @@ EO_B1_DIRECT void b1_binarize_planes__avx512(const float* x, size_t c, size_t h,
         }
         const __m512i blocks = _mm512_permutexvar_epi8(gather, _mm512_load_si512(sign));
         const __m512i words = _mm512_permutexvar_epi8(scatter, _mm512_gf2p8affine_epi64_epi8(unit, blocks, 0));
-        uint32_t* dst = pl + (r + pad_h) * ldp;
-        if (layout == B1_PLANES_32 || layout == B1_PLANES_32_ROWS2) {
-          _mm512_mask_storeu_epi32(dst + pad_w + s0, m, words);
-          continue;
-        }
-        if (layout == B1_PLANES_16) {  // channels 16..31 are empty: keep each word's low half
-          _mm256_mask_storeu_epi16(reinterpret_cast<uint16_t*>(pl) + (r + pad_h) * ldp + pad_w + s0, m,
-                                   _mm512_cvtepi32_epi16(words));
-          continue;
-        }
-        // Column stride 2: the pixels of each parity packed into their half of the row. s0 is even,
-        // so lane k lands in half (pad_w + k) % 2.
-        for (size_t k0 = 0; k0 < 2; ++k0) {
-          const __mmask16 lanes = m & (__mmask16)(k0 ? 0xAAAA : 0x5555);
-          const size_t pc = pad_w + s0 + k0;  // the padded column of lane k0
-          _mm512_mask_storeu_epi32(dst + (pc % 2) * ldh + pc / 2,
-                                   (__mmask16)((1u << __builtin_popcount(lanes)) - 1),
-                                   _mm512_maskz_compress_epi32(lanes, words));
-        }
+        put_words(pl, r + pad_h, ldp, pad_w, s0, layout, ldh, m, words);
       }
   }
 }

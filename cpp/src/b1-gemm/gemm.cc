@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
+#include <stdexcept>
 #include <utility>
 
 #include "common/int_math.h"
@@ -12,21 +14,13 @@
 namespace eo {
 namespace {
 
-
-// The epilogue, as the reference's, over n dots of one output channel: a separate multiply and adds
-// (this file is compiled for the baseline target, which has no FMA to contract them into). The
-// bias and the residual are compile-time choices so that the loop vectorizes: tested per element,
-// binary resnet20's 1x1 stride-2 shortcut 16->32 took 34.6 us, 11.3 this way (benchmarks/README.md).
+// b1_epilogue over n dots of one output channel (this file is compiled for the baseline target,
+// which has no FMA to contract its multiply and adds into). The bias and the residual are
+// compile-time choices so that the loop vectorizes: tested per element, binary resnet20's 1x1 stride-2 shortcut 16->32 took 34.6 us, 11.3 this way (benchmarks/README.md).
 template <bool kBias, bool kRes>
 void epilogue_row(const int32_t* dot, int64_t n, float alpha, float b, const float* res, float lo, float hi,
                   float* y) {
-  for (int64_t j = 0; j < n; ++j) {
-    float v = alpha * static_cast<float>(dot[j]);
-    if (kBias) v = v + b;
-    if (kRes) v = v + res[j];
-    v = v < lo ? lo : v;
-    y[j] = v > hi ? hi : v;
-  }
+  for (int64_t j = 0; j < n; ++j) y[j] = b1_epilogue(dot[j], alpha, kBias ? &b : nullptr, kRes ? res + j : nullptr, lo, hi);
 }
 
 // bias: this channel's, or nullptr; res: n residual values, or nullptr.
@@ -284,14 +278,23 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
 
 namespace {
 
-// The direct path (ukernels.h), one image at a time: binarize into the zero-bordered planes, then
-// the kernel. Threads split the output rows (each writes its own rows of every channel).
-void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, const float* x,
-                 const B1ConvEpilogue& epi, float* y, bool parallel) {
+// A plan's plane geometry: words per plane (16-bit ones for B1_PLANES_16), and the 32-bit words
+// of all its planes (nw of them, or one 16-bit plane).
+struct PlaneGeometry {
+  int64_t hp, plane, words;
+  explicit PlaneGeometry(const B1ConvPlan& p)
+      : hp(p.h + 2 * p.cv.pad_h), plane(hp * p.ldp),
+        words(p.layout == B1_PLANES_16 ? ceil_div(plane, 2) : p.nw * plane) {}
+};
+
+// The direct path (ukernels.h), one image at a time: binarize into the zero-bordered planes (or
+// take the planes the writer of a link left), then the kernel, into y (or the reader's planes).
+// Threads split the output rows (each writes its own rows of every channel).
+void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, const B1ConvSource& in,
+                 const B1ConvEpilogue& epi, const B1ConvSink& out, bool parallel) {
   const B1ConvWeights& wt = *p.wt;
   const bool half = p.layout == B1_PLANES_16;
-  // plane: words per plane (16-bit ones for B1_PLANES_16); between parts, 32-bit words
-  const int64_t hp = p.h + 2 * p.cv.pad_h, plane = hp * p.ldp, part_words = half ? ceil_div(plane, 2) : p.nw * plane;
+  const PlaneGeometry g(p);
   // Below this many popcount vectors per image a second thread costs more than it saves: a split
   // pays a hand-off (~0.5 us on the Xeon KVM guests) and, when the caller reads the output, moves
   // the other part's rows between cores. resnet20's 32->32 at 16x16 (4608) took 2-22 % less time
@@ -301,35 +304,62 @@ void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, co
   const int64_t vectors = wt.cout * steps * ceil_div(p.ow, half ? 32 : 16) * wt.kh * wt.kw * p.nw;
   const int parts = parallel && vectors >= 8192 ? int(std::min<int64_t>(get_num_threads(), steps)) : 1;
   // B1_PLANES_32_ROWS2 loads a row past the last pair's: one row of slack
-  std::vector<uint32_t> planes(size_t(parts * part_words + p.ldp), 0);
+  std::vector<uint32_t> planes(in.planes ? 0 : size_t(parts * g.words + p.ldp), 0);
+  const B1ConvPlan* reader = out.link ? out.link->reader : nullptr;
+  const std::optional<PlaneGeometry> rg = reader ? std::optional<PlaneGeometry>(*reader) : std::nullopt;
   // Part `part` computes output rows [r0, r1) of every image, binarizing into planes of its own
   // only the input rows those read. Split this way a part reads the rows that the same thread
   // wrote one layer earlier (parallel_parts), and binarizes about half the image instead of all
   // of it, as a split by output channels did.
   auto run = [&](int part, int64_t n) {
-    uint32_t* pl = planes.data() + part * part_words;
     const int64_t r0 = std::min(p.oh, unit * (steps * part / parts));
     const int64_t r1 = std::min(p.oh, unit * (steps * (part + 1) / parts));
-    // Input rows [i0, i1) (empty where the part's rows see only padding).
-    const int64_t sh = p.cv.stride_h;
-    const int64_t i0 = std::max<int64_t>(0, r0 * sh - p.cv.pad_h);
-    const int64_t i1 = std::max(i0, std::min(p.h, (r1 - 1) * sh - p.cv.pad_h + wt.kh));
-    const auto binarize = [&](int64_t from, int64_t to) {
-      uk.binarize(x + n * wt.cin * p.h * p.w, size_t(wt.cin), size_t(p.h), size_t(p.w), size_t(from), size_t(to), pl,
-                  size_t(plane), size_t(p.ldp), size_t(p.cv.pad_h), size_t(p.cv.pad_w), p.layout, size_t(p.ldh),
-                  p.cv.threshold);
-    };
-    if (wt.kh == 1 && sh == 2)  // reads the rows of even padded index only; the others stay zero
-      for (int64_t ih = i0 + (i0 + p.cv.pad_h) % 2; ih < i1; ih += 2) binarize(ih, ih + 1);
-    else
-      binarize(i0, i1);
+    const uint32_t* pl = in.planes + n * in.image_bytes / 4;
+    if (!in.planes) {
+      uint32_t* own = planes.data() + part * g.words;
+      pl = own;
+      // Input rows [i0, i1) (empty where the part's rows see only padding).
+      const int64_t sh = p.cv.stride_h;
+      const int64_t i0 = std::max<int64_t>(0, r0 * sh - p.cv.pad_h);
+      const int64_t i1 = std::max(i0, std::min(p.h, (r1 - 1) * sh - p.cv.pad_h + wt.kh));
+      const auto binarize = [&](int64_t from, int64_t to) {
+        uk.binarize(in.x + n * wt.cin * p.h * p.w, size_t(wt.cin), size_t(p.h), size_t(p.w), size_t(from),
+                    size_t(to), own, size_t(g.plane), size_t(p.ldp), size_t(p.cv.pad_h), size_t(p.cv.pad_w),
+                    p.layout, size_t(p.ldh), p.cv.threshold);
+      };
+      if (wt.kh == 1 && sh == 2)  // reads the rows of even padded index only; the others stay zero
+        for (int64_t ih = i0 + (i0 + p.cv.pad_h) % 2; ih < i1; ih += 2) binarize(ih, ih + 1);
+      else
+        binarize(i0, i1);
+    }
     const int64_t image = n * wt.cout * p.oh * p.ow;
-    const b1_direct_params prm{pl, size_t(plane), size_t(p.ldp), size_t(p.nw), size_t(wt.kh),
-                               size_t(wt.kw), p.layout, size_t(p.ldh), p.w32.data(), size_t(p.wstride),
-                               p.base.data(), p.base16.data(), size_t(p.ncls),
-                               size_t(p.ldb), p.rowcls.data(), wt.alpha.data(), epi.bias, epi.out_min,
-                               epi.out_max, y + image, size_t(p.oh), size_t(p.ow),
-                               epi.residual ? epi.residual + image : nullptr};
+    b1_direct_params prm{pl, size_t(g.plane), size_t(p.ldp), size_t(p.nw), size_t(wt.kh),
+                         size_t(wt.kw), p.layout, size_t(p.ldh), p.w32.data(), size_t(p.wstride),
+                         p.base.data(), p.base16.data(), size_t(p.ncls),
+                         size_t(p.ldb), p.rowcls.data(), wt.alpha.data(), epi.bias, epi.out_min,
+                         epi.out_max, out.y ? out.y + image : nullptr, size_t(p.oh), size_t(p.ow),
+                         epi.residual ? epi.residual + image : nullptr,
+                         nullptr, 0, 0, 0, 0, 0, B1_PLANES_32, nullptr};
+    if (reader) {
+      // The reader's planes: this part's rows of each, the border rows above the first part's and
+      // below the last's, and the slack, zeroed; the kernel then writes the interior words.
+      uint8_t* img = reinterpret_cast<uint8_t*>(out.planes) + n * out.link->image_bytes;
+      const int64_t wb = reader->layout == B1_PLANES_16 ? 2 : 4;  // bytes per word
+      const int64_t top = part == 0 ? 0 : r0 + reader->cv.pad_h;
+      const int64_t bottom = part == parts - 1 ? rg->hp : r1 + reader->cv.pad_h;
+      const int64_t nplanes = reader->layout == B1_PLANES_16 ? 1 : reader->nw;
+      for (int64_t k = 0; k < nplanes; ++k)
+        std::memset(img + (k * rg->plane + top * reader->ldp) * wb, 0, size_t((bottom - top) * reader->ldp * wb));
+      if (part == parts - 1) std::memset(img + 4 * rg->words, 0, size_t(out.link->image_bytes - 4 * rg->words));
+      prm.out_plane = reinterpret_cast<uint32_t*>(img);
+      prm.out_plane_stride = size_t(rg->plane);
+      prm.out_ldp = size_t(reader->ldp);
+      prm.out_ldh = size_t(reader->ldh);
+      prm.out_pad_h = size_t(reader->cv.pad_h);
+      prm.out_pad_w = size_t(reader->cv.pad_w);
+      prm.out_layout = reader->layout;
+      prm.dmin = out.link->dmin.data();
+    }
     uk.direct(&prm, 0, size_t(wt.cout), size_t(r0), size_t(r1));
   };
   if (parts > 1)
@@ -481,12 +511,52 @@ void gemm_conv(const B1ConvPlan& plan, const B1GemmUkernel& uk, int64_t batch, c
 
 void b1_conv2d(const B1ConvPlan& plan, int64_t batch, const float* x, const B1ConvEpilogue& epi,
                float* y, bool parallel) {
+  b1_conv2d(plan, batch, B1ConvSource{x}, epi, B1ConvSink{y}, parallel);
+}
+
+void b1_conv2d(const B1ConvPlan& plan, int64_t batch, const B1ConvSource& in, const B1ConvEpilogue& epi,
+               const B1ConvSink& out, bool parallel) {
   if (batch <= 0 || plan.wt->cout <= 0 || plan.oh <= 0 || plan.ow <= 0) return;
   const B1GemmUkernel& uk = b1_gemm_ukernel(active_isa());
-  if (plan.direct && uk.direct)
-    direct_conv(plan, uk, batch, x, epi, y, parallel);
+  const bool direct = plan.direct && uk.direct;
+  if ((in.planes || out.link) && !direct)
+    throw std::logic_error("b1_conv2d: bit planes in or out need the direct path (see b1_link)");
+  if (out.link && epi.residual) throw std::logic_error("b1_conv2d: a conv writing planes takes no residual");
+  if (direct)
+    direct_conv(plan, uk, batch, in, epi, out, parallel);
   else
-    gemm_conv(plan, uk, batch, x, epi, y, parallel);
+    gemm_conv(plan, uk, batch, in.x, epi, out.y, parallel);
+}
+
+int64_t b1_plane_bytes(const B1ConvPlan& reader) {
+  return 4 * (PlaneGeometry(reader).words + reader.ldp);  // with the slack row, as direct_conv's own planes
+}
+
+bool b1_link(const B1ConvPlan& writer, const float* bias, float out_min, float out_max, const B1ConvPlan& reader,
+             B1PlaneLink* link) {
+  const B1GemmUkernel& uk = b1_gemm_ukernel(active_isa());
+  if (!uk.direct || !writer.direct || !reader.direct) return false;
+  const B1ConvWeights& wt = *writer.wt;
+  if (reader.wt->cin != wt.cout || reader.h != writer.oh || reader.w != writer.ow || writer.oh <= 0 ||
+      writer.ow <= 0)
+    return false;
+  // |dot| <= K; scan every value: the bit must switch on once and stay on.
+  const int64_t K = wt.cin * wt.kh * wt.kw;
+  std::vector<int32_t> dmin(size_t(wt.cout));
+  for (int64_t o = 0; o < wt.cout; ++o) {
+    const float t = reader.cv.threshold ? reader.cv.threshold[o] : 0.f;
+    int64_t first = K + 1;
+    for (int64_t d = -K; d <= K; ++d) {
+      const bool bit = b1_epilogue(d, wt.alpha[size_t(o)], bias ? bias + o : nullptr, nullptr, out_min, out_max) >= t;
+      if (bit && first > K) first = d;
+      if (!bit && first <= K) return false;  // off again: not monotone (alpha < 0)
+    }
+    dmin[size_t(o)] = int32_t(first);
+  }
+  link->reader = &reader;
+  link->dmin = std::move(dmin);
+  link->image_bytes = b1_plane_bytes(reader);
+  return true;
 }
 
 void b1_conv2d(const B1ConvWeights& wt, const B1Conv& cv, int64_t batch, int64_t h, int64_t w,

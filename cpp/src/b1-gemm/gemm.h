@@ -91,6 +91,50 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
 // thread count.
 void b1_conv2d(const B1ConvPlan& plan, int64_t batch, const float* x, const B1ConvEpilogue& epi,
                float* y, bool parallel);
+
+// The epilogue of one dot, as every path computes it: a multiply, then the adds, then the clamp
+// (NaN passes through both bounds).
+inline float b1_epilogue(int64_t dot, float alpha, const float* bias, const float* residual, float lo, float hi) {
+  float v = alpha * static_cast<float>(dot);
+  if (bias) v = v + *bias;
+  if (residual) v = v + *residual;
+  v = v < lo ? lo : v;
+  return v > hi ? hi : v;
+}
+
+// The bit-plane hand-off. When a direct-path conv (the writer) is the only input of another (the
+// reader), the writer can store the reader's binarized planes instead of f32 values: the reader's
+// bit for channel o is clamp(alpha dot + bias) >= threshold[o], a nondecreasing function of the
+// integer dot, so it is dot >= dmin[o]. Bit for bit what the reader would binarize from the f32
+// output, without the f32 stores, their loads and the binarizing.
+struct B1PlaneLink {
+  const B1ConvPlan* reader = nullptr;
+  std::vector<int32_t> dmin;  // per writer output channel
+  int64_t image_bytes = 0;    // one image's planes (b1_plane_bytes of the reader)
+};
+// One image's planes of `reader` (with the slack row two-row readers load).
+int64_t b1_plane_bytes(const B1ConvPlan& reader);
+// The link, if the two can hand off planes: both on the direct path (and the CPU has it), the
+// reader's input shaped as the writer's output, and each channel's bit monotone in its dot
+// (alpha >= 0). The writer's epilogue has no residual (then the bit would depend on it).
+bool b1_link(const B1ConvPlan& writer, const float* bias, float out_min, float out_max, const B1ConvPlan& reader,
+             B1PlaneLink* link);
+// Where a conv reads its input and writes its output: f32 tensors, or the planes of a link
+// (images `image_bytes` apart). in.planes: written by this conv's writer; out.link: this conv's
+// link to its reader.
+struct B1ConvSource {
+  const float* x = nullptr;
+  const uint32_t* planes = nullptr;
+  int64_t image_bytes = 0;
+};
+struct B1ConvSink {
+  float* y = nullptr;
+  const B1PlaneLink* link = nullptr;
+  uint32_t* planes = nullptr;
+  int64_t image_bytes = 0;
+};
+void b1_conv2d(const B1ConvPlan& plan, int64_t batch, const B1ConvSource& in, const B1ConvEpilogue& epi,
+               const B1ConvSink& out, bool parallel);
 // The same with a plan made for this call (tests, bindings).
 void b1_conv2d(const B1ConvWeights& wt, const B1Conv& cv, int64_t batch, int64_t h, int64_t w,
                const float* x, const B1ConvEpilogue& epi, float* y, bool parallel);

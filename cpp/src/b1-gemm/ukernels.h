@@ -81,6 +81,16 @@ struct b1_direct_params {
   float* y;                // cout x oh x ow
   size_t oh, ow;
   const float* residual;   // cout x oh x ow like y, or NULL
+  // Or, where the only reader of the output is another direct conv (b1_link, gemm.h), that
+  // conv's bit planes instead of y: bit o % 32 of output pixel (r, s)'s word in plane o / 32 is
+  // 1 where dot >= dmin[o] (which stands for "clamp(alpha dot + bias) >= the reader's
+  // threshold"). The planes are laid out for the reader (out_layout, out_ldp, out_ldh, its
+  // padding), pixel (r, s) at padded row r + out_pad_h, column s + out_pad_w; only interior words
+  // are written (the driver zeroes the border). NULL: y.
+  uint32_t* out_plane;     // B1_PLANES_16: uint16 words (out_plane_stride and out_ldp count them)
+  size_t out_plane_stride, out_ldp, out_ldh, out_pad_h, out_pad_w;
+  enum b1_plane_layout out_layout;
+  const int32_t* dmin;     // cout
 };
 // Extra weight words per output channel that the direct kernel's 3x3 form reads (above).
 static inline size_t b1_direct_sum3_words(size_t kh, size_t kw, size_t nw) {

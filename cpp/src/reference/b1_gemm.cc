@@ -10,14 +10,6 @@ namespace {
 
 inline int sgn(float v, float t = 0.f) { return v >= t ? 1 : -1; }
 
-inline float epilogue(int64_t dot, float alpha, const float* bias, int64_t j, const float* res, float lo,
-                      float hi) {
-  float v = alpha * static_cast<float>(dot);
-  if (bias) v = v + bias[j];
-  if (res) v = v + *res;
-  v = v < lo ? lo : v;
-  return v > hi ? hi : v;
-}
 
 }  // namespace
 
@@ -42,7 +34,7 @@ void b1_conv2d(int64_t cout, int64_t cin, int64_t kh, int64_t kw, const float* w
               dot += xv * sgn(w[((o * cin + c) * kh + i) * kw + j]);
             }
         const int64_t q = (o * oh + r) * ow + s;
-        y[q] = epilogue(dot, alpha[o], bias, o, residual ? residual + q : nullptr, out_min, out_max);
+        y[q] = b1_epilogue(dot, alpha[o], bias ? bias + o : nullptr, residual ? residual + q : nullptr, out_min, out_max);
       }
 }
 
@@ -52,7 +44,7 @@ void b1_linear(int64_t n, int64_t k, const float* w, const float* alpha, const f
     for (int64_t j = 0; j < n; ++j) {
       int64_t dot = 0;
       for (int64_t t = 0; t < k; ++t) dot += sgn(x[i * k + t]) * sgn(w[j * k + t]);
-      y[i * n + j] = epilogue(dot, alpha[j], bias, j, nullptr, out_min, out_max);
+      y[i * n + j] = b1_epilogue(dot, alpha[j], bias ? bias + j : nullptr, nullptr, out_min, out_max);
     }
 }
 

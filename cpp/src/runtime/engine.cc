@@ -51,6 +51,16 @@ Engine::Engine(const uint8_t* data, size_t size) {
       for (int32_t t : d.inputs) pt[t].last = std::max(pt[t].last, idx);
       ops_.push_back(std::move(op));
     }
+    // Tensors with one reader (counted once per input slot) that is not the model's output: their
+    // writer and reader may agree on another form of them (Op::hand_off_to).
+    std::vector<int32_t> readers(nt, 0), reader(nt, -1);
+    for (size_t i = 0; i < model_.ops.size(); ++i)
+      for (int32_t t : model_.ops[i].inputs) ++readers[size_t(t)], reader[size_t(t)] = int32_t(i);
+    for (size_t i = 0; i < model_.ops.size(); ++i) {
+      const int32_t t = model_.ops[i].output, j = reader[size_t(t)];
+      if (t != model_.output && readers[size_t(t)] == 1 && model_.ops[size_t(j)].inputs[0] == t)
+        ops_[i]->hand_off_to(*ops_[size_t(j)], model_.tensors[size_t(t)].bytes());
+    }
     pt[model_.output].last = static_cast<int32_t>(model_.ops.size());
     // The input is external; anything aliasing it stays external.
     pt[model_.input].bytes = 0;

@@ -227,6 +227,10 @@ class Op {
   virtual int64_t macs_per_image() const { return 0; }
   virtual int64_t weight_bytes() const { return 0; }
   virtual std::string info() const { return ""; }
+  // At load, before any run, for an op whose output only `reader` reads (as its input 0) and that
+  // is not the model's output: the two may agree on another form of that tensor within its
+  // tensor_bytes per image (the binary convs' bit planes). Returns whether they did.
+  virtual bool hand_off_to(Op& reader, int64_t tensor_bytes) { return false; }
 
   const std::string& name() const { return name_; }
   const std::vector<int32_t>& inputs() const { return inputs_; }
@@ -253,6 +257,11 @@ struct OpTypeInfo {
   const char* name;
   OpFactory make;
 };
+// Whether loading Engines lets binary convs hand off bit planes (ops_binary_b1.cc; on by default).
+// The setter returns the previous value: tests compare Engines with and without.
+bool plane_links_enabled();
+bool set_plane_links_enabled(bool on);
+
 // The op table (op_table.cc); nullptr for an id this build does not know.
 const OpTypeInfo* find_op_type(uint32_t id);
 const std::vector<OpTypeInfo>& op_types();

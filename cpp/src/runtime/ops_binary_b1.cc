@@ -13,11 +13,19 @@
 //          threshold f32 (Cin), optional: sign(x[c]) = +1 where x[c] >= threshold[c] (else x >= 0)
 //   y[o] = act(alpha[o] * sum sign(x) sign(W[o]) + bias[o] + residual[o])
 //   (the lowering fuses a skip connection's add and the activation after it, as conv2d does)
+//
+// At load, a b1_conv2d whose output only another b1_conv2d reads (as its input 0) hands it bit
+// planes instead of f32 values (hand_off_to, b1_link in b1-gemm/gemm.h) where the CPU has the
+// direct path: the tensor's buffer then holds the reader's planes, which the writer's epilogue
+// sets with one compare per channel, and the reader does not binarize. Both check at every run
+// that the active path is still the direct one (set_isa may change it) and otherwise pass f32.
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
 #include "b1-gemm/gemm.h"
+#include "isa/dispatch.h"
 #include "runtime/op.h"
 
 namespace eo::rt {
@@ -31,10 +39,22 @@ class B1ConvOp : public Op {
         residual_(residual), blob_bytes_(blob_bytes) {}
   const char* type_name() const override { return "b1_conv2d"; }
   void run(const RunContext& ctx) const override {
-    const float inf = std::numeric_limits<float>::infinity();
-    const float lo = act_ == Act::none ? -inf : 0.f, hi = act_ == Act::relu6 ? 6.f : inf;
-    const B1ConvEpilogue epi{bias_, residual_ ? in(ctx, 1) : nullptr, lo, hi};
-    b1_conv2d(plan_, ctx.batch, in(ctx, 0), epi, out(ctx), true);
+    const B1ConvEpilogue epi{bias_, residual_ ? in(ctx, 1) : nullptr, lo(), hi()};
+    const bool direct = b1_gemm_ukernel(active_isa()).direct != nullptr;
+    B1ConvSource src{in(ctx, 0)};
+    if (planes_in_ && direct) src = B1ConvSource{nullptr, in<uint32_t>(ctx, 0), b1_plane_bytes(plan_)};
+    B1ConvSink sink{out(ctx)};
+    if (link_.reader && direct) sink = B1ConvSink{nullptr, &link_, out<uint32_t>(ctx), link_.image_bytes};
+    b1_conv2d(plan_, ctx.batch, src, epi, sink, true);
+  }
+  bool hand_off_to(Op& reader_op, int64_t tensor_bytes) override {
+    auto* reader = dynamic_cast<B1ConvOp*>(&reader_op);
+    if (!reader || residual_ || !plane_links_enabled()) return false;
+    B1PlaneLink link;
+    if (!b1_link(plan_, bias_, lo(), hi(), reader->plan_, &link) || link.image_bytes > tensor_bytes) return false;
+    link_ = std::move(link);
+    reader->planes_in_ = true;
+    return true;
   }
   int64_t macs_per_image() const override { return w_.cout * w_.cin * w_.kh * w_.kw * plan_.oh * plan_.ow; }
   int64_t weight_bytes() const override { return blob_bytes_; }
@@ -42,19 +62,30 @@ class B1ConvOp : public Op {
     return "1-bit " + std::to_string(w_.kh) + "x" + std::to_string(w_.kw) + " pad_value " +
            std::to_string(plan_.cv.pad_value) + (plan_.cv.threshold ? " threshold" : "") +
            (residual_ ? " +res" : "") +
-           (act_ != Act::none ? std::string(" ") + act_name(act_) : "");
+           (act_ != Act::none ? std::string(" ") + act_name(act_) : "") + (planes_in_ ? " in:bits" : "") +
+           (link_.reader ? " out:bits" : "");
   }
 
  private:
+  float lo() const { return act_ == Act::none ? -std::numeric_limits<float>::infinity() : 0.f; }
+  float hi() const { return act_ == Act::relu6 ? 6.f : std::numeric_limits<float>::infinity(); }
+
   B1ConvWeights w_;
   B1ConvPlan plan_;  // points at w_ (declared after it)
   const float* bias_;
   Act act_;
   bool residual_;
   int64_t blob_bytes_;
+  B1PlaneLink link_;        // to the reader of the output, if it takes planes (link_.reader set)
+  bool planes_in_ = false;  // the input is this op's planes, from its writer
 };
 
+std::atomic<bool> g_plane_links{true};
+
 }  // namespace
+
+bool plane_links_enabled() { return g_plane_links.load(); }
+bool set_plane_links_enabled(bool on) { return g_plane_links.exchange(on); }
 
 std::unique_ptr<Op> make_b1_conv2d(const BuildContext& ctx) {
   ctx.expect_inputs(1, 2);

@@ -12,6 +12,8 @@ def buffer_pool_info() -> dict:
     """The pool that training kernels' output arrays come from (cpp/bindings/array_pool.h): idle and limit bytes, buffers held by live arrays, and how many requests reused a buffer (hits)."""
 def buffer_pool_set_limit(bytes: typing.SupportsInt | typing.SupportsIndex) -> None:
     """Cap the idle bytes kept for reuse (0 keeps none); frees idle buffers past it."""
+def cpu_has_avx512icl() -> bool:
+    """Whether the CPU has Ice Lake's AVX-512 set (VPOPCNTDQ, BITALG, VNNI, VBMI, GFNI), which the binary convs' direct path needs."""
 def cpu_isa() -> str:
     """Best ISA path this CPU supports: 'scalar', 'avx2' or 'avx512'."""
 def get_num_threads() -> int: ...

@@ -290,6 +290,8 @@ def qspmm_reference(
 ) -> numpy.ndarray:
     """Plain-loop qspmm over dense int8 weights: the oracle for tests."""
 def qspmm_unpack(packed: QSpmmPacked) -> numpy.typing.NDArray[numpy.int8]: ...
+def set_plane_links(on: bool) -> bool:
+    """Whether Engines loaded from now on let a binary conv hand its only reader (another binary conv) bit planes instead of f32 values (default True)."""
 def sgemm(
     a: typing.Any,
     b: typing.Any,
