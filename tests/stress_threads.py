@@ -12,6 +12,7 @@ tools/sanitize.sh runs it under AddressSanitizer + UBSan.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import pathlib
 import sys
@@ -32,12 +33,26 @@ BATCHES = (1, 2, 3, 4)
 
 def engines(schemes):
     """resnet20 (width 0.5) in each scheme: split convs (workspace sized by the thread count),
-    residual adds, pooling and the classifier."""
+    residual adds, pooling and the classifier. "binary-all": binary weights and activations
+    everywhere but the stem and the classifier, so that XNOR convs hand each other bit planes
+    (on the direct path)."""
     model = eo.models.create("resnet20", num_classes=10, in_channels=3, width_mult=0.5)
     model.eval()
     calib = eo.data.synthetic(10, (3, 32, 32), n_train=64, n_test=0, seed=1)[0]
-    return {s: eo.deploy.compile(model, scheme=s, input_shape=(1, 3, 32, 32),
-                                 calib=calib if s == "int8-full" else None) for s in schemes}
+    out = {}
+    for s in schemes:
+        m, scheme = model, s
+        if s == "binary-all":
+            m, scheme = copy.deepcopy(model), "binary"
+            eo.quant.prepare_qat(m, (1, 3, 32, 32), weight_bits=1, activations=False, binary_activations="all")
+            m.train()
+            with eo.nn.no_grad():  # sets the sign thresholds
+                m(np.random.default_rng(2).standard_normal((16, 3, 32, 32)).astype(np.float32))
+            m.eval()
+            eo.quant.convert(m)
+        out[s] = eo.deploy.compile(m, scheme=scheme, input_shape=(1, 3, 32, 32),
+                                   calib=calib if s == "int8-full" else None)
+    return out
 
 
 def conv_step(x, w, stride):
@@ -117,7 +132,7 @@ def main(argv=None) -> int:
     ap.add_argument("--isa", default="all", help="scalar, avx2, avx512 or all (every path the CPU has)")
     ap.add_argument("--seconds", type=float, default=10.0, help="per ISA path")
     ap.add_argument("--runners", type=int, default=8)
-    ap.add_argument("--schemes", default="fp32,fp16,int8-full")
+    ap.add_argument("--schemes", default="fp32,fp16,int8-full,binary-all")
     ap.add_argument("--train", action="store_true", help="also conv2d forward + backward")
     args = ap.parse_args(argv)
     levels = ["scalar", "avx2", "avx512"]
