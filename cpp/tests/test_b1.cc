@@ -248,13 +248,19 @@ void check_link(const LinkCase& c, int variant, std::mt19937& rng) {
   for (auto& a : a1) a = std::fabs(a) + 0.01f;
   for (auto& a : a2) a = std::fabs(a) + 0.01f;
   std::vector<float> b1 = test::random_vec(c.mid, rng), b2 = test::random_vec(c.cout, rng);
-  // The reader's thresholds: random, zeros of both signs, and some equal to a reachable output
-  // (alpha * 0 + bias: the bias, or 0 without one), ties that binarize to +1.
+  // Channels whose bit is constant: a zero scale, an infinite or NaN bias (every f32 output
+  // +inf, or 6 under relu6; NaN binarizes to -1).
+  if (variant % 5 == 0) a1[0] = 0.f;
+  if (variant % 5 == 1) b1[c.mid - 1] = INFINITY;
+  if (variant % 5 == 2) b1[c.mid - 1] = NAN;
+  // The reader's thresholds: random, zeros of both signs, some equal to a reachable output
+  // (alpha * 0 + bias: the bias, or 0 without one: ties that binarize to +1), some above relu6.
   const float* bias1 = variant % 3 == 0 ? nullptr : b1.data();
   std::vector<float> thr = test::random_vec(size_t(c.mid), rng);
   for (int o = 0; o < c.mid; ++o)
     if (o % 4 == 1) thr[o] = bias1 ? b1[o] : 0.f;
     else if (o % 4 == 2) thr[o] = o % 8 == 2 ? 0.f : -0.f;
+    else if (o % 8 == 3) thr[o] = 6.5f;
   const float* thr_p = variant % 2 ? thr.data() : nullptr;
   const float lo = variant % 4 == 1 ? 0.f : -INFINITY, hi = variant % 8 == 1 ? 6.f : INFINITY;
   const B1ConvWeights p1 = b1_pack_conv_weights(c.mid, c.cin, c.k1, c.k1, w1.data(), a1.data());
@@ -281,7 +287,7 @@ void check_link(const LinkCase& c, int variant, std::mt19937& rng) {
   if (!linked) return;
   std::vector<uint32_t> planes(size_t(c.batch * link.image_bytes / 4) + 1, 0xA5A5A5A5u);
   b1_conv2d(plan1, c.batch, B1ConvSource{x.data()}, B1ConvEpilogue{bias1, nullptr, lo, hi},
-            B1ConvSink{nullptr, &link, planes.data(), link.image_bytes}, true);
+            B1ConvSink{nullptr, &link, planes.data()}, true);
   CHECK(planes.back() == 0xA5A5A5A5u, std::string(what) + ": wrote past the planes");
   b1_conv2d(plan2, c.batch, B1ConvSource{nullptr, planes.data(), link.image_bytes},
             B1ConvEpilogue{b2.data(), nullptr, -INFINITY, INFINITY}, B1ConvSink{y.data()}, true);
@@ -308,7 +314,9 @@ TEST(b1_link_hands_the_reader_its_bit_planes_bit_for_bit) {
       {1, 8, 6, 20, 70, 3, 1, 1, 5, 3, 1, 1, -1},   {1, 3, 9, 9, 5, 5, 2, 2, 7, 3, 2, 0, 1},
       // writers split by rows at 2 and 4 threads (16-bit, 32-bit and two-row forms)
       {1, 32, 32, 32, 64, 3, 1, 1, 8, 3, 1, 1, 0},  {2, 16, 40, 48, 16, 3, 1, 1, 8, 3, 1, 1, 1},
-      {1, 8, 33, 7, 64, 3, 1, 1, 5, 3, 1, 1, 0},
+      {1, 8, 33, 7, 64, 3, 1, 1, 5, 3, 1, 1, 0},    {1, 16, 64, 64, 32, 3, 2, 1, 8, 3, 1, 1, 0},
+      // resnet's 1x1 stride-2 shortcut as the reader
+      {1, 16, 16, 16, 16, 3, 1, 1, 32, 1, 2, 0, 0},
       // a reader on the GEMM path (16 words per pixel in 5-pixel rows): no link
       {1, 8, 9, 5, 512, 3, 1, 1, 3, 3, 1, 1, 0},
   };

@@ -384,11 +384,12 @@ def test_b1_conv2d_bad_blobs_raise(rng):
         deploy.Engine(_b1_file(*args, threshold=np.float32([0, 1, np.nan, 0, 0])))
 
 
-def _b1_graph(convs, x_shape, two_readers=False):
+def _b1_graph(convs, x_shape, two_readers=False, output=-1):
     """b1_conv2d ops, each reading the previous one's output (the first the input): convs =
-    [(w, alpha, bias, stride, padding, pad_value, act, threshold, residual)], residual=True adding
-    the conv's own input. two_readers: the model's output is the first conv's output plus the
-    last's (same shapes), so the first output has two readers."""
+    [(w, alpha, bias, stride, padding, pad_value, act, threshold, residual)], residual True adding
+    the conv's own input, "input" the model's input. two_readers: the model's output is the first
+    conv's output plus the last's (same shapes), so the first output has two readers. output: the
+    conv whose output is the model's (the later ones still run)."""
     b = ModelBuilder(TensorInfo(*x_shape))
     t, shape = b.input, x_shape
     outs = []
@@ -403,11 +404,12 @@ def _b1_graph(convs, x_shape, two_readers=False):
         if thr is not None:
             attrs["threshold"] = b.add_blob(thr)
         shape = (cout, oh, ow)
-        t = b.add_op(OpType.B1_CONV2D, f"b1_{i}", [t] * (2 if res else 1), TensorInfo(*shape), attrs)
+        ins = [t, b.input] if res == "input" else [t] * (2 if res else 1)
+        t = b.add_op(OpType.B1_CONV2D, f"b1_{i}", ins, TensorInfo(*shape), attrs)
         outs.append(t)
     if two_readers:
         t = b.add_op(OpType.ADD, "add", [outs[0], t], TensorInfo(*shape), {})
-    return b.to_bytes(t, {})
+    return b.to_bytes(t if two_readers else outs[output], {})
 
 
 def _conv(rng, cin, cout, k, stride=1, padding=1, pad_value=0, act="relu", bias=True, thr=False, alpha_sign=1.0,
@@ -426,6 +428,8 @@ LINK_CHAINS = {  # name: (input shape, convs (cin, cout, k, stride, padding, pad
                                      (32, 10, 3, 2, 1, -1, "relu", True)], 2),
     # two rows per vector, 7 pixels wide, two words per pixel in the writer
     "7x7 rows": ((40, 7, 7), [(40, 9, 3, 1, 1, 0, "none", False), (9, 5, 3, 1, 1, 1, "relu", True)], 1),
+    # resnet's stride-2 shortcut (1x1) as the reader
+    "1x1 s2 reader": ((16, 16, 16), [(16, 16, 3, 1, 1, 0, "relu", False), (16, 32, 1, 2, 0, 0, "none", True)], 1),
 }
 
 
@@ -438,55 +442,80 @@ def test_b1_convs_hand_off_bit_planes_exactly(rng, name):
     shape, spec, links = LINK_CHAINS[name]
     convs = [_conv(rng, cin, cout, k, s, p, pv, act, thr=thr) for cin, cout, k, s, p, pv, act, thr in spec]
     data = _b1_graph(convs, shape)
-    e = deploy.Engine(data)
-    saved = eo._core.testing.set_plane_links(False)
-    try:
-        plain = deploy.Engine(data)
-    finally:
-        eo._core.testing.set_plane_links(saved)
-    info = [r["info"] for r in e.summary()]
-    direct = eo._core.runtime.active_isa() == "avx512" and eo._core.runtime.cpu_has_avx512icl()
-    assert sum("out:bits" in i for i in info) == (links if direct else 0), info
-    assert sum("in:bits" in i for i in info) == (links if direct else 0), info
-    assert not any("bits" in r["info"] for r in plain.summary())
     x = rng.standard_normal((3,) + shape).astype(np.float32)
     want = x
     for w, alpha, bias, stride, padding, pv, act, thr, _ in convs:
         want = _b1_reference(want, w, alpha, bias, stride, padding, pv, act, threshold=thr)
     isa, threads = eo._core.runtime.active_isa(), eo.get_num_threads()
     try:
-        for path in ISAS:
-            eo._core.runtime.set_isa(path)
-            for n in (1, 2):
-                eo.set_num_threads(n)
-                np.testing.assert_array_equal(e.run(x), want, err_msg=f"{path} {n} threads")
-                np.testing.assert_array_equal(e.run(x[2:]), want[2:], err_msg=f"{path} {n} threads")
-                np.testing.assert_array_equal(plain.run(x), want, err_msg=f"{path} {n} threads, no links")
+        for load in ISAS:  # an Engine loaded on each path (links on AVX-512's direct one), run on each
+            eo._core.runtime.set_isa(load)
+            e = deploy.Engine(data)
+            saved = eo._core.testing.set_plane_links(False)
+            try:
+                plain = deploy.Engine(data)
+            finally:
+                eo._core.testing.set_plane_links(saved)
+            info = [r["info"] for r in e.summary()]
+            direct = load == "avx512" and eo._core.runtime.cpu_has_avx512icl()
+            assert sum("out:bits" in i for i in info) == (links if direct else 0), info
+            assert sum("in:bits" in i for i in info) == (links if direct else 0), info
+            assert not any("bits" in r["info"] for r in plain.summary())
+            for path in ISAS:
+                eo._core.runtime.set_isa(path)
+                for n in (1, 2):
+                    eo.set_num_threads(n)
+                    msg = f"loaded on {load}, run on {path}, {n} threads"
+                    np.testing.assert_array_equal(e.run(x), want, err_msg=msg)
+                    np.testing.assert_array_equal(e.run(x[2:]), want[2:], err_msg=msg)
+                    np.testing.assert_array_equal(plain.run(x), want, err_msg=msg + ", no links")
     finally:
         eo._core.runtime.set_isa(isa)
         eo.set_num_threads(threads)
 
 
+def test_b1_conv_reading_bit_planes_adds_another_tensor_as_its_residual(rng):
+    """The reader of a link may still add a skip connection from elsewhere (here the model's
+    input): linked on the direct path, and numpy's result bit for bit."""
+    x = rng.standard_normal((2, 8, 9, 9)).astype(np.float32)
+    convs = [_conv(rng, 8, 8, 3, act="none"), _conv(rng, 8, 8, 3, thr=True, res="input")]
+    e = deploy.Engine(_b1_graph(convs, x.shape[1:]))
+    direct = eo._core.runtime.active_isa() == "avx512" and eo._core.runtime.cpu_has_avx512icl()
+    info = [r["info"] for r in e.summary()]
+    assert ("in:bits" in info[1] and "+res" in info[1]) == direct, info
+    (w1, a1, b1, s1, p1, v1, act1, t1, _), (w2, a2, b2, s2, p2, v2, act2, t2, _) = convs
+    mid = _b1_reference(x, w1, a1, b1, s1, p1, v1, act1, threshold=t1)
+    # the skip connection is x itself: _b1_reference's residual adds the conv's input, so add x
+    # by hand instead (same float32 order: the dot's product, the bias, then the residual)
+    want = _b1_reference(mid, w2, a2, b2, s2, p2, v2, "none", threshold=t2) + x
+    want = np.maximum(want, 0).astype(np.float32)
+    np.testing.assert_array_equal(e.run(x), want)
+
+
 def test_b1_convs_keep_f32_where_planes_cannot_stand_in(rng):
     """No link where the output has a second reader, is the model's output, where the writer adds
-    a residual (its bits would depend on it), or where a negative scale makes the bit fall as the
-    dot grows; the outputs still equal numpy's."""
+    a residual (its bits would depend on it), where a negative scale makes the bit fall as the dot
+    grows, or where the planes would not fit the f32 tensor's buffer (one channel of 40-pixel
+    rows); the outputs still equal numpy's."""
     x = rng.standard_normal((2, 8, 9, 9)).astype(np.float32)
-    cases = {
-        "two readers": ([_conv(rng, 8, 8, 3), _conv(rng, 8, 8, 3, act="none")], True),
-        "residual writer": ([_conv(rng, 8, 8, 3, res=True), _conv(rng, 8, 4, 3)], False),
-        "negative scale": ([_conv(rng, 8, 8, 3, act="none", alpha_sign=-1.0), _conv(rng, 8, 4, 3, thr=True)], False),
+    x40 = rng.standard_normal((2, 8, 3, 40)).astype(np.float32)
+    cases = {  # label: (input, convs, two readers, the model's output)
+        "two readers": (x, [_conv(rng, 8, 8, 3), _conv(rng, 8, 8, 3, act="none")], True, -1),
+        "model output": (x, [_conv(rng, 8, 8, 3), _conv(rng, 8, 4, 3)], False, 0),
+        "residual writer": (x, [_conv(rng, 8, 8, 3, res=True), _conv(rng, 8, 4, 3)], False, -1),
+        "negative scale": (x, [_conv(rng, 8, 8, 3, act="none", alpha_sign=-1.0), _conv(rng, 8, 4, 3, thr=True)],
+                           False, -1),
+        "planes too big": (x40, [_conv(rng, 8, 1, 3), _conv(rng, 1, 4, 3)], False, -1),
     }
-    for label, (convs, two) in cases.items():
-        e = deploy.Engine(_b1_graph(convs, x.shape[1:], two_readers=two))
+    for label, (xin, convs, two, output) in cases.items():
+        e = deploy.Engine(_b1_graph(convs, xin.shape[1:], two_readers=two, output=output))
         assert not any("bits" in r["info"] for r in e.summary()), label
-        want, first = x, None
+        outs, want = [], xin
         for w, alpha, bias, stride, padding, pv, act, thr, res in convs:
             want = _b1_reference(want, w, alpha, bias, stride, padding, pv, act, residual=res, threshold=thr)
-            first = want if first is None else first
-        if two:
-            want = want + first
-        np.testing.assert_array_equal(e.run(x), want, err_msg=label)
+            outs.append(want)
+        want = outs[0] + outs[-1] if two else outs[output]
+        np.testing.assert_array_equal(e.run(xin), want, err_msg=label)
 
 
 def test_bad_sparse_op_attrs_and_inputs_raise():

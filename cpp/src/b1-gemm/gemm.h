@@ -120,8 +120,9 @@ int64_t b1_plane_bytes(const B1ConvPlan& reader);
 bool b1_link(const B1ConvPlan& writer, const float* bias, float out_min, float out_max, const B1ConvPlan& reader,
              B1PlaneLink* link);
 // Where a conv reads its input and writes its output: f32 tensors, or the planes of a link
-// (images `image_bytes` apart). in.planes: written by this conv's writer; out.link: this conv's
-// link to its reader.
+// (images b1_plane_bytes apart). in.planes: written by this conv's writer (in.image_bytes:
+// b1_plane_bytes of this conv's plan); out.link: this conv's link to its reader, made with the
+// bias and bounds of the epilogue this call passes.
 struct B1ConvSource {
   const float* x = nullptr;
   const uint32_t* planes = nullptr;
@@ -131,7 +132,6 @@ struct B1ConvSink {
   float* y = nullptr;
   const B1PlaneLink* link = nullptr;
   uint32_t* planes = nullptr;
-  int64_t image_bytes = 0;
 };
 void b1_conv2d(const B1ConvPlan& plan, int64_t batch, const B1ConvSource& in, const B1ConvEpilogue& epi,
                const B1ConvSink& out, bool parallel);

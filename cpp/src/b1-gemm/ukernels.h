@@ -96,7 +96,9 @@ struct b1_direct_params {
 static inline size_t b1_direct_sum3_words(size_t kh, size_t kw, size_t nw) {
   return kh == 3 && kw == 3 && nw <= 2 ? 3 * nw : 0;
 }
-// Output channels [o0, o1) of output rows [r0, r1); o0 a multiple of 8. This and the binarizer
+// Output channels [o0, o1) of output rows [r0, r1); o0 a multiple of 8 (writing out_plane: a
+// multiple of 32, and [o0, o1) whole groups of 32 channels up to cout, since each group's words
+// are stored whole). This and the binarizer
 // need Ice Lake's AVX-512 set (cpu_has_avx512icl).
 void b1_direct_conv_rows__avx512vpopcntdq(const struct b1_direct_params* p, size_t o0, size_t o1,
                                           size_t r0, size_t r1);

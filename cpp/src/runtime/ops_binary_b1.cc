@@ -44,7 +44,7 @@ class B1ConvOp : public Op {
     B1ConvSource src{in(ctx, 0)};
     if (planes_in_ && direct) src = B1ConvSource{nullptr, in<uint32_t>(ctx, 0), b1_plane_bytes(plan_)};
     B1ConvSink sink{out(ctx)};
-    if (link_.reader && direct) sink = B1ConvSink{nullptr, &link_, out<uint32_t>(ctx), link_.image_bytes};
+    if (link_.reader && direct) sink = B1ConvSink{nullptr, &link_, out<uint32_t>(ctx)};
     b1_conv2d(plan_, ctx.batch, src, epi, sink, true);
   }
   bool hand_off_to(Op& reader_op, int64_t tensor_bytes) override {
