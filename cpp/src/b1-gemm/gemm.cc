@@ -9,6 +9,7 @@
 
 #include "common/int_math.h"
 #include "common/parallel.h"
+#include "common/scratch.h"
 #include "isa/dispatch.h"
 
 namespace eo {
@@ -303,8 +304,6 @@ void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, co
   const int64_t unit = p.layout == B1_PLANES_32_ROWS2 ? 2 : 1, steps = ceil_div(p.oh, unit);
   const int64_t vectors = wt.cout * steps * ceil_div(p.ow, half ? 32 : 16) * wt.kh * wt.kw * p.nw;
   const int parts = parallel && vectors >= 8192 ? int(std::min<int64_t>(get_num_threads(), steps)) : 1;
-  // B1_PLANES_32_ROWS2 loads a row past the last pair's: one row of slack
-  std::vector<uint32_t> planes(in.planes ? 0 : size_t(parts * g.words + p.ldp), 0);
   const B1ConvPlan* reader = out.link ? out.link->reader : nullptr;
   const std::optional<PlaneGeometry> rg = reader ? std::optional<PlaneGeometry>(*reader) : std::nullopt;
   // Part `part` computes output rows [r0, r1) of every image, binarizing into planes of its own
@@ -316,7 +315,11 @@ void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, co
     const int64_t r1 = std::min(p.oh, unit * (steps * (part + 1) / parts));
     const uint32_t* pl = in.planes + n * in.image_bytes / 4;
     if (!in.planes) {
-      uint32_t* own = planes.data() + part * g.words;
+      // The part's planes in its thread's scratch (no allocation per call), with the row of
+      // slack B1_PLANES_32_ROWS2 loads past the last pair's; zeroed for the first image, whose
+      // binarized rows every later image overwrites.
+      uint32_t* own = reinterpret_cast<uint32_t*>(scratch_f32(size_t(g.words + p.ldp), kScratchB1Planes));
+      if (n == 0) std::memset(own, 0, size_t(g.words + p.ldp) * sizeof(uint32_t));
       pl = own;
       // Input rows [i0, i1) (empty where the part's rows see only padding).
       const int64_t sh = p.cv.stride_h;

@@ -24,6 +24,7 @@ enum ScratchSlot : int {
   kScratchRtA,       //   training convs): wide output / packed col, widened f16 / int8 weights,
   kScratchRtPad,     //   phase planes, private input windows, depthwise planes
   kScratchQs8Wide,   // qs8 GEMM: a 4-bit column block widened to int8 (ukernels.h)
+  kScratchB1Planes,  // b1 direct conv: one part's binarized planes
   kScratchSlots
 };
 
