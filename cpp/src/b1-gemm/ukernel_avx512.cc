@@ -11,7 +11,7 @@
 #include "b1-gemm/ukernels.h"
 
 // GCC 12 flags the deliberately undefined pass-through operand inside the intrinsic headers when
-// they are inlined into a target("...") function: a false positive (as in direct_avx512.cc).
+// they are inlined into a target("...") function: a false positive (as in direct_avx512.h).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #define EO_VPOPCNT __attribute__((target("avx512vpopcntdq")))
