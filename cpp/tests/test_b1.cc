@@ -29,6 +29,18 @@ std::vector<Isa> isa_levels() {
   return v;
 }
 
+// f() at 1, 2 and 4 threads on every path the CPU has (callers hold an IsaGuard).
+template <class F>
+void on_every_path_and_thread_count(F f) {
+  for (int threads : {1, 2, 4}) {
+    set_num_threads(threads);
+    for (Isa isa : isa_levels()) {
+      set_isa(isa);
+      f();
+    }
+  }
+}
+
 // Values with the edge cases of sign() sprinkled in, which every path must binarize as the
 // reference does (x >= 0 is +1): zeros of both signs (+1), NaNs of both signs (-1), infinities and
 // denormals.
@@ -197,13 +209,9 @@ TEST(b1_conv2d_matches_reference_bit_for_bit_every_path_padding_and_thread_count
       {2, 16, 9, 40, 64, 3, 3, 1, 1, 0},
   };
   int variant = 0;
-  for (int threads : {1, 2, 4}) {
-    set_num_threads(threads);
-    for (Isa isa : isa_levels()) {
-      set_isa(isa);
-      for (const ConvCase& c : cases) check_conv(c, variant++, rng);
-    }
-  }
+  on_every_path_and_thread_count([&] {
+    for (const ConvCase& c : cases) check_conv(c, variant++, rng);
+  });
 }
 
 TEST(b1_conv2d_kernel_larger_than_padded_input_gives_no_output) {
@@ -321,13 +329,9 @@ TEST(b1_link_hands_the_reader_its_bit_planes_bit_for_bit) {
       {1, 8, 9, 5, 512, 3, 1, 1, 3, 3, 1, 1, 0},
   };
   int variant = 0;
-  for (int threads : {1, 2, 4}) {
-    set_num_threads(threads);
-    for (Isa isa : isa_levels()) {
-      set_isa(isa);
-      for (const LinkCase& c : cases) check_link(c, variant++, rng);
-    }
-  }
+  on_every_path_and_thread_count([&] {
+    for (const LinkCase& c : cases) check_link(c, variant++, rng);
+  });
 }
 
 TEST(b1_link_refuses_what_it_cannot_hand_off) {

@@ -279,13 +279,15 @@ B1ConvPlan b1_conv_plan(const B1ConvWeights& wt, const B1Conv& cv, int64_t h, in
 
 namespace {
 
-// A plan's plane geometry: words per plane (16-bit ones for B1_PLANES_16), and the 32-bit words
-// of all its planes (nw of them, or one 16-bit plane).
+// A plan's planes: nplanes of hp rows, plane words each (word_bytes wide: 16-bit words for
+// B1_PLANES_16, which has one plane), words 32-bit words in all; bytes with the row of slack
+// B1_PLANES_32_ROWS2 loads past the last pair's.
 struct PlaneGeometry {
-  int64_t hp, plane, words;
+  int64_t hp, plane, nplanes, word_bytes, words, bytes;
   explicit PlaneGeometry(const B1ConvPlan& p)
-      : hp(p.h + 2 * p.cv.pad_h), plane(hp * p.ldp),
-        words(p.layout == B1_PLANES_16 ? ceil_div(plane, 2) : p.nw * plane) {}
+      : hp(p.h + 2 * p.cv.pad_h), plane(hp * p.ldp), nplanes(p.layout == B1_PLANES_16 ? 1 : p.nw),
+        word_bytes(p.layout == B1_PLANES_16 ? 2 : 4), words(ceil_div(nplanes * plane * word_bytes, 4)),
+        bytes(4 * (words + p.ldp)) {}
 };
 
 // The direct path (ukernels.h), one image at a time: binarize into the zero-bordered planes (or
@@ -315,11 +317,10 @@ void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, co
     const int64_t r1 = std::min(p.oh, unit * (steps * (part + 1) / parts));
     const uint32_t* pl = in.planes + n * in.image_bytes / 4;
     if (!in.planes) {
-      // The part's planes in its thread's scratch (no allocation per call), with the row of
-      // slack B1_PLANES_32_ROWS2 loads past the last pair's; zeroed for the first image, whose
-      // binarized rows every later image overwrites.
-      uint32_t* own = reinterpret_cast<uint32_t*>(scratch_f32(size_t(g.words + p.ldp), kScratchB1Planes));
-      if (n == 0) std::memset(own, 0, size_t(g.words + p.ldp) * sizeof(uint32_t));
+      // The part's planes in its thread's scratch (no allocation per call), zeroed for the first
+      // image, whose binarized rows every later image overwrites.
+      uint32_t* own = reinterpret_cast<uint32_t*>(scratch_f32(size_t(g.bytes / 4), kScratchB1Planes));
+      if (n == 0) std::memset(own, 0, size_t(g.bytes));
       pl = own;
       // Input rows [i0, i1) (empty where the part's rows see only padding).
       const int64_t sh = p.cv.stride_h;
@@ -347,13 +348,12 @@ void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, co
       // The reader's planes: this part's rows of each, the border rows above the first part's and
       // below the last's, and the slack, zeroed; the kernel then writes the interior words.
       uint8_t* img = reinterpret_cast<uint8_t*>(out.planes) + n * out.link->image_bytes;
-      const int64_t wb = reader->layout == B1_PLANES_16 ? 2 : 4;  // bytes per word
       const int64_t top = part == 0 ? 0 : r0 + reader->cv.pad_h;
       const int64_t bottom = part == parts - 1 ? rg->hp : r1 + reader->cv.pad_h;
-      const int64_t nplanes = reader->layout == B1_PLANES_16 ? 1 : reader->nw;
-      for (int64_t k = 0; k < nplanes; ++k)
-        std::memset(img + (k * rg->plane + top * reader->ldp) * wb, 0, size_t((bottom - top) * reader->ldp * wb));
-      if (part == parts - 1) std::memset(img + 4 * rg->words, 0, size_t(out.link->image_bytes - 4 * rg->words));
+      for (int64_t k = 0; k < rg->nplanes; ++k)
+        std::memset(img + (k * rg->plane + top * reader->ldp) * rg->word_bytes, 0,
+                    size_t((bottom - top) * reader->ldp * rg->word_bytes));
+      if (part == parts - 1) std::memset(img + 4 * rg->words, 0, size_t(rg->bytes - 4 * rg->words));
       prm.out_plane = reinterpret_cast<uint32_t*>(img);
       prm.out_plane_stride = size_t(rg->plane);
       prm.out_ldp = size_t(reader->ldp);
@@ -532,7 +532,7 @@ void b1_conv2d(const B1ConvPlan& plan, int64_t batch, const B1ConvSource& in, co
 }
 
 int64_t b1_plane_bytes(const B1ConvPlan& reader) {
-  return 4 * (PlaneGeometry(reader).words + reader.ldp);  // with the slack row, as direct_conv's own planes
+  return PlaneGeometry(reader).bytes;
 }
 
 bool b1_link(const B1ConvPlan& writer, const float* bias, float out_min, float out_max, const B1ConvPlan& reader,
