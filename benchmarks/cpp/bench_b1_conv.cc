@@ -2,8 +2,9 @@
 // rows per vector) and its stride-2 convs (3x3 and the 1x1 shortcuts), batch 1, by phase:
 // binarizing the whole input into the bit planes, the XNOR-popcount kernel over all output
 // channels, and the whole b1_conv2d call on one thread and on `threads` (a TeamScope held, as the
-// Engine does; the caller copies the output out after every call, as Engine.run does, so a split
-// pays for moving the other part's rows back; "copy" is that copy alone, included in every call),
+// Engine does; the caller copies the output after every call, as a caller that reads its result
+// does, so a split pays for moving the other part's rows to it; "copy" is that copy alone,
+// included in every call),
 // and the same call on one thread with the plan's direct path turned off (the im2col + GEMM path
 // these convs took before the direct kernel covered them).
 // The figures behind the direct path's split threshold (b1-gemm/gemm.cc) and the kernel work in

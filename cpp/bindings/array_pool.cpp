@@ -94,11 +94,11 @@ void release(void* data) {
 }
 
 template <class T>
-py::array_t<T, py::array::c_style> new_pooled(const std::vector<py::ssize_t>& shape) {
+py::array_t<T, py::array::c_style> new_pooled(const std::vector<py::ssize_t>& shape, size_t min_pooled = kMinPooled) {
   size_t n = 1;
   for (py::ssize_t d : shape) n *= static_cast<size_t>(d);
   const size_t bytes = n * sizeof(T);
-  if (bytes < kMinPooled) return py::array_t<T, py::array::c_style>(shape);
+  if (bytes < min_pooled) return py::array_t<T, py::array::c_style>(shape);
   T* data = reinterpret_cast<T*>(acquire(bytes) + kHeader);
   if (TrackFn track = trace_track()) track(kTraceDomain, reinterpret_cast<uintptr_t>(data), bytes);
   py::capsule owner(data, [](void* d) {
@@ -111,6 +111,7 @@ py::array_t<T, py::array::c_style> new_pooled(const std::vector<py::ssize_t>& sh
 }  // namespace
 
 F32Array new_f32(const std::vector<py::ssize_t>& shape) { return new_pooled<float>(shape); }
+F32Array new_f32_aligned(const std::vector<py::ssize_t>& shape) { return new_pooled<float>(shape, 0); }
 py::array_t<int32_t, py::array::c_style> new_i32(const std::vector<py::ssize_t>& shape) {
   return new_pooled<int32_t>(shape);
 }

@@ -19,6 +19,9 @@ namespace eo::bind {
 
 // A C-contiguous float32 (int32, uint8) array of `shape`, uninitialized, from the pool.
 F32Array new_f32(const std::vector<py::ssize_t>& shape);
+// The same from the pool whatever its size, so always 64-byte aligned: the Engine's outputs, which
+// its last op writes in place (a vector store to numpy's 16-byte aligned memory spans two lines).
+F32Array new_f32_aligned(const std::vector<py::ssize_t>& shape);
 py::array_t<int32_t, py::array::c_style> new_i32(const std::vector<py::ssize_t>& shape);
 py::array_t<uint8_t, py::array::c_style> new_u8(const std::vector<py::ssize_t>& shape);
 

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "array_pool.h"
 #include "check.h"
 #include "compute_scope.h"
 #include "runtime/engine.h"
@@ -62,7 +63,7 @@ void register_runtime_engine(py::module_& m, py::module_& testing) {
           shape.push_back(o.h);
           shape.push_back(o.w);
         }
-        F32Array y(shape);
+        F32Array y = new_f32_aligned(shape);
         float* yp = y.mutable_data();
         const float* xp = x.data();
         {
@@ -79,10 +80,11 @@ void register_runtime_engine(py::module_& m, py::module_& testing) {
                                 std::to_string(in.h) + ", " + std::to_string(in.w) + "), got " + shape_str(x));
         expect_positive(runs, "runs");
         std::vector<double> t(e.num_ops(), 0.0);
-        std::vector<float> y(static_cast<size_t>(x.shape(0) * e.output().elems()));
+        F32Array y = new_f32_aligned({py::ssize_t(x.shape(0) * e.output().elems())});
+        float* yp = y.mutable_data();
         {
           const ComputeScope compute;
-          for (int64_t r = 0; r < runs; ++r) e.run(x.data(), x.shape(0), y.data(), t.data());
+          for (int64_t r = 0; r < runs; ++r) e.run(x.data(), x.shape(0), yp, t.data());
         }
         for (double& v : t) v /= static_cast<double>(runs);
         return t;

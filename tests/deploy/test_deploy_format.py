@@ -2,6 +2,7 @@
 naming its problem, untrusted names and numbers (metadata depth and size, UTF-8 names, finite
 scales), and seeded mutation fuzzing (every mutant loads, prints and runs, or raises ValueError:
 never a crash)."""
+import gc
 import json
 import re
 import struct
@@ -522,3 +523,44 @@ def test_binary_weight_blobs(rng):
     assert rel_err(engine(conv).run(x), ref) < TOL["f32-op"].rtol
     with pytest.raises(ValueError, match="without 0"):
         eo._core.quant.quant_pack_codes(np.zeros((2, 3), np.int8), 1)
+
+
+# ---------------------------------------------------------------------------- the output, written in place
+def _relu(x):
+    return np.maximum(x, 0).astype(np.float32)
+
+
+@pytest.mark.parametrize("case", ["op output", "flatten of an op output read again", "flatten of the input"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_output_written_in_place(rng, case, batch):
+    """The last op writes the caller's array (or, when the output is the input's buffer, it is
+    copied): every form gives the model's values, in a fresh 64-byte aligned array per call that
+    later calls and the Engine's end leave alone."""
+    info = TensorInfo(4, 9, 9)
+    if case == "op output":
+        ops = [(OpType.ACTIVATION, [0], info, {"kind": ACTIVATION["relu"]})]
+        ref = lambda x: _relu(x)
+    elif case == "flatten of an op output read again":
+        # tensor 1 is the output's buffer, and op 3 reads it after it was written there
+        ops = [(OpType.ACTIVATION, [0], info, {"kind": ACTIVATION["relu"]}),
+               (OpType.FLATTEN, [1], TensorInfo(4 * 81, rank=2), {}),
+               (OpType.ACTIVATION, [1], info, {"kind": ACTIVATION["sigmoid"]}),
+               (OpType.FLATTEN, [1], TensorInfo(4 * 81, rank=2), {})]
+        ref = lambda x: _relu(x).reshape(len(x), -1)
+    else:
+        ops = [(OpType.FLATTEN, [0], TensorInfo(4 * 81, rank=2), {})]
+        ref = lambda x: x.reshape(len(x), -1)
+    e = engine(build(ops, info))
+    xs = [rng.standard_normal((batch, 4, 9, 9)).astype(np.float32) for _ in range(3)]
+    ys = [e.run(x) for x in xs]
+    for x, y in zip(xs, ys):
+        assert y.ctypes.data % 64 == 0 and y.flags.writeable
+        np.testing.assert_array_equal(y, ref(x))
+    assert len({y.ctypes.data for y in ys}) == 3  # each call its own array
+    x_before = xs[0].copy()
+    ys[0][...] = -7.0  # the caller may write its result; the next call does not see it
+    np.testing.assert_array_equal(e.run(xs[0]), ref(x_before))
+    np.testing.assert_array_equal(xs[0], x_before)  # and the input is never written
+    del e
+    gc.collect()
+    np.testing.assert_array_equal(ys[1], ref(xs[1]))  # results outlive the Engine

@@ -65,11 +65,20 @@ Engine::Engine(const uint8_t* data, size_t size) {
     // The input is external; anything aliasing it stays external.
     pt[model_.input].bytes = 0;
     plan_ = plan_memory(pt);
-    for (size_t t = 0; t < nt; ++t) {
-      int32_t r = static_cast<int32_t>(t);
-      while (pt[r].alias >= 0) r = pt[r].alias;
-      if (r == model_.input) plan_.offset[t] = -1;
-    }
+    const auto root = [&](int32_t t) {  // the tensor whose buffer t is
+      while (pt[t].alias >= 0) t = pt[t].alias;
+      return t;
+    };
+    for (size_t t = 0; t < nt; ++t)
+      if (root(int32_t(t)) == model_.input) plan_.offset[t] = -1;
+    // The output's buffer (with every alias of it) is the caller's y, so run() copies nothing out
+    // and y's rows are written by the threads that computed them: a one-op Engine whose caller
+    // copied the output moved a worker's half of it between cores on every call, and the worker's
+    // next writes then waited on the caller's copy of those lines. Unless that buffer is the input.
+    const int32_t out_root = root(model_.output);
+    if (out_root != model_.input)
+      for (size_t t = 0; t < nt; ++t)
+        if (root(int32_t(t)) == out_root) out_tensors_.push_back(int32_t(t));
     if (plan_.bytes_per_image > kMaxArenaBytesPerImage)
       throw FormatError("edgeopt file: planned activations of " + std::to_string(plan_.bytes_per_image) +
                         " bytes per image exceed the limit of " + std::to_string(kMaxArenaBytesPerImage));
@@ -158,6 +167,7 @@ void Engine::run(const float* x, int64_t batch, float* y, double* op_seconds) co
   for (size_t t = 0; t < ptr.size(); ++t)
     ptr[t] = plan_.offset[t] >= 0 ? static_cast<void*>(arena->p + plan_.offset[t] * batch)
                                   : static_cast<void*>(const_cast<float*>(x));
+  for (int32_t t : out_tensors_) ptr[size_t(t)] = y;
   RunContext ctx;
   ctx.batch = batch;
   ctx.tensors = ptr.data();
@@ -172,7 +182,7 @@ void Engine::run(const float* x, int64_t batch, float* y, double* op_seconds) co
     ops_[i]->run(ctx);
     op_seconds[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
-  std::memcpy(y, ptr[model_.output], static_cast<size_t>(output().bytes() * batch));
+  if (out_tensors_.empty()) std::memcpy(y, ptr[model_.output], static_cast<size_t>(output().bytes() * batch));
 }
 
 std::vector<OpSummary> Engine::summary() const {

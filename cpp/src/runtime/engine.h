@@ -7,7 +7,8 @@
 // it (zero copy), and save() writes exactly those bytes back. run() is const and safe to call from
 // several threads at once: each call takes an arena from a small pool (or allocates one), sets the
 // tensor addresses for its batch from the memory plan, and runs the ops, which parallelise inside
-// (common/parallel.h). The input is read in place, never written.
+// (common/parallel.h). The input is read in place, never written; the output is written in place
+// into y (its ops write y directly; nothing is copied out).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -63,6 +64,7 @@ class Engine {
   ModelFile model_;
   std::vector<std::unique_ptr<Op>> ops_;
   MemoryPlan plan_;
+  std::vector<int32_t> out_tensors_;  // written straight into the caller's output
   mutable std::mutex pool_mu_;
   mutable std::vector<Arena*> pool_;
 };
