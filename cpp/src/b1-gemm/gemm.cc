@@ -299,9 +299,10 @@ void direct_conv(const B1ConvPlan& p, const B1GemmUkernel& uk, int64_t batch, co
   const bool half = p.layout == B1_PLANES_16;
   const PlaneGeometry g(p);
   // Below this many popcount vectors per image a second thread costs more than it saves: a split
-  // pays a hand-off (~0.5 us on the Xeon KVM guests) and, when the caller reads the output, moves
-  // the other part's rows between cores. resnet20's 32->32 at 16x16 (4608) took 2-22 % less time
-  // in the Engine on one thread there, in three A/B pairs (benchmarks/README.md, twelfth session).
+  // pays a hand-off (0.5-0.85 us on the Xeon KVM guests) and reads its halo rows from the other
+  // core. resnet20's 32->32 at 16x16 (4608) took 2-22 % less time in the Engine on one thread
+  // there (twelfth session); splitting all of binary resnet20's convs made it 1.29x slower when
+  // the host ran fast, 0.91-1.01x when slow (benchmarks/README.md, sixteenth session).
   // steps: the kernel's row steps (row pairs for B1_PLANES_32_ROWS2), which parts split whole
   const int64_t unit = p.layout == B1_PLANES_32_ROWS2 ? 2 : 1, steps = ceil_div(p.oh, unit);
   const int64_t vectors = wt.cout * steps * ceil_div(p.ow, half ? 32 : 16) * wt.kh * wt.kw * p.nw;
