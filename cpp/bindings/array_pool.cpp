@@ -51,22 +51,25 @@ Pool& pool() {
   return *p;
 }
 
+// Blocks under kMinPooled (the Engine's aligned outputs) are allocated and freed each time, never
+// kept idle: thousands of small results freed at once would otherwise lengthen every later scan.
 char* acquire(size_t bytes) {
   Pool& p = pool();
   {
     std::lock_guard<std::mutex> lock(p.m);
-    // The newest idle block of this size (the likeliest to be still in cache).
-    for (auto it = p.idle.rbegin(); it != p.idle.rend(); ++it) {
-      if (it->first != bytes) continue;
-      char* block = it->second;
-      p.idle.erase(std::next(it).base());
-      p.idle_bytes -= bytes;
-      ++p.hits;
-      ++p.live;
-      return block;
-    }
-    ++p.misses;
     ++p.live;
+    if (bytes >= kMinPooled) {
+      // The newest idle block of this size (the likeliest to be still in cache).
+      for (auto it = p.idle.rbegin(); it != p.idle.rend(); ++it) {
+        if (it->first != bytes) continue;
+        char* block = it->second;
+        p.idle.erase(std::next(it).base());
+        p.idle_bytes -= bytes;
+        ++p.hits;
+        return block;
+      }
+      ++p.misses;
+    }
   }
   void* block = std::aligned_alloc(64, kHeader + (bytes + 63) / 64 * 64);
   if (!block) {
@@ -84,7 +87,7 @@ void release(void* data) {
   Pool& p = pool();
   std::lock_guard<std::mutex> lock(p.m);
   --p.live;
-  if (bytes > p.limit) {
+  if (bytes > p.limit || bytes < kMinPooled) {
     std::free(block);
     return;
   }
