@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <deque>
 #include <iterator>
@@ -28,6 +29,12 @@ UntrackFn trace_untrack() {
   static const UntrackFn f = reinterpret_cast<UntrackFn>(dlsym(RTLD_DEFAULT, "PyTraceMalloc_Untrack"));
   return f;
 }
+void track(void* data, size_t bytes) {
+  if (TrackFn f = trace_track()) f(kTraceDomain, reinterpret_cast<uintptr_t>(data), bytes);
+}
+void untrack(void* data) {
+  if (UntrackFn f = trace_untrack()) f(kTraceDomain, reinterpret_cast<uintptr_t>(data));
+}
 constexpr size_t kHeader = 64;  // holds the block's size; keeps the data 64-byte aligned
 
 struct Pool {
@@ -51,25 +58,22 @@ Pool& pool() {
   return *p;
 }
 
-// Blocks under kMinPooled (the Engine's aligned outputs) are allocated and freed each time, never
-// kept idle: thousands of small results freed at once would otherwise lengthen every later scan.
 char* acquire(size_t bytes) {
   Pool& p = pool();
   {
     std::lock_guard<std::mutex> lock(p.m);
-    ++p.live;
-    if (bytes >= kMinPooled) {
-      // The newest idle block of this size (the likeliest to be still in cache).
-      for (auto it = p.idle.rbegin(); it != p.idle.rend(); ++it) {
-        if (it->first != bytes) continue;
-        char* block = it->second;
-        p.idle.erase(std::next(it).base());
-        p.idle_bytes -= bytes;
-        ++p.hits;
-        return block;
-      }
-      ++p.misses;
+    // The newest idle block of this size (the likeliest to be still in cache).
+    for (auto it = p.idle.rbegin(); it != p.idle.rend(); ++it) {
+      if (it->first != bytes) continue;
+      char* block = it->second;
+      p.idle.erase(std::next(it).base());
+      p.idle_bytes -= bytes;
+      ++p.hits;
+      ++p.live;
+      return block;
     }
+    ++p.misses;
+    ++p.live;
   }
   void* block = std::aligned_alloc(64, kHeader + (bytes + 63) / 64 * 64);
   if (!block) {
@@ -87,7 +91,7 @@ void release(void* data) {
   Pool& p = pool();
   std::lock_guard<std::mutex> lock(p.m);
   --p.live;
-  if (bytes > p.limit || bytes < kMinPooled) {
+  if (bytes > p.limit) {
     std::free(block);
     return;
   }
@@ -97,15 +101,15 @@ void release(void* data) {
 }
 
 template <class T>
-py::array_t<T, py::array::c_style> new_pooled(const std::vector<py::ssize_t>& shape, size_t min_pooled = kMinPooled) {
+py::array_t<T, py::array::c_style> new_pooled(const std::vector<py::ssize_t>& shape) {
   size_t n = 1;
   for (py::ssize_t d : shape) n *= static_cast<size_t>(d);
   const size_t bytes = n * sizeof(T);
-  if (bytes < min_pooled) return py::array_t<T, py::array::c_style>(shape);
+  if (bytes < kMinPooled) return py::array_t<T, py::array::c_style>(shape);
   T* data = reinterpret_cast<T*>(acquire(bytes) + kHeader);
-  if (TrackFn track = trace_track()) track(kTraceDomain, reinterpret_cast<uintptr_t>(data), bytes);
+  track(data, bytes);
   py::capsule owner(data, [](void* d) {
-    if (UntrackFn untrack = trace_untrack()) untrack(kTraceDomain, reinterpret_cast<uintptr_t>(d));
+    untrack(d);
     release(d);
   });
   return py::array_t<T, py::array::c_style>(shape, data, owner);
@@ -114,7 +118,28 @@ py::array_t<T, py::array::c_style> new_pooled(const std::vector<py::ssize_t>& sh
 }  // namespace
 
 F32Array new_f32(const std::vector<py::ssize_t>& shape) { return new_pooled<float>(shape); }
-F32Array new_f32_aligned(const std::vector<py::ssize_t>& shape) { return new_pooled<float>(shape, 0); }
+
+F32Array new_f32_aligned(const std::vector<py::ssize_t>& shape) {
+  size_t n = 1;
+  for (py::ssize_t d : shape) n *= static_cast<size_t>(d);
+  const size_t bytes = n * sizeof(float);
+  void* data = std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);
+  if (!data) throw std::bad_alloc();
+  track(data, bytes);
+  py::capsule owner;
+  try {
+    owner = py::capsule(data, [](void* d) {
+      untrack(d);
+      std::free(d);
+    });
+  } catch (...) {
+    untrack(data);
+    std::free(data);
+    throw;
+  }
+  return F32Array(shape, static_cast<float*>(data), owner);
+}
+
 py::array_t<int32_t, py::array::c_style> new_i32(const std::vector<py::ssize_t>& shape) {
   return new_pooled<int32_t>(shape);
 }

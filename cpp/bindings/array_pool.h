@@ -2,8 +2,7 @@
 // keyed by byte size. A training step allocates the same shapes every step, so from the second
 // step on its activations and gradients reuse the previous step's memory: no fresh pages for the
 // kernel to zero and fault in (measured: a first write to fresh memory costs more than the op
-// that writes it). Arrays under 64 KB stay with numpy's allocator, except the Engine's outputs
-// (new_f32_aligned).
+// that writes it). Arrays under 64 KB stay with numpy's allocator.
 //
 // Live pooled arrays are reported to tracemalloc like numpy's own array data.
 //
@@ -20,9 +19,9 @@ namespace eo::bind {
 
 // A C-contiguous float32 (int32, uint8) array of `shape`, uninitialized, from the pool.
 F32Array new_f32(const std::vector<py::ssize_t>& shape);
-// The same, 64-byte aligned whatever its size (under 64 KB: allocated and freed, never kept idle):
-// the Engine's outputs, which its last op writes in place (a vector store to numpy's 16-byte
-// aligned memory spans two cache lines).
+// A C-contiguous float32 array of `shape`, uninitialized and 64-byte aligned, outside the pool
+// (freed with its last view): the Engine's outputs, which its ops write in place (a vector store
+// to numpy's 16-byte aligned memory spans two cache lines). Reported to tracemalloc the same way.
 F32Array new_f32_aligned(const std::vector<py::ssize_t>& shape);
 py::array_t<int32_t, py::array::c_style> new_i32(const std::vector<py::ssize_t>& shape);
 py::array_t<uint8_t, py::array::c_style> new_u8(const std::vector<py::ssize_t>& shape);

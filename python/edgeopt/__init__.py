@@ -30,9 +30,9 @@ def get_num_threads() -> int:
 
 
 def buffer_cache_info() -> dict:
-    """The cache that training kernels' output arrays (activations, gradients) and deployed
-    Engines' outputs come from: a step allocates the same shapes every step, so from the second
-    step on they reuse the previous step's memory (arrays under 64 KB are not kept). Keys: ``idle_bytes`` (held for reuse), ``limit_bytes``, ``live_buffers``
+    """The cache that training kernels' output arrays (activations, gradients) come from: a step
+    allocates the same shapes every step, so from the second step on they reuse the previous
+    step's memory. Keys: ``idle_bytes`` (held for reuse), ``limit_bytes``, ``live_buffers``
     (held by live arrays), ``hits`` and ``misses`` (requests served from the cache or not)."""
     return _core.runtime.buffer_pool_info()
 

@@ -61,24 +61,24 @@ Engine::Engine(const uint8_t* data, size_t size) {
       if (t != model_.output && readers[size_t(t)] == 1 && model_.ops[size_t(j)].inputs[0] == t)
         ops_[i]->hand_off_to(*ops_[size_t(j)], model_.tensors[size_t(t)].bytes());
     }
-    pt[model_.output].last = static_cast<int32_t>(model_.ops.size());
-    // The input is external; anything aliasing it stays external.
-    pt[model_.input].bytes = 0;
-    plan_ = plan_memory(pt);
     const auto root = [&](int32_t t) {  // the tensor whose buffer t is
       while (pt[t].alias >= 0) t = pt[t].alias;
       return t;
     };
-    for (size_t t = 0; t < nt; ++t)
-      if (root(int32_t(t)) == model_.input) plan_.offset[t] = -1;
-    // The output's buffer (with every alias of it) is the caller's y, so run() copies nothing out
-    // and y's rows are written by the threads that computed them: a one-op Engine whose caller
-    // copied the output moved a worker's half of it between cores on every call, and the worker's
-    // next writes then waited on the caller's copy of those lines. Unless that buffer is the input.
+    // The input is the caller's x and the output's buffer (with every alias of it) the caller's
+    // y, both outside the arena. So run() copies nothing out, and y's rows are written by the
+    // threads that computed them: a one-op Engine whose caller copied the output moved a worker's
+    // half of it between cores on every call, and the worker's next writes then waited on the
+    // caller's copy of those lines. An output that is the input's buffer is copied.
     const int32_t out_root = root(model_.output);
-    if (out_root != model_.input)
-      for (size_t t = 0; t < nt; ++t)
-        if (root(int32_t(t)) == out_root) out_tensors_.push_back(int32_t(t));
+    pt[model_.input].bytes = 0;
+    pt[out_root].bytes = 0;
+    plan_ = plan_memory(pt);
+    for (size_t t = 0; t < nt; ++t) {
+      const int32_t r = root(int32_t(t));
+      if (r == model_.input) plan_.offset[t] = -1;
+      if (r == out_root && out_root != model_.input) out_tensors_.push_back(int32_t(t));
+    }
     if (plan_.bytes_per_image > kMaxArenaBytesPerImage)
       throw FormatError("edgeopt file: planned activations of " + std::to_string(plan_.bytes_per_image) +
                         " bytes per image exceed the limit of " + std::to_string(kMaxArenaBytesPerImage));

@@ -42,8 +42,9 @@ class Engine {
   size_t file_size() const { return size_; }
   size_t num_ops() const { return ops_.size(); }
 
-  // x: batch images of input(); y: batch * output().elems() floats. batch >= 1. If op_seconds is
-  // given (num_ops() entries), each op's wall time is added to it (profiling).
+  // x: batch images of input(); y: batch * output().elems() floats, not overlapping x (the ops
+  // write y while others still read x; an op that throws leaves y partly written). batch >= 1.
+  // If op_seconds is given (num_ops() entries), each op's wall time is added to it (profiling).
   void run(const float* x, int64_t batch, float* y, double* op_seconds = nullptr) const;
 
   int64_t peak_activation_bytes(int64_t batch) const { return plan_.bytes_per_image * batch; }
