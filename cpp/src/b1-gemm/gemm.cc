@@ -17,11 +17,13 @@ namespace {
 
 // b1_epilogue over n dots of one output channel (this file is compiled for the baseline target,
 // which has no FMA to contract its multiply and adds into). The bias and the residual are
-// compile-time choices so that the loop vectorizes: tested per element, binary resnet20's 1x1 stride-2 shortcut 16->32 took 34.6 us, 11.3 this way (benchmarks/README.md).
+// compile-time choices so that the loop vectorizes: tested per element, binary resnet20's 1x1
+// stride-2 shortcut 16->32 took 34.6 us, 11.3 this way (benchmarks/README.md).
 template <bool kBias, bool kRes>
 void epilogue_row(const int32_t* dot, int64_t n, float alpha, float b, const float* res, float lo, float hi,
                   float* y) {
-  for (int64_t j = 0; j < n; ++j) y[j] = b1_epilogue(dot[j], alpha, kBias ? &b : nullptr, kRes ? res + j : nullptr, lo, hi);
+  for (int64_t j = 0; j < n; ++j)
+    y[j] = b1_epilogue(dot[j], alpha, kBias ? &b : nullptr, kRes ? res + j : nullptr, lo, hi);
 }
 
 // bias: this channel's, or nullptr; res: n residual values, or nullptr.

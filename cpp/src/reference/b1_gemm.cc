@@ -1,5 +1,5 @@
 // Plain reference for b1-gemm: loops over sign values (+1 for v >= 0, else -1), integer dot,
-// the same epilogue as the fast path (multiply, then add the bias, then the residual, then clamp).
+// the same epilogue as the fast paths (b1_epilogue in gemm.h).
 #include <algorithm>
 
 #include "b1-gemm/gemm.h"
@@ -9,7 +9,6 @@ namespace eo::reference {
 namespace {
 
 inline int sgn(float v, float t = 0.f) { return v >= t ? 1 : -1; }
-
 
 }  // namespace
 

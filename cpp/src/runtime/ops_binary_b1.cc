@@ -42,7 +42,7 @@ class B1ConvOp : public Op {
     const B1ConvEpilogue epi{bias_, residual_ ? in(ctx, 1) : nullptr, lo(), hi()};
     const bool direct = b1_gemm_ukernel(active_isa()).direct != nullptr;
     B1ConvSource src{in(ctx, 0)};
-    if (planes_in_ && direct) src = B1ConvSource{nullptr, in<uint32_t>(ctx, 0), b1_plane_bytes(plan_)};
+    if (in_plane_bytes_ && direct) src = B1ConvSource{nullptr, in<uint32_t>(ctx, 0), in_plane_bytes_};
     B1ConvSink sink{out(ctx)};
     if (link_.reader && direct) sink = B1ConvSink{nullptr, &link_, out<uint32_t>(ctx)};
     b1_conv2d(plan_, ctx.batch, src, epi, sink, true);
@@ -53,7 +53,7 @@ class B1ConvOp : public Op {
     B1PlaneLink link;
     if (!b1_link(plan_, bias_, lo(), hi(), reader->plan_, &link) || link.image_bytes > tensor_bytes) return false;
     link_ = std::move(link);
-    reader->planes_in_ = true;
+    reader->in_plane_bytes_ = link_.image_bytes;
     return true;
   }
   int64_t macs_per_image() const override { return w_.cout * w_.cin * w_.kh * w_.kw * plan_.oh * plan_.ow; }
@@ -62,7 +62,7 @@ class B1ConvOp : public Op {
     return "1-bit " + std::to_string(w_.kh) + "x" + std::to_string(w_.kw) + " pad_value " +
            std::to_string(plan_.cv.pad_value) + (plan_.cv.threshold ? " threshold" : "") +
            (residual_ ? " +res" : "") +
-           (act_ != Act::none ? std::string(" ") + act_name(act_) : "") + (planes_in_ ? " in:bits" : "") +
+           (act_ != Act::none ? std::string(" ") + act_name(act_) : "") + (in_plane_bytes_ ? " in:bits" : "") +
            (link_.reader ? " out:bits" : "");
   }
 
@@ -77,7 +77,7 @@ class B1ConvOp : public Op {
   bool residual_;
   int64_t blob_bytes_;
   B1PlaneLink link_;        // to the reader of the output, if it takes planes (link_.reader set)
-  bool planes_in_ = false;  // the input is this op's planes, from its writer
+  int64_t in_plane_bytes_ = 0;  // > 0: the input is this op's planes (bytes per image), from its writer
 };
 
 std::atomic<bool> g_plane_links{true};
